@@ -1,0 +1,213 @@
+"""FP16 and automatic mixed precision conversion, validated against fp32 and reported."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import logging
+import tempfile
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+import onnx
+
+from .accuracy import compare
+from .casts import count_casts, remove_redundant_pairs, repair_cast_targets
+from .errors import ConversionError, ModelError
+from .fp16_range import FP16_MAX, HEADROOM, activation_peaks, nodes_over
+from .graph_repair import oversized_nodes, prepare_for_fp16
+from .onnx_io import serialize
+
+log = logging.getLogger(__name__)
+
+PRECISIONS = ("fp32", "fp16", "amp")
+BACKENDS = ("onnxconverter", "ort")
+
+
+@dataclass(frozen=True)
+class ConversionOptions:
+    precision: str = "fp16"
+    keep_io_types: bool = True
+    """Callers keep passing and receiving float32."""
+    op_block_list: tuple[str, ...] = ()
+    """Op types kept fp32 in addition to the converter's defaults."""
+    rtol: float = 1e-2
+    atol: float = 1e-2
+    backend: str = "onnxconverter"
+    """'onnxconverter' (onnxconverter-common) or 'ort' (onnxruntime.transformers.float16, as Olive uses)."""
+
+    def key(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class ConversionReport:
+    status: str
+    precision: str
+    max_abs_error: float = 0.0
+    mean_abs_error: float = 0.0
+    psnr_db: float = float("inf")
+    nonfinite_count: int = 0
+    fp32_nodes: list[str] = field(default_factory=list)
+    casts_before: int = 0
+    casts_after: int = 0
+    redundant_casts_removed: int = 0
+    repairs: list[str] = field(default_factory=list)
+    reason: str = ""
+
+    def to_json(self) -> dict:
+        data = asdict(self)
+        for key in ("max_abs_error", "mean_abs_error", "psnr_db"):
+            if not np.isfinite(data[key]):
+                data[key] = None if np.isnan(data[key]) else ("inf" if data[key] > 0 else "-inf")
+        if self.status == "ok":
+            data.pop("reason")
+        return data
+
+
+def _run(model: onnx.ModelProto, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.log_severity_level = 3
+    session = ort.InferenceSession(serialize(model), options, providers=["CPUExecutionProvider"])
+    return session.run(None, feeds)
+
+
+def _float_nodes(model: onnx.ModelProto) -> list[str]:
+    inferred = onnx.shape_inference.infer_shapes(model)
+    types = {vi.name: vi.type.tensor_type.elem_type for vi in inferred.graph.value_info}
+    types.update({vi.name: vi.type.tensor_type.elem_type for vi in inferred.graph.output})
+    return [
+        node.name
+        for node in inferred.graph.node
+        if node.op_type != "Cast" and any(types.get(out) == onnx.TensorProto.FLOAT for out in node.output)
+    ]
+
+
+@contextlib.contextmanager
+def _converter_chatter_to_log():
+    buffer = io.StringIO()
+    try:
+        with contextlib.redirect_stdout(buffer):
+            yield
+    finally:
+        for line in buffer.getvalue().splitlines():
+            log.debug("converter: %s", line)
+
+
+@contextlib.contextmanager
+def _patched_converter(extra_blocks: tuple[str, ...], forced_nodes: list[str]):
+    """auto_convert_mixed_precision takes no op block list and calls the converter many times
+    internally: it reads the module default at call time, and each attempt needs the Cast repairs."""
+    from onnxconverter_common import float16
+
+    saved_blocks, saved_convert = float16.DEFAULT_OP_BLOCK_LIST, float16.convert_float_to_float16
+
+    def convert_and_repair(*args, **kwargs):
+        kwargs["node_block_list"] = list(kwargs.get("node_block_list") or []) + forced_nodes
+        converted = saved_convert(*args, **kwargs)
+        repair_cast_targets(converted)
+        remove_redundant_pairs(converted)
+        return converted
+
+    float16.DEFAULT_OP_BLOCK_LIST = list(saved_blocks) + [op for op in extra_blocks if op not in saved_blocks]
+    float16.convert_float_to_float16 = convert_and_repair
+    try:
+        yield
+    finally:
+        float16.DEFAULT_OP_BLOCK_LIST, float16.convert_float_to_float16 = saved_blocks, saved_convert
+
+
+def _fp16(model: onnx.ModelProto, options: ConversionOptions, node_blocks: list[str]) -> onnx.ModelProto:
+    if options.backend == "ort":
+        from onnxruntime.transformers.float16 import DEFAULT_OP_BLOCK_LIST, convert_float_to_float16
+    else:
+        from onnxconverter_common.float16 import DEFAULT_OP_BLOCK_LIST, convert_float_to_float16
+    return convert_float_to_float16(
+        model,
+        keep_io_types=options.keep_io_types,
+        op_block_list=list(DEFAULT_OP_BLOCK_LIST) + list(options.op_block_list),
+        node_block_list=node_blocks,
+    )
+
+
+def _amp(
+    model: onnx.ModelProto, options: ConversionOptions, feeds: dict[str, np.ndarray], forced: list[str]
+) -> onnx.ModelProto:
+    from onnxconverter_common.auto_mixed_precision import auto_convert_mixed_precision
+
+    with _patched_converter(options.op_block_list, forced):
+        try:
+            return auto_convert_mixed_precision(
+                model, feeds, rtol=options.rtol, atol=options.atol, keep_io_types=options.keep_io_types
+            )
+        except ValueError as exc:
+            raise ConversionError(f"mixed precision found no node set within tolerance: {exc}") from exc
+        except Exception as exc:  # noqa: BLE001 - the converter surfaces onnxruntime's load errors
+            raise ConversionError(f"mixed precision conversion failed: {str(exc).splitlines()[0]}") from exc
+
+
+def convert_model(
+    model: onnx.ModelProto, feeds: dict[str, np.ndarray], options: ConversionOptions
+) -> tuple[onnx.ModelProto | None, ConversionReport]:
+    """Convert and validate on `feeds`. Returns (model, report); model is None when the report failed."""
+    if options.precision not in ("fp16", "amp"):
+        raise ValueError(f"convert_model handles fp16 and amp, not {options.precision}")
+    if options.backend not in BACKENDS:
+        raise ValueError(f"unknown conversion backend {options.backend!r}; choose one of {BACKENDS}")
+    float_inputs = [vi for vi in model.graph.input if vi.type.tensor_type.elem_type == onnx.TensorProto.FLOAT]
+    if not float_inputs:
+        raise ModelError("model has no float32 inputs: it is already reduced precision, nothing to convert")
+
+    report = ConversionReport(status="failed", precision=options.precision, casts_before=count_casts(model))
+    reference = _run(model, feeds)[0]
+    with tempfile.TemporaryDirectory() as workdir:
+        repaired, report.repairs = prepare_for_fp16(model, workdir)
+    blocked = oversized_nodes(repaired)
+    if blocked:
+        report.repairs.append(f"kept {len(blocked)} nodes fp32: their weights exceed fp16's safe range")
+    peaks = activation_peaks(repaired, feeds)
+    if options.precision == "fp16" and (over := nodes_over(peaks, FP16_MAX)):
+        worst = max(over, key=peaks.get)
+        report.reason = (
+            f"{len(over)} nodes produce values beyond fp16's range (largest {peaks[worst]:.3g} at {worst}); "
+            "use mixed precision (AMP), which keeps them fp32"
+        )
+        return None, report
+    try:
+        with _converter_chatter_to_log():
+            if options.precision == "fp16":
+                converted = _fp16(repaired, options, blocked)
+            else:
+                hot = nodes_over(peaks, FP16_MAX / HEADROOM)
+                if hot:
+                    report.repairs.append(f"kept {len(hot)} nodes fp32: their activations come near fp16's limit")
+                converted = _amp(repaired, options, feeds, blocked + hot)
+    except ConversionError as exc:
+        report.reason = str(exc)
+        return None, report
+    if fixed := repair_cast_targets(converted):
+        report.repairs.append(f"corrected the target type of {fixed} Cast nodes")
+    report.redundant_casts_removed = remove_redundant_pairs(converted)
+    report.casts_after = count_casts(converted)
+    report.fp32_nodes = _float_nodes(converted)
+
+    try:
+        output = _run(converted, feeds)[0]
+    except Exception as exc:  # noqa: BLE001 - the converter's output is untrusted until it loads
+        report.reason = f"converted model does not load or run in onnxruntime: {str(exc).splitlines()[0]}"
+        return None, report
+    acc = compare(reference, output)
+    report.max_abs_error, report.mean_abs_error = acc.max_abs_error, acc.mean_abs_error
+    report.psnr_db, report.nonfinite_count = acc.psnr_db, acc.nonfinite_count
+    if acc.nonfinite_count:
+        report.reason = f"{acc.nonfinite_count} output values are NaN or Inf in {options.precision}"
+    elif not acc.within(options.rtol, options.atol, reference, output):
+        report.reason = (
+            f"max abs error {acc.max_abs_error:.4g} is outside the tolerance (rtol {options.rtol}, atol {options.atol})"
+        )
+    else:
+        report.status = "ok"
+        return converted, report
+    return None, report

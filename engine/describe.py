@@ -1,0 +1,186 @@
+"""What a model is, as the rest of the product needs to know it: image inputs, layout, channels, scale."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+import onnx
+
+from .errors import ModelError
+from .onnx_io import serialize
+
+Dim = int | str | None
+
+_NP_TYPES = {onnx.TensorProto.FLOAT: "float32", onnx.TensorProto.FLOAT16: "float16", onnx.TensorProto.DOUBLE: "float64"}
+_PROBE_BASE = 64
+_MULTIPLES = (1, 2, 4, 8, 16, 32)
+
+
+@dataclass
+class TensorInfo:
+    name: str
+    shape: list[Dim]
+    dtype: str
+    layout: str | None = None
+    """'NCHW' or 'NHWC' for image tensors, None for anything else."""
+    channels: int | None = None
+
+    @property
+    def is_image(self) -> bool:
+        return self.layout is not None
+
+    def spatial(self) -> tuple[Dim, Dim]:
+        if self.layout == "NCHW":
+            return self.shape[2], self.shape[3]
+        return self.shape[1], self.shape[2]
+
+
+@dataclass
+class ModelInfo:
+    inputs: list[TensorInfo]
+    outputs: list[TensorInfo]
+    scale: float
+    """Output size divided by input size along height and width (2.0 for an x2 upscaler)."""
+    fixed_size: list[int] | None
+    """[height, width] when the model only takes one size, else None."""
+    size_multiple: int
+    """Height and width must be multiples of this (1 when any size works)."""
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def image_inputs(self) -> list[TensorInfo]:
+        return [t for t in self.inputs if t.is_image]
+
+    @property
+    def image_output(self) -> TensorInfo:
+        return next(t for t in self.outputs if t.is_image)
+
+    def to_json(self) -> dict:
+        data = asdict(self)
+        return {key: data[key] for key in ("inputs", "outputs", "scale", "fixed_size", "size_multiple", "warnings")}
+
+    @classmethod
+    def from_json(cls, data: dict) -> ModelInfo:
+        return cls(
+            inputs=[TensorInfo(**t) for t in data["inputs"]],
+            outputs=[TensorInfo(**t) for t in data["outputs"]],
+            scale=data["scale"],
+            fixed_size=data["fixed_size"],
+            size_multiple=data["size_multiple"],
+            warnings=list(data.get("warnings", [])),
+        )
+
+
+def _dims(value_info: onnx.ValueInfoProto) -> list[Dim]:
+    dims: list[Dim] = []
+    for d in value_info.type.tensor_type.shape.dim:
+        if d.HasField("dim_value"):
+            dims.append(int(d.dim_value))
+        else:
+            dims.append(d.dim_param or None)
+    return dims
+
+
+def _is_channel(d: Dim) -> bool:
+    return isinstance(d, int) and 1 <= d <= 4
+
+
+def _transposed_to_nchw(model: onnx.ModelProto, name: str) -> bool:
+    """True when the input goes straight into Transpose(perm=[0,3,1,2]): the graph's own NHWC adapter."""
+    for node in model.graph.node:
+        if node.op_type == "Transpose" and name in node.input:
+            perm = next((list(a.ints) for a in node.attribute if a.name == "perm"), None)
+            return perm == [0, 3, 1, 2]
+    return False
+
+
+def _tensor_info(model: onnx.ModelProto, vi: onnx.ValueInfoProto) -> TensorInfo:
+    elem = vi.type.tensor_type.elem_type
+    dtype = _NP_TYPES.get(elem, onnx.helper.tensor_dtype_to_np_dtype(elem).name if elem else "unknown")
+    shape = _dims(vi)
+    info = TensorInfo(vi.name, shape, dtype)
+    if len(shape) != 4 or not dtype.startswith("float"):
+        return info
+    nchw, nhwc = _is_channel(shape[1]), _is_channel(shape[3])
+    if nhwc and (not nchw or _transposed_to_nchw(model, vi.name)):
+        info.layout, info.channels = "NHWC", shape[3]
+    elif nchw:
+        info.layout, info.channels = "NCHW", shape[1]
+    return info
+
+
+def _feeds(inputs: list[TensorInfo], h: int, w: int) -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(0)
+    feeds = {}
+    for t in inputs:
+        shape = (1, t.channels, h, w) if t.layout == "NCHW" else (1, h, w, t.channels)
+        feeds[t.name] = rng.random(shape, dtype=np.float32).astype(t.dtype)
+    return feeds
+
+
+def _out_hw(out: np.ndarray, layout: str) -> tuple[int, int]:
+    return (out.shape[2], out.shape[3]) if layout == "NCHW" else (out.shape[1], out.shape[2])
+
+
+def describe_model(model: onnx.ModelProto) -> ModelInfo:
+    """Describe a loaded model; runs it on tiny inputs when shapes do not tell the scale or size rules."""
+    import onnxruntime as ort
+
+    initializers = {init.name for init in model.graph.initializer}
+    inputs = [_tensor_info(model, vi) for vi in model.graph.input if vi.name not in initializers]
+    outputs = [_tensor_info(model, vi) for vi in model.graph.output]
+    images = [t for t in inputs if t.is_image]
+    if not images:
+        described = ", ".join(f"{t.name} {t.shape}" for t in inputs) or "none"
+        raise ModelError(
+            f"model has no image-like input (a 4-D float tensor with 1-4 channels, NCHW or NHWC); inputs: {described}"
+        )
+    if len(images) != len(inputs):
+        others = [t.name for t in inputs if not t.is_image]
+        raise ModelError(f"model needs non-image inputs this runtime cannot fill: {', '.join(others)}")
+    if not any(t.is_image for t in outputs):
+        raise ModelError("model has no image-like output (4-D float tensor with 1-4 channels)")
+
+    sizes = {tuple(t.spatial()) for t in images}
+    fixed = [s for s in sizes if all(isinstance(d, int) for d in s)]
+    if fixed and len(sizes) > 1:
+        raise ModelError("model's image inputs disagree on size; cannot feed them one picture")
+
+    options = ort.SessionOptions()
+    options.log_severity_level = 4
+    try:
+        session = ort.InferenceSession(serialize(model), options, providers=["CPUExecutionProvider"])
+    except Exception as exc:  # noqa: BLE001 - onnxruntime raises its own exception types
+        raise ModelError(f"onnxruntime cannot load the model: {exc}") from exc
+    out = next(t for t in outputs if t.is_image)
+    out_index = outputs.index(out)
+
+    def probe(h: int, w: int) -> tuple[int, int] | None:
+        try:
+            result = session.run(None, _feeds(images, h, w))[out_index]
+        except Exception:  # noqa: BLE001 - a refused size is the answer we are probing for
+            return None
+        return _out_hw(result, out.layout)
+
+    if fixed:
+        h, w = fixed[0]
+        got = probe(h, w)
+        if got is None:
+            raise ModelError(f"model fails to run on its own fixed input size {h}x{w}")
+        return ModelInfo(inputs, outputs, got[0] / h, [h, w], 1)
+
+    base = probe(_PROBE_BASE, _PROBE_BASE)
+    if base is None:
+        base_size = 256
+        base = probe(base_size, base_size)
+        if base is None:
+            raise ModelError("model fails to run on 64x64 and 256x256 test inputs")
+    else:
+        base_size = _PROBE_BASE
+    scale = base[0] / base_size
+    multiple = next(
+        (m for m in _MULTIPLES if probe(base_size + m, base_size + m) == (round(scale * (base_size + m)),) * 2),
+        base_size,
+    )
+    return ModelInfo(inputs, outputs, scale, None, multiple)

@@ -1,0 +1,84 @@
+"""Whether the CUDA execution provider can load here, and if not, why, in words a user can act on."""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import functools
+import io
+import logging
+import os
+import re
+import shutil
+import subprocess
+import sys
+
+log = logging.getLogger(__name__)
+
+
+@functools.lru_cache(maxsize=1)
+def preload_cuda_libraries() -> str:
+    """onnxruntime >= 1.21 can load CUDA/cuDNN from pip's nvidia-* packages; returns any error text."""
+    import onnxruntime as ort
+
+    if not hasattr(ort, "preload_dlls"):
+        return ""
+    chatter = io.StringIO()
+    try:
+        with contextlib.redirect_stdout(chatter), contextlib.redirect_stderr(chatter):
+            ort.preload_dlls()
+    except Exception as exc:  # noqa: BLE001 - preloading is best effort, the reason is reported
+        return str(exc)
+    for line in chatter.getvalue().splitlines():
+        log.debug("preload_dlls: %s", line)
+    return chatter.getvalue()
+
+
+def _provider_library() -> str:
+    import onnxruntime as ort
+
+    name = "onnxruntime_providers_cuda.dll" if sys.platform == "win32" else "libonnxruntime_providers_cuda.so"
+    return os.path.join(os.path.dirname(ort.__file__), "capi", name)
+
+
+def _gpu_present() -> bool:
+    if os.path.exists("/dev/nvidiactl") or sys.platform == "win32":
+        return True
+    return shutil.which("nvidia-smi") is not None
+
+
+@functools.lru_cache(maxsize=1)
+def cuda_unavailable_reason() -> str:
+    """Empty when CUDA should work; otherwise one sentence saying what is missing."""
+    import onnxruntime as ort
+
+    if "CUDAExecutionProvider" not in ort.get_available_providers():
+        return f"the installed onnxruntime {ort.__version__} is a CPU-only build (install onnxruntime-gpu)"
+    preload_cuda_libraries()
+    library = _provider_library()
+    try:
+        ctypes.CDLL(library)
+    except OSError as exc:
+        missing = re.search(r"([\w.+-]+\.so[\w.]*|[\w.+-]+\.dll)", str(exc).replace(os.path.basename(library), ""))
+        what = missing.group(1) if missing else str(exc)
+        return f"the CUDA runtime library {what} was not found (install CUDA 13 and cuDNN 9, or the nvidia-* wheels)"
+    if not _gpu_present():
+        return "no NVIDIA GPU or driver was found on this machine"
+    return ""
+
+
+def gpu_name(device_id: int = 0) -> str:
+    """The card's name for cache keys: an optimized model is tuned to the GPU it was built on."""
+    if shutil.which("nvidia-smi") is None:
+        return "unknown-gpu"
+    try:
+        out = subprocess.run(
+            ["nvidia-smi", f"--id={device_id}", "--query-gpu=name", "--format=csv,noheader"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return "unknown-gpu"
+    return out.stdout.strip() or "unknown-gpu"

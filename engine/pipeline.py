@@ -1,0 +1,209 @@
+"""Image in, image out: channels, colour, alpha, size rules and seamless tiling around a prepared model."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .channels import from_tensor, split_alpha, to_tensor
+from .colour import Normalization, decode, encode
+from .describe import TensorInfo
+from .errors import ImageError, RuntimeFailure
+from .prepare import PreparedModel
+from .progress import SILENT, Progress
+from .runner import TileRunner
+from .tiling import pad_to, round_up, tile_starts, window
+
+MIN_TILE = 64
+# Whole-image runs up to this many pixels; larger images are tiled so memory stays bounded.
+AUTO_WHOLE_PIXELS = {"cpu": 4096 * 4096, "cuda": 3840 * 2160}
+AUTO_TILE = {"cpu": 1024, "cuda": 1024}
+
+
+@dataclass(frozen=True)
+class RunSettings:
+    tile: int = 0
+    """Tile side in pixels; 0 chooses from the model and provider."""
+    overlap: int = 32
+    color: str = "linear"
+    normalization: Normalization | None = None
+    use_binding: bool = True
+
+
+@dataclass
+class RunResult:
+    image: np.ndarray
+    """HxWxC float32, top-down rows, scaled by the model's factor; alpha last when the input had it."""
+    notes: list[str] = field(default_factory=list)
+    clipped_pixels: int = 0
+    tiles: int = 1
+    tile_size: tuple[int, int] | None = None
+
+
+def _check_finite(name: str, image: np.ndarray) -> None:
+    bad = int((~np.isfinite(image)).any(axis=-1).sum()) if image.ndim == 3 else int((~np.isfinite(image)).sum())
+    if bad:
+        raise ImageError(f"{name} has {bad} pixels with NaN or Inf values; fix the render or pass before running")
+
+
+def _assign_inputs(
+    inputs: list[TensorInfo], image: np.ndarray, extra: dict[str, np.ndarray], mapping: dict[str, str] | None
+) -> dict[str, np.ndarray]:
+    """The first image input gets `image`; the others are matched by name (or `mapping[input] = key`)."""
+    assigned = {inputs[0].name: image}
+    for t in inputs[1:]:
+        key = (mapping or {}).get(t.name, t.name)
+        if key not in extra:
+            have = ", ".join(sorted(extra)) or "none"
+            raise ImageError(f"model input '{t.name}' needs an image (e.g. a render pass); given: {have}")
+        assigned[t.name] = extra[key]
+    return assigned
+
+
+def _resize_alpha(alpha: np.ndarray, height: int, width: int) -> np.ndarray:
+    rows = np.minimum((np.arange(height) + 0.5) * alpha.shape[0] / height, alpha.shape[0] - 1).astype(int)
+    cols = np.minimum((np.arange(width) + 0.5) * alpha.shape[1] / width, alpha.shape[1] - 1).astype(int)
+    return alpha[rows][:, cols]
+
+
+def _tile_size(prepared: PreparedModel, h: int, w: int, settings: RunSettings) -> tuple[int, int]:
+    info = prepared.info
+    if info.fixed_size:
+        return tuple(info.fixed_size)
+    m = info.size_multiple
+    if settings.tile:
+        side = max(round_up(MIN_TILE, m), round_up(settings.tile, m))
+    elif h * w <= AUTO_WHOLE_PIXELS[prepared.provider]:
+        return round_up(h, m), round_up(w, m)
+    else:
+        side = round_up(AUTO_TILE[prepared.provider], m)
+    return min(side, round_up(h, m)), min(side, round_up(w, m))
+
+
+def run_image(
+    prepared: PreparedModel,
+    image: np.ndarray,
+    extra: dict[str, np.ndarray] | None = None,
+    settings: RunSettings | None = None,
+    progress: Progress | None = None,
+    mapping: dict[str, str] | None = None,
+) -> RunResult:
+    settings = settings or RunSettings()
+    progress = progress or SILENT
+    info = prepared.info
+    inputs = info.image_inputs
+    image = np.asarray(image, np.float32)
+    assigned = _assign_inputs(inputs, image, extra or {}, mapping)
+    notes: list[str] = []
+    colours: dict[str, np.ndarray] = {}
+    alpha = None
+    clipped = 0
+    for t in inputs:
+        source = np.asarray(assigned[t.name], np.float32)
+        if source.shape[:2] != image.shape[:2]:
+            raise ImageError(
+                f"'{t.name}' is {source.shape[1]}x{source.shape[0]}, the image is {image.shape[1]}x{image.shape[0]}"
+            )
+        colour, a, note = split_alpha(source, t.channels)
+        _check_finite(t.name, colour)
+        if t is inputs[0]:
+            alpha = a
+        if note:
+            notes.append(f"{t.name}: {note}")
+        colours[t.name], n = encode(colour, settings.color if t is inputs[0] else "linear", settings.normalization)
+        clipped += n
+    if clipped:
+        notes.append(f"{clipped} pixels were outside [0, 1] and clipped by the sRGB transform")
+
+    h, w = image.shape[:2]
+    tile = _tile_size(prepared, h, w, settings)
+    out_t = info.image_output
+    tile = _run_with_retry(prepared, colours, tile, settings, progress, out_t, notes)
+    result, tiles, tile = tile
+    s = info.scale
+    out_h, out_w = round(h * s), round(w * s)
+    result = decode(result[:out_h, :out_w], settings.color, settings.normalization)
+    nonfinite = int((~np.isfinite(result)).sum())
+    if nonfinite:
+        raise RuntimeFailure(
+            f"the model produced {nonfinite} NaN/Inf values; nothing was written "
+            "(try fp32 or mixed precision if this is an fp16 model)"
+        )
+    if alpha is not None:
+        result = np.concatenate([result, _resize_alpha(alpha, out_h, out_w)[:, :, None]], axis=2)
+    return RunResult(np.ascontiguousarray(result), notes, clipped, tiles, tile)
+
+
+def _run_with_retry(prepared, colours, tile, settings, progress, out_t, notes):
+    while True:
+        try:
+            result, tiles = _run_tiled(prepared, colours, tile, settings, progress, out_t)
+            return result, tiles, tile
+        except MemoryError as exc:
+            smaller = (max(MIN_TILE, tile[0] // 2), max(MIN_TILE, tile[1] // 2))
+            if prepared.info.fixed_size or smaller == tile:
+                raise RuntimeFailure(
+                    f"out of memory even with {tile[1]}x{tile[0]} tiles ({exc}); "
+                    "close other GPU programs, use fp16, or run on the CPU provider"
+                ) from exc
+            notes.append(f"out of memory with {tile[1]}x{tile[0]} tiles; retried with {smaller[1]}x{smaller[0]}")
+            tile = tuple(round_up(v, prepared.info.size_multiple) for v in smaller)
+
+
+def _runner(prepared: PreparedModel, tile: tuple[int, int], use_binding: bool) -> TileRunner:
+    """One runner per tile shape, kept on the prepared model so frames of a sequence reuse it."""
+    runners = prepared.__dict__.setdefault("_runners", {})
+    key = (tile, use_binding)
+    if key not in runners:
+        info = prepared.info
+        shapes = {t.name: _shape(t, tile) for t in info.image_inputs}
+        out = info.image_output
+        out_tile = (round(tile[0] * info.scale), round(tile[1] * info.scale))
+        out_shape = _shape(out, out_tile)
+        runners[key] = TileRunner(
+            prepared.session, prepared.provider, prepared.settings.device_id, shapes, out_shape, use_binding
+        )
+    return runners[key]
+
+
+def _shape(t: TensorInfo, hw: tuple[int, int]) -> tuple[int, ...]:
+    return (1, t.channels, *hw) if t.layout == "NCHW" else (1, *hw, t.channels)
+
+
+def _run_tiled(prepared, colours, tile, settings, progress, out_t):
+    info = prepared.info
+    m = info.size_multiple
+    first = next(iter(colours.values()))
+    h, w = first.shape[:2]
+    ph, pw = max(round_up(h, m), tile[0]), max(round_up(w, m), tile[1])
+    padded = {name: pad_to(c, ph, pw) for name, c in colours.items()}
+    ys = tile_starts(ph, tile[0], settings.overlap, m)
+    xs = tile_starts(pw, tile[1], settings.overlap, m)
+    s = info.scale
+    runner = _runner(prepared, tile, settings.use_binding)
+    tensors = {t.name: t for t in info.image_inputs}
+    if len(ys) == 1 and len(xs) == 1:
+        progress.check()
+        out = runner.run({n: to_tensor(p, tensors[n]) for n, p in padded.items()})
+        progress.update(1.0, "1/1 tiles")
+        return from_tensor(out, out_t.layout).copy(), 1
+    out_c = out_t.channels
+    acc = np.zeros((round(ph * s), round(pw * s), out_c), np.float32)
+    weight = np.zeros((round(ph * s), round(pw * s), 1), np.float32)
+    oh, ow = round(tile[0] * s), round(tile[1] * s)
+    total = len(ys) * len(xs)
+    done = 0
+    for y in ys:
+        for x in xs:
+            progress.check()
+            feeds = {n: to_tensor(p[y : y + tile[0], x : x + tile[1]], tensors[n]) for n, p in padded.items()}
+            out = from_tensor(runner.run(feeds), out_t.layout)
+            inner = (y > 0, y + tile[0] < ph, x > 0, x + tile[1] < pw)
+            wgt = window((oh, ow), round(settings.overlap * s), inner)
+            oy, ox = round(y * s), round(x * s)
+            acc[oy : oy + oh, ox : ox + ow] += out * wgt
+            weight[oy : oy + oh, ox : ox + ow] += wgt
+            done += 1
+            progress.update(done / total, f"{done}/{total} tiles")
+    return acc / np.maximum(weight, 1e-12), total

@@ -1,0 +1,236 @@
+"""Small ONNX models generated in code with fixed seeds: the engine's test fixtures, no downloads."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+
+OPSET = 17
+IR = 10
+H, W = "height", "width"
+
+
+def _rng(seed: int) -> np.random.Generator:
+    return np.random.default_rng(seed)
+
+
+def _init(name: str, array: np.ndarray) -> onnx.TensorProto:
+    return numpy_helper.from_array(np.asarray(array), name)
+
+
+def _conv_w(rng, cout, cin, k=3, scale=None):
+    scale = scale if scale is not None else 1.0 / np.sqrt(cin * k * k)
+    return (rng.standard_normal((cout, cin, k, k)) * scale).astype(np.float32)
+
+
+def _model(nodes, inputs, outputs, inits, opset=OPSET, name="g") -> onnx.ModelProto:
+    graph = helper.make_graph(nodes, name, inputs, outputs, inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
+    model.ir_version = IR
+    onnx.checker.check_model(model)
+    return model
+
+
+def _img(name, c=3, h=H, w=W, layout="NCHW", elem=TensorProto.FLOAT):
+    shape = [1, c, h, w] if layout == "NCHW" else [1, h, w, c]
+    return helper.make_tensor_value_info(name, elem, shape)
+
+
+def _conv(name, x, w, b, y, pad=1):
+    return helper.make_node("Conv", [x, w, b], [y], name=name, pads=[pad] * 4)
+
+
+def sr_x2(seed: int = 0, channels: int = 3, hidden: int = 16) -> onnx.ModelProto:
+    """x2 super-resolution: Conv, Relu, Conv, DepthToSpace (receptive radius 2 px)."""
+    r = _rng(seed)
+    inits = [
+        _init("w1", _conv_w(r, hidden, channels)),
+        _init("b1", np.zeros(hidden, np.float32)),
+        _init("w2", _conv_w(r, channels * 4, hidden)),
+        _init("b2", np.full(channels * 4, 0.1, np.float32)),
+    ]
+    nodes = [
+        _conv("conv1", "x", "w1", "b1", "h1"),
+        helper.make_node("Relu", ["h1"], ["a1"], name="relu1"),
+        _conv("conv2", "a1", "w2", "b2", "h2"),
+        helper.make_node("DepthToSpace", ["h2"], ["y"], name="d2s", blocksize=2, mode="CRD"),
+    ]
+    out = helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, channels, "h2", "w2"])
+    return _model(nodes, [_img("x", channels)], [out], inits)
+
+
+def unet(seed: int = 1) -> onnx.ModelProto:
+    """Two-level U-Net with MaxPool, Resize (fp32 scales) and Concat: needs sizes that are multiples of 2."""
+    r = _rng(seed)
+    inits = [
+        _init("w1", _conv_w(r, 8, 3)),
+        _init("b1", np.zeros(8, np.float32)),
+        _init("w2", _conv_w(r, 8, 8)),
+        _init("b2", np.zeros(8, np.float32)),
+        _init("w3", _conv_w(r, 3, 16)),
+        _init("b3", np.zeros(3, np.float32)),
+        _init("scales", np.array([1, 1, 2, 2], np.float32)),
+    ]
+    nodes = [
+        _conv("enc", "x", "w1", "b1", "e"),
+        helper.make_node("Relu", ["e"], ["ea"], name="enc_relu"),
+        helper.make_node("MaxPool", ["ea"], ["p"], name="pool", kernel_shape=[2, 2], strides=[2, 2]),
+        _conv("mid", "p", "w2", "b2", "m"),
+        helper.make_node("Relu", ["m"], ["ma"], name="mid_relu"),
+        helper.make_node("Resize", ["ma", "", "scales"], ["u"], name="up", mode="nearest"),
+        helper.make_node("Concat", ["u", "ea"], ["c"], name="cat", axis=1),
+        _conv("dec", "c", "w3", "b3", "y"),
+    ]
+    return _model(nodes, [_img("x")], [_img("y")], inits)
+
+
+def multi_input(seed: int = 2) -> onnx.ModelProto:
+    """Denoiser-shaped: colour, albedo and normal in, colour out."""
+    r = _rng(seed)
+    inits = [_init("w", _conv_w(r, 3, 9)), _init("b", np.zeros(3, np.float32))]
+    nodes = [
+        helper.make_node("Concat", ["color", "albedo", "normal"], ["c"], name="cat", axis=1),
+        _conv("conv", "c", "w", "b", "y"),
+    ]
+    return _model(nodes, [_img("color"), _img("albedo"), _img("normal")], [_img("y")], inits)
+
+
+def nhwc(seed: int = 3) -> onnx.ModelProto:
+    """Takes and gives [1, H, W, 3] and transposes internally, like many TensorFlow exports."""
+    r = _rng(seed)
+    inits = [_init("w", _conv_w(r, 3, 3)), _init("b", np.zeros(3, np.float32))]
+    nodes = [
+        helper.make_node("Transpose", ["x"], ["xt"], name="to_nchw", perm=[0, 3, 1, 2]),
+        _conv("conv", "xt", "w", "b", "yt"),
+        helper.make_node("Transpose", ["yt"], ["y"], name="to_nhwc", perm=[0, 2, 3, 1]),
+    ]
+    return _model(nodes, [_img("x", layout="NHWC")], [_img("y", layout="NHWC")], inits)
+
+
+def fixed_size(seed: int = 4, size: int = 256) -> onnx.ModelProto:
+    r = _rng(seed)
+    inits = [_init("w", _conv_w(r, 3, 3)), _init("b", np.zeros(3, np.float32))]
+    nodes = [_conv("conv", "x", "w", "b", "y")]
+    return _model(nodes, [_img("x", h=size, w=size)], [_img("y", h=size, w=size)], inits)
+
+
+def overflow(seed: int = 5) -> onnx.ModelProto:
+    """Weights fit fp16 but activations reach ~1e5 between two convolutions: fine in fp32, inf in fp16."""
+    r = _rng(seed)
+    inits = [
+        _init("w1", r.uniform(4e3, 9e3, (4, 3, 3, 3)).astype(np.float32)),
+        _init("b1", np.zeros(4, np.float32)),
+        _init("w2", _conv_w(r, 3, 8) * 1e-4),
+        _init("b2", np.zeros(3, np.float32)),
+    ]
+    nodes = [
+        _conv("big", "x", "w1", "b1", "h"),
+        helper.make_node("Relu", ["h"], ["hr"], name="relu"),
+        # Concat has a true fp16 CPU kernel; ONNX Runtime runs fp16 Conv on the CPU in fp32, which
+        # would hide the overflow there although a GPU shows it.
+        helper.make_node("Concat", ["hr", "hr"], ["hc"], name="cat", axis=1),
+        _conv("out", "hc", "w2", "b2", "y"),
+    ]
+    return _model(nodes, [_img("x")], [_img("y")], inits)
+
+
+def batchnorm(variance: float, seed: int = 6) -> onnx.ModelProto:
+    """Conv then BatchNormalization whose running variance is `variance` (1e7 or 3e4 break fp16)."""
+    r = _rng(seed)
+    scale_up = float(np.sqrt(variance))
+    inits = [
+        _init("w", _conv_w(r, 3, 3) * scale_up),
+        _init("b", np.zeros(3, np.float32)),
+        _init("gamma", np.ones(3, np.float32)),
+        _init("beta", np.full(3, 0.5, np.float32)),
+        _init("mean", np.zeros(3, np.float32)),
+        _init("var", np.full(3, variance, np.float32)),
+    ]
+    nodes = [
+        _conv("conv", "x", "w", "b", "h"),
+        helper.make_node("BatchNormalization", ["h", "gamma", "beta", "mean", "var"], ["y"], name="bn"),
+    ]
+    return _model(nodes, [_img("x")], [_img("y")], inits)
+
+
+def constant_nodes(seed: int = 7) -> onnx.ModelProto:
+    """Weights held in unnamed Constant nodes, as some exporters write them."""
+    r = _rng(seed)
+    nodes = [
+        helper.make_node("Constant", [], ["w"], value=_init("w", _conv_w(r, 3, 3))),
+        helper.make_node("Constant", [], ["b"], value=_init("b", np.zeros(3, np.float32))),
+        helper.make_node("Conv", ["x", "w", "b"], ["h"], pads=[1, 1, 1, 1]),
+        helper.make_node("Constant", [], ["k"], value=_init("k", np.array(0.5, np.float32))),
+        helper.make_node("Mul", ["h", "k"], ["y"]),
+    ]
+    return _model(nodes, [_img("x")], [_img("y")], [])
+
+
+def opset9_initializer_inputs(seed: int = 8) -> onnx.ModelProto:
+    """Old exporters listed every initializer as a graph input too."""
+    r = _rng(seed)
+    w, b = _conv_w(r, 3, 3), np.zeros(3, np.float32)
+    inits = [_init("w", w), _init("b", b)]
+    inputs = [
+        _img("x"),
+        helper.make_tensor_value_info("w", TensorProto.FLOAT, list(w.shape)),
+        helper.make_tensor_value_info("b", TensorProto.FLOAT, list(b.shape)),
+    ]
+    nodes = [_conv("conv", "x", "w", "b", "h"), helper.make_node("Relu", ["h"], ["y"], name="relu")]
+    model = _model(nodes, inputs, [_img("y")], inits, opset=9)
+    model.ir_version = 3
+    return model
+
+
+def with_casts(seed: int = 9) -> onnx.ModelProto:
+    """A model that already casts (to double and back), which confuses converters."""
+    r = _rng(seed)
+    inits = [_init("w", _conv_w(r, 3, 3)), _init("b", np.zeros(3, np.float32))]
+    nodes = [
+        _conv("conv", "x", "w", "b", "h"),
+        helper.make_node("Cast", ["h"], ["hd"], name="to_double", to=TensorProto.DOUBLE),
+        helper.make_node("Relu", ["hd"], ["rd"], name="relu_double"),
+        helper.make_node("Cast", ["rd"], ["y"], name="to_float", to=TensorProto.FLOAT),
+    ]
+    return _model(nodes, [_img("x")], [_img("y")], inits)
+
+
+def no_image_input() -> onnx.ModelProto:
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 10])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 10])
+    return _model([helper.make_node("Relu", ["x"], ["y"], name="r")], [x], [y], [])
+
+
+def fp16_only(seed: int = 10) -> onnx.ModelProto:
+    r = _rng(seed)
+    inits = [
+        _init("w", _conv_w(r, 3, 3).astype(np.float16)),
+        _init("b", np.zeros(3, np.float16)),
+    ]
+    nodes = [_conv("conv", "x", "w", "b", "y")]
+    return _model(nodes, [_img("x", elem=TensorProto.FLOAT16)], [_img("y", elem=TensorProto.FLOAT16)], inits)
+
+
+def ir14(seed: int = 0) -> onnx.ModelProto:
+    model = sr_x2(seed)
+    model.ir_version = 14
+    return model
+
+
+def save(model: onnx.ModelProto, path: Path) -> Path:
+    path.write_bytes(model.SerializeToString())
+    return path
+
+
+def write_truncated(path: Path) -> Path:
+    data = sr_x2().SerializeToString()
+    path.write_bytes(data[: len(data) // 2])
+    return path
+
+
+def write_not_onnx(path: Path) -> Path:
+    path.write_text("this is a text file, not a neural network\n" * 20)
+    return path
