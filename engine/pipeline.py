@@ -50,10 +50,13 @@ def _check_finite(name: str, image: np.ndarray) -> None:
 def _assign_inputs(
     inputs: list[TensorInfo], image: np.ndarray, extra: dict[str, np.ndarray], mapping: dict[str, str] | None
 ) -> dict[str, np.ndarray]:
-    """The first image input gets `image`; the others are matched by name (or `mapping[input] = key`)."""
+    """The first image input gets `image`; the others are matched by name, ignoring case (or through
+    `mapping[input] = key`)."""
     assigned = {inputs[0].name: image}
+    folded = {k.lower(): k for k in extra}
     for t in inputs[1:]:
         key = (mapping or {}).get(t.name, t.name)
+        key = key if key in extra else folded.get(key.lower(), key)
         if key not in extra:
             have = ", ".join(sorted(extra)) or "none"
             raise ImageError(f"model input '{t.name}' needs an image (e.g. a render pass); given: {have}")

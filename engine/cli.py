@@ -1,0 +1,233 @@
+"""`python -m engine ...`: the command line a pipeline or render farm uses. JSON keys are a contract."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import time
+from pathlib import Path
+
+from .errors import ConversionError, EngineError
+
+log = logging.getLogger("engine")
+
+
+def _progress_printer(unit: str):
+    from .progress import Progress
+
+    start = time.perf_counter()
+    interactive = sys.stderr.isatty()
+
+    def show(fraction: float, text: str) -> None:
+        rate = text and f"{text}, {time.perf_counter() - start:.1f}s"
+        bar = "#" * int(fraction * 30)
+        line = f"[{bar:<30}] {fraction * 100:5.1f}% {rate}"
+        print(("\r" + line) if interactive else line, end="" if interactive else "\n", file=sys.stderr, flush=True)
+
+    return Progress(show)
+
+
+def _json(data) -> None:
+    print(json.dumps(data, indent=2, default=str))
+
+
+def _settings(args):
+    from .sessions import SessionSettings
+
+    return SessionSettings(provider=args.provider, device_id=args.device_id)
+
+
+def _cmd_info(args) -> int:
+    from .describe import describe_model
+    from .onnx_io import clamp_ir_version, load_model
+
+    model = load_model(args.model)
+    warnings = clamp_ir_version(model)
+    info = describe_model(model)
+    info.warnings.extend(warnings)
+    _json(info.to_json())
+    return 0
+
+
+def _sample(path):
+    if not path:
+        return None
+    from .imageio import read_image
+
+    return read_image(path)
+
+
+def _cmd_convert(args) -> int:
+    from .convert import ConversionOptions, convert_model
+    from .describe import describe_model
+    from .onnx_io import clamp_ir_version, load_model, save_model
+    from .samples import sample_feeds
+
+    model = load_model(args.model)
+    clamp_ir_version(model)
+    options = ConversionOptions(
+        precision=args.precision,
+        rtol=args.rtol,
+        atol=args.atol,
+        op_block_list=tuple(args.block_op),
+        backend=args.backend,
+    )
+    info = describe_model(model)
+    converted, report = convert_model(model, sample_feeds(info, _sample(args.sample)), options)
+    data = report.to_json()
+    if args.report:
+        Path(args.report).write_text(json.dumps(data, indent=2, default=str))
+    _json(data)
+    if converted is None:
+        print(f"error: conversion failed: {report.reason}", file=sys.stderr)
+        return 2
+    save_model(converted, args.out)
+    return 0
+
+
+def _cmd_optimize(args) -> int:
+    from .prepare import prepare_model
+
+    prepared = prepare_model(args.model, args.precision, _settings(args), args.cache_dir, _sample(args.sample))
+    _json(prepared.summary())
+    return 0
+
+
+def _run_settings(args):
+    from .pipeline import RunSettings
+
+    return RunSettings(tile=args.tile, overlap=args.overlap, color=args.color, use_binding=not args.no_binding)
+
+
+def _passes(args) -> dict[str, str]:
+    mapping = {}
+    for item in args.pass_:
+        model_input, _, pass_name = item.partition("=")
+        if not pass_name:
+            raise EngineError(f"--pass takes INPUT=PASS (e.g. albedo='Diffuse Color'), got {item!r}")
+        mapping[model_input] = pass_name
+    return mapping
+
+
+def _cmd_run(args) -> int:
+    from .prepare import prepare_model
+    from .sequence import process_frame
+
+    if Path(args.input).resolve() == Path(args.output).resolve():
+        raise EngineError("the output would overwrite the input image; choose another output path")
+    prepared = prepare_model(args.model, args.precision, _settings(args), args.cache_dir, None)
+    if prepared.fallback_reason and args.provider != "cpu":
+        print(f"note: {prepared.fallback_reason}", file=sys.stderr)
+    result = process_frame(
+        prepared, args.input, args.output, _run_settings(args), _passes(args), _progress_printer("tiles")
+    )
+    print(file=sys.stderr)
+    _json({"output": args.output, "provider": prepared.provider, "tiles": result.tiles, "notes": result.notes})
+    return 0
+
+
+def _cmd_sequence(args) -> int:
+    from .frames import parse_frames
+    from .prepare import prepare_model
+    from .sequence import process_sequence
+
+    try:
+        frames = parse_frames(args.frames)
+    except ValueError as exc:
+        raise EngineError(str(exc)) from exc
+    prepared = prepare_model(args.model, args.precision, _settings(args), args.cache_dir, None)
+    summary = process_sequence(
+        prepared,
+        args.input,
+        args.output,
+        frames,
+        _run_settings(args),
+        args.skip_existing,
+        args.stop_on_error,
+        _passes(args),
+        _progress_printer("frames"),
+    )
+    print(file=sys.stderr)
+    _json(summary.to_json())
+    return 0 if summary.ok else 3
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m engine", description="ONNX Image Runtime engine")
+    parser.add_argument("-v", "--verbose", action="store_true")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    info = sub.add_parser("info", help="describe a model as JSON")
+    info.add_argument("model")
+    info.set_defaults(func=_cmd_info)
+
+    convert = sub.add_parser("convert", help="convert to fp16 or mixed precision and report accuracy")
+    convert.add_argument("model")
+    convert.add_argument("--precision", choices=["fp16", "amp"], default="fp16")
+    convert.add_argument("--out", required=True)
+    convert.add_argument("--sample", help="image to validate on (a small centre crop is used)")
+    convert.add_argument("--rtol", type=float, default=1e-2)
+    convert.add_argument("--atol", type=float, default=1e-2)
+    convert.add_argument("--block-op", action="append", default=[], help="op type to keep fp32 (repeatable)")
+    convert.add_argument("--backend", choices=["onnxconverter", "ort"], default="onnxconverter")
+    convert.add_argument("--report", help="also write the report JSON here")
+    convert.set_defaults(func=_cmd_convert)
+
+    def session_args(p, precision_default="fp32"):
+        p.add_argument("--precision", choices=["fp32", "fp16", "amp"], default=precision_default)
+        p.add_argument("--provider", choices=["auto", "cuda", "cpu"], default="auto")
+        p.add_argument("--device-id", type=int, default=0)
+        p.add_argument("--cache-dir", default=None)
+
+    optimize = sub.add_parser("optimize", help="offline-optimize into the cache; print start-up figures")
+    optimize.add_argument("model")
+    optimize.add_argument("--sample")
+    session_args(optimize)
+    optimize.set_defaults(func=_cmd_optimize)
+
+    def run_args(p):
+        session_args(p)
+        p.add_argument("--tile", type=int, default=0, help="tile side in pixels (0: automatic)")
+        p.add_argument("--overlap", type=int, default=32)
+        p.add_argument("--color", choices=["linear", "srgb"], default="linear")
+        p.add_argument("--pass", dest="pass_", action="append", default=[], metavar="INPUT=PASS")
+        p.add_argument("--no-binding", action="store_true", help="plain session.run instead of IO binding")
+
+    run = sub.add_parser("run", help="run a model on one image file")
+    run.add_argument("model")
+    run.add_argument("input")
+    run.add_argument("output")
+    run_args(run)
+    run.set_defaults(func=_cmd_run)
+
+    seq = sub.add_parser("sequence", help="post-process a frame sequence")
+    seq.add_argument("model")
+    seq.add_argument("--input", required=True, help="e.g. 'render/####.exr'")
+    seq.add_argument("--output", required=True, help="e.g. 'post/####.exr'")
+    seq.add_argument("--frames", required=True, help="1-250, 1-250x5 or 1,5,9")
+    seq.add_argument("--skip-existing", action="store_true")
+    seq.add_argument("--stop-on-error", action="store_true")
+    run_args(seq)
+    seq.set_defaults(func=_cmd_sequence)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING, format="%(levelname)s %(message)s")
+    try:
+        return args.func(args)
+    except ConversionError as exc:
+        report = getattr(exc, "report", None)
+        if report is not None:
+            _json(report.to_json())
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except EngineError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except (OSError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
