@@ -20,7 +20,7 @@ test: $(STAMP) lint
 	$(PY) -m pytest
 
 demo: $(STAMP)
-	$(PY) -m demo
+	$(PY) scripts/demo.py
 
 bench: $(STAMP)
 	$(PY) -m bench

@@ -4,10 +4,16 @@ Blender installs this folder as `bl_ext.<repo>.onnx_image_runtime`; everything b
 imports. The engine (`engine/`) never imports bpy.
 """
 
+from . import operators, panels, preferences, properties
+
+_MODULES = (preferences, properties, operators, panels)
+
 
 def register():
-    pass
+    for module in _MODULES:
+        module.register()
 
 
 def unregister():
-    pass
+    for module in reversed(_MODULES):
+        module.unregister()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -41,8 +41,15 @@ class RunResult:
     tile_size: tuple[int, int] | None = None
 
 
+def _all_finite(array: np.ndarray) -> bool:
+    # One fast reduction: NaN and Inf propagate through a sum (float64, so large values cannot overflow).
+    return bool(np.isfinite(array.sum(dtype=np.float64)))
+
+
 def _check_finite(name: str, image: np.ndarray) -> None:
-    bad = int((~np.isfinite(image)).any(axis=-1).sum()) if image.ndim == 3 else int((~np.isfinite(image)).sum())
+    if _all_finite(image):
+        return
+    bad = int((~np.isfinite(image)).any(axis=-1).sum())
     if bad:
         raise ImageError(f"{name} has {bad} pixels with NaN or Inf values; fix the render or pass before running")
 
@@ -127,7 +134,7 @@ def run_image(
     s = info.scale
     out_h, out_w = round(h * s), round(w * s)
     result = decode(result[:out_h, :out_w], settings.color, settings.normalization)
-    nonfinite = int((~np.isfinite(result)).sum())
+    nonfinite = 0 if _all_finite(result) else int((~np.isfinite(result)).sum())
     if nonfinite:
         raise RuntimeFailure(
             f"the model produced {nonfinite} NaN/Inf values; nothing was written "
@@ -171,7 +178,12 @@ def _runner(prepared: PreparedModel, tile: tuple[int, int], use_binding: bool) -
 
 
 def _shape(t: TensorInfo, hw: tuple[int, int]) -> tuple[int, ...]:
-    return (1, t.channels, *hw) if t.layout == "NCHW" else (1, *hw, t.channels)
+    return (1, *hw, t.channels)
+
+
+def _channels_last(t: TensorInfo) -> TensorInfo:
+    """How the prepared session sees a tensor (see channels_last.py)."""
+    return replace(t, layout="NHWC")
 
 
 def _run_tiled(prepared, colours, tile, settings, progress, out_t):
@@ -185,12 +197,13 @@ def _run_tiled(prepared, colours, tile, settings, progress, out_t):
     xs = tile_starts(pw, tile[1], settings.overlap, m)
     s = info.scale
     runner = _runner(prepared, tile, settings.use_binding)
-    tensors = {t.name: t for t in info.image_inputs}
+    tensors = {t.name: _channels_last(t) for t in info.image_inputs}
     if len(ys) == 1 and len(xs) == 1:
         progress.check()
-        out = runner.run({n: to_tensor(p, tensors[n]) for n, p in padded.items()})
+        result = np.empty(_shape(out_t, (round(ph * s), round(pw * s))), runner.out_type)
+        out = runner.run({n: to_tensor(p, tensors[n]) for n, p in padded.items()}, out=result)
         progress.update(1.0, "1/1 tiles")
-        return from_tensor(out, out_t.layout).copy(), 1
+        return from_tensor(out, "NHWC"), 1
     out_c = out_t.channels
     acc = np.zeros((round(ph * s), round(pw * s), out_c), np.float32)
     weight = np.zeros((round(ph * s), round(pw * s), 1), np.float32)
@@ -201,7 +214,7 @@ def _run_tiled(prepared, colours, tile, settings, progress, out_t):
         for x in xs:
             progress.check()
             feeds = {n: to_tensor(p[y : y + tile[0], x : x + tile[1]], tensors[n]) for n, p in padded.items()}
-            out = from_tensor(runner.run(feeds), out_t.layout)
+            out = from_tensor(runner.run(feeds), "NHWC")
             inner = (y > 0, y + tile[0] < ph, x > 0, x + tile[1] < pw)
             wgt = window((oh, ow), round(settings.overlap * s), inner)
             oy, ox = round(y * s), round(x * s)

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from .cache import CacheUnavailable, ModelCache, cache_key, default_cache_dir
+from .channels_last import to_channels_last
 from .convert import PRECISIONS, ConversionOptions, ConversionReport, convert_model
 from .describe import ModelInfo, describe_model
 from .errors import ConversionError
@@ -22,6 +23,9 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class PreparedModel:
+    """A ready session. Its image inputs and outputs are channels-last (NHWC) whatever `info` says
+    about the original model: see channels_last.py."""
+
     session: object
     info: ModelInfo
     precision: str
@@ -83,6 +87,7 @@ def prepare_model(
             "onnxruntime": __import__("onnxruntime").__version__,
             "provider": choice.key,
             "level": settings.optimization_level,
+            "io": "channels_last",
         }
     )
     session_key = (key, settings)
@@ -117,6 +122,7 @@ def prepare_model(
         if converted is None:
             raise _conversion_failed(report)
         model = converted
+    model = to_channels_last(model, info)
 
     try:
         temp = cache.temp_model_path(key)

@@ -1,0 +1,112 @@
+"""Image Editor sidebar (N panel, "ONNX" tab): model, precision, run and provider sections.
+
+draw() only reads properties and the model-description cache; inspecting, preparing and running are
+operators, so drawing never loads onnxruntime or touches a model file beyond a stat().
+"""
+
+from __future__ import annotations
+
+import bpy
+
+from ..operators import jobs
+
+
+class _ONNXPanel:
+    bl_space_type = "IMAGE_EDITOR"
+    bl_region_type = "UI"
+    bl_category = "ONNX"
+
+    @classmethod
+    def poll(cls, context):
+        return context.scene is not None and hasattr(context.scene, "onnx_image_runtime")
+
+
+def _tensor_line(t) -> str:
+    dims = "x".join(str(d) if isinstance(d, int) else "?" for d in t.shape)
+    return f"{t.name}: {t.layout or '-'} {t.channels or '?'} ch [{dims}] {t.dtype}"
+
+
+class ONNX_PT_model(_ONNXPanel, bpy.types.Panel):
+    bl_label = "Model"
+
+    def draw(self, context):
+        layout = self.layout
+        settings = context.scene.onnx_image_runtime
+        layout.prop(settings, "model_path", text="")
+        path = bpy.path.abspath(settings.model_path)
+        if not path:
+            layout.label(text="Choose a .onnx model", icon="INFO")
+            return
+        info = jobs.cached_info(path)
+        if info is None:
+            layout.operator("onnx.inspect_model", text="Inspect Model", icon="VIEWZOOM")
+            return
+        if isinstance(info, str):
+            layout.label(text=info, icon="ERROR")
+            return
+        col = layout.column(align=True)
+        col.label(text="Inputs:")
+        for t in info.inputs:
+            col.label(text=_tensor_line(t))
+        col.label(text="Outputs:")
+        for t in info.outputs:
+            col.label(text=_tensor_line(t))
+        size = "fixed {}x{}".format(*info.fixed_size) if info.fixed_size else "dynamic"
+        if not info.fixed_size and info.size_multiple > 1:
+            size += f", multiple of {info.size_multiple}"
+        layout.label(text=f"Scale x{info.scale:g}, size {size}")
+        for warning in info.warnings:
+            layout.label(text=warning, icon="ERROR")
+
+
+class ONNX_PT_precision(_ONNXPanel, bpy.types.Panel):
+    bl_label = "Precision"
+
+    def draw(self, context):
+        layout = self.layout
+        settings = context.scene.onnx_image_runtime
+        layout.prop(settings, "precision", expand=True)
+        layout.prop(settings, "provider")
+        layout.operator("onnx.prepare_model", icon="MODIFIER")
+        if settings.last_report:
+            layout.label(text=settings.last_report)
+        layout.operator("onnx.benchmark_model", icon="TIME")
+
+
+class ONNX_PT_run(_ONNXPanel, bpy.types.Panel):
+    bl_label = "Run"
+
+    def draw(self, context):
+        layout = self.layout
+        settings = context.scene.onnx_image_runtime
+        state = context.window_manager.onnx_image_runtime
+        col = layout.column(align=True)
+        col.prop(settings, "color_mode")
+        col.prop(settings, "tile_size")
+        col.prop(settings, "tile_overlap")
+        layout.prop(settings, "output_name")
+        layout.prop(settings, "pass_mapping")
+        if state.running:
+            layout.prop(state, "progress", text=state.status or "Running")
+            layout.label(text="Esc cancels", icon="INFO")
+            return
+        row = layout.row(align=True)
+        row.operator("onnx.run_image", text="Run on Image", icon="IMAGE_DATA")
+        row.operator("onnx.run_render", text="Run on Render", icon="RENDER_RESULT")
+
+
+class ONNX_PT_provider(_ONNXPanel, bpy.types.Panel):
+    bl_label = "Provider"
+    bl_options = {"DEFAULT_CLOSED"}
+
+    def draw(self, context):
+        layout = self.layout
+        settings = context.scene.onnx_image_runtime
+        layout.label(text=f"Last run on: {settings.last_provider or 'not run yet'}")
+        if settings.last_fallback:
+            layout.label(text=settings.last_fallback, icon="ERROR")
+        layout.operator("onnx.check_gpu_runtime", icon="CHECKMARK")
+
+
+classes = (ONNX_PT_model, ONNX_PT_precision, ONNX_PT_run, ONNX_PT_provider)
+register, unregister = bpy.utils.register_classes_factory(classes)

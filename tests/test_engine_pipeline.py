@@ -20,10 +20,9 @@ def prepared(model_file, cache_dir):
     return make
 
 
-def _reference(prep, image):
-    """The model run directly by onnxruntime on the whole image, no pipeline."""
-    x = np.ascontiguousarray(image.transpose(2, 0, 1)[None])
-    return prep.session.run(None, {"x": x})[0][0].transpose(1, 2, 0)
+def _reference(prep, image, name="x"):
+    """The prepared session run directly on the whole image, no pipeline (its I/O is channels-last)."""
+    return prep.session.run(None, {name: np.ascontiguousarray(image[None])})[0][0]
 
 
 def test_rgba_in_rgb_model_out_with_alpha_carried_and_upscaled(prepared):
@@ -66,7 +65,7 @@ def test_hdr_values_above_one_survive_linear_mode_and_srgb_reports_clipping(prep
 
 
 def _nhwc_reference(prep, image):
-    return prep.session.run(None, {"x": image[None]})[0][0]
+    return _reference(prep, image)
 
 
 def test_normalization_is_applied_and_inverted(prepared):
@@ -87,10 +86,10 @@ def test_multiple_inputs_by_name_and_by_mapping(prepared):
     ).image
     np.testing.assert_array_equal(by_name, mapped)
     feeds = {
-        n: np.ascontiguousarray(a.transpose(2, 0, 1)[None])
+        n: np.ascontiguousarray(a[None])
         for n, a in zip(("color", "albedo", "normal"), (colour, albedo, normal), strict=True)
     }
-    np.testing.assert_allclose(by_name, prep.session.run(None, feeds)[0][0].transpose(1, 2, 0), atol=1e-5)
+    np.testing.assert_allclose(by_name, prep.session.run(None, feeds)[0][0], atol=1e-5)
     with pytest.raises(ImageError, match="'albedo' needs an image"):
         run_image(prep, colour, {"normal": normal})
 
@@ -118,13 +117,13 @@ def test_every_tile_has_the_same_shape(prepared, monkeypatch):
     shapes = set()
     original = runner.TileRunner.run
 
-    def spy(self, feeds):
+    def spy(self, feeds, out=None):
         shapes.add(feeds["x"].shape)
-        return original(self, feeds)
+        return original(self, feeds, out)
 
     monkeypatch.setattr(runner.TileRunner, "run", spy)
     run_image(prep, synthetic_image(300, 230), settings=RunSettings(tile=128))
-    assert shapes == {(1, 3, 128, 128)}
+    assert shapes == {(1, 128, 128, 3)}
 
 
 def test_4096_image_through_a_fixed_256_model(prepared):
@@ -133,10 +132,8 @@ def test_4096_image_through_a_fixed_256_model(prepared):
     result = run_image(prep, image, settings=RunSettings(overlap=32))
     assert result.image.shape == (4096, 4096, 3) and result.tile_size == (256, 256)
     centre = image[1000:1256, 2000:2256]
-    direct = prep.session.run(None, {"x": np.ascontiguousarray(centre.transpose(2, 0, 1)[None])})[0]
-    np.testing.assert_allclose(
-        result.image[1010:1246, 2010:2246], direct[0].transpose(1, 2, 0)[10:-10, 10:-10], atol=1e-4
-    )
+    direct = _reference(prep, centre)
+    np.testing.assert_allclose(result.image[1010:1246, 2010:2246], direct[10:-10, 10:-10], atol=1e-4)
 
 
 def test_binding_and_plain_run_give_identical_results_and_buffers_are_reused(prepared):
@@ -172,15 +169,17 @@ def test_out_of_memory_retries_with_smaller_tiles(prepared, monkeypatch):
     prep = prepared("sr_x2")
     original = runner.TileRunner.run
 
-    def oom_on_big_tiles(self, feeds):
-        if feeds["x"].shape[2] > 64:
+    def oom_on_big_tiles(self, feeds, out=None):
+        if feeds["x"].shape[1] > 64:
             raise MemoryError("Failed to allocate memory for requested buffer")
-        return original(self, feeds)
+        return original(self, feeds, out)
 
     monkeypatch.setattr(runner.TileRunner, "run", oom_on_big_tiles)
     result = run_image(prep, synthetic_image(150, 150), settings=RunSettings(tile=128))
     assert result.tile_size == (64, 64) and any("retried" in n for n in result.notes)
-    monkeypatch.setattr(runner.TileRunner, "run", lambda self, feeds: (_ for _ in ()).throw(MemoryError("oom")))
+    monkeypatch.setattr(
+        runner.TileRunner, "run", lambda self, feeds, out=None: (_ for _ in ()).throw(MemoryError("oom"))
+    )
     with pytest.raises(RuntimeFailure, match="out of memory"):
         run_image(prep, synthetic_image(150, 150), settings=RunSettings(tile=128))
 
@@ -189,6 +188,8 @@ def test_nan_output_is_an_error_not_an_image(prepared, monkeypatch):
     from engine import runner
 
     prep = prepared("sr_x2")
-    monkeypatch.setattr(runner.TileRunner, "run", lambda self, feeds: np.full((1, 3, 32, 32), np.nan, np.float32))
+    monkeypatch.setattr(
+        runner.TileRunner, "run", lambda self, feeds, out=None: np.full((1, 32, 32, 3), np.nan, np.float32)
+    )
     with pytest.raises(RuntimeFailure, match="NaN/Inf"):
         run_image(prep, synthetic_image(16, 16))

@@ -1,0 +1,84 @@
+"""Pixels between Blender image datablocks and top-down numpy arrays (main thread only).
+
+Blender stores rows bottom-up; the engine works top-down. Only `foreach_get`/`foreach_set` are used:
+the `pixels[:]` slice forms are hundreds of times slower.
+"""
+
+from __future__ import annotations
+
+import bpy
+import numpy as np
+
+NON_COLOR = "Non-Color"
+LINEAR = "Linear Rec.709"
+
+
+def read_pixels(img: bpy.types.Image) -> np.ndarray:
+    """HxWxC float32, top-down, scene-linear (or raw data for Non-Color images). Never modifies `img`."""
+    w, h = img.size
+    channels = img.channels
+    if w == 0 or h == 0 or channels == 0:
+        raise ValueError(f"image '{img.name}' has no pixels (is it loaded, or a render result?)")
+    buf = np.empty(w * h * channels, np.float32)
+    img.pixels.foreach_get(buf)
+    array = buf.reshape(h, w, channels)[::-1]
+    colorspace = img.colorspace_settings.name
+    if not img.is_float and colorspace == "sRGB":
+        # Byte images give display-encoded values; the engine takes scene-linear input.
+        from ..engine.colour import srgb_to_linear
+
+        array = array.copy()
+        array[:, :, :3] = srgb_to_linear(array[:, :, :3])
+    return np.ascontiguousarray(array)
+
+
+def output_colorspace(img: bpy.types.Image | None) -> str:
+    return NON_COLOR if img is not None and img.colorspace_settings.name == NON_COLOR else LINEAR
+
+
+def to_rgba(array: np.ndarray) -> np.ndarray:
+    """HxWxC (C 1-4) to HxWx4: grey repeated into RGB, missing alpha set to 1."""
+    if array.ndim == 2:
+        array = array[:, :, None]
+    h, w, c = array.shape
+    out = np.ones((h, w, 4), np.float32)
+    if c in (1, 2):
+        out[:, :, :3] = array[:, :, :1]
+        if c == 2:
+            out[:, :, 3] = array[:, :, 1]
+    else:
+        out[:, :, :c] = array[:, :, :4]
+    return out
+
+
+def write_image(name: str, array: np.ndarray, colorspace: str, protect: str = "") -> bpy.types.Image:
+    """Write a top-down HxWxC result into a packed float image called `name`.
+
+    An existing image of that name is reused when it is a float image of the same size, else replaced.
+    The image named `protect` (the source) is never touched: the result gets a new name instead.
+    """
+    h, w = array.shape[:2]
+    rgba = np.ascontiguousarray(to_rgba(array)[::-1], dtype=np.float32).reshape(-1)
+    if not np.isfinite(rgba).all():
+        raise ValueError("the result has NaN or Inf values; nothing was written")
+    existing = bpy.data.images.get(name)
+    if existing is not None and existing.name == protect:
+        existing, name = None, f"{name} ONNX"
+        existing = bpy.data.images.get(name)
+    if existing is not None and (tuple(existing.size) != (w, h) or not existing.is_float or existing.channels != 4):
+        bpy.data.images.remove(existing)
+        existing = None
+    created = existing is None
+    img = bpy.data.images.new(name, w, h, alpha=True, float_buffer=True) if created else existing
+    try:
+        # Before the pixels: changing the colour space afterwards resets an unsaved image to black.
+        img.colorspace_settings.name = colorspace
+        img.pixels.foreach_set(rgba)
+        img.update()
+        # Packed, so the result is saved with the .blend (a generated image would be lost).
+        img.pack()
+    except Exception:
+        if created:
+            bpy.data.images.remove(img)
+        raise
+    return img

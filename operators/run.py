@@ -1,0 +1,149 @@
+"""Run a model on an image datablock or on the last render's passes, writing a new packed float image."""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+
+import bpy
+
+from . import jobs
+from .blender_io import LINEAR, output_colorspace, read_pixels, write_image
+from .common import JobRunner, ModelArgs, model_job, settings, store_prepared
+
+log = logging.getLogger(__name__)
+
+COLOR_MODE = {"LINEAR": "linear", "SRGB": "srgb"}
+
+
+def _run_options(context) -> dict:
+    scene = settings(context)
+    return {"tile": scene.tile_size, "overlap": scene.tile_overlap, "color": COLOR_MODE[scene.color_mode]}
+
+
+def _finish(context, job: jobs.ImageJob, result: jobs.JobResult) -> str:
+    img = write_image(job.output_name, result.image, job.colorspace, protect=job.source_name)
+    summary = store_prepared(context, result.prepared)
+    h, w = result.image.shape[:2]
+    return f"wrote '{img.name}' ({w}x{h}) in {result.seconds:.2f} s: {summary}"
+
+
+def active_image(context):
+    space = getattr(context, "space_data", None)
+    return getattr(space, "image", None) if space is not None and space.type == "IMAGE_EDITOR" else None
+
+
+class ONNX_OT_run_image(JobRunner, ModelArgs, bpy.types.Operator):
+    """Run the ONNX model on an image and write the result to a new float image"""
+
+    bl_idname = "onnx.run_image"
+    bl_label = "Run ONNX Model on Image"
+    bl_options = {"REGISTER", "UNDO"}
+
+    image: bpy.props.StringProperty(name="Image", description="Source image; empty uses the Image Editor's image")
+    output_name: bpy.props.StringProperty(name="Output", description="Result image; empty uses the scene setting")
+
+    def build(self, context) -> jobs.ImageJob:
+        if self.image:
+            img = bpy.data.images.get(self.image)
+            if img is None:
+                raise ValueError(f"no image named '{self.image}'")
+        else:
+            img = active_image(context)
+            if img is None:
+                raise ValueError("no image: open one in the Image Editor or pass image=")
+        pixels = read_pixels(img)
+        output = self.output_name or settings(context).output_name or f"{img.name} ONNX"
+        return jobs.ImageJob(
+            model_job(self, context),
+            pixels,
+            output,
+            output_colorspace(img),
+            source_name=img.name,
+            **_run_options(context),
+        )
+
+    def finish(self, context, job, result) -> str:
+        return _finish(context, job, result)
+
+
+def save_render_layers(scene) -> dict:
+    """Save the Render Result with all its passes to a temporary multilayer EXR and read it back.
+
+    Headless Blender gives Render Result no pixels, so the file written by save_render is the way in."""
+    result = bpy.data.images.get("Render Result")
+    if result is None:
+        raise ValueError("there is no render yet: render first (F12)")
+    settings_ = scene.render.image_settings
+    saved = {"file_format": settings_.file_format}
+    fd, path = tempfile.mkstemp(suffix=".exr", prefix="onnx_render_")
+    os.close(fd)
+    try:
+        if hasattr(settings_, "media_type"):  # Blender 5.x
+            saved = {"media_type": settings_.media_type, **saved}
+            settings_.media_type = "MULTI_LAYER_IMAGE"
+        else:  # Blender 4.2
+            settings_.file_format = "OPEN_EXR_MULTILAYER"
+        # Full float, lossless: the model must see the render, not a half-float or DWA approximation.
+        saved.update(color_depth=settings_.color_depth, exr_codec=settings_.exr_codec)
+        settings_.color_depth, settings_.exr_codec = "32", "ZIP"
+        try:
+            result.save_render(path, scene=scene)
+        except RuntimeError as exc:
+            raise ValueError(f"cannot save the last render (render first): {exc}") from exc
+        if os.path.getsize(path) == 0:
+            raise ValueError("the last render is empty: render first")
+        return jobs.read_layers(path)
+    finally:
+        # Format first (media type, file format), then the options valid for it.
+        for key, value in saved.items():
+            if getattr(settings_, key) != value:
+                try:
+                    setattr(settings_, key, value)
+                except TypeError:
+                    log.warning("could not restore render output setting %s=%r", key, value)
+        os.unlink(path)
+
+
+class ONNX_OT_run_render(JobRunner, ModelArgs, bpy.types.Operator):
+    """Run the ONNX model on the last render's passes (or a multilayer EXR) and write a new float image"""
+
+    bl_idname = "onnx.run_render"
+    bl_label = "Run ONNX Model on Render"
+    bl_options = {"REGISTER", "UNDO"}
+
+    filepath: bpy.props.StringProperty(
+        name="EXR", description="A multilayer EXR to read; empty uses the last render", subtype="FILE_PATH"
+    )
+    output_name: bpy.props.StringProperty(name="Output", description="Result image; empty uses the scene setting")
+    pass_mapping: bpy.props.StringProperty(name="Passes", description="input=Pass pairs; empty uses the scene setting")
+
+    def build(self, context) -> jobs.RenderJob:
+        scene = context.scene
+        mapping = jobs.parse_mapping(self.pass_mapping or settings(context).pass_mapping)
+        model = model_job(self, context)
+        if self.filepath:
+            path = bpy.path.abspath(self.filepath)
+            if not os.path.isfile(path):
+                raise ValueError(f"EXR file not found: {path}")
+            layers = jobs.read_layers(path)
+        else:
+            layers = save_render_layers(scene)
+        if not layers:
+            raise ValueError("the render has no passes to read")
+        output = self.output_name or settings(context).output_name or "Render Result ONNX"
+        first = next(iter(layers.values()))
+        return jobs.RenderJob(
+            model,
+            first,
+            output,
+            LINEAR,
+            layers=layers,
+            mapping=mapping,
+            source_name="Render Result",
+            **_run_options(context),
+        )
+
+    def finish(self, context, job, result) -> str:
+        return _finish(context, job, result)

@@ -1,0 +1,81 @@
+"""Per-file settings (one group on the Scene) and transient progress (on the WindowManager)."""
+
+from __future__ import annotations
+
+import bpy
+
+from .preferences import PROVIDER_ITEMS
+
+PRECISION_ITEMS = (
+    ("FP32", "FP32", "Full precision: slowest on GPUs, the reference result"),
+    ("FP16", "FP16", "Half precision: fastest on GPUs; checked against FP32 when converted"),
+    ("AMP", "Mixed", "Half precision where it stays accurate, FP32 for the sensitive nodes"),
+)
+SCENE_PROVIDER_ITEMS = (
+    ("AUTO", "Auto", "The default provider from the add-on preferences (CUDA when it loads, else CPU)"),
+    *PROVIDER_ITEMS[1:],
+)
+COLOR_ITEMS = (
+    ("LINEAR", "Linear", "The model takes and gives scene-linear values (HDR kept)"),
+    ("SRGB", "sRGB", "The model was trained on sRGB images: convert in and out (values clipped to 0-1)"),
+)
+
+
+class ONNX_PG_settings(bpy.types.PropertyGroup):
+    model_path: bpy.props.StringProperty(
+        name="Model", description="The .onnx image model to run", subtype="FILE_PATH", default=""
+    )
+    precision: bpy.props.EnumProperty(
+        name="Precision", description="Numeric precision of the prepared model", items=PRECISION_ITEMS, default="FP16"
+    )
+    provider: bpy.props.EnumProperty(
+        name="Provider", description="Where the model runs", items=SCENE_PROVIDER_ITEMS, default="AUTO"
+    )
+    tile_size: bpy.props.IntProperty(
+        name="Tile Size",
+        description="Tile side in pixels; 0 chooses from the model, the image size and the provider",
+        default=0,
+        min=0,
+        soft_max=4096,
+    )
+    tile_overlap: bpy.props.IntProperty(
+        name="Overlap", description="Pixels shared by neighbouring tiles, blended to hide seams", default=32, min=0
+    )
+    color_mode: bpy.props.EnumProperty(
+        name="Colour", description="The colour space the model expects", items=COLOR_ITEMS, default="LINEAR"
+    )
+    output_name: bpy.props.StringProperty(
+        name="Output", description="Name of the image to write; empty makes '<source> ONNX'", default=""
+    )
+    pass_mapping: bpy.props.StringProperty(
+        name="Passes",
+        description="Model input = render pass, comma separated (e.g. 'albedo=Diffuse Color,normal=Normal'); "
+        "the first input gets Combined unless named here",
+        default="",
+    )
+    # Written by the operators, shown by the panels.
+    last_provider: bpy.props.StringProperty(name="Provider Used", default="")
+    last_fallback: bpy.props.StringProperty(name="Fallback Reason", default="")
+    last_report: bpy.props.StringProperty(name="Last Report", default="")
+
+
+class ONNX_PG_progress(bpy.types.PropertyGroup):
+    progress: bpy.props.FloatProperty(name="Progress", default=0.0, min=0.0, max=1.0, subtype="FACTOR")
+    status: bpy.props.StringProperty(name="Status", default="")
+    running: bpy.props.BoolProperty(name="Running", default=False)
+
+
+classes = (ONNX_PG_settings, ONNX_PG_progress)
+_register, _unregister = bpy.utils.register_classes_factory(classes)
+
+
+def register():
+    _register()
+    bpy.types.Scene.onnx_image_runtime = bpy.props.PointerProperty(type=ONNX_PG_settings)
+    bpy.types.WindowManager.onnx_image_runtime = bpy.props.PointerProperty(type=ONNX_PG_progress)
+
+
+def unregister():
+    del bpy.types.WindowManager.onnx_image_runtime
+    del bpy.types.Scene.onnx_image_runtime
+    _unregister()

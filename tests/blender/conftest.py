@@ -1,0 +1,65 @@
+"""Real-bpy fixtures: the repository registered as the package `onnx_image_runtime`, a temporary cache.
+
+The repository root is the extension package, so a symlink named like the extension makes its relative
+imports work exactly as they do when Blender installs it (as bl_ext.<repo>.onnx_image_runtime).
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+PACKAGE = "onnx_image_runtime"
+
+
+@pytest.fixture(scope="session")
+def addon(tmp_path_factory):
+    os.environ["ONNX_IMAGE_RUNTIME_CACHE"] = str(tmp_path_factory.mktemp("cache"))
+    import bpy  # noqa: F401 - loads Blender before the package
+
+    root = tmp_path_factory.mktemp("pkg")
+    (root / PACKAGE).symlink_to(REPO, target_is_directory=True)
+    sys.path.insert(0, str(root))
+    module = importlib.import_module(PACKAGE)
+    module.register()
+    yield module
+    module.unregister()
+    sys.path.remove(str(root))
+
+
+@pytest.fixture(scope="session")
+def models_dir(tmp_path_factory):
+    from tests import models
+
+    folder = tmp_path_factory.mktemp("models")
+    models.save(models.sr_x2(), folder / "sr_x2.onnx")
+    models.save(models.sr_x2(channels=2), folder / "two_channels.onnx")
+    models.save(models.multi_input(), folder / "multi_input.onnx")
+    models.write_not_onnx(folder / "not_onnx.onnx")
+    return folder
+
+
+@pytest.fixture
+def bpy_data(addon):
+    """bpy with the add-on registered; removes images and texts a test created."""
+    import bpy
+
+    images, texts = set(bpy.data.images.keys()), set(bpy.data.texts.keys())
+    yield bpy
+    for img in list(bpy.data.images):
+        if img.name not in images:
+            bpy.data.images.remove(img)
+    for text in list(bpy.data.texts):
+        if text.name not in texts:
+            bpy.data.texts.remove(text)
+    settings = bpy.context.scene.onnx_image_runtime
+    for key in ("model_path", "output_name", "pass_mapping", "last_provider", "last_fallback", "last_report"):
+        settings.property_unset(key)
+    state = bpy.context.window_manager.onnx_image_runtime
+    for key in ("progress", "status", "running"):
+        state.property_unset(key)

@@ -1,0 +1,239 @@
+"""Operators on real datablocks: results match the engine run directly, errors leave nothing behind."""
+
+from __future__ import annotations
+
+import queue
+
+import numpy as np
+import pytest
+
+W, H = 64, 48
+
+
+def make_image(bpy, name="Source", colorspace="Linear Rec.709", nan=False):
+    """A float RGBA image whose content is asymmetric top/bottom and left/right; returns (img, top-down array)."""
+    y, x = np.mgrid[0:H, 0:W].astype(np.float32)
+    alpha = np.where(y < H // 2, 1.0, 0.5) - np.where(x < W // 4, 0.25, 0.0)  # top opaque, bottom half
+    top_down = np.stack([x / W, y / H, (x * y) / (W * H), alpha], axis=2).astype(np.float32)
+    top_down[:8, :16, :3] = 0.9  # a bright block in the top-left corner
+    if nan:
+        top_down[5, 7, 0] = np.nan
+    img = bpy.data.images.new(name, W, H, alpha=True, float_buffer=True)
+    img.colorspace_settings.name = colorspace
+    img.pixels.foreach_set(np.ascontiguousarray(top_down[::-1]).reshape(-1))
+    return img, top_down
+
+
+def pixels(img) -> np.ndarray:
+    """Top-down HxWx4 copy of an image's pixels."""
+    w, h = img.size
+    buf = np.empty(w * h * 4, np.float32)
+    img.pixels.foreach_get(buf)
+    return buf.reshape(h, w, 4)[::-1]
+
+
+def engine_reference(model_path, image, precision="fp32"):
+    from onnx_image_runtime.engine.pipeline import run_image
+    from onnx_image_runtime.engine.prepare import prepare_model
+    from onnx_image_runtime.engine.sessions import SessionSettings
+
+    prepared = prepare_model(model_path, precision, settings=SessionSettings(provider="cpu"))
+    return run_image(prepared, image).image
+
+
+def test_run_image_matches_engine(bpy_data, models_dir):
+    bpy = bpy_data
+    src, top_down = make_image(bpy)
+    before = pixels(src).copy()
+    model = str(models_dir / "sr_x2.onnx")
+    result = bpy.ops.onnx.run_image(image=src.name, model=model, precision="FP32", provider="CPU")
+    assert result == {"FINISHED"}
+    out = bpy.data.images["Source ONNX"]
+    assert tuple(out.size) == (2 * W, 2 * H)
+    assert out.is_float and out.packed_file is not None
+    assert out.colorspace_settings.name == "Linear Rec.709"
+    got = pixels(out)
+    expected = engine_reference(model, top_down)
+    assert expected.shape == (2 * H, 2 * W, 4)
+    np.testing.assert_allclose(got, expected, atol=1e-5)
+    # Orientation: alpha is carried through, so the opaque top half must still be on top (Blender's
+    # buffer starts with the bottom row), and a run on an upside-down input would give other colours.
+    assert np.allclose(got[: H - 1, 2 * (W // 4) :, 3], 1.0) and np.allclose(got[H + 1 :, 2 * (W // 4) :, 3], 0.5)
+    raw = np.empty(4 * W * H * 4, np.float32)
+    out.pixels.foreach_get(raw)
+    assert raw[3] == pytest.approx(0.25) and raw[-1] == pytest.approx(1.0)
+    flipped = engine_reference(model, np.ascontiguousarray(top_down[::-1]))[::-1]
+    assert np.abs(got[:, :, :3] - flipped[:, :, :3]).max() > 0.1
+    assert np.array_equal(pixels(src), before)  # the source is untouched
+    settings = bpy.context.scene.onnx_image_runtime
+    assert settings.last_provider == "CPU" and settings.last_report.startswith("fp32")
+
+
+def test_run_image_reuses_and_replaces_output(bpy_data, models_dir):
+    bpy = bpy_data
+    src, _ = make_image(bpy, "Reuse")
+    model = str(models_dir / "sr_x2.onnx")
+    stale = bpy.data.images.new("Result", 10, 10, alpha=True, float_buffer=True)
+    stale_name = stale.name
+    assert bpy.ops.onnx.run_image(image=src.name, model=model, precision="FP32", output_name="Result") == {"FINISHED"}
+    out = bpy.data.images["Result"]
+    assert stale_name == "Result" and tuple(out.size) == (2 * W, 2 * H)
+    assert len([i for i in bpy.data.images if i.name.startswith("Result")]) == 1
+    # Same size now: written in place.
+    pointer = out.as_pointer()
+    assert bpy.ops.onnx.run_image(image=src.name, model=model, precision="FP32", output_name="Result") == {"FINISHED"}
+    assert bpy.data.images["Result"].as_pointer() == pointer
+    # Asking to overwrite the source writes beside it instead.
+    before = pixels(src).copy()
+    assert bpy.ops.onnx.run_image(image=src.name, model=model, precision="FP32", output_name=src.name) == {"FINISHED"}
+    assert tuple(src.size) == (W, H) and np.array_equal(pixels(src), before)
+    assert tuple(bpy.data.images[f"{src.name} ONNX"].size) == (2 * W, 2 * H)
+
+
+def test_run_image_uses_scene_settings_and_non_color(bpy_data, models_dir):
+    bpy = bpy_data
+    src, top_down = make_image(bpy, "Data", colorspace="Non-Color")
+    settings = bpy.context.scene.onnx_image_runtime
+    settings.model_path = str(models_dir / "sr_x2.onnx")
+    settings.precision, settings.provider, settings.output_name = "FP32", "CPU", "From Scene"
+    try:
+        assert bpy.ops.onnx.run_image(image=src.name) == {"FINISHED"}
+    finally:
+        settings.property_unset("precision")
+        settings.property_unset("provider")
+    out = bpy.data.images["From Scene"]
+    assert out.colorspace_settings.name == "Non-Color"
+    np.testing.assert_allclose(pixels(out), engine_reference(settings.model_path, top_down), atol=1e-5)
+
+
+def _no_new_images(bpy, call, match):
+    names = set(bpy.data.images.keys())
+    with pytest.raises(RuntimeError, match=match):  # an ERROR report: bpy.ops raises, the operator cancelled
+        call()
+    assert set(bpy.data.images.keys()) == names
+
+
+def test_run_image_errors_leave_nothing(bpy_data, models_dir):
+    bpy = bpy_data
+    src, _ = make_image(bpy, "Errors")
+    run = bpy.ops.onnx.run_image
+    _no_new_images(bpy, lambda: run(image=src.name, model=str(models_dir / "missing.onnx")), "model file not found")
+    _no_new_images(bpy, lambda: run(image=src.name, model=str(models_dir / "not_onnx.onnx")), "not a readable ONNX")
+    two = str(models_dir / "two_channels.onnx")
+    _no_new_images(bpy, lambda: run(image=src.name, model=two, precision="FP32"), "expects 2 channels")
+    multi = str(models_dir / "multi_input.onnx")
+    _no_new_images(bpy, lambda: run(image=src.name, model=multi, precision="FP32"), "model input 'albedo' needs")
+    _no_new_images(bpy, lambda: run(image="No Such Image", model=two), "no image named")
+    # Headless, there is no Image Editor: the operator says how to name the image.
+    _no_new_images(bpy, lambda: run(model=two), "no image: open one in the Image Editor")
+    nan_img, _ = make_image(bpy, "Has NaN", nan=True)
+    sr = str(models_dir / "sr_x2.onnx")
+    _no_new_images(bpy, lambda: run(image=nan_img.name, model=sr, precision="FP32"), "NaN or Inf")
+
+
+def test_prepare_model_stores_report(bpy_data, models_dir):
+    bpy = bpy_data
+    settings = bpy.context.scene.onnx_image_runtime
+    model = str(models_dir / "sr_x2.onnx")
+    assert bpy.ops.onnx.prepare_model(model=model, precision="FP16", provider="CPU") == {"FINISHED"}
+    assert settings.last_provider == "CPU"
+    assert settings.last_report.startswith("fp16 ok: max error")
+    assert "PSNR" in settings.last_report
+    with pytest.raises(RuntimeError, match="model file not found"):
+        bpy.ops.onnx.prepare_model(model=str(models_dir / "nope.onnx"))
+
+
+def test_benchmark_writes_text(bpy_data, models_dir):
+    bpy = bpy_data
+    src, _ = make_image(bpy, "Bench")
+    model = str(models_dir / "sr_x2.onnx")
+    assert bpy.ops.onnx.benchmark_model(image=src.name, model=model, provider="CPU", repeats=1) == {"FINISHED"}
+    lines = bpy.data.texts["ONNX Benchmark"].as_string().splitlines()
+    assert lines[0].endswith(f"{W}x{H}  median of 1")
+    rows = {line.split()[0]: line for line in lines[2:]}
+    assert set(rows) == {"FP32", "FP16", "AMP"}
+    assert all(" cpu " in row for row in rows.values()), lines
+
+
+def test_cancelled_worker_creates_nothing(bpy_data, models_dir):
+    """The modal path's worker and main-thread completion, driven by hand with a cancelled Progress."""
+    bpy = bpy_data
+    from onnx_image_runtime.engine.errors import Cancelled
+    from onnx_image_runtime.engine.progress import Progress
+    from onnx_image_runtime.operators import jobs
+    from onnx_image_runtime.operators.common import JobRunner
+
+    src, top_down = make_image(bpy, "Cancel Me")
+    model = jobs.ModelJob(str(models_dir / "sr_x2.onnx"), "fp32", "cpu", 0, "", None)
+    job = jobs.ImageJob(model, top_down, "Never Written", "Linear Rec.709", source_name=src.name)
+    messages = queue.Queue()
+    progress = Progress(on_update=lambda f, t: messages.put(("progress", f, t)))
+    progress.cancel()
+    names = set(bpy.data.images.keys())
+    jobs.worker(job, progress, messages)
+    drained = []
+    while not messages.empty():
+        drained.append(messages.get_nowait())
+    final = [m for m in drained if m[0] != "progress"]
+    assert len(final) == 1 and final[0][0] == "error" and isinstance(final[0][1], Cancelled)
+
+    reports = []
+
+    class Runner(JobRunner):
+        def report(self, level, text):
+            reports.append((level, text))
+
+        def finish(self, context, job, result):
+            raise AssertionError("a cancelled job must not be finished")
+
+    assert Runner().complete(bpy.context, job, final[0]) == {"CANCELLED"}
+    assert reports == [({"WARNING"}, "cancelled by the user; nothing was written")]
+    assert set(bpy.data.images.keys()) == names
+
+    # The same job not cancelled: progress messages, then a result the main thread writes.
+    messages = queue.Queue()
+    jobs.worker(job, Progress(on_update=lambda f, t: messages.put(("progress", f, t))), messages)
+    drained = []
+    while not messages.empty():
+        drained.append(messages.get_nowait())
+    assert [m[0] for m in drained][-1] == "done" and drained[0][0] == "progress"
+    assert drained[-1][1].image.shape == (2 * H, 2 * W, 4)
+
+
+def test_modal_drains_queue_and_cancels_on_esc(bpy_data, models_dir):
+    """modal() with real WindowManager state: Esc sets the cancel flag, progress updates the status,
+    and the final message is completed on the main thread (the timer itself needs a window)."""
+    bpy = bpy_data
+    from types import SimpleNamespace
+
+    from onnx_image_runtime.engine.progress import Progress
+    from onnx_image_runtime.operators import jobs
+    from onnx_image_runtime.operators.common import JobRunner
+
+    src, top_down = make_image(bpy, "Modal")
+    model = jobs.ModelJob(str(models_dir / "sr_x2.onnx"), "fp32", "cpu", 0, "", None)
+    job = jobs.ImageJob(model, top_down, "Modal Out", "Linear Rec.709", source_name=src.name)
+    written = []
+
+    class Runner(JobRunner):
+        def report(self, level, text):
+            pass
+
+        def finish(self, context, job, result):
+            written.append(result.image.shape)
+            return "ok"
+
+    runner = Runner()
+    runner._job, runner._queue, runner._progress = job, queue.Queue(), Progress()
+    context = SimpleNamespace(window_manager=bpy.context.window_manager, area=None)
+    state = context.window_manager.onnx_image_runtime
+    state.running = True
+    assert runner.modal(context, SimpleNamespace(type="ESC", value="PRESS")) == {"RUNNING_MODAL"}
+    assert runner._progress.cancelled and state.status == "cancelling"
+    assert runner.modal(context, SimpleNamespace(type="MOUSEMOVE", value="NOTHING")) == {"PASS_THROUGH"}
+    runner._queue.put(("progress", 0.5, "1/2 tiles"))
+    assert runner.modal(context, SimpleNamespace(type="TIMER", value="NOTHING")) == {"RUNNING_MODAL"}
+    assert state.progress == 0.5 and state.status == "1/2 tiles"
+    jobs.worker(job, Progress(), runner._queue)  # as the thread would, not cancelled this time
+    assert runner.modal(context, SimpleNamespace(type="TIMER", value="NOTHING")) == {"FINISHED"}
+    assert written == [(2 * H, 2 * W, 4)] and not state.running and state.status == ""

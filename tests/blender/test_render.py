@@ -1,0 +1,102 @@
+"""run_render end to end: a real 32x32 Cycles render with Diffuse Color and Normal passes."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+
+@pytest.fixture(scope="module")
+def rendered(addon, tmp_path_factory):
+    import bpy
+
+    scene = bpy.context.scene
+    scene.render.engine = "CYCLES"
+    scene.cycles.device = "CPU"
+    scene.cycles.samples = 1
+    scene.cycles.use_denoising = False
+    scene.render.resolution_x = scene.render.resolution_y = 32
+    scene.render.resolution_percentage = 100
+    layer = scene.view_layers[0]
+    layer.use_pass_diffuse_color = True
+    layer.use_pass_normal = True
+    bpy.ops.render.render()
+    # An independent copy of the passes, read with OpenImageIO here rather than by the add-on.
+    path = tmp_path_factory.mktemp("render") / "passes.exr"
+    scene.render.image_settings.media_type = "MULTI_LAYER_IMAGE"
+    scene.render.image_settings.color_depth, scene.render.image_settings.exr_codec = "32", "ZIP"
+    bpy.data.images["Render Result"].save_render(str(path), scene=scene)
+    scene.render.image_settings.media_type = "IMAGE"
+    scene.render.image_settings.file_format = "PNG"
+    return path
+
+
+def read_passes(path):
+    import OpenImageIO as oiio
+
+    inp = oiio.ImageInput.open(str(path))
+    passes, sub = {}, 0
+    while inp.seek_subimage(sub, 0):
+        spec = inp.spec()
+        data = inp.read_image(sub, 0, 0, spec.nchannels, "float")
+        passes[spec.channelnames[0].split(".")[-2]] = np.asarray(data, np.float32).reshape(32, 32, -1)
+        sub += 1
+    inp.close()
+    return passes
+
+
+def pixels(img):
+    w, h = img.size
+    buf = np.empty(w * h * 4, np.float32)
+    img.pixels.foreach_get(buf)
+    return buf.reshape(h, w, 4)[::-1]
+
+
+def expected(model_path, passes):
+    from onnx_image_runtime.engine.pipeline import run_image
+    from onnx_image_runtime.engine.prepare import prepare_model
+    from onnx_image_runtime.engine.sessions import SessionSettings
+
+    prepared = prepare_model(model_path, "fp32", settings=SessionSettings(provider="cpu"))
+    extra = {"albedo": passes["Diffuse Color"], "normal": passes["Normal"]}
+    return run_image(prepared, passes["Combined"], extra=extra).image
+
+
+def test_run_render_from_render_result(bpy_data, models_dir, rendered):
+    bpy = bpy_data
+    scene = bpy.context.scene
+    passes = read_passes(rendered)
+    assert {"Combined", "Diffuse Color", "Normal"} <= set(passes)
+    assert passes["Diffuse Color"].std() > 0 and np.abs(passes["Normal"]).max() > 0.1  # a real render
+    model = str(models_dir / "multi_input.onnx")
+    scene.onnx_image_runtime.pass_mapping = "albedo=Diffuse Color,normal=Normal"
+    result = bpy.ops.onnx.run_render(model=model, precision="FP32", provider="CPU", output_name="Denoised")
+    assert result == {"FINISHED"}
+    out = bpy.data.images["Denoised"]
+    assert tuple(out.size) == (32, 32) and out.packed_file is not None
+    np.testing.assert_allclose(pixels(out), expected(model, passes), atol=1e-5)
+    # The scene's own output format is left as it was.
+    assert scene.render.image_settings.file_format == "PNG"
+    assert scene.render.image_settings.media_type == "IMAGE"
+
+
+def test_run_render_from_file_with_42_pass_names(bpy_data, models_dir, rendered):
+    bpy = bpy_data
+    model = str(models_dir / "multi_input.onnx")
+    # Blender 4.2 spelling of the diffuse colour pass is accepted too.
+    assert bpy.ops.onnx.run_render(
+        filepath=str(rendered), model=model, precision="FP32", pass_mapping="albedo=DiffCol", output_name="FromFile"
+    ) == {"FINISHED"}
+    passes = read_passes(rendered)
+    np.testing.assert_allclose(pixels(bpy.data.images["FromFile"]), expected(model, passes), atol=1e-5)
+
+
+def test_run_render_missing_pass_leaves_nothing(bpy_data, models_dir, rendered):
+    bpy = bpy_data
+    names = set(bpy.data.images.keys())
+    model = str(models_dir / "multi_input.onnx")
+    with pytest.raises(RuntimeError, match="model input 'albedo' needs 'GlossCol'; available passes: .*Diffuse Color"):
+        bpy.ops.onnx.run_render(filepath=str(rendered), model=model, precision="FP32", pass_mapping="albedo=GlossCol")
+    with pytest.raises(RuntimeError, match="needs the form input=Pass Name"):
+        bpy.ops.onnx.run_render(filepath=str(rendered), model=model, pass_mapping="albedo")
+    assert set(bpy.data.images.keys()) == names
