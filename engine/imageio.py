@@ -15,6 +15,9 @@ import numpy as np
 
 from .colour import linear_to_srgb, srgb_to_linear
 from .errors import ImageError
+from .passes import combined_layer, find_pass
+
+__all__ = ["combined_layer", "find_pass", "read_image", "read_layers", "write_image"]
 
 _FLOAT_FORMATS = {".exr", ".hdr"}
 _CHANNEL_ORDER = {"R": 0, "G": 1, "B": 2, "A": 3, "X": 0, "Y": 1, "Z": 2, "V": 0}
@@ -76,25 +79,6 @@ def _decode_srgb(image: np.ndarray) -> np.ndarray:
     colour = min(3, out.shape[2]) if out.shape[2] != 2 else 1
     out[:, :, :colour] = srgb_to_linear(out[:, :, :colour])
     return out
-
-
-def combined_layer(layers: dict[str, np.ndarray]) -> np.ndarray:
-    """The image to process: the plain RGBA layer, else Blender's Combined pass, else the first."""
-    for name in ("", "Combined"):
-        if name in layers:
-            return layers[name]
-    for name, image in layers.items():
-        if name.endswith(".Combined") or name.endswith("Combined"):
-            return image
-    return next(iter(layers.values()))
-
-
-def find_pass(layers: dict[str, np.ndarray], wanted: str) -> np.ndarray | None:
-    """A pass by name, with or without the view layer prefix ('Normal', 'ViewLayer.Normal')."""
-    for name, image in layers.items():
-        if name == wanted or name.rsplit(".", 1)[-1] == wanted or name.endswith("." + wanted):
-            return image
-    return None
 
 
 def read_image(path: str | os.PathLike) -> np.ndarray:

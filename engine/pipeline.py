@@ -13,7 +13,7 @@ from .errors import ImageError, RuntimeFailure
 from .prepare import PreparedModel
 from .progress import SILENT, Progress
 from .runner import TileRunner
-from .tiling import pad_to, round_up, tile_starts, window
+from .tiling import apply_window, inverse_weights, pad_to, ramps, round_up, tile_starts
 
 MIN_TILE = 64
 # Whole-image runs up to this many pixels; larger images are tiled so memory stays bounded.
@@ -206,7 +206,6 @@ def _run_tiled(prepared, colours, tile, settings, progress, out_t):
         return from_tensor(out, "NHWC"), 1
     out_c = out_t.channels
     acc = np.zeros((round(ph * s), round(pw * s), out_c), np.float32)
-    weight = np.zeros((round(ph * s), round(pw * s), 1), np.float32)
     oh, ow = round(tile[0] * s), round(tile[1] * s)
     total = len(ys) * len(xs)
     done = 0
@@ -214,12 +213,13 @@ def _run_tiled(prepared, colours, tile, settings, progress, out_t):
         for x in xs:
             progress.check()
             feeds = {n: to_tensor(p[y : y + tile[0], x : x + tile[1]], tensors[n]) for n, p in padded.items()}
+            # The runner's output buffer is consumed right here, so it is weighted in place.
             out = from_tensor(runner.run(feeds), "NHWC")
             inner = (y > 0, y + tile[0] < ph, x > 0, x + tile[1] < pw)
-            wgt = window((oh, ow), round(settings.overlap * s), inner)
+            apply_window(out, *ramps((oh, ow), round(settings.overlap * s), inner))
             oy, ox = round(y * s), round(x * s)
-            acc[oy : oy + oh, ox : ox + ow] += out * wgt
-            weight[oy : oy + oh, ox : ox + ow] += wgt
+            acc[oy : oy + oh, ox : ox + ow] += out
             done += 1
             progress.update(done / total, f"{done}/{total} tiles")
-    return acc / np.maximum(weight, 1e-12), total
+    acc *= inverse_weights((ph, pw), tile, settings.overlap, (tuple(ys), tuple(xs)), s)
+    return acc, total
