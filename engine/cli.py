@@ -102,13 +102,13 @@ def _run_settings(args):
 
 
 def _passes(args) -> dict[str, str]:
-    mapping = {}
-    for item in args.pass_:
-        model_input, _, pass_name = item.partition("=")
-        if not pass_name:
-            raise EngineError(f"--pass takes INPUT=PASS (e.g. albedo='Diffuse Color'), got {item!r}")
-        mapping[model_input] = pass_name
-    return mapping
+    """Repeated `--pass INPUT=PASS` (or comma-separated pairs); either Blender spelling of a pass works."""
+    from .passes import parse_mapping
+
+    try:
+        return parse_mapping(args.pass_)
+    except ValueError as exc:
+        raise EngineError(f"--pass takes INPUT=PASS (e.g. albedo='Diffuse Color'): {exc}") from exc
 
 
 def _cmd_run(args) -> int:
@@ -154,6 +154,38 @@ def _cmd_sequence(args) -> int:
     return 0 if summary.ok else 3
 
 
+def _size(text: str) -> tuple[int, int]:
+    height, _, width = text.lower().partition("x")
+    try:
+        return int(height), int(width)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"size must be HEIGHTxWIDTH, e.g. 1080x1920, not {text!r}") from exc
+
+
+def _cmd_advise(args) -> int:
+    from .advisor import advise_model
+
+    if args.pad_channels:
+        from .channel_padding import pad_channels
+        from .onnx_io import clamp_ir_version, load_model, save_model
+
+        if not args.out:
+            raise EngineError("--pad-channels needs --out PADDED.onnx")
+        model = load_model(args.model)
+        clamp_ir_version(model)
+        padded, names = pad_channels(model, args.pad_channels)
+        save_model(padded, args.out)
+        before = advise_model(args.model, args.precision, _settings(args), args.cache_dir, args.size)
+        after = advise_model(args.out, args.precision, _settings(args), args.cache_dir, args.size)
+        growth = (after.total_macs / before.total_macs - 1) * 100 if before.total_macs else 0.0
+        summary = f"padded {len(names)} nodes, {growth:+.1f}% MACs"
+        _json({"padding": summary, "padded_nodes": names, "before": before.to_json(), "after": after.to_json()})
+        return 0
+    advice = advise_model(args.model, args.precision, _settings(args), args.cache_dir, args.size, args.profile)
+    _json(advice.to_json())
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m engine", description="ONNX Image Runtime engine")
     parser.add_argument("-v", "--verbose", action="store_true")
@@ -186,6 +218,15 @@ def build_parser() -> argparse.ArgumentParser:
     optimize.add_argument("--sample")
     session_args(optimize)
     optimize.set_defaults(func=_cmd_optimize)
+
+    advise = sub.add_parser("advise", help="Tensor Core eligibility, layout conversions and casts")
+    advise.add_argument("model")
+    session_args(advise, "fp16")
+    advise.add_argument("--size", type=_size, default=(1080, 1920), help="HEIGHTxWIDTH for MAC counts")
+    advise.add_argument("--profile", action="store_true", help="time the layout conversions on one run")
+    advise.add_argument("--pad-channels", type=int, choices=[8, 16, 32])
+    advise.add_argument("--out", help="where --pad-channels writes the padded model")
+    advise.set_defaults(func=_cmd_advise)
 
     def run_args(p):
         session_args(p)

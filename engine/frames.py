@@ -35,3 +35,25 @@ def parse_frames(spec: str) -> list[int]:
     if not frames:
         raise ValueError("no frames given")
     return sorted(frames)
+
+
+def sibling_output_pattern(input_pattern: str, suffix: str = "_onnx", extension: str = ".exr") -> str:
+    """Where post-processed frames go by default: a sibling folder of the input's, same file names and
+    frame numbering, as float EXR. 'out/render/####.png' -> 'out/render_onnx/####.exr'; with no '#' the
+    4-digit frame number that Blender appends is made explicit: 'render/shot_' -> 'render_onnx/shot_####.exr'.
+    Blender's '//' prefix (relative to the .blend) is kept; a file with no folder of its own gets 'onnx/'."""
+    path = input_pattern.replace("\\", "/")
+    cut = path.rfind("/") + 1
+    folder, name = path[:cut], path[cut:]
+    core = folder.rstrip("/")
+    last = core.rpartition("/")[2]
+    if not last or last.endswith(":"):
+        folder = f"{folder}onnx/"
+    else:
+        folder = f"{core}{suffix}/"
+    stem, dot, ext = name.rpartition(".")
+    if dot and stem and "#" not in ext and len(ext) <= 4:
+        name = stem
+    if not _HASHES.search(name):
+        name += "####"
+    return f"{folder}{name}{extension}"

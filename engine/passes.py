@@ -106,7 +106,9 @@ def select_inputs(
 
     The first input gets `mapping[input]` or Combined; the others get `mapping[input]`, else the
     DEFAULT_PASSES for their name. Raises ImageError naming what is missing and what the file has."""
-    mapping = mapping or {}
+    # Input names match ignoring case, as the pipeline matches extra inputs.
+    given = {k.lower(): v for k, v in (mapping or {}).items()}
+    mapping = {name: given[name.lower()] for name in input_names if name.lower() in given}
     if not layers:
         raise ImageError("the image has no layers to read")
     first_name = input_names[0] if input_names else ""

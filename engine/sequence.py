@@ -1,22 +1,34 @@
 """Post-processing a rendered frame sequence: one session and its buffers for every frame, the next
-frame read while the current one runs, atomic writes, failures reported per frame."""
+frame read while the current one runs, atomic writes, failures reported per frame.
+
+Two drivers share the per-frame work: `process_sequence` walks a list of frames already on disk (the
+`sequence` command, the Blender operator), and `FrameBatch` is fed one frame at a time by whoever knows
+when a frame is complete (Blender's render handlers during an animation render).
+"""
 
 from __future__ import annotations
 
 import logging
 import os
+import time
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from .errors import Cancelled, EngineError
 from .frames import frame_path
-from .imageio import combined_layer, find_pass, read_layers, write_image
+from .imageio import read_layers, write_image
+from .passes import select_inputs
 from .pipeline import RunSettings, run_image
 from .prepare import PreparedModel
 from .progress import SILENT, Progress
 
 log = logging.getLogger(__name__)
+
+# What a single frame may fail with and still let the batch go on: bad pixels or passes (ImageError),
+# a failing model run (RuntimeFailure), a full or read-only disk (OSError).
+FRAME_ERRORS = (EngineError, OSError)
 
 
 @dataclass
@@ -33,23 +45,78 @@ class SequenceSummary:
     def to_json(self) -> dict:
         return {"done": self.done, "skipped": self.skipped, "failed": self.failed, "cancelled": self.cancelled}
 
+    def text(self) -> str:
+        """One line for a status bar or a log: 'done 3, skipped 0, failed 1 (frame 2: ...)'."""
+        line = f"done {len(self.done)}, skipped {len(self.skipped)}, failed {len(self.failed)}"
+        if self.failed:
+            first = min(self.failed)
+            more = f"; frames {_ranges(sorted(self.failed))}" if len(self.failed) > 1 else ""
+            line += f" (frame {first}: {self.failed[first]}{more})"
+        if self.cancelled:
+            line += ", cancelled"
+        return line
 
-def _load(path: str, pass_inputs: dict[str, str]):
+
+def _ranges(frames: list[int]) -> str:
+    parts, start = [], None
+    for i, f in enumerate(frames):
+        start = f if start is None else start
+        if i + 1 == len(frames) or frames[i + 1] != f + 1:
+            parts.append(str(f) if f == start else f"{start}-{f}")
+            start = None
+    return ",".join(parts)
+
+
+def _input_names(prepared: PreparedModel) -> list[str]:
+    return [t.name for t in prepared.info.image_inputs]
+
+
+def _load(path: str, pass_inputs: Mapping[str, str], input_names: list[str]):
     layers = read_layers(path)
-    extra = {}
-    for model_input, pass_name in pass_inputs.items():
-        found = find_pass(layers, pass_name)
-        if found is None:
-            raise EngineError(f"pass '{pass_name}' not in {path}; it has: {', '.join(sorted(layers))}")
-        extra[model_input] = found
-    return combined_layer(layers), extra
+    try:
+        return select_inputs(layers, input_names, pass_inputs)
+    except EngineError as exc:
+        raise type(exc)(f"{path}: {exc}") from exc
+
+
+def _remove_partial(dst: str) -> None:
+    """A failed frame leaves no output, not even an older one: a resumed run must redo it."""
+    try:
+        if os.path.isfile(dst):
+            os.unlink(dst)
+    except OSError as exc:
+        log.warning("could not remove the output of a failed frame %s: %s", dst, exc)
+
+
+def _run_and_write(prepared, image, extra, dst: str, settings: RunSettings, progress: Progress):
+    Path(dst).parent.mkdir(parents=True, exist_ok=True)
+    result = run_image(prepared, image, extra, settings, progress)
+    progress.check()
+    write_image(dst, result.image)
+    return result
+
+
+class _FrameProgress(Progress):
+    """Maps one frame's tile progress into the sequence's fraction and shares its cancel flag."""
+
+    def __init__(self, parent: Progress, index: int, total: int, frame: int):
+        super().__init__()
+        self._cancel = parent._cancel
+        self._parent, self._index, self._total, self._frame = parent, index, total, frame
+
+    def update(self, fraction: float, text: str = "") -> None:
+        overall = (self._index + fraction) / self._total
+        self._parent.update(overall, f"frame {self._frame} ({self._index + 1}/{self._total}): {text}")
 
 
 def process_frame(prepared, src: str, dst: str, settings: RunSettings, pass_inputs=None, progress=None):
-    image, extra = _load(src, pass_inputs or {})
-    result = run_image(prepared, image, extra, settings, progress)
-    write_image(dst, result.image)
-    return result
+    image, extra = _load(src, pass_inputs or {}, _input_names(prepared))
+    return _run_and_write(prepared, image, extra, dst, settings, progress or SILENT)
+
+
+def _check_paths(src: str, dst: str) -> None:
+    if os.path.abspath(src) == os.path.abspath(dst):
+        raise EngineError(f"output {dst} would overwrite its source frame; choose another output pattern")
 
 
 def process_sequence(
@@ -63,44 +130,114 @@ def process_sequence(
     pass_inputs: dict[str, str] | None = None,
     progress: Progress | None = None,
 ) -> SequenceSummary:
+    """Process `frames` of `input_pattern` into `output_pattern` ('#' runs are frame numbers).
+
+    A failing frame is recorded in `summary.failed` with the reason and leaves no output; the others go
+    on unless `stop_on_error`. Cancelling through `progress` stops before the next frame or tile and
+    keeps only complete files. Progress text: 'frame 7 done (3/10)' after each frame."""
     settings = settings or RunSettings()
     progress = progress or SILENT
     pass_inputs = pass_inputs or {}
+    names = _input_names(prepared)
     summary = SequenceSummary()
     todo = []
     for frame in frames:
         src, dst = frame_path(input_pattern, frame), frame_path(output_pattern, frame)
-        if os.path.abspath(src) == os.path.abspath(dst):
-            raise EngineError(f"output {dst} would overwrite its source frame; choose another output pattern")
+        _check_paths(src, dst)
         if skip_existing and os.path.exists(dst):
             summary.skipped.append(frame)
         else:
             todo.append((frame, src, dst))
     with ThreadPoolExecutor(max_workers=1) as reader:
-        pending = reader.submit(_load, todo[0][1], pass_inputs) if todo else None
+        pending = reader.submit(_load, todo[0][1], pass_inputs, names) if todo else None
         for index, (frame, _src, dst) in enumerate(todo):
             if progress.cancelled:
                 summary.cancelled = True
                 break
             try:
-                image, extra = pending.result()
-            except (EngineError, OSError) as exc:
-                image, extra = None, str(exc)
+                loaded, error = pending.result(), None
+            except FRAME_ERRORS as exc:
+                loaded, error = None, exc
             if index + 1 < len(todo):
-                pending = reader.submit(_load, todo[index + 1][1], pass_inputs)
+                pending = reader.submit(_load, todo[index + 1][1], pass_inputs, names)
             try:
-                if image is None:
-                    raise EngineError(extra)
-                Path(dst).parent.mkdir(parents=True, exist_ok=True)
-                write_image(dst, run_image(prepared, image, extra, settings, progress).image)
+                if error is not None:
+                    raise error
+                start = time.perf_counter()
+                _run_and_write(prepared, *loaded, dst, settings, _FrameProgress(progress, index, len(todo), frame))
                 summary.done.append(frame)
+                log.info("frame %d -> %s (%.2f s)", frame, dst, time.perf_counter() - start)
             except Cancelled:
                 summary.cancelled = True
                 break
-            except (EngineError, OSError) as exc:
+            except FRAME_ERRORS as exc:
                 summary.failed[frame] = str(exc)
+                _remove_partial(dst)
                 log.error("frame %d failed: %s", frame, exc)
                 if stop_on_error:
                     break
-            progress.update((index + 1) / len(todo), f"frame {frame} ({index + 1}/{len(todo)})")
+            progress.update((index + 1) / len(todo), f"frame {frame} done ({index + 1}/{len(todo)})")
     return summary
+
+
+@dataclass
+class FrameResult:
+    frame: int
+    output: str
+    seconds: float
+    error: str = ""
+
+
+class FrameBatch:
+    """Frames handed over one at a time, all through one prepared model (its session and buffers).
+
+    Used by the render handlers: `process(frame, src)` right after Blender wrote `src`. Failures are
+    recorded per frame; with `stop_on_error` the first failure stops the batch (later frames are left
+    alone), and `cancel()` stops it too. The source frame is only ever read."""
+
+    def __init__(
+        self,
+        prepared: PreparedModel,
+        output_pattern: str,
+        settings: RunSettings | None = None,
+        stop_on_error: bool = False,
+        pass_inputs: Mapping[str, str] | None = None,
+        progress: Progress | None = None,
+    ):
+        self.prepared = prepared
+        self.output_pattern = output_pattern
+        self.settings = settings or RunSettings()
+        self.stop_on_error = stop_on_error
+        self.pass_inputs = dict(pass_inputs or {})
+        self.progress = progress or Progress()
+        self.summary = SequenceSummary()
+        self.stopped = False
+
+    @property
+    def active(self) -> bool:
+        return not self.stopped and not self.progress.cancelled
+
+    def cancel(self) -> None:
+        self.progress.cancel()
+        self.summary.cancelled = True
+
+    def process(self, frame: int, src: str) -> FrameResult | None:
+        """Process one frame; None when the batch has stopped or was cancelled."""
+        if not self.active:
+            return None
+        dst = frame_path(self.output_pattern, frame)
+        start = time.perf_counter()
+        try:
+            _check_paths(src, dst)
+            image, extra = _load(src, self.pass_inputs, _input_names(self.prepared))
+            _run_and_write(self.prepared, image, extra, dst, self.settings, self.progress)
+        except Cancelled:
+            self.summary.cancelled = True
+            return None
+        except FRAME_ERRORS as exc:
+            self.summary.failed[frame] = str(exc)
+            _remove_partial(dst)
+            self.stopped = self.stop_on_error
+            return FrameResult(frame, dst, time.perf_counter() - start, str(exc))
+        self.summary.done.append(frame)
+        return FrameResult(frame, dst, time.perf_counter() - start)
