@@ -24,6 +24,8 @@ class SessionSettings:
     """Bytes; 0 leaves onnxruntime's default (no limit)."""
     arena_extend_strategy: str = "kNextPowerOfTwo"
     do_copy_in_default_stream: bool = True
+    prefer_nhwc: bool = False
+    """CUDA only, builds that support it: run convolutions channels-last (Tensor Core friendly)."""
     intra_op_threads: int = 0
     log_severity: int = 3
     profiling: bool = False
@@ -39,6 +41,8 @@ class SessionSettings:
         }
         if self.gpu_mem_limit:
             opts["gpu_mem_limit"] = self.gpu_mem_limit
+        if self.prefer_nhwc:
+            opts["prefer_nhwc"] = "1"
         return opts
 
 

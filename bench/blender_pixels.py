@@ -1,0 +1,85 @@
+"""The extension's pixel path against the same run in the engine, and against the naive path peers
+use (`image.pixels[:]` and a plain `session.run` without binding). Needs the `bpy` module."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from engine.pipeline import RunSettings, run_image
+from engine.prepare import prepare_model
+from engine.samples import synthetic_image
+from engine.sessions import create_session, resolve_provider
+
+from .timing import paired
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _extension_module(name: str):
+    """Import a module of the extension the way Blender does: as a package with relative imports."""
+    holder = Path(tempfile.mkdtemp())
+    (holder / "onnx_image_runtime").symlink_to(ROOT)
+    sys.path.insert(0, str(holder))
+    return importlib.import_module(f"onnx_image_runtime.{name}")
+
+
+def pixel_path_row(model: Path, size, settings, cache: Path, repeats: int) -> dict:
+    import bpy
+
+    blender_io = _extension_module("operators.blender_io")
+    h, w = size
+    image = synthetic_image(h, w, 4)
+    source = bpy.data.images.new("bench_source", w, h, alpha=True, float_buffer=True)
+    source.pixels.foreach_set(np.ascontiguousarray(image[::-1]).ravel())
+    prepared = prepare_model(model, "fp32", settings, cache)
+    naive_session, _ = create_session(model.read_bytes(), settings, resolve_provider(settings), "extended")
+    whole = RunSettings(tile=0)
+
+    def ours():
+        result = run_image(prepared, blender_io.read_pixels(source), settings=whole)
+        blender_io.write_image("bench_result", result.image, blender_io.LINEAR)
+
+    def engine_only():
+        run_image(prepared, image, settings=whole)
+
+    def naive():
+        pixels = np.array(source.pixels[:], np.float32).reshape(h, w, 4)[::-1]
+        x = np.ascontiguousarray(pixels[:, :, :3].transpose(2, 0, 1)[None])
+        out = naive_session.run(None, {prepared.info.image_inputs[0].name: x})[0][0].transpose(1, 2, 0)
+        target = bpy.data.images.get("bench_naive") or bpy.data.images.new(
+            "bench_naive", out.shape[1], out.shape[0], alpha=True, float_buffer=True
+        )
+        rgba = np.ones((out.shape[0], out.shape[1], 4), np.float32)
+        rgba[:, :, :3] = out
+        target.pixels[:] = rgba[::-1].ravel()
+
+    def ours_io_only():
+        pixels = blender_io.read_pixels(source)
+        blender_io.write_image("bench_io", pixels, blender_io.LINEAR)
+
+    def naive_io_only():
+        pixels = np.array(source.pixels[:], np.float32)
+        target = bpy.data.images.get("bench_naive_io") or bpy.data.images.new(
+            "bench_naive_io", w, h, alpha=True, float_buffer=True
+        )
+        target.pixels[:] = pixels
+
+    ours_s, engine_s = paired(ours, engine_only, repeats)
+    ours_io, naive_io = paired(ours_io_only, naive_io_only, max(1, repeats // 2))
+    ours_again, naive_s = paired(ours, naive, max(1, repeats // 2))
+    return {
+        "size": f"{w}x{h}",
+        "datablock_ms": ours_s * 1e3,
+        "engine_ms": engine_s * 1e3,
+        "round_trip_added_ms": (ours_s - engine_s) * 1e3,
+        "ours_io_ms": ours_io * 1e3,
+        "naive_io_ms": naive_io * 1e3,
+        "io_speedup": naive_io / ours_io,
+        "naive_end_to_end_ms": naive_s * 1e3,
+        "end_to_end_speedup": naive_s / ours_again,
+    }

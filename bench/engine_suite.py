@@ -1,0 +1,104 @@
+"""Engine figures: latency per precision and binding, accuracy against fp32, start-up online vs cached,
+overhead over raw onnxruntime, and tiling cost."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from engine.accuracy import compare
+from engine.pipeline import RunSettings, run_image
+from engine.prepare import prepare_model
+from engine.samples import synthetic_image
+from engine.sessions import SESSIONS, SessionSettings, create_session, resolve_provider
+
+from .timing import median_seconds, paired
+
+PRECISIONS = ("fp32", "fp16", "amp")
+
+
+def latency_rows(name: str, model: Path, size, settings: SessionSettings, cache: Path, repeats: int) -> list[dict]:
+    """One row per precision: latency with and without IO binding, accuracy against fp32."""
+    image = synthetic_image(*size)
+    rows, reference = [], None
+    for precision in PRECISIONS:
+        SESSIONS.clear()
+        prepared = prepare_model(model, precision, settings, cache, sample=image)
+        bound, plain = paired(
+            lambda p=prepared: run_image(p, image, settings=RunSettings(use_binding=True)),
+            lambda p=prepared: run_image(p, image, settings=RunSettings(use_binding=False)),
+            repeats,
+        )
+        output = run_image(prepared, image).image
+        reference = output if reference is None else reference
+        acc = compare(reference, output)
+        rows.append(
+            {
+                "model": name,
+                "size": f"{size[1]}x{size[0]}",
+                "provider": prepared.provider,
+                "precision": precision,
+                "bound_ms": bound * 1e3,
+                "plain_ms": plain * 1e3,
+                "max_abs_error": acc.max_abs_error,
+                "psnr_db": acc.psnr_db,
+            }
+        )
+    return rows
+
+
+def startup_row(name: str, model: Path, precision: str, settings: SessionSettings, cache: Path, repeats: int) -> dict:
+    """Online (optimize while loading) vs offline (load the cached optimized model, optimizations off)."""
+    prepared = prepare_model(model, precision, settings, cache)
+    choice = resolve_provider(settings)
+    from engine.channels_last import to_channels_last
+    from engine.onnx_io import load_model, serialize
+
+    # Online start-up of the same graph the cache holds (converted, channels-last), optimized on load.
+    source = load_model(model)
+    if precision != "fp32":
+        from engine.convert import ConversionOptions, convert_model
+        from engine.samples import sample_feeds
+
+        source, _ = convert_model(source, sample_feeds(prepared.info), ConversionOptions(precision=precision))
+    online_bytes = serialize(to_channels_last(source, prepared.info))
+    online, offline = paired(
+        lambda: create_session(online_bytes, settings, choice, settings.optimization_level),
+        lambda: create_session(prepared.optimized_model, settings, choice, "disabled"),
+        repeats,
+    )
+    return {"model": name, "precision": precision, "online_ms": online * 1e3, "cached_ms": offline * 1e3}
+
+
+def overhead_row(name: str, model: Path, size, settings: SessionSettings, cache: Path, repeats: int) -> dict:
+    """The engine's run_image on an HxWxC image against raw session.run on the NCHW tensor of the
+    original model, and tiled (512 px) against whole-image."""
+    image = synthetic_image(*size)
+    prepared = prepare_model(model, "fp32", settings, cache)
+    raw_session, _ = create_session(model.read_bytes(), settings, resolve_provider(settings), "extended")
+    inputs = {t.name: np.ascontiguousarray(image.transpose(2, 0, 1)[None]) for t in prepared.info.image_inputs}
+    extra = {t.name: image for t in prepared.info.image_inputs[1:]}
+    whole = RunSettings(tile=0)
+    raw, ours = paired(lambda: raw_session.run(None, inputs), lambda: run_image(prepared, image, extra, whole), repeats)
+    tiles = RunSettings(tile=512, overlap=32)
+    whole_t, tiled = paired(
+        lambda: run_image(prepared, image, extra, whole), lambda: run_image(prepared, image, extra, tiles), repeats
+    )
+    result = run_image(prepared, image, extra, tiles)
+    tile_area = result.tiles * 512 * 512 / (size[0] * size[1])
+    return {
+        "model": name,
+        "size": f"{size[1]}x{size[0]}",
+        "raw_ms": raw * 1e3,
+        "engine_ms": ours * 1e3,
+        "overhead_ratio": ours / raw,
+        "tiled_ms": tiled * 1e3,
+        "tiled_throughput_ratio": whole_t / tiled,
+        "tiles": result.tiles,
+        "tiled_area_ratio": tile_area,
+    }
+
+
+def run_median(fn, repeats: int) -> float:
+    return median_seconds(fn, repeats)

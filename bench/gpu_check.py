@@ -1,0 +1,156 @@
+"""The CUDA path on a lent GPU, as one prepared run (bench/gpu.sh): CUDA results against the CPU
+provider, then fp32 / fp16 / mixed precision with and without IO binding at 1080p and 4K, start-up
+online vs cached, cudnn_conv_algo_search variants, prefer_nhwc, and channel padding for Tensor Cores.
+
+`--allow-cpu` runs every step on the CPU provider instead, so the script is tested where no GPU is.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from engine.accuracy import compare  # noqa: E402
+from engine.pipeline import RunSettings, run_image  # noqa: E402
+from engine.prepare import prepare_model  # noqa: E402
+from engine.samples import synthetic_image  # noqa: E402
+from engine.sessions import SESSIONS, SessionSettings  # noqa: E402
+from tests import models  # noqa: E402
+
+from .engine_suite import startup_row  # noqa: E402
+from .timing import paired  # noqa: E402
+
+SIZES = {"1080p": (1080, 1920), "4k": (2160, 3840)}
+TOLERANCE = {"fp32": 1e-3, "fp16": 2e-2, "amp": 2e-2}
+
+
+def log(line: str) -> None:
+    print(line, flush=True)
+
+
+def correctness(found, provider: str, cache: Path) -> list[dict]:
+    """Each model and precision on `provider` against fp32 on the CPU provider, same image."""
+    image = synthetic_image(256, 384, seed=3)
+    rows = []
+    for name, path in found.items():
+        SESSIONS.clear()
+        reference = run_image(prepare_model(path, "fp32", SessionSettings(provider="cpu"), cache), image).image
+        for precision in ("fp32", "fp16", "amp"):
+            prepared = prepare_model(path, precision, SessionSettings(provider=provider), cache, sample=image)
+            acc = compare(reference, run_image(prepared, image).image)
+            ok = acc.nonfinite_count == 0 and acc.max_abs_error <= TOLERANCE[precision]
+            rows.append(
+                {
+                    "model": name,
+                    "precision": precision,
+                    "provider": prepared.provider,
+                    "ok": ok,
+                    "max_abs_error": acc.max_abs_error,
+                    "psnr_db": acc.psnr_db,
+                }
+            )
+            log(
+                f"correctness {name} {precision} on {prepared.provider}: max abs {acc.max_abs_error:.3g} "
+                f"PSNR {acc.psnr_db:.1f} {'OK' if ok else 'FAIL'}"
+            )
+    return rows
+
+
+def timings(path: Path, name: str, provider: str, cache: Path, sizes, repeats: int, extra=None) -> list[dict]:
+    rows = []
+    for size_name in sizes:
+        image = synthetic_image(*SIZES[size_name])
+        for precision in ("fp32", "fp16", "amp"):
+            SESSIONS.clear()
+            settings = SessionSettings(provider=provider, **(extra or {}))
+            prepared = prepare_model(path, precision, settings, cache, sample=image[:256, :256])
+            bound, plain = paired(
+                lambda p=prepared, i=image: run_image(p, i, settings=RunSettings(use_binding=True)),
+                lambda p=prepared, i=image: run_image(p, i, settings=RunSettings(use_binding=False)),
+                repeats,
+            )
+            row = {
+                "model": name,
+                "size": size_name,
+                "precision": precision,
+                "bound_ms": bound * 1e3,
+                "plain_ms": plain * 1e3,
+                "options": extra or {},
+            }
+            rows.append(row)
+            log(
+                f"timing {name} {size_name} {precision} {extra or ''}: bound {bound * 1e3:.1f} ms, "
+                f"plain {plain * 1e3:.1f} ms"
+            )
+    return rows
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.gpu_check")
+    parser.add_argument("--out", required=True)
+    parser.add_argument("--allow-cpu", action="store_true")
+    parser.add_argument("--quick", action="store_true", help="small sizes and few repeats (CPU self-test)")
+    args = parser.parse_args(argv)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    from engine.gpu_runtime import cuda_unavailable_reason
+
+    reason = cuda_unavailable_reason()
+    if reason and not args.allow_cpu:
+        log(f"no CUDA: {reason}")
+        return 4
+    provider = "cpu" if reason else "cuda"
+    if args.quick:
+        SIZES.update({"1080p": (96, 128), "4k": (128, 192)})
+    repeats = 2 if args.quick else 5
+    work = Path(tempfile.mkdtemp())
+    cache = work / "cache"
+    found = {"sr_x2": models.save(models.sr_x2(hidden=32), work / "sr_x2.onnx")}
+    sample = ROOT / "samples" / "upscaler_x2.onnx"
+    if sample.exists():
+        found["sample"] = sample
+    main_name = "sample" if "sample" in found else "sr_x2"
+    started = time.perf_counter()
+    results = {"provider": provider, "cuda_reason": reason}
+    import onnxruntime as ort
+
+    results["onnxruntime"] = ort.__version__
+    results["correctness"] = correctness(found, provider, cache)
+    results["timings"] = timings(found[main_name], main_name, provider, cache, ("1080p", "4k"), repeats)
+    results["startup"] = [
+        startup_row(main_name, found[main_name], p, SessionSettings(provider=provider), cache, repeats)
+        for p in ("fp32", "fp16")
+    ]
+    if provider == "cuda":
+        variants = [{"cudnn_conv_algo_search": s} for s in ("HEURISTIC", "DEFAULT")] + [{"prefer_nhwc": True}]
+        for variant in variants:
+            try:
+                results["timings"] += timings(
+                    found[main_name], main_name, provider, cache, ("1080p",), repeats, variant
+                )
+            except Exception as exc:  # noqa: BLE001 - an option this build lacks is a finding, not a crash
+                log(f"variant {variant} failed: {exc}")
+                results.setdefault("variant_errors", []).append({"options": variant, "error": str(exc)})
+    from engine.channel_padding import pad_channels
+    from engine.onnx_io import load_model, save_model
+
+    padded, names = pad_channels(load_model(found[main_name]), 8)
+    if names:
+        save_model(padded, work / "padded.onnx")
+        results["padding"] = {"padded_nodes": names}
+        results["timings"] += timings(work / "padded.onnx", f"{main_name}+pad8", provider, cache, ("1080p",), repeats)
+    results["seconds"] = time.perf_counter() - started
+    (out / "gpu_results.json").write_text(json.dumps(results, indent=2))
+    log(f"done in {results['seconds']:.0f} s")
+    return 0 if all(r["ok"] for r in results["correctness"]) else 5
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,119 @@
+"""Markdown tables from the suite's results."""
+
+from __future__ import annotations
+
+
+def _table(headers: list[str], rows: list[list]) -> list[str]:
+    lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
+    for row in rows:
+        lines.append("| " + " | ".join(_fmt(v) for v in row) + " |")
+    return lines + [""]
+
+
+def _fmt(value) -> str:
+    if isinstance(value, float):
+        if value == float("inf"):
+            return "inf"
+        return f"{value:.3g}" if abs(value) < 100 else f"{value:.0f}"
+    return str(value)
+
+
+def markdown(results: dict) -> str:
+    lines = [
+        f"Machine: {results['machine']}; provider {results['provider']}; medians of {results['repeats']} runs "
+        f"after warm-up, comparisons interleaved; suite took {results['seconds']:.0f} s.",
+        "",
+        "### Latency and accuracy (accuracy against fp32 on the same synthetic image)",
+        "",
+    ]
+    lat = results["latency"]
+    lines += _table(
+        ["model", "size", "precision", "bound ms", "plain ms", "bound/plain", "max abs err", "PSNR dB"],
+        [
+            [
+                r["model"],
+                r["size"],
+                r["precision"],
+                r["bound_ms"],
+                r["plain_ms"],
+                r["bound_ms"] / r["plain_ms"],
+                r["max_abs_error"],
+                r["psnr_db"],
+            ]
+            for r in lat
+        ],
+    )
+    fp32 = {(r["model"], r["size"]): r["bound_ms"] for r in lat if r["precision"] == "fp32"}
+    lines += ["### Precision speed-ups (bound, against fp32 bound)", ""]
+    lines += _table(
+        ["model", "size", "precision", "latency / fp32"],
+        [
+            [r["model"], r["size"], r["precision"], r["bound_ms"] / fp32[(r["model"], r["size"])]]
+            for r in lat
+            if r["precision"] != "fp32"
+        ],
+    )
+    lines += ["### Session start-up: online optimization vs the cached offline model", ""]
+    lines += _table(
+        ["model", "precision", "online ms", "cached ms", "cached / online"],
+        [
+            [r["model"], r["precision"], r["online_ms"], r["cached_ms"], r["cached_ms"] / r["online_ms"]]
+            for r in results["startup"]
+        ],
+    )
+    lines += ["### Engine overhead and tiling (1920x1080, fp32)", ""]
+    lines += _table(
+        [
+            "model",
+            "raw session.run ms",
+            "engine ms",
+            "engine / raw",
+            "tiled 512 ms",
+            "tiled throughput / whole",
+            "tiles",
+            "tiled area / image area",
+        ],
+        [
+            [
+                r["model"],
+                r["raw_ms"],
+                r["engine_ms"],
+                r["overhead_ratio"],
+                r["tiled_ms"],
+                r["tiled_throughput_ratio"],
+                r["tiles"],
+                r["tiled_area_ratio"],
+            ]
+            for r in results["overhead"]
+        ],
+    )
+    if "pixels" in results:
+        lines += ["### Blender pixel path (image datablock to datablock, fp32)", ""]
+        lines += _table(
+            [
+                "size",
+                "datablock ms",
+                "engine ms",
+                "added ms",
+                "ours IO ms",
+                "pixels[:] IO ms",
+                "IO speed-up",
+                "naive end-to-end ms",
+                "end-to-end speed-up",
+            ],
+            [
+                [
+                    r["size"],
+                    r["datablock_ms"],
+                    r["engine_ms"],
+                    r["round_trip_added_ms"],
+                    r["ours_io_ms"],
+                    r["naive_io_ms"],
+                    r["io_speedup"],
+                    r["naive_end_to_end_ms"],
+                    r["end_to_end_speedup"],
+                ]
+                for r in results["pixels"]
+            ],
+        )
+    return "\n".join(lines)
