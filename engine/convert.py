@@ -96,10 +96,16 @@ def _converter_chatter_to_log():
             log.debug("converter: %s", line)
 
 
+def _repair_casts(model: onnx.ModelProto) -> tuple[int, int]:
+    """(Cast targets corrected, redundant Cast pairs removed), in place."""
+    return repair_cast_targets(model), remove_redundant_pairs(model)
+
+
 @contextlib.contextmanager
-def _patched_converter(extra_blocks: tuple[str, ...], forced_nodes: list[str]):
+def _patched_converter(extra_blocks: tuple[str, ...], forced_nodes: list[str], repairs: list):
     """auto_convert_mixed_precision takes no op block list and calls the converter many times
-    internally: it reads the module default at call time, and each attempt needs the Cast repairs."""
+    internally: it reads the module default at call time, and each attempt needs the Cast repairs.
+    `repairs` receives each attempt's counts; the last one is the returned model's."""
     from onnxconverter_common import float16
 
     saved_blocks, saved_convert = float16.DEFAULT_OP_BLOCK_LIST, float16.convert_float_to_float16
@@ -107,8 +113,7 @@ def _patched_converter(extra_blocks: tuple[str, ...], forced_nodes: list[str]):
     def convert_and_repair(*args, **kwargs):
         kwargs["node_block_list"] = list(kwargs.get("node_block_list") or []) + forced_nodes
         converted = saved_convert(*args, **kwargs)
-        repair_cast_targets(converted)
-        remove_redundant_pairs(converted)
+        repairs.append(_repair_casts(converted))
         return converted
 
     float16.DEFAULT_OP_BLOCK_LIST = list(saved_blocks) + [op for op in extra_blocks if op not in saved_blocks]
@@ -134,14 +139,16 @@ def _fp16(model: onnx.ModelProto, options: ConversionOptions, node_blocks: list[
 
 def _amp(
     model: onnx.ModelProto, options: ConversionOptions, feeds: dict[str, np.ndarray], forced: list[str]
-) -> onnx.ModelProto:
+) -> tuple[onnx.ModelProto, tuple[int, int]]:
     from onnxconverter_common.auto_mixed_precision import auto_convert_mixed_precision
 
-    with _patched_converter(options.op_block_list, forced):
+    repairs: list[tuple[int, int]] = []
+    with _patched_converter(options.op_block_list, forced, repairs):
         try:
-            return auto_convert_mixed_precision(
+            converted = auto_convert_mixed_precision(
                 model, feeds, rtol=options.rtol, atol=options.atol, keep_io_types=options.keep_io_types
             )
+            return converted, repairs[-1]
         except ValueError as exc:
             raise ConversionError(f"mixed precision found no node set within tolerance: {exc}") from exc
         except Exception as exc:  # noqa: BLE001 - the converter surfaces onnxruntime's load errors
@@ -179,17 +186,17 @@ def convert_model(
         with _converter_chatter_to_log():
             if options.precision == "fp16":
                 converted = _fp16(repaired, options, blocked)
+                fixed, report.redundant_casts_removed = _repair_casts(converted)
             else:
                 hot = nodes_over(peaks, FP16_MAX / HEADROOM)
                 if hot:
                     report.repairs.append(f"kept {len(hot)} nodes fp32: their activations come near fp16's limit")
-                converted = _amp(repaired, options, feeds, blocked + hot)
+                converted, (fixed, report.redundant_casts_removed) = _amp(repaired, options, feeds, blocked + hot)
     except ConversionError as exc:
         report.reason = str(exc)
         return None, report
-    if fixed := repair_cast_targets(converted):
+    if fixed:
         report.repairs.append(f"corrected the target type of {fixed} Cast nodes")
-    report.redundant_casts_removed = remove_redundant_pairs(converted)
     report.casts_after = count_casts(converted)
     report.fp32_nodes = _float_nodes(converted)
 

@@ -7,6 +7,7 @@ import pytest
 
 from engine import cache as cache_module
 from engine.errors import ConversionError, ModelError
+from engine.gpu_runtime import cuda_unavailable_reason
 from engine.prepare import prepare_model
 from engine.sessions import SESSIONS, SessionSettings, resolve_provider
 from tests import models
@@ -101,6 +102,7 @@ def test_full_disk_while_committing_leaves_no_entry_or_temp(model_file, cache_di
     assert _entries(cache_dir) == []
 
 
+@pytest.mark.skipif(not cuda_unavailable_reason(), reason="this machine has a working CUDA runtime")
 def test_missing_gpu_runtime_is_a_plain_reason_and_cpu_runs(model_file, cache_dir):
     choice = resolve_provider(SessionSettings(provider="cuda"))
     assert choice.name == "cpu"
