@@ -18,7 +18,18 @@ log = logging.getLogger(__name__)
 
 @functools.lru_cache(maxsize=1)
 def preload_cuda_libraries() -> str:
-    """onnxruntime >= 1.21 can load CUDA/cuDNN from pip's nvidia-* packages; returns any error text."""
+    """Load CUDA/cuDNN before the CUDA provider needs them; returns any error text.
+
+    First the libraries of an activated GPU runtime folder (gpu_setup.activate), then onnxruntime's own
+    preload_dlls (>= 1.21), which looks for pip's nvidia-* packages next to onnxruntime.
+    """
+    from .gpu_setup import preload_active_libraries
+
+    loaded, failed = preload_active_libraries()
+    if loaded:
+        log.debug("preloaded from the GPU runtime folder: %s", ", ".join(loaded))
+    for line in failed:
+        log.warning("GPU runtime library did not load: %s", line)
     import onnxruntime as ort
 
     if not hasattr(ort, "preload_dlls"):
@@ -52,8 +63,19 @@ def cuda_unavailable_reason() -> str:
     """Empty when CUDA should work; otherwise one sentence saying what is missing."""
     import onnxruntime as ort
 
+    from .gpu_setup import active_targets, detect_cuda_libraries, missing_summary, runtime_conflict
+
+    conflict = runtime_conflict(ort)
     if "CUDAExecutionProvider" not in ort.get_available_providers():
-        return f"the installed onnxruntime {ort.__version__} is a CPU-only build (install onnxruntime-gpu)"
+        where = os.path.dirname(os.path.dirname(ort.__file__))
+        reason = f"the onnxruntime {ort.__version__} loaded from {where} is a CPU-only build"
+        if any(os.path.isdir(os.path.join(t, "onnxruntime")) for t in active_targets()):
+            reason += " (the GPU runtime is installed: restart Blender to use it)"
+        else:
+            reason += " (install the GPU runtime from the extension's preferences)"
+        return f"{reason}; {conflict}" if conflict else reason
+    if conflict:
+        return conflict
     preload_cuda_libraries()
     library = _provider_library()
     try:
@@ -61,7 +83,10 @@ def cuda_unavailable_reason() -> str:
     except OSError as exc:
         missing = re.search(r"([\w.+-]+\.so[\w.]*|[\w.+-]+\.dll)", str(exc).replace(os.path.basename(library), ""))
         what = missing.group(1) if missing else str(exc)
-        return f"the CUDA runtime library {what} was not found (install CUDA 13 and cuDNN 9, or the nvidia-* wheels)"
+        summary = missing_summary(detect_cuda_libraries())
+        if summary:
+            return f"the CUDA provider cannot load ({what}); {summary}"
+        return f"the CUDA runtime library {what} was not found (install CUDA 13 and cuDNN 9, or the GPU runtime)"
     if not _gpu_present():
         return "no NVIDIA GPU or driver was found on this machine"
     return ""

@@ -37,6 +37,7 @@ __all__ = [
     "gpu_packages",
     "install_gpu_runtime",
     "missing_summary",
+    "needs_onnxruntime_gpu",
     "preload_active_libraries",
     "runtime_conflict",
 ]
@@ -215,11 +216,11 @@ def _pip_version(site: Path, file: Path) -> str | None:
 
 
 def _file_version(name: str, path: str) -> str:
-    """libcublasLt.so.13 -> libcublasLt.so.13.1.0.3 gives 13.1.0.3; else the major from the name."""
+    """libcublasLt.so.13 -> libcublasLt.so.13.1.0.3 gives 13.1.0.3; otherwise the major in the name."""
     real = os.path.basename(os.path.realpath(path))
-    if real.startswith(name + "."):
-        return real[len(name) - len(name.rsplit(".so.", 1)[-1]) :] if ".so." in name else real
-    major = re.search(r"\.so\.(\d+)$", name) or re.search(r"(\d+)\.dll$", name)
+    if ".so." in real:
+        return real.split(".so.", 1)[1]
+    major = re.search(r"(\d+)\.dll$", name)
     return major.group(1) if major else ""
 
 
@@ -276,6 +277,22 @@ def gpu_packages(include_onnxruntime: bool = True) -> list[str]:
     """What the GPU runtime consists of, as pip requirement strings."""
     packages = [f"onnxruntime-gpu=={ORT_VERSION}"] if include_onnxruntime else []
     return packages + list(NVIDIA_PACKAGES)
+
+
+def needs_onnxruntime_gpu() -> bool:
+    """True unless the onnxruntime Python would import is already a CUDA build (looked up, not imported)."""
+    import importlib.util
+
+    module = sys.modules.get("onnxruntime")
+    origin = getattr(module, "__file__", None) if module is not None else None
+    if origin is None:
+        spec = importlib.util.find_spec("onnxruntime")
+        origin = spec.origin if spec is not None else None
+    if not origin:
+        return True
+    capi = os.path.join(os.path.dirname(origin), "capi")
+    names = ("libonnxruntime_providers_cuda.so", "onnxruntime_providers_cuda.dll")
+    return not any(os.path.isfile(os.path.join(capi, n)) for n in names)
 
 
 def install_command(
