@@ -4,9 +4,10 @@ Blender installs this folder as `bl_ext.<repo>.onnx_image_runtime`; everything b
 imports. The engine (`engine/`) never imports bpy.
 """
 
-from . import operators, panels, preferences, properties
+from . import handlers, operators, panels, preferences, properties
 
-_MODULES = (preferences, properties, operators, panels)
+# Render handlers last: they use everything above; unregistering removes them first.
+_MODULES = (preferences, properties, operators, panels, handlers)
 
 
 def register():

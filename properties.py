@@ -53,6 +53,28 @@ class ONNX_PG_settings(bpy.types.PropertyGroup):
         "the first input gets Combined unless named here",
         default="",
     )
+    # Post-processing of animation renders (handlers.py) and of frame sequences on disk.
+    postprocess: bpy.props.BoolProperty(
+        name="ONNX Post-Process",
+        description="Run the model on each frame of an animation render right after Blender writes it "
+        "(also with 'blender -b file.blend -a'); the render output itself is never modified",
+        default=False,
+    )
+    postprocess_output: bpy.props.StringProperty(
+        name="Output",
+        description="Where post-processed frames go, '#' for frame-number digits (e.g. //render_onnx/####.exr); "
+        "empty uses a sibling folder of the render output with '_onnx' appended, same frame numbering, as EXR",
+        subtype="FILE_PATH",
+        default="",
+    )
+    postprocess_stop_on_error: bpy.props.BoolProperty(
+        name="Stop on Error",
+        description="Stop post-processing at the first frame that fails; otherwise report it and go on",
+        default=False,
+    )
+    postprocess_summary: bpy.props.StringProperty(
+        name="Post-Process Summary", description="Frames done, skipped and failed in the last batch", default=""
+    )
     # Written by the operators, shown by the panels.
     last_provider: bpy.props.StringProperty(name="Provider Used", default="")
     last_fallback: bpy.props.StringProperty(name="Fallback Reason", default="")

@@ -79,10 +79,15 @@ def _short(layer: str) -> str:
 
 def find_pass(layers: Mapping[str, np.ndarray], name: str) -> np.ndarray | None:
     """A pass by name in either Blender spelling, with or without the view layer prefix
-    ('Normal', 'ViewLayer.Normal'); the first view layer wins."""
-    wanted = normalize(name)
+    ('Normal', 'ViewLayer.Normal', 'ViewLayer.DiffCol'); the first view layer wins."""
+    name = name.strip()
+    view, _, short = name.rpartition(".")
+    wanted, whole = normalize(short), normalize(name)
     for key, array in layers.items():
-        if normalize(key) == wanted or normalize(_short(key)) == wanted:
+        if normalize(_short(key)) == wanted and (not view or key.rpartition(".")[0] == view):
+            return array
+        # Pass names with dots of their own (AOVs such as 'my.aov'): match the name as a whole.
+        if normalize(key) == whole or key.endswith("." + name):
             return array
     return None
 

@@ -131,6 +131,19 @@ class SessionCache:
         with self._lock:
             self._sessions[key] = value
 
+    def holds(self, value) -> bool:
+        with self._lock:
+            return any(held is value for held in self._sessions.values())
+
+    def release(self, value) -> int:
+        """Forget every entry holding `value`, so its session and device buffers can be freed (Cycles
+        wants the GPU memory back after an animation). Returns how many entries were dropped."""
+        with self._lock:
+            keys = [key for key, held in self._sessions.items() if held is value]
+            for key in keys:
+                del self._sessions[key]
+            return len(keys)
+
     def clear(self) -> None:
         with self._lock:
             self._sessions.clear()

@@ -1,4 +1,5 @@
-"""Blender operators over the engine: prepare, inspect, run on images and renders, benchmark, GPU check."""
+"""Blender operators over the engine: prepare, inspect, run on images and renders, post-process frame
+sequences, benchmark, GPU check."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import bpy
 
 from .model import ONNX_OT_benchmark_model, ONNX_OT_check_gpu_runtime, ONNX_OT_inspect_model, ONNX_OT_prepare_model
 from .run import ONNX_OT_run_image, ONNX_OT_run_render
+from .sequence import ONNX_OT_process_sequence
 
 classes = (
     ONNX_OT_prepare_model,
@@ -14,6 +16,7 @@ classes = (
     ONNX_OT_run_render,
     ONNX_OT_benchmark_model,
     ONNX_OT_check_gpu_runtime,
+    ONNX_OT_process_sequence,
 )
 MENU_OPERATORS = (
     ONNX_OT_run_image,
@@ -33,11 +36,25 @@ def draw_image_menu(self, context):
         layout.operator(cls.bl_idname, text=cls.bl_label.replace("ONNX Model", "ONNX"))
 
 
+def draw_sequence_menu(self, context):
+    """Image menu and Render menu: post-process a rendered sequence on disk (also found with F3)."""
+    self.layout.operator(ONNX_OT_process_sequence.bl_idname, text="Post-Process Sequence (ONNX)", icon="SEQUENCE")
+
+
+_MENUS = (
+    ("IMAGE_MT_image", draw_image_menu),
+    ("IMAGE_MT_image", draw_sequence_menu),
+    ("TOPBAR_MT_render", draw_sequence_menu),
+)
+
+
 def register():
     _register()
-    bpy.types.IMAGE_MT_image.append(draw_image_menu)
+    for menu, draw in _MENUS:
+        getattr(bpy.types, menu).append(draw)
 
 
 def unregister():
-    bpy.types.IMAGE_MT_image.remove(draw_image_menu)
+    for menu, draw in reversed(_MENUS):
+        getattr(bpy.types, menu).remove(draw)
     _unregister()

@@ -52,6 +52,66 @@ def model_job(op, context, sample=None) -> jobs.ModelJob:
     )
 
 
+def scene_model_job(scene, context=None) -> jobs.ModelJob:
+    """The scene's model settings alone (no operator): render handlers and batch jobs use this."""
+    settings_ = scene.onnx_image_runtime
+    machine = machine_settings(context)
+    path = bpy.path.abspath(settings_.model_path)
+    if not path:
+        raise ValueError("no model chosen: set a .onnx file in the ONNX post-process panel")
+    if not os.path.isfile(path):
+        raise ValueError(f"model file not found: {path}")
+    provider = machine.provider if settings_.provider == "AUTO" else settings_.provider
+    return jobs.ModelJob(
+        path,
+        ENGINE_PRECISION[settings_.precision],
+        ENGINE_PROVIDER[provider],
+        machine.device_id,
+        str(machine.cache_dir),
+        None,
+    )
+
+
+COLOR_MODE = {"LINEAR": "linear", "SRGB": "srgb"}
+
+
+def run_options(settings_) -> dict:
+    """Tile, overlap and colour mode from the scene settings, as RunSettings keywords."""
+    return {"tile": settings_.tile_size, "overlap": settings_.tile_overlap, "color": COLOR_MODE[settings_.color_mode]}
+
+
+def render_pattern(scene) -> str:
+    """The render output as an absolute '#' pattern, exactly as Blender names the frames it writes
+    (folder, padding, extension): derived from frame_path() of frames 0 and 1."""
+    render = scene.render
+    zero, one = render.frame_path(frame=0), render.frame_path(frame=1)
+    index = next((i for i, (a, b) in enumerate(zip(zero, one, strict=False)) if a != b), None)
+    if index is None:
+        return zero
+    # Blender pads to the last '#' run of the file name, or to 4 digits when there is none.
+    padding = _last_hash_run(os.path.basename(render.filepath)) or 4
+    return zero[: index - padding + 1] + "#" * padding + zero[index + 1 :]
+
+
+def postprocess_pattern(scene) -> str:
+    """Absolute '#' pattern of post-processed frames: the scene setting, else a sibling folder of the
+    render output ('//render/####' -> '//render_onnx/####.exr', same frame numbering)."""
+    from ..engine.frames import sibling_output_pattern
+
+    explicit = scene.onnx_image_runtime.postprocess_output
+    return bpy.path.abspath(explicit) if explicit else sibling_output_pattern(render_pattern(scene))
+
+
+def _last_hash_run(name: str) -> int:
+    end = name.rfind("#")
+    if end < 0:
+        return 0
+    start = end
+    while start > 0 and name[start - 1] == "#":
+        start -= 1
+    return end - start + 1
+
+
 def store_prepared(context, prepared) -> str:
     """Keep what the panel shows about the last prepared model; returns a one-line summary."""
     scene = settings(context)
@@ -85,7 +145,6 @@ class JobRunner:
     _job = None
 
     def execute(self, context):
-        from ..engine.progress import Progress
 
         try:
             job = self.build(context)
@@ -94,9 +153,15 @@ class JobRunner:
             return {"CANCELLED"}
         if bpy.app.background or context.window is None:
             messages = queue.Queue()
-            jobs.worker(job, Progress(), messages)
+            jobs.worker(job, self.background_progress(), messages)
             return self.complete(context, job, messages.get())
         return self.start(context, job)
+
+    def background_progress(self):
+        """The Progress of a blocking run; subclasses may print from it."""
+        from ..engine.progress import Progress
+
+        return Progress()
 
     def start(self, context, job):
         from ..engine.progress import Progress

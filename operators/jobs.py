@@ -12,66 +12,14 @@ import os
 import queue
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 
+# Pass names (4.2/5.x spellings, defaults, mappings) live in the bpy-free engine; no onnx is loaded here.
+from ..engine.imageio import read_layers  # noqa: F401 - the operators read EXR passes through this
+from ..engine.passes import parse_mapping, select_inputs  # noqa: F401 - parse_mapping: for the operators
+
 log = logging.getLogger(__name__)
-
-# Pass names changed between Blender 4.2 and 5.x; either spelling is accepted in mappings.
-PASS_ALIASES = {
-    "diffcol": "Diffuse Color",
-    "glosscol": "Glossy Color",
-    "transcol": "Transmission Color",
-    "diffdir": "Diffuse Direct",
-    "diffind": "Diffuse Indirect",
-    "glossdir": "Glossy Direct",
-    "glossind": "Glossy Indirect",
-    "ao": "Ambient Occlusion",
-    "emit": "Emission",
-    "env": "Environment",
-    "image": "Combined",
-    "rgba": "Combined",
-}
-# When the mapping does not name a pass for an input, these are tried by the input's name.
-DEFAULT_PASSES = {
-    "albedo": ("Denoising Albedo", "Diffuse Color"),
-    "normal": ("Denoising Normal", "Normal"),
-    "color": ("Combined",),
-    "colour": ("Combined",),
-    "depth": ("Depth",),
-}
-
-
-def _norm(name: str) -> str:
-    key = name.strip().lower()
-    return PASS_ALIASES.get(key.replace(" ", ""), name.strip()).lower()
-
-
-def parse_mapping(text: str) -> dict[str, str]:
-    """'albedo=Diffuse Color, normal=Normal' -> {'albedo': 'Diffuse Color', 'normal': 'Normal'}."""
-    mapping: dict[str, str] = {}
-    for part in text.split(","):
-        if not part.strip():
-            continue
-        if "=" not in part:
-            raise ValueError(f"pass mapping entry '{part.strip()}' needs the form input=Pass Name")
-        key, value = (s.strip() for s in part.split("=", 1))
-        if not key or not value:
-            raise ValueError(f"pass mapping entry '{part.strip()}' needs the form input=Pass Name")
-        mapping[key] = value
-    return mapping
-
-
-def find_pass(layers: dict[str, np.ndarray], name: str) -> np.ndarray | None:
-    """A pass by name in either spelling, with or without the view layer prefix ('ViewLayer.Normal');
-    the first view layer wins. A file's plain (unnamed) layer counts as Combined."""
-    wanted = _norm(name)
-    for key, array in layers.items():
-        short = key.rsplit(".", 1)[-1] if key else "Combined"
-        if _norm(key) == wanted or _norm(short) == wanted:
-            return array
-    return None
 
 
 def model_key(path: str) -> tuple | None:
@@ -161,23 +109,11 @@ class ImageJob:
     """The source image's name: never overwritten by the result."""
 
     def extra_inputs(self, info) -> dict[str, np.ndarray]:
-        extra: dict[str, np.ndarray] = {}
-        layers = self.layers or {}
-        for t in info.image_inputs[1:]:
-            names = (self.mapping[t.name],) if t.name in self.mapping else DEFAULT_PASSES.get(t.name.lower(), ())
-            for name in names:
-                found = find_pass(layers, name)
-                if found is not None:
-                    extra[t.name] = found
-                    break
-            else:
-                have = ", ".join(sorted(layers)) or "none"
-                wanted = " or ".join(f"'{n}'" for n in names) or "a pass"
-                raise _image_error(
-                    f"model input '{t.name}' needs {wanted}; available passes: {have} "
-                    "(enable the pass in View Layer properties or set the pass mapping)"
-                )
-        return extra
+        """The model's other image inputs, from `layers` by `mapping` or by their default passes."""
+        names = [t.name for t in info.image_inputs]
+        if len(names) < 2:
+            return {}
+        return select_inputs(self.layers or {"": self.image}, names, self.mapping)[1]
 
     def work(self, progress) -> JobResult:
         from ..engine.pipeline import RunSettings, run_image
@@ -194,21 +130,6 @@ class ImageJob:
         return JobResult(result.image, prepared, notes, time.perf_counter() - start)
 
 
-def _image_error(text: str):
-    from ..engine.errors import ImageError
-
-    return ImageError(text)
-
-
-def select_first_input(layers: dict[str, np.ndarray], info_first: str, mapping: dict[str, str]) -> np.ndarray:
-    names = (mapping[info_first],) if info_first in mapping else ("Combined",)
-    for name in names:
-        found = find_pass(layers, name)
-        if found is not None:
-            return found
-    raise _image_error(f"render has no '{names[0]}' pass; available passes: {', '.join(sorted(layers)) or 'none'}")
-
-
 @dataclass
 class RenderJob(ImageJob):
     """Like ImageJob, but the first input is picked from the passes once the model is known."""
@@ -220,9 +141,8 @@ class RenderJob(ImageJob):
         progress.update(0.0, "preparing model")
         prepared = self.model.prepare()
         progress.check()
-        first = prepared.info.image_inputs[0].name
-        self.image = select_first_input(self.layers or {}, first, self.mapping)
-        extra = self.extra_inputs(prepared.info)
+        names = [t.name for t in prepared.info.image_inputs]
+        self.image, extra = select_inputs(self.layers or {}, names, self.mapping)
         settings = RunSettings(tile=self.tile, overlap=self.overlap, color=self.color)
         result = run_image(prepared, self.image, extra=extra, settings=settings, progress=progress)
         progress.check()
@@ -250,67 +170,50 @@ def error_text(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
-def read_layers(path: str | Path) -> dict[str, np.ndarray]:
-    """Passes of a (multi-part or interleaved) multilayer EXR as {pass name: HxWxC float32, top-down}.
-
-    Uses engine.imageio when it exists, else Blender's bundled OpenImageIO."""
-    try:
-        from ..engine.imageio import read_layers as engine_read_layers
-    except ImportError:
-        engine_read_layers = None
-    if engine_read_layers is not None:
-        return engine_read_layers(path)
-    return _read_layers_oiio(str(path))
+@dataclass
+class SequenceResult:
+    summary: object
+    """engine.sequence.SequenceSummary"""
+    prepared: object
+    notes: list[str] = field(default_factory=list)
+    seconds: float = 0.0
 
 
-_CHANNEL_ORDER = {c: i for i, c in enumerate("RGBAXYZWUV")}
+@dataclass
+class SequenceJob:
+    """Post-process frames already on disk: one prepared model for all of them (engine.sequence)."""
 
+    model: ModelJob
+    input_pattern: str
+    output_pattern: str
+    frames: list[int]
+    run: dict = field(default_factory=dict)
+    """RunSettings keywords (tile, overlap, color)."""
+    skip_existing: bool = False
+    stop_on_error: bool = False
+    mapping: dict[str, str] = field(default_factory=dict)
 
-def _import_oiio():
-    try:
-        import OpenImageIO as oiio
-    except ImportError:
-        import sys
+    def work(self, progress) -> SequenceResult:
+        from ..engine.pipeline import RunSettings
+        from ..engine.sequence import process_sequence
 
-        import bpy  # noqa: TID251 - only to find the OpenImageIO module bundled with Blender
-
-        site = Path(bpy.utils.system_resource("SCRIPTS")).parent / "python" / "lib" / "python3.11" / "site-packages"
-        if str(site) not in sys.path:
-            sys.path.append(str(site))
-        import OpenImageIO as oiio
-    return oiio
-
-
-def _read_layers_oiio(path: str) -> dict[str, np.ndarray]:
-    oiio = _import_oiio()
-    inp = oiio.ImageInput.open(path)
-    if inp is None:
-        raise OSError(f"cannot read {path}: {oiio.geterror()}")
-    channels: dict[str, list[tuple[str, np.ndarray]]] = {}
-    first_view = None
-    try:
-        sub = 0
-        while inp.seek_subimage(sub, 0):
-            spec = inp.spec()
-            pixels = inp.read_image(sub, 0, 0, spec.nchannels, "float")
-            if pixels is None:
-                raise OSError(f"cannot read part {sub} of {path}: {inp.geterror()}")
-            pixels = np.asarray(pixels, np.float32).reshape(spec.height, spec.width, spec.nchannels)
-            for i, full in enumerate(spec.channelnames):
-                # 'ViewLayer.Diffuse Color.R' -> pass 'Diffuse Color', channel 'R'; a bare 'R' is Combined.
-                # Only the first view layer is used: passes of several layers would mix otherwise.
-                parts = full.split(".")
-                name = parts[-2] if len(parts) >= 2 else "Combined"
-                view = ".".join(parts[:-2])
-                first_view = view if first_view is None else first_view
-                if view != first_view:
-                    continue
-                channels.setdefault(name, []).append((parts[-1], pixels[:, :, i]))
-            sub += 1
-    finally:
-        inp.close()
-    layers = {}
-    for name, chans in channels.items():
-        chans.sort(key=lambda c: _CHANNEL_ORDER.get(c[0].upper(), 99))
-        layers[name] = np.ascontiguousarray(np.stack([c[1] for c in chans], axis=2))
-    return layers
+        start = time.perf_counter()
+        progress.update(0.0, "preparing model")
+        prepared = self.model.prepare()
+        progress.check()
+        summary = process_sequence(
+            prepared,
+            self.input_pattern,
+            self.output_pattern,
+            self.frames,
+            RunSettings(**self.run),
+            self.skip_existing,
+            self.stop_on_error,
+            self.mapping,
+            progress,
+        )
+        notes = list(prepared.warnings)
+        notes += [f"frame {frame} failed: {reason}" for frame, reason in sorted(summary.failed.items())]
+        if summary.cancelled:
+            notes.append("cancelled: the frames done so far are complete; the rest were not started")
+        return SequenceResult(summary, prepared, notes, time.perf_counter() - start)

@@ -10,16 +10,13 @@ import bpy
 
 from . import jobs
 from .blender_io import LINEAR, output_colorspace, read_pixels, write_image
-from .common import JobRunner, ModelArgs, model_job, settings, store_prepared
+from .common import JobRunner, ModelArgs, model_job, run_options, settings, store_prepared
 
 log = logging.getLogger(__name__)
 
-COLOR_MODE = {"LINEAR": "linear", "SRGB": "srgb"}
-
 
 def _run_options(context) -> dict:
-    scene = settings(context)
-    return {"tile": scene.tile_size, "overlap": scene.tile_overlap, "color": COLOR_MODE[scene.color_mode]}
+    return run_options(settings(context))
 
 
 def _finish(context, job: jobs.ImageJob, result: jobs.JobResult) -> str:

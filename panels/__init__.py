@@ -1,4 +1,5 @@
-"""Image Editor sidebar (N panel, "ONNX" tab): model, precision, run and provider sections.
+"""Image Editor sidebar (N panel, "ONNX" tab): model, precision, run and provider sections; and the
+"ONNX Post-Process" panel in Output Properties (postprocess.py).
 
 draw() only reads properties and the model-description cache; inspecting, preparing and running are
 operators, so drawing never loads onnxruntime or touches a model file beyond a stat().
@@ -9,6 +10,7 @@ from __future__ import annotations
 import bpy
 
 from ..operators import jobs
+from . import postprocess
 
 
 class _ONNXPanel:
@@ -108,5 +110,16 @@ class ONNX_PT_provider(_ONNXPanel, bpy.types.Panel):
         layout.operator("onnx.check_gpu_runtime", icon="CHECKMARK")
 
 
+# The Image Editor sidebar; the Output Properties panel (postprocess.py) registers on its own.
 classes = (ONNX_PT_model, ONNX_PT_precision, ONNX_PT_run, ONNX_PT_provider)
-register, unregister = bpy.utils.register_classes_factory(classes)
+_register, _unregister = bpy.utils.register_classes_factory(classes)
+
+
+def register():
+    _register()
+    postprocess.register()
+
+
+def unregister():
+    postprocess.unregister()
+    _unregister()

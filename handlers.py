@@ -1,0 +1,206 @@
+"""ONNX post-processing during animation renders, in the UI and with `blender -b file.blend -a`.
+
+render_init prepares the scene's model once (one session and its buffers for the whole animation),
+render_write runs it on each frame file Blender has just written (complete on disk then) and writes the
+result under the post-process output pattern, render_complete / render_cancel print the summary, store
+it on the scene and release the session. The render output itself is only read.
+
+In the UI these handlers run in Blender's render job thread: they only read scene settings and call the
+engine; the summary is written to the scene by the main thread (a timer), never from the render thread.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import queue
+import threading
+import time
+
+import bpy
+
+log = logging.getLogger(__name__)
+
+PREFIX = "ONNX post-process"
+
+
+class _Render:
+    """The post-processing of one animation render."""
+
+    def __init__(self, scene_name: str, batch, input_pattern: str):
+        self.scene_name = scene_name
+        self.batch = batch
+        self.input_pattern = input_pattern
+        self.started = time.time()
+        self.frames_seen = 0
+
+
+_ACTIVE: _Render | None = None
+# (scene name, summary) posted by the render thread, written to the scene by the main thread.
+_SUMMARIES: queue.Queue = queue.Queue()
+
+
+def _say(text: str) -> None:
+    # Headless renders and farm logs show stdout, next to Blender's own "Saved: ..." lines.
+    print(f"{PREFIX}: {text}", flush=True)
+    log.info(text)
+
+
+def store_summary(scene_name: str, text: str) -> None:
+    """Write the summary on the scene now (main thread) or through the main-thread timer."""
+    if threading.current_thread() is threading.main_thread():
+        scene = bpy.data.scenes.get(scene_name)
+        if scene is not None:
+            scene.onnx_image_runtime.postprocess_summary = text
+    else:
+        _SUMMARIES.put((scene_name, text))
+
+
+def _drain_summaries():
+    while True:
+        try:
+            store_summary(*_SUMMARIES.get_nowait())
+        except queue.Empty:
+            return 1.0
+
+
+def active():
+    """The post-processing of the render in progress, or None (for the panel and tests)."""
+    return _ACTIVE
+
+
+def _start(scene) -> _Render | None:
+    from .engine.passes import parse_mapping
+    from .engine.pipeline import RunSettings
+    from .engine.sequence import FrameBatch
+    from .operators.common import postprocess_pattern, render_pattern, run_options, scene_model_job
+    from .operators.jobs import error_text
+
+    settings = scene.onnx_image_runtime
+    try:
+        model = scene_model_job(scene)
+        mapping = parse_mapping(settings.pass_mapping)
+        pattern = postprocess_pattern(scene)
+        run = RunSettings(**run_options(settings))
+        start = time.perf_counter()
+        prepared = model.prepare()
+    except Exception as exc:  # noqa: BLE001 - reported on stdout and in the panel; the render goes on
+        text = f"not run: {error_text(exc)}"
+        _say(text)
+        store_summary(scene.name, text)
+        return None
+    if prepared.fallback_reason:
+        _say(prepared.fallback_reason)
+    for warning in prepared.warnings:
+        _say(warning)
+    _say(
+        f"{prepared.precision} on {prepared.provider.upper()} (ready in {time.perf_counter() - start:.2f} s), "
+        f"frames -> {pattern}"
+    )
+    batch = FrameBatch(prepared, pattern, run, settings.postprocess_stop_on_error, mapping)
+    return _Render(scene.name, batch, render_pattern(scene))
+
+
+def _finish(render: _Render, cancelled: bool) -> None:
+    batch = render.batch
+    if cancelled:
+        batch.cancel()
+    summary = batch.summary
+    if render.frames_seen or summary.failed or summary.cancelled:
+        text = summary.text()
+        _say(text)
+        store_summary(render.scene_name, text)
+    # Release the prepared model: the session and its buffers go with the batch, and the in-process
+    # session cache lets go too, so the GPU memory returns to Cycles. The next render loads the
+    # cached optimized model again, which is fast.
+    from .engine.sessions import SESSIONS
+
+    SESSIONS.release(batch.prepared)
+    render.batch = None
+
+
+@bpy.app.handlers.persistent
+def on_render_init(scene, *_args):
+    global _ACTIVE
+    if _ACTIVE is not None:  # a render that never completed (crashed job): close it first
+        _finish(_ACTIVE, cancelled=True)
+        _ACTIVE = None
+    settings = getattr(scene, "onnx_image_runtime", None)
+    if settings is None or not settings.postprocess:
+        return
+    _ACTIVE = _start(scene)
+
+
+@bpy.app.handlers.persistent
+def on_render_write(scene, *_args):
+    render = _ACTIVE
+    if render is None or render.batch is None or scene.name != render.scene_name:
+        return
+    frame = scene.frame_current
+    src = scene.render.frame_path(frame=frame)
+    try:
+        written = os.path.getmtime(src)
+    except OSError:
+        written = None
+    # A still render with "write still" goes to another name; an older file of this frame number is not
+    # from this render: only frames written since render_init are post-processed.
+    if written is None or written < render.started - 1.0:
+        log.debug("frame %d: %s was not written by this render; not post-processed", frame, src)
+        return
+    batch = render.batch
+    if not batch.active:
+        return
+    render.frames_seen += 1
+    result = batch.process(frame, src)
+    if result is None:
+        return
+    if result.error:
+        _say(f"frame {frame} FAILED: {result.error}")
+        if batch.stopped:
+            _say("stopping at the first failure (Stop on Error); the render itself goes on")
+    else:
+        _say(f"frame {frame} -> {result.output} ({result.seconds:.2f} s)")
+
+
+@bpy.app.handlers.persistent
+def on_render_complete(scene, *_args):
+    global _ACTIVE
+    render, _ACTIVE = _ACTIVE, None
+    if render is not None:
+        _finish(render, cancelled=False)
+
+
+@bpy.app.handlers.persistent
+def on_render_cancel(scene, *_args):
+    global _ACTIVE
+    render, _ACTIVE = _ACTIVE, None
+    if render is not None:
+        _finish(render, cancelled=True)
+
+
+_HANDLERS = (
+    ("render_init", on_render_init),
+    ("render_write", on_render_write),
+    ("render_complete", on_render_complete),
+    ("render_cancel", on_render_cancel),
+)
+
+
+def register():
+    for name, fn in _HANDLERS:
+        callbacks = getattr(bpy.app.handlers, name)
+        if fn not in callbacks:
+            callbacks.append(fn)
+    if not bpy.app.background and not bpy.app.timers.is_registered(_drain_summaries):
+        bpy.app.timers.register(_drain_summaries, first_interval=1.0, persistent=True)
+
+
+def unregister():
+    global _ACTIVE
+    if bpy.app.timers.is_registered(_drain_summaries):
+        bpy.app.timers.unregister(_drain_summaries)
+    for name, fn in reversed(_HANDLERS):
+        callbacks = getattr(bpy.app.handlers, name)
+        while fn in callbacks:
+            callbacks.remove(fn)
+    _ACTIVE = None

@@ -1,0 +1,91 @@
+"""Post-process a rendered frame sequence on disk (the Blender face of `python -m engine sequence`)."""
+
+from __future__ import annotations
+
+import bpy
+
+from . import jobs
+from .common import JobRunner, ModelArgs, model_job, render_pattern, run_options, settings, store_prepared
+
+PRINT_PREFIX = "ONNX sequence"
+
+
+def default_frames(scene) -> str:
+    return f"{scene.frame_start}-{scene.frame_end}" + (f"x{scene.frame_step}" if scene.frame_step > 1 else "")
+
+
+class ONNX_OT_process_sequence(JobRunner, ModelArgs, bpy.types.Operator):
+    """Run the ONNX model on every frame of a rendered image sequence on disk, writing new files"""
+
+    bl_idname = "onnx.process_sequence"
+    bl_label = "Post-Process Frame Sequence (ONNX)"
+    bl_options = {"REGISTER"}
+
+    input_pattern: bpy.props.StringProperty(
+        name="Input",
+        description="Frames to read, '#' for frame digits (e.g. //render/####.exr); empty uses the render output",
+        subtype="FILE_PATH",
+    )
+    output_pattern: bpy.props.StringProperty(
+        name="Output",
+        description="Where results go, '#' for frame digits; empty uses the post-process output setting "
+        "(or a sibling '_onnx' folder of the input)",
+        subtype="FILE_PATH",
+    )
+    frames: bpy.props.StringProperty(
+        name="Frames", description="1-250, 1-250x5 or 3,7,10-12; empty uses the scene's frame range", default=""
+    )
+    skip_existing: bpy.props.BoolProperty(
+        name="Skip Existing", description="Leave frames whose output exists (resume an interrupted batch)"
+    )
+    stop_on_error: bpy.props.BoolProperty(
+        name="Stop on Error", description="Stop at the first failing frame; unset uses the scene setting"
+    )
+
+    def build(self, context) -> jobs.SequenceJob:
+        from ..engine.frames import parse_frames, sibling_output_pattern
+
+        scene = context.scene
+        scene_settings = settings(context)
+        input_pattern = bpy.path.abspath(self.input_pattern) if self.input_pattern else render_pattern(scene)
+        if self.output_pattern:
+            output = bpy.path.abspath(self.output_pattern)
+        elif scene_settings.postprocess_output:
+            output = bpy.path.abspath(scene_settings.postprocess_output)
+        else:
+            output = sibling_output_pattern(input_pattern)
+        frames = parse_frames(self.frames or default_frames(scene))
+        stop = (
+            self.stop_on_error
+            if self.properties.is_property_set("stop_on_error")
+            else scene_settings.postprocess_stop_on_error
+        )
+        return jobs.SequenceJob(
+            model_job(self, context),
+            input_pattern,
+            output,
+            frames,
+            run_options(scene_settings),
+            self.skip_existing,
+            stop,
+            jobs.parse_mapping(scene_settings.pass_mapping),
+        )
+
+    def background_progress(self):
+        from ..engine.progress import Progress
+
+        def show(fraction: float, text: str) -> None:
+            if " done (" in text:  # one line per frame, as a farm log wants
+                print(f"{PRINT_PREFIX}: {text}", flush=True)
+
+        return Progress(show)
+
+    def finish(self, context, job, result) -> str:
+        summary = result.summary
+        text = summary.text()
+        settings(context).postprocess_summary = text
+        store_prepared(context, result.prepared)
+        line = f"{text} in {result.seconds:.2f} s -> {job.output_pattern}"
+        if bpy.app.background:
+            print(f"{PRINT_PREFIX}: {line}", flush=True)
+        return line

@@ -1,0 +1,204 @@
+"""Post-processing during animation renders (handlers.py): real Cycles renders of 3 tiny frames."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+
+import numpy as np
+import pytest
+
+FRAMES = (1, 2, 3)
+W, H = 32, 24
+
+
+@pytest.fixture
+def clean_file(addon, tmp_path):
+    """Scene changes (and opened .blend files) are undone: the startup state is reopened afterwards."""
+    import bpy
+
+    clean = tmp_path / "clean.blend"
+    bpy.ops.wm.save_as_mainfile(filepath=str(clean), copy=True)
+    yield bpy
+    bpy.ops.wm.open_mainfile(filepath=str(clean))
+
+
+def setup_scene(bpy, folder, model, multilayer=False):
+    scene = bpy.context.scene
+    scene.render.engine = "CYCLES"
+    scene.cycles.device = "CPU"
+    scene.cycles.samples = 1
+    scene.cycles.use_denoising = False
+    scene.render.resolution_x, scene.render.resolution_y = W, H
+    scene.render.resolution_percentage = 100
+    scene.frame_start, scene.frame_end = FRAMES[0], FRAMES[-1]
+    image = scene.render.image_settings
+    if multilayer:
+        image.media_type = "MULTI_LAYER_IMAGE"
+        scene.view_layers[0].use_pass_diffuse_color = True
+    else:
+        image.media_type = "IMAGE"
+        image.file_format = "OPEN_EXR"
+    image.color_depth, image.exr_codec = "32", "ZIP"
+    scene.render.filepath = str(folder / "render" / "####")
+    settings = scene.onnx_image_runtime
+    settings.model_path = str(model)
+    settings.precision = "FP32"
+    settings.provider = "CPU"
+    settings.postprocess = True
+    return scene
+
+
+def digest(path) -> str:
+    return hashlib.sha256(open(path, "rb").read()).hexdigest()
+
+
+def expected(model, src):
+    from onnx_image_runtime.engine.imageio import read_image
+    from onnx_image_runtime.engine.pipeline import run_image
+    from onnx_image_runtime.engine.prepare import prepare_model
+    from onnx_image_runtime.engine.sessions import SessionSettings
+
+    prepared = prepare_model(str(model), "fp32", settings=SessionSettings(provider="cpu"))
+    return run_image(prepared, read_image(src)).image
+
+
+def check_outputs(folder, model):
+    from onnx_image_runtime.engine.imageio import read_image
+
+    for frame in FRAMES:
+        src = folder / "render" / f"{frame:04d}.exr"
+        out = folder / "render_onnx" / f"{frame:04d}.exr"
+        assert out.is_file(), sorted(os.listdir(folder))
+        got = read_image(out)
+        assert got.shape[:2] == (2 * H, 2 * W)
+        np.testing.assert_allclose(got, expected(model, src), atol=1e-5)
+    assert sorted(os.listdir(folder / "render_onnx")) == [f"{f:04d}.exr" for f in FRAMES]  # no temporary files
+
+
+def test_animation_render_post_processes_each_frame(clean_file, models_dir, tmp_path, capsys):
+    bpy = clean_file
+    from onnx_image_runtime import handlers
+
+    model = models_dir / "sr_x2.onnx"
+    scene = setup_scene(bpy, tmp_path, model)
+    seen, seen_prepared, digests = [], [], {}
+
+    def before_ours(scene, *_):  # the frame as Blender wrote it, before the add-on's handler runs
+        path = scene.render.frame_path(frame=scene.frame_current)
+        digests[scene.frame_current] = digest(path)
+
+    def after_ours(scene, *_):
+        render = handlers.active()
+        seen.append((scene.frame_current, id(render.batch.prepared), id(render.batch.prepared.session)))
+        seen_prepared.append(render.batch.prepared)
+
+    write = bpy.app.handlers.render_write
+    write.insert(0, before_ours)
+    write.append(after_ours)
+    try:
+        assert bpy.ops.render.render(animation=True) == {"FINISHED"}
+    finally:
+        write.remove(before_ours)
+        write.remove(after_ours)
+
+    check_outputs(tmp_path, model)
+    # The render output is never modified.
+    assert {f: digest(tmp_path / "render" / f"{f:04d}.exr") for f in FRAMES} == digests
+    # One prepared model (session and buffers) for the whole animation, released at the end.
+    assert [s[0] for s in seen] == list(FRAMES)
+    assert len({s[1:] for s in seen}) == 1
+    assert handlers.active() is None
+    from onnx_image_runtime.engine.sessions import SESSIONS
+
+    assert seen_prepared and not SESSIONS.holds(seen_prepared[0])
+    out = capsys.readouterr().out
+    for frame in FRAMES:
+        assert f"ONNX post-process: frame {frame} -> {tmp_path / 'render_onnx' / f'{frame:04d}.exr'} (" in out
+    assert "ONNX post-process: done 3, skipped 0, failed 0" in out
+    assert scene.onnx_image_runtime.postprocess_summary == "done 3, skipped 0, failed 0"
+
+
+def test_headless_blend_with_saved_setting(clean_file, models_dir, tmp_path, capsys):
+    """What `blender -b shot.blend -a` does: the setting saved in the .blend drives the render."""
+    bpy = clean_file
+    model = models_dir / "sr_x2.onnx"
+    setup_scene(bpy, tmp_path, model, multilayer=True)
+    blend = tmp_path / "shot.blend"
+    bpy.ops.wm.save_as_mainfile(filepath=str(blend))
+    bpy.ops.wm.read_homefile(use_empty=True)
+    assert not bpy.context.scene.onnx_image_runtime.postprocess
+    bpy.ops.wm.open_mainfile(filepath=str(blend))
+    scene = bpy.context.scene
+    assert scene.onnx_image_runtime.postprocess and scene.onnx_image_runtime.postprocess_output == ""
+    assert bpy.ops.render.render(animation=True) == {"FINISHED"}
+
+    from onnx_image_runtime.engine.imageio import read_layers
+
+    layers = read_layers(tmp_path / "render" / "0001.exr")
+    assert any(name.endswith("Diffuse Color") for name in layers)  # a real multilayer frame was the input
+    check_outputs(tmp_path, model)
+    out = capsys.readouterr().out
+    assert out.count("ONNX post-process: frame ") == 3
+    assert scene.onnx_image_runtime.postprocess_summary == "done 3, skipped 0, failed 0"
+
+
+def test_failing_frames_stop_on_error_during_render(clean_file, models_dir, tmp_path, capsys):
+    bpy = clean_file
+    scene = setup_scene(bpy, tmp_path, models_dir / "multi_input.onnx")
+    settings = scene.onnx_image_runtime
+    settings.pass_mapping = "albedo=GlossCol"  # not rendered: every frame fails
+    settings.postprocess_stop_on_error = True
+    assert bpy.ops.render.render(animation=True) == {"FINISHED"}
+    # The render itself went on; post-processing stopped at frame 1 and left no file.
+    assert sorted(os.listdir(tmp_path / "render")) == [f"{f:04d}.exr" for f in FRAMES]
+    assert not (tmp_path / "render_onnx").exists() or not os.listdir(tmp_path / "render_onnx")
+    out = capsys.readouterr().out
+    assert "ONNX post-process: frame 1 FAILED: " in out and "needs 'GlossCol'" in out
+    assert "frame 2" not in out
+    assert settings.postprocess_summary.startswith("done 0, skipped 0, failed 1 (frame 1: ")
+
+
+def test_cancel_stops_post_processing(clean_file, models_dir, tmp_path):
+    """render_cancel mid-animation: the frames done stay, nothing partial, the session is released."""
+    bpy = clean_file
+    from onnx_image_runtime import handlers
+    from onnx_image_runtime.engine.imageio import write_image
+
+    scene = setup_scene(bpy, tmp_path, models_dir / "sr_x2.onnx")
+    rng = np.random.default_rng(0)
+    (tmp_path / "render").mkdir()
+    handlers.on_render_init(scene)
+    assert handlers.active() is not None
+    for frame in FRAMES:  # as Blender writes them, one by one
+        write_image(scene.render.frame_path(frame=frame), rng.random((H, W, 4), np.float32))
+    scene.frame_current = 1
+    handlers.on_render_write(scene)
+    handlers.on_render_cancel(scene)
+    assert handlers.active() is None
+    scene.frame_current = 2
+    handlers.on_render_write(scene)  # a late call after the cancel does nothing
+    assert sorted(os.listdir(tmp_path / "render_onnx")) == ["0001.exr"]
+    assert scene.onnx_image_runtime.postprocess_summary == "done 1, skipped 0, failed 0, cancelled"
+
+
+def test_default_output_and_missing_model(clean_file, tmp_path, capsys):
+    bpy = clean_file
+    from onnx_image_runtime import handlers
+    from onnx_image_runtime.operators.common import postprocess_pattern, render_pattern
+
+    scene = bpy.context.scene
+    scene.render.image_settings.media_type = "IMAGE"
+    scene.render.image_settings.file_format = "PNG"
+    scene.render.filepath = str(tmp_path / "shots" / "sh010_")
+    assert render_pattern(scene) == str(tmp_path / "shots" / "sh010_####.png")
+    assert postprocess_pattern(scene) == str(tmp_path / "shots_onnx" / "sh010_####.exr")
+    scene.onnx_image_runtime.postprocess_output = str(tmp_path / "post" / "f_###.exr")
+    assert postprocess_pattern(scene) == str(tmp_path / "post" / "f_###.exr")
+
+    settings = scene.onnx_image_runtime
+    settings.postprocess, settings.model_path = True, str(tmp_path / "missing.onnx")
+    handlers.on_render_init(scene)
+    assert handlers.active() is None  # nothing to run; the render goes on
+    assert "ONNX post-process: not run: model file not found" in capsys.readouterr().out
+    assert settings.postprocess_summary.startswith("not run: model file not found")
