@@ -162,20 +162,21 @@ def on_render_write(scene, *_args):
         _say(f"frame {frame} -> {result.output} ({result.seconds:.2f} s)")
 
 
-@bpy.app.handlers.persistent
-def on_render_complete(scene, *_args):
+def _end_render(cancelled: bool) -> None:
     global _ACTIVE
     render, _ACTIVE = _ACTIVE, None
     if render is not None:
-        _finish(render, cancelled=False)
+        _finish(render, cancelled=cancelled)
+
+
+@bpy.app.handlers.persistent
+def on_render_complete(scene, *_args):
+    _end_render(cancelled=False)
 
 
 @bpy.app.handlers.persistent
 def on_render_cancel(scene, *_args):
-    global _ACTIVE
-    render, _ACTIVE = _ACTIVE, None
-    if render is not None:
-        _finish(render, cancelled=True)
+    _end_render(cancelled=True)
 
 
 _HANDLERS = (

@@ -79,6 +79,7 @@ class ONNX_PG_settings(bpy.types.PropertyGroup):
     last_provider: bpy.props.StringProperty(name="Provider Used", default="")
     last_fallback: bpy.props.StringProperty(name="Fallback Reason", default="")
     last_report: bpy.props.StringProperty(name="Last Report", default="")
+    last_advice: bpy.props.StringProperty(name="Last Architecture Advice", default="")
 
 
 class ONNX_PG_progress(bpy.types.PropertyGroup):

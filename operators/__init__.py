@@ -1,10 +1,11 @@
 """Blender operators over the engine: prepare, inspect, run on images and renders, post-process frame
-sequences, benchmark, GPU check."""
+sequences, benchmark, architecture advice, GPU check."""
 
 from __future__ import annotations
 
 import bpy
 
+from .advice import ONNX_OT_advise_model
 from .model import ONNX_OT_benchmark_model, ONNX_OT_check_gpu_runtime, ONNX_OT_inspect_model, ONNX_OT_prepare_model
 from .run import ONNX_OT_run_image, ONNX_OT_run_render
 from .sequence import ONNX_OT_process_sequence
@@ -17,12 +18,14 @@ classes = (
     ONNX_OT_benchmark_model,
     ONNX_OT_check_gpu_runtime,
     ONNX_OT_process_sequence,
+    ONNX_OT_advise_model,
 )
 MENU_OPERATORS = (
     ONNX_OT_run_image,
     ONNX_OT_run_render,
     ONNX_OT_prepare_model,
     ONNX_OT_benchmark_model,
+    ONNX_OT_advise_model,
 )
 
 _register, _unregister = bpy.utils.register_classes_factory(classes)

@@ -110,8 +110,21 @@ class ONNX_PT_provider(_ONNXPanel, bpy.types.Panel):
         layout.operator("onnx.check_gpu_runtime", icon="CHECKMARK")
 
 
+class ONNX_PT_architecture(_ONNXPanel, bpy.types.Panel):
+    bl_label = "Architecture"
+    bl_options = {"DEFAULT_CLOSED"}
+
+    def draw(self, context):
+        layout = self.layout
+        advice = context.scene.onnx_image_runtime.last_advice
+        column = layout.column(align=True)
+        for line in advice.splitlines() or ["Not checked yet: which layers can use Tensor Cores?"]:
+            column.label(text=line)
+        layout.operator("onnx.advise_model", icon="VIEWZOOM")
+
+
 # The Image Editor sidebar; the Output Properties panel (postprocess.py) registers on its own.
-classes = (ONNX_PT_model, ONNX_PT_precision, ONNX_PT_run, ONNX_PT_provider)
+classes = (ONNX_PT_model, ONNX_PT_precision, ONNX_PT_run, ONNX_PT_provider, ONNX_PT_architecture)
 _register, _unregister = bpy.utils.register_classes_factory(classes)
 
 

@@ -8,8 +8,16 @@ from types import SimpleNamespace
 
 import pytest
 
-OPERATORS = ("prepare_model", "inspect_model", "run_image", "run_render", "benchmark_model", "check_gpu_runtime")
-PANELS = ("ONNX_PT_model", "ONNX_PT_precision", "ONNX_PT_run", "ONNX_PT_provider")
+OPERATORS = (
+    "prepare_model",
+    "inspect_model",
+    "run_image",
+    "run_render",
+    "benchmark_model",
+    "check_gpu_runtime",
+    "advise_model",
+)
+PANELS = ("ONNX_PT_model", "ONNX_PT_precision", "ONNX_PT_run", "ONNX_PT_provider", "ONNX_PT_architecture")
 
 
 def test_register_unregister_round_trip(addon):
@@ -168,4 +176,31 @@ def test_menu_entry_lists_operators(addon):
     layout = Recorder()
     menu = type("Menu", (), {"layout": layout})()
     addon.operators.draw_image_menu(menu, None)
-    assert layout.operators() == ["onnx.run_image", "onnx.run_render", "onnx.prepare_model", "onnx.benchmark_model"]
+    assert layout.operators() == [
+        "onnx.run_image",
+        "onnx.run_render",
+        "onnx.prepare_model",
+        "onnx.benchmark_model",
+        "onnx.advise_model",
+    ]
+
+
+def test_advise_operator_fills_the_architecture_panel(bpy_data, models_dir):
+    bpy = bpy_data
+    panels = importlib.import_module("onnx_image_runtime.panels")
+    context = bpy.context
+    settings = context.scene.onnx_image_runtime
+    settings.last_advice = ""
+    assert _draw(panels.ONNX_PT_architecture, context).operators() == ["onnx.advise_model"]
+    settings.model_path = str(models_dir / "sr_x2.onnx")
+    assert bpy.ops.onnx.advise_model(precision="FP16", provider="CPU", height=64, width=64) == {"FINISHED"}
+    lines = _draw(panels.ONNX_PT_architecture, context).texts()
+    # sr_x2: Conv 3->16 (in 3 not a multiple of 8) and Conv 16->12 (out 12 not a multiple of 8)
+    assert lines[0].startswith("Tensor Core eligible: 0% of")
+    assert any("in 3 not a multiple of 8" in line for line in lines)
+    assert any("out 12 not a multiple of 8" in line for line in lines)
+    assert any(line.startswith("layout conversions on CPU: Transpose") for line in lines)
+    assert bpy.data.texts["ONNX Advice"].as_string().splitlines() == lines
+    settings.model_path = str(models_dir / "not_onnx.onnx")
+    with pytest.raises(RuntimeError, match="not a readable ONNX model"):
+        bpy.ops.onnx.advise_model()
