@@ -47,6 +47,8 @@ class ModelInfo:
     size_multiple: int
     """Height and width must be multiples of this (1 when any size works)."""
     warnings: list[str] = field(default_factory=list)
+    bytes_per_pixel: float = 0.0
+    """Memory of every tensor the model computes, per input pixel (an upper bound; 0 if unknown)."""
 
     @property
     def image_inputs(self) -> list[TensorInfo]:
@@ -58,7 +60,8 @@ class ModelInfo:
 
     def to_json(self) -> dict:
         data = asdict(self)
-        return {key: data[key] for key in ("inputs", "outputs", "scale", "fixed_size", "size_multiple", "warnings")}
+        keys = ("inputs", "outputs", "scale", "fixed_size", "size_multiple", "warnings", "bytes_per_pixel")
+        return {key: data[key] for key in keys}
 
     @classmethod
     def from_json(cls, data: dict) -> ModelInfo:
@@ -69,6 +72,7 @@ class ModelInfo:
             fixed_size=data["fixed_size"],
             size_multiple=data["size_multiple"],
             warnings=list(data.get("warnings", [])),
+            bytes_per_pixel=float(data.get("bytes_per_pixel", 0.0)),
         )
 
 
@@ -163,12 +167,17 @@ def describe_model(model: onnx.ModelProto) -> ModelInfo:
             return None
         return _out_hw(result, out.layout)
 
+    def memory(h: int, w: int) -> float:
+        from .memory import bytes_per_pixel
+
+        return bytes_per_pixel(model, _feeds(images, h, w), h * w)
+
     if fixed:
         h, w = fixed[0]
         got = probe(h, w)
         if got is None:
             raise ModelError(f"model fails to run on its own fixed input size {h}x{w}")
-        return ModelInfo(inputs, outputs, got[0] / h, [h, w], 1)
+        return ModelInfo(inputs, outputs, got[0] / h, [h, w], 1, bytes_per_pixel=memory(h, w))
 
     base = probe(_PROBE_BASE, _PROBE_BASE)
     if base is None:
@@ -183,4 +192,4 @@ def describe_model(model: onnx.ModelProto) -> ModelInfo:
         (m for m in _MULTIPLES if probe(base_size + m, base_size + m) == (round(scale * (base_size + m)),) * 2),
         base_size,
     )
-    return ModelInfo(inputs, outputs, scale, None, multiple)
+    return ModelInfo(inputs, outputs, scale, None, multiple, bytes_per_pixel=memory(base_size, base_size))

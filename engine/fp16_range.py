@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import onnx
 
-from .onnx_io import serialize
+from .intermediates import intermediate_values
 
 FP16_MAX = 65504.0
 # Other frames can be brighter than the validation sample; keep nodes that come this close fp32.
@@ -20,22 +20,9 @@ HEADROOM = 2.0
 def activation_peaks(model: onnx.ModelProto, feeds: dict[str, np.ndarray]) -> dict[str, float]:
     """Largest magnitude of each node's float inputs and outputs on `feeds`, keyed by node name: a
     node reading a huge value overflows in fp16 as surely as one writing it."""
-    import onnxruntime as ort
-
-    probe = onnx.ModelProto.FromString(model.SerializeToString())
-    graph_outputs = {o.name for o in probe.graph.output}
-    for node in probe.graph.node:
-        for out in node.output:
-            if out and out not in graph_outputs:
-                probe.graph.output.append(onnx.ValueInfoProto(name=out))
-    options = ort.SessionOptions()
-    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
-    options.log_severity_level = 3
-    session = ort.InferenceSession(serialize(probe), options, providers=["CPUExecutionProvider"])
-    names = [o.name for o in session.get_outputs()]
     tensors = {
         name: float(np.abs(value).max())
-        for name, value in zip(names, session.run(names, feeds), strict=True)
+        for name, value in intermediate_values(model, feeds).items()
         if np.issubdtype(value.dtype, np.floating) and value.size
     }
     return {

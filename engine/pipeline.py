@@ -10,13 +10,14 @@ from .channels import from_tensor, split_alpha, to_tensor
 from .colour import Normalization, decode, encode
 from .describe import TensorInfo
 from .errors import ImageError, RuntimeFailure
+from .memory import auto_tile_side, memory_budget
 from .prepare import PreparedModel
 from .progress import SILENT, Progress
 from .runner import TileRunner
 from .tiling import apply_window, inverse_weights, pad_to, ramps, round_up, tile_starts
 
 MIN_TILE = 64
-# Whole-image runs up to this many pixels; larger images are tiled so memory stays bounded.
+# When a model's memory per pixel is unknown: whole-image runs up to this many pixels, else tiles.
 AUTO_WHOLE_PIXELS = {"cpu": 4096 * 4096, "cuda": 3840 * 2160}
 AUTO_TILE = {"cpu": 1024, "cuda": 1024}
 
@@ -84,11 +85,23 @@ def _tile_size(prepared: PreparedModel, h: int, w: int, settings: RunSettings) -
     m = info.size_multiple
     if settings.tile:
         side = max(round_up(MIN_TILE, m), round_up(settings.tile, m))
+    elif info.bytes_per_pixel > 0:
+        allowed = _budget(prepared) / info.bytes_per_pixel
+        if h * w <= allowed:
+            return round_up(h, m), round_up(w, m)
+        side = auto_tile_side(allowed, m)
     elif h * w <= AUTO_WHOLE_PIXELS[prepared.provider]:
         return round_up(h, m), round_up(w, m)
     else:
         side = round_up(AUTO_TILE[prepared.provider], m)
     return min(side, round_up(h, m)), min(side, round_up(w, m))
+
+
+def _budget(prepared: PreparedModel) -> int:
+    """Memory one run may use, measured once per prepared model (asking the GPU costs a process)."""
+    if "_memory_budget" not in prepared.__dict__:
+        prepared.__dict__["_memory_budget"] = memory_budget(prepared.provider, prepared.settings.device_id)
+    return prepared.__dict__["_memory_budget"]
 
 
 def run_image(
@@ -129,8 +142,7 @@ def run_image(
     h, w = image.shape[:2]
     tile = _tile_size(prepared, h, w, settings)
     out_t = info.image_output
-    tile = _run_with_retry(prepared, colours, tile, settings, progress, out_t, notes)
-    result, tiles, tile = tile
+    result, tiles, tile = _run_with_retry(prepared, colours, tile, settings, progress, out_t, notes)
     s = info.scale
     out_h, out_w = round(h * s), round(w * s)
     result = decode(result[:out_h, :out_w], settings.color, settings.normalization)

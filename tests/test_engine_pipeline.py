@@ -193,3 +193,20 @@ def test_nan_output_is_an_error_not_an_image(prepared, monkeypatch):
     )
     with pytest.raises(RuntimeFailure, match="NaN/Inf"):
         run_image(prep, synthetic_image(16, 16))
+
+
+def test_automatic_tiles_follow_the_models_memory_and_the_budget(prepared, monkeypatch):
+    from engine import pipeline
+
+    prep = prepared("sr_x2")
+    per_pixel = prep.info.bytes_per_pixel
+    # sr_x2 on a 64x64 probe: input 3, hidden 16 (conv and relu), 12 (conv), output 12 floats per pixel
+    assert per_pixel == pytest.approx(4 * (3 + 16 + 16 + 12 + 12), rel=0.01)
+    image = synthetic_image(300, 400)
+    prep.__dict__["_memory_budget"] = int(per_pixel * 300 * 400 * 2)
+    assert run_image(prep, image).tiles == 1
+    prep.__dict__["_memory_budget"] = int(per_pixel * 256 * 256)
+    tiled = run_image(prep, image)
+    assert tiled.tile_size == (256, 256) and tiled.tiles == 4
+    np.testing.assert_allclose(tiled.image, run_image(prep, image, settings=RunSettings(tile=512)).image, atol=1e-4)
+    assert pipeline.memory_budget("cpu") > 0
