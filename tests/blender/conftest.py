@@ -63,3 +63,14 @@ def bpy_data(addon):
     state = bpy.context.window_manager.onnx_image_runtime
     for key in ("progress", "status", "running"):
         state.property_unset(key)
+
+
+@pytest.fixture
+def clean_file(addon, tmp_path):
+    """Scene changes (and opened .blend files) are undone: the startup state is reopened afterwards."""
+    import bpy
+
+    clean = tmp_path / "clean.blend"
+    bpy.ops.wm.save_as_mainfile(filepath=str(clean), copy=True)
+    yield bpy
+    bpy.ops.wm.open_mainfile(filepath=str(clean))

@@ -6,21 +6,9 @@ import hashlib
 import os
 
 import numpy as np
-import pytest
 
 FRAMES = (1, 2, 3)
 W, H = 32, 24
-
-
-@pytest.fixture
-def clean_file(addon, tmp_path):
-    """Scene changes (and opened .blend files) are undone: the startup state is reopened afterwards."""
-    import bpy
-
-    clean = tmp_path / "clean.blend"
-    bpy.ops.wm.save_as_mainfile(filepath=str(clean), copy=True)
-    yield bpy
-    bpy.ops.wm.open_mainfile(filepath=str(clean))
 
 
 def setup_scene(bpy, folder, model, multilayer=False):
