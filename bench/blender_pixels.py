@@ -3,9 +3,6 @@ use (`image.pixels[:]` and a plain `session.run` without binding). Needs the `bp
 
 from __future__ import annotations
 
-import importlib
-import sys
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -20,18 +17,12 @@ from .timing import paired
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _extension_module(name: str):
-    """Import a module of the extension the way Blender does: as a package with relative imports."""
-    holder = Path(tempfile.mkdtemp())
-    (holder / "onnx_image_runtime").symlink_to(ROOT)
-    sys.path.insert(0, str(holder))
-    return importlib.import_module(f"onnx_image_runtime.{name}")
-
-
 def pixel_path_row(model: Path, size, settings, cache: Path, repeats: int) -> dict:
     import bpy
 
-    blender_io = _extension_module("operators.blender_io")
+    from scripts.as_extension import import_extension
+
+    blender_io = import_extension("operators.blender_io")
     h, w = size
     image = synthetic_image(h, w, 4)
     source = bpy.data.images.new("bench_source", w, h, alpha=True, float_buffer=True)

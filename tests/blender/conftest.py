@@ -6,15 +6,9 @@ imports work exactly as they do when Blender installs it (as bl_ext.<repo>.onnx_
 
 from __future__ import annotations
 
-import importlib
 import os
-import sys
-from pathlib import Path
 
 import pytest
-
-REPO = Path(__file__).resolve().parents[2]
-PACKAGE = "onnx_image_runtime"
 
 
 @pytest.fixture(scope="session")
@@ -22,14 +16,12 @@ def addon(tmp_path_factory):
     os.environ["ONNX_IMAGE_RUNTIME_CACHE"] = str(tmp_path_factory.mktemp("cache"))
     import bpy  # noqa: F401 - loads Blender before the package
 
-    root = tmp_path_factory.mktemp("pkg")
-    (root / PACKAGE).symlink_to(REPO, target_is_directory=True)
-    sys.path.insert(0, str(root))
-    module = importlib.import_module(PACKAGE)
+    from scripts.as_extension import import_extension
+
+    module = import_extension(holder=tmp_path_factory.mktemp("pkg"))
     module.register()
     yield module
     module.unregister()
-    sys.path.remove(str(root))
 
 
 @pytest.fixture(scope="session")

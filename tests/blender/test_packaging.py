@@ -103,6 +103,8 @@ def test_built_zip_installs_and_runs(tmp_path):
     from tests.test_gpu_setup import make_wheel
 
     started = time.perf_counter()
+    manifest_before = (REPO / "blender_manifest.toml").read_text()
+    had_wheels = (REPO / "wheels").exists()
     cache = wheel_cache()
     build = [sys.executable, str(REPO / "scripts" / "build_extension.py"), "--platform", "linux-x64"]
     build += ["--python", f"{sys.version_info[0]}.{sys.version_info[1]}", "--wheel-dir", str(cache)]
@@ -111,7 +113,10 @@ def test_built_zip_installs_and_runs(tmp_path):
     assert done.returncode == 0, done.stdout + done.stderr
     (zip_path,) = (tmp_path / "dist").glob("onnx_image_runtime-*-linux_x64.zip")
     built = time.perf_counter() - started
-    assert not (REPO / "wheels").exists() or (REPO / "wheels").stat()  # the checkout is not what was built
+    # The build worked on a staged copy: the checkout's manifest lists no wheels and gained no wheels/.
+    assert (REPO / "blender_manifest.toml").read_text() == manifest_before
+    assert "wheels =" not in manifest_before
+    assert (REPO / "wheels").exists() == had_wheels
 
     import zipfile
 
