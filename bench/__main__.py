@@ -18,7 +18,7 @@ sys.path.insert(0, str(ROOT))
 from engine.sessions import SessionSettings  # noqa: E402
 from tests import models  # noqa: E402
 
-from .engine_suite import latency_rows, overhead_row, startup_row  # noqa: E402
+from .engine_suite import latency_rows, overhead_row, sequence_row, startup_row  # noqa: E402
 from .report import markdown  # noqa: E402
 
 SIZES = {"512": (512, 512), "1080p": (1080, 1920), "4k": (2160, 3840)}
@@ -75,10 +75,12 @@ def main(argv=None) -> int:
     results["overhead"] = [
         overhead_row(name, path, SIZES["1080p"], settings, cache, args.repeats) for name, path in found.items()
     ]
+    sample = found.get("upscaler_x2 (sample)", found["sr_x2 (generated)"])
+    sample_name = next(name for name, path in found.items() if path == sample)
+    results["sequence"] = [sequence_row(sample_name, sample, settings, cache, 20, (540, 960), 2)]
     if not args.skip_blender:
         from .blender_pixels import pixel_path_row
 
-        sample = found.get("upscaler_x2 (sample)", found["sr_x2 (generated)"])
         results["pixels"] = [pixel_path_row(sample, SIZES["1080p"], settings, cache, args.repeats)]
     results["seconds"] = time.perf_counter() - started
     out = Path(args.out)

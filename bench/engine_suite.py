@@ -121,3 +121,41 @@ def overhead_row(name: str, model: Path, size, settings: SessionSettings, cache:
 
 def run_median(fn, repeats: int) -> float:
     return median_seconds(fn, repeats)
+
+
+def sequence_row(name: str, model: Path, settings: SessionSettings, cache: Path, frames: int, size, repeats: int):
+    """Post-processing a rendered sequence from disk to disk against the raw model on the same frames
+    already in memory: reading, writing and colour work should hide behind inference."""
+    import tempfile
+
+    from engine.imageio import write_image
+    from engine.sequence import process_sequence
+
+    folder = Path(tempfile.mkdtemp())
+    numbers = list(range(1, frames + 1))
+    for frame in numbers:
+        write_image(folder / f"in_{frame:04d}.exr", synthetic_image(*size, 4, seed=frame))
+    prepared = prepare_model(model, "fp32", settings, cache)
+    raw_session, _ = create_session(model.read_bytes(), settings, resolve_provider(settings), "extended")
+    name_in = prepared.info.image_inputs[0].name
+    tensors = [np.ascontiguousarray(synthetic_image(*size, 3, seed=f).transpose(2, 0, 1)[None]) for f in numbers]
+
+    def raw():
+        for tensor in tensors:
+            raw_session.run(None, {name_in: tensor})
+
+    def ours():
+        summary = process_sequence(
+            prepared, str(folder / "in_####.exr"), str(folder / "out" / "####.exr"), numbers, RunSettings()
+        )
+        assert summary.ok and len(summary.done) == frames
+
+    raw_s, ours_s = paired(raw, ours, repeats)
+    return {
+        "model": name,
+        "frames": frames,
+        "size": f"{size[1]}x{size[0]}",
+        "raw_fps": frames / raw_s,
+        "sequence_fps": frames / ours_s,
+        "throughput_ratio": raw_s / ours_s,
+    }

@@ -87,6 +87,15 @@ def markdown(results: dict) -> str:
             for r in results["overhead"]
         ],
     )
+    if "sequence" in results:
+        lines += ["### Frame sequence post-processing (EXR on disk to EXR on disk, fp32)", ""]
+        lines += _table(
+            ["model", "frames", "size", "raw model fps (frames in memory)", "sequence fps", "ratio (goal >= 0.9)"],
+            [
+                [r["model"], r["frames"], r["size"], r["raw_fps"], r["sequence_fps"], r["throughput_ratio"]]
+                for r in results["sequence"]
+            ],
+        )
     if "pixels" in results:
         lines += ["### Blender pixel path (image datablock to datablock, fp32)", ""]
         lines += _table(

@@ -14,7 +14,7 @@ from .memory import auto_tile_side, memory_budget
 from .prepare import PreparedModel
 from .progress import SILENT, Progress
 from .runner import TileRunner
-from .tiling import apply_window, inverse_weights, pad_to, ramps, round_up, tile_starts
+from .tiling import apply_window, axis_weights, blend_into, pad_to, round_up, tile_starts
 
 MIN_TILE = 64
 # When a model's memory per pixel is unknown: whole-image runs up to this many pixels, else tiles.
@@ -217,21 +217,26 @@ def _run_tiled(prepared, colours, tile, settings, progress, out_t):
         progress.update(1.0, "1/1 tiles")
         return from_tensor(out, "NHWC"), 1
     out_c = out_t.channels
-    acc = np.zeros((round(ph * s), round(pw * s), out_c), np.float32)
+    result = np.empty((round(ph * s), round(pw * s), out_c), np.float32)
     oh, ow = round(tile[0] * s), round(tile[1] * s)
+    row_weights = axis_weights(ph, tile[0], settings.overlap, tuple(ys), s)
+    col_weights = axis_weights(pw, tile[1], settings.overlap, tuple(xs), s)
     total = len(ys) * len(xs)
     done = 0
-    for y in ys:
-        for x in xs:
+    row_end = 0  # output rows written by the previous row of tiles
+    for i, y in enumerate(ys):
+        oy = round(y * s)
+        col_end = 0
+        for j, x in enumerate(xs):
             progress.check()
             feeds = {n: to_tensor(p[y : y + tile[0], x : x + tile[1]], tensors[n]) for n, p in padded.items()}
             # The runner's output buffer is consumed right here, so it is weighted in place.
             out = from_tensor(runner.run(feeds), "NHWC")
-            inner = (y > 0, y + tile[0] < ph, x > 0, x + tile[1] < pw)
-            apply_window(out, *ramps((oh, ow), round(settings.overlap * s), inner))
-            oy, ox = round(y * s), round(x * s)
-            acc[oy : oy + oh, ox : ox + ow] += out
+            apply_window(out, row_weights[i], col_weights[j])
+            ox = round(x * s)
+            blend_into(result, out, oy, ox, max(0, row_end - oy), max(0, col_end - ox))
+            col_end = ox + ow
             done += 1
             progress.update(done / total, f"{done}/{total} tiles")
-    acc *= inverse_weights((ph, pw), tile, settings.overlap, (tuple(ys), tuple(xs)), s)
-    return acc, total
+        row_end = oy + oh
+    return result, total

@@ -38,25 +38,51 @@ def _ramp(size: int, overlap: int, inner_start: bool, inner_end: bool) -> np.nda
     return ramp
 
 
-def ramps(shape: tuple[int, int], overlap: int, inner: tuple[bool, bool, bool, bool]):
-    """Row and column weights of a tile; its window is their outer product. `inner` says which of
-    (top, bottom, left, right) borders another tile."""
-    return _ramp(shape[0], overlap, inner[0], inner[1]), _ramp(shape[1], overlap, inner[2], inner[3])
-
-
 def window(shape: tuple[int, int], overlap: int, inner: tuple[bool, bool, bool, bool]) -> np.ndarray:
-    rows, cols = ramps(shape, overlap, inner)
+    """HxWx1 unnormalized weights of one tile; `inner` says which of (top, bottom, left, right) borders
+    another tile."""
+    rows = _ramp(shape[0], overlap, inner[0], inner[1])
+    cols = _ramp(shape[1], overlap, inner[2], inner[3])
     return np.outer(rows, cols)[:, :, None]
 
 
+@functools.lru_cache(maxsize=16)
+def axis_weights(length: int, tile: int, overlap: int, starts: tuple[int, ...], scale: float) -> tuple:
+    """Per tile along one axis, at output resolution: its ramp divided by the sum of all ramps there.
+
+    Every tile of a grid row shares its row ramp and every tile of a column its column ramp, so the
+    total weight is (sum of row ramps) x (sum of column ramps): dividing each axis by its own sum
+    normalizes the blend exactly, and no pass over the whole image is needed afterwards. Cached:
+    every frame of a sequence has the same grid."""
+    size, out_overlap = round(tile * scale), round(overlap * scale)
+    ramps = [_ramp(size, out_overlap, start > 0, start + tile < length) for start in starts]
+    total = np.zeros(round(length * scale), np.float32)
+    for start, ramp in zip(starts, ramps, strict=True):
+        total[round(start * scale) : round(start * scale) + size] += ramp
+    weights = []
+    for start, ramp in zip(starts, ramps, strict=True):
+        offset = round(start * scale)
+        normalized = ramp / np.maximum(total[offset : offset + size], 1e-12)
+        normalized.setflags(write=False)
+        weights.append(normalized)
+    return tuple(weights)
+
+
+def _bands(weights: np.ndarray) -> tuple[int, int]:
+    """Lengths of the leading and trailing runs below one; the whole axis when the ones are not one
+    contiguous interior (a tile heavily overlapped by the shifted last tile may have no interior)."""
+    full = np.flatnonzero(weights >= 1.0)
+    if full.size == 0 or full.size != full[-1] - full[0] + 1:
+        return weights.size, 0
+    return int(full[0]), int(weights.size - 1 - full[-1])
+
+
 def apply_window(tile: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> None:
-    """Multiply in place by outer(rows, cols), touching only the border bands where a ramp is below
-    one: the interior, most of the tile, is left as is."""
-    top = int(np.argmax(rows >= 1.0)) if rows[0] < 1.0 else 0
-    bottom = int(np.argmax(rows[::-1] >= 1.0)) if rows[-1] < 1.0 else 0
-    left = int(np.argmax(cols >= 1.0)) if cols[0] < 1.0 else 0
-    right = int(np.argmax(cols[::-1] >= 1.0)) if cols[-1] < 1.0 else 0
+    """Multiply in place by outer(rows, cols), touching only the bands where a weight is below one:
+    the interior, most of the tile, is left as is."""
     h, w = rows.size, cols.size
+    top, bottom = _bands(rows)
+    left, right = _bands(cols)
     if top:
         tile[:top] *= rows[:top, None, None]
     if bottom:
@@ -67,23 +93,16 @@ def apply_window(tile: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> None:
         tile[:, w - right :] *= cols[None, w - right :, None]
 
 
-@functools.lru_cache(maxsize=8)
-def inverse_weights(
-    size: tuple[int, int], tile: tuple[int, int], overlap: int, starts: tuple[tuple, tuple], scale: float
-):
-    """1 / (sum of all tile windows) at output resolution, per grid geometry: every frame of a
-    sequence shares it, so it is computed once."""
-    ys, xs = starts
-    total = np.zeros((round(size[0] * scale), round(size[1] * scale), 1), np.float32)
-    oh, ow = round(tile[0] * scale), round(tile[1] * scale)
-    for y in ys:
-        for x in xs:
-            inner = (y > 0, y + tile[0] < size[0], x > 0, x + tile[1] < size[1])
-            oy, ox = round(y * scale), round(x * scale)
-            total[oy : oy + oh, ox : ox + ow] += window((oh, ow), round(overlap * scale), inner)
-    inverse = 1.0 / np.maximum(total, 1e-12)
-    inverse.setflags(write=False)
-    return inverse
+def blend_into(result: np.ndarray, tile: np.ndarray, oy: int, ox: int, top: int, left: int) -> None:
+    """Add a weighted tile to the result where earlier tiles already wrote (the `top` rows, then the
+    `left` columns below them) and assign elsewhere: tiles go in raster order, so the result needs
+    no zero-filling, and each page of a fresh result is touched once."""
+    h, w = tile.shape[:2]
+    if top:
+        result[oy : oy + top, ox : ox + w] += tile[:top]
+    if left:
+        result[oy + top : oy + h, ox : ox + left] += tile[top:, :left]
+    result[oy + top : oy + h, ox + left : ox + w] = tile[top:, left:]
 
 
 def pad_to(image: np.ndarray, height: int, width: int) -> np.ndarray:
