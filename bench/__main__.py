@@ -77,7 +77,9 @@ def main(argv=None) -> int:
     ]
     sample = found.get("upscaler_x2 (sample)", found["sr_x2 (generated)"])
     sample_name = next(name for name, path in found.items() if path == sample)
-    results["sequence"] = [sequence_row(sample_name, sample, settings, cache, 20, (540, 960), 2)]
+    results["sequence"] = [
+        sequence_row(sample_name, sample, settings, cache, 20, (540, 960), 1, codec) for codec in (None, "none")
+    ]
     if not args.skip_blender:
         from .blender_pixels import pixel_path_row
 

@@ -123,12 +123,16 @@ def run_median(fn, repeats: int) -> float:
     return median_seconds(fn, repeats)
 
 
-def sequence_row(name: str, model: Path, settings: SessionSettings, cache: Path, frames: int, size, repeats: int):
+def sequence_row(
+    name: str, model: Path, settings: SessionSettings, cache: Path, frames: int, size, repeats: int, codec=None
+):
     """Post-processing a rendered sequence from disk to disk against the raw model on the same frames
-    already in memory: reading, writing and colour work should hide behind inference."""
+    already in memory: reading, writing and colour work should hide behind inference. Inputs are
+    float ZIP EXRs (what a `bpy` render writes by default); outputs are stored like them, or with
+    `codec`."""
     import tempfile
 
-    from engine.imageio import write_image
+    from engine.imageio import ExrOptions, write_image
     from engine.sequence import process_sequence
 
     folder = Path(tempfile.mkdtemp())
@@ -146,7 +150,12 @@ def sequence_row(name: str, model: Path, settings: SessionSettings, cache: Path,
 
     def ours():
         summary = process_sequence(
-            prepared, str(folder / "in_####.exr"), str(folder / "out" / "####.exr"), numbers, RunSettings()
+            prepared,
+            str(folder / "in_####.exr"),
+            str(folder / "out" / "####.exr"),
+            numbers,
+            RunSettings(),
+            exr=ExrOptions(codec=codec) if codec else None,
         )
         assert summary.ok and len(summary.done) == frames
 
@@ -158,4 +167,5 @@ def sequence_row(name: str, model: Path, settings: SessionSettings, cache: Path,
         "raw_fps": frames / raw_s,
         "sequence_fps": frames / ours_s,
         "throughput_ratio": raw_s / ours_s,
+        "output_codec": codec or "like input (float ZIP)",
     }

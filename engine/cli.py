@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 from .errors import ConversionError, EngineError
+from .imageio import EXR_CODECS
 
 log = logging.getLogger("engine")
 
@@ -101,6 +102,17 @@ def _run_settings(args):
     return RunSettings(tile=args.tile, overlap=args.overlap, color=args.color, use_binding=not args.no_binding)
 
 
+def _exr(args):
+    """EXR storage from the options; None keeps each output like its input frame."""
+    from .imageio import ExrOptions, exr_options_of
+
+    if not (args.exr_codec or args.exr_depth):
+        return None
+    like = exr_options_of(args.input if "#" not in args.input else "") or ExrOptions()
+    half = like.half if args.exr_depth is None else args.exr_depth == "16"
+    return ExrOptions(half=half, codec=args.exr_codec or like.codec)
+
+
 def _passes(args) -> dict[str, str]:
     """Repeated `--pass INPUT=PASS` (or comma-separated pairs); either Blender spelling of a pass works."""
     from .passes import parse_mapping
@@ -121,7 +133,7 @@ def _cmd_run(args) -> int:
     if prepared.fallback_reason and args.provider != "cpu":
         print(f"note: {prepared.fallback_reason}", file=sys.stderr)
     result = process_frame(
-        prepared, args.input, args.output, _run_settings(args), _passes(args), _progress_printer("tiles")
+        prepared, args.input, args.output, _run_settings(args), _passes(args), _progress_printer("tiles"), _exr(args)
     )
     print(file=sys.stderr)
     _json({"output": args.output, "provider": prepared.provider, "tiles": result.tiles, "notes": result.notes})
@@ -148,6 +160,7 @@ def _cmd_sequence(args) -> int:
         args.stop_on_error,
         _passes(args),
         _progress_printer("frames"),
+        _exr(args),
     )
     print(file=sys.stderr)
     _json(summary.to_json())
@@ -235,6 +248,8 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--color", choices=["linear", "srgb"], default="linear")
         p.add_argument("--pass", dest="pass_", action="append", default=[], metavar="INPUT=PASS")
         p.add_argument("--no-binding", action="store_true", help="plain session.run instead of IO binding")
+        p.add_argument("--exr-codec", choices=EXR_CODECS, help="EXR output codec (default: the input frame's)")
+        p.add_argument("--exr-depth", choices=["16", "32"], help="EXR output bits (default: the input frame's)")
 
     run = sub.add_parser("run", help="run a model on one image file")
     run.add_argument("model")

@@ -9,6 +9,7 @@ interrupted run never leaves a half-written image.
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +18,7 @@ from .colour import linear_to_srgb, srgb_to_linear
 from .errors import ImageError
 from .passes import combined_layer, find_pass
 
-__all__ = ["combined_layer", "find_pass", "read_image", "read_layers", "write_image"]
+__all__ = ["ExrOptions", "combined_layer", "exr_options_of", "find_pass", "read_image", "read_layers", "write_image"]
 
 _FLOAT_FORMATS = {".exr", ".hdr"}
 _CHANNEL_ORDER = {"R": 0, "G": 1, "B": 2, "A": 3, "X": 0, "Y": 1, "Z": 2, "V": 0}
@@ -85,8 +86,37 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
     return combined_layer(read_layers(path))
 
 
-def write_image(path: str | os.PathLike, image: np.ndarray) -> None:
-    """Atomic write; the format follows the extension. Never leaves a partial file at `path`."""
+EXR_CODECS = ("none", "zip", "zips", "piz", "rle", "b44", "dwaa", "dwab")
+
+
+@dataclass(frozen=True)
+class ExrOptions:
+    """How an EXR is stored. ZIP float is OpenImageIO's default; a rendered frame's own settings
+    (Blender's are half or float, ZIP by default) are what a post-processed frame should match."""
+
+    half: bool = False
+    codec: str = "zip"
+
+
+def exr_options_of(path: str | os.PathLike) -> ExrOptions | None:
+    """The pixel depth and codec of an EXR's first part; None when `path` is not an EXR."""
+    if Path(path).suffix.lower() != ".exr":
+        return None
+    oiio = _oiio()
+    inp = oiio.ImageInput.open(str(path))
+    if inp is None:
+        return None
+    try:
+        spec = inp.spec()
+        codec = spec.get_string_attribute("compression") or "zip"
+        return ExrOptions(half=str(spec.format) == "half", codec=codec if codec in EXR_CODECS else "zip")
+    finally:
+        inp.close()
+
+
+def write_image(path: str | os.PathLike, image: np.ndarray, exr: ExrOptions | None = None) -> None:
+    """Atomic write; the format follows the extension (`exr` sets an EXR's depth and codec). Never
+    leaves a partial file at `path`."""
     oiio = _oiio()
     path = Path(path)
     image = np.ascontiguousarray(image, np.float32)
@@ -95,7 +125,8 @@ def write_image(path: str | os.PathLike, image: np.ndarray) -> None:
     h, w, c = image.shape
     suffix = path.suffix.lower()
     if suffix in _FLOAT_FORMATS:
-        data, fmt = image, "half" if suffix == ".exr" and os.environ.get("ONNX_IMAGE_RUNTIME_HALF") else "float"
+        exr = exr or ExrOptions()
+        data, fmt = image, "half" if suffix == ".exr" and exr.half else "float"
     else:
         encoded = image.copy()
         colour = 3 if c >= 3 else 1
@@ -111,6 +142,8 @@ def write_image(path: str | os.PathLike, image: np.ndarray) -> None:
             raise ImageError(f"cannot write {path}: {oiio.geterror() or 'unsupported format'}")
         spec = oiio.ImageSpec(w, h, c, fmt)
         spec.attribute("oiio:UnassociatedAlpha", 1)
+        if suffix == ".exr":
+            spec.attribute("compression", exr.codec)
         spec.channelnames = tuple("RGBA"[:c]) if c in (3, 4) else (("Y", "A")[:c] if c <= 2 else spec.channelnames)
         if not out.open(str(tmp), spec):
             raise ImageError(f"cannot write {path}: {out.geterror() or oiio.geterror()}")

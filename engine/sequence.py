@@ -18,7 +18,7 @@ from pathlib import Path
 
 from .errors import Cancelled, EngineError
 from .frames import frame_path
-from .imageio import read_layers, write_image
+from .imageio import ExrOptions, exr_options_of, read_layers, write_image
 from .passes import select_inputs
 from .pipeline import RunSettings, run_image
 from .prepare import PreparedModel
@@ -29,6 +29,7 @@ log = logging.getLogger(__name__)
 # What a single frame may fail with and still let the batch go on: bad pixels or passes (ImageError),
 # a failing model run (RuntimeFailure), a full or read-only disk (OSError).
 FRAME_ERRORS = (EngineError, OSError)
+MAX_PENDING_WRITES = 2
 
 
 @dataclass
@@ -88,11 +89,16 @@ def _remove_partial(dst: str) -> None:
         log.warning("could not remove the output of a failed frame %s: %s", dst, exc)
 
 
-def _run_and_write(prepared, image, extra, dst: str, settings: RunSettings, progress: Progress):
+def _write_like(src: str, dst: str, image, exr: ExrOptions | None) -> None:
+    """Write `dst` stored like its source frame (EXR depth and codec) unless `exr` says otherwise."""
+    write_image(dst, image, exr or exr_options_of(src))
+
+
+def _run_and_write(prepared, image, extra, src: str, dst: str, settings: RunSettings, progress: Progress, exr=None):
     Path(dst).parent.mkdir(parents=True, exist_ok=True)
     result = run_image(prepared, image, extra, settings, progress)
     progress.check()
-    write_image(dst, result.image)
+    _write_like(src, dst, result.image, exr)
     return result
 
 
@@ -109,9 +115,9 @@ class _FrameProgress(Progress):
         self._parent.update(overall, f"frame {self._frame} ({self._index + 1}/{self._total}): {text}")
 
 
-def process_frame(prepared, src: str, dst: str, settings: RunSettings, pass_inputs=None, progress=None):
+def process_frame(prepared, src: str, dst: str, settings: RunSettings, pass_inputs=None, progress=None, exr=None):
     image, extra = _load(src, pass_inputs or {}, _input_names(prepared))
-    return _run_and_write(prepared, image, extra, dst, settings, progress or SILENT)
+    return _run_and_write(prepared, image, extra, src, dst, settings, progress or SILENT, exr)
 
 
 def _check_paths(src: str, dst: str) -> None:
@@ -129,12 +135,14 @@ def process_sequence(
     stop_on_error: bool = False,
     pass_inputs: dict[str, str] | None = None,
     progress: Progress | None = None,
+    exr: ExrOptions | None = None,
 ) -> SequenceSummary:
     """Process `frames` of `input_pattern` into `output_pattern` ('#' runs are frame numbers).
 
     A failing frame is recorded in `summary.failed` with the reason and leaves no output; the others go
     on unless `stop_on_error`. Cancelling through `progress` stops before the next frame or tile and
-    keeps only complete files. Progress text: 'frame 7 done (3/10)' after each frame."""
+    keeps only complete files. Progress text: 'frame 7 done (3/10)' after each frame. EXR outputs are
+    stored like their source frames unless `exr` is given."""
     settings = settings or RunSettings()
     progress = progress or SILENT
     pass_inputs = pass_inputs or {}
@@ -148,9 +156,29 @@ def process_sequence(
             summary.skipped.append(frame)
         else:
             todo.append((frame, src, dst))
-    with ThreadPoolExecutor(max_workers=1) as reader:
+    # Three stages overlap: the next frame is read, the current one runs, the previous one is written
+    # (EXR compression costs about as much as a small model's inference). Writes are bounded, so at
+    # most MAX_PENDING_WRITES results wait in memory.
+    writes: list[tuple[int, str, object]] = []
+
+    def harvest(wait_all: bool) -> bool:
+        """Record finished writes; returns False when a failed write should stop the batch."""
+        keep_going = True
+        while writes and (wait_all or len(writes) >= MAX_PENDING_WRITES or writes[0][2].done()):
+            frame, dst, future = writes.pop(0)
+            try:
+                future.result()
+                summary.done.append(frame)
+            except FRAME_ERRORS as exc:
+                summary.failed[frame] = str(exc)
+                _remove_partial(dst)
+                log.error("frame %d failed: %s", frame, exc)
+                keep_going = not stop_on_error
+        return keep_going
+
+    with ThreadPoolExecutor(max_workers=1) as reader, ThreadPoolExecutor(max_workers=1) as writer:
         pending = reader.submit(_load, todo[0][1], pass_inputs, names) if todo else None
-        for index, (frame, _src, dst) in enumerate(todo):
+        for index, (frame, src, dst) in enumerate(todo):
             if progress.cancelled:
                 summary.cancelled = True
                 break
@@ -164,8 +192,11 @@ def process_sequence(
                 if error is not None:
                     raise error
                 start = time.perf_counter()
-                _run_and_write(prepared, *loaded, dst, settings, _FrameProgress(progress, index, len(todo), frame))
-                summary.done.append(frame)
+                Path(dst).parent.mkdir(parents=True, exist_ok=True)
+                frame_progress = _FrameProgress(progress, index, len(todo), frame)
+                result = run_image(prepared, *loaded, settings, frame_progress)
+                frame_progress.check()
+                writes.append((frame, dst, writer.submit(_write_like, src, dst, result.image, exr)))
                 log.info("frame %d -> %s (%.2f s)", frame, dst, time.perf_counter() - start)
             except Cancelled:
                 summary.cancelled = True
@@ -176,7 +207,11 @@ def process_sequence(
                 log.error("frame %d failed: %s", frame, exc)
                 if stop_on_error:
                     break
+            if not harvest(wait_all=False):
+                break
             progress.update((index + 1) / len(todo), f"frame {frame} done ({index + 1}/{len(todo)})")
+        harvest(wait_all=True)
+    summary.done.sort()
     return summary
 
 
@@ -230,7 +265,7 @@ class FrameBatch:
         try:
             _check_paths(src, dst)
             image, extra = _load(src, self.pass_inputs, _input_names(self.prepared))
-            _run_and_write(self.prepared, image, extra, dst, self.settings, self.progress)
+            _run_and_write(self.prepared, image, extra, src, dst, self.settings, self.progress)
         except Cancelled:
             self.summary.cancelled = True
             return None

@@ -149,3 +149,19 @@ def test_sequence_reports_a_failing_frame_and_finishes_the_rest(tmp_path):
     assert summary["done"] == [1, 2, 4, 5, 6] and "NaN or Inf" in summary["failed"]["3"]
     assert not (tmp_path / "out/0003.exr").exists()
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [f"{f:04d}.exr" for f in (1, 2, 4, 5, 6)]
+
+
+def test_exr_outputs_are_stored_like_their_source_frames(tmp_path):
+    from engine.imageio import ExrOptions, exr_options_of
+
+    models.save(models.sr_x2(), tmp_path / "m.onnx")
+    (tmp_path / "in").mkdir()
+    for f in (1, 2):
+        write_image(
+            tmp_path / f"in/{f:04d}.exr", synthetic_image(16, 16, 4, seed=f), ExrOptions(half=True, codec="piz")
+        )
+    assert _sequence(tmp_path, "--frames", "1-2").returncode == 0
+    assert exr_options_of(tmp_path / "out/0001.exr") == ExrOptions(half=True, codec="piz")
+    done = _sequence(tmp_path, "--frames", "1-2", "--exr-codec", "zip", "--exr-depth", "32")
+    assert done.returncode == 0, done.stderr
+    assert exr_options_of(tmp_path / "out/0002.exr") == ExrOptions(half=False, codec="zip")
