@@ -179,7 +179,19 @@ def on_render_cancel(scene, *_args):
     _end_render(cancelled=True)
 
 
+@bpy.app.handlers.persistent
+def pack_results(*_args):
+    """Before a save: pack every result image not packed yet, so it is stored in the .blend (a
+    generated image's pixels are otherwise lost on reload)."""
+    from .operators.blender_io import RESULT_MARK
+
+    for image in bpy.data.images:
+        if image.get(RESULT_MARK) and (image.packed_file is None or image.is_dirty):
+            image.pack()
+
+
 _HANDLERS = (
+    ("save_pre", pack_results),
     ("render_init", on_render_init),
     ("render_write", on_render_write),
     ("render_complete", on_render_complete),

@@ -17,7 +17,7 @@ from .timing import paired
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def pixel_path_row(model: Path, size, settings, cache: Path, repeats: int) -> dict:
+def pixel_path_row(name: str, model: Path, size, settings, cache: Path, repeats: int) -> dict:
     import bpy
 
     from scripts.as_extension import import_extension
@@ -64,6 +64,7 @@ def pixel_path_row(model: Path, size, settings, cache: Path, repeats: int) -> di
     ours_io, naive_io = paired(ours_io_only, naive_io_only, max(1, repeats // 2))
     ours_again, naive_s = paired(ours, naive, max(1, repeats // 2))
     return {
+        "model": name,
         "size": f"{w}x{h}",
         "datablock_ms": ours_s * 1e3,
         "engine_ms": engine_s * 1e3,

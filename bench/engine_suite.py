@@ -18,19 +18,23 @@ from .timing import median_seconds, paired
 PRECISIONS = ("fp32", "fp16", "amp")
 
 
-def latency_rows(name: str, model: Path, size, settings: SessionSettings, cache: Path, repeats: int) -> list[dict]:
-    """One row per precision: latency with and without IO binding, accuracy against fp32."""
+def latency_rows(
+    name: str, model: Path, size, settings: SessionSettings, cache: Path, repeats: int, compare_plain: bool = True
+) -> list[dict]:
+    """One row per precision: latency with IO binding (and without, when `compare_plain`), accuracy
+    against fp32. The accuracy run is also the warm-up."""
     image = synthetic_image(*size)
     rows, reference = [], None
     for precision in PRECISIONS:
         SESSIONS.clear()
         prepared = prepare_model(model, precision, settings, cache, sample=image)
-        bound, plain = paired(
-            lambda p=prepared: run_image(p, image, settings=RunSettings(use_binding=True)),
-            lambda p=prepared: run_image(p, image, settings=RunSettings(use_binding=False)),
-            repeats,
-        )
         output = run_image(prepared, image).image
+        bound_run = lambda p=prepared: run_image(p, image, settings=RunSettings(use_binding=True))  # noqa: E731
+        if compare_plain:
+            plain_run = lambda p=prepared: run_image(p, image, settings=RunSettings(use_binding=False))  # noqa: E731
+            bound, plain = paired(bound_run, plain_run, repeats, warmup=False)
+        else:
+            bound, plain = median_seconds(bound_run, repeats, warmup=False), float("nan")
         reference = output if reference is None else reference
         acc = compare(reference, output)
         rows.append(
@@ -159,7 +163,7 @@ def sequence_row(
         )
         assert summary.ok and len(summary.done) == frames
 
-    raw_s, ours_s = paired(raw, ours, repeats)
+    raw_s, ours_s = paired(raw, ours, repeats, warmup=False)  # sessions are warm from the earlier parts
     return {
         "model": name,
         "frames": frames,

@@ -126,7 +126,8 @@ def markdown(results: dict) -> str:
         lines += ["### Blender pixel path (image datablock to datablock, fp32)", ""]
         lines += _table(
             [
-                "size",
+                "model",
+                "input size",
                 "datablock ms",
                 "engine ms",
                 "added ms",
@@ -138,6 +139,7 @@ def markdown(results: dict) -> str:
             ],
             [
                 [
+                    r["model"],
                     r["size"],
                     r["datablock_ms"],
                     r["engine_ms"],

@@ -6,8 +6,9 @@ import statistics
 import time
 
 
-def median_seconds(fn, repeats: int) -> float:
-    fn()
+def median_seconds(fn, repeats: int, warmup: bool = True) -> float:
+    if warmup:
+        fn()
     times = []
     for _ in range(repeats):
         start = time.perf_counter()
@@ -16,9 +17,10 @@ def median_seconds(fn, repeats: int) -> float:
     return statistics.median(times)
 
 
-def paired(fn_a, fn_b, repeats: int) -> tuple[float, float]:
+def paired(fn_a, fn_b, repeats: int, warmup: bool = True) -> tuple[float, float]:
     """Medians of two timings taken alternately, so both see the same background load."""
-    fn_a(), fn_b()
+    if warmup:
+        fn_a(), fn_b()
     a, b = [], []
     for _ in range(repeats):
         for fn, times in ((fn_a, a), (fn_b, b)):

@@ -10,6 +10,8 @@ import bpy
 import numpy as np
 
 NON_COLOR = "Non-Color"
+# Custom property on images this extension made: handlers.pack_results packs them before a save.
+RESULT_MARK = "onnx_image_runtime_result"
 LINEAR = "Linear Rec.709"
 
 
@@ -36,30 +38,37 @@ def output_colorspace(img: bpy.types.Image | None) -> str:
     return NON_COLOR if img is not None and img.colorspace_settings.name == NON_COLOR else LINEAR
 
 
-def to_rgba(array: np.ndarray) -> np.ndarray:
-    """HxWxC (C 1-4) to HxWx4: grey repeated into RGB, missing alpha set to 1."""
+def to_rgba(array: np.ndarray, flip: bool = False) -> np.ndarray:
+    """HxWxC (C 1-4) to a new contiguous HxWx4 float32: grey repeated into RGB, missing alpha set to 1,
+    rows reversed when `flip` (Blender's bottom-up order). One pass over the pixels."""
     if array.ndim == 2:
         array = array[:, :, None]
     h, w, c = array.shape
-    out = np.ones((h, w, 4), np.float32)
+    source = array[::-1] if flip else array
+    out = np.empty((h, w, 4), np.float32)
     if c in (1, 2):
-        out[:, :, :3] = array[:, :, :1]
-        if c == 2:
-            out[:, :, 3] = array[:, :, 1]
+        out[:, :, :3] = source[:, :, :1]
     else:
-        out[:, :, :c] = array[:, :, :4]
+        out[:, :, : min(c, 4)] = source[:, :, :4]
+    if c in (1, 3):
+        out[:, :, 3] = 1.0
+    elif c == 2:
+        out[:, :, 3] = source[:, :, 1]
     return out
 
 
 def write_image(name: str, array: np.ndarray, colorspace: str, protect: str = "") -> bpy.types.Image:
-    """Write a top-down HxWxC result into a packed float image called `name`.
+    """Write a top-down HxWxC result into a float image called `name`, marked as a result so it is
+    packed when the .blend is saved (see handlers.pack_results: packing a 4K float image costs
+    about 0.2 s, which a run should not pay for an image that may never be saved).
 
     An existing image of that name is reused when it is a float image of the same size, else replaced.
     The image named `protect` (the source) is never touched: the result gets a new name instead.
     """
     h, w = array.shape[:2]
-    rgba = np.ascontiguousarray(to_rgba(array)[::-1], dtype=np.float32).reshape(-1)
-    if not np.isfinite(rgba).all():
+    rgba = to_rgba(array, flip=True).reshape(-1)
+    # NaN and Inf propagate through a sum: one fast pass instead of a mask over every value.
+    if not np.isfinite(rgba.sum(dtype=np.float64)):
         raise ValueError("the result has NaN or Inf values; nothing was written")
     existing = bpy.data.images.get(name)
     if existing is not None and existing.name == protect:
@@ -73,10 +82,14 @@ def write_image(name: str, array: np.ndarray, colorspace: str, protect: str = ""
     try:
         # Before the pixels: changing the colour space afterwards resets an unsaved image to black.
         img.colorspace_settings.name = colorspace
+        # Blender keeps float buffers premultiplied; declared STRAIGHT (the default), a saved and
+        # reloaded result comes back multiplied by alpha a second time.
+        img.alpha_mode = "PREMUL"
         img.pixels.foreach_set(rgba)
         img.update()
-        # Packed, so the result is saved with the .blend (a generated image would be lost).
-        img.pack()
+        img[RESULT_MARK] = True
+        # A result has no users yet (nothing displays it in background mode): keep it in the file.
+        img.use_fake_user = True
     except Exception:
         if created:
             bpy.data.images.remove(img)

@@ -50,7 +50,7 @@ def test_run_image_matches_engine(bpy_data, models_dir):
     assert result == {"FINISHED"}
     out = bpy.data.images["Source ONNX"]
     assert tuple(out.size) == (2 * W, 2 * H)
-    assert out.is_float and out.packed_file is not None
+    assert out.is_float and out["onnx_image_runtime_result"]
     assert out.colorspace_settings.name == "Linear Rec.709"
     got = pixels(out)
     expected = engine_reference(model, top_down)
@@ -237,3 +237,21 @@ def test_modal_drains_queue_and_cancels_on_esc(bpy_data, models_dir):
     jobs.worker(job, Progress(), runner._queue)  # as the thread would, not cancelled this time
     assert runner.modal(context, SimpleNamespace(type="TIMER", value="NOTHING")) == {"FINISHED"}
     assert written == [(2 * H, 2 * W, 4)] and not state.running and state.status == ""
+
+
+def test_results_survive_saving_and_reopening_the_blend(clean_file, models_dir, tmp_path):
+    """Results are packed at save time (save_pre), not on every run: after a save and a reload, the
+    result's pixels are still there."""
+    bpy = clean_file
+    src, top_down = make_image(bpy, "Saved")
+    model = str(models_dir / "sr_x2.onnx")
+    assert bpy.ops.onnx.run_image(image=src.name, model=model, precision="FP32", provider="CPU") == {"FINISHED"}
+    src.pack()  # the source is a generated image too: keep it in the file for the comparison
+    assert bpy.data.images["Saved ONNX"].packed_file is None, list(bpy.data.images.keys())  # not packed by the run
+    expected = pixels(bpy.data.images["Saved ONNX"]).copy()
+    path = tmp_path / "saved.blend"
+    bpy.ops.wm.save_as_mainfile(filepath=str(path))
+    bpy.ops.wm.open_mainfile(filepath=str(path))
+    reopened = bpy.data.images["Saved ONNX"]
+    assert reopened.packed_file is not None
+    np.testing.assert_allclose(pixels(reopened), expected, atol=1e-6)

@@ -73,7 +73,7 @@ def test_run_render_from_render_result(bpy_data, models_dir, rendered):
     result = bpy.ops.onnx.run_render(model=model, precision="FP32", provider="CPU", output_name="Denoised")
     assert result == {"FINISHED"}
     out = bpy.data.images["Denoised"]
-    assert tuple(out.size) == (32, 32) and out.packed_file is not None
+    assert tuple(out.size) == (32, 32) and out["onnx_image_runtime_result"]
     np.testing.assert_allclose(pixels(out), expected(model, passes), atol=1e-5)
     # The scene's own output format is left as it was.
     assert scene.render.image_settings.file_format == "PNG"
