@@ -42,8 +42,9 @@ def pixel_path_row(name: str, model: Path, size, settings, cache: Path, repeats:
         pixels = np.array(source.pixels[:], np.float32).reshape(h, w, 4)[::-1]
         x = np.ascontiguousarray(pixels[:, :, :3].transpose(2, 0, 1)[None])
         out = naive_session.run(None, {prepared.info.image_inputs[0].name: x})[0][0].transpose(1, 2, 0)
-        target = bpy.data.images.get("bench_naive") or bpy.data.images.new(
-            "bench_naive", out.shape[1], out.shape[0], alpha=True, float_buffer=True
+        label = f"bench_naive_{out.shape[1]}x{out.shape[0]}"
+        target = bpy.data.images.get(label) or bpy.data.images.new(
+            label, out.shape[1], out.shape[0], alpha=True, float_buffer=True
         )
         rgba = np.ones((out.shape[0], out.shape[1], 4), np.float32)
         rgba[:, :, :3] = out

@@ -198,6 +198,22 @@ def with_casts(seed: int = 9) -> onnx.ModelProto:
     return _model(nodes, [_img("x")], [_img("y")], inits)
 
 
+def conv_chain(channels=(3, 12, 12, 3), seed=0) -> onnx.ModelProto:
+    """Conv-Relu-Conv-LeakyRelu-Conv with the given channel counts."""
+    rng = np.random.default_rng(seed)
+    inits, nodes, x = [], [], "x"
+    for i, (cin, cout) in enumerate(zip(channels[:-1], channels[1:], strict=True)):
+        w = (rng.standard_normal((cout, cin, 3, 3)) / np.sqrt(cin * 9)).astype(np.float32)
+        inits += [_init(f"w{i}", w), _init(f"b{i}", np.full(cout, 0.1, np.float32))]
+        y = "y" if i == len(channels) - 2 else f"h{i}"
+        nodes.append(helper.make_node("Conv", [x, f"w{i}", f"b{i}"], [y], name=f"conv{i}", pads=[1] * 4))
+        if y != "y":
+            act = "Relu" if i % 2 == 0 else "LeakyRelu"
+            nodes.append(helper.make_node(act, [y], [f"a{i}"], name=f"act{i}"))
+            x = f"a{i}"
+    return _model(nodes, [_img("x")], [_img("y")], inits)
+
+
 def no_image_input() -> onnx.ModelProto:
     x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 10])
     y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 10])

@@ -14,6 +14,8 @@ def test_gpu_check_self_test_on_cpu(tmp_path):
     assert all(r["ok"] for r in data["correctness"])
     assert {(r["size"], r["precision"]) for r in data["timings"]} >= {("1080p", "fp16"), ("4k", "amp")}
     assert {r["precision"] for r in data["startup"]} == {"fp32", "fp16"}
+    assert data["padding"]["padded_nodes"] == ["conv0", "conv1", "conv2"]
+    assert {r["model"] for r in data["timings"]} >= {"narrow", "narrow+pad8"}
 
 
 def test_gpu_check_refuses_to_pretend_without_cuda(tmp_path):

@@ -7,7 +7,6 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 import pytest
-from onnx import TensorProto, helper, numpy_helper
 
 from engine.advisor import advise_model, advise_nodes, cast_report, layout_conversions
 from engine.channel_padding import pad_channels
@@ -15,29 +14,10 @@ from engine.describe import describe_model
 from engine.onnx_io import serialize
 from engine.sessions import SessionSettings
 from tests import models
+from tests.models import conv_chain
 
 ROOT = Path(__file__).resolve().parents[1]
 CPU = SessionSettings(provider="cpu")
-
-
-def conv_chain(channels=(3, 12, 12, 3), seed=0) -> onnx.ModelProto:
-    """Conv-Relu-Conv-LeakyRelu-Conv with the given channel counts."""
-    rng = np.random.default_rng(seed)
-    inits, nodes, x = [], [], "x"
-    for i, (cin, cout) in enumerate(zip(channels[:-1], channels[1:], strict=True)):
-        w = (rng.standard_normal((cout, cin, 3, 3)) / np.sqrt(cin * 9)).astype(np.float32)
-        inits += [numpy_helper.from_array(w, f"w{i}"), numpy_helper.from_array(np.full(cout, 0.1, np.float32), f"b{i}")]
-        y = "y" if i == len(channels) - 2 else f"h{i}"
-        nodes.append(helper.make_node("Conv", [x, f"w{i}", f"b{i}"], [y], name=f"conv{i}", pads=[1] * 4))
-        if y != "y":
-            act = "Relu" if i % 2 == 0 else "LeakyRelu"
-            nodes.append(helper.make_node(act, [y], [f"a{i}"], name=f"act{i}"))
-            x = f"a{i}"
-    io = [helper.make_tensor_value_info(n, TensorProto.FLOAT, [1, 3, "h", "w"]) for n in ("x", "y")]
-    model = helper.make_model(helper.make_graph(nodes, "g", [io[0]], [io[1]], inits))
-    model.ir_version = 10
-    model.opset_import[0].version = 17
-    return model
 
 
 def test_verdicts_and_mac_shares_from_known_channel_counts():
