@@ -103,14 +103,12 @@ def _run_settings(args):
 
 
 def _exr(args):
-    """EXR storage from the options; None keeps each output like its input frame."""
-    from .imageio import ExrOptions, exr_options_of
+    """EXR storage from the options; what is not given follows each input frame."""
+    from .imageio import ExrOptions
 
     if not (args.exr_codec or args.exr_depth):
         return None
-    like = exr_options_of(args.input if "#" not in args.input else "") or ExrOptions()
-    half = like.half if args.exr_depth is None else args.exr_depth == "16"
-    return ExrOptions(half=half, codec=args.exr_codec or like.codec)
+    return ExrOptions(half=None if args.exr_depth is None else args.exr_depth == "16", codec=args.exr_codec)
 
 
 def _passes(args) -> dict[str, str]:

@@ -92,18 +92,23 @@ def cuda_unavailable_reason() -> str:
     return ""
 
 
-def gpu_name(device_id: int = 0) -> str:
-    """The card's name for cache keys: an optimized model is tuned to the GPU it was built on."""
+def query_gpu(field: str, device_id: int = 0) -> str:
+    """One `nvidia-smi --query-gpu` field of a card ('' when there is no nvidia-smi or it fails)."""
     if shutil.which("nvidia-smi") is None:
-        return "unknown-gpu"
+        return ""
     try:
         out = subprocess.run(
-            ["nvidia-smi", f"--id={device_id}", "--query-gpu=name", "--format=csv,noheader"],
+            ["nvidia-smi", f"--id={device_id}", f"--query-gpu={field}", "--format=csv,noheader,nounits"],
             capture_output=True,
             text=True,
             timeout=10,
             check=True,
         )
     except (OSError, subprocess.SubprocessError):
-        return "unknown-gpu"
-    return out.stdout.strip() or "unknown-gpu"
+        return ""
+    return out.stdout.strip()
+
+
+def gpu_name(device_id: int = 0) -> str:
+    """The card's name for cache keys: an optimized model is tuned to the GPU it was built on."""
+    return query_gpu("name", device_id) or "unknown-gpu"

@@ -91,11 +91,19 @@ EXR_CODECS = ("none", "zip", "zips", "piz", "rle", "b44", "dwaa", "dwab")
 
 @dataclass(frozen=True)
 class ExrOptions:
-    """How an EXR is stored. ZIP float is OpenImageIO's default; a rendered frame's own settings
-    (Blender's are half or float, ZIP by default) are what a post-processed frame should match."""
+    """How an EXR is stored; None fields are filled from `fallback` by `over`. ZIP float is
+    OpenImageIO's default; a rendered frame's own settings (Blender's are half or float, ZIP by
+    default) are what a post-processed frame should match."""
 
-    half: bool = False
-    codec: str = "zip"
+    half: bool | None = None
+    codec: str | None = None
+
+    def over(self, fallback: ExrOptions | None) -> ExrOptions:
+        fallback = fallback or ExrOptions()
+        return ExrOptions(
+            half=self.half if self.half is not None else bool(fallback.half),
+            codec=self.codec or fallback.codec or "zip",
+        )
 
 
 def exr_options_of(path: str | os.PathLike) -> ExrOptions | None:
@@ -125,7 +133,7 @@ def write_image(path: str | os.PathLike, image: np.ndarray, exr: ExrOptions | No
     h, w, c = image.shape
     suffix = path.suffix.lower()
     if suffix in _FLOAT_FORMATS:
-        exr = exr or ExrOptions()
+        exr = (exr or ExrOptions()).over(None)
         data, fmt = image, "half" if suffix == ".exr" and exr.half else "float"
     else:
         encoded = image.copy()

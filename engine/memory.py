@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import math
 import os
-import shutil
-import subprocess
 
 import numpy as np
 import onnx
 
+from .gpu_runtime import query_gpu
 from .intermediates import intermediate_values
 
 # Share of the free memory one run may take: the rest is for Blender, Cycles and the OS.
@@ -41,18 +40,10 @@ def _available_ram() -> int:
 
 
 def _free_gpu_memory(device_id: int) -> int:
-    if shutil.which("nvidia-smi") is None:
-        return FALLBACK_BUDGET
+    free_mib = query_gpu("memory.free", device_id).splitlines()
     try:
-        out = subprocess.run(
-            ["nvidia-smi", f"--id={device_id}", "--query-gpu=memory.free", "--format=csv,noheader,nounits"],
-            capture_output=True,
-            text=True,
-            timeout=10,
-            check=True,
-        )
-        return int(out.stdout.strip().splitlines()[0]) << 20
-    except (OSError, subprocess.SubprocessError, ValueError, IndexError):
+        return int(free_mib[0]) << 20
+    except (ValueError, IndexError):
         return FALLBACK_BUDGET
 
 

@@ -90,8 +90,8 @@ def _remove_partial(dst: str) -> None:
 
 
 def _write_like(src: str, dst: str, image, exr: ExrOptions | None) -> None:
-    """Write `dst` stored like its source frame (EXR depth and codec) unless `exr` says otherwise."""
-    write_image(dst, image, exr or exr_options_of(src))
+    """Write `dst` stored like its source frame (EXR depth and codec), except where `exr` says."""
+    write_image(dst, image, (exr or ExrOptions()).over(exr_options_of(src)))
 
 
 def _run_and_write(prepared, image, extra, src: str, dst: str, settings: RunSettings, progress: Progress, exr=None):

@@ -165,3 +165,13 @@ def test_exr_outputs_are_stored_like_their_source_frames(tmp_path):
     done = _sequence(tmp_path, "--frames", "1-2", "--exr-codec", "zip", "--exr-depth", "32")
     assert done.returncode == 0, done.stderr
     assert exr_options_of(tmp_path / "out/0002.exr") == ExrOptions(half=False, codec="zip")
+
+
+def test_exr_options_given_override_only_their_own_field(tmp_path):
+    from engine.imageio import ExrOptions, exr_options_of
+
+    models.save(models.sr_x2(), tmp_path / "m.onnx")
+    (tmp_path / "in").mkdir()
+    write_image(tmp_path / "in/0001.exr", synthetic_image(16, 16, 4), ExrOptions(half=True, codec="piz"))
+    assert _sequence(tmp_path, "--frames", "1", "--exr-codec", "rle").returncode == 0
+    assert exr_options_of(tmp_path / "out/0001.exr") == ExrOptions(half=True, codec="rle")
