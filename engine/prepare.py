@@ -13,7 +13,7 @@ from .cache import CacheUnavailable, ModelCache, cache_key, default_cache_dir
 from .channels_last import to_channels_last
 from .convert import PRECISIONS, ConversionOptions, ConversionReport, convert_model
 from .describe import ModelInfo, describe_model
-from .errors import ConversionError
+from .errors import ConversionError, ModelError
 from .onnx_io import clamp_ir_version, parse_model, serialize, sha256_bytes
 from .samples import sample_feeds
 from .sessions import SESSIONS, SessionSettings, create_session, resolve_provider
@@ -76,8 +76,10 @@ def prepare_model(
     options = options or ConversionOptions(precision=precision)
     if options.precision != precision:
         options = ConversionOptions(**{**options.key(), "precision": precision})
-    data = Path(model_path).read_bytes() if Path(model_path).is_file() else b""
-    model = parse_model(data, str(model_path)) if data else parse_model(b"", f"model file not found: {model_path}")
+    if not Path(model_path).is_file():
+        raise ModelError(f"model file not found: {model_path}")
+    data = Path(model_path).read_bytes()
+    model = parse_model(data, str(model_path))
     warnings = clamp_ir_version(model)
     choice = resolve_provider(settings)
     key = cache_key(

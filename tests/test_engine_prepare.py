@@ -119,3 +119,9 @@ def test_profiling_returns_a_trace(model_file, cache_dir, tmp_path):
     prepared.session.run(None, {"x": np.zeros((1, 8, 8, 3), np.float32)})
     trace = prepared.session.end_profiling()
     assert os.path.exists(trace) and json.load(open(trace))
+
+
+def test_missing_model_file_is_named_and_caches_nothing(tmp_path, cache_dir):
+    with pytest.raises(ModelError, match=r"^model file not found: .*missing\.onnx$"):
+        prepare_model(tmp_path / "missing.onnx", "fp16", CPU, cache_dir)
+    assert _entries(cache_dir) == []
