@@ -38,14 +38,6 @@ def _ramp(size: int, overlap: int, inner_start: bool, inner_end: bool) -> np.nda
     return ramp
 
 
-def window(shape: tuple[int, int], overlap: int, inner: tuple[bool, bool, bool, bool]) -> np.ndarray:
-    """HxWx1 unnormalized weights of one tile; `inner` says which of (top, bottom, left, right) borders
-    another tile."""
-    rows = _ramp(shape[0], overlap, inner[0], inner[1])
-    cols = _ramp(shape[1], overlap, inner[2], inner[3])
-    return np.outer(rows, cols)[:, :, None]
-
-
 @functools.lru_cache(maxsize=16)
 def axis_weights(length: int, tile: int, overlap: int, starts: tuple[int, ...], scale: float) -> tuple:
     """Per tile along one axis, at output resolution: its ramp divided by the sum of all ramps there.
