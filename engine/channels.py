@@ -45,3 +45,24 @@ def from_tensor(tensor: np.ndarray, layout: str) -> np.ndarray:
     """A 1-batch model output to HxWxC float32."""
     hwc = tensor[0].transpose(1, 2, 0) if layout == "NCHW" else tensor[0]
     return np.asarray(hwc, dtype=np.float32)
+
+
+def to_rgba(colour: np.ndarray, alpha: np.ndarray | None = None, bottom_up: bool = False) -> np.ndarray:
+    """HxWxC (C 1-4) and an optional HxW alpha to a new contiguous HxWx4 float32, in one pass: grey
+    repeated into RGB, missing alpha set to 1, rows reversed when `bottom_up` (Blender's order)."""
+    if colour.ndim == 2:
+        colour = colour[:, :, None]
+    h, w, c = colour.shape
+    out = np.empty((h, w, 4), np.float32)
+    rows = out[::-1] if bottom_up else out
+    if c in (1, 2):
+        rows[:, :, :3] = colour[:, :, :1]
+    else:
+        rows[:, :, : min(c, 4)] = colour[:, :, :4]
+    if alpha is not None:
+        rows[:, :, 3] = alpha
+    elif c in (1, 3):
+        rows[:, :, 3] = 1.0
+    elif c == 2:
+        rows[:, :, 3] = colour[:, :, 1]
+    return out

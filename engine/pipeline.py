@@ -6,7 +6,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from .channels import from_tensor, split_alpha, to_tensor
+from .channels import from_tensor, split_alpha, to_rgba, to_tensor
 from .colour import Normalization, decode, encode
 from .describe import TensorInfo
 from .errors import ImageError, RuntimeFailure
@@ -30,12 +30,16 @@ class RunSettings:
     color: str = "linear"
     normalization: Normalization | None = None
     use_binding: bool = True
+    blender_rgba: bool = False
+    """Return the result as Blender stores image pixels: RGBA, rows bottom-up, contiguous. The
+    flip and the alpha channel then cost no pass of their own (they join the final copy)."""
 
 
 @dataclass
 class RunResult:
     image: np.ndarray
-    """HxWxC float32, top-down rows, scaled by the model's factor; alpha last when the input had it."""
+    """HxWxC float32, top-down rows, scaled by the model's factor; alpha last when the input had it
+    (with `blender_rgba`: HxWx4, rows bottom-up)."""
     notes: list[str] = field(default_factory=list)
     clipped_pixels: int = 0
     tiles: int = 1
@@ -152,8 +156,11 @@ def run_image(
             f"the model produced {nonfinite} NaN/Inf values; nothing was written "
             "(try fp32 or mixed precision if this is an fp16 model)"
         )
-    if alpha is not None:
-        result = np.concatenate([result, _resize_alpha(alpha, out_h, out_w)[:, :, None]], axis=2)
+    out_alpha = None if alpha is None else _resize_alpha(alpha, out_h, out_w)
+    if settings.blender_rgba:
+        result = to_rgba(result, out_alpha, bottom_up=True)
+    elif out_alpha is not None:
+        result = np.concatenate([result, out_alpha[:, :, None]], axis=2)
     return RunResult(np.ascontiguousarray(result), notes, clipped, tiles, tile)
 
 

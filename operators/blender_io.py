@@ -41,27 +41,9 @@ def output_colorspace(img: bpy.types.Image | None) -> str:
     return NON_COLOR if img is not None and img.colorspace_settings.name == NON_COLOR else LINEAR
 
 
-def to_rgba(array: np.ndarray, flip: bool = False) -> np.ndarray:
-    """HxWxC (C 1-4) to a new contiguous HxWx4 float32: grey repeated into RGB, missing alpha set to 1,
-    rows reversed when `flip` (Blender's bottom-up order). One pass over the pixels."""
-    if array.ndim == 2:
-        array = array[:, :, None]
-    h, w, c = array.shape
-    source = array[::-1] if flip else array
-    out = np.empty((h, w, 4), np.float32)
-    if c in (1, 2):
-        out[:, :, :3] = source[:, :, :1]
-    else:
-        out[:, :, : min(c, 4)] = source[:, :, :4]
-    if c in (1, 3):
-        out[:, :, 3] = 1.0
-    elif c == 2:
-        out[:, :, 3] = source[:, :, 1]
-    return out
-
-
 def write_image(name: str, array: np.ndarray, colorspace: str, protect: str = "") -> bpy.types.Image:
-    """Write a top-down HxWxC result into a float image called `name`, marked as a result so it is
+    """Write a result in Blender's layout (HxWx4 float32, rows bottom-up: an engine result made with
+    `RunSettings(blender_rgba=True)`) into a float image called `name`, marked as a result so it is
     packed when the .blend is saved (see handlers.pack_results: packing a 4K float image costs
     about 0.2 s, which a run should not pay for an image that may never be saved).
 
@@ -70,7 +52,9 @@ def write_image(name: str, array: np.ndarray, colorspace: str, protect: str = ""
     """
     h, w = array.shape[:2]
     # No NaN/Inf check here: engine.pipeline.run_image refuses non-finite results before they get here.
-    rgba = to_rgba(array, flip=True).reshape(-1)
+    if array.ndim != 3 or array.shape[2] != 4 or array.dtype != np.float32 or not array.flags.c_contiguous:
+        raise ValueError("write_image takes Blender's layout: RGBA float32, rows bottom-up (RunSettings.blender_rgba)")
+    rgba = array.reshape(-1)
     existing = bpy.data.images.get(name)
     if existing is not None and existing.name == protect:
         existing, name = None, f"{name} ONNX"

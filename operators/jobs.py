@@ -86,7 +86,7 @@ class ModelJob:
 @dataclass
 class JobResult:
     image: np.ndarray
-    """HxWxC float32, top-down rows."""
+    """HxWx4 float32 in Blender's layout (rows bottom-up), ready for Image.pixels."""
     prepared: object
     notes: list[str] = field(default_factory=list)
     seconds: float = 0.0
@@ -123,7 +123,7 @@ class ImageJob:
         prepared = self.model.prepare()
         progress.check()
         extra = self.extra_inputs(prepared.info)
-        settings = RunSettings(tile=self.tile, overlap=self.overlap, color=self.color)
+        settings = RunSettings(tile=self.tile, overlap=self.overlap, color=self.color, blender_rgba=True)
         result = run_image(prepared, self.image, extra=extra, settings=settings, progress=progress)
         progress.check()
         notes = list(prepared.warnings) + list(result.notes)
@@ -143,7 +143,7 @@ class RenderJob(ImageJob):
         progress.check()
         names = [t.name for t in prepared.info.image_inputs]
         self.image, extra = select_inputs(self.layers or {}, names, self.mapping)
-        settings = RunSettings(tile=self.tile, overlap=self.overlap, color=self.color)
+        settings = RunSettings(tile=self.tile, overlap=self.overlap, color=self.color, blender_rgba=True)
         result = run_image(prepared, self.image, extra=extra, settings=settings, progress=progress)
         progress.check()
         notes = list(prepared.warnings) + list(result.notes)

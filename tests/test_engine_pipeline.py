@@ -210,3 +210,15 @@ def test_automatic_tiles_follow_the_models_memory_and_the_budget(prepared, monke
     assert tiled.tile_size == (256, 256) and tiled.tiles == 4
     np.testing.assert_allclose(tiled.image, run_image(prep, image, settings=RunSettings(tile=512)).image, atol=1e-4)
     assert pipeline.memory_budget("cpu") > 0
+
+
+def test_blender_layout_is_the_same_pixels_bottom_up_rgba(prepared):
+    prep = prepared("sr_x2")
+    for channels in (3, 4):
+        image = synthetic_image(21, 30, channels, seed=channels)
+        plain = run_image(prep, image).image
+        blender = run_image(prep, image, settings=RunSettings(blender_rgba=True)).image
+        assert blender.shape == (42, 60, 4) and blender.flags.c_contiguous and blender.dtype == np.float32
+        np.testing.assert_array_equal(blender[::-1, :, :3], plain[:, :, :3])
+        expected_alpha = plain[:, :, 3] if channels == 4 else np.ones((42, 60), np.float32)
+        np.testing.assert_array_equal(blender[::-1, :, 3], expected_alpha)
