@@ -21,7 +21,10 @@ from .passes import combined_layer, find_pass
 __all__ = ["ExrOptions", "combined_layer", "exr_options_of", "find_pass", "read_image", "read_layers", "write_image"]
 
 _FLOAT_FORMATS = {".exr", ".hdr"}
-_CHANNEL_ORDER = {"R": 0, "G": 1, "B": 2, "A": 3, "X": 0, "Y": 1, "Z": 2, "V": 0}
+_CHANNEL_ORDER = {"R": 0, "G": 1, "B": 2, "A": 3, "X": 0, "Y": 1, "Z": 2, "W": 3, "U": 0, "V": 1}
+# Channels of a plain (unprefixed) file that are passes of their own, not part of its colour.
+_LONE_PASSES = {"Z": "Depth", "depth": "Depth"}
+_INTEGER_FORMATS = ("uint8", "uint16", "int8", "int16", "uint", "int")
 
 
 def _oiio():
@@ -34,7 +37,7 @@ def _split_layers(names: list[str]) -> dict[str, list[int]]:
     """'ViewLayer.Diffuse Color.R' -> layer 'ViewLayer.Diffuse Color'; plain 'R' -> layer ''."""
     layers: dict[str, list[int]] = {}
     for index, name in enumerate(names):
-        layer = name.rsplit(".", 1)[0] if "." in name else ""
+        layer = name.rsplit(".", 1)[0] if "." in name else _LONE_PASSES.get(name, "")
         layers.setdefault(layer, []).append(index)
     for idx in layers.values():
         idx.sort(key=lambda i: _CHANNEL_ORDER.get(names[i].rsplit(".", 1)[-1], 9))
@@ -65,13 +68,14 @@ def read_layers(path: str | os.PathLike) -> dict[str, np.ndarray]:
                 )
             pixels = np.asarray(pixels, np.float32).reshape(spec.height, spec.width, spec.nchannels)
             names = list(spec.channelnames)
+            # 8/16-bit integer pixels are display-encoded (sRGB); float pixels are scene-linear.
+            encoded = str(spec.format) in _INTEGER_FORMATS
             for layer, idx in _split_layers(names).items():
-                layers[layer] = np.ascontiguousarray(pixels[:, :, idx])
+                values = np.ascontiguousarray(pixels[:, :, idx])
+                layers[layer] = _decode_srgb(values) if encoded else values
             part += 1
     finally:
         inp.close()
-    if Path(path).suffix.lower() not in _FLOAT_FORMATS:
-        layers = {k: _decode_srgb(v) for k, v in layers.items()}
     return layers
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -116,6 +117,14 @@ def run_image(
     progress: Progress | None = None,
     mapping: dict[str, str] | None = None,
 ) -> RunResult:
+    """Run the prepared model on `image` (and `extra` inputs). Thread-safe: runs on one prepared model
+    (an operator's worker and a render handler can share it) take turns, since they share its bound
+    buffers."""
+    with prepared.lock:
+        return _run_image(prepared, image, extra, settings, progress, mapping)
+
+
+def _run_image(prepared, image, extra, settings, progress, mapping) -> RunResult:
     settings = settings or RunSettings()
     progress = progress or SILENT
     info = prepared.info
@@ -170,21 +179,36 @@ def _run_with_retry(prepared, colours, tile, settings, progress, out_t, notes):
             result, tiles = _run_tiled(prepared, colours, tile, settings, progress, out_t)
             return result, tiles, tile
         except MemoryError as exc:
-            smaller = (max(MIN_TILE, tile[0] // 2), max(MIN_TILE, tile[1] // 2))
+            # Free the failed size's buffers before trying a smaller one.
+            _runners(prepared).pop((tile, settings.use_binding), None)
+            m = prepared.info.size_multiple
+            smaller = tuple(round_up(max(MIN_TILE, v // 2), m) for v in tile)
             if prepared.info.fixed_size or smaller == tile:
                 raise RuntimeFailure(
                     f"out of memory even with {tile[1]}x{tile[0]} tiles ({exc}); "
                     "close other GPU programs, use fp16, or run on the CPU provider"
                 ) from exc
             notes.append(f"out of memory with {tile[1]}x{tile[0]} tiles; retried with {smaller[1]}x{smaller[0]}")
-            tile = tuple(round_up(v, prepared.info.size_multiple) for v in smaller)
+            tile = smaller
+
+
+MAX_RUNNERS = 2
+
+
+def _runners(prepared: PreparedModel) -> OrderedDict:
+    return prepared.__dict__.setdefault("_runners", OrderedDict())
 
 
 def _runner(prepared: PreparedModel, tile: tuple[int, int], use_binding: bool) -> TileRunner:
-    """One runner per tile shape, kept on the prepared model so frames of a sequence reuse it."""
-    runners = prepared.__dict__.setdefault("_runners", {})
+    """One runner per tile shape, kept on the prepared model so frames of a sequence reuse it. Only
+    the most recent MAX_RUNNERS are kept: each holds device buffers of its size."""
+    runners = _runners(prepared)
     key = (tile, use_binding)
-    if key not in runners:
+    if key in runners:
+        runners.move_to_end(key)
+    else:
+        while len(runners) >= MAX_RUNNERS:
+            runners.popitem(last=False)
         info = prepared.info
         shapes = {t.name: _shape(t, tile) for t in info.image_inputs}
         out = info.image_output
@@ -212,8 +236,10 @@ def _run_tiled(prepared, colours, tile, settings, progress, out_t):
     h, w = first.shape[:2]
     ph, pw = max(round_up(h, m), tile[0]), max(round_up(w, m), tile[1])
     padded = {name: pad_to(c, ph, pw) for name, c in colours.items()}
-    ys = tile_starts(ph, tile[0], settings.overlap, m)
-    xs = tile_starts(pw, tile[1], settings.overlap, m)
+    # An overlap of half a tile or more would make the stride collapse to a pixel or so.
+    overlap = min(settings.overlap, tile[0] // 2, tile[1] // 2)
+    ys = tile_starts(ph, tile[0], overlap, m)
+    xs = tile_starts(pw, tile[1], overlap, m)
     s = info.scale
     runner = _runner(prepared, tile, settings.use_binding)
     tensors = {t.name: _channels_last(t) for t in info.image_inputs}
@@ -226,8 +252,8 @@ def _run_tiled(prepared, colours, tile, settings, progress, out_t):
     out_c = out_t.channels
     result = np.empty((round(ph * s), round(pw * s), out_c), np.float32)
     oh, ow = round(tile[0] * s), round(tile[1] * s)
-    row_weights = axis_weights(ph, tile[0], settings.overlap, tuple(ys), s)
-    col_weights = axis_weights(pw, tile[1], settings.overlap, tuple(xs), s)
+    row_weights = axis_weights(ph, tile[0], overlap, tuple(ys), s)
+    col_weights = axis_weights(pw, tile[1], overlap, tuple(xs), s)
     total = len(ys) * len(xs)
     done = 0
     row_end = 0  # output rows written by the previous row of tiles

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,6 +40,8 @@ class PreparedModel:
     report: ConversionReport | None
     settings: SessionSettings
     warnings: list[str] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+    """Held by each run: runs share the bound input and output buffers."""
 
     def summary(self) -> dict:
         """The `optimize` command's JSON contract."""
@@ -51,6 +54,11 @@ class PreparedModel:
             "precision": self.precision,
             "warnings": self.warnings,
         }
+
+
+def _actual_provider(session) -> str:
+    """'cuda' only when the session really has the CUDA provider (it can fail to start for a model)."""
+    return "cuda" if "CUDAExecutionProvider" in session.get_providers() else "cpu"
 
 
 def _conversion_failed(report: ConversionReport) -> ConversionError:
@@ -101,11 +109,12 @@ def prepare_model(
     if entry is not None:
         start = time.perf_counter()
         session, reason = create_session(str(entry.model_path), settings, choice, "disabled")
+        provider = _actual_provider(session)
         prepared = PreparedModel(
             session,
             ModelInfo.from_json(entry.meta["info"]),
             precision,
-            choice.name,
+            provider,
             reason,
             True,
             time.perf_counter() - start,
@@ -141,7 +150,12 @@ def prepare_model(
             temp.unlink(missing_ok=True)
         raise
     startup = time.perf_counter() - start
+    provider = _actual_provider(session)
     optimized = None
+    if temp is not None and provider != choice.name:
+        # CUDA failed to start for this model: what was optimized is a CPU graph, not for this key.
+        temp.unlink(missing_ok=True)
+        temp = None
     if temp is not None:
         meta = {"info": info.to_json(), "report": report.to_json() if report else None, "precision": precision}
         try:
@@ -149,7 +163,7 @@ def prepare_model(
         except CacheUnavailable as exc:
             warnings.append(f"{exc}; the optimized model is not cached this time")
     prepared = PreparedModel(
-        session, info, precision, choice.name, reason, False, startup, optimized, report, settings, warnings
+        session, info, precision, provider, reason, False, startup, optimized, report, settings, warnings
     )
     SESSIONS.put(session_key, prepared)
     return prepared

@@ -73,10 +73,13 @@ class TileRunner:
                     self.binding.bind_cpu_input(name, value)
             if out is not None and not self.on_gpu:
                 self.binding.bind_ortvalue_output(self.image_output, self._ort.OrtValue.ortvalue_from_numpy(out))
-            self.session.run_with_iobinding(self.binding)
-            if out is not None and not self.on_gpu:
-                self.binding.bind_ortvalue_output(self.image_output, self.device_output)
+                try:
+                    self.session.run_with_iobinding(self.binding)
+                finally:
+                    # Never leave the binding pointing at the caller's array.
+                    self.binding.bind_ortvalue_output(self.image_output, self.device_output)
                 return out
+            self.session.run_with_iobinding(self.binding)
             if self.on_gpu:
                 if out is not None:
                     np.copyto(out, self.device_output.numpy())

@@ -27,8 +27,10 @@ from .progress import SILENT, Progress
 log = logging.getLogger(__name__)
 
 # What a single frame may fail with and still let the batch go on: bad pixels or passes (ImageError),
-# a failing model run (RuntimeFailure), a full or read-only disk (OSError).
-FRAME_ERRORS = (EngineError, OSError)
+# a failing model run (RuntimeFailure), a full or read-only disk (OSError), and anything unforeseen in
+# a reader or writer library, which is reported against its frame rather than ending the batch.
+# (Cancelled is caught before these.)
+FRAME_ERRORS = (Exception,)
 MAX_PENDING_WRITES = 2
 
 
@@ -141,7 +143,8 @@ def process_sequence(
 
     A failing frame is recorded in `summary.failed` with the reason and leaves no output; the others go
     on unless `stop_on_error`. Cancelling through `progress` stops before the next frame or tile and
-    keeps only complete files. Progress text: 'frame 7 done (3/10)' after each frame. EXR outputs are
+    keeps only complete files. Progress text: 'frame 7 processed (3/10)' or 'frame 7 failed (3/10)' after
+    each frame (its file is written in the background; the summary says when it was). EXR outputs are
     stored like their source frames unless `exr` is given."""
     settings = settings or RunSettings()
     progress = progress or SILENT
@@ -209,7 +212,8 @@ def process_sequence(
                     break
             if not harvest(wait_all=False):
                 break
-            progress.update((index + 1) / len(todo), f"frame {frame} done ({index + 1}/{len(todo)})")
+            state = "failed" if frame in summary.failed else "processed"
+            progress.update((index + 1) / len(todo), f"frame {frame} {state} ({index + 1}/{len(todo)})")
         harvest(wait_all=True)
     summary.done.sort()
     return summary

@@ -203,6 +203,13 @@ class JobRunner:
             self._end(context)
             return self.complete(context, self._job, message)
 
+    def cancel(self, context):
+        """Blender ends the modal operator itself (a file is loaded, the window closes): stop the
+        worker at its next tile and put the progress state back; nothing is written."""
+        if self._progress is not None:
+            self._progress.cancel()
+        self._end(context)
+
     def _end(self, context):
         wm = context.window_manager
         if self._timer is not None:

@@ -75,7 +75,7 @@ class ONNX_OT_process_sequence(JobRunner, ModelArgs, bpy.types.Operator):
         from ..engine.progress import Progress
 
         def show(fraction: float, text: str) -> None:
-            if " done (" in text:  # one line per frame, as a farm log wants
+            if " processed (" in text or " failed (" in text:  # one line per frame, as a farm log wants
                 print(f"{PRINT_PREFIX}: {text}", flush=True)
 
         return Progress(show)

@@ -175,3 +175,34 @@ def test_exr_options_given_override_only_their_own_field(tmp_path):
     write_image(tmp_path / "in/0001.exr", synthetic_image(16, 16, 4), ExrOptions(half=True, codec="piz"))
     assert _sequence(tmp_path, "--frames", "1", "--exr-codec", "rle").returncode == 0
     assert exr_options_of(tmp_path / "out/0001.exr") == ExrOptions(half=True, codec="rle")
+
+
+def test_channel_order_of_uv_and_a_lone_depth_channel(tmp_path):
+    import OpenImageIO as oiio
+
+    data = np.arange(2 * 2 * 8, dtype=np.float32).reshape(2, 2, 8)
+    names = ("R", "G", "B", "A", "Z", "ViewLayer.UV.U", "ViewLayer.UV.V", "ViewLayer.UV.A")
+    out = oiio.ImageOutput.create(str(tmp_path / "l.exr"))
+    spec = oiio.ImageSpec(2, 2, 8, "float")
+    spec.channelnames = names
+    out.open(str(tmp_path / "l.exr"), spec)
+    out.write_image(data)
+    out.close()
+    layers = read_layers(tmp_path / "l.exr")
+    by_name = {name: data[:, :, i] for i, name in enumerate(names)}
+    assert set(layers) == {"", "Depth", "ViewLayer.UV"}
+    np.testing.assert_array_equal(layers["Depth"][:, :, 0], by_name["Z"])
+    for i, channel in enumerate(("U", "V", "A")):
+        np.testing.assert_array_equal(layers["ViewLayer.UV"][:, :, i], by_name[f"ViewLayer.UV.{channel}"])
+    assert layers[""].shape == (2, 2, 4)
+
+
+def test_float_tiff_is_read_as_linear(tmp_path):
+    import OpenImageIO as oiio
+
+    data = np.full((4, 4, 3), 0.5, np.float32)
+    out = oiio.ImageOutput.create(str(tmp_path / "f.tif"))
+    out.open(str(tmp_path / "f.tif"), oiio.ImageSpec(4, 4, 3, "float"))
+    out.write_image(data)
+    out.close()
+    np.testing.assert_array_equal(read_image(tmp_path / "f.tif"), data)

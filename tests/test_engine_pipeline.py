@@ -222,3 +222,49 @@ def test_blender_layout_is_the_same_pixels_bottom_up_rgba(prepared):
         np.testing.assert_array_equal(blender[::-1, :, :3], plain[:, :, :3])
         expected_alpha = plain[:, :, 3] if channels == 4 else np.ones((42, 60), np.float32)
         np.testing.assert_array_equal(blender[::-1, :, 3], expected_alpha)
+
+
+def test_concurrent_runs_on_one_prepared_model_take_turns(prepared):
+    import threading
+
+    prep = prepared("sr_x2")
+    images = [np.full((300, 300, 3), value, np.float32) for value in (0.1, 0.9)]
+    expected = [run_image(prep, image, settings=RunSettings(tile=64)).image for image in images]
+    errors = {}
+
+    def work(index):
+        for _ in range(3):
+            got = run_image(prep, images[index], settings=RunSettings(tile=64)).image
+            errors[index] = max(errors.get(index, 0.0), float(np.abs(got - expected[index]).max()))
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in (0, 1)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == {0: 0.0, 1: 0.0}
+
+
+def test_out_of_memory_retry_ends_when_the_size_multiple_stops_the_shrinking(prepared, monkeypatch):
+    from engine import pipeline
+
+    prep = prepared("sr_x2")
+    prep.info.size_multiple = 256  # as a model that only takes multiples of 256
+    calls = []
+
+    def always_oom(prepared_, colours, tile, *rest):
+        calls.append(tile)
+        raise MemoryError("Failed to allocate memory")
+
+    monkeypatch.setattr(pipeline, "_run_tiled", always_oom)
+    with pytest.raises(RuntimeFailure, match="out of memory even with 256x256 tiles"):
+        run_image(prep, synthetic_image(600, 600), settings=RunSettings(tile=512))
+    assert calls == [(512, 512), (256, 256)]
+
+
+def test_an_overlap_as_large_as_the_tile_is_clamped(prepared):
+    prep = prepared("sr_x2")
+    image = synthetic_image(200, 190)
+    result = run_image(prep, image, settings=RunSettings(tile=64, overlap=100))
+    assert result.tiles < 50
+    np.testing.assert_allclose(result.image, run_image(prep, image).image, atol=1e-4)

@@ -69,7 +69,9 @@ def test_operator_processes_sequence_and_matches_engine(bpy_data, scene_settings
         np.testing.assert_allclose(got, run_image(model, read(tmp_path / "render" / f"{f:04d}.exr")).image, atol=1e-5)
     assert scene_settings.postprocess_summary == "done 4, skipped 0, failed 0"
     printed = capsys.readouterr().out
-    assert "ONNX sequence: frame 4 done (4/4)" in printed and "ONNX sequence: done 4, skipped 0, failed 0" in printed
+    assert (
+        "ONNX sequence: frame 4 processed (4/4)" in printed and "ONNX sequence: done 4, skipped 0, failed 0" in printed
+    )
 
 
 def test_resume_after_interruption_gives_identical_pixels(bpy_data, scene_settings, models_dir, tmp_path):
@@ -85,7 +87,7 @@ def test_resume_after_interruption_gives_identical_pixels(bpy_data, scene_settin
 
     # Interrupted after the first frame (Esc in the UI, a farm job killed between frames).
     def cancel_after_first(fraction, text):
-        if text.startswith("frame 1 done"):
+        if text.startswith("frame 1 processed"):
             progress.cancel()
 
     progress = Progress(cancel_after_first)

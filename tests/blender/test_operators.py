@@ -255,3 +255,19 @@ def test_results_survive_saving_and_reopening_the_blend(clean_file, models_dir, 
     reopened = bpy.data.images["Saved ONNX"]
     assert reopened.packed_file is not None
     np.testing.assert_allclose(pixels(reopened), expected, atol=1e-6)
+
+
+def test_blender_ending_the_modal_operator_cancels_the_worker_and_resets_state(bpy_data):
+    from types import SimpleNamespace
+
+    from onnx_image_runtime.engine.progress import Progress
+    from onnx_image_runtime.operators.common import JobRunner
+
+    runner = JobRunner()
+    runner._progress = Progress()
+    context = SimpleNamespace(window_manager=bpy_data.context.window_manager, area=None)
+    state = context.window_manager.onnx_image_runtime
+    state.running, state.status, state.progress = True, "3/9 tiles", 0.3
+    runner.cancel(context)
+    assert runner._progress.cancelled
+    assert (state.running, state.status, state.progress) == (False, "", 0.0)
