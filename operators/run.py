@@ -114,11 +114,15 @@ class ONNX_OT_run_render(JobRunner, ModelArgs, bpy.types.Operator):
         name="EXR", description="A multilayer EXR to read; empty uses the last render", subtype="FILE_PATH"
     )
     output_name: bpy.props.StringProperty(name="Output", description="Result image; empty uses the scene setting")
-    pass_mapping: bpy.props.StringProperty(name="Passes", description="input=Pass pairs; empty uses the scene setting")
+    passes: bpy.props.StringProperty(
+        name="Passes",
+        description="Model input = render pass pairs (e.g. 'albedo=Diffuse Color,normal=Normal'); "
+        "empty uses the scene setting",
+    )
 
     def build(self, context) -> jobs.RenderJob:
         scene = context.scene
-        mapping = jobs.parse_mapping(self.pass_mapping or settings(context).pass_mapping)
+        mapping = jobs.parse_mapping(self.passes or settings(context).pass_mapping)
         model = model_job(self, context)
         if self.filepath:
             path = bpy.path.abspath(self.filepath)

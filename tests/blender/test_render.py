@@ -85,7 +85,7 @@ def test_run_render_from_file_with_42_pass_names(bpy_data, models_dir, rendered)
     model = str(models_dir / "multi_input.onnx")
     # Blender 4.2 spelling of the diffuse colour pass is accepted too.
     assert bpy.ops.onnx.run_render(
-        filepath=str(rendered), model=model, precision="FP32", pass_mapping="albedo=DiffCol", output_name="FromFile"
+        filepath=str(rendered), model=model, precision="FP32", passes="albedo=DiffCol", output_name="FromFile"
     ) == {"FINISHED"}
     passes = read_passes(rendered)
     np.testing.assert_allclose(pixels(bpy.data.images["FromFile"]), expected(model, passes), atol=1e-5)
@@ -96,7 +96,7 @@ def test_run_render_missing_pass_leaves_nothing(bpy_data, models_dir, rendered):
     names = set(bpy.data.images.keys())
     model = str(models_dir / "multi_input.onnx")
     with pytest.raises(RuntimeError, match="model input 'albedo' needs 'GlossCol'; available passes: .*Diffuse Color"):
-        bpy.ops.onnx.run_render(filepath=str(rendered), model=model, precision="FP32", pass_mapping="albedo=GlossCol")
+        bpy.ops.onnx.run_render(filepath=str(rendered), model=model, precision="FP32", passes="albedo=GlossCol")
     with pytest.raises(RuntimeError, match="needs the form input=Pass Name"):
-        bpy.ops.onnx.run_render(filepath=str(rendered), model=model, pass_mapping="albedo")
+        bpy.ops.onnx.run_render(filepath=str(rendered), model=model, passes="albedo")
     assert set(bpy.data.images.keys()) == names
