@@ -16,7 +16,7 @@ from .casts import count_casts, remove_redundant_pairs, repair_cast_targets
 from .errors import ConversionError, ModelError
 from .fp16_range import FP16_MAX, HEADROOM, activation_peaks, nodes_over
 from .graph_repair import oversized_nodes, prepare_for_fp16
-from .onnx_io import serialize
+from .sessions import cpu_session
 
 log = logging.getLogger(__name__)
 
@@ -66,12 +66,7 @@ class ConversionReport:
 
 
 def _run(model: onnx.ModelProto, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
-    import onnxruntime as ort
-
-    options = ort.SessionOptions()
-    options.log_severity_level = 3
-    session = ort.InferenceSession(serialize(model), options, providers=["CPUExecutionProvider"])
-    return session.run(None, feeds)
+    return cpu_session(model).run(None, feeds)
 
 
 def _float_nodes(model: onnx.ModelProto) -> list[str]:

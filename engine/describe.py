@@ -8,7 +8,7 @@ import numpy as np
 import onnx
 
 from .errors import ModelError
-from .onnx_io import serialize
+from .sessions import cpu_session
 
 Dim = int | str | None
 
@@ -129,7 +129,6 @@ def _out_hw(out: np.ndarray, layout: str) -> tuple[int, int]:
 
 def describe_model(model: onnx.ModelProto) -> ModelInfo:
     """Describe a loaded model; runs it on tiny inputs when shapes do not tell the scale or size rules."""
-    import onnxruntime as ort
 
     initializers = {init.name for init in model.graph.initializer}
     inputs = [_tensor_info(model, vi) for vi in model.graph.input if vi.name not in initializers]
@@ -151,10 +150,8 @@ def describe_model(model: onnx.ModelProto) -> ModelInfo:
     if fixed and len(sizes) > 1:
         raise ModelError("model's image inputs disagree on size; cannot feed them one picture")
 
-    options = ort.SessionOptions()
-    options.log_severity_level = 4
     try:
-        session = ort.InferenceSession(serialize(model), options, providers=["CPUExecutionProvider"])
+        session = cpu_session(model, log_severity=4)
     except Exception as exc:  # noqa: BLE001 - onnxruntime raises its own exception types
         raise ModelError(f"onnxruntime cannot load the model: {exc}") from exc
     out = next(t for t in outputs if t.is_image)

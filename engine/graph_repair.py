@@ -6,7 +6,8 @@ import numpy as np
 import onnx
 from onnx import numpy_helper
 
-from .onnx_io import parse_model, serialize
+from .onnx_io import parse_model
+from .sessions import cpu_session
 
 # onnxconverter-common clamps initializers to this magnitude; values beyond it change the model's maths.
 FP16_SAFE_MAX = 1e4
@@ -42,14 +43,8 @@ def fold_with_ort_basic(model: onnx.ModelProto, workdir) -> onnx.ModelProto:
     """ONNX Runtime's basic (provider-independent) optimizations fold BatchNormalization into the
     preceding Conv and Constant nodes into initializers, which removes the classic fp16 overflow of
     running variances."""
-    import onnxruntime as ort
-
-    options = ort.SessionOptions()
-    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_BASIC
-    options.log_severity_level = 3
     path = f"{workdir}/basic.onnx"
-    options.optimized_model_filepath = path
-    ort.InferenceSession(serialize(model), options, providers=["CPUExecutionProvider"])
+    cpu_session(model, "basic", save_to=path)
     with open(path, "rb") as fh:
         return parse_model(fh.read(), "pre-optimized model")
 

@@ -5,23 +5,18 @@ from __future__ import annotations
 import numpy as np
 import onnx
 
-from .onnx_io import serialize
+from .sessions import cpu_session
 
 
 def intermediate_values(model: onnx.ModelProto, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """Run `model` on `feeds` (CPU, no graph optimization, so every node's tensor exists) and return
     each node output by name."""
-    import onnxruntime as ort
-
     probe = onnx.ModelProto.FromString(model.SerializeToString())
     graph_outputs = {o.name for o in probe.graph.output}
     for node in probe.graph.node:
         for out in node.output:
             if out and out not in graph_outputs:
                 probe.graph.output.append(onnx.ValueInfoProto(name=out))
-    options = ort.SessionOptions()
-    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
-    options.log_severity_level = 3
-    session = ort.InferenceSession(serialize(probe), options, providers=["CPUExecutionProvider"])
+    session = cpu_session(probe, "disabled")
     names = [o.name for o in session.get_outputs()]
     return dict(zip(names, session.run(names, feeds), strict=True))

@@ -98,6 +98,17 @@ def session_options(settings: SessionSettings, level: str, save_to: str | None =
     return options
 
 
+def cpu_session(model, level: str = "all", save_to: str | None = None, log_severity: int = 3):
+    """A quiet CPU session for the engine's own work on a model (validation runs, size probes,
+    pre-optimization); `model` is a ModelProto, written at an IR version onnxruntime accepts."""
+    import onnxruntime as ort
+
+    from .onnx_io import serialize
+
+    options = session_options(SessionSettings(log_severity=log_severity), level, save_to)
+    return ort.InferenceSession(serialize(model), options, providers=["CPUExecutionProvider"])
+
+
 def create_session(model: bytes | str, settings: SessionSettings, choice: ProviderChoice, level: str, save_to=None):
     """Build a session; returns (session, fallback_reason) with the reason filled in when the
     provider we asked for did not end up in the session."""
