@@ -123,10 +123,6 @@ def overhead_row(name: str, model: Path, size, settings: SessionSettings, cache:
     }
 
 
-def run_median(fn, repeats: int) -> float:
-    return median_seconds(fn, repeats)
-
-
 def sequence_row(
     name: str, model: Path, settings: SessionSettings, cache: Path, frames: int, size, repeats: int, codec=None
 ):
