@@ -91,6 +91,12 @@ def _remove_partial(dst: str) -> None:
         log.warning("could not remove the output of a failed frame %s: %s", dst, exc)
 
 
+def _record_failure(summary: SequenceSummary, frame: int, dst: str, exc: BaseException) -> None:
+    summary.failed[frame] = str(exc)
+    _remove_partial(dst)
+    log.error("frame %d failed: %s", frame, exc)
+
+
 def _write_like(src: str, dst: str, image, exr: ExrOptions | None) -> None:
     """Write `dst` stored like its source frame (EXR depth and codec), except where `exr` says."""
     write_image(dst, image, (exr or ExrOptions()).over(exr_options_of(src)))
@@ -173,9 +179,7 @@ def process_sequence(
                 future.result()
                 summary.done.append(frame)
             except FRAME_ERRORS as exc:
-                summary.failed[frame] = str(exc)
-                _remove_partial(dst)
-                log.error("frame %d failed: %s", frame, exc)
+                _record_failure(summary, frame, dst, exc)
                 keep_going = not stop_on_error
         return keep_going
 
@@ -205,9 +209,7 @@ def process_sequence(
                 summary.cancelled = True
                 break
             except FRAME_ERRORS as exc:
-                summary.failed[frame] = str(exc)
-                _remove_partial(dst)
-                log.error("frame %d failed: %s", frame, exc)
+                _record_failure(summary, frame, dst, exc)
                 if stop_on_error:
                     break
             if not harvest(wait_all=False):
@@ -274,6 +276,7 @@ class FrameBatch:
             self.summary.cancelled = True
             return None
         except FRAME_ERRORS as exc:
+            # Not logged here: the render handler prints each failed frame itself.
             self.summary.failed[frame] = str(exc)
             _remove_partial(dst)
             self.stopped = self.stop_on_error
