@@ -70,18 +70,17 @@ def active():
 
 
 def _start(scene) -> _Render | None:
-    from .engine.passes import parse_mapping
-    from .engine.pipeline import RunSettings
-    from .engine.sequence import FrameBatch
-    from .operators.common import postprocess_pattern, render_pattern, run_options, scene_model_job
+    from .engine import FrameBatch, parse_mapping
+    from .operators.common import postprocess_pattern, render_pattern
     from .operators.jobs import error_text
+    from .operators.settings import run_settings, scene_model_job
 
     settings = scene.onnx_image_runtime
     try:
         model = scene_model_job(scene)
         mapping = parse_mapping(settings.pass_mapping)
         pattern = postprocess_pattern(scene)
-        run = RunSettings(**run_options(settings))
+        run = run_settings(settings)
         start = time.perf_counter()
         prepared = model.prepare()
     except Exception as exc:  # noqa: BLE001 - reported on stdout and in the panel; the render goes on
@@ -113,9 +112,9 @@ def _finish(render: _Render, cancelled: bool) -> None:
     # Release the prepared model: the session and its buffers go with the batch, and the in-process
     # session cache lets go too, so the GPU memory returns to Cycles. The next render loads the
     # cached optimized model again, which is fast.
-    from .engine.sessions import SESSIONS
+    from .engine import release_model
 
-    SESSIONS.release(batch.prepared)
+    release_model(batch.prepared)
     render.batch = None
 
 

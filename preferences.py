@@ -5,22 +5,20 @@ being enabled as an add-on (tests, scripts): then the defaults below apply.
 
 The preferences also show the state of the optional GPU runtime (CUDA 13 / cuDNN 9 libraries found or
 missing, a conflicting onnxruntime) and offer `onnx.install_gpu_runtime`; the logic is in
-engine/gpu_setup.py, this module only draws it and runs it.
+engine/runtime/cuda/, this module only draws it and runs it.
 """
 
 from __future__ import annotations
 
 import os
-import queue
 import sys
 import tempfile
-import threading
 from dataclasses import dataclass
 from pathlib import Path
 
 import bpy
 
-from .engine import gpu_setup
+from .engine import gpu as gpu_setup
 
 PROVIDER_ITEMS = (
     ("AUTO", "Auto", "CUDA when its runtime loads, else the CPU"),
@@ -94,7 +92,7 @@ class ONNX_AP_preferences(bpy.types.AddonPreferences):
 # ------------------------------------------------------------------------------------------------------------
 # GPU runtime: state shown in the preferences (module state, never on bpy types), install operator.
 
-_STATE = {"libraries": None, "message": "", "restart": False}
+GPU_STATE = {"libraries": None, "message": "", "restart": False}
 
 
 def gpu_runtime_dir() -> Path:
@@ -112,7 +110,7 @@ def _installed(folder: Path) -> bool:
 
 
 def refresh_gpu_state() -> None:
-    _STATE["libraries"] = gpu_setup.detect_cuda_libraries()
+    GPU_STATE["libraries"] = gpu_setup.detect_cuda_libraries()
 
 
 def draw_gpu_runtime(layout, prefs) -> None:
@@ -125,9 +123,9 @@ def draw_gpu_runtime(layout, prefs) -> None:
     conflict = gpu_setup.runtime_conflict()
     if conflict:
         box.label(text=conflict, icon="ERROR")
-    if _STATE["libraries"] is None:
+    if GPU_STATE["libraries"] is None:
         refresh_gpu_state()
-    libraries = _STATE["libraries"]
+    libraries = GPU_STATE["libraries"]
     col = box.column(align=True)
     for status in libraries:
         if status.found:
@@ -138,112 +136,12 @@ def draw_gpu_runtime(layout, prefs) -> None:
     box.label(text=summary or "All CUDA libraries found", icon="ERROR" if summary else "CHECKMARK")
     folder = gpu_runtime_dir()
     box.label(text=f"Runtime folder: {folder}" + ("" if _installed(folder) else " (not installed)"))
-    if _STATE["message"]:
-        box.label(text=_STATE["message"], icon="ERROR" if _STATE["restart"] else "INFO")
+    if GPU_STATE["message"]:
+        box.label(text=GPU_STATE["message"], icon="ERROR" if GPU_STATE["restart"] else "INFO")
     box.prop(prefs, "wheel_dir")
     row = box.row()
     row.operator("onnx.install_gpu_runtime", icon="IMPORT")
     row.operator("onnx.detect_gpu_runtime", icon="FILE_REFRESH")
-
-
-def _install_and_activate(target: Path, wheel_dir: str | None, packages: list[str] | None):
-    """Worker body: pip into the runtime folder, then make it usable in this process."""
-    if packages is None:
-        packages = gpu_setup.gpu_packages(include_onnxruntime=gpu_setup.needs_onnxruntime_gpu())
-    result = gpu_setup.install_gpu_runtime(target, wheel_dir=wheel_dir or None, packages=packages)
-    activation = gpu_setup.activate(target) if result.ok else None
-    return result, activation
-
-
-def _finish(operator, result, activation) -> set:
-    refresh_gpu_state()
-    if not result.ok:
-        _STATE.update(message=result.message, restart=False)
-        operator.report({"ERROR"}, result.message)
-        return {"CANCELLED"}
-    _STATE.update(message=activation.message, restart=activation.restart_needed)
-    operator.report({"WARNING" if activation.restart_needed else "INFO"}, f"{result.message}; {activation.message}")
-    return {"FINISHED"}
-
-
-class ONNX_OT_install_gpu_runtime(bpy.types.Operator):
-    """Download onnxruntime-gpu and the CUDA 13 and cuDNN 9 wheels (about 1.5 GB) into the extension folder"""
-
-    bl_idname = "onnx.install_gpu_runtime"
-    bl_label = "Install GPU Runtime"
-    bl_options = {"REGISTER", "INTERNAL"}
-
-    wheel_dir: bpy.props.StringProperty(
-        name="Wheel Folder", description="Install offline from this folder; empty uses the preferences", default=""
-    )
-    packages: bpy.props.StringProperty(
-        name="Packages",
-        description="Comma-separated pip requirements instead of the GPU runtime (for tests and custom setups)",
-        default="",
-        options={"HIDDEN", "SKIP_SAVE"},
-    )
-
-    def _arguments(self, context):
-        wheel_dir = self.wheel_dir
-        if not wheel_dir:
-            addon = context.preferences.addons.get(__package__)
-            if addon is not None and addon.preferences is not None:
-                wheel_dir = addon.preferences.wheel_dir
-        wheel_dir = bpy.path.abspath(wheel_dir) if wheel_dir else None
-        packages = [p.strip() for p in self.packages.split(",") if p.strip()] or None
-        return gpu_runtime_dir(), wheel_dir, packages
-
-    def invoke(self, context, event):
-        return context.window_manager.invoke_confirm(self, event)
-
-    def execute(self, context):
-        target, wheel_dir, packages = self._arguments(context)
-        if bpy.app.background:
-            return _finish(self, *_install_and_activate(target, wheel_dir, packages))
-        # In the UI, pip runs on a worker thread (it takes minutes) and a timer polls for its result.
-        self._results = queue.Queue()
-
-        def work():
-            try:
-                self._results.put(_install_and_activate(target, wheel_dir, packages))
-            except Exception as exc:  # noqa: BLE001 - reported by the modal handler
-                self._results.put(exc)
-
-        threading.Thread(target=work, name="onnx-install-gpu-runtime", daemon=True).start()
-        _STATE.update(message="Installing the GPU runtime...", restart=False)
-        self._timer = context.window_manager.event_timer_add(0.2, window=context.window)
-        context.window_manager.modal_handler_add(self)
-        return {"RUNNING_MODAL"}
-
-    def modal(self, context, event):
-        if event.type != "TIMER":
-            return {"PASS_THROUGH"}
-        try:
-            outcome = self._results.get_nowait()
-        except queue.Empty:
-            return {"PASS_THROUGH"}
-        context.window_manager.event_timer_remove(self._timer)
-        for area in context.screen.areas if context.screen else ():
-            area.tag_redraw()
-        if isinstance(outcome, Exception):
-            _STATE.update(message=f"Installing the GPU runtime failed: {outcome}", restart=False)
-            self.report({"ERROR"}, _STATE["message"])
-            return {"CANCELLED"}
-        return _finish(self, *outcome)
-
-
-class ONNX_OT_detect_gpu_runtime(bpy.types.Operator):
-    """Look again for the CUDA and cuDNN libraries"""
-
-    bl_idname = "onnx.detect_gpu_runtime"
-    bl_label = "Detect Again"
-    bl_options = {"REGISTER", "INTERNAL"}
-
-    def execute(self, context):
-        refresh_gpu_state()
-        summary = gpu_setup.missing_summary(_STATE["libraries"])
-        self.report({"WARNING" if summary else "INFO"}, summary or "All CUDA libraries found")
-        return {"FINISHED"}
 
 
 def machine_settings(context=None) -> MachineSettings:
@@ -256,7 +154,7 @@ def machine_settings(context=None) -> MachineSettings:
     return MachineSettings(cache, prefs.default_provider, prefs.device_id)
 
 
-classes = (ONNX_AP_preferences, ONNX_OT_install_gpu_runtime, ONNX_OT_detect_gpu_runtime)
+classes = (ONNX_AP_preferences,)
 _register, _unregister = bpy.utils.register_classes_factory(classes)
 
 

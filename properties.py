@@ -80,6 +80,7 @@ class ONNX_PG_settings(bpy.types.PropertyGroup):
     last_fallback: bpy.props.StringProperty(name="Fallback Reason", default="")
     last_report: bpy.props.StringProperty(name="Last Report", default="")
     last_advice: bpy.props.StringProperty(name="Last Architecture Advice", default="")
+    last_benchmark: bpy.props.StringProperty(name="Last Benchmark", default="")
 
 
 class ONNX_PG_progress(bpy.types.PropertyGroup):

@@ -15,7 +15,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from engine.sessions import SessionSettings  # noqa: E402
+from engine.runtime.sessions import SessionSettings  # noqa: E402
 from tests import models  # noqa: E402
 
 from .engine_suite import latency_rows, overhead_row, sequence_row, startup_row  # noqa: E402

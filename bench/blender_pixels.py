@@ -7,10 +7,10 @@ from pathlib import Path
 
 import numpy as np
 
-from engine.pipeline import RunSettings, run_image
-from engine.prepare import prepare_model
-from engine.samples import synthetic_image
-from engine.sessions import create_session, resolve_provider
+from engine import RunSettings, run_image
+from engine.precision.validation_feeds import synthetic_image
+from engine.runtime.prepare import prepare_model
+from engine.runtime.sessions import create_session, resolve_provider
 
 from .timing import median_seconds, paired
 

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import numpy as np
 
-from engine.accuracy import compare
-from engine.pipeline import RunSettings, run_image
-from engine.prepare import prepare_model
-from engine.samples import synthetic_image
-from engine.sessions import SESSIONS, SessionSettings, create_session, resolve_provider
+from engine import RunSettings, run_image
+from engine.precision.accuracy import compare
+from engine.precision.validation_feeds import synthetic_image
+from engine.runtime.prepare import SESSIONS, prepare_model
+from engine.runtime.sessions import SessionSettings, create_session, resolve_provider
 
 from .timing import median_seconds, paired
 
@@ -56,14 +56,14 @@ def startup_row(name: str, model: Path, precision: str, settings: SessionSetting
     """Online (optimize while loading) vs offline (load the cached optimized model, optimizations off)."""
     prepared = prepare_model(model, precision, settings, cache)
     choice = resolve_provider(settings)
-    from engine.channels_last import to_channels_last
-    from engine.onnx_io import load_model, serialize
+    from engine.model.channels_last import to_channels_last
+    from engine.model.onnx_io import load_model, serialize
 
     # Online start-up of the same graph the cache holds (converted, channels-last), optimized on load.
     source = load_model(model)
     if precision != "fp32":
-        from engine.convert import ConversionOptions, convert_model
-        from engine.samples import sample_feeds
+        from engine.precision.convert import ConversionOptions, convert_model
+        from engine.precision.validation_feeds import sample_feeds
 
         source, _ = convert_model(source, sample_feeds(prepared.info), ConversionOptions(precision=precision))
     online_bytes = serialize(to_channels_last(source, prepared.info))
@@ -132,8 +132,8 @@ def sequence_row(
     `codec`."""
     import tempfile
 
-    from engine.imageio import ExrOptions, write_image
-    from engine.sequence import process_sequence
+    from engine.batch.sequence import process_sequence
+    from engine.image.files import ExrOptions, write_image
 
     folder = Path(tempfile.mkdtemp())
     numbers = list(range(1, frames + 1))

@@ -17,11 +17,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from engine.accuracy import compare  # noqa: E402
-from engine.pipeline import RunSettings, run_image  # noqa: E402
-from engine.prepare import prepare_model  # noqa: E402
-from engine.samples import synthetic_image  # noqa: E402
-from engine.sessions import SESSIONS, SessionSettings  # noqa: E402
+from engine import RunSettings, run_image  # noqa: E402
+from engine.precision.accuracy import compare  # noqa: E402
+from engine.precision.validation_feeds import synthetic_image  # noqa: E402
+from engine.runtime.prepare import SESSIONS, prepare_model  # noqa: E402
+from engine.runtime.sessions import SessionSettings  # noqa: E402
 from tests import models  # noqa: E402
 
 from .engine_suite import startup_row  # noqa: E402
@@ -100,7 +100,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    from engine.gpu_runtime import cuda_unavailable_reason
+    from engine.gpu import cuda_unavailable_reason
 
     reason = cuda_unavailable_reason()
     if reason and not args.allow_cpu:
@@ -138,8 +138,8 @@ def main(argv=None) -> int:
             except Exception as exc:  # noqa: BLE001 - an option this build lacks is a finding, not a crash
                 log(f"variant {variant} failed: {exc}")
                 results.setdefault("variant_errors", []).append({"options": variant, "error": str(exc)})
-    from engine.channel_padding import pad_channels
-    from engine.onnx_io import load_model, save_model
+    from engine.advice.channel_padding import pad_channels
+    from engine.model.onnx_io import load_model, save_model
 
     # Channel padding for Tensor Cores on a model whose widths (20) are not multiples of 8.
     narrow = models.save(models.conv_chain((3, 20, 20, 20, 3)), work / "narrow.onnx")

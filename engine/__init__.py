@@ -1,0 +1,171 @@
+"""ONNX Image Runtime's engine: pure Python (numpy, onnx, onnxruntime, onnxconverter-common), never bpy.
+
+This module is the engine's one public surface: the Blender layer, the command line, scripts and benchmarks
+import from here and nothing deeper. Names load lazily (PEP 562), so importing `engine` (enabling the Blender
+extension) loads no onnx or onnxruntime until something is used.
+
+Layers, each importing only those before it: errors/progress/options -> model -> image -> precision ->
+runtime -> inference, advice -> batch -> cli.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+# name -> module (relative to this package) that defines it
+_EXPORTS: dict[str, str] = {
+    # foundation
+    "EngineError": ".errors",
+    "ModelError": ".errors",
+    "ConversionError": ".errors",
+    "ImageError": ".errors",
+    "RuntimeFailure": ".errors",
+    "Cancelled": ".errors",
+    "Progress": ".progress",
+    "Precision": ".options",
+    "Provider": ".options",
+    "Device": ".options",
+    "ColorMode": ".options",
+    "OptLevel": ".options",
+    "Layout": ".options",
+    "Status": ".options",
+    "parse_option": ".options",
+    # model
+    "ModelInfo": ".model.describe",
+    "TensorInfo": ".model.describe",
+    "inspect_model": ".model.describe",
+    # precision
+    "ConversionOptions": ".precision.convert",
+    "ConversionReport": ".precision.convert",
+    "Backend": ".precision.convert",
+    "convert_model_file": ".precision.convert",
+    # runtime
+    "SessionSettings": ".runtime.sessions",
+    "PreparedModel": ".runtime.prepare",
+    "prepare_model": ".runtime.prepare",
+    "release_model": ".runtime.prepare",
+    "is_loaded": ".runtime.prepare",
+    "gpu": ".gpu",
+    # image
+    "read_layers": ".image.files",
+    "read_image": ".image.files",
+    "write_image": ".image.files",
+    "ExrOptions": ".image.files",
+    "EXR_CODECS": ".image.files",
+    "srgb_to_linear": ".image.colour",
+    "parse_mapping": ".image.passes",
+    "select_inputs": ".image.passes",
+    # inference
+    "RunSettings": ".inference.settings",
+    "RunResult": ".inference.pipeline",
+    "run_image": ".inference.pipeline",
+    # batch
+    "process_sequence": ".batch.sequence",
+    "process_frame": ".batch.sequence",
+    "SequenceSummary": ".batch.sequence",
+    "FrameBatch": ".batch.sequence",
+    "parse_frames": ".batch.frames",
+    "frame_path": ".batch.frames",
+    "sibling_output_pattern": ".batch.frames",
+    # advice
+    "advise_model": ".advice.advisor",
+    "Advice": ".advice.advisor",
+    "pad_channels": ".advice.channel_padding",
+    "pad_channels_file": ".advice.channel_padding",
+    # model files
+    "load_model": ".model.onnx_io",
+    "save_model": ".model.onnx_io",
+}
+_RENAMED = {"parse_option": "parse", "gpu": None}
+
+__all__ = [
+    "Advice",
+    "Backend",
+    "Cancelled",
+    "ColorMode",
+    "ConversionError",
+    "ConversionOptions",
+    "ConversionReport",
+    "Device",
+    "EXR_CODECS",
+    "EngineError",
+    "ExrOptions",
+    "FrameBatch",
+    "ImageError",
+    "Layout",
+    "ModelError",
+    "ModelInfo",
+    "OptLevel",
+    "Precision",
+    "PreparedModel",
+    "Progress",
+    "Provider",
+    "RunResult",
+    "RunSettings",
+    "RuntimeFailure",
+    "SequenceSummary",
+    "SessionSettings",
+    "Status",
+    "TensorInfo",
+    "advise_model",
+    "convert_model_file",
+    "frame_path",
+    "gpu",
+    "inspect_model",
+    "is_loaded",
+    "load_model",
+    "pad_channels",
+    "pad_channels_file",
+    "parse_frames",
+    "parse_mapping",
+    "parse_option",
+    "prepare_model",
+    "process_frame",
+    "process_sequence",
+    "read_image",
+    "read_layers",
+    "release_model",
+    "run_image",
+    "save_model",
+    "select_inputs",
+    "sibling_output_pattern",
+    "srgb_to_linear",
+    "write_image",
+]
+
+if TYPE_CHECKING:
+    from . import gpu
+    from .advice.advisor import Advice, advise_model
+    from .advice.channel_padding import pad_channels, pad_channels_file
+    from .batch.frames import frame_path, parse_frames, sibling_output_pattern
+    from .batch.sequence import FrameBatch, SequenceSummary, process_frame, process_sequence
+    from .errors import Cancelled, ConversionError, EngineError, ImageError, ModelError, RuntimeFailure
+    from .image.colour import srgb_to_linear
+    from .image.files import EXR_CODECS, ExrOptions, read_image, read_layers, write_image
+    from .image.passes import parse_mapping, select_inputs
+    from .inference.pipeline import RunResult, run_image
+    from .inference.settings import RunSettings
+    from .model.describe import ModelInfo, TensorInfo, inspect_model
+    from .model.onnx_io import load_model, save_model
+    from .options import ColorMode, Device, Layout, OptLevel, Precision, Provider, Status
+    from .options import parse as parse_option
+    from .precision.convert import Backend, ConversionOptions, ConversionReport, convert_model_file
+    from .progress import Progress
+    from .runtime.prepare import PreparedModel, is_loaded, prepare_model, release_model
+    from .runtime.sessions import SessionSettings
+
+
+def __getattr__(name: str) -> Any:
+    module_name = _EXPORTS.get(name)
+    if module_name is None:
+        raise AttributeError(f"module 'engine' has no attribute {name!r}")
+    module = importlib.import_module(module_name, __name__)
+    attr = _RENAMED.get(name, name)
+    value = module if attr is None else getattr(module, attr)
+    globals()[name] = value  # later lookups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return __all__

@@ -9,14 +9,13 @@ import sys
 import time
 from pathlib import Path
 
-from .errors import ConversionError, EngineError
-from .imageio import EXR_CODECS
+from . import EXR_CODECS, ColorMode, ConversionError, EngineError, Precision, Provider, Status
 
 log = logging.getLogger("engine")
 
 
 def _progress_printer(unit: str):
-    from .progress import Progress
+    from . import Progress
 
     start = time.perf_counter()
     interactive = sys.stderr.isatty()
@@ -35,39 +34,29 @@ def _json(data) -> None:
 
 
 def _settings(args):
-    from .sessions import SessionSettings
+    from . import SessionSettings
 
     return SessionSettings(provider=args.provider, device_id=args.device_id)
 
 
 def _cmd_info(args) -> int:
-    from .describe import describe_model
-    from .onnx_io import clamp_ir_version, load_model
+    from . import inspect_model
 
-    model = load_model(args.model)
-    warnings = clamp_ir_version(model)
-    info = describe_model(model)
-    info.warnings.extend(warnings)
-    _json(info.to_json())
+    _json(inspect_model(args.model).to_json())
     return 0
 
 
 def _sample(path):
     if not path:
         return None
-    from .imageio import read_image
+    from . import read_image
 
     return read_image(path)
 
 
 def _cmd_convert(args) -> int:
-    from .convert import ConversionOptions, convert_model
-    from .describe import describe_model
-    from .onnx_io import clamp_ir_version, load_model, save_model
-    from .samples import sample_feeds
+    from . import ConversionOptions, convert_model_file
 
-    model = load_model(args.model)
-    clamp_ir_version(model)
     options = ConversionOptions(
         precision=args.precision,
         rtol=args.rtol,
@@ -75,21 +64,19 @@ def _cmd_convert(args) -> int:
         op_block_list=tuple(args.block_op),
         backend=args.backend,
     )
-    info = describe_model(model)
-    converted, report = convert_model(model, sample_feeds(info, _sample(args.sample)), options)
+    report = convert_model_file(args.model, options, _sample(args.sample), args.out)
     data = report.to_json()
     if args.report:
         Path(args.report).write_text(json.dumps(data, indent=2, default=str))
     _json(data)
-    if converted is None:
+    if report.status == Status.FAILED:
         print(f"error: conversion failed: {report.reason}", file=sys.stderr)
         return 2
-    save_model(converted, args.out)
     return 0
 
 
 def _cmd_optimize(args) -> int:
-    from .prepare import prepare_model
+    from . import prepare_model
 
     prepared = prepare_model(args.model, args.precision, _settings(args), args.cache_dir, _sample(args.sample))
     _json(prepared.summary())
@@ -97,23 +84,23 @@ def _cmd_optimize(args) -> int:
 
 
 def _run_settings(args):
-    from .pipeline import RunSettings
+    from . import RunSettings
 
     return RunSettings(tile=args.tile, overlap=args.overlap, color=args.color, use_binding=not args.no_binding)
 
 
 def _exr(args):
     """EXR storage from the options; what is not given follows each input frame."""
-    from .imageio import ExrOptions
+    from . import ExrOptions
 
     if not (args.exr_codec or args.exr_depth):
         return None
     return ExrOptions(half=None if args.exr_depth is None else args.exr_depth == "16", codec=args.exr_codec)
 
 
-def _passes(args) -> dict[str, str]:
+def pass_mapping(args) -> dict[str, str]:
     """Repeated `--pass INPUT=PASS` (or comma-separated pairs); either Blender spelling of a pass works."""
-    from .passes import parse_mapping
+    from . import parse_mapping
 
     try:
         return parse_mapping(args.pass_)
@@ -122,26 +109,29 @@ def _passes(args) -> dict[str, str]:
 
 
 def _cmd_run(args) -> int:
-    from .prepare import prepare_model
-    from .sequence import process_frame
+    from . import prepare_model, process_frame
 
     if Path(args.input).resolve() == Path(args.output).resolve():
         raise EngineError("the output would overwrite the input image; choose another output path")
     prepared = prepare_model(args.model, args.precision, _settings(args), args.cache_dir, None)
-    if prepared.fallback_reason and args.provider != "cpu":
+    if prepared.fallback_reason and args.provider != Provider.CPU:
         print(f"note: {prepared.fallback_reason}", file=sys.stderr)
     result = process_frame(
-        prepared, args.input, args.output, _run_settings(args), _passes(args), _progress_printer("tiles"), _exr(args)
+        prepared,
+        args.input,
+        args.output,
+        _run_settings(args),
+        pass_mapping(args),
+        _progress_printer("tiles"),
+        _exr(args),
     )
     print(file=sys.stderr)
-    _json({"output": args.output, "provider": prepared.provider, "tiles": result.tiles, "notes": result.notes})
+    _json({"output": args.output, "provider": prepared.provider, "tiles": result.tiles, "notes": list(result.notes)})
     return 0
 
 
 def _cmd_sequence(args) -> int:
-    from .frames import parse_frames
-    from .prepare import prepare_model
-    from .sequence import process_sequence
+    from . import parse_frames, prepare_model, process_sequence
 
     try:
         frames = parse_frames(args.frames)
@@ -156,7 +146,7 @@ def _cmd_sequence(args) -> int:
         _run_settings(args),
         args.skip_existing,
         args.stop_on_error,
-        _passes(args),
+        pass_mapping(args),
         _progress_printer("frames"),
         _exr(args),
     )
@@ -174,18 +164,14 @@ def _size(text: str) -> tuple[int, int]:
 
 
 def _cmd_advise(args) -> int:
-    from .advisor import advise_model
+    from . import advise_model
 
     if args.pad_channels:
-        from .channel_padding import pad_channels
-        from .onnx_io import clamp_ir_version, load_model, save_model
+        from . import pad_channels_file
 
         if not args.out:
             raise EngineError("--pad-channels needs --out PADDED.onnx")
-        model = load_model(args.model)
-        clamp_ir_version(model)
-        padded, names = pad_channels(model, args.pad_channels)
-        save_model(padded, args.out)
+        names = pad_channels_file(args.model, args.pad_channels, args.out)
         before = advise_model(args.model, args.precision, _settings(args), args.cache_dir, args.size)
         after = advise_model(args.out, args.precision, _settings(args), args.cache_dir, args.size)
         growth = (after.total_macs / before.total_macs - 1) * 100 if before.total_macs else 0.0
@@ -208,7 +194,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     convert = sub.add_parser("convert", help="convert to fp16 or mixed precision and report accuracy")
     convert.add_argument("model")
-    convert.add_argument("--precision", choices=["fp16", "amp"], default="fp16")
+    convert.add_argument("--precision", type=Precision, choices=[Precision.FP16, Precision.AMP], default="fp16")
     convert.add_argument("--out", required=True)
     convert.add_argument("--sample", help="image to validate on (a small centre crop is used)")
     convert.add_argument("--rtol", type=float, default=1e-2)
@@ -219,8 +205,8 @@ def build_parser() -> argparse.ArgumentParser:
     convert.set_defaults(func=_cmd_convert)
 
     def session_args(p, precision_default="fp32"):
-        p.add_argument("--precision", choices=["fp32", "fp16", "amp"], default=precision_default)
-        p.add_argument("--provider", choices=["auto", "cuda", "cpu"], default="auto")
+        p.add_argument("--precision", type=Precision, choices=list(Precision), default=precision_default)
+        p.add_argument("--provider", type=Provider, choices=list(Provider), default="auto")
         p.add_argument("--device-id", type=int, default=0)
         p.add_argument("--cache-dir", default=None)
 
@@ -243,7 +229,7 @@ def build_parser() -> argparse.ArgumentParser:
         session_args(p)
         p.add_argument("--tile", type=int, default=0, help="tile side in pixels (0: automatic)")
         p.add_argument("--overlap", type=int, default=32)
-        p.add_argument("--color", choices=["linear", "srgb"], default="linear")
+        p.add_argument("--color", type=ColorMode, choices=list(ColorMode), default="linear")
         p.add_argument("--pass", dest="pass_", action="append", default=[], metavar="INPUT=PASS")
         p.add_argument("--no-binding", action="store_true", help="plain session.run instead of IO binding")
         p.add_argument("--exr-codec", choices=EXR_CODECS, help="EXR output codec (default: the input frame's)")

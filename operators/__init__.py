@@ -6,6 +6,7 @@ from __future__ import annotations
 import bpy
 
 from .advice import ONNX_OT_advise_model
+from .gpu import ONNX_OT_detect_gpu_runtime, ONNX_OT_install_gpu_runtime
 from .model import ONNX_OT_benchmark_model, ONNX_OT_check_gpu_runtime, ONNX_OT_inspect_model, ONNX_OT_prepare_model
 from .run import ONNX_OT_run_image, ONNX_OT_run_render
 from .sequence import ONNX_OT_process_sequence
@@ -19,6 +20,8 @@ classes = (
     ONNX_OT_check_gpu_runtime,
     ONNX_OT_process_sequence,
     ONNX_OT_advise_model,
+    ONNX_OT_install_gpu_runtime,
+    ONNX_OT_detect_gpu_runtime,
 )
 MENU_OPERATORS = (
     ONNX_OT_run_image,
@@ -26,6 +29,8 @@ MENU_OPERATORS = (
     ONNX_OT_prepare_model,
     ONNX_OT_benchmark_model,
     ONNX_OT_advise_model,
+    ONNX_OT_inspect_model,
+    ONNX_OT_check_gpu_runtime,
 )
 
 _register, _unregister = bpy.utils.register_classes_factory(classes)

@@ -5,7 +5,9 @@ from __future__ import annotations
 import bpy
 
 from . import jobs
-from .common import ModelArgs, model_job, settings
+from .common import ModelArgs
+from .runner import JobRunner
+from .settings import model_job, scene_settings
 
 ADVICE_TEXT = "ONNX Advice"
 
@@ -24,8 +26,8 @@ def advice_lines(advice) -> list[str]:
     return lines
 
 
-class ONNX_OT_advise_model(ModelArgs, bpy.types.Operator):
-    """Check which layers can use Tensor Cores (fp16, channels in multiples of 8) and what the layout costs"""
+class ONNX_OT_advise_model(JobRunner, ModelArgs, bpy.types.Operator):
+    """Check which layers can use NVIDIA Tensor Cores (fp16, channels in multiples of 8) and what the layout costs"""
 
     bl_idname = "onnx.advise_model"
     bl_label = "Advise on ONNX Model"
@@ -34,26 +36,13 @@ class ONNX_OT_advise_model(ModelArgs, bpy.types.Operator):
     height: bpy.props.IntProperty(name="Height", default=1080, min=16, description="Image size to count work at")
     width: bpy.props.IntProperty(name="Width", default=1920, min=16)
 
-    def execute(self, context):
-        from ..engine.advisor import advise_model
-        from ..engine.sessions import SessionSettings
+    def build(self, context) -> jobs.AdviseJob:
+        return jobs.AdviseJob(model=model_job(self, context), size=(self.height, self.width))
 
-        try:
-            job = model_job(self, context)
-            advice = advise_model(
-                job.model_path,
-                job.precision,
-                SessionSettings(provider=job.provider, device_id=job.device_id),
-                job.cache_dir,
-                (self.height, self.width),
-            )
-        except Exception as exc:  # noqa: BLE001 - reported to the user
-            self.report({"ERROR"}, jobs.error_text(exc))
-            return {"CANCELLED"}
-        lines = advice_lines(advice)
+    def finish(self, context, job, result) -> str:
+        lines = advice_lines(result.advice)
         text = bpy.data.texts.get(ADVICE_TEXT) or bpy.data.texts.new(ADVICE_TEXT)
         text.clear()
         text.write("\n".join(lines) + "\n")
-        settings(context).last_advice = "\n".join(lines)
-        self.report({"INFO"}, lines[0])
-        return {"FINISHED"}
+        scene_settings(context).last_advice = "\n".join(lines)
+        return lines[0]

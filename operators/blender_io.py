@@ -30,7 +30,7 @@ def read_pixels(img: bpy.types.Image) -> np.ndarray:
     colorspace = img.colorspace_settings.name
     if not img.is_float and colorspace == "sRGB":
         # Byte images give display-encoded values; the engine takes scene-linear input.
-        from ..engine.colour import srgb_to_linear
+        from ..engine import srgb_to_linear
 
         array = array.copy()
         array[:, :, :3] = srgb_to_linear(array[:, :, :3])
@@ -51,7 +51,7 @@ def write_image(name: str, array: np.ndarray, colorspace: str, protect: str = ""
     The image named `protect` (the source) is never touched: the result gets a new name instead.
     """
     h, w = array.shape[:2]
-    # No NaN/Inf check here: engine.pipeline.run_image refuses non-finite results before they get here.
+    # No NaN/Inf check here: engine.inference.pipeline.run_image refuses non-finite results before they get here.
     if array.ndim != 3 or array.shape[2] != 4 or array.dtype != np.float32 or not array.flags.c_contiguous:
         raise ValueError("write_image takes Blender's layout: RGBA float32, rows bottom-up (RunSettings.blender_rgba)")
     rgba = array.reshape(-1)

@@ -1,8 +1,8 @@
-"""The work behind the operators, free of bpy so it can run in a worker thread.
+"""The work behind the operators, free of bpy so it runs in a worker thread.
 
 A job is built on the main thread from Blender data (pixels already copied into numpy arrays), runs
-`job.work(progress)` anywhere, and its result is written back to Blender data by the main thread only.
-Engine modules are imported inside functions: enabling the extension must not load onnx/onnxruntime.
+`job.work(progress)` anywhere, and its result (which carries `notes` for the report) is written back to
+Blender data by the main thread only. Engine names load lazily: enabling the extension loads no onnxruntime.
 """
 
 from __future__ import annotations
@@ -12,14 +12,24 @@ import os
 import queue
 import time
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
-# Pass names (4.2/5.x spellings, defaults, mappings) live in the bpy-free engine; no onnx is loaded here.
-from ..engine.imageio import read_layers  # noqa: F401 - the operators read EXR passes through this
-from ..engine.passes import parse_mapping, select_inputs  # noqa: F401 - parse_mapping: for the operators
+from ..engine import Cancelled, EngineError, Precision, Progress, Provider, RunSettings
+
+if TYPE_CHECKING:  # these load onnx: only the worker's code touches them, lazily
+    from ..engine import Advice, ModelInfo, PreparedModel, SequenceSummary
 
 log = logging.getLogger(__name__)
+
+
+class Result(Protocol):
+    notes: list[str]
+
+
+class Job(Protocol):
+    def work(self, progress: Progress) -> Result: ...
 
 
 def model_key(path: str) -> tuple | None:
@@ -31,24 +41,22 @@ def model_key(path: str) -> tuple | None:
 
 
 # Descriptions for the panel, keyed by (path, mtime, size): draw() only reads this.
-MODEL_INFO: dict[tuple, object] = {}
+MODEL_INFO: dict[tuple, ModelInfo | str] = {}
 
 
-def cached_info(path: str):
+def cached_info(path: str) -> ModelInfo | str | None:
     """A ModelInfo, an error string, or None when the model has not been inspected yet."""
     key = model_key(path)
     return MODEL_INFO.get(key) if key else None
 
 
-def describe_path(path: str):
+def describe_path(path: str) -> ModelInfo:
     """Describe and cache; returns a ModelInfo or raises EngineError."""
-    from ..engine.describe import describe_model
-    from ..engine.errors import EngineError
-    from ..engine.onnx_io import load_model
+    from ..engine import inspect_model
 
     key = model_key(path)
     try:
-        info = describe_model(load_model(path))
+        info = inspect_model(path)
     except EngineError as exc:
         if key:
             MODEL_INFO[key] = str(exc)
@@ -58,24 +66,27 @@ def describe_path(path: str):
     return info
 
 
-@dataclass
+@dataclass(frozen=True, kw_only=True)
 class ModelJob:
-    """What prepare_model needs; lower-case engine names ('fp16', 'auto')."""
+    """What prepare_model needs, already resolved from operator, scene and preferences (operators/settings.py)."""
 
     model_path: str
-    precision: str
-    provider: str
+    precision: Precision
+    provider: Provider
     device_id: int
     cache_dir: str
     sample: np.ndarray | None = None
 
-    def prepare(self):
-        from ..engine.prepare import prepare_model
-        from ..engine.sessions import SessionSettings
+    def prepare(self, precision: Precision | None = None) -> PreparedModel:
+        from ..engine import SessionSettings, prepare_model
 
         settings = SessionSettings(provider=self.provider, device_id=self.device_id)
         prepared = prepare_model(
-            self.model_path, self.precision, settings=settings, cache_dir=self.cache_dir, sample=self.sample
+            self.model_path,
+            precision or self.precision,
+            settings=settings,
+            cache_dir=self.cache_dir,
+            sample=self.sample,
         )
         key = model_key(self.model_path)
         if key:
@@ -83,75 +94,207 @@ class ModelJob:
         return prepared
 
 
+def _prepare(model: ModelJob, progress: Progress) -> PreparedModel:
+    progress.update(0.0, "preparing model")
+    progress.check()
+    prepared = model.prepare()
+    progress.check()
+    return prepared
+
+
+@dataclass
+class PrepareResult:
+    prepared: PreparedModel
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True, kw_only=True)
+class PrepareJob:
+    model: ModelJob
+
+    def work(self, progress: Progress) -> PrepareResult:
+        prepared = _prepare(self.model, progress)
+        notes = list(prepared.warnings) + ([prepared.fallback_reason] if prepared.fallback_reason else [])
+        return PrepareResult(prepared, notes)
+
+
 @dataclass
 class JobResult:
     image: np.ndarray
     """HxWx4 float32 in Blender's layout (rows bottom-up), ready for Image.pixels."""
-    prepared: object
+    prepared: PreparedModel
     notes: list[str] = field(default_factory=list)
     seconds: float = 0.0
 
 
-@dataclass
+@dataclass(kw_only=True)
 class ImageJob:
     model: ModelJob
     image: np.ndarray
     """HxWxC float32 top-down: the first model input."""
     output_name: str
     colorspace: str
-    tile: int = 0
-    overlap: int = 32
-    color: str = "linear"
+    run: RunSettings = field(default_factory=lambda: RunSettings(blender_rgba=True))
     layers: dict[str, np.ndarray] | None = None
     """Render passes by name; other model inputs are taken from here through `mapping`."""
     mapping: dict[str, str] = field(default_factory=dict)
     source_name: str = ""
     """The source image's name: never overwritten by the result."""
 
-    def extra_inputs(self, info) -> dict[str, np.ndarray]:
-        """The model's other image inputs, from `layers` by `mapping` or by their default passes."""
+    def inputs(self, info: ModelInfo) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        """The first model input and the others, from `layers` by `mapping` or by their default passes."""
+        from ..engine import select_inputs
+
         names = [t.name for t in info.image_inputs]
         if len(names) < 2:
-            return {}
-        return select_inputs(self.layers or {"": self.image}, names, self.mapping)[1]
+            return self.image, {}
+        return self.image, select_inputs(self.layers or {"": self.image}, names, self.mapping)[1]
 
-    def work(self, progress) -> JobResult:
-        from ..engine.pipeline import RunSettings, run_image
+    def work(self, progress: Progress) -> JobResult:
+        from ..engine import run_image
 
         start = time.perf_counter()
-        progress.update(0.0, "preparing model")
-        prepared = self.model.prepare()
-        progress.check()
-        extra = self.extra_inputs(prepared.info)
-        settings = RunSettings(tile=self.tile, overlap=self.overlap, color=self.color, blender_rgba=True)
-        result = run_image(prepared, self.image, extra=extra, settings=settings, progress=progress)
+        prepared = _prepare(self.model, progress)
+        image, extra = self.inputs(prepared.info)
+        result = run_image(prepared, image, extra=extra, settings=self.run, progress=progress)
         progress.check()
         notes = list(prepared.warnings) + list(result.notes)
         return JobResult(result.image, prepared, notes, time.perf_counter() - start)
 
 
-@dataclass
+@dataclass(kw_only=True)
 class RenderJob(ImageJob):
     """Like ImageJob, but the first input is picked from the passes once the model is known."""
 
-    def work(self, progress) -> JobResult:
-        from ..engine.pipeline import RunSettings, run_image
+    def inputs(self, info: ModelInfo) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        from ..engine import select_inputs
+
+        return select_inputs(self.layers or {}, [t.name for t in info.image_inputs], self.mapping)
+
+
+BENCH_PRECISIONS = (Precision.FP32, Precision.FP16, Precision.AMP)
+
+
+@dataclass
+class BenchmarkResult:
+    lines: list[str]
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True, kw_only=True)
+class BenchmarkJob:
+    """Times the model at each precision on one image (median of `repeats` after a warm-up run)."""
+
+    model: ModelJob
+    image: np.ndarray
+    repeats: int
+
+    def _time(self, prepared: PreparedModel, progress: Progress) -> float:
+        from ..engine import run_image
+
+        run_image(prepared, self.image)  # warm-up: the first run allocates and tunes
+        times = []
+        for _ in range(self.repeats):
+            progress.check()
+            start = time.perf_counter()
+            run_image(prepared, self.image)
+            times.append(time.perf_counter() - start)
+        return float(np.median(times))
+
+    def work(self, progress: Progress) -> BenchmarkResult:
+        h, w = self.image.shape[:2]
+        lines = [f"{self.model.model_path}  {w}x{h}  median of {self.repeats}"]
+        lines.append("precision  provider  run ms  startup s  note")
+        for i, precision in enumerate(BENCH_PRECISIONS):
+            progress.update(i / len(BENCH_PRECISIONS), f"benchmarking {precision}")
+            progress.check()
+            name = precision.upper()
+            try:
+                prepared = self.model.prepare(precision)
+                seconds = self._time(prepared, progress)
+            except Cancelled:
+                raise
+            except Exception as exc:  # noqa: BLE001 - one precision failing is a result, not an abort
+                lines.append(f"{name:<9}  -         -       -          failed: {error_text(exc)}")
+                continue
+            note = prepared.report.status if prepared.report else "reference"
+            ms, startup = seconds * 1000, prepared.startup_seconds
+            lines.append(f"{name:<9}  {prepared.provider:<8}  {ms:6.1f}  {startup:9.2f}  {note}")
+        return BenchmarkResult(lines)
+
+
+@dataclass
+class AdviceResult:
+    advice: Advice
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True, kw_only=True)
+class AdviseJob:
+    model: ModelJob
+    size: tuple[int, int]
+
+    def work(self, progress: Progress) -> AdviceResult:
+        from ..engine import SessionSettings, advise_model
+
+        progress.update(0.0, "converting and inspecting the model")
+        progress.check()
+        settings = SessionSettings(provider=self.model.provider, device_id=self.model.device_id)
+        advice = advise_model(self.model.model_path, self.model.precision, settings, self.model.cache_dir, self.size)
+        progress.check()
+        return AdviceResult(advice)
+
+
+@dataclass
+class SequenceResult:
+    summary: SequenceSummary
+    prepared: PreparedModel
+    notes: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+@dataclass(kw_only=True)
+class SequenceJob:
+    """Post-process frames already on disk: one prepared model for all of them (engine.batch)."""
+
+    model: ModelJob
+    input_pattern: str
+    output_pattern: str
+    frames: list[int]
+    run: RunSettings = field(default_factory=RunSettings)
+    skip_existing: bool = False
+    stop_on_error: bool = False
+    mapping: dict[str, str] = field(default_factory=dict)
+
+    def work(self, progress: Progress) -> SequenceResult:
+        from ..engine import process_sequence
 
         start = time.perf_counter()
-        progress.update(0.0, "preparing model")
-        prepared = self.model.prepare()
-        progress.check()
-        names = [t.name for t in prepared.info.image_inputs]
-        self.image, extra = select_inputs(self.layers or {}, names, self.mapping)
-        settings = RunSettings(tile=self.tile, overlap=self.overlap, color=self.color, blender_rgba=True)
-        result = run_image(prepared, self.image, extra=extra, settings=settings, progress=progress)
-        progress.check()
-        notes = list(prepared.warnings) + list(result.notes)
-        return JobResult(result.image, prepared, notes, time.perf_counter() - start)
+        prepared = _prepare(self.model, progress)
+        summary = process_sequence(
+            prepared,
+            self.input_pattern,
+            self.output_pattern,
+            self.frames,
+            self.run,
+            self.skip_existing,
+            self.stop_on_error,
+            self.mapping,
+            progress,
+        )
+        notes = list(prepared.warnings)
+        notes += [f"frame {frame} failed: {reason}" for frame, reason in sorted(summary.failed.items())]
+        if summary.cancelled:
+            notes.append("cancelled: the frames done so far are complete; the rest were not started")
+        return SequenceResult(summary, prepared, notes, time.perf_counter() - start)
 
 
-def worker(job, progress, messages: queue.Queue) -> None:
-    """Thread target: runs the job and posts ('done', JobResult) or ('error', exception).
+Message = tuple[str, object] | tuple[str, float, str]
+"""('progress', fraction, text), ('done', result) or ('error', exception)."""
+
+
+def worker(job: Job, progress: Progress, messages: queue.Queue[Message]) -> None:
+    """Thread target: runs the job and posts ('done', result) or ('error', exception).
 
     Progress updates are posted by the Progress object's callback as ('progress', fraction, text)."""
     try:
@@ -163,57 +306,6 @@ def worker(job, progress, messages: queue.Queue) -> None:
 
 def error_text(exc: BaseException) -> str:
     """Engine errors are written for users; anything else gets its type so it can be reported as a bug."""
-    from ..engine.errors import EngineError
-
     if isinstance(exc, EngineError | ValueError | OSError):
         return str(exc)
     return f"{type(exc).__name__}: {exc}"
-
-
-@dataclass
-class SequenceResult:
-    summary: object
-    """engine.sequence.SequenceSummary"""
-    prepared: object
-    notes: list[str] = field(default_factory=list)
-    seconds: float = 0.0
-
-
-@dataclass
-class SequenceJob:
-    """Post-process frames already on disk: one prepared model for all of them (engine.sequence)."""
-
-    model: ModelJob
-    input_pattern: str
-    output_pattern: str
-    frames: list[int]
-    run: dict = field(default_factory=dict)
-    """RunSettings keywords (tile, overlap, color)."""
-    skip_existing: bool = False
-    stop_on_error: bool = False
-    mapping: dict[str, str] = field(default_factory=dict)
-
-    def work(self, progress) -> SequenceResult:
-        from ..engine.pipeline import RunSettings
-        from ..engine.sequence import process_sequence
-
-        start = time.perf_counter()
-        progress.update(0.0, "preparing model")
-        prepared = self.model.prepare()
-        progress.check()
-        summary = process_sequence(
-            prepared,
-            self.input_pattern,
-            self.output_pattern,
-            self.frames,
-            RunSettings(**self.run),
-            self.skip_existing,
-            self.stop_on_error,
-            self.mapping,
-            progress,
-        )
-        notes = list(prepared.warnings)
-        notes += [f"frame {frame} failed: {reason}" for frame, reason in sorted(summary.failed.items())]
-        if summary.cancelled:
-            notes.append("cancelled: the frames done so far are complete; the rest were not started")
-        return SequenceResult(summary, prepared, notes, time.perf_counter() - start)

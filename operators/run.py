@@ -8,15 +8,14 @@ import tempfile
 
 import bpy
 
+from ..engine import parse_mapping, read_layers
 from . import jobs
 from .blender_io import LINEAR, output_colorspace, read_pixels, write_image
-from .common import JobRunner, ModelArgs, model_job, run_options, settings, store_prepared
+from .common import ModelArgs, store_prepared
+from .runner import JobRunner
+from .settings import blend_path, model_job, run_settings, scene_settings
 
 log = logging.getLogger(__name__)
-
-
-def _run_options(context) -> dict:
-    return run_options(settings(context))
 
 
 def _finish(context, job: jobs.ImageJob, result: jobs.JobResult) -> str:
@@ -51,14 +50,14 @@ class ONNX_OT_run_image(JobRunner, ModelArgs, bpy.types.Operator):
             if img is None:
                 raise ValueError("no image: open one in the Image Editor or pass image=")
         pixels = read_pixels(img)
-        output = self.output_name or settings(context).output_name or f"{img.name} ONNX"
+        output = self.output_name or scene_settings(context).output_name or f"{img.name} ONNX"
         return jobs.ImageJob(
-            model_job(self, context),
-            pixels,
-            output,
-            output_colorspace(img),
+            model=model_job(self, context),
+            image=pixels,
+            output_name=output,
+            colorspace=output_colorspace(img),
             source_name=img.name,
-            **_run_options(context),
+            run=run_settings(scene_settings(context), blender_rgba=True),
         )
 
     def finish(self, context, job, result) -> str:
@@ -91,7 +90,7 @@ def save_render_layers(scene) -> dict:
             raise ValueError(f"cannot save the last render (render first): {exc}") from exc
         if os.path.getsize(path) == 0:
             raise ValueError("the last render is empty: render first")
-        return jobs.read_layers(path)
+        return read_layers(path)
     finally:
         # Format first (media type, file format), then the options valid for it.
         for key, value in saved.items():
@@ -122,28 +121,27 @@ class ONNX_OT_run_render(JobRunner, ModelArgs, bpy.types.Operator):
 
     def build(self, context) -> jobs.RenderJob:
         scene = context.scene
-        mapping = jobs.parse_mapping(self.passes or settings(context).pass_mapping)
+        mapping = parse_mapping(self.passes or scene_settings(context).pass_mapping)
         model = model_job(self, context)
         if self.filepath:
-            path = bpy.path.abspath(self.filepath)
+            path = blend_path(self.filepath, "EXR")
             if not os.path.isfile(path):
                 raise ValueError(f"EXR file not found: {path}")
-            layers = jobs.read_layers(path)
+            layers = read_layers(path)
         else:
             layers = save_render_layers(scene)
         if not layers:
             raise ValueError("the render has no passes to read")
-        output = self.output_name or settings(context).output_name or "Render Result ONNX"
-        first = next(iter(layers.values()))
+        output = self.output_name or scene_settings(context).output_name or "Render Result ONNX"
         return jobs.RenderJob(
-            model,
-            first,
-            output,
-            LINEAR,
+            model=model,
+            image=next(iter(layers.values())),
+            output_name=output,
+            colorspace=LINEAR,
             layers=layers,
             mapping=mapping,
             source_name="Render Result",
-            **_run_options(context),
+            run=run_settings(scene_settings(context), blender_rgba=True),
         )
 
     def finish(self, context, job, result) -> str:

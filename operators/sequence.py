@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import bpy
 
+from ..engine import Progress, parse_frames, parse_mapping, sibling_output_pattern
 from . import jobs
-from .common import JobRunner, ModelArgs, model_job, render_pattern, run_options, settings, store_prepared
+from .common import ModelArgs, render_pattern, store_prepared
+from .runner import JobRunner
+from .settings import blend_path, model_job, run_settings, scene_settings
 
 PRINT_PREFIX = "ONNX sequence"
 
@@ -43,37 +46,33 @@ class ONNX_OT_process_sequence(JobRunner, ModelArgs, bpy.types.Operator):
     )
 
     def build(self, context) -> jobs.SequenceJob:
-        from ..engine.frames import parse_frames, sibling_output_pattern
-
         scene = context.scene
-        scene_settings = settings(context)
-        input_pattern = bpy.path.abspath(self.input_pattern) if self.input_pattern else render_pattern(scene)
+        settings = scene_settings(context)
+        input_pattern = blend_path(self.input_pattern, "input") if self.input_pattern else render_pattern(scene)
         if self.output_pattern:
-            output = bpy.path.abspath(self.output_pattern)
-        elif scene_settings.postprocess_output:
-            output = bpy.path.abspath(scene_settings.postprocess_output)
+            output = blend_path(self.output_pattern, "output")
+        elif settings.postprocess_output:
+            output = blend_path(settings.postprocess_output, "post-process output")
         else:
             output = sibling_output_pattern(input_pattern)
         frames = parse_frames(self.frames or default_frames(scene))
         stop = (
             self.stop_on_error
             if self.properties.is_property_set("stop_on_error")
-            else scene_settings.postprocess_stop_on_error
+            else settings.postprocess_stop_on_error
         )
         return jobs.SequenceJob(
-            model_job(self, context),
-            input_pattern,
-            output,
-            frames,
-            run_options(scene_settings),
-            self.skip_existing,
-            stop,
-            jobs.parse_mapping(scene_settings.pass_mapping),
+            model=model_job(self, context),
+            input_pattern=input_pattern,
+            output_pattern=output,
+            frames=frames,
+            run=run_settings(settings),
+            skip_existing=self.skip_existing,
+            stop_on_error=stop,
+            mapping=parse_mapping(settings.pass_mapping),
         )
 
     def background_progress(self):
-        from ..engine.progress import Progress
-
         def show(fraction: float, text: str) -> None:
             if " processed (" in text or " failed (" in text:  # one line per frame, as a farm log wants
                 print(f"{PRINT_PREFIX}: {text}", flush=True)
@@ -83,7 +82,7 @@ class ONNX_OT_process_sequence(JobRunner, ModelArgs, bpy.types.Operator):
     def finish(self, context, job, result) -> str:
         summary = result.summary
         text = summary.text()
-        settings(context).postprocess_summary = text
+        scene_settings(context).postprocess_summary = text
         store_prepared(context, result.prepared)
         line = f"{text} in {result.seconds:.2f} s -> {job.output_pattern}"
         if bpy.app.background:

@@ -34,7 +34,7 @@ def onnx_upscaler(model):
     """A function HWC scene-linear -> HWC, running an onnx.ModelProto in onnxruntime on the CPU."""
     import onnxruntime as ort
 
-    from engine.onnx_io import serialize
+    from engine.model.onnx_io import serialize
 
     options = ort.SessionOptions()
     options.log_severity_level = 3
@@ -45,9 +45,9 @@ def onnx_upscaler(model):
 
 def converted(model, precision: str, sample: np.ndarray):
     """The engine's fp16 / amp conversion, validated on a crop of a held-out low-resolution render."""
-    from engine.convert import ConversionOptions, convert_model
-    from engine.describe import describe_model
-    from engine.samples import sample_feeds
+    from engine.model.describe import describe_model
+    from engine.precision.convert import ConversionOptions, convert_model
+    from engine.precision.validation_feeds import sample_feeds
 
     feeds = sample_feeds(describe_model(model), sample)
     result, report = convert_model(model, feeds, ConversionOptions(precision=precision))
@@ -57,7 +57,7 @@ def converted(model, precision: str, sample: np.ndarray):
 
 
 def load(path: Path):
-    from engine.onnx_io import clamp_ir_version, load_model
+    from engine.model.onnx_io import clamp_ir_version, load_model
 
     model = load_model(path)
     clamp_ir_version(model)

@@ -233,7 +233,16 @@ def blender_ext_script(explicit: str | None) -> Path:
 def stage(source: Path, staging: Path) -> Path:
     """A copy of the extension's sources to build from (the builder's exclude patterns still apply)."""
     ignore = shutil.ignore_patterns(
-        ".git", ".venv", "__pycache__", ".pytest_cache", ".ruff_cache", "dist", "wheels", ".wheel-cache", ".gpu"
+        ".git",
+        ".venv",
+        "__pycache__",
+        ".pytest_cache",
+        ".ruff_cache",
+        ".mypy_cache",
+        "dist",
+        "wheels",
+        ".wheel-cache",
+        ".gpu",
     )
     if staging.exists():
         shutil.rmtree(staging)

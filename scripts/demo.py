@@ -84,7 +84,7 @@ def main() -> None:
     cache = OUT / "cache"
     prepare(cache)
     upscaled = render_with_postprocess(cache)
-    from engine.imageio import read_image
+    from engine.image.files import read_image
 
     frames = sorted(upscaled.glob("*.exr"))
     if not frames:

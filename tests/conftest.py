@@ -1,6 +1,6 @@
 import pytest
 
-from engine.sessions import SESSIONS
+from engine.runtime.prepare import SESSIONS
 from tests import models
 
 

@@ -23,7 +23,7 @@ def renders():
 
 @pytest.fixture(scope="module")
 def fp32_model():
-    from engine.onnx_io import clamp_ir_version, load_model
+    from engine.model.onnx_io import clamp_ir_version, load_model
 
     model = load_model(MODEL)
     clamp_ir_version(model)
@@ -38,9 +38,9 @@ def _mean_psnr(renders, upscale) -> float:
 
 @pytest.mark.parametrize("precision", ["fp32", "fp16"])
 def test_sample_upscaler_beats_bicubic(renders, fp32_model, precision):
-    from engine.convert import ConversionOptions, convert_model
-    from engine.describe import describe_model
-    from engine.samples import sample_feeds
+    from engine.model.describe import describe_model
+    from engine.precision.convert import ConversionOptions, convert_model
+    from engine.precision.validation_feeds import sample_feeds
     from samples.evaluate import onnx_upscaler
     from samples.imageops import bicubic_upsample, box_downsample
 

@@ -42,17 +42,17 @@ def digest(path) -> str:
 
 
 def expected(model, src):
-    from onnx_image_runtime.engine.imageio import read_image
-    from onnx_image_runtime.engine.pipeline import run_image
-    from onnx_image_runtime.engine.prepare import prepare_model
-    from onnx_image_runtime.engine.sessions import SessionSettings
+    from onnx_image_runtime.engine.image.files import read_image
+    from onnx_image_runtime.engine.inference.pipeline import run_image
+    from onnx_image_runtime.engine.runtime.prepare import prepare_model
+    from onnx_image_runtime.engine.runtime.sessions import SessionSettings
 
     prepared = prepare_model(str(model), "fp32", settings=SessionSettings(provider="cpu"))
     return run_image(prepared, read_image(src)).image
 
 
 def check_outputs(folder, model):
-    from onnx_image_runtime.engine.imageio import read_image
+    from onnx_image_runtime.engine.image.files import read_image
 
     for frame in FRAMES:
         src = folder / "render" / f"{frame:04d}.exr"
@@ -97,9 +97,9 @@ def test_animation_render_post_processes_each_frame(clean_file, models_dir, tmp_
     assert [s[0] for s in seen] == list(FRAMES)
     assert len({s[1:] for s in seen}) == 1
     assert handlers.active() is None
-    from onnx_image_runtime.engine.sessions import SESSIONS
+    from onnx_image_runtime.engine import is_loaded
 
-    assert seen_prepared and not SESSIONS.holds(seen_prepared[0])
+    assert seen_prepared and not is_loaded(seen_prepared[0])
     out = capsys.readouterr().out
     for frame in FRAMES:
         assert f"ONNX post-process: frame {frame} -> {tmp_path / 'render_onnx' / f'{frame:04d}.exr'} (" in out
@@ -121,7 +121,7 @@ def test_headless_blend_with_saved_setting(clean_file, models_dir, tmp_path, cap
     assert scene.onnx_image_runtime.postprocess and scene.onnx_image_runtime.postprocess_output == ""
     assert bpy.ops.render.render(animation=True) == {"FINISHED"}
 
-    from onnx_image_runtime.engine.imageio import read_layers
+    from onnx_image_runtime.engine.image.files import read_layers
 
     layers = read_layers(tmp_path / "render" / "0001.exr")
     assert any(name.endswith("Diffuse Color") for name in layers)  # a real multilayer frame was the input
@@ -151,7 +151,7 @@ def test_cancel_stops_post_processing(clean_file, models_dir, tmp_path):
     """render_cancel mid-animation: the frames done stay, nothing partial, the session is released."""
     bpy = clean_file
     from onnx_image_runtime import handlers
-    from onnx_image_runtime.engine.imageio import write_image
+    from onnx_image_runtime.engine.image.files import write_image
 
     scene = setup_scene(bpy, tmp_path, models_dir / "sr_x2.onnx")
     rng = np.random.default_rng(0)

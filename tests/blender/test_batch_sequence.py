@@ -12,7 +12,7 @@ W, H = 32, 24
 
 
 def write_frames(folder, frames=range(1, 5), nan_frame=None):
-    from onnx_image_runtime.engine.imageio import write_image
+    from onnx_image_runtime.engine.image.files import write_image
 
     folder.mkdir(parents=True, exist_ok=True)
     for f in frames:
@@ -28,7 +28,7 @@ def listing(folder) -> list[str]:
 
 
 def read(path):
-    from onnx_image_runtime.engine.imageio import read_image
+    from onnx_image_runtime.engine.image.files import read_image
 
     return read_image(path)
 
@@ -44,15 +44,15 @@ def scene_settings(bpy_data, models_dir):
 
 
 def prepared(models_dir):
-    from onnx_image_runtime.engine.prepare import prepare_model
-    from onnx_image_runtime.engine.sessions import SessionSettings
+    from onnx_image_runtime.engine.runtime.prepare import prepare_model
+    from onnx_image_runtime.engine.runtime.sessions import SessionSettings
 
     return prepare_model(str(models_dir / "sr_x2.onnx"), "fp32", settings=SessionSettings(provider="cpu"))
 
 
 def test_operator_processes_sequence_and_matches_engine(bpy_data, scene_settings, models_dir, tmp_path, capsys):
     bpy = bpy_data
-    from onnx_image_runtime.engine.pipeline import run_image
+    from onnx_image_runtime.engine.inference.pipeline import run_image
 
     write_frames(tmp_path / "render")
     result = bpy.ops.onnx.process_sequence(
@@ -76,8 +76,8 @@ def test_operator_processes_sequence_and_matches_engine(bpy_data, scene_settings
 
 def test_resume_after_interruption_gives_identical_pixels(bpy_data, scene_settings, models_dir, tmp_path):
     bpy = bpy_data
+    from onnx_image_runtime.engine.batch.sequence import process_sequence
     from onnx_image_runtime.engine.progress import Progress
-    from onnx_image_runtime.engine.sequence import process_sequence
 
     write_frames(tmp_path / "in")
     inputs, frames = str(tmp_path / "in" / "####.exr"), [1, 2, 3, 4]
@@ -125,8 +125,8 @@ def test_failing_frame_reported_while_the_others_finish(bpy_data, scene_settings
 
 
 def test_stop_on_error_and_engine_failures(scene_settings, models_dir, tmp_path):
+    from onnx_image_runtime.engine.batch.sequence import process_sequence
     from onnx_image_runtime.engine.errors import EngineError
-    from onnx_image_runtime.engine.sequence import process_sequence
 
     write_frames(tmp_path / "in", frames=(1, 3, 4))  # frame 2 is missing
     model = prepared(models_dir)
@@ -189,10 +189,10 @@ def test_postprocess_panel_draws(bpy_data, scene_settings, tmp_path):
 
 def test_nan_output_frame_is_reported_and_removed(addon, tmp_path):
     """A finite input that the model turns into Inf/NaN (RuntimeFailure) fails only its own frame."""
-    from onnx_image_runtime.engine.imageio import write_image
-    from onnx_image_runtime.engine.prepare import prepare_model
-    from onnx_image_runtime.engine.sequence import FrameBatch, process_sequence
-    from onnx_image_runtime.engine.sessions import SessionSettings
+    from onnx_image_runtime.engine.batch.sequence import FrameBatch, process_sequence
+    from onnx_image_runtime.engine.image.files import write_image
+    from onnx_image_runtime.engine.runtime.prepare import prepare_model
+    from onnx_image_runtime.engine.runtime.sessions import SessionSettings
 
     from tests import models
 

@@ -11,8 +11,8 @@ BASE = (0.8, 0.25, 0.1)
 def test_engine_reads_each_pass_of_a_multipart_cycles_exr(clean_file, tmp_path):
     bpy = clean_file
 
-    from onnx_image_runtime.engine.imageio import combined_layer, read_layers
-    from onnx_image_runtime.engine.passes import find_pass
+    from onnx_image_runtime.engine.image.files import combined_layer, read_layers
+    from onnx_image_runtime.engine.image.passes import find_pass
 
     for obj in list(bpy.data.objects):
         bpy.data.objects.remove(obj)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import queue
-
 import numpy as np
 import pytest
 
@@ -33,9 +31,7 @@ def pixels(img) -> np.ndarray:
 
 
 def engine_reference(model_path, image, precision="fp32"):
-    from onnx_image_runtime.engine.pipeline import run_image
-    from onnx_image_runtime.engine.prepare import prepare_model
-    from onnx_image_runtime.engine.sessions import SessionSettings
+    from onnx_image_runtime.engine import SessionSettings, prepare_model, run_image
 
     prepared = prepare_model(model_path, precision, settings=SessionSettings(provider="cpu"))
     return run_image(prepared, image).image
@@ -155,90 +151,6 @@ def test_benchmark_writes_text(bpy_data, models_dir):
     assert all(" cpu " in row for row in rows.values()), lines
 
 
-def test_cancelled_worker_creates_nothing(bpy_data, models_dir):
-    """The modal path's worker and main-thread completion, driven by hand with a cancelled Progress."""
-    bpy = bpy_data
-    from onnx_image_runtime.engine.errors import Cancelled
-    from onnx_image_runtime.engine.progress import Progress
-    from onnx_image_runtime.operators import jobs
-    from onnx_image_runtime.operators.common import JobRunner
-
-    src, top_down = make_image(bpy, "Cancel Me")
-    model = jobs.ModelJob(str(models_dir / "sr_x2.onnx"), "fp32", "cpu", 0, "", None)
-    job = jobs.ImageJob(model, top_down, "Never Written", "Linear Rec.709", source_name=src.name)
-    messages = queue.Queue()
-    progress = Progress(on_update=lambda f, t: messages.put(("progress", f, t)))
-    progress.cancel()
-    names = set(bpy.data.images.keys())
-    jobs.worker(job, progress, messages)
-    drained = []
-    while not messages.empty():
-        drained.append(messages.get_nowait())
-    final = [m for m in drained if m[0] != "progress"]
-    assert len(final) == 1 and final[0][0] == "error" and isinstance(final[0][1], Cancelled)
-
-    reports = []
-
-    class Runner(JobRunner):
-        def report(self, level, text):
-            reports.append((level, text))
-
-        def finish(self, context, job, result):
-            raise AssertionError("a cancelled job must not be finished")
-
-    assert Runner().complete(bpy.context, job, final[0]) == {"CANCELLED"}
-    assert reports == [({"WARNING"}, "cancelled by the user; nothing was written")]
-    assert set(bpy.data.images.keys()) == names
-
-    # The same job not cancelled: progress messages, then a result the main thread writes.
-    messages = queue.Queue()
-    jobs.worker(job, Progress(on_update=lambda f, t: messages.put(("progress", f, t))), messages)
-    drained = []
-    while not messages.empty():
-        drained.append(messages.get_nowait())
-    assert [m[0] for m in drained][-1] == "done" and drained[0][0] == "progress"
-    assert drained[-1][1].image.shape == (2 * H, 2 * W, 4)
-
-
-def test_modal_drains_queue_and_cancels_on_esc(bpy_data, models_dir):
-    """modal() with real WindowManager state: Esc sets the cancel flag, progress updates the status,
-    and the final message is completed on the main thread (the timer itself needs a window)."""
-    bpy = bpy_data
-    from types import SimpleNamespace
-
-    from onnx_image_runtime.engine.progress import Progress
-    from onnx_image_runtime.operators import jobs
-    from onnx_image_runtime.operators.common import JobRunner
-
-    src, top_down = make_image(bpy, "Modal")
-    model = jobs.ModelJob(str(models_dir / "sr_x2.onnx"), "fp32", "cpu", 0, "", None)
-    job = jobs.ImageJob(model, top_down, "Modal Out", "Linear Rec.709", source_name=src.name)
-    written = []
-
-    class Runner(JobRunner):
-        def report(self, level, text):
-            pass
-
-        def finish(self, context, job, result):
-            written.append(result.image.shape)
-            return "ok"
-
-    runner = Runner()
-    runner._job, runner._queue, runner._progress = job, queue.Queue(), Progress()
-    context = SimpleNamespace(window_manager=bpy.context.window_manager, area=None)
-    state = context.window_manager.onnx_image_runtime
-    state.running = True
-    assert runner.modal(context, SimpleNamespace(type="ESC", value="PRESS")) == {"RUNNING_MODAL"}
-    assert runner._progress.cancelled and state.status == "cancelling"
-    assert runner.modal(context, SimpleNamespace(type="MOUSEMOVE", value="NOTHING")) == {"PASS_THROUGH"}
-    runner._queue.put(("progress", 0.5, "1/2 tiles"))
-    assert runner.modal(context, SimpleNamespace(type="TIMER", value="NOTHING")) == {"RUNNING_MODAL"}
-    assert state.progress == 0.5 and state.status == "1/2 tiles"
-    jobs.worker(job, Progress(), runner._queue)  # as the thread would, not cancelled this time
-    assert runner.modal(context, SimpleNamespace(type="TIMER", value="NOTHING")) == {"FINISHED"}
-    assert written == [(2 * H, 2 * W, 4)] and not state.running and state.status == ""
-
-
 def test_results_survive_saving_and_reopening_the_blend(clean_file, models_dir, tmp_path):
     """Results are packed at save time (save_pre), not on every run: after a save and a reload, the
     result's pixels are still there."""
@@ -255,19 +167,3 @@ def test_results_survive_saving_and_reopening_the_blend(clean_file, models_dir, 
     reopened = bpy.data.images["Saved ONNX"]
     assert reopened.packed_file is not None
     np.testing.assert_allclose(pixels(reopened), expected, atol=1e-6)
-
-
-def test_blender_ending_the_modal_operator_cancels_the_worker_and_resets_state(bpy_data):
-    from types import SimpleNamespace
-
-    from onnx_image_runtime.engine.progress import Progress
-    from onnx_image_runtime.operators.common import JobRunner
-
-    runner = JobRunner()
-    runner._progress = Progress()
-    context = SimpleNamespace(window_manager=bpy_data.context.window_manager, area=None)
-    state = context.window_manager.onnx_image_runtime
-    state.running, state.status, state.progress = True, "3/9 tiles", 0.3
-    runner.cancel(context)
-    assert runner._progress.cancelled
-    assert (state.running, state.status, state.progress) == (False, "", 0.0)

@@ -73,8 +73,8 @@ SCRIPT = textwrap.dedent(
     out["size"] = list(result_img.size)
 
     module = sys.modules[pkg]
-    settings = module.engine.sessions.resolve_provider(module.engine.sessions.SessionSettings(provider="cuda"))
-    out["fallback"] = settings.fallback_reason
+    prepared = module.engine.prepare_model(args["model"], "fp32", module.engine.SessionSettings(provider="cuda"))
+    out["fallback"] = prepared.fallback_reason
 
     class Layout:  # stands in for UILayout: records every label
         labels = []
@@ -100,7 +100,7 @@ SCRIPT = textwrap.dedent(
 
 def test_built_zip_installs_and_runs(tmp_path):
     from tests import models
-    from tests.test_gpu_setup import make_wheel
+    from tests.helpers import make_wheel
 
     started = time.perf_counter()
     manifest_before = (REPO / "blender_manifest.toml").read_text()

@@ -88,7 +88,7 @@ def test_preferences_fallback_and_class(addon, tmp_path):
 
 def test_check_gpu_runtime_reports(bpy_data):
     import onnxruntime as ort
-    from onnx_image_runtime.engine.gpu_runtime import cuda_unavailable_reason
+    from onnx_image_runtime.engine.gpu import cuda_unavailable_reason
 
     assert bpy_data.ops.onnx.check_gpu_runtime() == {"FINISHED"}
     # No GPU on the test machines: the reason is a sentence; with one, it is empty.
@@ -182,6 +182,8 @@ def test_menu_entry_lists_operators(addon):
         "onnx.prepare_model",
         "onnx.benchmark_model",
         "onnx.advise_model",
+        "onnx.inspect_model",
+        "onnx.check_gpu_runtime",
     ]
 
 

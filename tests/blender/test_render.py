@@ -53,9 +53,9 @@ def pixels(img):
 
 
 def expected(model_path, passes):
-    from onnx_image_runtime.engine.pipeline import run_image
-    from onnx_image_runtime.engine.prepare import prepare_model
-    from onnx_image_runtime.engine.sessions import SessionSettings
+    from onnx_image_runtime.engine.inference.pipeline import run_image
+    from onnx_image_runtime.engine.runtime.prepare import prepare_model
+    from onnx_image_runtime.engine.runtime.sessions import SessionSettings
 
     prepared = prepare_model(model_path, "fp32", settings=SessionSettings(provider="cpu"))
     extra = {"albedo": passes["Diffuse Color"], "normal": passes["Normal"]}

@@ -1,0 +1,1 @@
+"""The Tensor Core advisor and channel padding."""

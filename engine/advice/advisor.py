@@ -1,0 +1,263 @@
+"""Tensor Core eligibility, layout conversions and casts: the architecture report no tool gives artists.
+
+Tensor Cores need fp16 (or int8) data and channel counts that are multiples of 8 (best 32); layout
+conversions that the runtime inserts around eligible operations cost time on every run. This module
+measures both on a model as it will actually run.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+import onnx
+from onnx import TensorProto
+
+from ..model.describe import ModelInfo
+from ..options import OptLevel, Precision
+
+MAC_OPS = ("Conv", "ConvTranspose", "MatMul", "Gemm")
+LAYOUT_OPS = ("Transpose", "ReorderInput", "ReorderOutput")
+
+
+@dataclass
+class NodeAdvice:
+    name: str
+    op_type: str
+    in_channels: int | None
+    out_channels: int | None
+    dtype: str
+    macs: int
+    eligible: bool
+    verdict: str
+
+
+@dataclass
+class LayoutAdvice:
+    provider: str
+    conversions: list[dict] = field(default_factory=list)
+    """Each: name, op_type, after (producer node), before (consumer nodes)."""
+    time_share: float | None = None
+    """Share of node run time spent in layout conversions, when profiled."""
+
+
+@dataclass
+class Advice:
+    nodes: list[NodeAdvice]
+    eligible_mac_share: float
+    total_macs: int
+    input_size: tuple[int, int]
+    casts: list[dict] = field(default_factory=list)
+    layout: LayoutAdvice | None = None
+
+    def to_json(self) -> dict:
+        return json.loads(json.dumps(asdict(self)))
+
+
+def _initializers(model: onnx.ModelProto) -> dict[str, onnx.TensorProto]:
+    return {init.name: init for init in model.graph.initializer}
+
+
+def _attr(node: onnx.NodeProto, name: str, default):
+    for a in node.attribute:
+        if a.name == name:
+            return onnx.helper.get_attribute_value(a)
+    return default
+
+
+def _with_input_size(model: onnx.ModelProto, info: ModelInfo, size: tuple[int, int]) -> onnx.ModelProto:
+    """A copy whose image inputs have concrete height and width, so shape inference gives every size."""
+    fixed = onnx.ModelProto.FromString(model.SerializeToString())
+    layouts = {t.name: t for t in info.image_inputs}
+    for vi in fixed.graph.input:
+        t = layouts.get(vi.name)
+        if t is None:
+            continue
+        dims = vi.type.tensor_type.shape.dim
+        hw = (2, 3) if t.layout == "NCHW" else (1, 2)
+        dims[0].dim_value = 1
+        for axis, value in zip(hw, size, strict=True):
+            dims[axis].dim_value = value
+    return onnx.shape_inference.infer_shapes(fixed)
+
+
+def _shapes(model: onnx.ModelProto) -> dict[str, list[int]]:
+    shapes = {}
+    for vi in list(model.graph.value_info) + list(model.graph.input) + list(model.graph.output):
+        dims = [d.dim_value if d.HasField("dim_value") else 0 for d in vi.type.tensor_type.shape.dim]
+        shapes[vi.name] = dims
+    for init in model.graph.initializer:
+        shapes[init.name] = list(init.dims)
+    return shapes
+
+
+def _channels_and_macs(node, shapes) -> tuple[int | None, int | None, int]:
+    w = shapes.get(node.input[1], []) if len(node.input) > 1 else []
+    out = shapes.get(node.output[0], [])
+    if node.op_type == "Conv" and len(w) >= 3:
+        group = _attr(node, "group", 1)
+        cout, cin = w[0], w[1] * group
+        macs = int(np.prod(out)) * w[1] * int(np.prod(w[2:])) if all(out) and out else 0
+        return cin, cout, macs
+    if node.op_type == "ConvTranspose" and len(w) >= 3:
+        group = _attr(node, "group", 1)
+        cin, cout = w[0], w[1] * group
+        x = shapes.get(node.input[0], [])
+        macs = int(np.prod(x)) * w[1] * int(np.prod(w[2:])) if x and all(x) else 0
+        return cin, cout, macs
+    if node.op_type in ("MatMul", "Gemm") and len(w) == 2:
+        k, n = (w[1], w[0]) if node.op_type == "Gemm" and _attr(node, "transB", 0) else (w[0], w[1])
+        macs = int(np.prod(out)) * k if out and all(out) else 0
+        return k, n, macs
+    return None, None, 0
+
+
+def _weight_dtype(node, inits, float_nodes: set[str]) -> str:
+    if node.name in float_nodes:
+        return "fp32"
+    weight = inits.get(node.input[1]) if len(node.input) > 1 else None
+    if weight is not None:
+        return "fp16" if weight.data_type == TensorProto.FLOAT16 else "fp32"
+    return "fp32"
+
+
+def _verdict(op: str, cin, cout, dtype: str) -> tuple[bool, str]:
+    if cin is None or cout is None:
+        return False, f"{op}: channel counts unknown (weights are not constant); cannot judge"
+    if dtype != "fp16":
+        return False, f"{op} {cin}->{cout}: runs in fp32, Tensor Cores need fp16 (convert, or it is kept fp32)"
+    bad = [f"{name} {c}" for name, c in (("in", cin), ("out", cout)) if c % 8]
+    if bad:
+        return False, f"{op} {cin}->{cout}: {' and '.join(bad)} not a multiple of 8; pad channels to use Tensor Cores"
+    if cin % 32 or cout % 32:
+        return True, f"{op} {cin}->{cout}: Tensor Core eligible; multiples of 32 would be faster still"
+    return True, f"{op} {cin}->{cout}: Tensor Core eligible (multiples of 32)"
+
+
+def advise_nodes(
+    model: onnx.ModelProto, info: ModelInfo, size: tuple[int, int] = (1080, 1920), float_nodes: set[str] | None = None
+) -> Advice:
+    """Per-node Tensor Core verdicts and MACs at `size` for `model` as converted (fp16 or not).
+    `float_nodes` names nodes a conversion kept fp32 (the report's fp32_nodes)."""
+    sized = _with_input_size(model, info, size)
+    shapes = _shapes(sized)
+    inits = _initializers(model)
+    advice = []
+    for node in sized.graph.node:
+        if node.op_type not in MAC_OPS:
+            continue
+        cin, cout, macs = _channels_and_macs(node, shapes)
+        dtype = _weight_dtype(node, inits, float_nodes or set())
+        eligible, verdict = _verdict(node.op_type, cin, cout, dtype)
+        advice.append(NodeAdvice(node.name, node.op_type, cin, cout, dtype, macs, eligible, verdict))
+    total = sum(n.macs for n in advice)
+    share = sum(n.macs for n in advice if n.eligible) / total if total else 0.0
+    return Advice(advice, share, total, size)
+
+
+def cast_report(model: onnx.ModelProto, float_nodes: set[str]) -> list[dict]:
+    """Each Cast left in a converted model and why it is there."""
+    graph_io = {vi.name for vi in list(model.graph.input) + list(model.graph.output)}
+    producers = {out: node for node in model.graph.node for out in node.output}
+    readers: dict[str, list[str]] = {}
+    for node in model.graph.node:
+        for name in node.input:
+            readers.setdefault(name, []).append(node.name)
+    casts = []
+    for node in model.graph.node:
+        if node.op_type != "Cast":
+            continue
+        to = TensorProto.DataType.Name(_attr(node, "to", 0)).lower()
+        source = producers.get(node.input[0])
+        after = source.name if source else node.input[0]
+        before = readers.get(node.output[0], [])
+        if node.input[0] in graph_io or node.output[0] in graph_io:
+            why = "graph input/output kept float32 so callers pass float32 (keep_io_types)"
+        elif (source and source.name in float_nodes) or any(r in float_nodes for r in before):
+            why = "boundary of an fp32 island (block list, overflow guard or mixed precision)"
+        else:
+            why = "present in the original model or inserted by the converter"
+        casts.append({"name": node.name, "to": to, "after": after, "before": before, "why": why})
+    return casts
+
+
+def layout_conversions(optimized: onnx.ModelProto, provider: str) -> LayoutAdvice:
+    """Transpose and reorder nodes in a model as optimized for `provider`, with their neighbours.
+    The two Transposes at the graph's edge that this runtime adds for channels-last I/O are counted
+    too: they are real per-run work."""
+    producers = {out: node.name for node in optimized.graph.node for out in node.output}
+    readers: dict[str, list[str]] = {}
+    for node in optimized.graph.node:
+        for name in node.input:
+            readers.setdefault(name, []).append(node.name)
+    found = [
+        {
+            "name": node.name,
+            "op_type": node.op_type,
+            "after": producers.get(node.input[0], node.input[0]),
+            "before": readers.get(node.output[0], []),
+        }
+        for node in optimized.graph.node
+        if node.op_type in LAYOUT_OPS
+    ]
+    return LayoutAdvice(provider, found)
+
+
+def profile_layout_share(trace_path: str) -> float:
+    """Share of node time spent in layout conversions, from an onnxruntime profile trace."""
+    with open(trace_path) as fh:
+        events = json.load(fh)
+    total = layout = 0
+    for event in events:
+        if event.get("cat") != "Node" or not event.get("name", "").endswith("_kernel_time"):
+            continue
+        dur = int(event.get("dur", 0))
+        total += dur
+        if event.get("args", {}).get("op_name") in LAYOUT_OPS:
+            layout += dur
+    return layout / total if total else 0.0
+
+
+def advise_model(
+    model_path: str,
+    precision: str = "fp16",
+    settings=None,
+    cache_dir=None,
+    size: tuple[int, int] = (1080, 1920),
+    profile: bool = False,
+) -> Advice:
+    """The whole report for `model_path` as prepared at `precision` on the chosen provider."""
+    import tempfile
+
+    from ..model.onnx_io import load_model
+    from ..precision.validation_feeds import synthetic_image
+    from ..runtime.prepare import prepare_model
+    from ..runtime.sessions import SessionSettings, create_session, resolve_provider
+
+    settings = settings or SessionSettings()
+    prepared = prepare_model(model_path, precision, settings, cache_dir)
+    source = load_model(model_path)
+    float_nodes = set(prepared.report.fp32_nodes) if prepared.report else set()
+    if precision != "fp32":
+        from ..precision.convert import ConversionOptions, convert_model
+        from ..precision.validation_feeds import sample_feeds
+
+        options = ConversionOptions(precision=Precision(precision))
+        converted, _ = convert_model(source, sample_feeds(prepared.info), options)
+        source = converted or source
+    advice = advise_nodes(source, prepared.info, size, float_nodes)
+    advice.casts = cast_report(source, float_nodes)
+    if prepared.optimized_model:
+        advice.layout = layout_conversions(load_model(prepared.optimized_model), prepared.provider)
+        if profile:
+            with tempfile.TemporaryDirectory() as workdir:
+                profiled = SessionSettings(**{**settings.__dict__, "profiling": True, "profile_prefix": f"{workdir}/p"})
+                session, _ = create_session(
+                    prepared.optimized_model, profiled, resolve_provider(settings), OptLevel.DISABLED
+                )
+                image = synthetic_image(*size)
+                feeds = {t.name: image[None, :, :, : t.channels].copy() for t in prepared.info.image_inputs}
+                session.run(None, feeds)
+                advice.layout.time_share = profile_layout_share(session.end_profiling())
+    return advice

@@ -1,0 +1,1 @@
+"""Frame sequences: frame ranges and patterns, and processing a sequence with one prepared model."""

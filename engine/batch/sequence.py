@@ -1,0 +1,287 @@
+"""Post-processing a rendered frame sequence: one session and its buffers for every frame, the next
+frame read while the current one runs, atomic writes, failures reported per frame.
+
+Two drivers share the per-frame work: `process_sequence` walks a list of frames already on disk (the
+`sequence` command, the Blender operator), and `FrameBatch` is fed one frame at a time by whoever knows
+when a frame is complete (Blender's render handlers during an animation render).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..errors import Cancelled, EngineError
+from ..image.files import ExrOptions, exr_options_of, read_layers, write_image
+from ..image.passes import select_inputs
+from ..inference.pipeline import RunSettings, run_image
+from ..progress import SILENT, Progress
+from ..runtime.prepare import PreparedModel
+from .frames import frame_path
+
+log = logging.getLogger(__name__)
+
+# What a single frame may fail with and still let the batch go on: bad pixels or passes (ImageError),
+# a failing model run (RuntimeFailure), a full or read-only disk (OSError), and anything unforeseen in
+# a reader or writer library, which is reported against its frame rather than ending the batch.
+# (Cancelled is caught before these.)
+FRAME_ERRORS = (Exception,)
+MAX_PENDING_WRITES = 2
+
+
+@dataclass
+class SequenceSummary:
+    done: list[int] = field(default_factory=list)
+    skipped: list[int] = field(default_factory=list)
+    failed: dict[int, str] = field(default_factory=dict)
+    cancelled: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed and not self.cancelled
+
+    def to_json(self) -> dict:
+        return {"done": self.done, "skipped": self.skipped, "failed": self.failed, "cancelled": self.cancelled}
+
+    def text(self) -> str:
+        """One line for a status bar or a log: 'done 3, skipped 0, failed 1 (frame 2: ...)'."""
+        line = f"done {len(self.done)}, skipped {len(self.skipped)}, failed {len(self.failed)}"
+        if self.failed:
+            first = min(self.failed)
+            more = f"; frames {_ranges(sorted(self.failed))}" if len(self.failed) > 1 else ""
+            line += f" (frame {first}: {self.failed[first]}{more})"
+        if self.cancelled:
+            line += ", cancelled"
+        return line
+
+
+def _ranges(frames: list[int]) -> str:
+    parts, start = [], None
+    for i, f in enumerate(frames):
+        start = f if start is None else start
+        if i + 1 == len(frames) or frames[i + 1] != f + 1:
+            parts.append(str(f) if f == start else f"{start}-{f}")
+            start = None
+    return ",".join(parts)
+
+
+def _input_names(prepared: PreparedModel) -> list[str]:
+    return [t.name for t in prepared.info.image_inputs]
+
+
+def _load(path: str, pass_inputs: Mapping[str, str], input_names: list[str]):
+    layers = read_layers(path)
+    try:
+        return select_inputs(layers, input_names, pass_inputs)
+    except EngineError as exc:
+        raise type(exc)(f"{path}: {exc}") from exc
+
+
+def _remove_partial(dst: str) -> None:
+    """A failed frame leaves no output, not even an older one: a resumed run must redo it."""
+    try:
+        if os.path.isfile(dst):
+            os.unlink(dst)
+    except OSError as exc:
+        log.warning("could not remove the output of a failed frame %s: %s", dst, exc)
+
+
+def _record_failure(summary: SequenceSummary, frame: int, dst: str, exc: BaseException) -> None:
+    summary.failed[frame] = str(exc)
+    _remove_partial(dst)
+    log.error("frame %d failed: %s", frame, exc)
+
+
+def _write_like(src: str, dst: str, image, exr: ExrOptions | None) -> None:
+    """Write `dst` stored like its source frame (EXR depth and codec), except where `exr` says."""
+    write_image(dst, image, (exr or ExrOptions()).over(exr_options_of(src)))
+
+
+def _run_and_write(prepared, image, extra, src: str, dst: str, settings: RunSettings, progress: Progress, exr=None):
+    Path(dst).parent.mkdir(parents=True, exist_ok=True)
+    result = run_image(prepared, image, extra, settings, progress)
+    progress.check()
+    _write_like(src, dst, result.image, exr)
+    return result
+
+
+class _FrameProgress(Progress):
+    """Maps one frame's tile progress into the sequence's fraction and shares its cancel flag."""
+
+    def __init__(self, parent: Progress, index: int, total: int, frame: int):
+        super().__init__()
+        self._cancel = parent._cancel
+        self._parent, self._index, self._total, self._frame = parent, index, total, frame
+
+    def update(self, fraction: float, text: str = "") -> None:
+        overall = (self._index + fraction) / self._total
+        self._parent.update(overall, f"frame {self._frame} ({self._index + 1}/{self._total}): {text}")
+
+
+def process_frame(prepared, src: str, dst: str, settings: RunSettings, pass_inputs=None, progress=None, exr=None):
+    image, extra = _load(src, pass_inputs or {}, _input_names(prepared))
+    return _run_and_write(prepared, image, extra, src, dst, settings, progress or SILENT, exr)
+
+
+def _check_paths(src: str, dst: str) -> None:
+    if os.path.abspath(src) == os.path.abspath(dst):
+        raise EngineError(f"output {dst} would overwrite its source frame; choose another output pattern")
+
+
+def process_sequence(
+    prepared: PreparedModel,
+    input_pattern: str,
+    output_pattern: str,
+    frames: list[int],
+    settings: RunSettings | None = None,
+    skip_existing: bool = False,
+    stop_on_error: bool = False,
+    pass_inputs: dict[str, str] | None = None,
+    progress: Progress | None = None,
+    exr: ExrOptions | None = None,
+) -> SequenceSummary:
+    """Process `frames` of `input_pattern` into `output_pattern` ('#' runs are frame numbers).
+
+    A failing frame is recorded in `summary.failed` with the reason and leaves no output; the others go
+    on unless `stop_on_error`. Cancelling through `progress` stops before the next frame or tile and
+    keeps only complete files. Progress text: 'frame 7 processed (3/10)' or 'frame 7 failed (3/10)' after
+    each frame (its file is written in the background; the summary says when it was). EXR outputs are
+    stored like their source frames unless `exr` is given."""
+    settings = settings or RunSettings()
+    progress = progress or SILENT
+    pass_inputs = pass_inputs or {}
+    names = _input_names(prepared)
+    summary = SequenceSummary()
+    todo = []
+    for frame in frames:
+        src, dst = frame_path(input_pattern, frame), frame_path(output_pattern, frame)
+        _check_paths(src, dst)
+        if skip_existing and os.path.exists(dst):
+            summary.skipped.append(frame)
+        else:
+            todo.append((frame, src, dst))
+    # Three stages overlap: the next frame is read, the current one runs, the previous one is written
+    # (EXR compression costs about as much as a small model's inference). Writes are bounded, so at
+    # most MAX_PENDING_WRITES results wait in memory.
+    writes: list[tuple[int, str, Future[None]]] = []
+
+    def harvest(wait_all: bool) -> bool:
+        """Record finished writes; returns False when a failed write should stop the batch."""
+        keep_going = True
+        while writes and (wait_all or len(writes) >= MAX_PENDING_WRITES or writes[0][2].done()):
+            frame, dst, future = writes.pop(0)
+            try:
+                future.result()
+                summary.done.append(frame)
+            except FRAME_ERRORS as exc:
+                _record_failure(summary, frame, dst, exc)
+                keep_going = not stop_on_error
+        return keep_going
+
+    with ThreadPoolExecutor(max_workers=1) as reader, ThreadPoolExecutor(max_workers=1) as writer:
+        pending = reader.submit(_load, todo[0][1], pass_inputs, names) if todo else None
+        for index, (frame, src, dst) in enumerate(todo):
+            if progress.cancelled:
+                summary.cancelled = True
+                break
+            try:
+                assert pending is not None  # submitted before the loop and for every next frame
+                loaded, error = pending.result(), None
+            except FRAME_ERRORS as exc:
+                loaded, error = None, exc
+            if index + 1 < len(todo):
+                pending = reader.submit(_load, todo[index + 1][1], pass_inputs, names)
+            try:
+                if error is not None:
+                    raise error
+                start = time.perf_counter()
+                Path(dst).parent.mkdir(parents=True, exist_ok=True)
+                frame_progress = _FrameProgress(progress, index, len(todo), frame)
+                image, extra = loaded
+                result = run_image(prepared, image, extra, settings, frame_progress)
+                frame_progress.check()
+                writes.append((frame, dst, writer.submit(_write_like, src, dst, result.image, exr)))
+                log.info("frame %d -> %s (%.2f s)", frame, dst, time.perf_counter() - start)
+            except Cancelled:
+                summary.cancelled = True
+                break
+            except FRAME_ERRORS as exc:
+                _record_failure(summary, frame, dst, exc)
+                if stop_on_error:
+                    break
+            if not harvest(wait_all=False):
+                break
+            state = "failed" if frame in summary.failed else "processed"
+            progress.update((index + 1) / len(todo), f"frame {frame} {state} ({index + 1}/{len(todo)})")
+        harvest(wait_all=True)
+    summary.done.sort()
+    return summary
+
+
+@dataclass
+class FrameResult:
+    frame: int
+    output: str
+    seconds: float
+    error: str = ""
+
+
+class FrameBatch:
+    """Frames handed over one at a time, all through one prepared model (its session and buffers).
+
+    Used by the render handlers: `process(frame, src)` right after Blender wrote `src`. Failures are
+    recorded per frame; with `stop_on_error` the first failure stops the batch (later frames are left
+    alone), and `cancel()` stops it too. The source frame is only ever read."""
+
+    def __init__(
+        self,
+        prepared: PreparedModel,
+        output_pattern: str,
+        settings: RunSettings | None = None,
+        stop_on_error: bool = False,
+        pass_inputs: Mapping[str, str] | None = None,
+        progress: Progress | None = None,
+    ):
+        self.prepared = prepared
+        self.output_pattern = output_pattern
+        self.settings = settings or RunSettings()
+        self.stop_on_error = stop_on_error
+        self.pass_inputs = dict(pass_inputs or {})
+        self.progress = progress or Progress()
+        self.summary = SequenceSummary()
+        self.stopped = False
+
+    @property
+    def active(self) -> bool:
+        return not self.stopped and not self.progress.cancelled
+
+    def cancel(self) -> None:
+        self.progress.cancel()
+        self.summary.cancelled = True
+
+    def process(self, frame: int, src: str) -> FrameResult | None:
+        """Process one frame; None when the batch has stopped or was cancelled."""
+        if not self.active:
+            return None
+        dst = frame_path(self.output_pattern, frame)
+        start = time.perf_counter()
+        try:
+            _check_paths(src, dst)
+            image, extra = _load(src, self.pass_inputs, _input_names(self.prepared))
+            _run_and_write(self.prepared, image, extra, src, dst, self.settings, self.progress)
+        except Cancelled:
+            self.summary.cancelled = True
+            return None
+        except FRAME_ERRORS as exc:
+            # Not logged here: the render handler prints each failed frame itself.
+            self.summary.failed[frame] = str(exc)
+            _remove_partial(dst)
+            self.stopped = self.stop_on_error
+            return FrameResult(frame, dst, time.perf_counter() - start, str(exc))
+        self.summary.done.append(frame)
+        return FrameResult(frame, dst, time.perf_counter() - start)

@@ -1,0 +1,1 @@
+"""Pixels and files: image IO, colour transforms, channels and alpha, render passes (no onnxruntime here)."""

@@ -1,0 +1,68 @@
+"""Matching an image's channels to what a model input wants, and image arrays to model tensors."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..errors import ImageError
+from ..model.describe import TensorInfo
+
+# Rec.709 luma, the weights Blender uses for scene-linear grey.
+_LUMA = np.array([0.2126, 0.7152, 0.0722], np.float32)
+
+
+def split_alpha(image: np.ndarray, wanted: int) -> tuple[np.ndarray, np.ndarray | None, str]:
+    """Map HxWxC (C 1-4) to HxWx`wanted` colour channels; returns (colour, alpha or None, note)."""
+    if image.ndim == 2:
+        image = image[:, :, None]
+    if image.ndim != 3 or not 1 <= image.shape[2] <= 4:
+        raise ImageError(f"expected an HxWxC image with 1-4 channels, got shape {image.shape}")
+    if image.shape[0] == 0 or image.shape[1] == 0:
+        raise ImageError("the image is empty (0 pixels)")
+    have = image.shape[2]
+    alpha = image[:, :, 3].copy() if have == 4 else (image[:, :, 1].copy() if have == 2 else None)
+    colour = image[:, :, :3] if have >= 3 else image[:, :, :1]
+    got = colour.shape[2]
+    if wanted == got:
+        note = "alpha kept aside and carried through" if alpha is not None else ""
+        return colour, alpha, note
+    if wanted == 3 and got == 1:
+        return np.repeat(colour, 3, axis=2), alpha, "grey image repeated into RGB for the model"
+    if wanted == 1 and got == 3:
+        return (colour @ _LUMA)[:, :, None], alpha, "RGB image reduced to luminance for the model"
+    if wanted == 4 and have == 4:
+        return image, None, "RGBA fed to a 4-channel model"
+    raise ImageError(f"model input expects {wanted} channels, the image has {have}: choose a matching image or pass")
+
+
+def to_tensor(hwc: np.ndarray, info: TensorInfo) -> np.ndarray:
+    """HxWxC float32 to the model's 1-batch layout and dtype, contiguous."""
+    tensor = hwc.transpose(2, 0, 1)[None] if info.layout == "NCHW" else hwc[None]
+    return np.ascontiguousarray(tensor, dtype=np.dtype(info.dtype))
+
+
+def from_tensor(tensor: np.ndarray, layout: str) -> np.ndarray:
+    """A 1-batch model output to HxWxC float32."""
+    hwc = tensor[0].transpose(1, 2, 0) if layout == "NCHW" else tensor[0]
+    return np.asarray(hwc, dtype=np.float32)
+
+
+def to_rgba(colour: np.ndarray, alpha: np.ndarray | None = None, bottom_up: bool = False) -> np.ndarray:
+    """HxWxC (C 1-4) and an optional HxW alpha to a new contiguous HxWx4 float32, in one pass: grey
+    repeated into RGB, missing alpha set to 1, rows reversed when `bottom_up` (Blender's order)."""
+    if colour.ndim == 2:
+        colour = colour[:, :, None]
+    h, w, c = colour.shape
+    out = np.empty((h, w, 4), np.float32)
+    rows = out[::-1] if bottom_up else out
+    if c in (1, 2):
+        rows[:, :, :3] = colour[:, :, :1]
+    else:
+        rows[:, :, : min(c, 4)] = colour[:, :, :4]
+    if alpha is not None:
+        rows[:, :, 3] = alpha
+    elif c in (1, 3):
+        rows[:, :, 3] = 1.0
+    elif c == 2:
+        rows[:, :, 3] = colour[:, :, 1]
+    return out

@@ -1,0 +1,168 @@
+"""Images on disk through OpenImageIO, the library Blender itself bundles: EXR (every part and layer
+of a multilayer file, as Blender 5 writes one part per pass), PNG, JPEG and TIFF.
+
+Arrays are HxWxC float32, top-down rows, scene-linear: 8/16-bit formats are decoded from sRGB on
+read and encoded to sRGB on write. Writes go to a temporary file renamed into place, so an
+interrupted run never leaves a half-written image.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import ImageError
+from .colour import linear_to_srgb, srgb_to_linear
+from .passes import combined_layer, find_pass
+
+__all__ = ["ExrOptions", "combined_layer", "exr_options_of", "find_pass", "read_image", "read_layers", "write_image"]
+
+_FLOAT_FORMATS = {".exr", ".hdr"}
+_CHANNEL_ORDER = {"R": 0, "G": 1, "B": 2, "A": 3, "X": 0, "Y": 1, "Z": 2, "W": 3, "U": 0, "V": 1}
+# Channels of a plain (unprefixed) file that are passes of their own, not part of its colour.
+_LONE_PASSES = {"Z": "Depth", "depth": "Depth"}
+_INTEGER_FORMATS = ("uint8", "uint16", "int8", "int16", "uint", "int")
+
+
+def _oiio():
+    import OpenImageIO
+
+    return OpenImageIO
+
+
+def _split_layers(names: list[str]) -> dict[str, list[int]]:
+    """'ViewLayer.Diffuse Color.R' -> layer 'ViewLayer.Diffuse Color'; plain 'R' -> layer ''."""
+    layers: dict[str, list[int]] = {}
+    for index, name in enumerate(names):
+        layer = name.rsplit(".", 1)[0] if "." in name else _LONE_PASSES.get(name, "")
+        layers.setdefault(layer, []).append(index)
+    for idx in layers.values():
+        idx.sort(key=lambda i: _CHANNEL_ORDER.get(names[i].rsplit(".", 1)[-1], 9))
+    return layers
+
+
+def read_layers(path: str | os.PathLike) -> dict[str, np.ndarray]:
+    """Every layer of every part: {layer name: HxWxC}. Single-layer files give one entry, ''."""
+    oiio = _oiio()
+    path = str(path)
+    if not os.path.isfile(path):
+        raise ImageError(f"image not found: {path}")
+    config = oiio.ImageSpec()
+    # Keep alpha as stored (straight): Blender's images and the model work on unpremultiplied colour.
+    config.attribute("oiio:UnassociatedAlpha", 1)
+    inp = oiio.ImageInput.open(path, config)
+    if inp is None:
+        raise ImageError(f"cannot read image {path}: {oiio.geterror() or 'unknown format'}")
+    layers: dict[str, np.ndarray] = {}
+    try:
+        part = 0
+        while inp.seek_subimage(part, 0):
+            spec = inp.spec()
+            pixels = inp.read_image(part, 0, 0, spec.nchannels, "float")
+            if pixels is None or not hasattr(pixels, "shape"):
+                raise ImageError(
+                    f"cannot read image {path} (truncated or damaged): {inp.geterror() or oiio.geterror()}"
+                )
+            pixels = np.asarray(pixels, np.float32).reshape(spec.height, spec.width, spec.nchannels)
+            names = list(spec.channelnames)
+            # 8/16-bit integer pixels are display-encoded (sRGB); float pixels are scene-linear.
+            encoded = str(spec.format) in _INTEGER_FORMATS
+            for layer, idx in _split_layers(names).items():
+                values = np.ascontiguousarray(pixels[:, :, idx])
+                layers[layer] = _decode_srgb(values) if encoded else values
+            part += 1
+    finally:
+        inp.close()
+    return layers
+
+
+def _decode_srgb(image: np.ndarray) -> np.ndarray:
+    out = image.copy()
+    colour = min(3, out.shape[2]) if out.shape[2] != 2 else 1
+    out[:, :, :colour] = srgb_to_linear(out[:, :, :colour])
+    return out
+
+
+def read_image(path: str | os.PathLike) -> np.ndarray:
+    return combined_layer(read_layers(path))
+
+
+EXR_CODECS = ("none", "zip", "zips", "piz", "rle", "b44", "dwaa", "dwab")
+
+
+@dataclass(frozen=True)
+class ExrOptions:
+    """How an EXR is stored; None fields are filled from `fallback` by `over`. ZIP float is
+    OpenImageIO's default; a rendered frame's own settings (Blender's are half or float, ZIP by
+    default) are what a post-processed frame should match."""
+
+    half: bool | None = None
+    codec: str | None = None
+
+    def over(self, fallback: ExrOptions | None) -> ExrOptions:
+        fallback = fallback or ExrOptions()
+        return ExrOptions(
+            half=self.half if self.half is not None else bool(fallback.half),
+            codec=self.codec or fallback.codec or "zip",
+        )
+
+
+def exr_options_of(path: str | os.PathLike) -> ExrOptions | None:
+    """The pixel depth and codec of an EXR's first part; None when `path` is not an EXR."""
+    if Path(path).suffix.lower() != ".exr":
+        return None
+    oiio = _oiio()
+    inp = oiio.ImageInput.open(str(path))
+    if inp is None:
+        return None
+    try:
+        spec = inp.spec()
+        codec = spec.get_string_attribute("compression") or "zip"
+        return ExrOptions(half=str(spec.format) == "half", codec=codec if codec in EXR_CODECS else "zip")
+    finally:
+        inp.close()
+
+
+def write_image(path: str | os.PathLike, image: np.ndarray, exr: ExrOptions | None = None) -> None:
+    """Atomic write; the format follows the extension (`exr` sets an EXR's depth and codec). Never
+    leaves a partial file at `path`."""
+    oiio = _oiio()
+    path = Path(path)
+    image = np.ascontiguousarray(image, np.float32)
+    if image.ndim == 2:
+        image = image[:, :, None]
+    h, w, c = image.shape
+    suffix = path.suffix.lower()
+    if suffix in _FLOAT_FORMATS:
+        exr = (exr or ExrOptions()).over(None)
+        data, fmt = image, "half" if suffix == ".exr" and exr.half else "float"
+    else:
+        encoded = image.copy()
+        colour = 3 if c >= 3 else 1
+        encoded[:, :, :colour] = linear_to_srgb(np.clip(encoded[:, :, :colour], 0.0, 1.0))
+        data = np.clip(encoded, 0.0, 1.0)
+        fmt = "uint8" if suffix in (".jpg", ".jpeg") else "uint16"
+        if suffix in (".jpg", ".jpeg") and c == 4:
+            data, c = np.ascontiguousarray(data[:, :, :3]), 3
+    tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp{path.suffix}")
+    try:
+        out = oiio.ImageOutput.create(str(tmp))
+        if out is None:
+            raise ImageError(f"cannot write {path}: {oiio.geterror() or 'unsupported format'}")
+        spec = oiio.ImageSpec(w, h, c, fmt)
+        spec.attribute("oiio:UnassociatedAlpha", 1)
+        if suffix == ".exr" and exr is not None:
+            spec.attribute("compression", exr.codec)
+        spec.channelnames = tuple("RGBA"[:c]) if c in (3, 4) else (("Y", "A")[:c] if c <= 2 else spec.channelnames)
+        if not out.open(str(tmp), spec):
+            raise ImageError(f"cannot write {path}: {out.geterror() or oiio.geterror()}")
+        ok = out.write_image(data)
+        out.close()
+        if not ok:
+            raise ImageError(f"cannot write {path}: {out.geterror() or 'write failed (disk full?)'}")
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)

@@ -1,0 +1,93 @@
+"""Running one tile: plain `session.run`, or IO binding with buffers reused across tiles and frames."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..errors import RuntimeFailure
+
+_OOM_MARKERS = ("out of memory", "failed to allocate", "bad_alloc", "cudaerrormemoryallocation")
+
+
+def is_out_of_memory(exc: BaseException) -> bool:
+    text = str(exc).lower()
+    return any(marker in text for marker in _OOM_MARKERS)
+
+
+def _np_type(ort_type: str):
+    return {"tensor(float)": np.float32, "tensor(float16)": np.float16, "tensor(double)": np.float64}[ort_type]
+
+
+class TileRunner:
+    """Runs a session on inputs of one fixed shape.
+
+    With binding on CUDA, the input and output OrtValues live on the GPU, are made once and are
+    refilled in place, so no device buffer is allocated per tile or frame. On the CPU, binding
+    points onnxruntime at the caller's arrays and at a reused (or caller-given) output array, so
+    nothing is copied on either side.
+    """
+
+    def __init__(self, session, provider: str, device_id: int, input_shapes: dict, output_shape, use_binding: bool):
+        import onnxruntime as ort
+
+        self._ort = ort
+        self.session = session
+        self.use_binding = use_binding
+        self.on_gpu = provider == "cuda"
+        self.outputs = [o.name for o in session.get_outputs()]
+        self.image_output = next(o.name for o in session.get_outputs() if len(o.shape) == 4)
+        self.out_type = _np_type(next(o.type for o in session.get_outputs() if o.name == self.image_output))
+        if not use_binding:
+            return
+        types = {i.name: _np_type(i.type) for i in session.get_inputs()}
+        self.output_shape = tuple(output_shape)
+        self.binding = session.io_binding()
+        self.device_inputs = {}
+        if self.on_gpu:
+            for name, shape in input_shapes.items():
+                value = ort.OrtValue.ortvalue_from_shape_and_type(shape, types[name], "cuda", device_id)
+                self.device_inputs[name] = value
+                self.binding.bind_ortvalue_input(name, value)
+            self.device_output = ort.OrtValue.ortvalue_from_shape_and_type(
+                self.output_shape, self.out_type, "cuda", device_id
+            )
+            self.host_output = None
+        else:
+            self.host_output = np.empty(self.output_shape, self.out_type)
+            self.device_output = ort.OrtValue.ortvalue_from_numpy(self.host_output)
+        self.binding.bind_ortvalue_output(self.image_output, self.device_output)
+        for name in self.outputs:
+            if name != self.image_output:
+                self.binding.bind_output(name, "cpu")
+
+    def run(self, feeds: dict[str, np.ndarray], out: np.ndarray | None = None) -> np.ndarray:
+        """The image output. Without `out`, a CPU-bound result is a reused buffer: consume it before
+        the next run. With `out` (the output shape and dtype), the result is written there."""
+        try:
+            if not self.use_binding:
+                return self.session.run([self.image_output], feeds)[0]
+            for name, value in feeds.items():
+                if self.on_gpu:
+                    self.device_inputs[name].update_inplace(value)
+                else:
+                    self.binding.bind_cpu_input(name, value)
+            if out is not None and not self.on_gpu:
+                self.binding.bind_ortvalue_output(self.image_output, self._ort.OrtValue.ortvalue_from_numpy(out))
+                try:
+                    self.session.run_with_iobinding(self.binding)
+                finally:
+                    # Never leave the binding pointing at the caller's array.
+                    self.binding.bind_ortvalue_output(self.image_output, self.device_output)
+                return out
+            self.session.run_with_iobinding(self.binding)
+            if self.on_gpu:
+                if out is not None:
+                    np.copyto(out, self.device_output.numpy())
+                    return out
+                return self.device_output.numpy()
+            assert self.host_output is not None  # bound on the CPU: the reused output buffer
+            return self.host_output
+        except Exception as exc:  # noqa: BLE001 - onnxruntime's exception types are not public
+            if is_out_of_memory(exc):
+                raise MemoryError(str(exc)) from exc
+            raise RuntimeFailure(f"onnxruntime failed while running the model: {str(exc).splitlines()[0]}") from exc

@@ -1,0 +1,109 @@
+"""Reading and writing ONNX files with errors a person can act on, at an IR version the runtime accepts."""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import logging
+import os
+from pathlib import Path
+
+import onnx
+
+from ..errors import ModelError
+
+log = logging.getLogger(__name__)
+
+
+@functools.lru_cache(maxsize=1)
+def max_ir_version() -> int:
+    """Highest IR version the installed onnxruntime loads, found by probing a one-node model."""
+    import onnxruntime as ort
+    from onnx import TensorProto, helper
+
+    graph = helper.make_graph(
+        [helper.make_node("Identity", ["x"], ["y"])],
+        "probe",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1])],
+    )
+    for ir in range(onnx.IR_VERSION, 3, -1):
+        model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+        model.ir_version = ir
+        try:
+            ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+            return ir
+        except Exception:  # noqa: BLE001 - any refusal means "too new", try the next one down
+            continue
+    raise ModelError("onnxruntime accepts no IR version this onnx package can write")
+
+
+def clamp_ir_version(model: onnx.ModelProto) -> list[str]:
+    """Lower the IR version to what onnxruntime accepts; returns a warning when it changed."""
+    limit = max_ir_version()
+    if model.ir_version > limit:
+        old = model.ir_version
+        model.ir_version = limit
+        return [f"model IR version {old} is newer than onnxruntime accepts; rewritten at IR {limit}"]
+    return []
+
+
+def serialize(model: onnx.ModelProto) -> bytes:
+    clamp_ir_version(model)
+    return model.SerializeToString()
+
+
+def load_model(path: str | os.PathLike) -> onnx.ModelProto:
+    """Load and sanity-check a model file; raises ModelError naming the file and the problem."""
+    path = Path(path)
+    if not path.is_file():
+        raise ModelError(f"model file not found: {path}")
+    data = path.read_bytes()
+    return parse_model(data, str(path))
+
+
+def parse_model(data: bytes, name: str = "model") -> onnx.ModelProto:
+    if not data:
+        raise ModelError(f"{name} is empty")
+    model = onnx.ModelProto()
+    try:
+        model.ParseFromString(data)
+    except Exception as exc:  # noqa: BLE001 - protobuf raises several types for bad bytes
+        raise ModelError(f"{name} is not a readable ONNX model (truncated or not ONNX): {exc}") from exc
+    if model.ir_version <= 0 or not model.graph.node or not model.opset_import:
+        raise ModelError(f"{name} is not an ONNX model (no graph, IR version or opset found)")
+    try:
+        onnx.checker.check_model(model)
+    except onnx.checker.ValidationError as exc:
+        first = str(exc).strip().splitlines()[0]
+        raise ModelError(f"{name} is not a valid ONNX model: {first}") from exc
+    return model
+
+
+def save_model(model: onnx.ModelProto, path: str | os.PathLike) -> None:
+    """Write atomically: a reader never sees half a model."""
+    atomic_write_bytes(Path(path), serialize(model))
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with open(tmp, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def sha256_bytes(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def sha256_file(path: str | os.PathLike) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()

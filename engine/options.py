@@ -1,0 +1,64 @@
+"""The closed sets of choices the engine takes, as enums: parsed once at the edges (command line, Blender
+properties) and passed typed inside. They are `StrEnum`s, so their values are the words the CLI, the JSON
+reports and the cache keys have always used."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import TypeVar
+
+
+class Precision(StrEnum):
+    FP32 = "fp32"
+    FP16 = "fp16"
+    AMP = "amp"
+    """Automatic mixed precision: fp16 where the accuracy check allows, fp32 elsewhere."""
+
+
+class Provider(StrEnum):
+    AUTO = "auto"
+    CUDA = "cuda"
+    CPU = "cpu"
+
+
+class Device(StrEnum):
+    """Where a session really runs (never 'auto')."""
+
+    CUDA = "cuda"
+    CPU = "cpu"
+
+
+class ColorMode(StrEnum):
+    LINEAR = "linear"
+    """The model takes scene-linear values."""
+    SRGB = "srgb"
+    """The model takes display-encoded (sRGB) values in [0, 1]."""
+
+
+class OptLevel(StrEnum):
+    DISABLED = "disabled"
+    BASIC = "basic"
+    EXTENDED = "extended"
+    ALL = "all"
+
+
+class Layout(StrEnum):
+    NCHW = "NCHW"
+    NHWC = "NHWC"
+
+
+class Status(StrEnum):
+    OK = "ok"
+    FAILED = "failed"
+
+
+E = TypeVar("E", bound=StrEnum)
+
+
+def parse(kind: type[E], value: str | E, what: str) -> E:
+    """`value` as a member of `kind`, or a ValueError naming the choices (case-insensitive)."""
+    try:
+        return kind(str(value).lower()) if kind is not Layout else kind(str(value).upper())
+    except ValueError:
+        choices = ", ".join(m.value for m in kind)
+        raise ValueError(f"unknown {what} {value!r}; choose one of {choices}") from None

@@ -1,0 +1,91 @@
+"""On-disk cache of converted, offline-optimized models: atomic entries, verified on every read.
+
+An entry is `<key>.onnx` plus `<key>.json`; the JSON is written last and holds the model's size and
+SHA-256, so a crash mid-write leaves no entry, and a damaged file is detected and rebuilt.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..model.onnx_io import atomic_write_bytes, sha256_bytes, sha256_file
+
+log = logging.getLogger(__name__)
+
+FORMAT = 1
+
+
+class CacheUnavailable(OSError):
+    """The cache folder cannot be written (read-only, full, not a folder)."""
+
+
+def cache_key(parts: dict) -> str:
+    return sha256_bytes(json.dumps({"format": FORMAT, **parts}, sort_keys=True, default=str).encode())[:32]
+
+
+def default_cache_dir() -> Path:
+    if explicit := os.environ.get("ONNX_IMAGE_RUNTIME_CACHE"):
+        return Path(explicit)
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "onnx_image_runtime"
+
+
+@dataclass
+class CacheEntry:
+    model_path: Path
+    meta: dict
+
+
+class ModelCache:
+    def __init__(self, root: str | os.PathLike):
+        self.root = Path(root)
+
+    def _paths(self, key: str) -> tuple[Path, Path]:
+        return self.root / f"{key}.onnx", self.root / f"{key}.json"
+
+    def lookup(self, key: str) -> CacheEntry | None:
+        """A verified entry, or None (a damaged entry is removed so it gets rebuilt)."""
+        model, meta_path = self._paths(key)
+        if not meta_path.exists():
+            return None
+        try:
+            meta = json.loads(meta_path.read_text())
+            if model.stat().st_size != meta["size"] or sha256_file(model) != meta["sha256"]:
+                raise ValueError("model file does not match its checksum")
+        except (OSError, ValueError, KeyError) as exc:
+            log.warning("cache entry %s is damaged (%s); rebuilding it", key, exc)
+            self._remove(key)
+            return None
+        return CacheEntry(model, meta)
+
+    def temp_model_path(self, key: str) -> Path:
+        """Where to let onnxruntime write the optimized model before it is committed."""
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise CacheUnavailable(f"cache folder {self.root} cannot be created: {exc.strerror or exc}") from exc
+        if not os.access(self.root, os.W_OK):
+            raise CacheUnavailable(f"cache folder {self.root} is not writable")
+        return self.root / f".{key}.{os.getpid()}.onnx.tmp"
+
+    def commit(self, key: str, temp_model: Path, meta: dict) -> CacheEntry:
+        model, meta_path = self._paths(key)
+        try:
+            meta = {**meta, "size": temp_model.stat().st_size, "sha256": sha256_file(temp_model)}
+            os.replace(temp_model, model)
+            atomic_write_bytes(meta_path, json.dumps(meta, indent=1, default=str).encode())
+        except OSError as exc:
+            temp_model.unlink(missing_ok=True)
+            self._remove(key)
+            raise CacheUnavailable(f"cannot write to cache folder {self.root}: {exc.strerror or exc}") from exc
+        return CacheEntry(model, meta)
+
+    def _remove(self, key: str) -> None:
+        for path in self._paths(key):
+            try:
+                path.unlink(missing_ok=True)
+            except OSError:
+                log.warning("cannot remove damaged cache file %s", path)

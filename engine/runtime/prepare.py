@@ -1,0 +1,232 @@
+"""From a model file to a ready session: convert, offline-optimize, cache, pick the provider."""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import onnx
+
+from ..errors import ConversionError, ModelError
+from ..model.channels_last import to_channels_last
+from ..model.describe import ModelInfo, describe_model
+from ..model.onnx_io import clamp_ir_version, parse_model, serialize, sha256_bytes
+from ..options import Device, OptLevel, Precision
+from ..precision.convert import ConversionOptions, ConversionReport, convert_model
+from ..precision.validation_feeds import sample_feeds
+from .cache import CacheEntry, CacheUnavailable, ModelCache, cache_key, default_cache_dir
+from .sessions import ProviderChoice, SessionCache, SessionSettings, create_session, resolve_provider
+
+if TYPE_CHECKING:
+    import onnxruntime
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, kw_only=True, eq=False)
+class PreparedModel:
+    """A ready session. Its image inputs and outputs are channels-last (NHWC) whatever `info` says about the
+    original model: see model/channels_last.py. Compared by identity: one per session. What runs on it share
+    (a lock, bound buffers, the memory budget) is owned by inference, not kept here."""
+
+    session: onnxruntime.InferenceSession
+    info: ModelInfo
+    precision: Precision
+    provider: Device
+    """Where it actually runs."""
+    fallback_reason: str
+    """Why it runs on the CPU when CUDA was asked for or allowed; empty otherwise."""
+    cache_hit: bool
+    startup_seconds: float
+    optimized_model: str | None
+    """Path of the cached optimized model, None when the cache could not be written."""
+    report: ConversionReport | None
+    """The conversion's accuracy report; None for fp32."""
+    settings: SessionSettings
+    warnings: tuple[str, ...] = ()
+
+    def summary(self) -> dict[str, Any]:
+        """The `optimize` command's JSON contract."""
+        return {
+            "cache_hit": self.cache_hit,
+            "startup_seconds": round(self.startup_seconds, 4),
+            "optimized_model": self.optimized_model,
+            "provider": str(self.provider),
+            "fallback_reason": self.fallback_reason,
+            "precision": str(self.precision),
+            "warnings": list(self.warnings),
+        }
+
+
+SESSIONS: SessionCache[PreparedModel] = SessionCache()
+"""Prepared models of this process by (cache key, session settings): a second prepare is free."""
+
+
+def release_model(prepared: PreparedModel) -> int:
+    """Forget a prepared model so its session and device buffers can be freed (Cycles wants the GPU memory
+    back after an animation). Returns how many cache entries held it."""
+    return SESSIONS.release(prepared)
+
+
+def is_loaded(prepared: PreparedModel) -> bool:
+    return SESSIONS.holds(prepared)
+
+
+def _actual_provider(session: onnxruntime.InferenceSession) -> Device:
+    """CUDA only when the session really has the CUDA provider (it can fail to start for a model)."""
+    return Device.CUDA if "CUDAExecutionProvider" in session.get_providers() else Device.CPU
+
+
+def _conversion_failed(report: ConversionReport) -> ConversionError:
+    return ConversionError(f"{report.precision} conversion failed: {report.reason}", report)
+
+
+@dataclass(frozen=True, kw_only=True)
+class _Request:
+    """Everything a prepared model depends on, resolved once."""
+
+    path: str
+    data: bytes
+    precision: Precision
+    settings: SessionSettings
+    options: ConversionOptions
+    choice: ProviderChoice
+    key: str
+
+
+def _request(
+    model_path: str | Path,
+    precision: Precision | str,
+    settings: SessionSettings | None,
+    options: ConversionOptions | None,
+) -> _Request:
+    precision = Precision(precision)
+    settings = settings or SessionSettings()
+    options = replace(options, precision=precision) if options else ConversionOptions(precision=precision)
+    if not Path(model_path).is_file():
+        raise ModelError(f"model file not found: {model_path}")
+    data = Path(model_path).read_bytes()
+    choice = resolve_provider(settings)
+    key = cache_key(
+        {
+            "model": sha256_bytes(data),
+            "conversion": options.key() if precision != Precision.FP32 else "fp32",
+            "onnxruntime": __import__("onnxruntime").__version__,
+            "provider": choice.key,
+            "level": str(settings.optimization_level),
+            "io": "channels_last",
+        }
+    )
+    return _Request(
+        path=str(model_path), data=data, precision=precision, settings=settings, options=options, choice=choice, key=key
+    )
+
+
+def prepare_model(
+    model_path: str | Path,
+    precision: Precision | str = Precision.FP16,
+    settings: SessionSettings | None = None,
+    cache_dir: str | Path | None = None,
+    sample: np.ndarray | None = None,
+    options: ConversionOptions | None = None,
+) -> PreparedModel:
+    """Return a session for `model_path` at `precision`, reusing the cached optimized model when one
+    matches everything it depends on. `sample` (HxWxC) validates conversions; raises ConversionError
+    (with `.report`) when the converted model is outside tolerance, and caches nothing then."""
+    request = _request(model_path, precision, settings, options)
+    session_key = (request.key, request.settings)
+    if cached := SESSIONS.get(session_key):
+        return cached
+    model = parse_model(request.data, request.path)
+    warnings = clamp_ir_version(model)
+    cache = ModelCache(cache_dir or default_cache_dir())
+    entry = cache.lookup(request.key)
+    if entry is not None:
+        prepared = _from_cache(request, entry, warnings)
+    else:
+        prepared = _build(request, model, cache, warnings, sample)
+    SESSIONS.put(session_key, prepared)
+    return prepared
+
+
+def _from_cache(request: _Request, entry: CacheEntry, warnings: list[str]) -> PreparedModel:
+    start = time.perf_counter()
+    session, reason = create_session(str(entry.model_path), request.settings, request.choice, OptLevel.DISABLED)
+    report = entry.meta.get("report")
+    return PreparedModel(
+        session=session,
+        info=ModelInfo.from_json(entry.meta["info"]),
+        precision=request.precision,
+        provider=_actual_provider(session),
+        fallback_reason=reason,
+        cache_hit=True,
+        startup_seconds=time.perf_counter() - start,
+        optimized_model=str(entry.model_path),
+        report=ConversionReport(**report) if report else None,
+        settings=request.settings,
+        warnings=tuple(warnings),
+    )
+
+
+def _convert(
+    request: _Request, model: onnx.ModelProto, info: ModelInfo, sample: np.ndarray | None
+) -> tuple[onnx.ModelProto, ConversionReport | None]:
+    if request.precision == Precision.FP32:
+        return model, None
+    converted, report = convert_model(model, sample_feeds(info, sample), request.options)
+    if converted is None:
+        raise _conversion_failed(report)
+    return converted, report
+
+
+def _build(
+    request: _Request, model: onnx.ModelProto, cache: ModelCache, warnings: list[str], sample: np.ndarray | None = None
+) -> PreparedModel:
+    info = describe_model(model)
+    model, report = _convert(request, model, info, sample)
+    model = to_channels_last(model, info)
+    try:
+        temp: Path | None = cache.temp_model_path(request.key)
+    except CacheUnavailable as exc:
+        warnings.append(f"{exc}; the optimized model is not cached this time")
+        temp = None
+    start = time.perf_counter()
+    settings, choice = request.settings, request.choice
+    try:
+        session, reason = create_session(
+            serialize(model), settings, choice, settings.optimization_level, str(temp) if temp else None
+        )
+    except Exception:
+        if temp is not None:
+            temp.unlink(missing_ok=True)
+        raise
+    startup = time.perf_counter() - start
+    provider = _actual_provider(session)
+    optimized = None
+    if temp is not None and provider != choice.name:
+        # CUDA failed to start for this model: what was optimized is a CPU graph, not for this key.
+        temp.unlink(missing_ok=True)
+        temp = None
+    if temp is not None:
+        meta = {"info": info.to_json(), "report": report.to_json() if report else None, "precision": request.precision}
+        try:
+            optimized = str(cache.commit(request.key, temp, meta).model_path)
+        except CacheUnavailable as exc:
+            warnings.append(f"{exc}; the optimized model is not cached this time")
+    return PreparedModel(
+        session=session,
+        info=info,
+        precision=request.precision,
+        provider=provider,
+        fallback_reason=reason,
+        cache_hit=False,
+        startup_seconds=startup,
+        optimized_model=optimized,
+        report=report,
+        settings=settings,
+        warnings=tuple(warnings),
+    )

@@ -1,0 +1,150 @@
+"""ONNX Runtime sessions on the best provider, with the reason for any fallback, cached in-process."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Hashable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Generic, TypeVar
+
+from ..errors import ModelError
+from ..model.cpu_session import ort_level
+from ..options import Device, OptLevel, Provider
+from .cuda.probe import cuda_unavailable_reason, gpu_name
+
+if TYPE_CHECKING:
+    import onnxruntime
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, kw_only=True)
+class SessionSettings:
+    """How sessions are built: provider, its options, threads, logging, optimization level."""
+
+    provider: Provider = Provider.AUTO
+    device_id: int = 0
+    cudnn_conv_algo_search: str = "EXHAUSTIVE"
+    gpu_mem_limit: int = 0
+    """Bytes; 0 leaves onnxruntime's default (no limit)."""
+    arena_extend_strategy: str = "kNextPowerOfTwo"
+    do_copy_in_default_stream: bool = True
+    prefer_nhwc: bool = False
+    """CUDA only, builds that support it: run convolutions channels-last (Tensor Core friendly)."""
+    intra_op_threads: int = 0
+    log_severity: int = 3
+    profiling: bool = False
+    profile_prefix: str = "onnx_image_runtime_profile"
+    optimization_level: OptLevel = OptLevel.EXTENDED
+
+    def __post_init__(self) -> None:
+        # Strings are accepted at construction (scripts, tests) and stored as the enum.
+        object.__setattr__(self, "provider", Provider(self.provider))
+        object.__setattr__(self, "optimization_level", OptLevel(self.optimization_level))
+
+    def cuda_options(self) -> dict[str, object]:
+        opts: dict[str, object] = {
+            "device_id": self.device_id,
+            "cudnn_conv_algo_search": self.cudnn_conv_algo_search,
+            "arena_extend_strategy": self.arena_extend_strategy,
+            "do_copy_in_default_stream": self.do_copy_in_default_stream,
+        }
+        if self.gpu_mem_limit:
+            opts["gpu_mem_limit"] = self.gpu_mem_limit
+        if self.prefer_nhwc:
+            opts["prefer_nhwc"] = "1"
+        return opts
+
+
+@dataclass(frozen=True)
+class ProviderChoice:
+    name: Device
+    """What sessions will actually run on."""
+    fallback_reason: str = ""
+    key: dict[str, object] = field(default_factory=dict, compare=False, hash=False)
+    """Everything an optimized model depends on about the provider, for cache keys."""
+
+
+def resolve_provider(settings: SessionSettings) -> ProviderChoice:
+    if settings.provider == Provider.CPU:
+        return ProviderChoice(Device.CPU, "", {"provider": "cpu"})
+    reason = cuda_unavailable_reason()
+    if reason:
+        said = "CUDA requested, but" if settings.provider == Provider.CUDA else "CUDA not used:"
+        return ProviderChoice(Device.CPU, f"{said} {reason}: running on CPU", {"provider": "cpu"})
+    key = {"provider": "cuda", "gpu": gpu_name(settings.device_id), **settings.cuda_options()}
+    return ProviderChoice(Device.CUDA, "", key)
+
+
+def session_options(
+    settings: SessionSettings, level: OptLevel, save_to: str | None = None
+) -> onnxruntime.SessionOptions:
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort_level(level)
+    options.log_severity_level = settings.log_severity
+    if settings.intra_op_threads:
+        options.intra_op_num_threads = settings.intra_op_threads
+    if settings.profiling:
+        options.enable_profiling = True
+        options.profile_file_prefix = settings.profile_prefix
+    if save_to:
+        options.optimized_model_filepath = save_to
+    return options
+
+
+def create_session(
+    model: bytes | str, settings: SessionSettings, choice: ProviderChoice, level: OptLevel, save_to: str | None = None
+) -> tuple[onnxruntime.InferenceSession, str]:
+    """Build a session; returns (session, fallback_reason) with the reason filled in when the
+    provider we asked for did not end up in the session."""
+    import onnxruntime as ort
+
+    providers: list[str | tuple[str, dict[str, object]]] = ["CPUExecutionProvider"]
+    if choice.name == Device.CUDA:
+        providers.insert(0, ("CUDAExecutionProvider", settings.cuda_options()))
+    try:
+        session = ort.InferenceSession(model, session_options(settings, level, save_to), providers=providers)
+    except Exception as exc:  # noqa: BLE001 - onnxruntime's exception types are not public
+        raise ModelError(f"onnxruntime cannot load the model: {str(exc).splitlines()[0]}") from exc
+    reason = choice.fallback_reason
+    if choice.name == Device.CUDA and "CUDAExecutionProvider" not in session.get_providers():
+        reason = "CUDA requested, but the CUDA provider failed to start for this model: running on CPU"
+    return session, reason
+
+
+class SessionCache(Generic[T]):
+    """One value (a prepared model) per key (optimized model, provider settings), shared by every run in the
+    process."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._entries: dict[Hashable, T] = {}
+
+    def get(self, key: Hashable) -> T | None:
+        with self._lock:
+            return self._entries.get(key)
+
+    def put(self, key: Hashable, value: T) -> None:
+        with self._lock:
+            self._entries[key] = value
+
+    def holds(self, value: T) -> bool:
+        with self._lock:
+            return any(held is value for held in self._entries.values())
+
+    def release(self, value: T) -> int:
+        """Forget every entry holding `value`, so its session and device buffers can be freed (Cycles
+        wants the GPU memory back after an animation). Returns how many entries were dropped."""
+        with self._lock:
+            keys = [key for key, held in self._entries.items() if held is value]
+            for key in keys:
+                del self._entries[key]
+            return len(keys)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()

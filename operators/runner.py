@@ -1,0 +1,139 @@
+"""The one job runner behind every long operator: the job runs in a worker thread polled by a 0.1 s timer, with
+progress in the status bar and Esc to cancel; in background mode (`blender -b`, the bpy module) it runs
+blocking. Only the main thread touches bpy data: the worker gets numpy arrays and returns a result that
+`finish` writes back."""
+
+from __future__ import annotations
+
+import inspect
+import queue
+import threading
+
+import bpy
+
+from ..engine import Cancelled, Progress
+from . import jobs
+
+
+def report_failure(op, exc: BaseException) -> set[str]:
+    """The one way an operator reports a failure: a warning for a cancel, an error otherwise, one line each."""
+    op.report({"WARNING" if isinstance(exc, Cancelled) else "ERROR"}, jobs.error_text(exc))
+    return {"CANCELLED"}
+
+
+# What an operator class must define to use the runner, with the arguments after `self`.
+_CONTRACT = {"build": ("context",), "finish": ("context", "job", "result")}
+
+
+class JobRunner:
+    """Mixin for long operators. Subclasses define
+
+        build(self, context) -> job          main thread: Blender data -> a bpy-free job (operators/jobs.py)
+        finish(self, context, job, result) -> str   main thread: the job's result -> Blender data; the report line
+
+    The contract is checked when the class is defined, so a missing or misnamed method is an error at
+    registration, not when an artist clicks."""
+
+    _timer = None
+    _thread = None
+    _queue = None
+    _job = None
+    progress: Progress | None = None
+    """The running job's progress (its cancel flag is what Esc sets)."""
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        for name, expected in _CONTRACT.items():
+            method = getattr(cls, name, None)
+            if not callable(method):
+                raise TypeError(f"{cls.__name__} uses JobRunner but defines no {name}(self, {', '.join(expected)})")
+            params = tuple(inspect.signature(method).parameters)[1:]
+            if len(params) != len(expected):
+                raise TypeError(f"{cls.__name__}.{name} takes {params}, JobRunner calls it with {expected}")
+
+    def background_progress(self) -> Progress:
+        """The Progress of a blocking run; subclasses may print from it."""
+        return Progress()
+
+    def invoke(self, context, event):
+        return self.execute(context)
+
+    def execute(self, context):
+        try:
+            job = self.build(context)
+        except Exception as exc:  # noqa: BLE001 - reported to the user
+            return report_failure(self, exc)
+        if bpy.app.background or context.window is None:
+            messages: queue.Queue = queue.Queue()
+            jobs.worker(job, self.background_progress(), messages)
+            return self.complete(context, job, messages.get())
+        return self.start(context, job)
+
+    def start(self, context, job) -> set[str]:
+        """Run `job` on a worker thread; modal() drains its messages on a timer."""
+        self._job = job
+        self._queue = messages = queue.Queue()
+        self.progress = Progress(on_update=lambda f, t: messages.put(("progress", f, t)))
+        self._thread = threading.Thread(target=jobs.worker, args=(job, self.progress, messages), daemon=True)
+        wm = context.window_manager
+        state = wm.onnx_image_runtime
+        state.running, state.progress, state.status = True, 0.0, "starting"
+        wm.progress_begin(0.0, 1.0)
+        self._timer = wm.event_timer_add(0.1, window=context.window)
+        wm.modal_handler_add(self)
+        self._thread.start()
+        return {"RUNNING_MODAL"}
+
+    def modal(self, context, event):
+        if event.type == "ESC" and event.value == "PRESS":
+            # The worker stops at its next check; nothing is written.
+            self.progress.cancel()
+            context.window_manager.onnx_image_runtime.status = "cancelling"
+            return {"RUNNING_MODAL"}
+        if event.type != "TIMER":
+            return {"PASS_THROUGH"}
+        while True:
+            try:
+                message = self._queue.get_nowait()
+            except queue.Empty:
+                return {"RUNNING_MODAL"}
+            if message[0] == "progress":
+                _, fraction, text = message
+                state = context.window_manager.onnx_image_runtime
+                state.progress, state.status = fraction, text
+                context.window_manager.progress_update(fraction)
+                if context.area:
+                    context.area.tag_redraw()
+                continue
+            self._end(context)
+            return self.complete(context, self._job, message)
+
+    def cancel(self, context):
+        """Blender ends the modal operator itself (a file is loaded, the window closes): stop the worker at
+        its next check and put the progress state back; nothing is written."""
+        if self.progress is not None:
+            self.progress.cancel()
+        self._end(context)
+
+    def _end(self, context):
+        wm = context.window_manager
+        if self._timer is not None:
+            wm.event_timer_remove(self._timer)
+            self._timer = None
+        wm.progress_end()
+        state = wm.onnx_image_runtime
+        state.running, state.status, state.progress = False, "", 0.0
+
+    def complete(self, context, job, message) -> set[str]:
+        """Main thread: turn the worker's final message into Blender data and reports."""
+        kind, payload = message[0], message[1]
+        if kind == "error":
+            return report_failure(self, payload)
+        try:
+            text = self.finish(context, job, payload)
+        except Exception as exc:  # noqa: BLE001 - reported to the user
+            return report_failure(self, exc)
+        for note in payload.notes:
+            self.report({"WARNING"}, note)
+        self.report({"INFO"}, text)
+        return {"FINISHED"}

@@ -1,0 +1,108 @@
+import json
+import subprocess
+import sys
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+
+from engine.advice.advisor import advise_model, advise_nodes, cast_report, layout_conversions
+from engine.advice.channel_padding import pad_channels
+from engine.model.describe import describe_model
+from engine.model.onnx_io import serialize
+from engine.runtime.sessions import SessionSettings
+from tests import models
+from tests.helpers import ROOT
+from tests.models import conv_chain
+
+CPU = SessionSettings(provider="cpu")
+
+
+def test_verdicts_and_mac_shares_from_known_channel_counts():
+    model = conv_chain((3, 16, 32, 3))
+    info = describe_model(model)
+    from onnxconverter_common.float16 import convert_float_to_float16
+
+    fp16 = convert_float_to_float16(model, keep_io_types=True)
+    advice = advise_nodes(fp16, info, (64, 64))
+    by_name = {n.name: n for n in advice.nodes}
+    pixels = 64 * 64
+    assert by_name["conv0"].macs == pixels * 16 * 3 * 9
+    assert by_name["conv1"].macs == pixels * 32 * 16 * 9
+    assert by_name["conv2"].macs == pixels * 3 * 32 * 9
+    assert not by_name["conv0"].eligible and "in 3 not a multiple of 8" in by_name["conv0"].verdict
+    assert by_name["conv1"].eligible and "multiples of 32 would be faster" in by_name["conv1"].verdict
+    assert not by_name["conv2"].eligible and "out 3" in by_name["conv2"].verdict
+    assert advice.eligible_mac_share == pytest.approx(by_name["conv1"].macs / advice.total_macs)
+    fp32 = advise_nodes(model, info, (64, 64))
+    assert fp32.eligible_mac_share == 0 and "runs in fp32" in fp32.nodes[1].verdict
+
+
+def test_nodes_kept_fp32_are_not_eligible():
+    model = conv_chain((3, 32, 32, 3))
+    advice = advise_nodes(model, describe_model(model), (32, 32), float_nodes={"conv1"})
+    assert not {n.name: n for n in advice.nodes}["conv1"].eligible
+
+
+def test_padding_is_bit_identical_and_makes_convs_eligible():
+    model = conv_chain((3, 12, 12, 3))
+    padded, names = pad_channels(model, 8)
+    assert names == ["conv0", "conv1"]
+    x = np.random.default_rng(1).random((1, 3, 45, 61), dtype=np.float32)
+    outs = [
+        ort.InferenceSession(serialize(m), providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
+        for m in (model, padded)
+    ]
+    np.testing.assert_array_equal(outs[0], outs[1])
+    shapes = {i.name: tuple(i.dims) for i in padded.graph.initializer}
+    assert shapes["w0"] == (16, 3, 3, 3) and shapes["w1"] == (16, 16, 3, 3) and shapes["w2"] == (3, 16, 3, 3)
+
+
+def test_padding_leaves_convs_feeding_other_ops_alone():
+    padded, names = pad_channels(models.sr_x2(hidden=12), 8)
+    assert names == ["conv1"]  # conv2 feeds DepthToSpace, whose meaning depends on the channel count
+
+
+def test_cast_report_explains_each_cast():
+    from engine.precision.convert import ConversionOptions, convert_model
+    from engine.precision.validation_feeds import sample_feeds
+
+    model = models.unet()
+    converted, report = convert_model(model, sample_feeds(describe_model(model)), ConversionOptions())
+    casts = cast_report(converted, set(report.fp32_nodes))
+    reasons = {c["name"]: c["why"] for c in casts}
+    assert len(casts) == report.casts_after
+    assert sum("keep_io_types" in why for why in reasons.values()) == 2
+    assert sum("fp32 island" in why for why in reasons.values()) == 2
+
+
+def test_layout_conversions_on_the_cpu_provider(tmp_path):
+    model = conv_chain((3, 16, 16, 3))
+    path = tmp_path / "m.onnx"
+    path.write_bytes(serialize(model))
+    advice = advise_model(str(path), "fp32", CPU, tmp_path / "cache", (32, 32), profile=True)
+    kinds = [c["op_type"] for c in advice.layout.conversions]
+    assert kinds == ["Transpose", "Transpose"]  # the channels-last adapters at the graph's edges
+    assert 0.0 < advice.layout.time_share < 1.0
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.optimized_model_filepath = str(tmp_path / "all.onnx")
+    ort.InferenceSession(serialize(model), options, providers=["CPUExecutionProvider"])
+    reorders = layout_conversions(onnx.load(str(tmp_path / "all.onnx")), "cpu").conversions
+    assert "ReorderOutput" in {c["op_type"] for c in reorders}  # NCHWc blocks leave through a reorder
+
+
+def test_cli_advise_and_pad(tmp_path):
+    path = tmp_path / "m.onnx"
+    path.write_bytes(serialize(conv_chain((3, 12, 12, 3))))
+    common = ["--provider", "cpu", "--cache-dir", str(tmp_path / "c"), "--size", "64x64"]
+    run = [sys.executable, "-m", "engine", "advise", str(path), *common]
+    done = subprocess.run(run, capture_output=True, text=True, cwd=ROOT)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["eligible_mac_share"] == 0
+    done = subprocess.run(
+        [*run, "--pad-channels", "8", "--out", str(tmp_path / "p.onnx")], capture_output=True, text=True, cwd=ROOT
+    )
+    data = json.loads(done.stdout)
+    assert data["padding"].startswith("padded 2 nodes, +") and data["after"]["eligible_mac_share"] > 0

@@ -1,0 +1,272 @@
+import numpy as np
+import pytest
+
+from engine.errors import Cancelled, ImageError, RuntimeFailure
+from engine.image.colour import Normalization
+from engine.inference.pipeline import run_image
+from engine.inference.run_state import run_state
+from engine.inference.settings import RunSettings
+from engine.precision.validation_feeds import synthetic_image
+from engine.progress import Progress
+from engine.runtime.prepare import prepare_model
+from engine.runtime.sessions import SessionSettings
+
+CPU = SessionSettings(provider="cpu")
+
+
+@pytest.fixture
+def prepared(model_file, cache_dir):
+    def make(name, precision="fp32"):
+        return prepare_model(model_file(name), precision, CPU, cache_dir)
+
+    return make
+
+
+def _reference(prep, image, name="x"):
+    """The prepared session run directly on the whole image, no pipeline (its I/O is channels-last)."""
+    return prep.session.run(None, {name: np.ascontiguousarray(image[None])})[0][0]
+
+
+def test_rgba_in_rgb_model_out_with_alpha_carried_and_upscaled(prepared):
+    prep = prepared("sr_x2")
+    image = synthetic_image(37, 51, 4)
+    result = run_image(prep, image)
+    assert result.image.shape == (74, 102, 4)
+    np.testing.assert_allclose(result.image[:, :, :3], _reference(prep, image[:, :, :3]), atol=1e-5)
+    np.testing.assert_array_equal(result.image[::2, ::2, 3], image[:, :, 3])
+
+
+def test_grey_is_expanded_and_too_many_channels_are_refused(prepared):
+    prep = prepared("sr_x2")
+    grey = synthetic_image(20, 20, 1)
+    result = run_image(prep, grey)
+    assert result.image.shape == (40, 40, 3) and any("grey" in n for n in result.notes)
+    with pytest.raises(ImageError, match="expected an HxWxC image with 1-4 channels"):
+        run_image(prep, np.zeros((8, 8, 5), np.float32))
+
+
+def test_empty_and_nan_images_are_refused(prepared):
+    prep = prepared("sr_x2")
+    with pytest.raises(ImageError, match="empty"):
+        run_image(prep, np.zeros((0, 10, 3), np.float32))
+    bad = synthetic_image(16, 16)
+    bad[3, 4, 1] = np.nan
+    with pytest.raises(ImageError, match="1 pixels with NaN"):
+        run_image(prep, bad)
+
+
+def test_hdr_values_above_one_survive_linear_mode_and_srgb_reports_clipping(prepared):
+    prep = prepared("nhwc")
+    image = synthetic_image(24, 24) * 8.0
+    linear = run_image(prep, image, settings=RunSettings(color="linear"))
+    np.testing.assert_allclose(linear.image, _nhwc_reference(prep, image), atol=1e-5)
+    assert linear.image.max() > 1.5 and linear.clipped_pixels == 0
+    srgb = run_image(prep, image, settings=RunSettings(color="srgb"))
+    assert srgb.clipped_pixels == int((image > 1).any(axis=2).sum()) > 0
+    assert any("clipped" in n for n in srgb.notes)
+
+
+def _nhwc_reference(prep, image):
+    return _reference(prep, image)
+
+
+def test_normalization_is_applied_and_inverted(prepared):
+    prep = prepared("nhwc")
+    image = synthetic_image(16, 16)
+    norm = Normalization(scale=255.0, mean=(120.0, 110.0, 100.0), std=(50.0, 60.0, 70.0))
+    out = run_image(prep, image, settings=RunSettings(normalization=norm)).image
+    expected = norm.inverse(_nhwc_reference(prep, norm.forward(image).astype(np.float32)))
+    np.testing.assert_allclose(out, expected, rtol=1e-4, atol=1e-4)
+
+
+def test_multiple_inputs_by_name_and_by_mapping(prepared):
+    prep = prepared("multi_input")
+    colour, albedo, normal = (synthetic_image(16, 16, 3, seed=s) for s in (1, 2, 3))
+    by_name = run_image(prep, colour, {"albedo": albedo, "normal": normal}).image
+    mapped = run_image(
+        prep, colour, {"Diffuse Color": albedo, "Normal": normal}, mapping={"albedo": "Diffuse Color"}
+    ).image
+    np.testing.assert_array_equal(by_name, mapped)
+    feeds = {
+        n: np.ascontiguousarray(a[None])
+        for n, a in zip(("color", "albedo", "normal"), (colour, albedo, normal), strict=True)
+    }
+    np.testing.assert_allclose(by_name, prep.session.run(None, feeds)[0][0], atol=1e-5)
+    with pytest.raises(ImageError, match="'albedo' needs an image"):
+        run_image(prep, colour, {"normal": normal})
+
+
+def test_odd_size_is_padded_to_the_models_multiple_and_cropped_back(prepared):
+    prep = prepared("unet")
+    result = run_image(prep, synthetic_image(33, 47))
+    assert result.image.shape == (33, 47, 3)
+
+
+@pytest.mark.parametrize("name", ["sr_x2", "unet"])
+def test_tiled_equals_whole_image_within_1e_4(prepared, name):
+    prep = prepared(name)
+    image = synthetic_image(300, 420, seed=5)
+    whole = run_image(prep, image, settings=RunSettings(tile=0))
+    tiled = run_image(prep, image, settings=RunSettings(tile=128, overlap=32))
+    assert whole.tiles == 1 and tiled.tiles > 4
+    np.testing.assert_allclose(tiled.image, whole.image, atol=1e-4)
+
+
+def test_every_tile_has_the_same_shape(prepared, monkeypatch):
+    from engine.inference import tile_runner as runner
+
+    prep = prepared("sr_x2")
+    shapes = set()
+    original = runner.TileRunner.run
+
+    def spy(self, feeds, out=None):
+        shapes.add(feeds["x"].shape)
+        return original(self, feeds, out)
+
+    monkeypatch.setattr(runner.TileRunner, "run", spy)
+    run_image(prep, synthetic_image(300, 230), settings=RunSettings(tile=128))
+    assert shapes == {(1, 128, 128, 3)}
+
+
+def test_4096_image_through_a_fixed_256_model(prepared):
+    prep = prepared("fixed_size")
+    image = synthetic_image(4096, 4096)
+    result = run_image(prep, image, settings=RunSettings(overlap=32))
+    assert result.image.shape == (4096, 4096, 3) and result.tile_size == (256, 256)
+    centre = image[1000:1256, 2000:2256]
+    direct = _reference(prep, centre)
+    np.testing.assert_allclose(result.image[1010:1246, 2010:2246], direct[10:-10, 10:-10], atol=1e-4)
+
+
+def test_binding_and_plain_run_give_identical_results_and_buffers_are_reused(prepared):
+    prep = prepared("sr_x2")
+    image = synthetic_image(200, 200)
+    bound = run_image(prep, image, settings=RunSettings(tile=96, use_binding=True))
+    plain = run_image(prep, image, settings=RunSettings(tile=96, use_binding=False))
+    np.testing.assert_array_equal(bound.image, plain.image)
+    runner = run_state(prep).runners[((96, 96), True)]
+    buffer = runner.host_output
+    run_image(prep, synthetic_image(200, 200, seed=9), settings=RunSettings(tile=96))
+    assert run_state(prep).runners[((96, 96), True)] is runner and runner.host_output is buffer
+
+
+def test_progress_per_tile_and_cancel_between_tiles(prepared):
+    prep = prepared("sr_x2")
+    seen = []
+
+    def on_update(fraction, text):
+        seen.append(fraction)
+        if len(seen) == 2:
+            progress.cancel()
+
+    progress = Progress(on_update)
+    with pytest.raises(Cancelled):
+        run_image(prep, synthetic_image(300, 300), settings=RunSettings(tile=96), progress=progress)
+    assert len(seen) == 2
+
+
+def test_out_of_memory_retries_with_smaller_tiles(prepared, monkeypatch):
+    from engine.inference import tile_runner as runner
+
+    prep = prepared("sr_x2")
+    original = runner.TileRunner.run
+
+    def oom_on_big_tiles(self, feeds, out=None):
+        if feeds["x"].shape[1] > 64:
+            raise MemoryError("Failed to allocate memory for requested buffer")
+        return original(self, feeds, out)
+
+    monkeypatch.setattr(runner.TileRunner, "run", oom_on_big_tiles)
+    result = run_image(prep, synthetic_image(150, 150), settings=RunSettings(tile=128))
+    assert result.tile_size == (64, 64) and any("retried" in n for n in result.notes)
+    monkeypatch.setattr(
+        runner.TileRunner, "run", lambda self, feeds, out=None: (_ for _ in ()).throw(MemoryError("oom"))
+    )
+    with pytest.raises(RuntimeFailure, match="out of memory"):
+        run_image(prep, synthetic_image(150, 150), settings=RunSettings(tile=128))
+
+
+def test_nan_output_is_an_error_not_an_image(prepared, monkeypatch):
+    from engine.inference import tile_runner as runner
+
+    prep = prepared("sr_x2")
+    monkeypatch.setattr(
+        runner.TileRunner, "run", lambda self, feeds, out=None: np.full((1, 32, 32, 3), np.nan, np.float32)
+    )
+    with pytest.raises(RuntimeFailure, match="NaN/Inf"):
+        run_image(prep, synthetic_image(16, 16))
+
+
+def test_automatic_tiles_follow_the_models_memory_and_the_budget(prepared, monkeypatch):
+    from engine.inference import pipeline as pipeline
+
+    prep = prepared("sr_x2")
+    per_pixel = prep.info.bytes_per_pixel
+    # sr_x2 on a 64x64 probe: input 3, hidden 16 (conv and relu), 12 (conv), output 12 floats per pixel
+    assert per_pixel == pytest.approx(4 * (3 + 16 + 16 + 12 + 12), rel=0.01)
+    image = synthetic_image(300, 400)
+    run_state(prep).memory_budget = int(per_pixel * 300 * 400 * 2)
+    assert run_image(prep, image).tiles == 1
+    run_state(prep).memory_budget = int(per_pixel * 256 * 256)
+    tiled = run_image(prep, image)
+    assert tiled.tile_size == (256, 256) and tiled.tiles == 4
+    np.testing.assert_allclose(tiled.image, run_image(prep, image, settings=RunSettings(tile=512)).image, atol=1e-4)
+    assert pipeline.memory_budget("cpu") > 0
+
+
+def test_blender_layout_is_the_same_pixels_bottom_up_rgba(prepared):
+    prep = prepared("sr_x2")
+    for channels in (3, 4):
+        image = synthetic_image(21, 30, channels, seed=channels)
+        plain = run_image(prep, image).image
+        blender = run_image(prep, image, settings=RunSettings(blender_rgba=True)).image
+        assert blender.shape == (42, 60, 4) and blender.flags.c_contiguous and blender.dtype == np.float32
+        np.testing.assert_array_equal(blender[::-1, :, :3], plain[:, :, :3])
+        expected_alpha = plain[:, :, 3] if channels == 4 else np.ones((42, 60), np.float32)
+        np.testing.assert_array_equal(blender[::-1, :, 3], expected_alpha)
+
+
+def test_concurrent_runs_on_one_prepared_model_take_turns(prepared):
+    import threading
+
+    prep = prepared("sr_x2")
+    images = [np.full((300, 300, 3), value, np.float32) for value in (0.1, 0.9)]
+    expected = [run_image(prep, image, settings=RunSettings(tile=64)).image for image in images]
+    errors = {}
+
+    def work(index):
+        for _ in range(3):
+            got = run_image(prep, images[index], settings=RunSettings(tile=64)).image
+            errors[index] = max(errors.get(index, 0.0), float(np.abs(got - expected[index]).max()))
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in (0, 1)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == {0: 0.0, 1: 0.0}
+
+
+def test_out_of_memory_retry_ends_when_the_size_multiple_stops_the_shrinking(prepared, monkeypatch):
+    from engine.inference import tile_runner
+
+    prep = prepared("sr_x2")
+    prep.info.size_multiple = 256  # as a model that only takes multiples of 256
+    calls = []
+
+    def always_oom(self, feeds, out=None):
+        calls.append(feeds["x"].shape[1:3])
+        raise MemoryError("Failed to allocate memory")
+
+    monkeypatch.setattr(tile_runner.TileRunner, "run", always_oom)
+    with pytest.raises(RuntimeFailure, match="out of memory even with 256x256 tiles"):
+        run_image(prep, synthetic_image(600, 600), settings=RunSettings(tile=512))
+    assert calls == [(512, 512), (256, 256)]
+
+
+def test_an_overlap_as_large_as_the_tile_is_clamped(prepared):
+    prep = prepared("sr_x2")
+    image = synthetic_image(200, 190)
+    result = run_image(prep, image, settings=RunSettings(tile=64, overlap=100))
+    assert result.tiles < 50
+    np.testing.assert_allclose(result.image, run_image(prep, image).image, atol=1e-4)

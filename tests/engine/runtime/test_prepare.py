@@ -1,0 +1,127 @@
+import errno
+import json
+import os
+
+import numpy as np
+import pytest
+
+from engine.errors import ConversionError, ModelError
+from engine.gpu import cuda_unavailable_reason
+from engine.runtime import cache as cache_module
+from engine.runtime.prepare import SESSIONS, prepare_model
+from engine.runtime.sessions import SessionSettings, resolve_provider
+from tests import models
+
+CPU = SessionSettings(provider="cpu")
+
+
+def _entries(cache_dir):
+    return sorted(p.name for p in cache_dir.iterdir()) if cache_dir.exists() else []
+
+
+def test_first_prepare_optimizes_and_caches_then_loads_the_cached_model(model_file, cache_dir):
+    path = model_file("sr_x2")
+    first = prepare_model(path, "fp16", CPU, cache_dir)
+    assert not first.cache_hit and first.report.status == "ok"
+    assert first.optimized_model and os.path.exists(first.optimized_model)
+    SESSIONS.clear()
+    second = prepare_model(path, "fp16", CPU, cache_dir)
+    assert second.cache_hit and second.optimized_model == first.optimized_model
+    assert second.report.max_abs_error == pytest.approx(first.report.max_abs_error)
+    x = np.random.default_rng(0).random((1, 16, 16, 3), dtype=np.float32)
+    a, b = (p.session.run(None, {"x": x})[0] for p in (first, second))
+    np.testing.assert_allclose(a, b, atol=1e-6)
+
+
+def test_cache_key_separates_precisions_and_levels(model_file, cache_dir):
+    path = model_file("sr_x2")
+    prepare_model(path, "fp32", CPU, cache_dir)
+    prepare_model(path, "fp16", CPU, cache_dir)
+    prepare_model(path, "fp16", SessionSettings(provider="cpu", optimization_level="basic"), cache_dir)
+    assert len([n for n in _entries(cache_dir) if n.endswith(".onnx")]) == 3
+
+
+def test_in_process_session_cache_returns_the_same_session(model_file, cache_dir):
+    path = model_file("sr_x2")
+    assert prepare_model(path, "fp32", CPU, cache_dir) is prepare_model(path, "fp32", CPU, cache_dir)
+
+
+def test_corrupt_cache_entry_is_detected_and_rebuilt(model_file, cache_dir):
+    path = model_file("sr_x2")
+    entry = prepare_model(path, "fp32", CPU, cache_dir).optimized_model
+    with open(entry, "r+b") as fh:
+        fh.seek(40)
+        fh.write(b"\0garbage\0")
+    SESSIONS.clear()
+    rebuilt = prepare_model(path, "fp32", CPU, cache_dir)
+    assert not rebuilt.cache_hit
+    meta = json.loads(open(entry.replace(".onnx", ".json")).read())
+    from engine.model.onnx_io import sha256_file
+
+    assert sha256_file(entry) == meta["sha256"]
+
+
+@pytest.mark.parametrize("name", ["write_truncated", "write_not_onnx"])
+def test_bad_model_files_leave_no_cache_entry(tmp_path, cache_dir, name):
+    path = getattr(models, name)(tmp_path / "bad.onnx")
+    with pytest.raises(ModelError):
+        prepare_model(path, "fp16", CPU, cache_dir)
+    assert _entries(cache_dir) == []
+
+
+def test_no_image_input_leaves_no_cache_entry(model_file, cache_dir):
+    with pytest.raises(ModelError, match="no image-like input"):
+        prepare_model(model_file("no_image_input"), "fp32", CPU, cache_dir)
+    assert _entries(cache_dir) == []
+
+
+def test_failed_conversion_raises_with_its_report_and_caches_nothing(model_file, cache_dir):
+    with pytest.raises(ConversionError) as info:
+        prepare_model(model_file("overflow"), "fp16", CPU, cache_dir)
+    assert info.value.report.status == "failed"
+    assert _entries(cache_dir) == []
+    assert prepare_model(model_file("overflow"), "amp", CPU, cache_dir).report.status == "ok"
+
+
+def test_unwritable_cache_folder_still_runs_and_says_why(model_file, tmp_path):
+    blocker = tmp_path / "a_file"
+    blocker.write_text("not a folder")
+    prepared = prepare_model(model_file("sr_x2"), "fp32", CPU, blocker / "cache")
+    assert prepared.optimized_model is None and not prepared.cache_hit
+    assert "cannot be created" in prepared.warnings[0]
+
+
+def test_full_disk_while_committing_leaves_no_entry_or_temp(model_file, cache_dir, monkeypatch):
+    def full(*_args, **_kw):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(cache_module.os, "replace", full)
+    prepared = prepare_model(model_file("sr_x2"), "fp32", CPU, cache_dir)
+    assert prepared.optimized_model is None
+    assert "No space left" in prepared.warnings[0]
+    assert _entries(cache_dir) == []
+
+
+@pytest.mark.skipif(not cuda_unavailable_reason(), reason="this machine has a working CUDA runtime")
+def test_missing_gpu_runtime_is_a_plain_reason_and_cpu_runs(model_file, cache_dir):
+    choice = resolve_provider(SessionSettings(provider="cuda"))
+    assert choice.name == "cpu"
+    assert choice.fallback_reason.startswith("CUDA requested, but")
+    assert "running on CPU" in choice.fallback_reason
+    prepared = prepare_model(model_file("sr_x2"), "fp32", SessionSettings(provider="cuda"), cache_dir)
+    assert prepared.provider == "cpu" and prepared.fallback_reason == choice.fallback_reason
+    assert prepared.session.get_providers() == ["CPUExecutionProvider"]
+
+
+def test_profiling_returns_a_trace(model_file, cache_dir, tmp_path):
+    settings = SessionSettings(provider="cpu", profiling=True, profile_prefix=str(tmp_path / "trace"))
+    prepared = prepare_model(model_file("sr_x2"), "fp32", settings, cache_dir)
+    prepared.session.run(None, {"x": np.zeros((1, 8, 8, 3), np.float32)})
+    trace = prepared.session.end_profiling()
+    assert os.path.exists(trace) and json.load(open(trace))
+
+
+def test_missing_model_file_is_named_and_caches_nothing(tmp_path, cache_dir):
+    with pytest.raises(ModelError, match=r"^model file not found: .*missing\.onnx$"):
+        prepare_model(tmp_path / "missing.onnx", "fp16", CPU, cache_dir)
+    assert _entries(cache_dir) == []

@@ -1,0 +1,184 @@
+"""The engine's shape, checked: layers import one way, no cycles, one public surface for everyone outside."""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import engine
+from tests.helpers import ROOT
+
+ENGINE = ROOT / "engine"
+
+# Rank of each top-level piece of engine/: a module may import what has a lower rank, or its own package.
+LAYERS = {
+    "errors": 0,
+    "progress": 0,
+    "options": 0,
+    "model": 1,
+    "image": 2,
+    "precision": 3,
+    "runtime": 4,
+    "inference": 5,
+    "advice": 5,
+    "batch": 6,
+    "gpu": 7,
+    "__init__": 8,
+    "cli": 9,
+    "__main__": 10,
+}
+"""The facade (__init__) names everything below it lazily; the command line sits on top of the facade."""
+
+
+def module_name(path: Path) -> str:
+    parts = path.relative_to(ROOT).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _type_checking_nodes(tree: ast.AST) -> set[int]:
+    """ids of nodes inside `if TYPE_CHECKING:` blocks: annotations only, not dependencies."""
+    skipped: set[int] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.If) and isinstance(node.test, ast.Name) and node.test.id == "TYPE_CHECKING":
+            skipped.update(id(child) for stmt in node.body for child in ast.walk(stmt))
+    return skipped
+
+
+def imports_of(path: Path, modules: set[str]) -> set[str]:
+    """Engine modules `path` imports (module-level or inside functions), resolved to module names."""
+    name = module_name(path)
+    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    tree = ast.parse(path.read_text())
+    skipped = _type_checking_nodes(tree)
+    found = set()
+    for node in ast.walk(tree):
+        if id(node) in skipped:
+            continue
+        if isinstance(node, ast.ImportFrom) and node.level:
+            base = package
+            for _ in range(node.level - 1):
+                base = base.rpartition(".")[0]
+            target = f"{base}.{node.module}" if node.module else base
+            for candidate in [target] + [f"{target}.{alias.name}" for alias in node.names]:
+                if candidate in modules and candidate != name:
+                    found.add(candidate)
+        elif isinstance(node, ast.Import | ast.ImportFrom) and not getattr(node, "level", 0):
+            for alias in getattr(node, "names", []):
+                full = getattr(node, "module", None) or alias.name
+                if full.split(".")[0] == "engine":
+                    found.add(full)
+    return found
+
+
+def engine_graph() -> dict[str, set[str]]:
+    paths = sorted(ENGINE.rglob("*.py"))
+    modules = {module_name(p) for p in paths}
+    return {module_name(p): imports_of(p, modules) for p in paths}
+
+
+def layer(module: str) -> tuple[str, int]:
+    parts = module.split(".")
+    top = parts[1] if len(parts) > 1 else "__init__"
+    rank = LAYERS[top]
+    return ("foundation" if rank == 0 else top), rank
+
+
+def test_every_engine_folder_is_a_known_layer_with_a_one_line_docstring():
+    for path in ENGINE.rglob("__init__.py"):
+        name = module_name(path)
+        parts = name.split(".")
+        assert (parts[1] if len(parts) > 1 else "__init__") in LAYERS, f"{name} is not in the layer table"
+        doc = ast.get_docstring(ast.parse(path.read_text()))
+        assert doc, f"{path.relative_to(ROOT)} says nothing about what lives there"
+
+
+def test_engine_imports_run_one_way():
+    graph = engine_graph()
+    upward = []
+    for module, targets in graph.items():
+        top, rank = layer(module)
+        for target in targets:
+            target_top, target_rank = layer(target)
+            if target_rank > rank or (target_rank == rank and target_top != top):
+                upward.append(f"{module} -> {target}")
+    assert upward == []
+
+
+def test_engine_has_no_import_cycle():
+    graph = engine_graph()
+    state: dict[str, int] = {}
+    cycles = []
+
+    def visit(node: str, stack: list[str]) -> None:
+        state[node] = 1
+        stack.append(node)
+        for target in sorted(graph.get(node, ())):
+            if state.get(target) == 1:
+                cycles.append(" -> ".join(stack[stack.index(target) :] + [target]))
+            elif target not in state:
+                visit(target, stack)
+        stack.pop()
+        state[node] = 2
+
+    for node in sorted(graph):
+        if node not in state:
+            visit(node, [])
+    assert cycles == []
+
+
+def test_the_checks_catch_an_upward_import_and_a_cycle(tmp_path, monkeypatch):
+    """The walker itself: an invented model -> inference import is upward, and a <-> b is a cycle."""
+    fake = {"engine.model.a": {"engine.inference.b"}, "engine.inference.b": {"engine.model.a"}}
+    monkeypatch.setattr(sys.modules[__name__], "engine_graph", lambda: fake)
+    with pytest.raises(AssertionError):
+        test_engine_imports_run_one_way()
+    with pytest.raises(AssertionError):
+        test_engine_has_no_import_cycle()
+
+
+OUTSIDE = ["__init__.py", "handlers.py", "preferences.py", "properties.py", "operators", "panels"]
+
+
+def test_the_blender_layer_and_the_cli_import_only_the_public_surface():
+    offenders = []
+    files = [
+        p for entry in OUTSIDE for p in ((ROOT / entry).rglob("*.py") if (ROOT / entry).is_dir() else [ROOT / entry])
+    ]
+    for path in files:
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("engine."):
+                offenders.append(f"{path.relative_to(ROOT)}: from {'.' * node.level}{node.module}")
+    for node in ast.walk(ast.parse((ENGINE / "cli.py").read_text())):
+        if isinstance(node, ast.ImportFrom) and node.level == 1 and node.module:
+            offenders.append(f"engine/cli.py: from .{node.module}")
+    assert offenders == []
+
+
+def test_every_public_name_resolves_and_nothing_private_is_exported():
+    for name in engine.__all__:
+        assert not name.startswith("_")
+        assert getattr(engine, name) is not None
+    with pytest.raises(AttributeError):
+        engine.prepare_model_typo  # noqa: B018 - the lookup itself is the test
+
+
+def test_importing_the_engine_and_light_names_loads_no_onnx():
+    code = (
+        "import sys, engine\n"
+        "from engine import RunSettings, Precision, Progress, Cancelled, EngineError, parse_mapping, gpu\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('onnx', 'onnxruntime', 'onnxconverter_common')))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True)
+    assert done.stdout.strip() == "[]"
+    heavy = subprocess.run(
+        [sys.executable, "-c", "import sys, engine; engine.prepare_model; print('onnx' in sys.modules)"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        check=True,
+    )
+    assert heavy.stdout.strip() == "True"  # the check above could fail: using a heavy name does load onnx

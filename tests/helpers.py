@@ -1,0 +1,26 @@
+"""Helpers shared by the tests: fixtures made by code, never by hand."""
+
+from __future__ import annotations
+
+import zipfile
+from pathlib import Path
+
+
+def make_wheel(folder: Path, name="nvidia_fake_probe", version="1.0", files=None) -> Path:
+    """A minimal valid wheel (no `wheel` package needed): files, METADATA, WHEEL, RECORD."""
+    files = files or {"nvidia/cu13/lib/libcurand.so.10": b"", "nvidia_fake_probe/__init__.py": b"VALUE = 42\n"}
+    info = f"{name}-{version}.dist-info"
+    meta = {
+        f"{info}/METADATA": f"Metadata-Version: 2.1\nName: {name.replace('_', '-')}\nVersion: {version}\n".encode(),
+        f"{info}/WHEEL": b"Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
+    }
+    path = folder / f"{name}-{version}-py3-none-any.whl"
+    with zipfile.ZipFile(path, "w") as zf:
+        for arc, data in {**files, **meta}.items():
+            zf.writestr(arc, data)
+        zf.writestr(f"{info}/RECORD", "".join(f"{arc},,\n" for arc in [*files, *meta]) + f"{info}/RECORD,,\n")
+    return path
+
+
+ROOT = Path(__file__).resolve().parents[1]
+"""The repository root (the extension package)."""
