@@ -15,6 +15,7 @@ import onnx
 from onnx import TensorProto
 
 from ..model.describe import ModelInfo
+from ..model.graph_index import GraphIndex
 from ..options import OptLevel, Precision
 
 MAC_OPS = ("Conv", "ConvTranspose", "MatMul", "Gemm")
@@ -158,12 +159,8 @@ def advise_nodes(
 
 def cast_report(model: onnx.ModelProto, float_nodes: set[str]) -> list[dict]:
     """Each Cast left in a converted model and why it is there."""
-    graph_io = {vi.name for vi in list(model.graph.input) + list(model.graph.output)}
-    producers = {out: node for node in model.graph.node for out in node.output}
-    readers: dict[str, list[str]] = {}
-    for node in model.graph.node:
-        for name in node.input:
-            readers.setdefault(name, []).append(node.name)
+    index = GraphIndex.of(model.graph)
+    graph_io, producers = index.io, index.producers
     casts = []
     for node in model.graph.node:
         if node.op_type != "Cast":
@@ -171,7 +168,7 @@ def cast_report(model: onnx.ModelProto, float_nodes: set[str]) -> list[dict]:
         to = TensorProto.DataType.Name(_attr(node, "to", 0)).lower()
         source = producers.get(node.input[0])
         after = source.name if source else node.input[0]
-        before = readers.get(node.output[0], [])
+        before = [r.name for r in index.readers.get(node.output[0], [])]
         if node.input[0] in graph_io or node.output[0] in graph_io:
             why = "graph input/output kept float32 so callers pass float32 (keep_io_types)"
         elif (source and source.name in float_nodes) or any(r in float_nodes for r in before):
@@ -186,17 +183,13 @@ def layout_conversions(optimized: onnx.ModelProto, provider: str) -> LayoutAdvic
     """Transpose and reorder nodes in a model as optimized for `provider`, with their neighbours.
     The two Transposes at the graph's edge that this runtime adds for channels-last I/O are counted
     too: they are real per-run work."""
-    producers = {out: node.name for node in optimized.graph.node for out in node.output}
-    readers: dict[str, list[str]] = {}
-    for node in optimized.graph.node:
-        for name in node.input:
-            readers.setdefault(name, []).append(node.name)
+    index = GraphIndex.of(optimized.graph)
     found = [
         {
             "name": node.name,
             "op_type": node.op_type,
-            "after": producers.get(node.input[0], node.input[0]),
-            "before": readers.get(node.output[0], []),
+            "after": index.producers[node.input[0]].name if node.input[0] in index.producers else node.input[0],
+            "before": [r.name for r in index.readers.get(node.output[0], [])],
         }
         for node in optimized.graph.node
         if node.op_type in LAYOUT_OPS
@@ -239,11 +232,15 @@ def advise_model(
     prepared = prepare_model(model_path, precision, settings, cache_dir)
     source = load_model(model_path)
     float_nodes = set(prepared.report.fp32_nodes) if prepared.report else set()
-    if precision != "fp32":
+    if prepared.converted_model:
+        # The graph prepare_model converted and checked, cached beside the optimized model: no second conversion.
+        source = load_model(prepared.converted_model)
+    elif prepared.precision != Precision.FP32:
         from ..precision.convert import ConversionOptions, convert_model
         from ..precision.validation_feeds import sample_feeds
 
-        options = ConversionOptions(precision=Precision(precision))
+        # Only when the cache could not be written.
+        options = ConversionOptions(precision=prepared.precision)
         converted, _ = convert_model(source, sample_feeds(prepared.info), options)
         source = converted or source
     advice = advise_nodes(source, prepared.info, size, float_nodes)

@@ -13,6 +13,8 @@ import numpy as np
 import onnx
 from onnx import numpy_helper
 
+from ..model.graph_index import GraphIndex, attribute
+
 _ZERO_PRESERVING = ("Relu", "LeakyRelu", "Identity")
 
 
@@ -21,18 +23,12 @@ def _round_up(value: int, multiple: int) -> int:
 
 
 def _group(node: onnx.NodeProto) -> int:
-    return next((a.i for a in node.attribute if a.name == "group"), 1)
+    return attribute(node, "group", 1)
 
 
-def _readers(graph: onnx.GraphProto) -> dict[str, list[onnx.NodeProto]]:
-    readers: dict[str, list[onnx.NodeProto]] = {}
-    for node in graph.node:
-        for name in node.input:
-            readers.setdefault(name, []).append(node)
-    return readers
-
-
-def _downstream_convs(name, readers, outputs) -> list[onnx.NodeProto] | None:
+def _downstream_convs(
+    name: str, readers: dict[str, list[onnx.NodeProto]], outputs: frozenset[str]
+) -> list[onnx.NodeProto] | None:
     """The Convs that read `name` (through zero-preserving ops), or None when anything else does."""
     if name in outputs:
         return None
@@ -57,13 +53,8 @@ def pad_channels(model: onnx.ModelProto, multiple: int) -> tuple[onnx.ModelProto
         raise ValueError("pad to a multiple of 8, 16 or 32")
     model = onnx.ModelProto.FromString(model.SerializeToString())
     graph = model.graph
-    inits = {init.name: init for init in graph.initializer}
-    uses: dict[str, int] = {}
-    for node in graph.node:
-        for name in node.input:
-            uses[name] = uses.get(name, 0) + 1
-    readers = _readers(graph)
-    outputs = {o.name for o in graph.output}
+    index = GraphIndex.of(graph)
+    inits, readers, outputs = index.initializers, index.readers, index.outputs
     padded = []
     for node in list(graph.node):
         if node.op_type != "Conv" or _group(node) != 1 or node.input[1] not in inits:
@@ -72,8 +63,8 @@ def pad_channels(model: onnx.ModelProto, multiple: int) -> tuple[onnx.ModelProto
         cout = weight.shape[0]
         target = _round_up(cout, multiple)
         convs = _downstream_convs(node.output[0], readers, outputs)
-        shared = [n.input[1] for n in convs or [] if n.input[1] not in inits or uses[n.input[1]] != 1]
-        if target == cout or not convs or shared or uses[node.input[1]] != 1:
+        shared = [n.input[1] for n in convs or [] if n.input[1] not in inits or index.reader_count(n.input[1]) != 1]
+        if target == cout or not convs or shared or index.reader_count(node.input[1]) != 1:
             continue
         extra = target - cout
         inits[node.input[1]].CopyFrom(

@@ -5,6 +5,8 @@ from __future__ import annotations
 import onnx
 from onnx import TensorProto
 
+from ..model.graph_index import GraphIndex, attribute
+
 _FLOATS = {TensorProto.FLOAT, TensorProto.FLOAT16}
 
 
@@ -13,22 +15,13 @@ def count_casts(model: onnx.ModelProto) -> int:
 
 
 def _cast_to(node: onnx.NodeProto) -> int:
-    return next(a.i for a in node.attribute if a.name == "to")
-
-
-def _declared_types(model: onnx.ModelProto) -> dict[str, int]:
-    types = {}
-    for vi in list(model.graph.value_info) + list(model.graph.input) + list(model.graph.output):
-        types[vi.name] = vi.type.tensor_type.elem_type
-    for init in model.graph.initializer:
-        types[init.name] = init.data_type
-    return types
+    return attribute(node, "to")
 
 
 def repair_cast_targets(model: onnx.ModelProto) -> int:
     """onnxconverter-common 1.15+ can declare a Cast's output fp16 while leaving `to` at float;
     the declaration is what the rest of the converted graph was built for, so follow it."""
-    declared = _declared_types(model)
+    declared = GraphIndex.of(model.graph).declared
     fixed = 0
     for node in model.graph.node:
         if node.op_type != "Cast":
@@ -46,13 +39,9 @@ def remove_redundant_pairs(model: onnx.ModelProto) -> int:
     """Remove Cast(a->b) whose every reader is a Cast(b->a): readers take the source directly.
     Besides the wasted work, a float32->float16->float32 round trip turns large values into inf
     (onnxconverter-common inserts such trips between two nodes it keeps fp32)."""
-    declared = _declared_types(model)
     graph = model.graph
-    outputs = {o.name for o in graph.output}
-    readers: dict[str, list[onnx.NodeProto]] = {}
-    for node in graph.node:
-        for name in node.input:
-            readers.setdefault(name, []).append(node)
+    index = GraphIndex.of(graph)
+    declared, outputs, readers = index.declared, index.outputs, index.readers
 
     removed, drop = 0, set()
     for first in graph.node:

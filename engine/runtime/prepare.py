@@ -46,6 +46,10 @@ class PreparedModel:
     """Path of the cached optimized model, None when the cache could not be written."""
     report: ConversionReport | None
     """The conversion's accuracy report; None for fp32."""
+    converted_model: str | None = None
+    """Path of the cached converted graph (before layout changes and optimization) that passed the accuracy
+    check; None for fp32 or when the cache could not be written. The advisor reads it instead of converting
+    again."""
     settings: SessionSettings
     warnings: tuple[str, ...] = ()
 
@@ -96,6 +100,8 @@ class _Request:
     options: ConversionOptions
     choice: ProviderChoice
     key: str
+    conversion_key: str
+    """Cache key of the converted graph alone: the same for every provider and optimization level."""
 
 
 def _request(
@@ -111,18 +117,23 @@ def _request(
         raise ModelError(f"model file not found: {model_path}")
     data = Path(model_path).read_bytes()
     choice = resolve_provider(settings)
+    conversion = {
+        "model": sha256_bytes(data),
+        "conversion": options.key() if precision != Precision.FP32 else "fp32",
+        "onnxruntime": __import__("onnxruntime").__version__,
+    }
     key = cache_key(
-        {
-            "model": sha256_bytes(data),
-            "conversion": options.key() if precision != Precision.FP32 else "fp32",
-            "onnxruntime": __import__("onnxruntime").__version__,
-            "provider": choice.key,
-            "level": str(settings.optimization_level),
-            "io": "channels_last",
-        }
+        {**conversion, "provider": choice.key, "level": str(settings.optimization_level), "io": "channels_last"}
     )
     return _Request(
-        path=str(model_path), data=data, precision=precision, settings=settings, options=options, choice=choice, key=key
+        path=str(model_path),
+        data=data,
+        precision=precision,
+        settings=settings,
+        options=options,
+        choice=choice,
+        key=key,
+        conversion_key=cache_key({**conversion, "stage": "converted"}),
     )
 
 
@@ -169,25 +180,42 @@ def _from_cache(request: _Request, entry: CacheEntry, warnings: list[str]) -> Pr
         report=ConversionReport(**report) if report else None,
         settings=request.settings,
         warnings=tuple(warnings),
+        converted_model=entry.meta.get("converted_model"),
     )
 
 
 def _convert(
-    request: _Request, model: onnx.ModelProto, info: ModelInfo, sample: np.ndarray | None
-) -> tuple[onnx.ModelProto, ConversionReport | None]:
+    request: _Request, model: onnx.ModelProto, info: ModelInfo, sample: np.ndarray | None, cache: ModelCache
+) -> tuple[onnx.ModelProto, ConversionReport | None, str | None]:
+    """The converted graph, its report and where it is cached: from the cache when this model was converted
+    with these options before (for another provider or level, say), else converted now and cached."""
     if request.precision == Precision.FP32:
-        return model, None
+        return model, None, None
+    entry = cache.lookup(request.conversion_key)
+    if entry is not None:
+        return (
+            parse_model(entry.model_path.read_bytes(), "cached converted model"),
+            ConversionReport(**entry.meta["report"]),
+            str(entry.model_path),
+        )
     converted, report = convert_model(model, sample_feeds(info, sample), request.options)
     if converted is None:
         raise _conversion_failed(report)
-    return converted, report
+    try:
+        temp = cache.temp_model_path(request.conversion_key)
+        temp.write_bytes(serialize(converted))
+        stored = cache.commit(request.conversion_key, temp, {"report": report.to_json()})
+    except (CacheUnavailable, OSError) as exc:
+        log.warning("the converted model is not cached: %s", exc)
+        return converted, report, None
+    return converted, report, str(stored.model_path)
 
 
 def _build(
     request: _Request, model: onnx.ModelProto, cache: ModelCache, warnings: list[str], sample: np.ndarray | None = None
 ) -> PreparedModel:
     info = describe_model(model)
-    model, report = _convert(request, model, info, sample)
+    model, report, converted_path = _convert(request, model, info, sample, cache)
     model = to_channels_last(model, info)
     try:
         temp: Path | None = cache.temp_model_path(request.key)
@@ -212,7 +240,12 @@ def _build(
         temp.unlink(missing_ok=True)
         temp = None
     if temp is not None:
-        meta = {"info": info.to_json(), "report": report.to_json() if report else None, "precision": request.precision}
+        meta = {
+            "info": info.to_json(),
+            "report": report.to_json() if report else None,
+            "precision": request.precision,
+            "converted_model": converted_path,
+        }
         try:
             optimized = str(cache.commit(request.key, temp, meta).model_path)
         except CacheUnavailable as exc:
@@ -229,4 +262,5 @@ def _build(
         report=report,
         settings=settings,
         warnings=tuple(warnings),
+        converted_model=converted_path,
     )

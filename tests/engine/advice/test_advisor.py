@@ -106,3 +106,20 @@ def test_cli_advise_and_pad(tmp_path):
     )
     data = json.loads(done.stdout)
     assert data["padding"].startswith("padded 2 nodes, +") and data["after"]["eligible_mac_share"] > 0
+
+
+def test_advice_reads_the_converted_graph_from_the_cache_instead_of_converting_again(tmp_path, monkeypatch):
+    from engine.precision import convert
+    from engine.runtime.prepare import SESSIONS
+
+    path = tmp_path / "unet.onnx"
+    path.write_bytes(serialize(models.unet()))
+    first = advise_model(str(path), "fp16", CPU, tmp_path / "cache", (32, 32))
+    SESSIONS.clear()  # a new process: only the file cache is left
+
+    def no_conversion(*args, **kwargs):
+        raise AssertionError("converted again")
+
+    monkeypatch.setattr(convert, "convert_model", no_conversion)
+    again = advise_model(str(path), "fp16", CPU, tmp_path / "cache", (32, 32))
+    assert [c["name"] for c in again.casts] == [c["name"] for c in first.casts] and first.casts

@@ -35,10 +35,13 @@ def test_first_prepare_optimizes_and_caches_then_loads_the_cached_model(model_fi
 
 def test_cache_key_separates_precisions_and_levels(model_file, cache_dir):
     path = model_file("sr_x2")
-    prepare_model(path, "fp32", CPU, cache_dir)
-    prepare_model(path, "fp16", CPU, cache_dir)
-    prepare_model(path, "fp16", SessionSettings(provider="cpu", optimization_level="basic"), cache_dir)
-    assert len([n for n in _entries(cache_dir) if n.endswith(".onnx")]) == 3
+    assert prepare_model(path, "fp32", CPU, cache_dir).converted_model is None
+    extended = prepare_model(path, "fp16", CPU, cache_dir)
+    basic = prepare_model(path, "fp16", SessionSettings(provider="cpu", optimization_level="basic"), cache_dir)
+    # three optimized models, and one converted graph that both fp16 levels share (converted once)
+    assert len([n for n in _entries(cache_dir) if n.endswith(".onnx")]) == 4
+    assert extended.converted_model and extended.converted_model == basic.converted_model
+    assert extended.optimized_model != basic.optimized_model
 
 
 def test_in_process_session_cache_returns_the_same_session(model_file, cache_dir):
