@@ -7,8 +7,8 @@
 `postprocess` runs the engine's `sequence` command (`python -m engine`, found through --engine-dir) on the
 chunk with --skip-existing, turns its progress lines into `openjd_progress:` / `openjd_status:` lines, prints
 `openjd_fail:` for every failed frame, and exits with the engine's status (3 when a frame failed, 4 when
---require-gpu finds no GPU). `render` runs `blender -b FILE -s A -e B -a` on a chunk `A-B` and reports
-one step of progress per `Saved:` line. Frame chunks come in Open Job Description range syntax
+--require-gpu finds no GPU). `render` runs `blender -b FILE -s A -e B [-j STEP] -a` on a chunk `A-B[:STEP]`
+and reports progress per `Saved:` line. Frame chunks come in Open Job Description range syntax
 (`1-10`, `1-9:2`, `3,5,7-9`); the engine's spelling of a step is `1-9x2`.
 
 The templates embed this file verbatim (embeddedFiles); tests/farm checks that the copies are identical.
@@ -26,6 +26,7 @@ import sys
 import threading
 
 PROGRESS = re.compile(r"^\[[# ]*\]\s+([0-9.]+)%\s*(.*?)(?:, [0-9.]+s)?$")
+SAVED = re.compile(r"(^|\| )Saved: ")  # Blender 4.x: "Saved: 'x.exr'"; 5.x: "00:00.794  render  | Saved: 'x.exr'"
 RANGE_PART = re.compile(r"^(-?\d+)(?:-(-?\d+)(?::(-?\d+))?)?$")
 
 
@@ -51,13 +52,15 @@ def engine_frames(chunk: str) -> str:
     return ",".join(parts)
 
 
-def chunk_bounds(chunk: str) -> tuple[str, str]:
-    """'11-20' -> ('11', '20'); '7' -> ('7', '7'). Render chunks are contiguous."""
+def chunk_bounds(chunk: str) -> tuple[int, int, int]:
+    """'11-20' -> (11, 20, 1); '1-46:5' -> (1, 46, 5); '7' -> (7, 7, 1): Blender's -s, -e and -j."""
     match = RANGE_PART.match(chunk.strip())
-    if not match or match.group(3) not in (None, "1"):
-        raise ValueError(f"a render chunk must be one contiguous range like 11-20, not {chunk!r}")
-    start, end = match.group(1), match.group(2) or match.group(1)
-    return start, end
+    if not match:
+        raise ValueError(f"a render chunk must be one range like 11-20 or 1-46:5, not {chunk!r}")
+    start, end, step = int(match.group(1)), int(match.group(2) or match.group(1)), int(match.group(3) or 1)
+    if start > end:
+        start, end, step = end + (start - end) % abs(step), start, abs(step)
+    return start, end, step
 
 
 def _pump(stream, sink: list) -> None:
@@ -119,17 +122,18 @@ def postprocess(args) -> int:
 
 
 def render(args) -> int:
-    start, end = chunk_bounds(args.frames)
+    start, end, step = chunk_bounds(args.frames)
     blender = shlex.split(args.blender, posix=os.name != "nt")
-    command = [*blender, "-b", args.scene_file, "-s", start, "-e", end, "-a"]
-    total = int(end) - int(start) + 1
+    command = [*blender, "-b", args.scene_file, "-s", str(start), "-e", str(end)]
+    command += (["-j", str(step)] if step != 1 else []) + ["-a"]
+    total = len(range(start, end + 1, step))
     say("running: " + " ".join(shlex.quote(c) for c in command))
     proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     saved = 0
     for raw in proc.stdout:
         line = raw.rstrip("\n")
         say(line)
-        if line.lstrip().startswith("Saved:"):
+        if SAVED.search(line):
             saved += 1
             say(f"openjd_progress: {100.0 * min(saved, total) / total:.1f}")
     code = proc.wait()
