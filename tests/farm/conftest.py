@@ -41,9 +41,7 @@ def node() -> str:
 
 
 def run(command: list[str], cwd: Path | None = None, timeout: float = 120) -> subprocess.CompletedProcess:
-    env = {**os.environ, "ONNX_IMAGE_RUNTIME_CACHE": os.environ.get("ONNX_IMAGE_RUNTIME_CACHE", "")}
-    env = {k: v for k, v in env.items() if v}
-    return subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(command, cwd=cwd, capture_output=True, text=True, timeout=timeout)
 
 
 def write_frames(folder: Path, frames=(1, 2, 3)) -> list[Path]:
@@ -70,6 +68,12 @@ def expected_output(src: Path, dst: Path) -> np.ndarray:
     prepared = prepare_model(str(MODEL), "fp32", SessionSettings(provider="auto"), dst.parent / "cache")
     process_frame(prepared, str(src), str(dst), RunSettings())
     return read_image(dst)
+
+
+@pytest.fixture(autouse=True)
+def _own_model_cache(tmp_path, monkeypatch):
+    """Subprocesses (the engine, openjd and its tasks) prepare models into a temporary cache, not the user's."""
+    monkeypatch.setenv("ONNX_IMAGE_RUNTIME_CACHE", str(tmp_path / "default_cache"))
 
 
 @pytest.fixture
