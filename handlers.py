@@ -33,6 +33,8 @@ class _Render:
         self.input_pattern = input_pattern
         self.started = time.time()
         self.frames_seen = 0
+        self.refused = ""
+        """Set when "Require GPU" is on and the model would run on the CPU: every frame fails with it."""
 
 
 _ACTIVE: _Render | None = None
@@ -70,7 +72,7 @@ def active():
 
 
 def _start(scene) -> _Render | None:
-    from .engine import FrameBatch, parse_mapping
+    from .engine import Device, FrameBatch, parse_mapping
     from .operators.common import postprocess_pattern, render_pattern
     from .operators.jobs import error_text
     from .operators.settings import run_settings, scene_model_job
@@ -97,7 +99,12 @@ def _start(scene) -> _Render | None:
         f"frames -> {pattern}"
     )
     batch = FrameBatch(prepared, pattern, run, settings.postprocess_stop_on_error, mapping)
-    return _Render(scene.name, batch, render_pattern(scene))
+    render = _Render(scene.name, batch, render_pattern(scene))
+    if settings.postprocess_require_gpu and prepared.provider != Device.CUDA:
+        why = prepared.fallback_reason or f"the provider is {prepared.provider.upper()}"
+        render.refused = f"GPU required (Require GPU), but the model would run on the CPU: {why}"
+        _say(render.refused)
+    return render
 
 
 def _finish(render: _Render, cancelled: bool) -> None:
@@ -127,6 +134,7 @@ def on_render_init(scene, *_args):
     settings = getattr(scene, "onnx_image_runtime", None)
     if settings is None or not settings.postprocess:
         return
+    store_summary(scene.name, "")  # no stale summary (saved in the .blend) speaks for this render
     _ACTIVE = _start(scene)
 
 
@@ -150,6 +158,10 @@ def on_render_write(scene, *_args):
     if not batch.active:
         return
     render.frames_seen += 1
+    if render.refused:
+        batch.summary.failed[frame] = render.refused
+        _say(f"frame {frame} FAILED: {render.refused}")
+        return
     result = batch.process(frame, src)
     if result is None:
         return

@@ -72,6 +72,12 @@ class ONNX_PG_settings(bpy.types.PropertyGroup):
         description="Stop post-processing at the first frame that fails; otherwise report it and go on",
         default=False,
     )
+    postprocess_require_gpu: bpy.props.BoolProperty(
+        name="Require GPU",
+        description="Fail every frame, with the reason, instead of post-processing on the CPU when CUDA cannot "
+        "run the model (for farm workers that must not crawl)",
+        default=False,
+    )
     postprocess_summary: bpy.props.StringProperty(
         name="Post-Process Summary", description="Frames done, skipped and failed in the last batch", default=""
     )

@@ -42,6 +42,8 @@ _EXPORTS: dict[str, str] = {
     "convert_model_file": ".precision.convert",
     # runtime
     "SessionSettings": ".runtime.sessions",
+    "resolve_provider": ".runtime.sessions",
+    "ProviderChoice": ".runtime.sessions",
     "PreparedModel": ".runtime.prepare",
     "prepare_model": ".runtime.prepare",
     "release_model": ".runtime.prepare",
@@ -104,6 +106,8 @@ __all__ = [
     "RunResult",
     "RunSettings",
     "RuntimeFailure",
+    "ProviderChoice",
+    "resolve_provider",
     "SequenceSummary",
     "SessionSettings",
     "Status",
@@ -153,7 +157,7 @@ if TYPE_CHECKING:
     from .precision.convert import Backend, ConversionOptions, ConversionReport, convert_model_file
     from .progress import Progress
     from .runtime.prepare import PreparedModel, is_loaded, prepare_model, release_model
-    from .runtime.sessions import SessionSettings
+    from .runtime.sessions import ProviderChoice, SessionSettings, resolve_provider
 
 
 def __getattr__(name: str) -> Any:

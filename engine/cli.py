@@ -9,9 +9,31 @@ import sys
 import time
 from pathlib import Path
 
-from . import EXR_CODECS, ColorMode, ConversionError, EngineError, Precision, Provider, Status
+from . import EXR_CODECS, ColorMode, ConversionError, Device, EngineError, Precision, Provider, Status
 
 log = logging.getLogger("engine")
+
+GPU_REQUIRED_EXIT = 4
+
+
+class GpuRequired(EngineError):
+    """--require-gpu, and the model would run on the CPU (exit status 4)."""
+
+
+def _require_gpu(args, provider: str, reason: str) -> None:
+    """--require-gpu: stop before any work when the model would not run on CUDA, and say why."""
+    if getattr(args, "require_gpu", False) and provider != Device.CUDA:
+        why = reason or f"--provider {args.provider} runs on the CPU"
+        raise GpuRequired(f"--require-gpu: the model would run on the CPU: {why}")
+
+
+def _check_gpu_first(args) -> None:
+    """The cheap check before preparing the model (CUDA can still fail for one model: checked again after)."""
+    if getattr(args, "require_gpu", False):
+        from . import resolve_provider
+
+        choice = resolve_provider(_settings(args))
+        _require_gpu(args, choice.name, choice.fallback_reason)
 
 
 def _progress_printer(unit: str):
@@ -113,7 +135,9 @@ def _cmd_run(args) -> int:
 
     if Path(args.input).resolve() == Path(args.output).resolve():
         raise EngineError("the output would overwrite the input image; choose another output path")
+    _check_gpu_first(args)
     prepared = prepare_model(args.model, args.precision, _settings(args), args.cache_dir, None)
+    _require_gpu(args, prepared.provider, prepared.fallback_reason)
     if prepared.fallback_reason and args.provider != Provider.CPU:
         print(f"note: {prepared.fallback_reason}", file=sys.stderr)
     result = process_frame(
@@ -137,7 +161,9 @@ def _cmd_sequence(args) -> int:
         frames = parse_frames(args.frames)
     except ValueError as exc:
         raise EngineError(str(exc)) from exc
+    _check_gpu_first(args)
     prepared = prepare_model(args.model, args.precision, _settings(args), args.cache_dir, None)
+    _require_gpu(args, prepared.provider, prepared.fallback_reason)
     summary = process_sequence(
         prepared,
         args.input,
@@ -234,6 +260,9 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--no-binding", action="store_true", help="plain session.run instead of IO binding")
         p.add_argument("--exr-codec", choices=EXR_CODECS, help="EXR output codec (default: the input frame's)")
         p.add_argument("--exr-depth", choices=["16", "32"], help="EXR output bits (default: the input frame's)")
+        p.add_argument(
+            "--require-gpu", action="store_true", help="exit with status 4 instead of running on the CPU (farm workers)"
+        )
 
     run = sub.add_parser("run", help="run a model on one image file")
     run.add_argument("model")
@@ -259,6 +288,9 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING, format="%(levelname)s %(message)s")
     try:
         return args.func(args)
+    except GpuRequired as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return GPU_REQUIRED_EXIT
     except ConversionError as exc:
         report = getattr(exc, "report", None)
         if report is not None:

@@ -190,3 +190,55 @@ def test_default_output_and_missing_model(clean_file, tmp_path, capsys):
     assert handlers.active() is None  # nothing to run; the render goes on
     assert "ONNX post-process: not run: model file not found" in capsys.readouterr().out
     assert settings.postprocess_summary.startswith("not run: model file not found")
+
+
+def documented_exit_status_expr() -> str:
+    """The `--python-expr` that docs/farm.md gives for `blender -b shot.blend -a --python-expr "..."`."""
+    import re
+    from pathlib import Path
+
+    docs = (Path(__file__).parents[2] / "docs" / "farm.md").read_text()
+    match = re.search(r'blender -b shot\.blend -s \S+ -e \S+ -a --python-expr "([^"]+)"', docs)
+    assert match, "docs/farm.md lost the exit-status command"
+    return match.group(1)
+
+
+def exit_status(expr: str) -> int:
+    try:
+        exec(expr, {})
+    except SystemExit as exc:
+        return exc.code
+    raise AssertionError("the expression did not exit")
+
+
+def test_require_gpu_and_the_documented_exit_status(clean_file, models_dir, tmp_path, capsys):
+    """`Require GPU` fails every frame with the reason on a machine without CUDA; the documented
+    `--python-expr` run after `-a` exits 3 then, 0 after a clean render (the bpy module has no command line
+    of its own: the expression is run here the way Blender runs it after the render)."""
+    bpy = clean_file
+    from onnx_image_runtime.engine import SessionSettings, resolve_provider
+
+    expr = documented_exit_status_expr()
+    scene = setup_scene(bpy, tmp_path, models_dir / "sr_x2.onnx")
+    settings = scene.onnx_image_runtime
+    settings.postprocess_summary = "done 0, skipped 0, failed 3 (from an older render, saved in the .blend)"
+    assert bpy.ops.render.render(animation=True) == {"FINISHED"}
+    assert settings.postprocess_summary == "done 3, skipped 0, failed 0"
+    assert exit_status(expr) == 0
+
+    settings.postprocess_require_gpu = True
+    settings.provider = "AUTO"
+    settings.postprocess_output = str(tmp_path / "gpu_only" / "####.exr")
+    assert bpy.ops.render.render(animation=True) == {"FINISHED"}
+    choice = resolve_provider(SessionSettings())
+    if choice.name == "cuda":  # a GPU machine: the frames are post-processed as usual
+        assert settings.postprocess_summary == "done 3, skipped 0, failed 0"
+        return
+    out = capsys.readouterr().out
+    for frame in FRAMES:
+        assert f"ONNX post-process: frame {frame} FAILED: GPU required" in out
+    assert choice.fallback_reason in out
+    assert not (tmp_path / "gpu_only").exists()
+    assert settings.postprocess_summary.startswith("done 0, skipped 0, failed 3 (frame 1: GPU required")
+    assert sorted(os.listdir(tmp_path / "render")) == [f"{f:04d}.exr" for f in FRAMES]  # the render went on
+    assert exit_status(expr) == 3

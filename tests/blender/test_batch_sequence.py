@@ -180,7 +180,14 @@ def test_postprocess_panel_draws(bpy_data, scene_settings, tmp_path):
     finally:
         scene.render.filepath = old
     props = [c[1][1] for c in body if c[0] == "prop"]
-    assert props == ["model_path", "precision", "pass_mapping", "postprocess_output", "postprocess_stop_on_error"]
+    assert props == [
+        "model_path",
+        "precision",
+        "pass_mapping",
+        "postprocess_output",
+        "postprocess_stop_on_error",
+        "postprocess_require_gpu",
+    ]
     labels = [c[2].get("text") for c in body if c[0] == "label"]
     assert f"Frames go to {tmp_path / 'render_onnx' / '####'}.exr" in labels
     assert "Last batch: done 3, skipped 0, failed 0" in labels

@@ -121,7 +121,7 @@ def test_built_zip_installs_and_runs(tmp_path):
     import zipfile
 
     names = zipfile.ZipFile(zip_path).namelist()
-    assert not any(n.startswith(("tests/", "bench/", "docs/", "scripts/", ".")) for n in names)
+    assert not any(n.startswith(("tests/", "bench/", "docs/", "farm/", "scripts/", ".")) for n in names)
     assert not any("__pycache__" in n or n.startswith("samples/train_") for n in names)
     wheels = sorted(n for n in names if n.endswith(".whl"))
     assert any(n.startswith("wheels/onnxruntime-") for n in wheels) and not any("numpy" in n for n in wheels)

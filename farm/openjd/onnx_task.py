@@ -1,0 +1,174 @@
+"""One task of the Open Job Description jobs in this folder: Python standard library only, any Python 3.9+.
+
+    python onnx_task.py postprocess --engine-dir DIR --frames 1-10 --model M --input 'r/####.exr'
+                                    --output 'p/####.exr' [--precision P] [--cache-dir D] [--require-gpu yes]
+    python onnx_task.py render --blender blender --scene-file shot.blend --frames 1-10
+
+`postprocess` runs the engine's `sequence` command (`python -m engine`, found through --engine-dir) on the
+chunk with --skip-existing, turns its progress lines into `openjd_progress:` / `openjd_status:` lines, prints
+`openjd_fail:` for every failed frame, and exits with the engine's status (3 when a frame failed, 4 when
+--require-gpu finds no GPU). `render` runs `blender -b FILE -s A -e B [-j STEP] -a` on a chunk `A-B[:STEP]`
+and reports progress per `Saved:` line. Frame chunks come in Open Job Description range syntax
+(`1-10`, `1-9:2`, `3,5,7-9`); the engine's spelling of a step is `1-9x2`.
+
+The templates embed this file verbatim (embeddedFiles); tests/farm checks that the copies are identical.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shlex
+import subprocess
+import sys
+import threading
+
+PROGRESS = re.compile(r"^\[[# ]*\]\s+([0-9.]+)%\s*(.*?)(?:, [0-9.]+s)?$")
+SAVED = re.compile(r"(^|\| )Saved: ")  # Blender 4.x: "Saved: 'x.exr'"; 5.x: "00:00.794  render  | Saved: 'x.exr'"
+RANGE_PART = re.compile(r"^(-?\d+)(?:-(-?\d+)(?::(-?\d+))?)?$")
+
+
+def say(line: str) -> None:
+    print(line, flush=True)
+
+
+def engine_frames(chunk: str) -> str:
+    """'1-9:2,12' (Open Job Description) -> '1-9x2,12' (the engine's `--frames`)."""
+    parts = []
+    for part in chunk.replace(" ", "").split(","):
+        match = RANGE_PART.match(part)
+        if not match:
+            raise ValueError(f"bad frame range {chunk!r}")
+        start, end, step = match.groups()
+        if end is None:
+            parts.append(start)
+            continue
+        first, last, by = int(start), int(end), abs(int(step or 1))
+        if first > last:  # a descending range: the same frames, ascending
+            first, last = last + (first - last) % by, first
+        parts.append(f"{first}-{last}" + (f"x{by}" if by != 1 else ""))
+    return ",".join(parts)
+
+
+def chunk_bounds(chunk: str) -> tuple[int, int, int]:
+    """'11-20' -> (11, 20, 1); '1-46:5' -> (1, 46, 5); '7' -> (7, 7, 1): Blender's -s, -e and -j."""
+    match = RANGE_PART.match(chunk.strip())
+    if not match:
+        raise ValueError(f"a render chunk must be one range like 11-20 or 1-46:5, not {chunk!r}")
+    start, end, step = int(match.group(1)), int(match.group(2) or match.group(1)), int(match.group(3) or 1)
+    if start > end:
+        start, end, step = end + (start - end) % abs(step), start, abs(step)
+    return start, end, step
+
+
+def _pump(stream, sink: list) -> None:
+    sink.append(stream.read())
+
+
+def postprocess(args) -> int:
+    command = [args.python or sys.executable, "-m", "engine", "sequence", args.model]
+    command += ["--input", args.input, "--output", args.output, "--frames", engine_frames(args.frames)]
+    command += ["--skip-existing", "--precision", args.precision]
+    if args.cache_dir:
+        command += ["--cache-dir", args.cache_dir]
+    if args.require_gpu.lower() in ("yes", "true", "1", "on"):
+        command.append("--require-gpu")
+    command += args.extra
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (args.engine_dir, env.get("PYTHONPATH", "")) if p)
+    env["PYTHONUNBUFFERED"] = "1"
+    say("running: " + " ".join(shlex.quote(c) for c in command))
+    proc = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    stdout: list[str] = []
+    reader = threading.Thread(target=_pump, args=(proc.stdout, stdout), daemon=True)
+    reader.start()
+    errors = []
+    for raw in proc.stderr:
+        line = raw.rstrip("\n")
+        match = PROGRESS.match(line)
+        if match:
+            say(f"openjd_progress: {float(match.group(1)):.1f}")
+            if match.group(2):
+                say(f"openjd_status: {match.group(2)}")
+        elif line:
+            say(line)
+            if line.startswith("error:"):
+                errors.append(line[len("error:") :].strip())
+    code = proc.wait()
+    reader.join()
+    text = "".join(stdout)
+    if text.strip():
+        say(text.rstrip("\n"))
+    summary = {}
+    try:
+        summary = json.loads(text) if text.strip() else {}
+    except ValueError:
+        pass
+    failed = (summary.get("failed") or {}) if isinstance(summary, dict) else {}
+    for frame, reason in sorted(failed.items(), key=lambda item: int(item[0])):
+        say(f"openjd_fail: frame {frame}: {reason}")
+    if code != 0:
+        if failed:
+            frames = ", ".join(sorted(failed, key=int))
+            say(f"openjd_fail: {len(failed)} frame(s) failed (frames {frames}); exit status {code}")
+        else:
+            say(f"openjd_fail: {errors[-1] if errors else 'the engine failed'} (exit status {code})")
+    elif summary:
+        done, skipped = len(summary.get("done", [])), len(summary.get("skipped", []))
+        say(f"openjd_status: done {done}, skipped {skipped}")
+    return code
+
+
+def render(args) -> int:
+    start, end, step = chunk_bounds(args.frames)
+    blender = shlex.split(args.blender, posix=os.name != "nt")
+    command = [*blender, "-b", args.scene_file, "-s", str(start), "-e", str(end)]
+    command += (["-j", str(step)] if step != 1 else []) + ["-a"]
+    total = len(range(start, end + 1, step))
+    say("running: " + " ".join(shlex.quote(c) for c in command))
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    saved = 0
+    for raw in proc.stdout:
+        line = raw.rstrip("\n")
+        say(line)
+        if SAVED.search(line):
+            saved += 1
+            say(f"openjd_progress: {100.0 * min(saved, total) / total:.1f}")
+    code = proc.wait()
+    if code != 0:
+        say(f"openjd_fail: Blender exited with status {code} rendering frames {start}-{end}")
+    return code
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="onnx_task.py")
+    sub = parser.add_subparsers(dest="action", required=True)
+    post = sub.add_parser("postprocess")
+    post.add_argument("--engine-dir", required=True, help="the folder holding engine/")
+    post.add_argument("--python", default="", help="interpreter for the engine (default: this one)")
+    post.add_argument("--frames", required=True)
+    post.add_argument("--model", required=True)
+    post.add_argument("--input", required=True)
+    post.add_argument("--output", required=True)
+    post.add_argument("--precision", default="auto")
+    post.add_argument("--cache-dir", default="")
+    post.add_argument("--require-gpu", default="no")
+    post.add_argument("extra", nargs="*", help="more `sequence` options, after --")
+    post.set_defaults(func=postprocess)
+    ren = sub.add_parser("render")
+    ren.add_argument("--blender", default="blender", help="the Blender command (may include arguments)")
+    ren.add_argument("--scene-file", required=True)
+    ren.add_argument("--frames", required=True)
+    ren.set_defaults(func=render)
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except (OSError, ValueError) as exc:
+        say(f"openjd_fail: {exc}")
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,149 @@
+"""The Open Job Description templates in farm/openjd/, checked and run by the real OpenJD runtime (`openjd`)."""
+
+from __future__ import annotations
+
+import re
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from engine import SessionSettings, parse_frames, read_image, resolve_provider
+from tests.farm.conftest import FARM, MODEL, ROOT, expected_output, run, venv_tool
+
+TEMPLATES = sorted((FARM / "openjd").glob("*.yaml"))
+POSTPROCESS = FARM / "openjd" / "onnx_postprocess.yaml"
+COMBINED = FARM / "openjd" / "render_and_postprocess.yaml"
+BPY_BLENDER = Path(__file__).with_name("bpy_blender.py")
+
+
+def openjd(*args: str, cwd: Path | None = None):
+    return run([venv_tool("openjd"), *args], cwd=cwd)
+
+
+def post_params(folder: Path, frames: str = "1-3", **more: str) -> list[str]:
+    values = {
+        "ModelFile": str(MODEL),
+        "InputPattern": str(folder / "render" / "####.exr"),
+        "OutputPattern": str(folder / "post" / "####.exr"),
+        "Frames": frames,
+        "Python": sys.executable,
+        "EngineDir": str(ROOT),
+        "Precision": "fp32",
+        "CacheDir": str(folder / "cache"),
+        **more,
+    }
+    return [arg for key, value in values.items() for arg in ("-p", f"{key}={value}")]
+
+
+def gpu_reason() -> str:
+    """Why models run on the CPU here ('' on a machine where CUDA works)."""
+    choice = resolve_provider(SessionSettings())
+    return "" if choice.name == "cuda" else choice.fallback_reason
+
+
+def test_the_templates_are_the_shipped_ones():
+    assert [t.name for t in TEMPLATES] == ["onnx_postprocess.yaml", "render_and_postprocess.yaml"]
+
+
+@pytest.mark.parametrize("template", TEMPLATES, ids=lambda p: p.name)
+def test_openjd_check_passes(template):
+    result = openjd("check", str(template))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "passes validation checks" in result.stdout
+
+
+def test_templates_embed_the_current_task_script():
+    sys.path.insert(0, str(FARM / "openjd"))
+    try:
+        import sync_embedded
+    finally:
+        sys.path.pop(0)
+    import yaml  # PyYAML, an openjd-model dependency
+
+    code = (FARM / "openjd" / "onnx_task.py").read_text()
+    for template in TEMPLATES:
+        steps = yaml.safe_load(template.read_text())["steps"]
+        files = [f["data"] for step in steps for f in step["script"]["embeddedFiles"]]
+        assert len(files) == len(steps), template.name
+        assert sync_embedded.embedded(template.read_text()) == files
+        assert all(data == code for data in files), f"run python farm/openjd/sync_embedded.py ({template.name})"
+
+
+def test_postprocess_step_processes_frames_then_skips_them(frames_dir):
+    result = openjd("run", str(POSTPROCESS), "--step", "PostProcess", *post_params(frames_dir), cwd=frames_dir)
+    log = result.stdout + result.stderr
+    assert result.returncode == 0, log
+    assert "openjd_progress: 100.0" in log
+    assert "openjd_status: done 3, skipped 0" in log
+    outputs = sorted((frames_dir / "post").iterdir())
+    assert [p.name for p in outputs] == ["0001.exr", "0002.exr", "0003.exr"]  # no temporary files left
+    for out in outputs:
+        got = read_image(out)
+        assert got.shape == (48, 64, 3)
+        want = expected_output(frames_dir / "render" / out.name, frames_dir / "direct" / out.name)
+        np.testing.assert_allclose(got, want, rtol=0, atol=1e-6)
+
+    before = {p.name: p.stat().st_mtime_ns for p in outputs}
+    again = openjd("run", str(POSTPROCESS), "--step", "PostProcess", *post_params(frames_dir), cwd=frames_dir)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert "openjd_status: done 0, skipped 3" in again.stdout
+    assert {p.name: p.stat().st_mtime_ns for p in (frames_dir / "post").iterdir()} == before
+
+
+def test_a_corrupt_frame_fails_its_chunk_and_leaves_no_output(frames_dir):
+    corrupt = frames_dir / "render" / "0002.exr"
+    corrupt.write_bytes(corrupt.read_bytes()[:200])  # a frame cut short, as by a full disk
+    result = openjd("run", str(POSTPROCESS), "--step", "PostProcess", *post_params(frames_dir), cwd=frames_dir)
+    log = result.stdout + result.stderr
+    assert result.returncode != 0, log
+    assert "openjd_fail: frame 2:" in log
+    assert "exit status 3" in log
+    assert sorted(p.name for p in (frames_dir / "post").iterdir()) == ["0001.exr", "0003.exr"]
+
+
+def test_chunks_follow_chunk_size(frames_dir):
+    result = openjd(
+        "run", str(POSTPROCESS), "--step", "PostProcess", *post_params(frames_dir, "1-3", ChunkSize="2"),
+        cwd=frames_dir,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    chunks = re.findall(r"--frames (\S+) --skip-existing", result.stdout)
+    assert [parse_frames(chunk) for chunk in chunks] == [[1, 2], [3]]
+    assert len(list((frames_dir / "post").iterdir())) == 3
+
+
+def test_require_gpu_parameter(frames_dir):
+    result = openjd(
+        "run", str(POSTPROCESS), "--step", "PostProcess", *post_params(frames_dir, RequireGpu="yes"), cwd=frames_dir
+    )
+    reason = gpu_reason()
+    if not reason:  # a machine with a working CUDA: the job simply runs
+        assert result.returncode == 0, result.stdout + result.stderr
+        return
+    assert result.returncode != 0
+    assert "exit status 4" in result.stdout
+    assert reason in result.stdout
+    assert not (frames_dir / "post").exists()
+
+
+def test_render_then_postprocess_with_blender(tmp_path):
+    """The Render step runs Blender (the bpy module behind tests/farm/bpy_blender.py: this machine has no
+    `blender` binary), then the PostProcess step runs the model on what it rendered."""
+    blend = tmp_path / "shot.blend"
+    made = run([sys.executable, str(BPY_BLENDER), "--make-scene", str(blend), str(tmp_path / "render")])
+    assert made.returncode == 0, made.stdout + made.stderr
+    blender = f"{sys.executable} {BPY_BLENDER}"
+    params = post_params(tmp_path, "1-3", ChunkSize="2", SceneFile=str(blend), Blender=blender, RequireGpu="no")
+    result = openjd("run", str(COMBINED), *params, cwd=tmp_path)
+    log = result.stdout + result.stderr
+    assert result.returncode == 0, log
+    assert "-s 1 -e 2 -a" in log and "-s 3 -e 3 -a" in log
+    assert log.index("Running step 'Render'") < log.index("Running step 'PostProcess'")
+    assert "openjd_progress: 50.0" in log  # one Saved: line of two in the first render chunk
+    rendered = sorted((tmp_path / "render").iterdir())
+    assert [p.name for p in rendered] == ["0001.exr", "0002.exr", "0003.exr"]
+    for src in rendered:
+        got = read_image(tmp_path / "post" / src.name)
+        np.testing.assert_allclose(got, expected_output(src, tmp_path / "direct" / src.name), rtol=0, atol=1e-6)
