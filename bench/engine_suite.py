@@ -68,7 +68,7 @@ def startup_row(name: str, model: Path, precision: str, settings: SessionSetting
         source, _ = convert_model(source, sample_feeds(prepared.info), ConversionOptions(precision=precision))
     online_bytes = serialize(to_channels_last(source, prepared.info))
     online, offline = paired(
-        lambda: create_session(online_bytes, settings, choice, settings.optimization_level),
+        lambda: create_session(online_bytes, settings, choice, choice.level(settings)),
         lambda: create_session(prepared.optimized_model, settings, choice, "disabled"),
         repeats,
     )

@@ -122,9 +122,7 @@ def _request(
         "conversion": options.key() if precision != Precision.FP32 else "fp32",
         "onnxruntime": __import__("onnxruntime").__version__,
     }
-    key = cache_key(
-        {**conversion, "provider": choice.key, "level": str(settings.optimization_level), "io": "channels_last"}
-    )
+    key = cache_key({**conversion, "provider": choice.key, "level": str(choice.level(settings)), "io": "channels_last"})
     return _Request(
         path=str(model_path),
         data=data,
@@ -226,7 +224,7 @@ def _build(
     settings, choice = request.settings, request.choice
     try:
         session, reason = create_session(
-            serialize(model), settings, choice, settings.optimization_level, str(temp) if temp else None
+            serialize(model), settings, choice, choice.level(settings), str(temp) if temp else None
         )
     except Exception:
         if temp is not None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import platform
 import threading
 from collections.abc import Hashable
 from dataclasses import dataclass, field
@@ -37,12 +38,14 @@ class SessionSettings:
     log_severity: int = 3
     profiling: bool = False
     profile_prefix: str = "onnx_image_runtime_profile"
-    optimization_level: OptLevel = OptLevel.EXTENDED
+    optimization_level: OptLevel | None = None
+    """None: the level that measures best on the provider the session runs on (BEST_LEVEL)."""
 
     def __post_init__(self) -> None:
         # Strings are accepted at construction (scripts, tests) and stored as the enum.
         object.__setattr__(self, "provider", Provider(self.provider))
-        object.__setattr__(self, "optimization_level", OptLevel(self.optimization_level))
+        if self.optimization_level is not None:
+            object.__setattr__(self, "optimization_level", OptLevel(self.optimization_level))
 
     def cuda_options(self) -> dict[str, object]:
         opts: dict[str, object] = {
@@ -58,6 +61,30 @@ class SessionSettings:
         return opts
 
 
+BEST_LEVEL = {Device.CPU: OptLevel.ALL, Device.CUDA: OptLevel.EXTENDED}
+"""Measured (docs/benchmarks.md): on the CPU, 'all' adds the NCHWc layout transformations that 'extended' lacks
+(the sample model's CPU time at 'extended' is 1.30x that at 'all'). CUDA keeps 'extended' until a GPU run
+measures otherwise."""
+
+
+def _cpu_identity() -> str:
+    """A saved 'all'-level CPU graph may hold NCHWc kernels chosen for this CPU's vector width: cache keys
+    name the CPU (model and the vector extensions it has), so a cache shared between machines stays right."""
+    name, flags = platform.machine(), ""
+    try:
+        with open("/proc/cpuinfo") as fh:
+            for line in fh:
+                key, _, value = line.partition(":")
+                if key.strip() == "model name" and name == platform.machine():
+                    name = f"{platform.machine()} {value.strip()}"
+                elif key.strip() == "flags":
+                    flags = " ".join(sorted(f for f in value.split() if f.startswith(("avx", "sse4", "fma", "amx"))))
+                    break
+    except OSError:
+        name = f"{platform.machine()} {platform.processor()}"
+    return f"{name} [{flags}]"
+
+
 @dataclass(frozen=True)
 class ProviderChoice:
     name: Device
@@ -66,14 +93,19 @@ class ProviderChoice:
     key: dict[str, object] = field(default_factory=dict, compare=False, hash=False)
     """Everything an optimized model depends on about the provider, for cache keys."""
 
+    def level(self, settings: SessionSettings) -> OptLevel:
+        """The optimization level a session for this provider is built at."""
+        return settings.optimization_level or BEST_LEVEL[self.name]
+
 
 def resolve_provider(settings: SessionSettings) -> ProviderChoice:
+    cpu_key: dict[str, object] = {"provider": "cpu", "cpu": _cpu_identity()}
     if settings.provider == Provider.CPU:
-        return ProviderChoice(Device.CPU, "", {"provider": "cpu"})
+        return ProviderChoice(Device.CPU, "", cpu_key)
     reason = cuda_unavailable_reason()
     if reason:
         said = "CUDA requested, but" if settings.provider == Provider.CUDA else "CUDA not used:"
-        return ProviderChoice(Device.CPU, f"{said} {reason}: running on CPU", {"provider": "cpu"})
+        return ProviderChoice(Device.CPU, f"{said} {reason}: running on CPU", cpu_key)
     key = {"provider": "cuda", "gpu": gpu_name(settings.device_id), **settings.cuda_options()}
     return ProviderChoice(Device.CUDA, "", key)
 
