@@ -18,7 +18,7 @@ sys.path.insert(0, str(ROOT))
 from engine.runtime.sessions import SessionSettings  # noqa: E402
 from tests import models  # noqa: E402
 
-from .engine_suite import latency_rows, overhead_row, sequence_row, startup_row  # noqa: E402
+from .engine_suite import latency_rows, memory_row, overhead_row, sequence_row, startup_row  # noqa: E402
 from .report import markdown  # noqa: E402
 
 SIZES = {"512": (512, 512), "1080p": (1080, 1920), "4k": (2160, 3840)}
@@ -87,14 +87,24 @@ def main(argv=None) -> int:
     sample = found.get("upscaler_x2 (sample)", found["sr_x2 (generated)"])
     sample_name = next(name for name, path in found.items() if path == sample)
     results["sequence"] = [
-        sequence_row(sample_name, sample, settings, cache, 20, (540, 960), 1, codec) for codec in (None, "none")
+        sequence_row(sample_name, sample, settings, cache, 20, (540, 960), 1, codec)
+        for codec in (None, "piz", "dwaa", "none")
+    ]
+    chain = models.save(models.conv_chain((3, 16, 16, 3)), work / "conv_chain.onnx")
+    results["memory"] = [
+        memory_row("conv_chain 3-16-16-3 (generated)", chain, size, args.provider, cache)
+        for size in ((2160, 3840), (4320, 7680))
     ]
     if not args.skip_blender:
-        from .blender_pixels import pixel_path_row
+        from .blender_pixels import operator_row, pixel_path_row
 
         results["pixels"] = [
             pixel_path_row(name, found[name], SIZES["1080p"], settings, cache, args.repeats)
             for name in ("unet (generated)", "sr_x2 (generated)")
+        ]
+        results["operator"] = [
+            operator_row(name, found[name], SIZES["1080p"], args.provider, max(3, args.repeats))
+            for name in ("sr_x2 (generated)", sample_name)
         ]
     results["seconds"] = time.perf_counter() - started
     out = Path(args.out)

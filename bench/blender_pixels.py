@@ -78,3 +78,50 @@ def pixel_path_row(name: str, model: Path, size, settings, cache: Path, repeats:
         "naive_end_to_end_ms": naive_s * 1e3,
         "end_to_end_speedup": naive_s / ours_s,
     }
+
+
+def operator_row(name: str, model: Path, size, provider: str, repeats: int) -> dict:
+    """`bpy.ops.onnx.run_image` end to end (the real operator, registered as Blender would) against the plain
+    script an artist would write: `pixels.foreach_get` -> numpy -> plain onnxruntime (defaults) ->
+    `foreach_set` into a new image. Both on the same image, interleaved."""
+    import bpy
+
+    from scripts.as_extension import import_extension
+
+    from .raw_baseline import raw_feeds, raw_session
+
+    addon = import_extension()
+    if not hasattr(bpy.ops.onnx, "run_image") or "onnx_image_runtime" not in repr(bpy.types.Scene.bl_rna.properties):
+        addon.register()
+    h, w = size
+    image = synthetic_image(h, w, 4)
+    source = bpy.data.images.new("bench_op_source", w, h, alpha=True, float_buffer=True)
+    source.pixels.foreach_set(np.ascontiguousarray(image[::-1]).ravel())
+    session = raw_session(model, provider)
+    provider_enum = provider.upper()
+
+    def operator():
+        done = bpy.ops.onnx.run_image(
+            image=source.name, model=str(model), precision="FP32", provider=provider_enum, output_name="bench_op"
+        )
+        assert done == {"FINISHED"}
+
+    def plain():
+        buf = np.empty(w * h * 4, np.float32)
+        source.pixels.foreach_get(buf)
+        rgba = buf.reshape(h, w, 4)
+        out = session.run(None, raw_feeds(session, rgba))[0][0].transpose(1, 2, 0)
+        oh, ow = out.shape[:2]
+        target = bpy.data.images.get("bench_plain") or bpy.data.images.new("bench_plain", ow, oh, float_buffer=True)
+        result = np.ones((oh, ow, 4), np.float32)
+        result[:, :, :3] = out
+        target.pixels.foreach_set(result.ravel())
+
+    op_s, plain_s = paired(operator, plain, repeats)
+    return {
+        "model": name,
+        "size": f"{w}x{h}",
+        "operator_ms": op_s * 1e3,
+        "plain_script_ms": plain_s * 1e3,
+        "ratio": op_s / plain_s,
+    }

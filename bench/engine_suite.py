@@ -13,6 +13,7 @@ from engine.precision.validation_feeds import synthetic_image
 from engine.runtime.prepare import SESSIONS, prepare_model
 from engine.runtime.sessions import SessionSettings, create_session, resolve_provider
 
+from .raw_baseline import raw_feeds, raw_session
 from .timing import median_seconds, paired
 
 PRECISIONS = ("fp32", "fp16", "amp")
@@ -95,15 +96,18 @@ def startup_row(name: str, model: Path, precision: str, settings: SessionSetting
 
 
 def overhead_row(name: str, model: Path, size, settings: SessionSettings, cache: Path, repeats: int) -> dict:
-    """The engine's run_image on an HxWxC image against raw session.run on the NCHW tensor of the
-    original model, and tiled (512 px) against whole-image."""
+    """Against plain onnxruntime with its defaults on the original model (raw_baseline.py): the engine's
+    cached session alone (same image, channels-last, as the engine feeds it) and the whole run_image; and
+    tiled (512 px) against whole-image."""
     image = synthetic_image(*size)
     prepared = prepare_model(model, "fp32", settings, cache)
-    raw_session, _ = create_session(model.read_bytes(), settings, resolve_provider(settings), "extended")
-    inputs = {t.name: np.ascontiguousarray(image.transpose(2, 0, 1)[None]) for t in prepared.info.image_inputs}
+    raw = raw_session(model, str(settings.provider))
+    inputs = raw_feeds(raw, image)
+    nhwc = {t.name: np.ascontiguousarray(image[None, :, :, : t.channels]) for t in prepared.info.image_inputs}
     extra = {t.name: image for t in prepared.info.image_inputs[1:]}
     whole = RunSettings(tile=0)
-    raw, ours = paired(lambda: raw_session.run(None, inputs), lambda: run_image(prepared, image, extra, whole), repeats)
+    raw_s, session_s = paired(lambda: raw.run(None, inputs), lambda: prepared.session.run(None, nhwc), repeats)
+    raw_again, ours = paired(lambda: raw.run(None, inputs), lambda: run_image(prepared, image, extra, whole), repeats)
     tiles = RunSettings(tile=512, overlap=32)
     whole_t, tiled = paired(
         lambda: run_image(prepared, image, extra, whole), lambda: run_image(prepared, image, extra, tiles), repeats
@@ -113,9 +117,11 @@ def overhead_row(name: str, model: Path, size, settings: SessionSettings, cache:
     return {
         "model": name,
         "size": f"{size[1]}x{size[0]}",
-        "raw_ms": raw * 1e3,
+        "raw_ms": raw_s * 1e3,
+        "session_ms": session_s * 1e3,
+        "session_ratio": session_s / raw_s,
         "engine_ms": ours * 1e3,
-        "overhead_ratio": ours / raw,
+        "overhead_ratio": ours / raw_again,
         "tiled_ms": tiled * 1e3,
         "tiled_throughput_ratio": whole_t / tiled,
         "tiles": result.tiles,
@@ -140,13 +146,12 @@ def sequence_row(
     for frame in numbers:
         write_image(folder / f"in_{frame:04d}.exr", synthetic_image(*size, 4, seed=frame))
     prepared = prepare_model(model, "fp32", settings, cache)
-    raw_session, _ = create_session(model.read_bytes(), settings, resolve_provider(settings), "extended")
-    name_in = prepared.info.image_inputs[0].name
-    tensors = [np.ascontiguousarray(synthetic_image(*size, 3, seed=f).transpose(2, 0, 1)[None]) for f in numbers]
+    session = raw_session(model, str(settings.provider))
+    feeds = [raw_feeds(session, synthetic_image(*size, 3, seed=f)) for f in numbers]
 
     def raw():
-        for tensor in tensors:
-            raw_session.run(None, {name_in: tensor})
+        for feed in feeds:
+            session.run(None, feed)
 
     def ours():
         summary = process_sequence(
@@ -160,7 +165,9 @@ def sequence_row(
         assert summary.ok and len(summary.done) == frames
 
     raw_s, ours_s = paired(raw, ours, repeats, warmup=False)  # sessions are warm from the earlier parts
+    stages = _stage_costs(prepared, folder / "in_0001.exr", folder / "stage.exr", codec)
     return {
+        **stages,
         "model": name,
         "frames": frames,
         "size": f"{size[1]}x{size[0]}",
@@ -168,4 +175,57 @@ def sequence_row(
         "sequence_fps": frames / ours_s,
         "throughput_ratio": raw_s / ours_s,
         "output_codec": codec or "like input (float ZIP)",
+    }
+
+
+def _stage_costs(prepared, source: Path, target: Path, codec) -> dict:
+    """One frame's read, run and write, each alone (the sequence overlaps them)."""
+    from engine.image.files import ExrOptions, read_layers, write_image
+
+    layers = read_layers(source)
+    image = next(iter(layers.values()))
+    result = run_image(prepared, image).image
+    exr = ExrOptions(codec=codec) if codec else None
+    return {
+        "read_ms": median_seconds(lambda: read_layers(source), 3) * 1e3,
+        "run_ms": median_seconds(lambda: run_image(prepared, image), 3) * 1e3,
+        "write_ms": median_seconds(lambda: write_image(target, result, exr), 3) * 1e3,
+    }
+
+
+def memory_row(name: str, model: Path, size, provider: str, cache: Path) -> dict:
+    """Peak resident memory of `python -m engine run` on an image of `size` (the engine tiles within its
+    memory budget) against plain onnxruntime on the whole image, each in a fresh process."""
+    import subprocess
+    import sys
+    import tempfile
+
+    from engine.image.files import write_image
+
+    root = Path(__file__).resolve().parents[1]
+    folder = Path(tempfile.mkdtemp())
+    source = folder / "in.exr"
+    write_image(source, synthetic_image(*size, 3))
+    engine_cmd = [sys.executable, "-m", "engine", "run", str(model), str(source), str(folder / "out.exr")]
+    engine_cmd += ["--provider", provider, "--precision", "fp32", "--cache-dir", str(cache)]
+    raw_code = (
+        "import sys, resource; sys.path.insert(0, sys.argv[1]);"
+        "from bench.raw_baseline import raw_session, raw_feeds; from engine import read_image;"
+        "s = raw_session(sys.argv[2], sys.argv[3]); s.run(None, raw_feeds(s, read_image(sys.argv[4])))"
+    )
+    raw_cmd = [sys.executable, "-c", raw_code, str(root), str(model), provider, str(source)]
+    peaks = {}
+    for label, command in (("engine", engine_cmd), ("raw", raw_cmd)):
+        probe = (
+            "import resource, subprocess, sys; r = subprocess.run(sys.argv[1:]);"
+            "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss); sys.exit(r.returncode)"
+        )
+        done = subprocess.run([sys.executable, "-c", probe, *command], capture_output=True, text=True, cwd=root)
+        peaks[label] = int(done.stdout.strip().splitlines()[-1]) / 1024 if done.returncode == 0 else float("nan")
+    return {
+        "model": name,
+        "size": f"{size[1]}x{size[0]}",
+        "engine_peak_mb": peaks["engine"],
+        "raw_peak_mb": peaks["raw"],
+        "ratio": peaks["engine"] / peaks["raw"],
     }

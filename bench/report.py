@@ -79,13 +79,21 @@ def markdown(results: dict) -> str:
             for r in results["startup"]
         ],
     )
-    lines += ["### Engine overhead and tiling (1920x1080, fp32)", ""]
+    lines += [
+        "### Engine against plain onnxruntime, and tiling (1920x1080, fp32)",
+        "",
+        "Raw: `InferenceSession(path)` with onnxruntime's defaults on the original model (goal: session / raw",
+        "<= 1.02).",
+        "",
+    ]
     lines += _table(
         [
             "model",
             "raw session.run ms",
-            "engine ms",
-            "engine / raw",
+            "engine session ms",
+            "session / raw",
+            "run_image ms",
+            "run_image / raw",
             "tiled 512 ms",
             "tiled throughput / whole",
             "tiles",
@@ -95,6 +103,8 @@ def markdown(results: dict) -> str:
             [
                 r["model"],
                 r["raw_ms"],
+                r["session_ms"],
+                r["session_ratio"],
                 r["engine_ms"],
                 r["overhead_ratio"],
                 r["tiled_ms"],
@@ -108,7 +118,18 @@ def markdown(results: dict) -> str:
     if "sequence" in results:
         lines += ["### Frame sequence post-processing (EXR on disk to EXR on disk, fp32)", ""]
         lines += _table(
-            ["model", "frames", "size", "output codec", "raw model fps", "sequence fps", "ratio (goal >= 0.9)"],
+            [
+                "model",
+                "frames",
+                "size",
+                "output codec",
+                "raw model fps",
+                "sequence fps",
+                "sequence / raw",
+                "read ms",
+                "run ms",
+                "write ms",
+            ],
             [
                 [
                     r["model"],
@@ -118,6 +139,9 @@ def markdown(results: dict) -> str:
                     r["raw_fps"],
                     r["sequence_fps"],
                     r["throughput_ratio"],
+                    r["read_ms"],
+                    r["run_ms"],
+                    r["write_ms"],
                 ]
                 for r in results["sequence"]
             ],
@@ -156,5 +180,20 @@ def markdown(results: dict) -> str:
                 ]
                 for r in results["pixels"]
             ],
+        )
+    if "memory" in results:
+        lines += ["### Peak memory of one run (fresh process each; engine tiles within its budget)", ""]
+        lines += _table(
+            ["model", "size", "engine peak MB", "raw whole-image peak MB", "engine / raw"],
+            [[r["model"], r["size"], r["engine_peak_mb"], r["raw_peak_mb"], r["ratio"]] for r in results["memory"]],
+        )
+    if "operator" in results:
+        lines += [
+            "### `bpy.ops.onnx.run_image` against a plain bpy script (foreach_get, plain onnxruntime, foreach_set)",
+            "",
+        ]
+        lines += _table(
+            ["model", "size", "operator ms", "plain script ms", "operator / script (goal <= 1.05)"],
+            [[r["model"], r["size"], r["operator_ms"], r["plain_script_ms"], r["ratio"]] for r in results["operator"]],
         )
     return "\n".join(lines)
