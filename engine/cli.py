@@ -155,7 +155,7 @@ def _cmd_run(args) -> int:
 
 
 def _cmd_sequence(args) -> int:
-    from . import parse_frames, prepare_model, process_sequence
+    from . import parse_frames, prepare_model, process_sequence, with_extension
 
     try:
         frames = parse_frames(args.frames)
@@ -167,7 +167,7 @@ def _cmd_sequence(args) -> int:
     summary = process_sequence(
         prepared,
         args.input,
-        args.output,
+        with_extension(args.output, args.input),
         frames,
         _run_settings(args),
         args.skip_existing,

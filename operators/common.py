@@ -41,10 +41,13 @@ def render_pattern(scene) -> str:
 def postprocess_pattern(scene) -> str:
     """Absolute '#' pattern of post-processed frames: the scene setting, else a sibling folder of the
     render output ('//render/####' -> '//render_onnx/####.exr', same frame numbering)."""
-    from ..engine import sibling_output_pattern
+    from ..engine import sibling_output_pattern, with_extension
 
     explicit = scene.onnx_image_runtime.postprocess_output
-    return blend_path(explicit, "post-process output") if explicit else sibling_output_pattern(render_pattern(scene))
+    source = render_pattern(scene)
+    if not explicit:
+        return sibling_output_pattern(source)
+    return with_extension(blend_path(explicit, "post-process output"), source)
 
 
 def _last_hash_run(name: str) -> int:

@@ -282,8 +282,7 @@ class SequenceJob:
             self.mapping,
             progress,
         )
-        notes = list(prepared.warnings)
-        notes += [f"frame {frame} failed: {reason}" for frame, reason in sorted(summary.failed.items())]
+        notes = list(prepared.warnings)  # failed frames are the operator's error, not notes (reported once)
         if summary.cancelled:
             notes.append("cancelled: the frames done so far are complete; the rest were not started")
         return SequenceResult(summary, prepared, notes, time.perf_counter() - start)
