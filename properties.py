@@ -6,6 +6,13 @@ import bpy
 
 from .preferences import PROVIDER_ITEMS
 
+# '//' paths (relative to the .blend) are accepted without a warning where Blender knows the option (4.2+).
+PATH_OPTIONS: set[str] = (
+    {"PATH_SUPPORTS_BLEND_RELATIVE"}
+    if "is_path_supports_blend_relative" in bpy.types.Property.bl_rna.properties
+    else set()
+)
+
 PRECISION_ITEMS = (
     ("FP32", "FP32", "Full precision: slowest on GPUs, the reference result"),
     ("FP16", "FP16", "Half precision: fastest on GPUs; checked against FP32 when converted"),
@@ -23,7 +30,7 @@ COLOR_ITEMS = (
 
 class ONNX_PG_settings(bpy.types.PropertyGroup):
     model_path: bpy.props.StringProperty(
-        name="Model", description="The .onnx image model to run", subtype="FILE_PATH", default=""
+        name="Model", description="The .onnx image model to run", subtype="FILE_PATH", default="", options=PATH_OPTIONS
     )
     precision: bpy.props.EnumProperty(
         name="Precision", description="Numeric precision of the prepared model", items=PRECISION_ITEMS, default="FP16"
@@ -66,6 +73,7 @@ class ONNX_PG_settings(bpy.types.PropertyGroup):
         "empty uses a sibling folder of the render output with '_onnx' appended, same frame numbering, as EXR",
         subtype="FILE_PATH",
         default="",
+        options=PATH_OPTIONS,
     )
     postprocess_stop_on_error: bpy.props.BoolProperty(
         name="Stop on Error",

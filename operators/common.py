@@ -7,7 +7,7 @@ import os
 import bpy
 
 from ..preferences import PROVIDER_ITEMS
-from ..properties import PRECISION_ITEMS
+from ..properties import PATH_OPTIONS, PRECISION_ITEMS
 from .settings import blend_path, scene_settings
 
 
@@ -15,7 +15,10 @@ class ModelArgs:
     """Mixin: the `model`, `precision`, `provider` arguments; unset ones fall back to the scene."""
 
     model: bpy.props.StringProperty(
-        name="Model", description="The .onnx model; empty uses the scene setting", subtype="FILE_PATH"
+        name="Model",
+        description="The .onnx model; empty uses the scene setting",
+        subtype="FILE_PATH",
+        options=PATH_OPTIONS,
     )
     precision: bpy.props.EnumProperty(
         name="Precision", description="Unset uses the scene setting", items=PRECISION_ITEMS, default="FP16"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import bpy
 
 from ..engine import Progress, parse_frames, parse_mapping, sibling_output_pattern, with_extension
+from ..properties import PATH_OPTIONS
 from . import jobs
 from .common import ModelArgs, render_pattern, store_prepared
 from .runner import JobRunner
@@ -28,12 +29,14 @@ class ONNX_OT_process_sequence(JobRunner, ModelArgs, bpy.types.Operator):
         name="Input",
         description="Frames to read, '#' for frame digits (e.g. //render/####.exr); empty uses the render output",
         subtype="FILE_PATH",
+        options=PATH_OPTIONS,
     )
     output_pattern: bpy.props.StringProperty(
         name="Output",
         description="Where results go, '#' for frame digits; empty uses the post-process output setting "
         "(or a sibling '_onnx' folder of the input)",
         subtype="FILE_PATH",
+        options=PATH_OPTIONS,
     )
     frames: bpy.props.StringProperty(
         name="Frames", description="1-250, 1-250x5 or 3,7,10-12; empty uses the scene's frame range", default=""
