@@ -79,7 +79,7 @@ def _start(scene, render: _Render) -> None:
     render.started_batch = True
     from .engine import Device, FrameBatch, parse_mapping
     from .operators.common import postprocess_pattern, render_pattern
-    from .operators.jobs import error_text
+    from .operators.jobs import error_text, first_time
     from .operators.settings import run_settings, scene_model_job
 
     settings = scene.onnx_image_runtime
@@ -95,7 +95,7 @@ def _start(scene, render: _Render) -> None:
         _say(text)
         store_summary(scene.name, text)
         return
-    if prepared.fallback_reason:
+    if prepared.fallback_reason and first_time(prepared.fallback_reason):
         _say(prepared.fallback_reason)
     for warning in prepared.warnings:
         _say(warning)

@@ -69,6 +69,7 @@ def store_prepared(context, prepared) -> str:
     scene.last_provider = prepared.provider.upper()
     scene.last_fallback = prepared.fallback_reason or ""
     scene.last_report = report_text(prepared)
+    scene.last_precision = str(prepared.precision)
     cache = "cache hit" if prepared.cache_hit else "converted and cached"
     return f"{prepared.precision} on {prepared.provider.upper()} ({cache}, startup {prepared.startup_seconds:.2f} s)"
 
@@ -83,3 +84,11 @@ def report_text(prepared) -> str:
         f"{len(report.fp32_nodes)} fp32 nodes, casts {report.casts_before}->{report.casts_after}"
     )
     return text
+
+
+def store_run(context, result) -> None:
+    """Keep what the panel shows about the last run: time, tiles, which pass went to which model input."""
+    scene = scene_settings(context)
+    scene.last_seconds = result.seconds
+    scene.last_tiles = result.tiles
+    scene.last_inputs = "\n".join(result.inputs)

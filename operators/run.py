@@ -12,7 +12,7 @@ from ..engine import parse_mapping, read_layers
 from ..properties import PATH_OPTIONS
 from . import jobs
 from .blender_io import LINEAR, output_colorspace, read_pixels, write_image
-from .common import ModelArgs, store_prepared
+from .common import ModelArgs, store_prepared, store_run
 from .runner import JobRunner
 from .settings import blend_path, model_job, run_settings, scene_settings
 
@@ -22,6 +22,7 @@ log = logging.getLogger(__name__)
 def _finish(context, job: jobs.ImageJob, result: jobs.JobResult) -> str:
     img = write_image(job.output_name, result.image, job.colorspace, protect=job.source_name)
     summary = store_prepared(context, result.prepared)
+    store_run(context, result)
     h, w = result.image.shape[:2]
     return f"wrote '{img.name}' ({w}x{h}) in {result.seconds:.2f} s: {summary}"
 

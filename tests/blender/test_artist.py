@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import importlib
+from types import SimpleNamespace
+
 import numpy as np
 import pytest
 
@@ -36,3 +39,93 @@ def test_straight_png_gives_premultiplied_result_without_glow(bpy_data, blur_mod
     assert np.all(edge[:, :, :3] <= edge[:, :, 3:4] + 1e-5)  # not brighter than its alpha allows
     assert np.all(edge[:, :, 2] < 1e-6)  # no blue bled in from the hidden magenta
     assert abs(float(got[40, 40, 3]) - 128 / 255) < 1e-6
+
+
+def _draw(panel_cls, context):
+    from tests.blender.test_registration import Recorder
+
+    layout = Recorder()
+    panel_cls.draw(SimpleNamespace(layout=layout), context)
+    return layout
+
+
+def test_run_panel_tells_what_ran(bpy_data, models_dir, tmp_path):
+    bpy = bpy_data
+    panels = importlib.import_module("onnx_image_runtime.panels")
+    settings = bpy.context.scene.onnx_image_runtime
+    settings.model_path = str(models_dir / "multi_input.onnx")
+    assert "Not run yet" in _draw(panels.ONNX_PT_run, bpy.context).texts()
+    from onnx_image_runtime.engine.image.files import write_image
+
+    rng = np.random.default_rng(0)
+    layers = tmp_path / "passes.exr"
+    write_image(layers, rng.random((24, 32, 4), np.float32))
+    settings.pass_mapping = "albedo=Combined,normal=Combined"
+    try:
+        assert bpy.ops.onnx.run_render(filepath=str(layers), precision="FP32", provider="CPU") == {"FINISHED"}
+    finally:
+        settings.property_unset("pass_mapping")
+    texts = _draw(panels.ONNX_PT_run, bpy.context).texts()
+    assert "Ran on CPU" in texts and "Precision: fp32" in texts
+    assert any(t.startswith("Time ") and t.endswith(" 1 tile(s)") for t in texts), texts
+    assert {"color <- Combined", "albedo <- Combined", "normal <- Combined"} <= set(texts), texts
+
+    # A long fallback reason is wrapped, never cut: every word is shown, no line wider than the panel.
+    reason = "CUDA not used: " + " ".join(f"word{i}" for i in range(40)) + ": running on CPU"
+    settings.last_fallback = reason
+    texts = _draw(panels.ONNX_PT_run, bpy.context).texts()
+    assert texts[0] == "Ran on CPU (CUDA not used)"  # the short label; the full reason below it
+    assert " ".join(texts[1 : texts.index("Precision: fp32")]) == reason
+    assert max(len(t) for t in texts) < 60
+
+    # Another model: the previous model's report and run go; a missing file is said at once.
+    settings.model_path = str(tmp_path / "gone.onnx")
+    assert (settings.last_provider, settings.last_report, settings.last_inputs, settings.last_tiles) == ("", "", "", 0)
+    assert "Not run yet" in _draw(panels.ONNX_PT_run, bpy.context).texts()
+    shown = " ".join(_draw(panels.ONNX_PT_model, bpy.context).texts())
+    assert shown.startswith("Model file not found:") and "gone.onnx" in shown
+
+
+def test_benchmark_table_in_the_panel(bpy_data, models_dir):
+    bpy = bpy_data
+    panels = importlib.import_module("onnx_image_runtime.panels")
+    settings = bpy.context.scene.onnx_image_runtime
+    settings.model_path = str(models_dir / "sr_x2.onnx")
+    img = bpy.data.images.new("Bench", 32, 32, alpha=True, float_buffer=True)
+    assert bpy.ops.onnx.benchmark_model(image=img.name, provider="CPU", repeats=1) == {"FINISHED"}
+    layout = _draw(panels.ONNX_PT_precision, bpy.context)
+    assert any(name == "grid_flow" for name, _, _ in layout.calls)
+    texts = layout.texts()
+    header = texts.index("precision")
+    assert texts[header : header + 4] == ["precision", "provider", "run ms", "startup s"]
+    for row, name in enumerate(("FP32", "FP16", "AMP"), start=1):
+        cells = texts[header + 4 * row : header + 4 * row + 4]
+        assert cells[0] == name and cells[1] == "cpu" and float(cells[2]) > 0, texts
+    assert bpy.data.texts["ONNX Benchmark"].as_string().strip() == settings.last_benchmark.strip()
+
+
+def test_unsaved_blend_with_relative_path_says_so(bpy_data):
+    bpy = bpy_data
+    assert not bpy.data.filepath
+    settings = bpy.context.scene.onnx_image_runtime
+    assert settings.bl_rna.properties["model_path"].is_path_supports_blend_relative
+    with pytest.raises(RuntimeError, match="relative to the .blend file, which is not saved yet"):
+        bpy.ops.onnx.run_image(image=bpy.data.images.new("Any", 8, 8).name, model="//models/x.onnx")
+    settings.model_path = "//models/x.onnx"
+    panels = importlib.import_module("onnx_image_runtime.panels")
+    assert "not saved yet" in " ".join(_draw(panels.ONNX_PT_model, bpy.context).texts())
+
+
+def test_cuda_note_once_per_session(bpy_data, models_dir, capfd):
+    bpy = bpy_data
+    from onnx_image_runtime.engine import SessionSettings, prepare_model
+
+    model = str(models_dir / "sr_x2.onnx")
+    reason = prepare_model(model, "fp32", settings=SessionSettings(provider="auto")).fallback_reason
+    if not reason:
+        pytest.skip("CUDA runs here: there is no fallback note to repeat")
+    for _ in range(3):
+        assert bpy.ops.onnx.prepare_model(model=model, precision="FP32", provider="AUTO") == {"FINISHED"}
+    out = capfd.readouterr()
+    assert (out.out + out.err).count(reason) <= 1
+    assert bpy.context.scene.onnx_image_runtime.last_fallback == reason  # the panel keeps showing it
