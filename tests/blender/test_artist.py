@@ -129,3 +129,21 @@ def test_cuda_note_once_per_session(bpy_data, models_dir, capfd):
     out = capfd.readouterr()
     assert (out.out + out.err).count(reason) <= 1
     assert bpy.context.scene.onnx_image_runtime.last_fallback == reason  # the panel keeps showing it
+
+
+def test_background_run_prints_progress_lines(bpy_data, models_dir, capfd):
+    """`blender -b`: a long single-image run says how far it is (tiles), not silence until the end."""
+    bpy = bpy_data
+    settings = bpy.context.scene.onnx_image_runtime
+    img = bpy.data.images.new("Big", 128, 128, alpha=True, float_buffer=True)
+    settings.tile_size, settings.tile_overlap = 32, 8
+    try:
+        assert bpy.ops.onnx.run_image(image=img.name, model=str(models_dir / "sr_x2.onnx"), provider="CPU") == {
+            "FINISHED"
+        }
+    finally:
+        settings.property_unset("tile_size")
+        settings.property_unset("tile_overlap")
+    lines = [line for line in capfd.readouterr().out.splitlines() if line.startswith("Run ONNX Model on Image: ")]
+    assert len(lines) >= 3, lines
+    assert any("tile" in line for line in lines) and lines[-1].split(": ")[1].strip().startswith("100%"), lines

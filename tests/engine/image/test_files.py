@@ -215,3 +215,25 @@ def test_output_pattern_without_extension_takes_the_input_one():
     assert with_extension("post/####", "render/f_####.png") == "post/####.png"
     assert with_extension("post/####.tif", "render/####.exr") == "post/####.tif"
     assert with_extension("post/v1.2/shot_", "render/shot_") == "post/v1.2/shot_.exr"
+
+
+@pytest.mark.parametrize("command", ["run", "sequence", "convert", "optimize", "advise"])
+def test_cli_help_describes_every_option_with_its_default(command):
+    import re
+
+    text = _cli(command, "--help").stdout
+    options = text[text.index("options:") :]
+    # One entry per option: its flags at two spaces in, then its description (same line or the next ones).
+    entries = re.split(r"\n(?=  -)", options)[1:]
+    assert len(entries) > 3
+    for entry in entries:
+        flags, _, rest = entry.strip().partition("  ")
+        description = " ".join((rest + " " + " ".join(entry.splitlines()[1:])).split())
+        if flags.startswith("-h"):
+            continue
+        assert description, f"{command}: {flags} has no description"
+        assert "(default:" in description or "--out " in flags or flags.startswith("--input") or "required" in flags, (
+            f"{command}: {flags} does not say its default: {description}"
+        )
+    if command == "run":
+        assert "tiles, blended (default: 32)" in " ".join(text.split())
