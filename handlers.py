@@ -1,6 +1,7 @@
 """ONNX post-processing during animation renders, in the UI and with `blender -b file.blend -a`.
 
-render_init prepares the scene's model once (one session and its buffers for the whole animation),
+The first frame file written by the render prepares the scene's model once (one session and its buffers for
+the whole animation; a still render (F12) writes no frame, so it loads no onnxruntime and announces nothing),
 render_write runs it on each frame file Blender has just written (complete on disk then) and writes the
 result under the post-process output pattern, render_complete / render_cancel print the summary, store
 it on the scene and release the session. The render output itself is only read.
@@ -27,10 +28,12 @@ PREFIX = "ONNX post-process"
 class _Render:
     """The post-processing of one animation render."""
 
-    def __init__(self, scene_name: str, batch, input_pattern: str):
+    def __init__(self, scene_name: str):
         self.scene_name = scene_name
-        self.batch = batch
-        self.input_pattern = input_pattern
+        self.batch = None
+        """The FrameBatch, made at the first frame written (None before, and after a failed start)."""
+        self.started_batch = False
+        self.input_pattern = ""
         self.started = time.time()
         self.frames_seen = 0
         self.refused = ""
@@ -71,10 +74,12 @@ def active():
     return _ACTIVE
 
 
-def _start(scene) -> _Render | None:
+def _start(scene, render: _Render) -> None:
+    """Prepare the model for this render (at its first frame): fills render.batch, or says why not."""
+    render.started_batch = True
     from .engine import Device, FrameBatch, parse_mapping
     from .operators.common import postprocess_pattern, render_pattern
-    from .operators.jobs import error_text
+    from .operators.jobs import error_text, first_time
     from .operators.settings import run_settings, scene_model_job
 
     settings = scene.onnx_image_runtime
@@ -89,8 +94,8 @@ def _start(scene) -> _Render | None:
         text = f"not run: {error_text(exc)}"
         _say(text)
         store_summary(scene.name, text)
-        return None
-    if prepared.fallback_reason:
+        return
+    if prepared.fallback_reason and first_time(prepared.fallback_reason):
         _say(prepared.fallback_reason)
     for warning in prepared.warnings:
         _say(warning)
@@ -98,17 +103,18 @@ def _start(scene) -> _Render | None:
         f"{prepared.precision} on {prepared.provider.upper()} (ready in {time.perf_counter() - start:.2f} s), "
         f"frames -> {pattern}"
     )
-    batch = FrameBatch(prepared, pattern, run, settings.postprocess_stop_on_error, mapping)
-    render = _Render(scene.name, batch, render_pattern(scene))
+    render.batch = FrameBatch(prepared, pattern, run, settings.postprocess_stop_on_error, mapping)
+    render.input_pattern = render_pattern(scene)
     if settings.postprocess_require_gpu and prepared.provider != Device.CUDA:
         why = prepared.fallback_reason or f"the provider is {prepared.provider.upper()}"
         render.refused = f"GPU required (Require GPU), but the model would run on the CPU: {why}"
         _say(render.refused)
-    return render
 
 
 def _finish(render: _Render, cancelled: bool) -> None:
     batch = render.batch
+    if batch is None:  # no frame was written (a still render), or the model could not be prepared
+        return
     if cancelled:
         batch.cancel()
     summary = batch.summary
@@ -135,13 +141,13 @@ def on_render_init(scene, *_args):
     if settings is None or not settings.postprocess:
         return
     store_summary(scene.name, "")  # no stale summary (saved in the .blend) speaks for this render
-    _ACTIVE = _start(scene)
+    _ACTIVE = _Render(scene.name)
 
 
 @bpy.app.handlers.persistent
 def on_render_write(scene, *_args):
     render = _ACTIVE
-    if render is None or render.batch is None or scene.name != render.scene_name:
+    if render is None or scene.name != render.scene_name:
         return
     frame = scene.frame_current
     src = scene.render.frame_path(frame=frame)
@@ -154,8 +160,10 @@ def on_render_write(scene, *_args):
     if written is None or written < render.started - 1.0:
         log.debug("frame %d: %s was not written by this render; not post-processed", frame, src)
         return
+    if not render.started_batch:
+        _start(scene, render)
     batch = render.batch
-    if not batch.active:
+    if batch is None or not batch.active:
         return
     render.frames_seen += 1
     if render.refused:

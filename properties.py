@@ -6,6 +6,13 @@ import bpy
 
 from .preferences import PROVIDER_ITEMS
 
+# '//' paths (relative to the .blend) are accepted without a warning where Blender knows the option (4.2+).
+PATH_OPTIONS: set[str] = (
+    {"PATH_SUPPORTS_BLEND_RELATIVE"}
+    if "is_path_supports_blend_relative" in bpy.types.Property.bl_rna.properties
+    else set()
+)
+
 PRECISION_ITEMS = (
     ("FP32", "FP32", "Full precision: slowest on GPUs, the reference result"),
     ("FP16", "FP16", "Half precision: fastest on GPUs; checked against FP32 when converted"),
@@ -21,9 +28,34 @@ COLOR_ITEMS = (
 )
 
 
+LAST_RUN_KEYS = (
+    "last_provider",
+    "last_fallback",
+    "last_report",
+    "last_advice",
+    "last_benchmark",
+    "last_precision",
+    "last_seconds",
+    "last_tiles",
+    "last_inputs",
+)
+"""What the panels show about the last model's runs: cleared when the model changes, so no stale report speaks
+for another model."""
+
+
+def _model_changed(settings, _context) -> None:
+    for key in LAST_RUN_KEYS:
+        settings.property_unset(key)
+
+
 class ONNX_PG_settings(bpy.types.PropertyGroup):
     model_path: bpy.props.StringProperty(
-        name="Model", description="The .onnx image model to run", subtype="FILE_PATH", default=""
+        name="Model",
+        description="The .onnx image model to run",
+        subtype="FILE_PATH",
+        default="",
+        options=PATH_OPTIONS,
+        update=_model_changed,
     )
     precision: bpy.props.EnumProperty(
         name="Precision", description="Numeric precision of the prepared model", items=PRECISION_ITEMS, default="FP16"
@@ -66,6 +98,7 @@ class ONNX_PG_settings(bpy.types.PropertyGroup):
         "empty uses a sibling folder of the render output with '_onnx' appended, same frame numbering, as EXR",
         subtype="FILE_PATH",
         default="",
+        options=PATH_OPTIONS,
     )
     postprocess_stop_on_error: bpy.props.BoolProperty(
         name="Stop on Error",
@@ -87,6 +120,14 @@ class ONNX_PG_settings(bpy.types.PropertyGroup):
     last_report: bpy.props.StringProperty(name="Last Report", default="")
     last_advice: bpy.props.StringProperty(name="Last Architecture Advice", default="")
     last_benchmark: bpy.props.StringProperty(name="Last Benchmark", default="")
+    last_precision: bpy.props.StringProperty(name="Precision Used", default="")
+    last_seconds: bpy.props.FloatProperty(name="Last Run Time", default=0.0, min=0.0, unit="TIME_ABSOLUTE")
+    last_tiles: bpy.props.IntProperty(name="Last Run Tiles", default=0, min=0)
+    last_inputs: bpy.props.StringProperty(
+        name="Model Inputs Used",
+        description="Which image or pass went to which model input in the last run",
+        default="",
+    )
 
 
 class ONNX_PG_progress(bpy.types.PropertyGroup):

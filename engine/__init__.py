@@ -56,6 +56,7 @@ _EXPORTS: dict[str, str] = {
     "ExrOptions": ".image.files",
     "EXR_CODECS": ".image.files",
     "srgb_to_linear": ".image.colour",
+    "premultiply": ".image.alpha",
     "parse_mapping": ".image.passes",
     "select_inputs": ".image.passes",
     # inference
@@ -70,6 +71,7 @@ _EXPORTS: dict[str, str] = {
     "parse_frames": ".batch.frames",
     "frame_path": ".batch.frames",
     "sibling_output_pattern": ".batch.frames",
+    "with_extension": ".batch.frames",
     # advice
     "advise_model": ".advice.advisor",
     "Advice": ".advice.advisor",
@@ -135,6 +137,8 @@ __all__ = [
     "select_inputs",
     "sibling_output_pattern",
     "srgb_to_linear",
+    "premultiply",
+    "with_extension",
     "write_image",
 ]
 
@@ -142,9 +146,10 @@ if TYPE_CHECKING:
     from . import gpu
     from .advice.advisor import Advice, advise_model
     from .advice.channel_padding import pad_channels, pad_channels_file
-    from .batch.frames import frame_path, parse_frames, sibling_output_pattern
+    from .batch.frames import frame_path, parse_frames, sibling_output_pattern, with_extension
     from .batch.sequence import FrameBatch, SequenceSummary, process_frame, process_sequence
     from .errors import Cancelled, ConversionError, EngineError, ImageError, ModelError, RuntimeFailure
+    from .image.alpha import premultiply
     from .image.colour import srgb_to_linear
     from .image.files import EXR_CODECS, ExrOptions, read_image, read_layers, write_image
     from .image.passes import parse_mapping, select_inputs

@@ -155,7 +155,7 @@ def _cmd_run(args) -> int:
 
 
 def _cmd_sequence(args) -> int:
-    from . import parse_frames, prepare_model, process_sequence
+    from . import parse_frames, prepare_model, process_sequence, with_extension
 
     try:
         frames = parse_frames(args.frames)
@@ -167,7 +167,7 @@ def _cmd_sequence(args) -> int:
     summary = process_sequence(
         prepared,
         args.input,
-        args.output,
+        with_extension(args.output, args.input),
         frames,
         _run_settings(args),
         args.skip_existing,
@@ -211,73 +211,117 @@ def _cmd_advise(args) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m engine", description="ONNX Image Runtime engine")
-    parser.add_argument("-v", "--verbose", action="store_true")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log every step (debug level) on stderr")
     sub = parser.add_subparsers(dest="command", required=True)
+    help_format = argparse.ArgumentDefaultsHelpFormatter  # every option's help ends with its default
 
-    info = sub.add_parser("info", help="describe a model as JSON")
-    info.add_argument("model")
+    info = sub.add_parser("info", formatter_class=help_format, help="describe a model as JSON")
+    info.add_argument("model", help="the .onnx model")
     info.set_defaults(func=_cmd_info)
 
-    convert = sub.add_parser("convert", help="convert to fp16 or mixed precision and report accuracy")
-    convert.add_argument("model")
-    convert.add_argument("--precision", type=Precision, choices=[Precision.FP16, Precision.AMP], default="fp16")
-    convert.add_argument("--out", required=True)
+    convert = sub.add_parser(
+        "convert", formatter_class=help_format, help="convert to fp16 or mixed precision and report accuracy"
+    )
+    convert.add_argument("model", help="the .onnx model")
+    convert.add_argument(
+        "--precision",
+        type=Precision,
+        choices=[Precision.FP16, Precision.AMP],
+        default="fp16",
+        help="fp16: every node half precision; amp: half where it stays accurate",
+    )
+    convert.add_argument("--out", required=True, help="where the converted model is written")
     convert.add_argument("--sample", help="image to validate on (a small centre crop is used)")
-    convert.add_argument("--rtol", type=float, default=1e-2)
-    convert.add_argument("--atol", type=float, default=1e-2)
+    convert.add_argument("--rtol", type=float, default=1e-2, help="relative tolerance of the accuracy check")
+    convert.add_argument("--atol", type=float, default=1e-2, help="absolute tolerance of the accuracy check")
     convert.add_argument("--block-op", action="append", default=[], help="op type to keep fp32 (repeatable)")
-    convert.add_argument("--backend", choices=["onnxconverter", "ort"], default="onnxconverter")
+    convert.add_argument(
+        "--backend", choices=["onnxconverter", "ort"], default="onnxconverter", help="the fp16 converter to use"
+    )
     convert.add_argument("--report", help="also write the report JSON here")
     convert.set_defaults(func=_cmd_convert)
 
     def session_args(p, precision_default="fp32"):
-        p.add_argument("--precision", type=Precision, choices=list(Precision), default=precision_default)
-        p.add_argument("--provider", type=Provider, choices=list(Provider), default="auto")
-        p.add_argument("--device-id", type=int, default=0)
-        p.add_argument("--cache-dir", default=None)
+        p.add_argument(
+            "--precision", type=Precision, choices=list(Precision), default=precision_default, help="numeric precision"
+        )
+        p.add_argument(
+            "--provider",
+            type=Provider,
+            choices=list(Provider),
+            default="auto",
+            help="where the model runs (auto: CUDA when it loads, else the CPU, saying why)",
+        )
+        p.add_argument("--device-id", type=int, default=0, help="CUDA device index")
+        p.add_argument(
+            "--cache-dir",
+            default=None,
+            help="folder of prepared models (None: ONNX_IMAGE_RUNTIME_CACHE or the user cache)",
+        )
 
-    optimize = sub.add_parser("optimize", help="offline-optimize into the cache; print start-up figures")
-    optimize.add_argument("model")
-    optimize.add_argument("--sample")
+    optimize = sub.add_parser(
+        "optimize", formatter_class=help_format, help="offline-optimize into the cache; print start-up figures"
+    )
+    optimize.add_argument("model", help="the .onnx model")
+    optimize.add_argument("--sample", help="image to validate a conversion on (None: a synthetic image)")
     session_args(optimize)
     optimize.set_defaults(func=_cmd_optimize)
 
-    advise = sub.add_parser("advise", help="Tensor Core eligibility, layout conversions and casts")
-    advise.add_argument("model")
+    advise = sub.add_parser(
+        "advise", formatter_class=help_format, help="Tensor Core eligibility, layout conversions and casts"
+    )
+    advise.add_argument("model", help="the .onnx model")
     session_args(advise, "fp16")
     advise.add_argument("--size", type=_size, default=(1080, 1920), help="HEIGHTxWIDTH for MAC counts")
     advise.add_argument("--profile", action="store_true", help="time the layout conversions on one run")
-    advise.add_argument("--pad-channels", type=int, choices=[8, 16, 32])
+    advise.add_argument(
+        "--pad-channels", type=int, choices=[8, 16, 32], help="write a copy with channels padded to this multiple"
+    )
     advise.add_argument("--out", help="where --pad-channels writes the padded model")
     advise.set_defaults(func=_cmd_advise)
 
     def run_args(p):
         session_args(p)
         p.add_argument("--tile", type=int, default=0, help="tile side in pixels (0: automatic)")
-        p.add_argument("--overlap", type=int, default=32)
-        p.add_argument("--color", type=ColorMode, choices=list(ColorMode), default="linear")
-        p.add_argument("--pass", dest="pass_", action="append", default=[], metavar="INPUT=PASS")
+        p.add_argument("--overlap", type=int, default=32, help="pixels shared by neighbouring tiles, blended")
+        p.add_argument(
+            "--color",
+            type=ColorMode,
+            choices=list(ColorMode),
+            default="linear",
+            help="the colour space the model expects (srgb: converted in and out)",
+        )
+        p.add_argument(
+            "--pass",
+            dest="pass_",
+            action="append",
+            default=[],
+            metavar="INPUT=PASS",
+            help="feed a render pass to a model input (repeatable), e.g. albedo='Diffuse Color'",
+        )
         p.add_argument("--no-binding", action="store_true", help="plain session.run instead of IO binding")
-        p.add_argument("--exr-codec", choices=EXR_CODECS, help="EXR output codec (default: the input frame's)")
-        p.add_argument("--exr-depth", choices=["16", "32"], help="EXR output bits (default: the input frame's)")
+        p.add_argument("--exr-codec", choices=EXR_CODECS, help="EXR output codec (None: the input frame's)")
+        p.add_argument("--exr-depth", choices=["16", "32"], help="EXR output bits (None: the input frame's)")
         p.add_argument(
             "--require-gpu", action="store_true", help="exit with status 4 instead of running on the CPU (farm workers)"
         )
 
-    run = sub.add_parser("run", help="run a model on one image file")
-    run.add_argument("model")
-    run.add_argument("input")
-    run.add_argument("output")
+    run = sub.add_parser("run", formatter_class=help_format, help="run a model on one image file")
+    run.add_argument("model", help="the .onnx model")
+    run.add_argument("input", help="image file to read (EXR, PNG, TIFF, JPEG)")
+    run.add_argument("output", help="image file to write; the format follows the extension")
     run_args(run)
     run.set_defaults(func=_cmd_run)
 
-    seq = sub.add_parser("sequence", help="post-process a frame sequence")
-    seq.add_argument("model")
+    seq = sub.add_parser("sequence", formatter_class=help_format, help="post-process a frame sequence")
+    seq.add_argument("model", help="the .onnx model")
     seq.add_argument("--input", required=True, help="e.g. 'render/####.exr'")
-    seq.add_argument("--output", required=True, help="e.g. 'post/####.exr'")
+    seq.add_argument(
+        "--output", required=True, help="e.g. 'post/####.exr'; no extension takes the input's ('post/####')"
+    )
     seq.add_argument("--frames", required=True, help="1-250, 1-250x5 or 1,5,9")
-    seq.add_argument("--skip-existing", action="store_true")
-    seq.add_argument("--stop-on-error", action="store_true")
+    seq.add_argument("--skip-existing", action="store_true", help="leave frames whose output exists (resume)")
+    seq.add_argument("--stop-on-error", action="store_true", help="stop at the first failing frame")
     run_args(seq)
     seq.set_defaults(func=_cmd_sequence)
     return parser

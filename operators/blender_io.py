@@ -34,6 +34,12 @@ def read_pixels(img: bpy.types.Image) -> np.ndarray:
 
         array = array.copy()
         array[:, :, :3] = srgb_to_linear(array[:, :, :3])
+    if not img.is_float and channels == 4 and img.alpha_mode == "STRAIGHT":
+        # Byte buffers keep the file's straight alpha; float buffers are premultiplied already. The engine's
+        # one rule (engine/image/alpha.py): premultiplied colour in, so hidden colour cannot bleed.
+        from ..engine import premultiply
+
+        array = premultiply(array)
     return array
 
 

@@ -7,7 +7,7 @@ import os
 import bpy
 
 from ..preferences import PROVIDER_ITEMS
-from ..properties import PRECISION_ITEMS
+from ..properties import PATH_OPTIONS, PRECISION_ITEMS
 from .settings import blend_path, scene_settings
 
 
@@ -15,7 +15,10 @@ class ModelArgs:
     """Mixin: the `model`, `precision`, `provider` arguments; unset ones fall back to the scene."""
 
     model: bpy.props.StringProperty(
-        name="Model", description="The .onnx model; empty uses the scene setting", subtype="FILE_PATH"
+        name="Model",
+        description="The .onnx model; empty uses the scene setting",
+        subtype="FILE_PATH",
+        options=PATH_OPTIONS,
     )
     precision: bpy.props.EnumProperty(
         name="Precision", description="Unset uses the scene setting", items=PRECISION_ITEMS, default="FP16"
@@ -41,10 +44,13 @@ def render_pattern(scene) -> str:
 def postprocess_pattern(scene) -> str:
     """Absolute '#' pattern of post-processed frames: the scene setting, else a sibling folder of the
     render output ('//render/####' -> '//render_onnx/####.exr', same frame numbering)."""
-    from ..engine import sibling_output_pattern
+    from ..engine import sibling_output_pattern, with_extension
 
     explicit = scene.onnx_image_runtime.postprocess_output
-    return blend_path(explicit, "post-process output") if explicit else sibling_output_pattern(render_pattern(scene))
+    source = render_pattern(scene)
+    if not explicit:
+        return sibling_output_pattern(source)
+    return with_extension(blend_path(explicit, "post-process output"), source)
 
 
 def _last_hash_run(name: str) -> int:
@@ -63,6 +69,7 @@ def store_prepared(context, prepared) -> str:
     scene.last_provider = prepared.provider.upper()
     scene.last_fallback = prepared.fallback_reason or ""
     scene.last_report = report_text(prepared)
+    scene.last_precision = str(prepared.precision)
     cache = "cache hit" if prepared.cache_hit else "converted and cached"
     return f"{prepared.precision} on {prepared.provider.upper()} ({cache}, startup {prepared.startup_seconds:.2f} s)"
 
@@ -77,3 +84,11 @@ def report_text(prepared) -> str:
         f"{len(report.fp32_nodes)} fp32 nodes, casts {report.casts_before}->{report.casts_after}"
     )
     return text
+
+
+def store_run(context, result) -> None:
+    """Keep what the panel shows about the last run: time, tiles, which pass went to which model input."""
+    scene = scene_settings(context)
+    scene.last_seconds = result.seconds
+    scene.last_tiles = result.tiles
+    scene.last_inputs = "\n".join(result.inputs)

@@ -94,6 +94,18 @@ class ModelJob:
         return prepared
 
 
+_SAID: set[str] = set()
+
+
+def first_time(note: str) -> bool:
+    """True the first time `note` is asked about in this Blender session: the CUDA fallback note is said once
+    (the sidebar shows it all the time), not on every run."""
+    if note in _SAID:
+        return False
+    _SAID.add(note)
+    return True
+
+
 def _prepare(model: ModelJob, progress: Progress) -> PreparedModel:
     progress.update(0.0, "preparing model")
     progress.check()
@@ -114,7 +126,7 @@ class PrepareJob:
 
     def work(self, progress: Progress) -> PrepareResult:
         prepared = _prepare(self.model, progress)
-        notes = list(prepared.warnings) + ([prepared.fallback_reason] if prepared.fallback_reason else [])
+        notes = list(prepared.warnings) + [r for r in (prepared.fallback_reason,) if r and first_time(r)]
         return PrepareResult(prepared, notes)
 
 
@@ -125,6 +137,17 @@ class JobResult:
     prepared: PreparedModel
     notes: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    tiles: int = 1
+    inputs: list[str] = field(default_factory=list)
+    """Which image or pass went to which model input: 'albedo <- Diffuse Color'."""
+
+
+def _layer_label(layers: dict[str, np.ndarray] | None, array: np.ndarray, fallback: str) -> str:
+    """The pass name of `array` in `layers` ('ViewLayer.Diffuse Color' -> 'Diffuse Color'; '' -> 'Combined')."""
+    for name, layer in (layers or {}).items():
+        if layer is array:
+            return name.rsplit(".", 1)[-1] if name else "Combined"
+    return fallback
 
 
 @dataclass(kw_only=True)
@@ -150,6 +173,13 @@ class ImageJob:
             return self.image, {}
         return self.image, select_inputs(self.layers or {"": self.image}, names, self.mapping)[1]
 
+    def bindings(self, info: ModelInfo, image: np.ndarray, extra: dict[str, np.ndarray]) -> list[str]:
+        """'input <- source' for each model input, for the panel."""
+        names = [t.name for t in info.image_inputs]
+        source = f"image '{self.source_name}'" if self.source_name else "the image"
+        first = [f"{names[0]} <- {_layer_label(self.layers, image, source)}"] if names else []
+        return first + [f"{name} <- {_layer_label(self.layers, array, 'a pass')}" for name, array in extra.items()]
+
     def work(self, progress: Progress) -> JobResult:
         from ..engine import run_image
 
@@ -159,7 +189,14 @@ class ImageJob:
         result = run_image(prepared, image, extra=extra, settings=self.run, progress=progress)
         progress.check()
         notes = list(prepared.warnings) + list(result.notes)
-        return JobResult(result.image, prepared, notes, time.perf_counter() - start)
+        return JobResult(
+            result.image,
+            prepared,
+            notes,
+            time.perf_counter() - start,
+            tiles=result.tiles,
+            inputs=self.bindings(prepared.info, image, extra),
+        )
 
 
 @dataclass(kw_only=True)
@@ -282,8 +319,7 @@ class SequenceJob:
             self.mapping,
             progress,
         )
-        notes = list(prepared.warnings)
-        notes += [f"frame {frame} failed: {reason}" for frame, reason in sorted(summary.failed.items())]
+        notes = list(prepared.warnings)  # failed frames are the operator's error, not notes (reported once)
         if summary.cancelled:
             notes.append("cancelled: the frames done so far are complete; the rest were not started")
         return SequenceResult(summary, prepared, notes, time.perf_counter() - start)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import bpy
 
+from ..properties import PATH_OPTIONS
 from . import jobs
 from .blender_io import read_pixels
 from .common import ModelArgs, store_prepared
@@ -36,7 +37,9 @@ class ONNX_OT_inspect_model(bpy.types.Operator):
     bl_label = "Inspect ONNX Model"
     bl_options = {"REGISTER"}
 
-    model: bpy.props.StringProperty(name="Model", description="Empty uses the scene setting", subtype="FILE_PATH")
+    model: bpy.props.StringProperty(
+        name="Model", description="Empty uses the scene setting", subtype="FILE_PATH", options=PATH_OPTIONS
+    )
 
     def execute(self, context):
         try:

@@ -9,9 +9,10 @@ import tempfile
 import bpy
 
 from ..engine import parse_mapping, read_layers
+from ..properties import PATH_OPTIONS
 from . import jobs
 from .blender_io import LINEAR, output_colorspace, read_pixels, write_image
-from .common import ModelArgs, store_prepared
+from .common import ModelArgs, store_prepared, store_run
 from .runner import JobRunner
 from .settings import blend_path, model_job, run_settings, scene_settings
 
@@ -21,6 +22,7 @@ log = logging.getLogger(__name__)
 def _finish(context, job: jobs.ImageJob, result: jobs.JobResult) -> str:
     img = write_image(job.output_name, result.image, job.colorspace, protect=job.source_name)
     summary = store_prepared(context, result.prepared)
+    store_run(context, result)
     h, w = result.image.shape[:2]
     return f"wrote '{img.name}' ({w}x{h}) in {result.seconds:.2f} s: {summary}"
 
@@ -49,6 +51,11 @@ class ONNX_OT_run_image(JobRunner, ModelArgs, bpy.types.Operator):
             img = active_image(context)
             if img is None:
                 raise ValueError("no image: open one in the Image Editor or pass image=")
+        layers = render_layers_of(img, context.scene)
+        if layers is not None:
+            # The Render Result and loaded multilayer EXRs have no pixels in the datablock: their passes are
+            # read from the render (or the file) and the run goes the render way, passes and all.
+            return render_job(self, context, layers, img.name, self.output_name)
         pixels = read_pixels(img)
         output = self.output_name or scene_settings(context).output_name or f"{img.name} ONNX"
         return jobs.ImageJob(
@@ -102,6 +109,36 @@ def save_render_layers(scene) -> dict:
         os.unlink(path)
 
 
+def render_layers_of(img, scene) -> dict | None:
+    """The passes of an image whose datablock holds no pixels (the Render Result; a multilayer EXR loaded
+    with bpy.data.images.load), read from the render or the file; None for an ordinary image."""
+    if img.type == "RENDER_RESULT":
+        return save_render_layers(scene)
+    if img.type == "MULTILAYER" or (img.source == "FILE" and tuple(img.size) == (0, 0) and img.filepath):
+        path = blend_path(img.filepath, f"image '{img.name}'")
+        if not os.path.isfile(path):
+            raise ValueError(f"image '{img.name}': file not found: {path}")
+        return read_layers(path)
+    return None
+
+
+def render_job(op, context, layers: dict, source_name: str, output_name: str = "", passes: str = "") -> jobs.RenderJob:
+    """A run on render passes: the first model input gets Combined (or the mapping's pass), the others theirs."""
+    if not layers:
+        raise ValueError("the render has no passes to read")
+    settings = scene_settings(context)
+    return jobs.RenderJob(
+        model=model_job(op, context),
+        image=next(iter(layers.values())),
+        output_name=output_name or settings.output_name or f"{source_name} ONNX",
+        colorspace=LINEAR,
+        layers=layers,
+        mapping=parse_mapping(passes or settings.pass_mapping),
+        source_name=source_name,
+        run=run_settings(settings, blender_rgba=True),
+    )
+
+
 class ONNX_OT_run_render(JobRunner, ModelArgs, bpy.types.Operator):
     """Run the ONNX model on the last render's passes (or a multilayer EXR) and write a new float image"""
 
@@ -110,7 +147,10 @@ class ONNX_OT_run_render(JobRunner, ModelArgs, bpy.types.Operator):
     bl_options = {"REGISTER", "UNDO"}
 
     filepath: bpy.props.StringProperty(
-        name="EXR", description="A multilayer EXR to read; empty uses the last render", subtype="FILE_PATH"
+        name="EXR",
+        description="A multilayer EXR to read; empty uses the last render",
+        subtype="FILE_PATH",
+        options=PATH_OPTIONS,
     )
     output_name: bpy.props.StringProperty(name="Output", description="Result image; empty uses the scene setting")
     passes: bpy.props.StringProperty(
@@ -120,29 +160,14 @@ class ONNX_OT_run_render(JobRunner, ModelArgs, bpy.types.Operator):
     )
 
     def build(self, context) -> jobs.RenderJob:
-        scene = context.scene
-        mapping = parse_mapping(self.passes or scene_settings(context).pass_mapping)
-        model = model_job(self, context)
         if self.filepath:
             path = blend_path(self.filepath, "EXR")
             if not os.path.isfile(path):
                 raise ValueError(f"EXR file not found: {path}")
             layers = read_layers(path)
         else:
-            layers = save_render_layers(scene)
-        if not layers:
-            raise ValueError("the render has no passes to read")
-        output = self.output_name or scene_settings(context).output_name or "Render Result ONNX"
-        return jobs.RenderJob(
-            model=model,
-            image=next(iter(layers.values())),
-            output_name=output,
-            colorspace=LINEAR,
-            layers=layers,
-            mapping=mapping,
-            source_name="Render Result",
-            run=run_settings(scene_settings(context), blender_rgba=True),
-        )
+            layers = save_render_layers(context.scene)
+        return render_job(self, context, layers, "Render Result", self.output_name, self.passes)
 
     def finish(self, context, job, result) -> str:
         return _finish(context, job, result)

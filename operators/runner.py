@@ -52,8 +52,18 @@ class JobRunner:
                 raise TypeError(f"{cls.__name__}.{name} takes {params}, JobRunner calls it with {expected}")
 
     def background_progress(self) -> Progress:
-        """The Progress of a blocking run; subclasses may print from it."""
-        return Progress()
+        """The Progress of a blocking run (`blender -b`): a line on stdout at each tenth of the work, so a long
+        single-image run is not silent for minutes in a farm log. Subclasses may print otherwise."""
+        label = getattr(self, "bl_label", type(self).__name__)
+        state = {"tenth": -1}
+
+        def show(fraction: float, text: str) -> None:
+            tenth = int(fraction * 10)
+            if tenth > state["tenth"]:
+                state["tenth"] = tenth
+                print(f"{label}: {fraction * 100:3.0f}% {text}", flush=True)
+
+        return Progress(show)
 
     def invoke(self, context, event):
         return self.execute(context)

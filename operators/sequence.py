@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import bpy
 
-from ..engine import Progress, parse_frames, parse_mapping, sibling_output_pattern
+from ..engine import Progress, parse_frames, parse_mapping, sibling_output_pattern, with_extension
+from ..properties import PATH_OPTIONS
 from . import jobs
 from .common import ModelArgs, render_pattern, store_prepared
 from .runner import JobRunner
@@ -28,12 +29,14 @@ class ONNX_OT_process_sequence(JobRunner, ModelArgs, bpy.types.Operator):
         name="Input",
         description="Frames to read, '#' for frame digits (e.g. //render/####.exr); empty uses the render output",
         subtype="FILE_PATH",
+        options=PATH_OPTIONS,
     )
     output_pattern: bpy.props.StringProperty(
         name="Output",
         description="Where results go, '#' for frame digits; empty uses the post-process output setting "
         "(or a sibling '_onnx' folder of the input)",
         subtype="FILE_PATH",
+        options=PATH_OPTIONS,
     )
     frames: bpy.props.StringProperty(
         name="Frames", description="1-250, 1-250x5 or 3,7,10-12; empty uses the scene's frame range", default=""
@@ -55,6 +58,7 @@ class ONNX_OT_process_sequence(JobRunner, ModelArgs, bpy.types.Operator):
             output = blend_path(settings.postprocess_output, "post-process output")
         else:
             output = sibling_output_pattern(input_pattern)
+        output = with_extension(output, input_pattern)
         frames = parse_frames(self.frames or default_frames(scene))
         stop = (
             self.stop_on_error
@@ -74,7 +78,9 @@ class ONNX_OT_process_sequence(JobRunner, ModelArgs, bpy.types.Operator):
 
     def background_progress(self):
         def show(fraction: float, text: str) -> None:
-            if " processed (" in text or " failed (" in text:  # one line per frame, as a farm log wants
+            # One line per frame done, as a farm log wants; failures are printed once, with their reasons,
+            # in the operator's error at the end.
+            if " processed (" in text:
                 print(f"{PRINT_PREFIX}: {text}", flush=True)
 
         return Progress(show)
@@ -84,6 +90,10 @@ class ONNX_OT_process_sequence(JobRunner, ModelArgs, bpy.types.Operator):
         text = summary.text()
         scene_settings(context).postprocess_summary = text
         store_prepared(context, result.prepared)
+        if summary.failed:
+            # An error report makes `bpy.ops` raise in scripts and `blender -b` logs show it once.
+            reasons = "; ".join(f"frame {frame}: {why}" for frame, why in sorted(summary.failed.items()))
+            raise ValueError(f"{len(summary.failed)} of {len(job.frames)} frames failed ({reasons})")
         line = f"{text} in {result.seconds:.2f} s -> {job.output_pattern}"
         if bpy.app.background:
             print(f"{PRINT_PREFIX}: {line}", flush=True)

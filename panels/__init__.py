@@ -7,10 +7,14 @@ operators, so drawing never loads onnxruntime or touches a model file beyond a s
 
 from __future__ import annotations
 
+import os
+import re
+
 import bpy
 
 from ..operators import jobs
 from . import postprocess
+from .text import label_wrapped
 
 
 class _ONNXPanel:
@@ -39,12 +43,20 @@ class ONNX_PT_model(_ONNXPanel, bpy.types.Panel):
         if not path:
             layout.label(text="Choose a .onnx model", icon="INFO")
             return
+        if settings.model_path.startswith("//") and not bpy.data.filepath:
+            label_wrapped(
+                layout, context, "The model path is relative to the .blend file, which is not saved yet", "ERROR"
+            )
+            return
+        if not os.path.isfile(path):  # a stat() only: said at once, before any operator runs
+            label_wrapped(layout, context, f"Model file not found: {path}", "ERROR")
+            return
         info = jobs.cached_info(path)
         if info is None:
             layout.operator("onnx.inspect_model", text="Inspect Model", icon="VIEWZOOM")
             return
         if isinstance(info, str):
-            layout.label(text=info, icon="ERROR")
+            label_wrapped(layout, context, info, "ERROR")
             return
         col = layout.column(align=True)
         col.label(text="Inputs:")
@@ -58,7 +70,7 @@ class ONNX_PT_model(_ONNXPanel, bpy.types.Panel):
             size += f", multiple of {info.size_multiple}"
         layout.label(text=f"Scale x{info.scale:g}, size {size}")
         for warning in info.warnings:
-            layout.label(text=warning, icon="ERROR")
+            label_wrapped(layout, context, warning, "ERROR")
 
 
 class ONNX_PT_precision(_ONNXPanel, bpy.types.Panel):
@@ -71,8 +83,57 @@ class ONNX_PT_precision(_ONNXPanel, bpy.types.Panel):
         layout.prop(settings, "provider")
         layout.operator("onnx.prepare_model", icon="MODIFIER")
         if settings.last_report:
-            layout.label(text=settings.last_report)
+            label_wrapped(layout, context, settings.last_report)
         layout.operator("onnx.benchmark_model", icon="TIME")
+        if settings.last_benchmark:
+            draw_benchmark(layout, context, settings.last_benchmark)
+
+
+def benchmark_rows(text: str) -> tuple[str, list[list[str]]]:
+    """The benchmark's text (title line, header, one line per precision; columns two spaces apart) as
+    (title, rows of cells) for a table."""
+    lines = text.splitlines()
+    rows = [re.split(r"\s{2,}", line.strip(), maxsplit=4) for line in lines[1:] if line.strip()]
+    return (lines[0] if lines else ""), rows
+
+
+def draw_benchmark(layout, context, text: str) -> None:
+    """The last benchmark as a table (the same lines stay in the 'ONNX Benchmark' text block for copying)."""
+    title, rows = benchmark_rows(text)
+    box = layout.box()
+    label_wrapped(box, context, title, "TIME")
+    grid = box.grid_flow(row_major=True, columns=4, even_columns=False, align=True)
+    notes = []
+    for row in rows:
+        cells = (row + [""] * 5)[:5]
+        for cell in cells[:4]:
+            grid.label(text=cell)
+        if cells[4] and row is not rows[0]:
+            notes.append(f"{cells[0]}: {cells[4]}")
+    for note in notes:
+        label_wrapped(box, context, note)
+
+
+def draw_last_run(layout, context, settings) -> None:
+    """Always visible in the Run panel: where the model really ran and why, how long, how many tiles, which
+    precision, and which image or pass went to which model input."""
+    box = layout.box()
+    if not settings.last_provider:
+        box.label(text="Not run yet", icon="INFO")
+        return
+    fell_back = bool(settings.last_fallback)
+    box.label(
+        text=f"Ran on {settings.last_provider}" + (" (CUDA not used)" if fell_back else ""),
+        icon="ERROR" if fell_back and settings.provider == "CUDA" else "CHECKMARK",
+    )
+    if fell_back:
+        label_wrapped(box.box(), context, settings.last_fallback)
+    if settings.last_precision:
+        box.label(text=f"Precision: {settings.last_precision}")
+    if settings.last_tiles:
+        box.label(text=f"Time {settings.last_seconds:.2f} s, {settings.last_tiles} tile(s)")
+    for line in settings.last_inputs.splitlines():
+        box.label(text=line, icon="FORWARD")
 
 
 class ONNX_PT_run(_ONNXPanel, bpy.types.Panel):
@@ -95,6 +156,7 @@ class ONNX_PT_run(_ONNXPanel, bpy.types.Panel):
         row = layout.row(align=True)
         row.operator("onnx.run_image", text="Run on Image", icon="IMAGE_DATA")
         row.operator("onnx.run_render", text="Run on Render", icon="RENDER_RESULT")
+        draw_last_run(layout, context, settings)
 
 
 class ONNX_PT_provider(_ONNXPanel, bpy.types.Panel):
@@ -106,20 +168,21 @@ class ONNX_PT_provider(_ONNXPanel, bpy.types.Panel):
         settings = context.scene.onnx_image_runtime
         layout.label(text=f"Last run on: {settings.last_provider or 'not run yet'}")
         if settings.last_fallback:
-            layout.label(text=settings.last_fallback, icon="ERROR")
+            label_wrapped(layout, context, settings.last_fallback, "ERROR")
         layout.operator("onnx.check_gpu_runtime", icon="CHECKMARK")
 
 
 class ONNX_PT_architecture(_ONNXPanel, bpy.types.Panel):
-    bl_label = "Architecture"
+    bl_label = "Architecture (NVIDIA GPUs)"
     bl_options = {"DEFAULT_CLOSED"}
 
     def draw(self, context):
         layout = self.layout
         advice = context.scene.onnx_image_runtime.last_advice
+        layout.label(text="How well the model suits NVIDIA GPUs' Tensor Cores", icon="INFO")
         column = layout.column(align=True)
         for line in advice.splitlines() or ["Not checked yet: which layers can use Tensor Cores?"]:
-            column.label(text=line)
+            label_wrapped(column, context, line)
         layout.operator("onnx.advise_model", icon="VIEWZOOM")
 
 

@@ -62,6 +62,20 @@ def sr_x2(seed: int = 0, channels: int = 3, hidden: int = 16) -> onnx.ModelProto
     return _model(nodes, [_img("x", channels)], [out], inits)
 
 
+def blur_x2(channels: int = 3) -> onnx.ModelProto:
+    """x2 upscaler that mixes each pixel with its 8 neighbours (3x3 box blur, then DepthToSpace): like any
+    real upscaler or denoiser it spreads colour into neighbouring pixels, which is what shows bleeding."""
+    w = np.zeros((channels * 4, channels, 3, 3), np.float32)
+    for c in range(channels):
+        w[c * 4 : c * 4 + 4, c] = 1.0 / 9.0
+    nodes = [
+        helper.make_node("Conv", ["x", "w"], ["h"], name="blur", pads=[1] * 4),
+        helper.make_node("DepthToSpace", ["h"], ["y"], name="d2s", blocksize=2, mode="CRD"),
+    ]
+    out = helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, channels, "h2", "w2"])
+    return _model(nodes, [_img("x", channels)], [out], [_init("w", w)])
+
+
 def unet(seed: int = 1) -> onnx.ModelProto:
     """Two-level U-Net with MaxPool, Resize (fp32 scales) and Concat: needs sizes that are multiples of 2."""
     r = _rng(seed)

@@ -57,3 +57,17 @@ def sibling_output_pattern(input_pattern: str, suffix: str = "_onnx", extension:
     if not _HASHES.search(name):
         name += "####"
     return f"{folder}{name}{extension}"
+
+
+def with_extension(output_pattern: str, input_pattern: str) -> str:
+    """Blender's convention for output paths written without an extension ('//post/shot_####'): the
+    format's extension is added, here the input frames' own ('.exr' for EXR renders, '.png' for PNG), so
+    post-processed frames come out in the format they were rendered in. Patterns with one are unchanged."""
+    name = output_pattern.replace("\\", "/").rpartition("/")[2]
+    stem, dot, ext = name.rpartition(".")
+    if dot and stem and ext and "#" not in ext:
+        return output_pattern
+    in_name = input_pattern.replace("\\", "/").rpartition("/")[2]
+    in_stem, in_dot, in_ext = in_name.rpartition(".")
+    extension = f".{in_ext}" if in_dot and in_stem and in_ext and "#" not in in_ext else ".exr"
+    return output_pattern + extension

@@ -6,6 +6,7 @@ import numpy as np
 
 from ..errors import ImageError
 from ..model.describe import TensorInfo
+from .alpha import has_transparency
 
 # Rec.709 luma, the weights Blender uses for scene-linear grey.
 _LUMA = np.array([0.2126, 0.7152, 0.0722], np.float32)
@@ -24,7 +25,7 @@ def split_alpha(image: np.ndarray, wanted: int) -> tuple[np.ndarray, np.ndarray 
     colour = image[:, :, :3] if have >= 3 else image[:, :, :1]
     got = colour.shape[2]
     if wanted == got:
-        note = "alpha kept aside and carried through" if alpha is not None else ""
+        note = "alpha kept aside and carried through" if has_transparency(alpha) else ""
         return colour, alpha, note
     if wanted == 3 and got == 1:
         return np.repeat(colour, 3, axis=2), alpha, "grey image repeated into RGB for the model"

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import ImageError
+from .alpha import premultiply, unpremultiply
 from .colour import linear_to_srgb, srgb_to_linear
 from .passes import combined_layer, find_pass
 
@@ -72,7 +73,8 @@ def read_layers(path: str | os.PathLike) -> dict[str, np.ndarray]:
             encoded = str(spec.format) in _INTEGER_FORMATS
             for layer, idx in _split_layers(names).items():
                 values = np.ascontiguousarray(pixels[:, :, idx])
-                layers[layer] = _decode_srgb(values) if encoded else values
+                # Integer files store straight alpha: premultiplied here, the engine's one rule (image/alpha.py).
+                layers[layer] = premultiply(_decode_srgb(values)) if encoded else values
             part += 1
     finally:
         inp.close()
@@ -140,7 +142,7 @@ def write_image(path: str | os.PathLike, image: np.ndarray, exr: ExrOptions | No
         exr = (exr or ExrOptions()).over(None)
         data, fmt = image, "half" if suffix == ".exr" and exr.half else "float"
     else:
-        encoded = image.copy()
+        encoded = unpremultiply(image)  # these formats store straight alpha (image/alpha.py)
         colour = 3 if c >= 3 else 1
         encoded[:, :, :colour] = linear_to_srgb(np.clip(encoded[:, :, :colour], 0.0, 1.0))
         data = np.clip(encoded, 0.0, 1.0)

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Generic, TypeVar
 from ..errors import ModelError
 from ..model.cpu_session import ort_level
 from ..options import Device, OptLevel, Provider
-from .cuda.probe import cuda_unavailable_reason, gpu_name
+from .cuda.probe import NO_GPU, cuda_unavailable_reason, gpu_name
 
 if TYPE_CHECKING:
     import onnxruntime
@@ -103,6 +103,8 @@ def resolve_provider(settings: SessionSettings) -> ProviderChoice:
     if settings.provider == Provider.CPU:
         return ProviderChoice(Device.CPU, "", cpu_key)
     reason = cuda_unavailable_reason()
+    if reason == NO_GPU and settings.provider != Provider.CUDA:
+        return ProviderChoice(Device.CPU, f"{NO_GPU}: running on the CPU", {"provider": "cpu"})
     if reason:
         said = "CUDA requested, but" if settings.provider == Provider.CUDA else "CUDA not used:"
         return ProviderChoice(Device.CPU, f"{said} {reason}: running on CPU", cpu_key)

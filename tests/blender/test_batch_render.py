@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+from pathlib import Path
 
 import numpy as np
 
@@ -186,10 +187,47 @@ def test_default_output_and_missing_model(clean_file, tmp_path, capsys):
 
     settings = scene.onnx_image_runtime
     settings.postprocess, settings.model_path = True, str(tmp_path / "missing.onnx")
+    scene.onnx_image_runtime.postprocess_output = ""
     handlers.on_render_init(scene)
-    assert handlers.active() is None  # nothing to run; the render goes on
+    assert capsys.readouterr().out == ""  # nothing is prepared or announced before a frame is written
+    scene.frame_current = 1
+    frame = Path(scene.render.frame_path(frame=1))
+    frame.parent.mkdir(parents=True)
+    frame.write_bytes(b"written by this render")
+    handlers.on_render_write(scene)
     assert "ONNX post-process: not run: model file not found" in capsys.readouterr().out
     assert settings.postprocess_summary.startswith("not run: model file not found")
+    handlers.on_render_complete(scene)
+    assert handlers.active() is None  # nothing to run; the render went on
+
+
+def test_still_render_loads_no_onnxruntime_and_announces_nothing(addon, models_dir, tmp_path):
+    """F12 with post-process on: no frame is written as a sequence frame, so nothing is prepared or said."""
+    import subprocess
+    import sys
+
+    code = f"""
+import sys, bpy
+sys.path.insert(0, sys.argv[1])
+import onnx_image_runtime as a
+a.register()
+scene = bpy.context.scene
+scene.render.engine = "CYCLES"
+scene.cycles.samples = 1
+scene.render.resolution_x = scene.render.resolution_y = 16
+scene.render.filepath = {str(tmp_path / "still")!r}
+s = scene.onnx_image_runtime
+s.postprocess, s.model_path, s.provider = True, {str(models_dir / "sr_x2.onnx")!r}, "CPU"
+bpy.ops.render.render()
+bpy.ops.render.render(write_still=True)
+print("LOADED", "onnxruntime" in sys.modules)
+a.unregister()
+"""
+    root = next(p for p in sys.path if (Path(p) / "onnx_image_runtime").exists())
+    done = subprocess.run([sys.executable, "-c", code, root], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert "LOADED False" in done.stdout, done.stdout
+    assert "ONNX post-process" not in done.stdout + done.stderr
 
 
 def documented_exit_status_expr() -> str:

@@ -107,17 +107,22 @@ def test_resume_after_interruption_gives_identical_pixels(bpy_data, scene_settin
         np.testing.assert_array_equal(read(tmp_path / "out" / f"{f:04d}.exr"), read(tmp_path / "ref" / f"{f:04d}.exr"))
 
 
-def test_failing_frame_reported_while_the_others_finish(bpy_data, scene_settings, tmp_path):
+def test_failing_frame_reported_while_the_others_finish(bpy_data, scene_settings, tmp_path, capfd):
     bpy = bpy_data
     write_frames(tmp_path / "in", nan_frame=2)
     out = tmp_path / "out"
     out.mkdir()
     (out / "0002.exr").write_bytes(b"an older result of frame 2")  # must not survive as if it were valid
     os.mkdir(out / "0003.exr")  # frame 3 cannot be written (as with a full disk: an OSError)
-    result = bpy.ops.onnx.process_sequence(
-        input_pattern=str(tmp_path / "in" / "####.exr"), output_pattern=str(out / "####.exr"), frames="1-4"
-    )
-    assert result == {"FINISHED"}
+    # Failed frames make the operator fail (a script calling bpy.ops gets an exception naming them) ...
+    with pytest.raises(RuntimeError, match=r"2 of 4 frames failed \(frame 2: .*NaN or Inf.*; frame 3: "):
+        bpy.ops.onnx.process_sequence(
+            input_pattern=str(tmp_path / "in" / "####.exr"), output_pattern=str(out / "####.exr"), frames="1-4"
+        )
+    # ... and each failure is printed once.
+    printed = capfd.readouterr()
+    both = printed.out + printed.err
+    assert both.count("frame 2") == 1 and both.count("frame 3:") == 1, both
     summary = scene_settings.postprocess_summary
     assert summary.startswith("done 2, skipped 0, failed 2 (frame 2: ") and "NaN or Inf" in summary
     assert summary.endswith("; frames 2-3)")
@@ -220,3 +225,27 @@ def test_nan_output_frame_is_reported_and_removed(addon, tmp_path):
     assert results[0].error == "" and "NaN/Inf" in results[1].error and results[2] is None
     assert batch.stopped and batch.summary.done == [1] and list(batch.summary.failed) == [2]
     assert listing(tmp_path / "batch") == ["0001.exr"]
+
+
+def test_output_pattern_without_extension_gets_the_format_extension(bpy_data, scene_settings, tmp_path):
+    """Blender's convention: '//post/shot_####' means the render format's extension is added."""
+    bpy = bpy_data
+    from onnx_image_runtime.operators.common import postprocess_pattern
+
+    write_frames(tmp_path / "in", frames=(1, 2))
+    assert bpy.ops.onnx.process_sequence(
+        input_pattern=str(tmp_path / "in" / "####.exr"),
+        output_pattern=str(tmp_path / "post" / "shot_####"),
+        frames="1-2",
+    ) == {"FINISHED"}
+    assert listing(tmp_path / "post") == ["shot_0001.exr", "shot_0002.exr"]
+    assert read(tmp_path / "post" / "shot_0002.exr").shape == (2 * H, 2 * W, 4)
+    scene = bpy.context.scene
+    saved = scene.render.filepath, scene.render.image_settings.file_format
+    try:
+        scene.render.filepath = str(tmp_path / "render" / "frame_####")
+        scene.render.image_settings.file_format = "PNG"
+        scene_settings.postprocess_output = str(tmp_path / "post" / "shot_####")
+        assert postprocess_pattern(scene) == str(tmp_path / "post" / "shot_####.png")
+    finally:
+        scene.render.filepath, scene.render.image_settings.file_format = saved

@@ -100,3 +100,24 @@ def test_run_render_missing_pass_leaves_nothing(bpy_data, models_dir, rendered):
     with pytest.raises(RuntimeError, match="needs the form input=Pass Name"):
         bpy.ops.onnx.run_render(filepath=str(rendered), model=model, passes="albedo")
     assert set(bpy.data.images.keys()) == names
+
+
+def test_run_image_on_render_result_and_multilayer_exr_goes_the_render_way(bpy_data, models_dir, rendered):
+    bpy = bpy_data
+    passes = read_passes(rendered)
+    model = str(models_dir / "multi_input.onnx")
+    bpy.context.scene.onnx_image_runtime.pass_mapping = "albedo=Diffuse Color,normal=Normal"
+    try:
+        # The name README's example uses: the Render Result has no pixels of its own in the datablock.
+        assert bpy.ops.onnx.run_image(image="Render Result", model=model, precision="FP32", provider="CPU") == {
+            "FINISHED"
+        }
+        np.testing.assert_allclose(pixels(bpy.data.images["Render Result ONNX"]), expected(model, passes), atol=1e-5)
+        loaded = bpy.data.images.load(str(rendered))
+        assert tuple(loaded.size) == (0, 0)  # headless Blender loads no pixels from a multilayer EXR
+        assert bpy.ops.onnx.run_image(image=loaded.name, model=model, precision="FP32", output_name="FromLoaded") == {
+            "FINISHED"
+        }
+        np.testing.assert_allclose(pixels(bpy.data.images["FromLoaded"]), expected(model, passes), atol=1e-5)
+    finally:
+        bpy.context.scene.onnx_image_runtime.property_unset("pass_mapping")

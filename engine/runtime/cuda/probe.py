@@ -57,7 +57,8 @@ def _provider_library() -> str:
     return os.path.join(os.path.dirname(ort.__file__), "capi", name)
 
 
-def _gpu_present() -> bool:
+def nvidia_gpu_present() -> bool:
+    """An NVIDIA driver (its control device or nvidia-smi) is on this machine; Windows is assumed to have one."""
     if os.path.exists("/dev/nvidiactl") or sys.platform == "win32":
         return True
     return shutil.which("nvidia-smi") is not None
@@ -75,8 +76,15 @@ def forget_verdicts() -> None:
     _preload.cache_clear()
 
 
+NO_GPU = "no NVIDIA GPU found"
+"""The reason when the machine has no NVIDIA driver or card: nothing to install would help, so it is said plainly
+(not as a missing 1.5 GB runtime download)."""
+
+
 @functools.lru_cache(maxsize=4)
 def _unavailable_reason(state: tuple[str, ...]) -> str:
+    if not nvidia_gpu_present():
+        return NO_GPU
     import onnxruntime as ort
 
     conflict = runtime_conflict(ort)
@@ -101,8 +109,6 @@ def _unavailable_reason(state: tuple[str, ...]) -> str:
         if summary:
             return f"the CUDA provider cannot load ({what}); {summary}"
         return f"the CUDA runtime library {what} was not found (install CUDA 13 and cuDNN 9, or the GPU runtime)"
-    if not _gpu_present():
-        return "no NVIDIA GPU or driver was found on this machine"
     return ""
 
 

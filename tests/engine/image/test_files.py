@@ -17,8 +17,10 @@ from tests.helpers import ROOT
 
 
 @pytest.mark.parametrize("ext,tol", [("exr", 0.0), ("tif", 1e-4), ("png", 1e-4)])
-def test_round_trip_formats_keep_straight_alpha(tmp_path, ext, tol):
+def test_round_trip_formats_keep_colour_and_alpha(tmp_path, ext, tol):
+    # Arrays are premultiplied (engine/image/alpha.py); PNG and TIFF store them straight and give them back.
     image = synthetic_image(20, 30, 4)
+    image[:, :, :3] *= image[:, :, 3:]
     write_image(tmp_path / f"a.{ext}", image)
     back = read_image(tmp_path / f"a.{ext}")
     np.testing.assert_allclose(back, image, atol=tol)
@@ -204,3 +206,34 @@ def test_float_tiff_is_read_as_linear(tmp_path):
     out.write_image(data)
     out.close()
     np.testing.assert_array_equal(read_image(tmp_path / "f.tif"), data)
+
+
+def test_output_pattern_without_extension_takes_the_input_one():
+    from engine.batch.frames import with_extension
+
+    assert with_extension("//post/shot_####", "//render/####.exr") == "//post/shot_####.exr"
+    assert with_extension("post/####", "render/f_####.png") == "post/####.png"
+    assert with_extension("post/####.tif", "render/####.exr") == "post/####.tif"
+    assert with_extension("post/v1.2/shot_", "render/shot_") == "post/v1.2/shot_.exr"
+
+
+@pytest.mark.parametrize("command", ["run", "sequence", "convert", "optimize", "advise"])
+def test_cli_help_describes_every_option_with_its_default(command):
+    import re
+
+    text = _cli(command, "--help").stdout
+    options = text[text.index("options:") :]
+    # One entry per option: its flags at two spaces in, then its description (same line or the next ones).
+    entries = re.split(r"\n(?=  -)", options)[1:]
+    assert len(entries) > 3
+    for entry in entries:
+        flags, _, rest = entry.strip().partition("  ")
+        description = " ".join((rest + " " + " ".join(entry.splitlines()[1:])).split())
+        if flags.startswith("-h"):
+            continue
+        assert description, f"{command}: {flags} has no description"
+        assert "(default:" in description or "--out " in flags or flags.startswith("--input") or "required" in flags, (
+            f"{command}: {flags} does not say its default: {description}"
+        )
+    if command == "run":
+        assert "tiles, blended (default: 32)" in " ".join(text.split())

@@ -270,3 +270,13 @@ def test_an_overlap_as_large_as_the_tile_is_clamped(prepared):
     result = run_image(prep, image, settings=RunSettings(tile=64, overlap=100))
     assert result.tiles < 50
     np.testing.assert_allclose(result.image, run_image(prep, image).image, atol=1e-4)
+
+
+def test_alpha_note_only_for_real_transparency(prepared):
+    prep = prepared("sr_x2")
+    opaque = synthetic_image(16, 16, 4)
+    opaque[:, :, 3] = 1.0
+    assert not any("alpha" in n for n in run_image(prep, opaque).notes)
+    soft = opaque.copy()
+    soft[4:8, 4:8, 3] = 0.5
+    assert any("alpha kept aside" in n for n in run_image(prep, soft).notes)

@@ -128,3 +128,18 @@ def test_missing_model_file_is_named_and_caches_nothing(tmp_path, cache_dir):
     with pytest.raises(ModelError, match=r"^model file not found: .*missing\.onnx$"):
         prepare_model(tmp_path / "missing.onnx", "fp16", CPU, cache_dir)
     assert _entries(cache_dir) == []
+
+
+def test_no_nvidia_gpu_says_so_instead_of_pointing_at_a_download(monkeypatch):
+    from engine.runtime.cuda import probe
+
+    monkeypatch.setattr(probe, "nvidia_gpu_present", lambda: False)
+    probe.forget_verdicts()
+    try:
+        auto = resolve_provider(SessionSettings(provider="auto"))
+        assert (auto.name, auto.fallback_reason) == ("cpu", "no NVIDIA GPU found: running on the CPU")
+        asked = resolve_provider(SessionSettings(provider="cuda"))
+        assert asked.fallback_reason == "CUDA requested, but no NVIDIA GPU found: running on CPU"
+        assert "install" not in auto.fallback_reason + asked.fallback_reason
+    finally:
+        probe.forget_verdicts()

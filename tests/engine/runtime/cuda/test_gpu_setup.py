@@ -94,13 +94,18 @@ def test_detection_windows_layout(tmp_path):
     assert gpu_setup.detect_cuda_libraries([str(tmp_path)], "Darwin") == []
 
 
-def test_reason_here_names_the_missing_libraries():
-    """This machine has no CUDA libraries: the fallback reason must say which, not just 'failed'."""
+def test_reason_here_names_the_missing_libraries(monkeypatch):
+    """This machine has no CUDA libraries: on a machine with a GPU, the fallback reason must say which, not
+    just 'failed' (without a GPU it says there is none: see test_prepare)."""
+    from engine.runtime.cuda import probe
+
     statuses = gpu_setup.detect_cuda_libraries()
     if all(s.found for s in statuses):
         pytest.skip("CUDA libraries are installed on this machine")
+    monkeypatch.setattr(probe, "nvidia_gpu_present", lambda: True)
     gpu_setup.forget_verdicts()
     reason = gpu_setup.cuda_unavailable_reason()
+    gpu_setup.forget_verdicts()
     missing = [s.library for s in statuses if not s.found and s.library != "libcufft.so.12"]
     assert reason and any(name in reason for name in missing), reason
 
