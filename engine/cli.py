@@ -9,7 +9,7 @@ import sys
 import time
 from pathlib import Path
 
-from . import EXR_CODECS, ColorMode, ConversionError, Device, EngineError, Precision, Provider, Status
+from . import EXR_CODECS, ColorMode, ConversionError, Device, EngineError, Fit, Precision, Provider, Status
 
 log = logging.getLogger("engine")
 
@@ -108,7 +108,9 @@ def _cmd_optimize(args) -> int:
 def _run_settings(args):
     from . import RunSettings
 
-    return RunSettings(tile=args.tile, overlap=args.overlap, color=args.color, use_binding=not args.no_binding)
+    return RunSettings(
+        tile=args.tile, overlap=args.overlap, fit=args.fit, color=args.color, use_binding=not args.no_binding
+    )
 
 
 def _exr(args):
@@ -150,7 +152,9 @@ def _cmd_run(args) -> int:
         _exr(args),
     )
     print(file=sys.stderr)
-    _json({"output": args.output, "provider": prepared.provider, "tiles": result.tiles, "notes": list(result.notes)})
+    tiling = None if result.tiling is None else result.tiling.to_json()
+    data = {"output": args.output, "provider": prepared.provider, "tiles": result.tiles, "notes": list(result.notes)}
+    _json({**data, "tiling": tiling})
     return 0
 
 
@@ -253,8 +257,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     def run_args(p):
         session_args(p)
-        p.add_argument("--tile", type=int, default=0, help="tile side in pixels (0: automatic)")
-        p.add_argument("--overlap", type=int, default=32)
+        p.add_argument("--tile", type=int, default=0, help="largest tile side in pixels (0: automatic)")
+        p.add_argument(
+            "--overlap", type=int, default=None, help="tile overlap in pixels (default: from the receptive field)"
+        )
+        p.add_argument(
+            "--fit",
+            type=Fit,
+            choices=list(Fit),
+            default="auto",
+            help="auto: whole, else seamless tiles, else resize; tile; resize (to the model's size, and back)",
+        )
         p.add_argument("--color", type=ColorMode, choices=list(ColorMode), default="linear")
         p.add_argument("--pass", dest="pass_", action="append", default=[], metavar="INPUT=PASS")
         p.add_argument("--no-binding", action="store_true", help="plain session.run instead of IO binding")

@@ -125,6 +125,8 @@ class JobResult:
     prepared: PreparedModel
     notes: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    tiling: str = ""
+    """How the image met the model (fit, tiles, overlap, covered area), one line."""
 
 
 @dataclass(kw_only=True)
@@ -159,7 +161,8 @@ class ImageJob:
         result = run_image(prepared, image, extra=extra, settings=self.run, progress=progress)
         progress.check()
         notes = list(prepared.warnings) + list(result.notes)
-        return JobResult(result.image, prepared, notes, time.perf_counter() - start)
+        tiling = result.tiling.text() if result.tiling is not None else ""
+        return JobResult(result.image, prepared, notes, time.perf_counter() - start, tiling)
 
 
 @dataclass(kw_only=True)
@@ -282,7 +285,7 @@ class SequenceJob:
             self.mapping,
             progress,
         )
-        notes = list(prepared.warnings)
+        notes = list(prepared.warnings) + ([summary.tiling] if summary.tiling else [])
         notes += [f"frame {frame} failed: {reason}" for frame, reason in sorted(summary.failed.items())]
         if summary.cancelled:
             notes.append("cancelled: the frames done so far are complete; the rest were not started")

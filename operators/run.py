@@ -22,7 +22,8 @@ def _finish(context, job: jobs.ImageJob, result: jobs.JobResult) -> str:
     img = write_image(job.output_name, result.image, job.colorspace, protect=job.source_name)
     summary = store_prepared(context, result.prepared)
     h, w = result.image.shape[:2]
-    return f"wrote '{img.name}' ({w}x{h}) in {result.seconds:.2f} s: {summary}"
+    tiling = f"; {result.tiling}" if result.tiling else ""
+    return f"wrote '{img.name}' ({w}x{h}) in {result.seconds:.2f} s: {summary}{tiling}"
 
 
 def active_image(context):
