@@ -216,14 +216,13 @@ def _report(prepared, colours, plan: Plan, tile, tiles: int, settings: RunSettin
 
 
 def _seam_note(report: TilingReport) -> str:
-    measured = (
-        ""
-        if report.seam_difference is None
-        else f"; measured on a small crop, tiles differ from the whole image by up to {report.seam_difference:.3g}"
-    )
+    """The one plain warning of a run whose tiles cannot match the whole image."""
+    measured = ""
+    if report.seam_difference is not None:
+        measured = f"; on a small crop, tiles differ from the whole image by up to {report.seam_difference:.3g}"
     return (
-        f"tiling is not exact for this model: {report.reason.removeprefix('tiles were asked for, but ')}, "
-        f"so the {report.tiles} tiles may show seams{measured}. Use fit 'auto' or 'resize' to avoid them"
+        f"tiling is not exact: {report.reason}, so the {report.tiles} tiles may show seams{measured}. "
+        "Use fit 'auto' or 'resize' to avoid them"
     )
 
 

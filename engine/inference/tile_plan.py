@@ -106,11 +106,11 @@ def axis_tiles(length: int, max_tile: int, overlap: int, multiple: int = 1) -> t
 
 
 def _why_not_exact(radius: int | str | None, overlap: int) -> str:
+    """Why tiles cannot match the whole image, as the end of a sentence about the model."""
     if isinstance(radius, str):
-        return "the model sees the whole image (global pooling, normalization or attention over pixels)"
-    return (
-        f"its receptive radius ({radius} px) needs an overlap of {SEAM_FACTOR * (radius or 0)} px, more than {overlap}"
-    )
+        return "sees the whole image (global pooling, normalization or attention over pixels)"
+    need = SEAM_FACTOR * (radius or 0)
+    return f"has a receptive radius of {radius} px, which needs an overlap of {need} px, more than {overlap}"
 
 
 def _resize_size(h: int, w: int, limit: tuple[int, int], multiple: int) -> tuple[int, int]:
@@ -153,7 +153,8 @@ def plan_fit(info: ModelInfo, h: int, w: int, requested: Fit, overlap: int | Non
         if info.fixed_size:
             why = f"the model takes {info.fixed_size[1]}x{info.fixed_size[0]} only and "
         else:
-            why = f"the image is too large to run whole and, with tiles of at most {max_tile[1]}x{max_tile[0]}, "
+            limit_text = f"{max_tile[1]}x{max_tile[0]}"
+            why = f"the image is too large to run whole and, with tiles of at most {limit_text}, the model "
         return _resize_plan(info, h, w, limit, why + _why_not_exact(radius, half) + ": tiles would show seams")
     used = overlap if overlap is not None else min(needed if needed is not None else half, half)
     used = min(round_up(used, m), half // m * m) if m > 1 else min(used, half)
@@ -172,7 +173,7 @@ def plan_fit(info: ModelInfo, h: int, w: int, requested: Fit, overlap: int | Non
         if radius is None:
             reason = "too large to run whole; receptive field not measured (prepare the model again to measure it)"
     else:
-        reason = "tiles were asked for, but " + _why_not_exact(radius, used)
+        reason = "tiles were asked for, but the model " + _why_not_exact(radius, used)
     return Plan(FitChoice.TILE, reason, tile, used, exact)
 
 

@@ -55,7 +55,7 @@ def test_a_too_small_overlap_is_honoured_and_seams_are_reported(prepared):
     assert tiled.tiling is not None and not tiled.tiling.exact and tiled.tiling.overlap == 4
     assert np.abs(tiled.image - whole).max() > 1e-3
     (note,) = [n for n in tiled.notes if "not exact" in n]
-    assert "receptive radius (7 px)" in note and tiled.tiling.seam_difference > 0
+    assert "receptive radius of 7 px" in note and tiled.tiling.seam_difference > 0
 
 
 @pytest.mark.parametrize("name", ["global_pool", "fixed_global"])
@@ -66,7 +66,7 @@ def test_global_context_is_resized_under_auto_and_warned_about_under_tile(prepar
     limit = RunSettings(tile=64) if name == "global_pool" else RunSettings()
     auto = run_image(prep, image, settings=limit)
     assert auto.tiling is not None and auto.tiling.fit == FitChoice.RESIZE and auto.tiles == 1
-    assert auto.image.shape == (150, 190, 3) and "whole image" in auto.tiling.reason and not auto.notes
+    assert auto.image.shape == (150, 190, 3) and "sees the whole image" in auto.tiling.reason and not auto.notes
     tiled = run_image(prep, image, settings=RunSettings(tile=limit.tile, fit=Fit.TILE))
     assert tiled.tiling is not None and tiled.tiling.fit == FitChoice.TILE and not tiled.tiling.exact
     (note,) = [n for n in tiled.notes if "not exact" in n]
