@@ -48,6 +48,17 @@ def _model_changed(settings, _context) -> None:
         settings.property_unset(key)
 
 
+FIT_ITEMS = (
+    (
+        "AUTO",
+        "Auto",
+        "Whole image when it fits in memory, else tiles when the model is local enough for seamless tiles, else resize",
+    ),
+    ("TILE", "Tile", "Always tiles (seams where the model sees further than the overlap; the report says so)"),
+    ("RESIZE", "Resize", "Resize to the model's size (or a memory-safe size), run once, resize the result back"),
+)
+
+
 class ONNX_PG_settings(bpy.types.PropertyGroup):
     model_path: bpy.props.StringProperty(
         name="Model",
@@ -71,7 +82,17 @@ class ONNX_PG_settings(bpy.types.PropertyGroup):
         soft_max=4096,
     )
     tile_overlap: bpy.props.IntProperty(
-        name="Overlap", description="Pixels shared by neighbouring tiles, blended to hide seams", default=32, min=0
+        name="Overlap",
+        description="Pixels shared by neighbouring tiles, blended to hide seams; -1 follows the model's "
+        "measured receptive field, so tiles match the whole image",
+        default=-1,
+        min=-1,
+    )
+    fit: bpy.props.EnumProperty(
+        name="Fit",
+        description="How an image meets the model when it cannot run whole",
+        items=FIT_ITEMS,
+        default="AUTO",
     )
     color_mode: bpy.props.EnumProperty(
         name="Colour", description="The colour space the model expects", items=COLOR_ITEMS, default="LINEAR"

@@ -20,6 +20,7 @@ from tests import models  # noqa: E402
 
 from .engine_suite import latency_rows, memory_row, overhead_row, sequence_row, startup_row  # noqa: E402
 from .report import markdown  # noqa: E402
+from .tiling_suite import tiling_models, tiling_row  # noqa: E402
 
 SIZES = {"512": (512, 512), "1080p": (1080, 1920), "4k": (2160, 3840)}
 
@@ -83,6 +84,9 @@ def main(argv=None) -> int:
     ]
     results["overhead"] = [
         overhead_row(name, path, SIZES["1080p"], settings, cache, args.repeats) for name, path in found.items()
+    ]
+    results["tiling"] = [
+        tiling_row(name, path, settings, cache, args.repeats) for name, path in tiling_models(work).items()
     ]
     sample = found.get("upscaler_x2 (sample)", found["sr_x2 (generated)"])
     sample_name = next(name for name, path in found.items() if path == sample)

@@ -115,6 +115,35 @@ def markdown(results: dict) -> str:
             for r in results["overhead"]
         ],
     )
+    if "tiling" in results:
+        lines += ["### Tiles shaped to the image (1920x1080, tiles of at most 512 px, automatic overlap, fp32)", ""]
+        lines += _table(
+            [
+                "model",
+                "receptive radius px",
+                "whole ms",
+                "tiled ms",
+                "tiled throughput / whole",
+                "tiles (grid, shape)",
+                "overlap px",
+                "covered area / image area",
+                "max abs tiled - whole",
+            ],
+            [
+                [
+                    r["model"],
+                    r["receptive_radius"],
+                    r["whole_ms"],
+                    r["tiled_ms"],
+                    r["tiled_throughput_ratio"],
+                    f"{r['tiles']} ({r['grid']}, {r['tile_shape']})",
+                    r["overlap"],
+                    r["covered_ratio"],
+                    r["max_abs_tiled_vs_whole"],
+                ]
+                for r in results["tiling"]
+            ],
+        )
     if "sequence" in results:
         lines += ["### Frame sequence post-processing (EXR on disk to EXR on disk, fp32)", ""]
         lines += _table(

@@ -30,6 +30,8 @@ _EXPORTS: dict[str, str] = {
     "OptLevel": ".options",
     "Layout": ".options",
     "Status": ".options",
+    "Fit": ".options",
+    "FitChoice": ".options",
     "parse_option": ".options",
     # model
     "ModelInfo": ".model.describe",
@@ -63,6 +65,7 @@ _EXPORTS: dict[str, str] = {
     "RunSettings": ".inference.settings",
     "RunResult": ".inference.pipeline",
     "run_image": ".inference.pipeline",
+    "TilingReport": ".inference.tile_plan",
     # batch
     "process_sequence": ".batch.sequence",
     "process_frame": ".batch.sequence",
@@ -95,6 +98,8 @@ __all__ = [
     "EXR_CODECS",
     "EngineError",
     "ExrOptions",
+    "Fit",
+    "FitChoice",
     "FrameBatch",
     "ImageError",
     "Layout",
@@ -114,6 +119,7 @@ __all__ = [
     "SessionSettings",
     "Status",
     "TensorInfo",
+    "TilingReport",
     "advise_model",
     "convert_model_file",
     "frame_path",
@@ -155,9 +161,10 @@ if TYPE_CHECKING:
     from .image.passes import parse_mapping, select_inputs
     from .inference.pipeline import RunResult, run_image
     from .inference.settings import RunSettings
+    from .inference.tile_plan import TilingReport
     from .model.describe import ModelInfo, TensorInfo, inspect_model
     from .model.onnx_io import load_model, save_model
-    from .options import ColorMode, Device, Layout, OptLevel, Precision, Provider, Status
+    from .options import ColorMode, Device, Fit, FitChoice, Layout, OptLevel, Precision, Provider, Status
     from .options import parse as parse_option
     from .precision.convert import Backend, ConversionOptions, ConversionReport, convert_model_file
     from .progress import Progress

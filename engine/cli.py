@@ -9,7 +9,7 @@ import sys
 import time
 from pathlib import Path
 
-from . import EXR_CODECS, ColorMode, ConversionError, Device, EngineError, Precision, Provider, Status
+from . import EXR_CODECS, ColorMode, ConversionError, Device, EngineError, Fit, Precision, Provider, Status
 
 log = logging.getLogger("engine")
 
@@ -108,7 +108,9 @@ def _cmd_optimize(args) -> int:
 def _run_settings(args):
     from . import RunSettings
 
-    return RunSettings(tile=args.tile, overlap=args.overlap, color=args.color, use_binding=not args.no_binding)
+    return RunSettings(
+        tile=args.tile, overlap=args.overlap, fit=args.fit, color=args.color, use_binding=not args.no_binding
+    )
 
 
 def _exr(args):
@@ -150,7 +152,9 @@ def _cmd_run(args) -> int:
         _exr(args),
     )
     print(file=sys.stderr)
-    _json({"output": args.output, "provider": prepared.provider, "tiles": result.tiles, "notes": list(result.notes)})
+    tiling = None if result.tiling is None else result.tiling.to_json()
+    data = {"output": args.output, "provider": prepared.provider, "tiles": result.tiles, "notes": list(result.notes)}
+    _json({**data, "tiling": tiling})
     return 0
 
 
@@ -209,11 +213,19 @@ def _cmd_advise(args) -> int:
     return 0
 
 
+class HelpWithDefaults(argparse.ArgumentDefaultsHelpFormatter):
+    """Appends each option's default, unless its help already says in words what the default is."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        text = action.help or ""
+        return text if "(default:" in text else super()._get_help_string(action)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m engine", description="ONNX Image Runtime engine")
     parser.add_argument("-v", "--verbose", action="store_true", help="log every step (debug level) on stderr")
     sub = parser.add_subparsers(dest="command", required=True)
-    help_format = argparse.ArgumentDefaultsHelpFormatter  # every option's help ends with its default
+    help_format = HelpWithDefaults  # every option's help ends with its default
 
     info = sub.add_parser("info", formatter_class=help_format, help="describe a model as JSON")
     info.add_argument("model", help="the .onnx model")
@@ -282,8 +294,20 @@ def build_parser() -> argparse.ArgumentParser:
 
     def run_args(p):
         session_args(p)
-        p.add_argument("--tile", type=int, default=0, help="tile side in pixels (0: automatic)")
-        p.add_argument("--overlap", type=int, default=32, help="pixels shared by neighbouring tiles, blended")
+        p.add_argument("--tile", type=int, default=0, help="largest tile side in pixels (0: automatic)")
+        p.add_argument(
+            "--overlap",
+            type=int,
+            default=None,
+            help="pixels shared by neighbouring tiles, blended (default: from the model's receptive field)",
+        )
+        p.add_argument(
+            "--fit",
+            type=Fit,
+            choices=list(Fit),
+            default="auto",
+            help="auto: whole, else seamless tiles, else resize; tile; resize (to the model's size, and back)",
+        )
         p.add_argument(
             "--color",
             type=ColorMode,

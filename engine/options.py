@@ -47,6 +47,26 @@ class Layout(StrEnum):
     NHWC = "NHWC"
 
 
+class Fit(StrEnum):
+    """How an image meets a model that cannot take it whole in one run."""
+
+    AUTO = "auto"
+    """Whole image when it fits in memory, else tiles when the model is local enough for seamless tiles,
+    else resize."""
+    TILE = "tile"
+    """Tiles, always (seams where the model sees further than the overlap; the run says so)."""
+    RESIZE = "resize"
+    """Resize to the model's fixed size (or a memory-safe size), run once, resize the result back."""
+
+
+class FitChoice(StrEnum):
+    """What a run did (`Fit.AUTO` resolved)."""
+
+    WHOLE = "whole"
+    TILE = "tile"
+    RESIZE = "resize"
+
+
 class Status(StrEnum):
     OK = "ok"
     FAILED = "failed"

@@ -140,6 +140,8 @@ class JobResult:
     tiles: int = 1
     inputs: list[str] = field(default_factory=list)
     """Which image or pass went to which model input: 'albedo <- Diffuse Color'."""
+    tiling: str = ""
+    """How the image met the model (fit, tiles, overlap, covered area), one line."""
 
 
 def _layer_label(layers: dict[str, np.ndarray] | None, array: np.ndarray, fallback: str) -> str:
@@ -196,6 +198,7 @@ class ImageJob:
             time.perf_counter() - start,
             tiles=result.tiles,
             inputs=self.bindings(prepared.info, image, extra),
+            tiling=result.tiling.text() if result.tiling is not None else "",
         )
 
 
@@ -319,7 +322,8 @@ class SequenceJob:
             self.mapping,
             progress,
         )
-        notes = list(prepared.warnings)  # failed frames are the operator's error, not notes (reported once)
+        # failed frames are the operator's error, not notes (reported once)
+        notes = list(prepared.warnings) + ([summary.tiling] if summary.tiling else [])
         if summary.cancelled:
             notes.append("cancelled: the frames done so far are complete; the rest were not started")
         return SequenceResult(summary, prepared, notes, time.perf_counter() - start)

@@ -24,7 +24,8 @@ def _finish(context, job: jobs.ImageJob, result: jobs.JobResult) -> str:
     summary = store_prepared(context, result.prepared)
     store_run(context, result)
     h, w = result.image.shape[:2]
-    return f"wrote '{img.name}' ({w}x{h}) in {result.seconds:.2f} s: {summary}"
+    tiling = f"; {result.tiling}" if result.tiling else ""
+    return f"wrote '{img.name}' ({w}x{h}) in {result.seconds:.2f} s: {summary}{tiling}"
 
 
 def active_image(context):

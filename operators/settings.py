@@ -7,7 +7,7 @@ import os
 
 import bpy
 
-from ..engine import ColorMode, Precision, Provider, RunSettings, parse_option
+from ..engine import ColorMode, Fit, Precision, Provider, RunSettings, parse_option
 from ..preferences import machine_settings
 from .jobs import ModelJob
 
@@ -62,10 +62,11 @@ def scene_model_job(scene, context=None) -> ModelJob:
 
 
 def run_settings(settings, blender_rgba: bool = False) -> RunSettings:
-    """Tile, overlap and colour mode from the scene settings."""
+    """Fit, tile, overlap (-1: automatic) and colour mode from the scene settings."""
     return RunSettings(
         tile=settings.tile_size,
-        overlap=settings.tile_overlap,
+        overlap=None if settings.tile_overlap < 0 else settings.tile_overlap,
+        fit=parse_option(Fit, settings.fit, "fit"),
         color=parse_option(ColorMode, settings.color_mode, "colour mode"),
         blender_rgba=blender_rgba,
     )

@@ -145,6 +145,7 @@ class ONNX_PT_run(_ONNXPanel, bpy.types.Panel):
         state = context.window_manager.onnx_image_runtime
         col = layout.column(align=True)
         col.prop(settings, "color_mode")
+        col.prop(settings, "fit")
         col.prop(settings, "tile_size")
         col.prop(settings, "tile_overlap")
         layout.prop(settings, "output_name")

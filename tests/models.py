@@ -264,3 +264,96 @@ def write_truncated(path: Path) -> Path:
 def write_not_onnx(path: Path) -> Path:
     path.write_text("this is a text file, not a neural network\n" * 20)
     return path
+
+
+def conv_stack(depth: int = 4, seed: int = 11, hidden: int = 8) -> onnx.ModelProto:
+    """`depth` stacked 3x3 convolutions with ReLUs between them: receptive radius `depth` px."""
+    r = _rng(seed)
+    sizes = [3] + [hidden] * (depth - 1) + [3]
+    inits, nodes, x = [], [], "x"
+    for i, (cin, cout) in enumerate(zip(sizes[:-1], sizes[1:], strict=True)):
+        inits += [_init(f"w{i}", _conv_w(r, cout, cin)), _init(f"b{i}", np.full(cout, 0.05, np.float32))]
+        y = "y" if i == depth - 1 else f"h{i}"
+        nodes.append(_conv(f"conv{i}", x, f"w{i}", f"b{i}", y))
+        if y != "y":
+            nodes.append(helper.make_node("Relu", [y], [f"a{i}"], name=f"relu{i}"))
+            x = f"a{i}"
+    return _model(nodes, [_img("x")], [_img("y")], inits)
+
+
+def dilated(dilations: tuple[int, ...] = (1, 2, 4), seed: int = 12, hidden: int = 8) -> onnx.ModelProto:
+    """3x3 convolutions with growing dilation (a context module): receptive radius sum(dilations) px."""
+    r = _rng(seed)
+    sizes = [3] + [hidden] * (len(dilations) - 1) + [3]
+    inits, nodes, x = [], [], "x"
+    for i, d in enumerate(dilations):
+        inits += [
+            _init(f"w{i}", _conv_w(r, sizes[i + 1], sizes[i])),
+            _init(f"b{i}", np.zeros(sizes[i + 1], np.float32)),
+        ]
+        y = "y" if i == len(dilations) - 1 else f"h{i}"
+        nodes.append(
+            helper.make_node("Conv", [x, f"w{i}", f"b{i}"], [y], name=f"conv{i}", pads=[d] * 4, dilations=[d, d])
+        )
+        if y != "y":
+            nodes.append(helper.make_node("LeakyRelu", [y], [f"a{i}"], name=f"act{i}", alpha=0.1))
+            x = f"a{i}"
+    return _model(nodes, [_img("x")], [_img("y")], inits)
+
+
+def unet_deep(levels: int = 3, seed: int = 13, width: int = 8) -> onnx.ModelProto:
+    """A U-Net with `levels` stride-2 convolution downsamplings and linear-Resize upsamplings, skip
+    connections added back: sizes must be multiples of 2**levels (8 for 3 levels, 16 for 4)."""
+    r = _rng(seed)
+    inits = [_init("w_in", _conv_w(r, width, 3)), _init("b_in", np.zeros(width, np.float32))]
+    inits.append(_init("scales", np.array([1, 1, 2, 2], np.float32)))
+    nodes = [_conv("in", "x", "w_in", "b_in", "e0_"), helper.make_node("Relu", ["e0_"], ["e0"], name="in_relu")]
+    for i in range(1, levels + 1):
+        inits += [_init(f"wd{i}", _conv_w(r, width, width)), _init(f"bd{i}", np.zeros(width, np.float32))]
+        nodes.append(
+            helper.make_node(
+                "Conv", [f"e{i - 1}", f"wd{i}", f"bd{i}"], [f"e{i}_"], name=f"down{i}", pads=[1] * 4, strides=[2, 2]
+            )
+        )
+        nodes.append(helper.make_node("Relu", [f"e{i}_"], [f"e{i}"], name=f"down{i}_relu"))
+    x = f"e{levels}"
+    for i in range(levels, 0, -1):
+        inits += [_init(f"wu{i}", _conv_w(r, width, width)), _init(f"bu{i}", np.zeros(width, np.float32))]
+        nodes += [
+            helper.make_node("Resize", [x, "", "scales"], [f"u{i}"], name=f"up{i}", mode="linear"),
+            helper.make_node("Add", [f"u{i}", f"e{i - 1}"], [f"s{i}"], name=f"skip{i}"),
+            _conv(f"upconv{i}", f"s{i}", f"wu{i}", f"bu{i}", f"d{i}_"),
+            helper.make_node("Relu", [f"d{i}_"], [f"d{i}"], name=f"up{i}_relu"),
+        ]
+        x = f"d{i}"
+    inits += [_init("w_out", _conv_w(r, 3, width)), _init("b_out", np.zeros(3, np.float32))]
+    nodes.append(_conv("out", x, "w_out", "b_out", "y"))
+    return _model(nodes, [_img("x")], [_img("y")], inits)
+
+
+def _global_context(nodes, inits, r, size):
+    """Conv features minus their image-wide mean (GlobalAveragePool), through a sigmoid: every output pixel
+    depends on the whole input, like a salient-object mask."""
+    inits += [_init("wg", _conv_w(r, 3, 3) * 4.0), _init("bg", np.zeros(3, np.float32))]
+    nodes += [
+        _conv("feat", "x", "wg", "bg", "f"),
+        helper.make_node("GlobalAveragePool", ["f"], ["mean"], name="context"),
+        helper.make_node("Sub", ["f", "mean"], ["centred"], name="centre"),
+        helper.make_node("Sigmoid", ["centred"], ["y"], name="mask"),
+    ]
+    return _model(
+        nodes,
+        [_img("x", h=size, w=size) if size else _img("x")],
+        [_img("y", h=size, w=size) if size else _img("y")],
+        inits,
+    )
+
+
+def global_pool(seed: int = 14) -> onnx.ModelProto:
+    """Any size in; global context (GlobalAveragePool) in every output pixel."""
+    return _global_context([], [], _rng(seed), None)
+
+
+def fixed_global(size: int = 64, seed: int = 15) -> onnx.ModelProto:
+    """A fixed-size (size x size) global-context model, shaped like a salient-object U-Net export."""
+    return _global_context([], [], _rng(seed), size)

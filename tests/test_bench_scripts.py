@@ -3,6 +3,8 @@ the first time it meets a GPU, and `make bench` must not rot."""
 
 import json
 
+import numpy as np
+
 from bench import gpu_check
 
 
@@ -20,3 +22,33 @@ def test_gpu_check_self_test_on_cpu(tmp_path):
 
 def test_gpu_check_refuses_to_pretend_without_cuda(tmp_path):
     assert gpu_check.main(["--out", str(tmp_path)]) == 4
+
+
+def test_fit_modes_figure_script_writes_the_three_panels(tmp_path):
+    from engine import read_image
+    from scripts import fit_modes_figure
+
+    out = fit_modes_figure.main(tmp_path / "fit_modes.png")
+    picture = read_image(out)
+    h, w = fit_modes_figure.HEIGHT, fit_modes_figure.WIDTH
+    assert picture.shape[:2] == (h, 3 * w + 16)
+    tiled, resized = picture[:, w + 8 : 2 * w + 8], picture[:, 2 * w + 16 :]
+
+    # Seams: in tile mode neighbouring tiles disagree, so across the sky (left of the sun) the mean colour
+    # of each column jumps at tile borders; resized, it changes smoothly.
+    def largest_jump(panel):
+        columns = panel[20:60, 10 : int(0.6 * w)].mean(axis=0)
+        return np.abs(np.diff(columns, axis=0)).max()
+
+    assert largest_jump(tiled) > 5 * largest_jump(resized)
+
+
+def test_tiling_bench_row_reports_tiles_equal_to_whole(tmp_path):
+    from bench.tiling_suite import tiling_row
+    from engine import SessionSettings
+    from tests import models
+
+    model = models.save(models.conv_stack(3), tmp_path / "stack.onnx")
+    row = tiling_row("stack", model, SessionSettings(provider="cpu"), tmp_path / "c", 1, size=(600, 700))
+    assert row["tiles"] == 4 and row["grid"] == "2x2" and row["overlap"] == 12
+    assert row["max_abs_tiled_vs_whole"] < 1e-4 and 1.0 <= row["covered_ratio"] < 1.1

@@ -40,13 +40,22 @@ class SequenceSummary:
     skipped: list[int] = field(default_factory=list)
     failed: dict[int, str] = field(default_factory=dict)
     cancelled: bool = False
+    tiling: str = ""
+    """How the first frame met the model (fit, tiles, overlap, covered area), one line; every frame of a
+    sequence of one size is planned the same way."""
 
     @property
     def ok(self) -> bool:
         return not self.failed and not self.cancelled
 
     def to_json(self) -> dict:
-        return {"done": self.done, "skipped": self.skipped, "failed": self.failed, "cancelled": self.cancelled}
+        return {
+            "done": self.done,
+            "skipped": self.skipped,
+            "failed": self.failed,
+            "cancelled": self.cancelled,
+            "tiling": self.tiling,
+        }
 
     def text(self) -> str:
         """One line for a status bar or a log: 'done 3, skipped 0, failed 1 (frame 2: ...)'."""
@@ -206,6 +215,9 @@ def process_sequence(
                 result = run_image(prepared, image, extra, settings, frame_progress)
                 frame_progress.check()
                 writes.append((frame, dst, writer.submit(_write_like, src, dst, result.image, exr)))
+                if not summary.tiling and result.tiling is not None:
+                    summary.tiling = result.tiling.text()
+                    log.info("sequence of %d frames: %s", len(todo), summary.tiling)
                 log.info("frame %d -> %s (%.2f s)", frame, dst, time.perf_counter() - start)
             except Cancelled:
                 summary.cancelled = True

@@ -10,12 +10,14 @@ from ..errors import ImageError, RuntimeFailure
 from ..image.channels import from_tensor, split_alpha, to_rgba, to_tensor
 from ..image.colour import decode, encode
 from ..model.describe import TensorInfo
-from ..options import Layout
+from ..options import FitChoice, Layout
 from ..progress import SILENT, Progress
 from ..runtime.memory import auto_tile_side, memory_budget
 from ..runtime.prepare import PreparedModel
+from .resize_fit import resample
 from .run_state import run_state
 from .settings import RunSettings
+from .tile_plan import Plan, TilingReport, plan_fit
 from .tile_runner import TileRunner
 from .tiling import apply_window, axis_weights, blend_into, pad_to, round_up, tile_starts
 
@@ -34,6 +36,8 @@ class RunResult:
     clipped_pixels: int = 0
     tiles: int = 1
     tile_size: tuple[int, int] | None = None
+    tiling: TilingReport | None = None
+    """The fit chosen and why, the tiles and what they covered."""
 
 
 def _all_finite(array: np.ndarray) -> bool:
@@ -121,6 +125,10 @@ def _run_image(prepared, image, extra, settings, progress, mapping) -> RunResult
     inputs = info.image_inputs
     image = np.asarray(image, np.float32)
     assigned = _assign_inputs(inputs, image, extra or {}, mapping)
+    h, w = image.shape[:2]
+    plan = (
+        plan_fit(info, h, w, settings.fit, settings.overlap, _tile_size(prepared, h, w, settings)) if h and w else None
+    )
     notes: list[str] = []
     colours: dict[str, np.ndarray] = {}
     alpha = None
@@ -137,44 +145,140 @@ def _run_image(prepared, image, extra, settings, progress, mapping) -> RunResult
             alpha = a
         if note:
             notes.append(f"{t.name}: {note}")
+        if plan is not None and plan.resize_to is not None:
+            colour = resample(colour, *plan.resize_to)  # in linear light, before the model's encoding
         colours[t.name], n = encode(colour, settings.color if t is inputs[0] else "linear", settings.normalization)
         clipped += n
     if clipped:
         notes.append(f"{clipped} pixels were outside [0, 1] and clipped by the sRGB transform")
 
-    h, w = image.shape[:2]
-    tile = _tile_size(prepared, h, w, settings)
+    assert plan is not None  # an empty image was refused by split_alpha
     out_t = info.image_output
-    result, tiles, tile = _run_with_retry(prepared, colours, tile, settings, progress, out_t, notes)
+    result, tiles, tile = _run_with_retry(prepared, colours, plan, settings, progress, out_t, notes)
     s = info.scale
     out_h, out_w = round(h * s), round(w * s)
-    result = decode(result[:out_h, :out_w], settings.color, settings.normalization)
+    ran_h, ran_w = plan.resize_to or (h, w)
+    result = decode(result[: round(ran_h * s), : round(ran_w * s)], settings.color, settings.normalization)
+    if plan.resize_to is not None:
+        result = resample(result, out_h, out_w)  # back to the expected size, in linear light
     nonfinite = 0 if _all_finite(result) else int((~np.isfinite(result)).sum())
     if nonfinite:
         raise RuntimeFailure(
             f"the model produced {nonfinite} NaN/Inf values; nothing was written "
             "(try fp32 or mixed precision if this is an fp16 model)"
         )
-    out_alpha = None if alpha is None else _resize_alpha(alpha, out_h, out_w)
+    if alpha is None:
+        out_alpha = None
+    elif plan.resize_to is not None:
+        out_alpha = resample(alpha, out_h, out_w)  # carried with the same filters as the colour
+    else:
+        out_alpha = _resize_alpha(alpha, out_h, out_w)
+    report = _report(prepared, colours, plan, tile, tiles, settings, h, w)
+    if not report.exact:
+        notes.append(_seam_note(report))
     if settings.blender_rgba:
         result = to_rgba(result, out_alpha, bottom_up=True)
     elif out_alpha is not None:
         result = np.concatenate([result, out_alpha[:, :, None]], axis=2)
     return RunResult(
-        image=np.ascontiguousarray(result), notes=tuple(notes), clipped_pixels=clipped, tiles=tiles, tile_size=tile
+        image=np.ascontiguousarray(result),
+        notes=tuple(notes),
+        clipped_pixels=clipped,
+        tiles=tiles,
+        tile_size=tile,
+        tiling=report,
     )
 
 
-def _run_with_retry(prepared, colours, tile, settings, progress, out_t, notes):
+def _report(prepared, colours, plan: Plan, tile, tiles: int, settings: RunSettings, h: int, w: int) -> TilingReport:
+    info = prepared.info
+    m = info.size_multiple
+    first = next(iter(colours.values()))
+    ph, pw = max(round_up(first.shape[0], m), tile[0]), max(round_up(first.shape[1], m), tile[1])
+    overlap = _clamped(plan.overlap, tile)
+    grid = (len(tile_starts(ph, tile[0], overlap, m)), len(tile_starts(pw, tile[1], overlap, m)))
+    exact = plan.exact or tiles == 1
+    seam = None if exact else _seam_difference(prepared, colours, tile, overlap, settings)
+    return TilingReport(
+        fit=FitChoice.WHOLE if tiles == 1 and plan.fit == FitChoice.TILE else plan.fit,
+        requested=settings.fit,
+        reason=plan.reason,
+        tiles=tiles,
+        grid=grid,
+        tile_shape=tile,
+        overlap=overlap if tiles > 1 else 0,
+        covered_ratio=tiles * tile[0] * tile[1] / (h * w),
+        receptive_radius=info.receptive_radius,
+        exact=exact,
+        resized_to=plan.resize_to,
+        seam_difference=seam,
+    )
+
+
+def _seam_note(report: TilingReport) -> str:
+    """The one plain warning of a run whose tiles cannot match the whole image."""
+    measured = ""
+    if report.seam_difference is not None:
+        measured = f"; on a small crop, tiles differ from the whole image by up to {report.seam_difference:.3g}"
+    return (
+        f"tiling is not exact: {report.reason}, so the {report.tiles} tiles may show seams{measured}. "
+        "Use fit 'auto' or 'resize' to avoid them"
+    )
+
+
+def _seam_difference(prepared, colours, tile, overlap, settings) -> float | None:
+    """How far tiles stray from the whole image, measured on one tile-sized crop: run whole against run in
+    four smaller tiles with the same overlap. A fixed-size model cannot run the crop in smaller tiles, so
+    there two neighbouring tiles are compared where they overlap."""
+    info = prepared.info
+    m, s = info.size_multiple, info.scale
+    th, tw = tile
+    out_t = info.image_output
+    if info.fixed_size:
+        first = next(iter(colours.values()))
+        horizontal = first.shape[1] > tw
+        step = (tw if horizontal else th) - overlap
+        if step <= 0 or first.shape[1 if horizontal else 0] < step + (tw if horizontal else th):
+            return None
+        runner = _runner(prepared, tile, settings.use_binding)
+        tensors = {t.name: _channels_last(t) for t in info.image_inputs}
+        outs = []
+        for y, x in ((0, 0), (0, step) if horizontal else (step, 0)):
+            feeds = {n: to_tensor(pad_to(c[y : y + th, x : x + tw], th, tw), tensors[n]) for n, c in colours.items()}
+            outs.append(np.array(from_tensor(runner.run(feeds), "NHWC")))
+        cut = round(step * s)
+        a, b = (
+            (outs[0][:, cut:], outs[1][:, : outs[1].shape[1] - cut])
+            if horizontal
+            else (outs[0][cut:], outs[1][: outs[1].shape[0] - cut])
+        )
+        return float(np.abs(a - b).max())
+    crop = {n: pad_to(c[:th, :tw], th, tw) for n, c in colours.items()}
+    small = (max(m, round_up((th + overlap + 1) // 2, m)), max(m, round_up((tw + overlap + 1) // 2, m)))
+    if small == tile:
+        return None
+    whole, _ = _run_tiled(prepared, crop, tile, settings, SILENT, out_t, overlap)
+    whole = np.array(whole)
+    tiled, _ = _run_tiled(prepared, crop, small, settings, SILENT, out_t, overlap)
+    return float(np.abs(np.asarray(tiled, np.float32) - whole).max())
+
+
+def _clamped(overlap: int, tile: tuple[int, int]) -> int:
+    # An overlap of half a tile or more would make the stride collapse to a pixel or so.
+    return min(overlap, tile[0] // 2, tile[1] // 2)
+
+
+def _run_with_retry(prepared, colours, plan: Plan, settings, progress, out_t, notes):
+    tile = plan.tile
     while True:
         try:
-            result, tiles = _run_tiled(prepared, colours, tile, settings, progress, out_t)
+            result, tiles = _run_tiled(prepared, colours, tile, settings, progress, out_t, plan.overlap)
             return result, tiles, tile
         except MemoryError as exc:
             # Free the failed size's buffers before trying a smaller one.
             run_state(prepared).runners.pop((tile, settings.use_binding), None)
             m = prepared.info.size_multiple
-            smaller = tuple(round_up(max(MIN_TILE, v // 2), m) for v in tile)
+            smaller = (round_up(max(MIN_TILE, tile[0] // 2), m), round_up(max(MIN_TILE, tile[1] // 2), m))
             if prepared.info.fixed_size or smaller == tile:
                 raise RuntimeFailure(
                     f"out of memory even with {tile[1]}x{tile[0]} tiles ({exc}); "
@@ -217,15 +321,14 @@ def _channels_last(t: TensorInfo) -> TensorInfo:
     return replace(t, layout=Layout.NHWC)
 
 
-def _run_tiled(prepared, colours, tile, settings, progress, out_t):
+def _run_tiled(prepared, colours, tile, settings, progress, out_t, overlap: int):
     info = prepared.info
     m = info.size_multiple
     first = next(iter(colours.values()))
     h, w = first.shape[:2]
     ph, pw = max(round_up(h, m), tile[0]), max(round_up(w, m), tile[1])
     padded = {name: pad_to(c, ph, pw) for name, c in colours.items()}
-    # An overlap of half a tile or more would make the stride collapse to a pixel or so.
-    overlap = min(settings.overlap, tile[0] // 2, tile[1] // 2)
+    overlap = _clamped(overlap, tile)
     ys = tile_starts(ph, tile[0], overlap, m)
     xs = tile_starts(pw, tile[1], overlap, m)
     s = info.scale

@@ -60,6 +60,9 @@ class ModelInfo:
     warnings: list[str] = field(default_factory=list)
     bytes_per_pixel: float = 0.0
     """Memory of every tensor the model computes, per input pixel (an upper bound; 0 if unknown)."""
+    receptive_radius: int | str | None = None
+    """Input pixels on each side an output pixel depends on, "global" for the whole image, None if not
+    measured (a description cached before it was)."""
 
     @property
     def image_inputs(self) -> list[TensorInfo]:
@@ -71,7 +74,16 @@ class ModelInfo:
 
     def to_json(self) -> dict:
         data = asdict(self)
-        keys = ("inputs", "outputs", "scale", "fixed_size", "size_multiple", "warnings", "bytes_per_pixel")
+        keys = (
+            "inputs",
+            "outputs",
+            "scale",
+            "fixed_size",
+            "size_multiple",
+            "warnings",
+            "bytes_per_pixel",
+            "receptive_radius",
+        )
         return {key: data[key] for key in keys}
 
     @classmethod
@@ -84,6 +96,7 @@ class ModelInfo:
             size_multiple=data["size_multiple"],
             warnings=list(data.get("warnings", [])),
             bytes_per_pixel=float(data.get("bytes_per_pixel", 0.0)),
+            receptive_radius=data.get("receptive_radius"),
         )
 
 
@@ -187,7 +200,8 @@ def describe_model(model: onnx.ModelProto) -> ModelInfo:
         got = probe(h, w)
         if got is None:
             raise ModelError(f"model fails to run on its own fixed input size {h}x{w}")
-        return ModelInfo(inputs, outputs, got[0] / h, [h, w], 1, bytes_per_pixel=memory(h, w))
+        info = ModelInfo(inputs, outputs, got[0] / h, [h, w], 1, bytes_per_pixel=memory(h, w))
+        return _with_radius(model, session, info, out_index)
 
     base = probe(_PROBE_BASE, _PROBE_BASE)
     if base is None:
@@ -202,7 +216,25 @@ def describe_model(model: onnx.ModelProto) -> ModelInfo:
         (m for m in _MULTIPLES if probe(base_size + m, base_size + m) == (round(scale * (base_size + m)),) * 2),
         base_size,
     )
-    return ModelInfo(inputs, outputs, scale, None, multiple, bytes_per_pixel=memory(base_size, base_size))
+    info = ModelInfo(inputs, outputs, scale, None, multiple, bytes_per_pixel=memory(base_size, base_size))
+    return _with_radius(model, session, info, out_index)
+
+
+def _with_radius(model: onnx.ModelProto, session, info: ModelInfo, out_index: int) -> ModelInfo:
+    """`info` with its receptive radius measured (see receptive_field.py)."""
+    from .receptive_field import ProbeModel, receptive_radius
+
+    out = info.image_output
+    spec = ProbeModel(
+        inputs=[(t.name, Layout(str(t.layout)), t.channels or 1, t.dtype) for t in info.image_inputs],
+        output_index=out_index,
+        output_layout=Layout(str(out.layout)),
+        scale=info.scale,
+        fixed_size=(info.fixed_size[0], info.fixed_size[1]) if info.fixed_size else None,
+        size_multiple=info.size_multiple,
+    )
+    info.receptive_radius = receptive_radius(model, lambda feeds: session.run(None, feeds)[out_index], spec, out.name)
+    return info
 
 
 def inspect_model(path: str | os.PathLike[str]) -> ModelInfo:

@@ -32,6 +32,7 @@ def models_dir(tmp_path_factory):
     models.save(models.sr_x2(), folder / "sr_x2.onnx")
     models.save(models.sr_x2(channels=2), folder / "two_channels.onnx")
     models.save(models.multi_input(), folder / "multi_input.onnx")
+    models.save(models.fixed_global(32), folder / "fixed_global.onnx")
     models.write_not_onnx(folder / "not_onnx.onnx")
     return folder
 

@@ -178,6 +178,7 @@ def test_run_image_job_reports_progress_then_writes_the_result(bpy_data, models_
     out = bpy.data.images["Modal Out"]
     assert tuple(out.size) == (2 * W, 2 * H) and state.status == "" and not state.running
     assert reports[-1][0] == "INFO" and "wrote 'Modal Out'" in reports[-1][1]
+    assert f"fit whole: whole image ({W}x{H})" in reports[-1][1]  # the tiling report
     assert np.isfinite(top_down).all()
 
 

@@ -167,3 +167,23 @@ def test_results_survive_saving_and_reopening_the_blend(clean_file, models_dir, 
     reopened = bpy.data.images["Saved ONNX"]
     assert reopened.packed_file is not None
     np.testing.assert_allclose(pixels(reopened), expected, atol=1e-6)
+
+
+def test_scene_fit_and_automatic_overlap_reach_the_engine(bpy_data, models_dir):
+    from onnx_image_runtime.engine import Fit
+    from onnx_image_runtime.operators.settings import run_settings
+
+    bpy = bpy_data
+    settings = bpy.context.scene.onnx_image_runtime
+    assert run_settings(settings).overlap is None and run_settings(settings).fit == Fit.AUTO
+    settings.fit, settings.tile_overlap = "TILE", 8
+    try:
+        assert run_settings(settings).fit == Fit.TILE and run_settings(settings).overlap == 8
+    finally:
+        settings.property_unset("fit")
+        settings.property_unset("tile_overlap")
+    # A fixed 32x32 global-context model on a 64x48 image: `auto` resizes, the result has the image's size.
+    src, _ = make_image(bpy, "Global")
+    model = str(models_dir / "fixed_global.onnx")
+    assert bpy.ops.onnx.run_image(image=src.name, model=model, precision="FP32", provider="CPU") == {"FINISHED"}
+    assert tuple(bpy.data.images["Global ONNX"].size) == (W, H)

@@ -59,13 +59,15 @@ def test_scene_settings_defaults_and_items(bpy_data):
     assert settings.precision == "FP16"
     assert settings.provider == "AUTO"
     assert settings.tile_size == 0
-    assert settings.tile_overlap == 32
+    assert settings.tile_overlap == -1  # automatic: from the model's receptive field
+    assert settings.fit == "AUTO"
     assert settings.color_mode == "LINEAR"
     assert settings.output_name == "" and settings.pass_mapping == ""
     props = settings.bl_rna.properties
     assert [i.identifier for i in props["precision"].enum_items] == ["FP32", "FP16", "AMP"]
     assert [i.identifier for i in props["provider"].enum_items] == ["AUTO", "CUDA", "CPU"]
     assert [i.identifier for i in props["color_mode"].enum_items] == ["LINEAR", "SRGB"]
+    assert [i.identifier for i in props["fit"].enum_items] == ["AUTO", "TILE", "RESIZE"]
     assert props["model_path"].subtype == "FILE_PATH"
     with pytest.raises(TypeError):
         settings.precision = "INT8"

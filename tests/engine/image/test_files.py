@@ -236,4 +236,4 @@ def test_cli_help_describes_every_option_with_its_default(command):
             f"{command}: {flags} does not say its default: {description}"
         )
     if command == "run":
-        assert "tiles, blended (default: 32)" in " ".join(text.split())
+        assert "tiles, blended (default: from the model's receptive field)" in " ".join(text.split())

@@ -124,8 +124,10 @@ def test_every_tile_has_the_same_shape(prepared, monkeypatch):
         return original(self, feeds, out)
 
     monkeypatch.setattr(runner.TileRunner, "run", spy)
-    run_image(prep, synthetic_image(300, 230), settings=RunSettings(tile=128))
-    assert shapes == {(1, 128, 128, 3)}
+    result = run_image(prep, synthetic_image(300, 230), settings=RunSettings(tile=128))
+    # Shaped to the image (3x2 tiles of at most 128 px), one shape for every tile.
+    assert result.tiling is not None and result.tiling.grid == (3, 2)
+    assert shapes == {(1, *result.tile_size, 3)} and max(result.tile_size) <= 128
 
 
 def test_4096_image_through_a_fixed_256_model(prepared):
@@ -144,10 +146,11 @@ def test_binding_and_plain_run_give_identical_results_and_buffers_are_reused(pre
     bound = run_image(prep, image, settings=RunSettings(tile=96, use_binding=True))
     plain = run_image(prep, image, settings=RunSettings(tile=96, use_binding=False))
     np.testing.assert_array_equal(bound.image, plain.image)
-    runner = run_state(prep).runners[((96, 96), True)]
+    key = (bound.tile_size, True)
+    runner = run_state(prep).runners[key]
     buffer = runner.host_output
     run_image(prep, synthetic_image(200, 200, seed=9), settings=RunSettings(tile=96))
-    assert run_state(prep).runners[((96, 96), True)] is runner and runner.host_output is buffer
+    assert run_state(prep).runners[key] is runner and runner.host_output is buffer
 
 
 def test_progress_per_tile_and_cancel_between_tiles(prepared):
@@ -209,7 +212,9 @@ def test_automatic_tiles_follow_the_models_memory_and_the_budget(prepared, monke
     assert run_image(prep, image).tiles == 1
     run_state(prep).memory_budget = int(per_pixel * 256 * 256)
     tiled = run_image(prep, image)
-    assert tiled.tile_size == (256, 256) and tiled.tiles == 4
+    # 2x2 tiles of at most 256 px, shaped to cover 300x400 with little more than its own area.
+    assert tiled.tiles == 4 and max(tiled.tile_size) <= 256
+    assert tiled.tiling is not None and 1.0 <= tiled.tiling.covered_ratio < 1.1
     np.testing.assert_allclose(tiled.image, run_image(prep, image, settings=RunSettings(tile=512)).image, atol=1e-4)
     assert pipeline.memory_budget("cpu") > 0
 
