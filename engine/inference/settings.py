@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..image.colour import Normalization
-from ..options import ColorMode
+from ..model.contract import ModelContract, TensorContract
+from ..options import ColorMode, Fit
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -18,7 +18,9 @@ class RunSettings:
     """Tile side in pixels; 0 chooses from the model and provider."""
     overlap: int = 32
     color: ColorMode = ColorMode.LINEAR
-    normalization: Normalization | None = None
+    """The input's colour when no contract is given (with a contract, its `input.colour` rules)."""
+    contract: ModelContract | None = None
+    """What the model expects and returns (model/contract.py); None: 0-1 values in `color`, RGB."""
     use_binding: bool = True
     blender_rgba: bool = False
     """Return the result as Blender stores image pixels: RGBA, rows bottom-up, contiguous. The
@@ -30,3 +32,14 @@ class RunSettings:
             raise ValueError(f"tile size must be 0 (automatic) or positive, not {self.tile}")
         if self.overlap < 0:
             raise ValueError(f"tile overlap must be 0 or more, not {self.overlap}")
+
+    def effective_contract(self) -> ModelContract:
+        """The contract this run applies: the given one, or the defaults with `color`."""
+        if self.contract is not None:
+            return self.contract
+        return ModelContract(input=TensorContract(colour=self.color))
+
+    @property
+    def fit(self) -> Fit:
+        """How the image is fitted to the model (tile, resize, auto): the hook for the fitting code."""
+        return self.effective_contract().fit
