@@ -9,7 +9,18 @@ import sys
 import time
 from pathlib import Path
 
-from . import EXR_CODECS, ColorMode, ConversionError, Device, EngineError, Precision, Provider, Status
+from . import (
+    EXR_CODECS,
+    ChannelOrder,
+    ColorMode,
+    ConversionError,
+    Device,
+    EngineError,
+    Fit,
+    Precision,
+    Provider,
+    Status,
+)
 
 log = logging.getLogger("engine")
 
@@ -61,10 +72,71 @@ def _settings(args):
     return SessionSettings(provider=args.provider, device_id=args.device_id)
 
 
+def _numbers(text: str, flag: str) -> list[float]:
+    try:
+        return [float(v) for v in text.replace(":", ",").split(",") if v.strip()]
+    except ValueError:
+        raise EngineError(f"{flag} takes numbers separated by commas (e.g. 0.485,0.456,0.406), not {text!r}") from None
+
+
+def contract_flags(args) -> dict:
+    """The single contract flags given, as a contract layer (the highest)."""
+    layer: dict = {}
+    for side in ("input", "output"):
+        record = {}
+        for key in ("range", "mean", "std"):
+            value = getattr(args, f"{side}_{key}", None)
+            if value is not None:
+                record[key] = _numbers(value, f"--{side}-{key}")
+        if record:
+            layer[side] = record
+    if getattr(args, "channel_order", None):
+        layer.setdefault("input", {})["order"] = str(args.channel_order)
+    if getattr(args, "color", None):
+        layer.setdefault("input", {})["colour"] = str(args.color)
+    if getattr(args, "fit", None):
+        layer["fit"] = str(args.fit)
+    if getattr(args, "output_name", None):
+        layer["output_name"] = args.output_name
+    constants = {}
+    for item in getattr(args, "const", None) or []:
+        name, sep, value = item.partition("=")
+        if not sep or not name:
+            raise EngineError(f"--const takes NAME=VALUE (e.g. noise_level=0.1), not {item!r}")
+        numbers = _numbers(value, f"--const {name}")
+        constants[name] = numbers[0] if len(numbers) == 1 else numbers
+    if constants:
+        layer["constants"] = constants
+    return layer
+
+
+def _contract(args):
+    from . import load_contract
+
+    return load_contract(args.model, contract_file=getattr(args, "contract", None), overrides=contract_flags(args))
+
+
 def _cmd_info(args) -> int:
     from . import inspect_model
 
-    _json(inspect_model(args.model).to_json())
+    contract = _contract(args)
+    info = inspect_model(args.model, contract.constant_values)
+    data = info.to_json()
+    sources = contract.source_map()
+    effective = contract.to_json()
+    parts = [f"input.{k}" for k in effective["input"]] + ["fit", "output_name"]
+    data["contract"] = effective
+    data["contract_sources"] = {
+        **{part: sources.get(part, "default") for part in parts},
+        **{k: v for k, v in sources.items() if k.startswith(("output.", "constants."))},
+    }
+    data["result_output"] = info.output_named(contract.output_name).name
+    given = contract.constant_values
+    data["non_image_inputs"] = [
+        {"name": t.name, "shape": t.shape, "value": list(given[t.name]) if t.name in given else None}
+        for t in info.other_inputs
+    ]
+    _json(data)
     return 0
 
 
@@ -86,29 +158,34 @@ def _cmd_convert(args) -> int:
         op_block_list=tuple(args.block_op),
         backend=args.backend,
     )
-    report = convert_model_file(args.model, options, _sample(args.sample), args.out)
+    report = convert_model_file(args.model, options, _sample(args.sample), args.out, _contract(args))
     data = report.to_json()
     if args.report:
         Path(args.report).write_text(json.dumps(data, indent=2, default=str))
     _json(data)
     if report.status == Status.FAILED:
-        print(f"error: conversion failed: {report.reason}", file=sys.stderr)
+        hint = "; use --precision amp or auto" if args.precision == Precision.FP16 else ""
+        print(f"error: conversion failed: {report.reason}{hint}", file=sys.stderr)
         return 2
+    if report.decision:
+        print(f"note: {report.decision}", file=sys.stderr)
     return 0
 
 
 def _cmd_optimize(args) -> int:
     from . import prepare_model
 
-    prepared = prepare_model(args.model, args.precision, _settings(args), args.cache_dir, _sample(args.sample))
+    prepared = prepare_model(
+        args.model, args.precision, _settings(args), args.cache_dir, _sample(args.sample), contract=_contract(args)
+    )
     _json(prepared.summary())
     return 0
 
 
-def _run_settings(args):
+def _run_settings(args, contract):
     from . import RunSettings
 
-    return RunSettings(tile=args.tile, overlap=args.overlap, color=args.color, use_binding=not args.no_binding)
+    return RunSettings(tile=args.tile, overlap=args.overlap, contract=contract, use_binding=not args.no_binding)
 
 
 def _exr(args):
@@ -136,7 +213,8 @@ def _cmd_run(args) -> int:
     if Path(args.input).resolve() == Path(args.output).resolve():
         raise EngineError("the output would overwrite the input image; choose another output path")
     _check_gpu_first(args)
-    prepared = prepare_model(args.model, args.precision, _settings(args), args.cache_dir, None)
+    contract = _contract(args)
+    prepared = prepare_model(args.model, args.precision, _settings(args), args.cache_dir, None, contract=contract)
     _require_gpu(args, prepared.provider, prepared.fallback_reason)
     if prepared.fallback_reason and args.provider != Provider.CPU:
         print(f"note: {prepared.fallback_reason}", file=sys.stderr)
@@ -144,13 +222,22 @@ def _cmd_run(args) -> int:
         prepared,
         args.input,
         args.output,
-        _run_settings(args),
+        _run_settings(args, contract),
         pass_mapping(args),
         _progress_printer("tiles"),
         _exr(args),
     )
     print(file=sys.stderr)
-    _json({"output": args.output, "provider": prepared.provider, "tiles": result.tiles, "notes": list(result.notes)})
+    _json(
+        {
+            "output": args.output,
+            "provider": prepared.provider,
+            "precision": prepared.precision,
+            "precision_note": prepared.precision_note,
+            "tiles": result.tiles,
+            "notes": list(result.notes),
+        }
+    )
     return 0
 
 
@@ -162,14 +249,15 @@ def _cmd_sequence(args) -> int:
     except ValueError as exc:
         raise EngineError(str(exc)) from exc
     _check_gpu_first(args)
-    prepared = prepare_model(args.model, args.precision, _settings(args), args.cache_dir, None)
+    contract = _contract(args)
+    prepared = prepare_model(args.model, args.precision, _settings(args), args.cache_dir, None, contract=contract)
     _require_gpu(args, prepared.provider, prepared.fallback_reason)
     summary = process_sequence(
         prepared,
         args.input,
         args.output,
         frames,
-        _run_settings(args),
+        _run_settings(args, contract),
         args.skip_existing,
         args.stop_on_error,
         pass_mapping(args),
@@ -214,13 +302,38 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    info = sub.add_parser("info", help="describe a model as JSON")
+    def contract_args(p, colour: bool = True):
+        p.add_argument("--contract", metavar="FILE", help="the model contract as JSON (overrides metadata, sidecar)")
+        p.add_argument("--input-range", metavar="LOW,HIGH", help="values the model takes, e.g. 0,255 or -1,1")
+        p.add_argument("--input-mean", metavar="M[,M,M]", help="subtracted after scaling to the range")
+        p.add_argument("--input-std", metavar="S[,S,S]", help="divided by after the mean")
+        p.add_argument("--channel-order", type=ChannelOrder, choices=list(ChannelOrder))
+        p.add_argument("--output-range", metavar="LOW,HIGH")
+        p.add_argument("--output-mean", metavar="M[,M,M]")
+        p.add_argument("--output-std", metavar="S[,S,S]")
+        p.add_argument("--fit", type=Fit, choices=list(Fit), help="tile, resize or auto (the default)")
+        p.add_argument("--const", action="append", default=[], metavar="NAME=VALUE", help="a non-image input's value")
+        p.add_argument("--output-name", metavar="NAME", help="the model output to write (default: first image-like)")
+        if colour:
+            p.add_argument(
+                "--color", type=ColorMode, choices=list(ColorMode), default=None, help="the input's colour (linear)"
+            )
+
+    info = sub.add_parser("info", help="describe a model and its effective contract as JSON")
     info.add_argument("model")
+    contract_args(info)
     info.set_defaults(func=_cmd_info)
 
     convert = sub.add_parser("convert", help="convert to fp16 or mixed precision and report accuracy")
     convert.add_argument("model")
-    convert.add_argument("--precision", type=Precision, choices=[Precision.FP16, Precision.AMP], default="fp16")
+    convert.add_argument(
+        "--precision",
+        type=Precision,
+        choices=[Precision.FP16, Precision.AMP, Precision.AUTO],
+        default="fp16",
+        help="auto: fp16 when it passes the accuracy check, else mixed precision",
+    )
+    contract_args(convert)
     convert.add_argument("--out", required=True)
     convert.add_argument("--sample", help="image to validate on (a small centre crop is used)")
     convert.add_argument("--rtol", type=float, default=1e-2)
@@ -230,7 +343,7 @@ def build_parser() -> argparse.ArgumentParser:
     convert.add_argument("--report", help="also write the report JSON here")
     convert.set_defaults(func=_cmd_convert)
 
-    def session_args(p, precision_default="fp32"):
+    def session_args(p, precision_default="auto"):
         p.add_argument("--precision", type=Precision, choices=list(Precision), default=precision_default)
         p.add_argument("--provider", type=Provider, choices=list(Provider), default="auto")
         p.add_argument("--device-id", type=int, default=0)
@@ -240,6 +353,7 @@ def build_parser() -> argparse.ArgumentParser:
     optimize.add_argument("model")
     optimize.add_argument("--sample")
     session_args(optimize)
+    contract_args(optimize)
     optimize.set_defaults(func=_cmd_optimize)
 
     advise = sub.add_parser("advise", help="Tensor Core eligibility, layout conversions and casts")
@@ -255,7 +369,7 @@ def build_parser() -> argparse.ArgumentParser:
         session_args(p)
         p.add_argument("--tile", type=int, default=0, help="tile side in pixels (0: automatic)")
         p.add_argument("--overlap", type=int, default=32)
-        p.add_argument("--color", type=ColorMode, choices=list(ColorMode), default="linear")
+        contract_args(p)
         p.add_argument("--pass", dest="pass_", action="append", default=[], metavar="INPUT=PASS")
         p.add_argument("--no-binding", action="store_true", help="plain session.run instead of IO binding")
         p.add_argument("--exr-codec", choices=EXR_CODECS, help="EXR output codec (default: the input frame's)")
