@@ -40,6 +40,7 @@ _EXPORTS: dict[str, str] = {
     "RANGE_PRESETS": ".model.contract",
     "build_contract": ".model.contract",
     "load_contract": ".model.contract",
+    "model_metadata": ".model.contract",
     "sidecar_path": ".model.contract",
     "write_sidecar": ".model.contract",
     "ModelInfo": ".model.describe",
@@ -100,6 +101,7 @@ __all__ = [
     "TensorContract",
     "build_contract",
     "load_contract",
+    "model_metadata",
     "sidecar_path",
     "write_sidecar",
     "Advice",
@@ -177,6 +179,7 @@ if TYPE_CHECKING:
         TensorContract,
         build_contract,
         load_contract,
+        model_metadata,
         sidecar_path,
         write_sidecar,
     )

@@ -51,13 +51,14 @@ class ONNX_OT_run_image(JobRunner, ModelArgs, bpy.types.Operator):
                 raise ValueError("no image: open one in the Image Editor or pass image=")
         pixels = read_pixels(img)
         output = self.output_name or scene_settings(context).output_name or f"{img.name} ONNX"
+        model = model_job(self, context)
         return jobs.ImageJob(
-            model=model_job(self, context),
+            model=model,
             image=pixels,
             output_name=output,
             colorspace=output_colorspace(img),
             source_name=img.name,
-            run=run_settings(scene_settings(context), blender_rgba=True),
+            run=run_settings(scene_settings(context), blender_rgba=True, model_path=model.model_path),
         )
 
     def finish(self, context, job, result) -> str:
@@ -141,7 +142,7 @@ class ONNX_OT_run_render(JobRunner, ModelArgs, bpy.types.Operator):
             layers=layers,
             mapping=mapping,
             source_name="Render Result",
-            run=run_settings(scene_settings(context), blender_rgba=True),
+            run=run_settings(scene_settings(context), blender_rgba=True, model_path=model.model_path),
         )
 
     def finish(self, context, job, result) -> str:

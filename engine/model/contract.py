@@ -238,10 +238,12 @@ def model_metadata(model_path: str | os.PathLike[str]) -> dict[str, str]:
     """The model file's metadata_props (weights are not loaded)."""
     import onnx
 
+    if not Path(model_path).is_file():
+        raise ModelError(f"model file not found: {model_path}")
     try:
         model = onnx.load(str(model_path), load_external_data=False)
     except Exception as exc:  # noqa: BLE001 - protobuf raises its own types for files that are not ONNX
-        raise ModelError(f"cannot read the model {model_path}: {exc}") from exc
+        raise ModelError(f"{model_path} is not a readable ONNX model (truncated or not ONNX): {exc}") from exc
     return {p.key: p.value for p in model.metadata_props}
 
 
