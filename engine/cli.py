@@ -302,7 +302,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    def contract_args(p, colour: bool = True):
+    def contract_args(p, colour: bool = True, output_alias: bool = False):
         p.add_argument("--contract", metavar="FILE", help="the model contract as JSON (overrides metadata, sidecar)")
         p.add_argument("--input-range", metavar="LOW,HIGH", help="values the model takes, e.g. 0,255 or -1,1")
         p.add_argument("--input-mean", metavar="M[,M,M]", help="subtracted after scaling to the range")
@@ -313,7 +313,10 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--output-std", metavar="S[,S,S]")
         p.add_argument("--fit", type=Fit, choices=list(Fit), help="tile, resize or auto (the default)")
         p.add_argument("--const", action="append", default=[], metavar="NAME=VALUE", help="a non-image input's value")
-        p.add_argument("--output-name", metavar="NAME", help="the model output to write (default: first image-like)")
+        names = ("--output-name", "--output") if output_alias else ("--output-name",)
+        p.add_argument(
+            *names, dest="output_name", metavar="NAME", help="the model output to write (default: first image-like)"
+        )
         if colour:
             p.add_argument(
                 "--color", type=ColorMode, choices=list(ColorMode), default=None, help="the input's colour (linear)"
@@ -321,7 +324,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     info = sub.add_parser("info", help="describe a model and its effective contract as JSON")
     info.add_argument("model")
-    contract_args(info)
+    contract_args(info, output_alias=True)
     info.set_defaults(func=_cmd_info)
 
     convert = sub.add_parser("convert", help="convert to fp16 or mixed precision and report accuracy")
@@ -365,11 +368,11 @@ def build_parser() -> argparse.ArgumentParser:
     advise.add_argument("--out", help="where --pad-channels writes the padded model")
     advise.set_defaults(func=_cmd_advise)
 
-    def run_args(p):
+    def run_args(p, output_alias=False):
         session_args(p)
         p.add_argument("--tile", type=int, default=0, help="tile side in pixels (0: automatic)")
         p.add_argument("--overlap", type=int, default=32)
-        contract_args(p)
+        contract_args(p, output_alias=output_alias)
         p.add_argument("--pass", dest="pass_", action="append", default=[], metavar="INPUT=PASS")
         p.add_argument("--no-binding", action="store_true", help="plain session.run instead of IO binding")
         p.add_argument("--exr-codec", choices=EXR_CODECS, help="EXR output codec (default: the input frame's)")
@@ -382,7 +385,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("model")
     run.add_argument("input")
     run.add_argument("output")
-    run_args(run)
+    run_args(run, output_alias=True)
     run.set_defaults(func=_cmd_run)
 
     seq = sub.add_parser("sequence", help="post-process a frame sequence")

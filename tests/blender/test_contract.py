@@ -3,12 +3,44 @@ a sidecar that a later run picks up, the panel shows the effective contract, pre
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import numpy as np
 import onnxruntime as ort
 import pytest
 
 from tests import models
 from tests.blender.test_operators import make_image, pixels
+
+
+class Layout:
+    """Stands in for a UILayout (a Panel cannot be made headless): records labels, props and operators."""
+
+    def __init__(self, calls=None):
+        self.calls = [] if calls is None else calls
+
+    def __getattr__(self, name):
+        def call(*args, **kwargs):
+            self.calls.append((name, args, kwargs))
+            return Layout(self.calls)
+
+        return call
+
+    def texts(self):
+        return [kw.get("text", "") for name, _, kw in self.calls if name == "label"]
+
+    def operators(self):
+        return [args[0] for name, args, _ in self.calls if name == "operator"]
+
+    def props(self):
+        return [args[1] for name, args, _ in self.calls if name == "prop"]
+
+
+def draw(panel_cls, context) -> Layout:
+    layout = Layout()
+    panel_cls.draw(SimpleNamespace(layout=layout), context)
+    return layout
+
 
 CONTRACT_KEYS = ("contract_range", "contract_order", "color_mode", "contract_fit", "model_output", "precision")
 
@@ -86,17 +118,27 @@ def test_imagenet_preset_and_model_output_setting(bpy_data, tmp_path):
             settings.property_unset(key)
 
 
-def test_panel_lists_the_effective_contract_with_its_sources(contract_scene):
-    bpy, settings, model, path = contract_scene
-    from onnx_image_runtime.engine import load_contract
-    from onnx_image_runtime.operators.settings import scene_contract_layer
-    from onnx_image_runtime.panels import contract_lines
+def test_panel_shows_the_effective_contract_with_its_sources_and_the_save_button(bpy_data, tmp_path):
+    bpy = bpy_data
+    from onnx_image_runtime import panels
 
-    settings.contract_order = "BGR"
-    contract = load_contract(path, {}, overrides=scene_contract_layer(settings), overrides_source="scene")
-    lines = contract_lines(contract, 3, 3)
-    assert lines[0] == "In: 0, 1 (default), BGR (scene), linear (default)"
-    assert lines[3].startswith("Fit: auto (default)")
+    settings = bpy.context.scene.onnx_image_runtime
+    path = models.save(models.bgr_255(), tmp_path / "bgr.onnx")
+    settings.model_path = str(path)
+    try:
+        assert bpy.ops.onnx.inspect_model() == {"FINISHED"}
+        drawn = draw(panels.ONNX_PT_model, bpy.context)
+        assert {"contract_range", "contract_order", "color_mode", "contract_fit", "model_output"} <= set(drawn.props())
+        assert "onnx.save_contract" in drawn.operators()
+        assert "In: 0, 255 (metadata), BGR (metadata), linear (default)" in drawn.texts()
+        settings.contract_order = "RGB"
+        assert "In: 0, 255 (metadata), RGB (scene), linear (default)" in draw(panels.ONNX_PT_model, bpy.context).texts()
+        path.with_name("bgr.onnx.contract.json").write_text('{"input": {"mean": [1, 2]}}')
+        texts = draw(panels.ONNX_PT_model, bpy.context).texts()
+        assert any("input.mean needs 1 value or one per channel" in t for t in texts)
+    finally:
+        for key in CONTRACT_KEYS:
+            settings.property_unset(key)
 
 
 def test_bad_sidecar_makes_the_run_fail_with_the_key_named(contract_scene):

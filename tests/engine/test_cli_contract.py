@@ -76,3 +76,18 @@ def test_convert_auto_names_the_chosen_precision_and_fp16_failure_suggests_it(tm
     report = json.loads(done.stdout)
     assert report["requested"] == "auto" and report["precision"] == "amp" and "fp16 failed" in report["decision"]
     assert (tmp_path / "oa.onnx").is_file()
+
+
+def test_run_writes_the_output_picked_by_name(tmp_path):
+    model = models.three_outputs()
+    path = models.save(model, tmp_path / "m.onnx")
+    image = synthetic_image(16, 16)
+    write_image(tmp_path / "in.exr", image)
+    args = ["run", path, tmp_path / "in.exr", tmp_path / "mask.exr", "--provider", "cpu", "--cache-dir", tmp_path / "c"]
+    done = _cli(*args, "--output", "mask")
+    assert done.returncode == 0, done.stderr
+    session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    mask = session.run(["mask"], {"x": np.ascontiguousarray(image.transpose(2, 0, 1)[None])})[0][0, 0]
+    np.testing.assert_allclose(read_image(tmp_path / "mask.exr")[:, :, 0], mask, atol=1e-5)
+    done = _cli(*args[:3], tmp_path / "f.exr", *args[4:], "--output-name", "features")
+    assert done.returncode == 1 and "'features' is not image-like" in done.stderr
