@@ -87,7 +87,7 @@ def _start(scene, render: _Render) -> None:
         model = scene_model_job(scene)
         mapping = parse_mapping(settings.pass_mapping)
         pattern = postprocess_pattern(scene)
-        run = run_settings(settings)
+        run = run_settings(settings, model_path=model.model_path)
         start = time.perf_counter()
         prepared = model.prepare()
     except Exception as exc:  # noqa: BLE001 - reported on stdout and in the panel; the render goes on

@@ -14,6 +14,7 @@ PATH_OPTIONS: set[str] = (
 )
 
 PRECISION_ITEMS = (
+    ("AUTO", "Auto", "The fastest precision that passes the accuracy check where the model runs (FP32 on the CPU)"),
     ("FP32", "FP32", "Full precision: slowest on GPUs, the reference result"),
     ("FP16", "FP16", "Half precision: fastest on GPUs; checked against FP32 when converted"),
     ("AMP", "Mixed", "Half precision where it stays accurate, FP32 for the sensitive nodes"),
@@ -23,6 +24,7 @@ SCENE_PROVIDER_ITEMS = (
     *PROVIDER_ITEMS[1:],
 )
 COLOR_ITEMS = (
+    ("MODEL", "From Model", "What the model's contract says (metadata or sidecar); linear when it says nothing"),
     ("LINEAR", "Linear", "The model takes and gives scene-linear values (HDR kept)"),
     ("SRGB", "sRGB", "The model was trained on sRGB images: convert in and out (values clipped to 0-1)"),
 )
@@ -48,14 +50,24 @@ def _model_changed(settings, _context) -> None:
         settings.property_unset(key)
 
 
+# The contract's scene overrides (operators/settings.py turns them into the contract's 'scene' layer).
+RANGE_ITEMS = (
+    ("MODEL", "From Model", "The value range the model's contract says (0-1 when it says nothing)"),
+    ("0_1", "0-1", "Values 0 to 1, no mean/std"),
+    ("0_255", "0-255", "Values 0 to 255, no mean/std"),
+    ("M1_1", "-1..1", "Values -1 to 1"),
+    ("IMAGENET", "ImageNet", "0-1 with ImageNet mean (0.485, 0.456, 0.406) and std (0.229, 0.224, 0.225)"),
+)
+ORDER_ITEMS = (
+    ("MODEL", "From Model", "The channel order the model's contract says (RGB when it says nothing)"),
+    ("RGB", "RGB", "Red, green, blue"),
+    ("BGR", "BGR", "Blue, green, red (Caffe and OpenCV exports)"),
+)
 FIT_ITEMS = (
-    (
-        "AUTO",
-        "Auto",
-        "Whole image when it fits in memory, else tiles when the model is local enough for seamless tiles, else resize",
-    ),
-    ("TILE", "Tile", "Always tiles (seams where the model sees further than the overlap; the report says so)"),
-    ("RESIZE", "Resize", "Resize to the model's size (or a memory-safe size), run once, resize the result back"),
+    ("MODEL", "From Model", "How the model's contract fits images (auto when it says nothing)"),
+    ("AUTO", "Auto", "Tile or resize, chosen from the model"),
+    ("TILE", "Tile", "Cut the image into tiles the model takes"),
+    ("RESIZE", "Resize", "Resize the image to the model's size and back"),
 )
 
 
@@ -69,7 +81,7 @@ class ONNX_PG_settings(bpy.types.PropertyGroup):
         update=_model_changed,
     )
     precision: bpy.props.EnumProperty(
-        name="Precision", description="Numeric precision of the prepared model", items=PRECISION_ITEMS, default="FP16"
+        name="Precision", description="Numeric precision of the prepared model", items=PRECISION_ITEMS, default="AUTO"
     )
     provider: bpy.props.EnumProperty(
         name="Provider", description="Where the model runs", items=SCENE_PROVIDER_ITEMS, default="AUTO"
@@ -88,14 +100,22 @@ class ONNX_PG_settings(bpy.types.PropertyGroup):
         default=-1,
         min=-1,
     )
-    fit: bpy.props.EnumProperty(
-        name="Fit",
-        description="How an image meets the model when it cannot run whole",
-        items=FIT_ITEMS,
-        default="AUTO",
-    )
     color_mode: bpy.props.EnumProperty(
-        name="Colour", description="The colour space the model expects", items=COLOR_ITEMS, default="LINEAR"
+        name="Colour", description="The colour space the model expects", items=COLOR_ITEMS, default="MODEL"
+    )
+    contract_range: bpy.props.EnumProperty(
+        name="Range", description="The values the model takes and gives", items=RANGE_ITEMS, default="MODEL"
+    )
+    contract_order: bpy.props.EnumProperty(
+        name="Channels", description="The model's channel order", items=ORDER_ITEMS, default="MODEL"
+    )
+    contract_fit: bpy.props.EnumProperty(
+        name="Fit", description="How an image is fitted to the model", items=FIT_ITEMS, default="MODEL"
+    )
+    model_output: bpy.props.StringProperty(
+        name="Model Output",
+        description="The model output to use as the result; empty uses the contract's, else the first image-like one",
+        default="",
     )
     output_name: bpy.props.StringProperty(
         name="Output", description="Name of the image to write; empty makes '<source> ONNX'", default=""

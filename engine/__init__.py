@@ -30,10 +30,20 @@ _EXPORTS: dict[str, str] = {
     "OptLevel": ".options",
     "Layout": ".options",
     "Status": ".options",
+    "ChannelOrder": ".options",
     "Fit": ".options",
     "FitChoice": ".options",
     "parse_option": ".options",
     # model
+    "ModelContract": ".model.contract",
+    "TensorContract": ".model.contract",
+    "ContractError": ".model.contract",
+    "RANGE_PRESETS": ".model.contract",
+    "build_contract": ".model.contract",
+    "load_contract": ".model.contract",
+    "model_metadata": ".model.contract",
+    "sidecar_path": ".model.contract",
+    "write_sidecar": ".model.contract",
     "ModelInfo": ".model.describe",
     "TensorInfo": ".model.describe",
     "inspect_model": ".model.describe",
@@ -87,6 +97,17 @@ _EXPORTS: dict[str, str] = {
 _RENAMED = {"parse_option": "parse", "gpu": None}
 
 __all__ = [
+    "ChannelOrder",
+    "ContractError",
+    "Fit",
+    "ModelContract",
+    "RANGE_PRESETS",
+    "TensorContract",
+    "build_contract",
+    "load_contract",
+    "model_metadata",
+    "sidecar_path",
+    "write_sidecar",
     "Advice",
     "Backend",
     "Cancelled",
@@ -162,9 +183,20 @@ if TYPE_CHECKING:
     from .inference.pipeline import RunResult, run_image
     from .inference.settings import RunSettings
     from .inference.tile_plan import TilingReport
+    from .model.contract import (
+        RANGE_PRESETS,
+        ContractError,
+        ModelContract,
+        TensorContract,
+        build_contract,
+        load_contract,
+        model_metadata,
+        sidecar_path,
+        write_sidecar,
+    )
     from .model.describe import ModelInfo, TensorInfo, inspect_model
     from .model.onnx_io import load_model, save_model
-    from .options import ColorMode, Device, Fit, FitChoice, Layout, OptLevel, Precision, Provider, Status
+    from .options import ChannelOrder, ColorMode, Device, Fit, FitChoice, Layout, OptLevel, Precision, Provider, Status
     from .options import parse as parse_option
     from .precision.convert import Backend, ConversionOptions, ConversionReport, convert_model_file
     from .progress import Progress

@@ -9,7 +9,18 @@ import sys
 import time
 from pathlib import Path
 
-from . import EXR_CODECS, ColorMode, ConversionError, Device, EngineError, Fit, Precision, Provider, Status
+from . import (
+    EXR_CODECS,
+    ChannelOrder,
+    ColorMode,
+    ConversionError,
+    Device,
+    EngineError,
+    Fit,
+    Precision,
+    Provider,
+    Status,
+)
 
 log = logging.getLogger("engine")
 
@@ -61,10 +72,71 @@ def _settings(args):
     return SessionSettings(provider=args.provider, device_id=args.device_id)
 
 
+def _numbers(text: str, flag: str) -> list[float]:
+    try:
+        return [float(v) for v in text.replace(":", ",").split(",") if v.strip()]
+    except ValueError:
+        raise EngineError(f"{flag} takes numbers separated by commas (e.g. 0.485,0.456,0.406), not {text!r}") from None
+
+
+def contract_flags(args) -> dict:
+    """The single contract flags given, as a contract layer (the highest)."""
+    layer: dict = {}
+    for side in ("input", "output"):
+        record = {}
+        for key in ("range", "mean", "std"):
+            value = getattr(args, f"{side}_{key}", None)
+            if value is not None:
+                record[key] = _numbers(value, f"--{side}-{key}")
+        if record:
+            layer[side] = record
+    if getattr(args, "channel_order", None):
+        layer.setdefault("input", {})["order"] = str(args.channel_order)
+    if getattr(args, "color", None):
+        layer.setdefault("input", {})["colour"] = str(args.color)
+    if getattr(args, "fit", None):
+        layer["fit"] = str(args.fit)
+    if getattr(args, "output_name", None):
+        layer["output_name"] = args.output_name
+    constants = {}
+    for item in getattr(args, "const", None) or []:
+        name, sep, value = item.partition("=")
+        if not sep or not name:
+            raise EngineError(f"--const takes NAME=VALUE (e.g. noise_level=0.1), not {item!r}")
+        numbers = _numbers(value, f"--const {name}")
+        constants[name] = numbers[0] if len(numbers) == 1 else numbers
+    if constants:
+        layer["constants"] = constants
+    return layer
+
+
+def _contract(args):
+    from . import load_contract
+
+    return load_contract(args.model, contract_file=getattr(args, "contract", None), overrides=contract_flags(args))
+
+
 def _cmd_info(args) -> int:
     from . import inspect_model
 
-    _json(inspect_model(args.model).to_json())
+    contract = _contract(args)
+    info = inspect_model(args.model, contract.constant_values)
+    data = info.to_json()
+    sources = contract.source_map()
+    effective = contract.to_json()
+    parts = [f"input.{k}" for k in effective["input"]] + ["fit", "output_name"]
+    data["contract"] = effective
+    data["contract_sources"] = {
+        **{part: sources.get(part, "default") for part in parts},
+        **{k: v for k, v in sources.items() if k.startswith(("output.", "constants."))},
+    }
+    data["result_output"] = info.output_named(contract.output_name).name
+    given = contract.constant_values
+    data["non_image_inputs"] = [
+        {"name": t.name, "shape": t.shape, "value": list(given[t.name]) if t.name in given else None}
+        for t in info.other_inputs
+    ]
+    _json(data)
     return 0
 
 
@@ -86,31 +158,34 @@ def _cmd_convert(args) -> int:
         op_block_list=tuple(args.block_op),
         backend=args.backend,
     )
-    report = convert_model_file(args.model, options, _sample(args.sample), args.out)
+    report = convert_model_file(args.model, options, _sample(args.sample), args.out, _contract(args))
     data = report.to_json()
     if args.report:
         Path(args.report).write_text(json.dumps(data, indent=2, default=str))
     _json(data)
     if report.status == Status.FAILED:
-        print(f"error: conversion failed: {report.reason}", file=sys.stderr)
+        hint = "; use --precision amp or auto" if args.precision == Precision.FP16 else ""
+        print(f"error: conversion failed: {report.reason}{hint}", file=sys.stderr)
         return 2
+    if report.decision:
+        print(f"note: {report.decision}", file=sys.stderr)
     return 0
 
 
 def _cmd_optimize(args) -> int:
     from . import prepare_model
 
-    prepared = prepare_model(args.model, args.precision, _settings(args), args.cache_dir, _sample(args.sample))
+    prepared = prepare_model(
+        args.model, args.precision, _settings(args), args.cache_dir, _sample(args.sample), contract=_contract(args)
+    )
     _json(prepared.summary())
     return 0
 
 
-def _run_settings(args):
+def _run_settings(args, contract):
     from . import RunSettings
 
-    return RunSettings(
-        tile=args.tile, overlap=args.overlap, fit=args.fit, color=args.color, use_binding=not args.no_binding
-    )
+    return RunSettings(tile=args.tile, overlap=args.overlap, contract=contract, use_binding=not args.no_binding)
 
 
 def _exr(args):
@@ -138,7 +213,8 @@ def _cmd_run(args) -> int:
     if Path(args.input).resolve() == Path(args.output).resolve():
         raise EngineError("the output would overwrite the input image; choose another output path")
     _check_gpu_first(args)
-    prepared = prepare_model(args.model, args.precision, _settings(args), args.cache_dir, None)
+    contract = _contract(args)
+    prepared = prepare_model(args.model, args.precision, _settings(args), args.cache_dir, None, contract=contract)
     _require_gpu(args, prepared.provider, prepared.fallback_reason)
     if prepared.fallback_reason and args.provider != Provider.CPU:
         print(f"note: {prepared.fallback_reason}", file=sys.stderr)
@@ -146,15 +222,23 @@ def _cmd_run(args) -> int:
         prepared,
         args.input,
         args.output,
-        _run_settings(args),
+        _run_settings(args, contract),
         pass_mapping(args),
         _progress_printer("tiles"),
         _exr(args),
     )
     print(file=sys.stderr)
-    tiling = None if result.tiling is None else result.tiling.to_json()
-    data = {"output": args.output, "provider": prepared.provider, "tiles": result.tiles, "notes": list(result.notes)}
-    _json({**data, "tiling": tiling})
+    _json(
+        {
+            "output": args.output,
+            "provider": prepared.provider,
+            "precision": prepared.precision,
+            "precision_note": prepared.precision_note,
+            "tiles": result.tiles,
+            "notes": list(result.notes),
+            "tiling": None if result.tiling is None else result.tiling.to_json(),
+        }
+    )
     return 0
 
 
@@ -166,14 +250,15 @@ def _cmd_sequence(args) -> int:
     except ValueError as exc:
         raise EngineError(str(exc)) from exc
     _check_gpu_first(args)
-    prepared = prepare_model(args.model, args.precision, _settings(args), args.cache_dir, None)
+    contract = _contract(args)
+    prepared = prepare_model(args.model, args.precision, _settings(args), args.cache_dir, None, contract=contract)
     _require_gpu(args, prepared.provider, prepared.fallback_reason)
     summary = process_sequence(
         prepared,
         args.input,
         with_extension(args.output, args.input),
         frames,
-        _run_settings(args),
+        _run_settings(args, contract),
         args.skip_existing,
         args.stop_on_error,
         pass_mapping(args),
@@ -227,8 +312,55 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     help_format = HelpWithDefaults  # every option's help ends with its default
 
-    info = sub.add_parser("info", formatter_class=help_format, help="describe a model as JSON")
+    def contract_args(p, colour: bool = True, output_alias: bool = False):
+        p.add_argument("--contract", metavar="FILE", help="the model contract as JSON (overrides metadata and sidecar)")
+        p.add_argument(
+            "--input-range", metavar="LOW,HIGH", help="values the model takes, e.g. 0,255 or -1,1 (default: 0,1)"
+        )
+        p.add_argument(
+            "--input-mean", metavar="M[,M,M]", help="subtracted after scaling to the range (default: the contract's)"
+        )
+        p.add_argument("--input-std", metavar="S[,S,S]", help="divided by after the mean (default: the contract's)")
+        p.add_argument(
+            "--channel-order",
+            type=ChannelOrder,
+            choices=list(ChannelOrder),
+            help="the model's channel order (default: the contract's, rgb)",
+        )
+        p.add_argument("--output-range", metavar="LOW,HIGH", help="values the model gives (default: the contract's)")
+        p.add_argument("--output-mean", metavar="M[,M,M]", help="the output's mean (default: the contract's)")
+        p.add_argument("--output-std", metavar="S[,S,S]", help="the output's std (default: the contract's)")
+        p.add_argument(
+            "--fit",
+            type=Fit,
+            choices=list(Fit),
+            help="auto: whole, else seamless tiles, else resize; tile; resize (default: the contract's, auto)",
+        )
+        p.add_argument(
+            "--const",
+            action="append",
+            default=[],
+            metavar="NAME=VALUE",
+            help="a non-image input's value (repeatable; default: the contract's constants)",
+        )
+        names = ("--output-name", "--output") if output_alias else ("--output-name",)
+        p.add_argument(
+            *names, dest="output_name", metavar="NAME", help="the model output to write (default: first image-like)"
+        )
+        if colour:
+            p.add_argument(
+                "--color",
+                type=ColorMode,
+                choices=list(ColorMode),
+                default=None,
+                help="the colour space the model expects (default: the contract's, linear)",
+            )
+
+    info = sub.add_parser(
+        "info", formatter_class=help_format, help="describe a model and its effective contract as JSON"
+    )
     info.add_argument("model", help="the .onnx model")
+    contract_args(info, output_alias=True)
     info.set_defaults(func=_cmd_info)
 
     convert = sub.add_parser(
@@ -238,10 +370,11 @@ def build_parser() -> argparse.ArgumentParser:
     convert.add_argument(
         "--precision",
         type=Precision,
-        choices=[Precision.FP16, Precision.AMP],
+        choices=[Precision.FP16, Precision.AMP, Precision.AUTO],
         default="fp16",
-        help="fp16: every node half precision; amp: half where it stays accurate",
+        help="fp16: every node half precision; amp: half where it stays accurate; auto: fp16 if it passes, else amp",
     )
+    contract_args(convert)
     convert.add_argument("--out", required=True, help="where the converted model is written")
     convert.add_argument("--sample", help="image to validate on (a small centre crop is used)")
     convert.add_argument("--rtol", type=float, default=1e-2, help="relative tolerance of the accuracy check")
@@ -253,9 +386,13 @@ def build_parser() -> argparse.ArgumentParser:
     convert.add_argument("--report", help="also write the report JSON here")
     convert.set_defaults(func=_cmd_convert)
 
-    def session_args(p, precision_default="fp32"):
+    def session_args(p, precision_default="auto"):
         p.add_argument(
-            "--precision", type=Precision, choices=list(Precision), default=precision_default, help="numeric precision"
+            "--precision",
+            type=Precision,
+            choices=list(Precision),
+            default=precision_default,
+            help="numeric precision (auto: the fastest that passes the accuracy check on the provider that runs it)",
         )
         p.add_argument(
             "--provider",
@@ -277,6 +414,7 @@ def build_parser() -> argparse.ArgumentParser:
     optimize.add_argument("model", help="the .onnx model")
     optimize.add_argument("--sample", help="image to validate a conversion on (None: a synthetic image)")
     session_args(optimize)
+    contract_args(optimize)
     optimize.set_defaults(func=_cmd_optimize)
 
     advise = sub.add_parser(
@@ -292,7 +430,7 @@ def build_parser() -> argparse.ArgumentParser:
     advise.add_argument("--out", help="where --pad-channels writes the padded model")
     advise.set_defaults(func=_cmd_advise)
 
-    def run_args(p):
+    def run_args(p, output_alias=False):
         session_args(p)
         p.add_argument("--tile", type=int, default=0, help="largest tile side in pixels (0: automatic)")
         p.add_argument(
@@ -301,20 +439,7 @@ def build_parser() -> argparse.ArgumentParser:
             default=None,
             help="pixels shared by neighbouring tiles, blended (default: from the model's receptive field)",
         )
-        p.add_argument(
-            "--fit",
-            type=Fit,
-            choices=list(Fit),
-            default="auto",
-            help="auto: whole, else seamless tiles, else resize; tile; resize (to the model's size, and back)",
-        )
-        p.add_argument(
-            "--color",
-            type=ColorMode,
-            choices=list(ColorMode),
-            default="linear",
-            help="the colour space the model expects (srgb: converted in and out)",
-        )
+        contract_args(p, output_alias=output_alias)
         p.add_argument(
             "--pass",
             dest="pass_",
@@ -334,7 +459,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("model", help="the .onnx model")
     run.add_argument("input", help="image file to read (EXR, PNG, TIFF, JPEG)")
     run.add_argument("output", help="image file to write; the format follows the extension")
-    run_args(run)
+    run_args(run, output_alias=True)
     run.set_defaults(func=_cmd_run)
 
     seq = sub.add_parser("sequence", formatter_class=help_format, help="post-process a frame sequence")

@@ -13,6 +13,9 @@ class Precision(StrEnum):
     FP16 = "fp16"
     AMP = "amp"
     """Automatic mixed precision: fp16 where the accuracy check allows, fp32 elsewhere."""
+    AUTO = "auto"
+    """The fastest precision that passes the accuracy check on the provider that runs it (fp32 on the CPU,
+    where fp16 and mixed precision run slower: docs/benchmarks.md)."""
 
 
 class Provider(StrEnum):
@@ -33,6 +36,11 @@ class ColorMode(StrEnum):
     """The model takes scene-linear values."""
     SRGB = "srgb"
     """The model takes display-encoded (sRGB) values in [0, 1]."""
+
+
+class ChannelOrder(StrEnum):
+    RGB = "rgb"
+    BGR = "bgr"
 
 
 class OptLevel(StrEnum):

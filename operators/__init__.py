@@ -7,13 +7,20 @@ import bpy
 
 from .advice import ONNX_OT_advise_model
 from .gpu import ONNX_OT_detect_gpu_runtime, ONNX_OT_install_gpu_runtime
-from .model import ONNX_OT_benchmark_model, ONNX_OT_check_gpu_runtime, ONNX_OT_inspect_model, ONNX_OT_prepare_model
+from .model import (
+    ONNX_OT_benchmark_model,
+    ONNX_OT_check_gpu_runtime,
+    ONNX_OT_inspect_model,
+    ONNX_OT_prepare_model,
+    ONNX_OT_save_contract,
+)
 from .run import ONNX_OT_run_image, ONNX_OT_run_render
 from .sequence import ONNX_OT_process_sequence
 
 classes = (
     ONNX_OT_prepare_model,
     ONNX_OT_inspect_model,
+    ONNX_OT_save_contract,
     ONNX_OT_run_image,
     ONNX_OT_run_render,
     ONNX_OT_benchmark_model,

@@ -21,7 +21,7 @@ class ModelArgs:
         options=PATH_OPTIONS,
     )
     precision: bpy.props.EnumProperty(
-        name="Precision", description="Unset uses the scene setting", items=PRECISION_ITEMS, default="FP16"
+        name="Precision", description="Unset uses the scene setting", items=PRECISION_ITEMS, default="AUTO"
     )
     provider: bpy.props.EnumProperty(
         name="Provider", description="Unset uses the scene setting", items=PROVIDER_ITEMS, default="AUTO"
@@ -76,12 +76,13 @@ def store_prepared(context, prepared) -> str:
 
 def report_text(prepared) -> str:
     report = prepared.report
+    note = f" ({prepared.precision_note})" if prepared.precision_note else ""
     if report is None:
-        return f"{prepared.precision}: reference precision, no conversion"
+        return f"{prepared.precision}: reference precision, no conversion{note}"
     text = (
         f"{report.precision} {report.status}: max error {report.max_abs_error:.2e}, "
         f"mean {report.mean_abs_error:.2e}, PSNR {report.psnr_db:.1f} dB, "
-        f"{len(report.fp32_nodes)} fp32 nodes, casts {report.casts_before}->{report.casts_after}"
+        f"{len(report.fp32_nodes)} fp32 nodes, casts {report.casts_before}->{report.casts_after}{note}"
     )
     return text
 

@@ -19,7 +19,7 @@ import numpy as np
 from ..engine import Cancelled, EngineError, Precision, Progress, Provider, RunSettings
 
 if TYPE_CHECKING:  # these load onnx: only the worker's code touches them, lazily
-    from ..engine import Advice, ModelInfo, PreparedModel, SequenceSummary
+    from ..engine import Advice, ModelContract, ModelInfo, PreparedModel, SequenceSummary
 
 log = logging.getLogger(__name__)
 
@@ -50,11 +50,36 @@ def cached_info(path: str) -> ModelInfo | str | None:
     return MODEL_INFO.get(key) if key else None
 
 
+# Model metadata (where a contract can be) by the same key, so draw() reads no model file.
+MODEL_METADATA: dict[tuple, dict[str, str]] = {}
+
+
+def model_metadata(path: str) -> dict[str, str] | None:
+    """The model's metadata_props, read once per file version; None when the file cannot be read."""
+    key = model_key(path)
+    if key is None:
+        return None
+    if key not in MODEL_METADATA:
+        from ..engine import model_metadata as read_metadata
+
+        try:
+            MODEL_METADATA[key] = read_metadata(path)
+        except EngineError:
+            return None
+    return MODEL_METADATA[key]
+
+
+def cached_metadata(path: str) -> dict[str, str] | None:
+    key = model_key(path)
+    return MODEL_METADATA.get(key) if key else None
+
+
 def describe_path(path: str) -> ModelInfo:
     """Describe and cache; returns a ModelInfo or raises EngineError."""
     from ..engine import inspect_model
 
     key = model_key(path)
+    model_metadata(path)
     try:
         info = inspect_model(path)
     except EngineError as exc:
@@ -76,6 +101,8 @@ class ModelJob:
     device_id: int
     cache_dir: str
     sample: np.ndarray | None = None
+    contract: ModelContract | None = None
+    """The effective contract (the scene's overrides included): constants and validation feeds."""
 
     def prepare(self, precision: Precision | None = None) -> PreparedModel:
         from ..engine import SessionSettings, prepare_model
@@ -87,6 +114,7 @@ class ModelJob:
             settings=settings,
             cache_dir=self.cache_dir,
             sample=self.sample,
+            contract=self.contract,
         )
         key = model_key(self.model_path)
         if key:
@@ -277,10 +305,12 @@ class AdviseJob:
     def work(self, progress: Progress) -> AdviceResult:
         from ..engine import SessionSettings, advise_model
 
-        progress.update(0.0, "converting and inspecting the model")
-        progress.check()
+        # Prepared first (converted, optimized, cached: the long part, and where a cancel is honoured); the
+        # advisor then finds the prepared model and its converted graph instead of making them again.
+        prepared = _prepare(self.model, progress)
+        progress.update(0.5, "inspecting the model")
         settings = SessionSettings(provider=self.model.provider, device_id=self.model.device_id)
-        advice = advise_model(self.model.model_path, self.model.precision, settings, self.model.cache_dir, self.size)
+        advice = advise_model(self.model.model_path, prepared.precision, settings, self.model.cache_dir, self.size)
         progress.check()
         return AdviceResult(advice)
 

@@ -10,7 +10,7 @@ from .blender_io import read_pixels
 from .common import ModelArgs, store_prepared
 from .run import active_image
 from .runner import JobRunner, report_failure
-from .settings import blend_path, model_job, scene_settings
+from .settings import blend_path, model_contract, model_job, scene_settings
 
 BENCH_MAX_SIDE = 256
 BENCH_TEXT = "ONNX Benchmark"
@@ -48,6 +48,30 @@ class ONNX_OT_inspect_model(bpy.types.Operator):
             return report_failure(self, exc)
         inputs = ", ".join(f"{t.name} {t.layout} {t.channels}ch" for t in info.image_inputs)
         self.report({"INFO"}, f"inputs: {inputs}; scale x{info.scale:g}")
+        return {"FINISHED"}
+
+
+class ONNX_OT_save_contract(bpy.types.Operator):
+    """Write the effective model contract (with this scene's overrides) next to the model as
+    <model>.contract.json, so every later run and every .blend uses it"""
+
+    bl_idname = "onnx.save_contract"
+    bl_label = "Save Contract Next to Model"
+    bl_options = {"REGISTER"}
+
+    def execute(self, context):
+        from ..engine import write_sidecar
+
+        settings = scene_settings(context)
+        try:
+            path = blend_path(settings.model_path, "model") if settings.model_path else ""
+            contract = model_contract(settings, path)
+            if contract is None:
+                raise ValueError("no model file chosen: set a .onnx file in the ONNX panel first")
+            written = write_sidecar(path, contract.to_json())
+        except Exception as exc:  # noqa: BLE001 - reported to the user; nothing is written on failure
+            return report_failure(self, exc)
+        self.report({"INFO"}, f"saved the contract to {written}")
         return {"FINISHED"}
 
 

@@ -59,13 +59,14 @@ class ONNX_OT_run_image(JobRunner, ModelArgs, bpy.types.Operator):
             return render_job(self, context, layers, img.name, self.output_name)
         pixels = read_pixels(img)
         output = self.output_name or scene_settings(context).output_name or f"{img.name} ONNX"
+        model = model_job(self, context)
         return jobs.ImageJob(
-            model=model_job(self, context),
+            model=model,
             image=pixels,
             output_name=output,
             colorspace=output_colorspace(img),
             source_name=img.name,
-            run=run_settings(scene_settings(context), blender_rgba=True),
+            run=run_settings(scene_settings(context), blender_rgba=True, model_path=model.model_path),
         )
 
     def finish(self, context, job, result) -> str:
@@ -128,15 +129,16 @@ def render_job(op, context, layers: dict, source_name: str, output_name: str = "
     if not layers:
         raise ValueError("the render has no passes to read")
     settings = scene_settings(context)
+    model = model_job(op, context)
     return jobs.RenderJob(
-        model=model_job(op, context),
+        model=model,
         image=next(iter(layers.values())),
         output_name=output_name or settings.output_name or f"{source_name} ONNX",
         colorspace=LINEAR,
         layers=layers,
         mapping=parse_mapping(passes or settings.pass_mapping),
         source_name=source_name,
-        run=run_settings(settings, blender_rgba=True),
+        run=run_settings(settings, blender_rgba=True, model_path=model.model_path),
     )
 
 

@@ -65,12 +65,13 @@ class ONNX_OT_process_sequence(JobRunner, ModelArgs, bpy.types.Operator):
             if self.properties.is_property_set("stop_on_error")
             else settings.postprocess_stop_on_error
         )
+        model = model_job(self, context)
         return jobs.SequenceJob(
-            model=model_job(self, context),
+            model=model,
             input_pattern=input_pattern,
             output_pattern=output,
             frames=frames,
-            run=run_settings(settings),
+            run=run_settings(settings, model_path=model.model_path),
             skip_existing=self.skip_existing,
             stop_on_error=stop,
             mapping=parse_mapping(settings.pass_mapping),

@@ -4,12 +4,20 @@ settings. Blender enums ('FP16', 'CUDA', 'SRGB') are parsed into engine enums he
 from __future__ import annotations
 
 import os
+from typing import TYPE_CHECKING, Any
 
 import bpy
 
-from ..engine import ColorMode, Fit, Precision, Provider, RunSettings, parse_option
+from ..engine import RANGE_PRESETS, Precision, Provider, RunSettings, load_contract, parse_option
 from ..preferences import machine_settings
+from . import jobs
 from .jobs import ModelJob
+
+if TYPE_CHECKING:
+    from ..engine import ModelContract
+
+# The scene's range presets -> the contract's RANGE_PRESETS names.
+RANGE_PRESET_NAMES = {"0_1": "0-1", "0_255": "0-255", "M1_1": "-1-1", "IMAGENET": "imagenet"}
 
 
 def scene_settings(context):
@@ -32,12 +40,44 @@ def _model_path(path: str) -> str:
     return path
 
 
-def _model_job(path: str, precision: str, provider: str, context, sample=None) -> ModelJob:
+def scene_contract_layer(settings) -> dict[str, Any]:
+    """The contract keys the scene overrides ('From Model' leaves a key to the model's own contract)."""
+    layer: dict[str, Any] = {}
+    record: dict[str, Any] = {}
+    if settings.contract_range != "MODEL":
+        record.update(RANGE_PRESETS[RANGE_PRESET_NAMES[settings.contract_range]])
+    if settings.contract_order != "MODEL":
+        record["order"] = settings.contract_order.lower()
+    if settings.color_mode != "MODEL":
+        record["colour"] = settings.color_mode.lower()
+    if record:
+        layer["input"] = record
+    if settings.contract_fit != "MODEL":
+        layer["fit"] = settings.contract_fit.lower()
+    if settings.model_output:
+        layer["output_name"] = settings.model_output
+    return layer
+
+
+def model_contract(settings, model_path: str | None = None) -> ModelContract | None:
+    """The effective contract: the model's metadata and sidecar, then the scene's overrides. None without a
+    model file (the run then fails on the model path, with its own message)."""
+    path = model_path or (blend_path(settings.model_path, "model") if settings.model_path else "")
+    if not path or not os.path.isfile(path):
+        return None
+    return load_contract(
+        path, jobs.model_metadata(path) or {}, overrides=scene_contract_layer(settings), overrides_source="scene"
+    )
+
+
+def _model_job(path: str, precision: str, provider: str, context, sample=None, settings=None) -> ModelJob:
     machine = machine_settings(context)
     if provider == "AUTO":
         provider = machine.provider
+    model_path = _model_path(path)
     return ModelJob(
-        model_path=_model_path(path),
+        contract=model_contract(settings, model_path) if settings is not None else None,
+        model_path=model_path,
         precision=parse_option(Precision, precision, "precision"),
         provider=parse_option(Provider, provider, "provider"),
         device_id=machine.device_id,
@@ -52,21 +92,21 @@ def model_job(op, context, sample=None) -> ModelJob:
     given = op.properties.is_property_set
     precision = op.precision if given("precision") else scene.precision
     provider = op.provider if given("provider") else scene.provider
-    return _model_job(op.model or scene.model_path, precision, provider, context, sample)
+    return _model_job(op.model or scene.model_path, precision, provider, context, sample, scene)
 
 
 def scene_model_job(scene, context=None) -> ModelJob:
     """The scene's model settings alone (no operator): render handlers and batch jobs use this."""
     settings = scene.onnx_image_runtime
-    return _model_job(settings.model_path, settings.precision, settings.provider, context)
+    return _model_job(settings.model_path, settings.precision, settings.provider, context, None, settings)
 
 
-def run_settings(settings, blender_rgba: bool = False) -> RunSettings:
-    """Fit, tile, overlap (-1: automatic) and colour mode from the scene settings."""
+def run_settings(settings, blender_rgba: bool = False, model_path: str | None = None) -> RunSettings:
+    """Tile, overlap (-1: from the model's receptive field) and the effective contract (the model's, with the
+    scene's overrides: colour, range, channel order, fit, output)."""
     return RunSettings(
         tile=settings.tile_size,
         overlap=None if settings.tile_overlap < 0 else settings.tile_overlap,
-        fit=parse_option(Fit, settings.fit, "fit"),
-        color=parse_option(ColorMode, settings.color_mode, "colour mode"),
+        contract=model_contract(settings, model_path),
         blender_rgba=blender_rgba,
     )

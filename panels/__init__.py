@@ -1,8 +1,8 @@
 """Image Editor sidebar (N panel, "ONNX" tab): model, precision, run and provider sections; and the
 "ONNX Post-Process" panel in Output Properties (postprocess.py).
 
-draw() only reads properties and the model-description cache; inspecting, preparing and running are
-operators, so drawing never loads onnxruntime or touches a model file beyond a stat().
+draw() only reads properties, the model-description cache and the small sidecar contract; inspecting,
+preparing and running are operators, so drawing never loads onnx or onnxruntime or reads the model file.
 """
 
 from __future__ import annotations
@@ -12,7 +12,9 @@ import re
 
 import bpy
 
+from ..engine import EngineError, load_contract
 from ..operators import jobs
+from ..operators.settings import scene_contract_layer
 from . import postprocess
 from .text import label_wrapped
 
@@ -71,6 +73,58 @@ class ONNX_PT_model(_ONNXPanel, bpy.types.Panel):
         layout.label(text=f"Scale x{info.scale:g}, size {size}")
         for warning in info.warnings:
             label_wrapped(layout, context, warning, "ERROR")
+        _draw_contract(layout, settings, path)
+
+
+def _values(values) -> str:
+    return ", ".join(f"{v:g}" for v in values)
+
+
+def contract_lines(contract, out_channels: int, in_channels: int) -> list[str]:
+    """The effective contract as the panel shows it, each part with the layer it came from."""
+    sources = contract.source_map()
+
+    def src(key: str) -> str:
+        return sources.get(key, "default")
+
+    i = contract.input
+    o = contract.output_for(in_channels, out_channels)
+    lines = [
+        f"In: {_values(i.range)} ({src('input.range')}), {i.order.upper()} ({src('input.order')}), "
+        f"{i.colour} ({src('input.colour')})",
+        f"In mean {_values(i.mean)} / std {_values(i.std)} ({src('input.mean')})",
+        f"Out: {_values(o.range)}, {o.order.upper()}, {o.colour}, mean {_values(o.mean)} / std {_values(o.std)}",
+        f"Fit: {contract.fit} ({src('fit')}); result: {contract.output_name or 'first image output'}",
+    ]
+    lines += [f"Constant {name} = {_values(value)} ({src('constants.' + name)})" for name, value in contract.constants]
+    return lines
+
+
+def _draw_contract(layout, settings, path: str) -> None:
+    box = layout.box()
+    box.label(text="Contract", icon="PRESET")
+    col = box.column(align=True)
+    col.prop(settings, "contract_range")
+    col.prop(settings, "contract_order")
+    col.prop(settings, "color_mode")
+    col.prop(settings, "contract_fit")
+    col.prop(settings, "model_output")
+    try:
+        # Metadata from the cache (filled when the model was inspected or prepared): no model file read here.
+        contract = load_contract(
+            path, jobs.cached_metadata(path) or {}, overrides=scene_contract_layer(settings), overrides_source="scene"
+        )
+        info = jobs.cached_info(path)
+        in_ch = info.image_inputs[0].channels or 3 if info and not isinstance(info, str) else 3
+        out_t = info.output_named(contract.output_name) if info and not isinstance(info, str) else None
+        lines = contract_lines(contract, (out_t.channels or 3) if out_t else in_ch, in_ch)
+    except EngineError as exc:
+        box.label(text=str(exc), icon="ERROR")
+        return
+    text = box.column(align=True)
+    for line in lines:
+        text.label(text=line)
+    box.operator("onnx.save_contract", text="Save Next to Model", icon="FILE_TICK")
 
 
 class ONNX_PT_precision(_ONNXPanel, bpy.types.Panel):
@@ -144,8 +198,6 @@ class ONNX_PT_run(_ONNXPanel, bpy.types.Panel):
         settings = context.scene.onnx_image_runtime
         state = context.window_manager.onnx_image_runtime
         col = layout.column(align=True)
-        col.prop(settings, "color_mode")
-        col.prop(settings, "fit")
         col.prop(settings, "tile_size")
         col.prop(settings, "tile_overlap")
         layout.prop(settings, "output_name")

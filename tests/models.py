@@ -357,3 +357,87 @@ def global_pool(seed: int = 14) -> onnx.ModelProto:
 def fixed_global(size: int = 64, seed: int = 15) -> onnx.ModelProto:
     """A fixed-size (size x size) global-context model, shaped like a salient-object U-Net export."""
     return _global_context([], [], _rng(seed), size)
+
+
+# Real exports, as the contract and describe issue found them (Paddle2ONNX, PyTorch with dynamic axes, Caffe).
+
+
+def symbolic_dims(seed: int = 11) -> onnx.ModelProto:
+    """Every dimension symbolic, input and output (Paddle2ONNX / PyTorch dynamic axes): channels come from a run."""
+    r = _rng(seed)
+    inits = [_init("w", _conv_w(r, 3, 3)), _init("b", np.full(3, 0.05, np.float32))]
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, ["n", "c", "h", "w"])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, ["ConvTranspose_459_o0__d0", "d1", "d2", "d3"])
+    return _model([_conv("conv", "x", "w", "b", "y")], [x], [y], inits)
+
+
+def fixed_batch(seed: int = 12, batch: int = 4, size: int = 32) -> onnx.ModelProto:
+    """A fixed batch (like [10, 3, 32, 32]): the model only runs `batch` images at a time."""
+    r = _rng(seed)
+    inits = [_init("w", _conv_w(r, 3, 3)), _init("b", np.zeros(3, np.float32))]
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [batch, 3, size, size])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [batch, 3, size, size])
+    return _model([_conv("conv", "x", "w", "b", "y")], [x], [y], inits)
+
+
+def three_outputs(seed: int = 13) -> onnx.ModelProto:
+    """Features (16 channels, not an image), an image and a sigmoid mask, in that order."""
+    r = _rng(seed)
+    inits = [
+        _init("wf", _conv_w(r, 16, 3)),
+        _init("bf", np.zeros(16, np.float32)),
+        _init("wi", _conv_w(r, 3, 16)),
+        _init("bi", np.zeros(3, np.float32)),
+        _init("wm", _conv_w(r, 1, 16, scale=0.5)),
+        _init("bm", np.zeros(1, np.float32)),
+    ]
+    nodes = [
+        _conv("convf", "x", "wf", "bf", "features"),
+        _conv("convi", "features", "wi", "bi", "image"),
+        _conv("convm", "features", "wm", "bm", "logit"),
+        helper.make_node("Sigmoid", ["logit"], ["mask"], name="sigmoid"),
+    ]
+    outs = [_img("features", 16), _img("image"), _img("mask", 1)]
+    return _model(nodes, [_img("x")], outs, inits)
+
+
+def scalar_input(seed: int = 14) -> onnx.ModelProto:
+    """A denoiser with a noise-level scalar input next to the image: y = conv(x) * noise_level."""
+    r = _rng(seed)
+    inits = [_init("w", _conv_w(r, 3, 3)), _init("b", np.zeros(3, np.float32))]
+    level = helper.make_tensor_value_info("noise_level", TensorProto.FLOAT, [1])
+    nodes = [_conv("conv", "x", "w", "b", "h"), helper.make_node("Mul", ["h", "noise_level"], ["y"], name="mul")]
+    return _model(nodes, [_img("x"), level], [_img("y")], inits)
+
+
+def mask_net(seed: int = 15) -> onnx.ModelProto:
+    """Salient-object style: RGB in, a one-channel sigmoid mask out (every output dimension symbolic)."""
+    r = _rng(seed)
+    inits = [_init("w", _conv_w(r, 1, 3, scale=2.0)), _init("b", np.zeros(1, np.float32))]
+    nodes = [_conv("conv", "x", "w", "b", "logit"), helper.make_node("Sigmoid", ["logit"], ["mask"], name="sig")]
+    mask = helper.make_tensor_value_info("mask", TensorProto.FLOAT, ["m0", "m1", "m2", "m3"])
+    return _model(nodes, [_img("x")], [mask], inits)
+
+
+def with_contract(model: onnx.ModelProto, contract: dict | str) -> onnx.ModelProto:
+    """The model with a contract in its metadata_props, as an exporter can write it."""
+    text = contract if isinstance(contract, str) else __import__("json").dumps(contract)
+    helper.set_model_props(model, {"onnx_image_runtime.contract": text})
+    return model
+
+
+def bgr_255(seed: int = 16) -> onnx.ModelProto:
+    """A Caffe-style model (0-255 values, BGR, mean subtracted) that says so in its metadata."""
+    contract = {"input": {"range": [0, 255], "order": "bgr", "mean": [104.0, 117.0, 123.0]}}
+    return with_contract(conv_chain(seed=seed), contract)
+
+
+def imagenet(seed: int = 17) -> onnx.ModelProto:
+    """A PyTorch-style model normalized with ImageNet mean/std (said in its metadata)."""
+    contract = {"input": {"mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225], "colour": "srgb"}}
+    return with_contract(conv_chain(seed=seed), contract)
+
+
+def bad_contract() -> onnx.ModelProto:
+    """Metadata whose contract has a std of 0."""
+    return with_contract(conv_chain(), {"input": {"std": [0.2, 0.0, 0.2]}})

@@ -8,12 +8,13 @@ import numpy as np
 
 from ..errors import ImageError, RuntimeFailure
 from ..image.channels import from_tensor, split_alpha, to_rgba, to_tensor
-from ..image.colour import decode, encode
+from ..image.normalize import decode, encode
 from ..model.describe import TensorInfo
 from ..options import FitChoice, Layout
 from ..progress import SILENT, Progress
 from ..runtime.memory import auto_tile_side, memory_budget
 from ..runtime.prepare import PreparedModel
+from .contract_feeds import constant_feeds, runner_key
 from .resize_fit import resample
 from .run_state import run_state
 from .settings import RunSettings
@@ -54,7 +55,11 @@ def _check_finite(name: str, image: np.ndarray) -> None:
 
 
 def _assign_inputs(
-    inputs: list[TensorInfo], image: np.ndarray, extra: dict[str, np.ndarray], mapping: dict[str, str] | None
+    inputs: list[TensorInfo],
+    image: np.ndarray,
+    extra: dict[str, np.ndarray],
+    mapping: dict[str, str] | None,
+    constants: dict[str, tuple[float, ...]],
 ) -> dict[str, np.ndarray]:
     """The first image input gets `image`; the others are matched by name, ignoring case (or through
     `mapping[input] = key`)."""
@@ -63,6 +68,10 @@ def _assign_inputs(
     for t in inputs[1:]:
         key = (mapping or {}).get(t.name, t.name)
         key = key if key in extra else folded.get(key.lower(), key)
+        if key not in extra and t.name in constants:
+            # The contract's constant fills a map input (raw model values, not a picture).
+            assigned[t.name] = np.full((*image.shape[:2], t.channels or 1), constants[t.name], np.float32)
+            continue
         if key not in extra:
             have = ", ".join(sorted(extra)) or "none"
             raise ImageError(f"model input '{t.name}' needs an image (e.g. a render pass); given: {have}")
@@ -124,10 +133,16 @@ def _run_image(prepared, image, extra, settings, progress, mapping) -> RunResult
     info = prepared.info
     inputs = info.image_inputs
     image = np.asarray(image, np.float32)
-    assigned = _assign_inputs(inputs, image, extra or {}, mapping)
+    contract = settings.effective_contract()
+    constants = contract.constant_values
+    assigned = _assign_inputs(inputs, image, extra or {}, mapping, constants)
+    raw = {t.name for t in inputs[1:] if t.name in constants and assigned[t.name].shape[2] == (t.channels or 1)}
+    out_t = info.output_named(contract.output_name)
     h, w = image.shape[:2]
     plan = (
-        plan_fit(info, h, w, settings.fit, settings.overlap, _tile_size(prepared, h, w, settings)) if h and w else None
+        plan_fit(info, h, w, settings.effective_fit(), settings.overlap, _tile_size(prepared, h, w, settings))
+        if h and w
+        else None
     )
     notes: list[str] = []
     colours: dict[str, np.ndarray] = {}
@@ -139,26 +154,33 @@ def _run_image(prepared, image, extra, settings, progress, mapping) -> RunResult
             raise ImageError(
                 f"'{t.name}' is {source.shape[1]}x{source.shape[0]}, the image is {image.shape[1]}x{image.shape[0]}"
             )
-        colour, a, note = split_alpha(source, t.channels)
-        _check_finite(t.name, colour)
-        if t is inputs[0]:
-            alpha = a
-        if note:
-            notes.append(f"{t.name}: {note}")
+        if t.name in raw:
+            colour = source
+        else:
+            colour, a, note = split_alpha(source, t.channels)
+            _check_finite(t.name, colour)
+            if note:
+                notes.append(f"{t.name}: {note}")
+            if t is inputs[0]:
+                alpha = a
         if plan is not None and plan.resize_to is not None:
             colour = resample(colour, *plan.resize_to)  # in linear light, before the model's encoding
-        colours[t.name], n = encode(colour, settings.color if t is inputs[0] else "linear", settings.normalization)
-        clipped += n
+        if t is not inputs[0]:
+            colours[t.name] = colour  # auxiliary images (albedo, normal) and constant maps go in as they are
+            continue
+        contract.input.check_channels(colour.shape[2], "input")
+        colours[t.name], clipped = encode(colour, contract.input)
     if clipped:
         notes.append(f"{clipped} pixels were outside [0, 1] and clipped by the sRGB transform")
 
     assert plan is not None  # an empty image was refused by split_alpha
-    out_t = info.image_output
+    out_contract = contract.output_for(inputs[0].channels or 1, out_t.channels or 1)
+    out_contract.check_channels(out_t.channels or 1, "output")
     result, tiles, tile = _run_with_retry(prepared, colours, plan, settings, progress, out_t, notes)
-    s = info.scale
+    s = info.output_scale(out_t)
     out_h, out_w = round(h * s), round(w * s)
     ran_h, ran_w = plan.resize_to or (h, w)
-    result = decode(result[: round(ran_h * s), : round(ran_w * s)], settings.color, settings.normalization)
+    result = decode(result[: round(ran_h * s), : round(ran_w * s)], out_contract)
     if plan.resize_to is not None:
         result = resample(result, out_h, out_w)  # back to the expected size, in linear light
     nonfinite = 0 if _all_finite(result) else int((~np.isfinite(result)).sum())
@@ -201,7 +223,7 @@ def _report(prepared, colours, plan: Plan, tile, tiles: int, settings: RunSettin
     seam = None if exact else _seam_difference(prepared, colours, tile, overlap, settings)
     return TilingReport(
         fit=FitChoice.WHOLE if tiles == 1 and plan.fit == FitChoice.TILE else plan.fit,
-        requested=settings.fit,
+        requested=settings.effective_fit(),
         reason=plan.reason,
         tiles=tiles,
         grid=grid,
@@ -231,21 +253,21 @@ def _seam_difference(prepared, colours, tile, overlap, settings) -> float | None
     four smaller tiles with the same overlap. A fixed-size model cannot run the crop in smaller tiles, so
     there two neighbouring tiles are compared where they overlap."""
     info = prepared.info
-    m, s = info.size_multiple, info.scale
+    out_t = info.output_named(settings.effective_contract().output_name)
+    m, s = info.size_multiple, info.output_scale(out_t)
     th, tw = tile
-    out_t = info.image_output
     if info.fixed_size:
         first = next(iter(colours.values()))
         horizontal = first.shape[1] > tw
         step = (tw if horizontal else th) - overlap
         if step <= 0 or first.shape[1 if horizontal else 0] < step + (tw if horizontal else th):
             return None
-        runner = _runner(prepared, tile, settings.use_binding)
+        runner = _runner(prepared, tile, settings, out_t)
         tensors = {t.name: _channels_last(t) for t in info.image_inputs}
         outs = []
         for y, x in ((0, 0), (0, step) if horizontal else (step, 0)):
             feeds = {n: to_tensor(pad_to(c[y : y + th, x : x + tw], th, tw), tensors[n]) for n, c in colours.items()}
-            outs.append(np.array(from_tensor(runner.run(feeds), "NHWC")))
+            outs.append(np.array(from_tensor(runner.run_batch([feeds])[0], "NHWC")))
         cut = round(step * s)
         a, b = (
             (outs[0][:, cut:], outs[1][:, : outs[1].shape[1] - cut])
@@ -276,7 +298,7 @@ def _run_with_retry(prepared, colours, plan: Plan, settings, progress, out_t, no
             return result, tiles, tile
         except MemoryError as exc:
             # Free the failed size's buffers before trying a smaller one.
-            run_state(prepared).runners.pop((tile, settings.use_binding), None)
+            run_state(prepared).runners.pop(runner_key(tile, settings, out_t.name), None)
             m = prepared.info.size_multiple
             smaller = (round_up(max(MIN_TILE, tile[0] // 2), m), round_up(max(MIN_TILE, tile[1] // 2), m))
             if prepared.info.fixed_size or smaller == tile:
@@ -291,29 +313,36 @@ def _run_with_retry(prepared, colours, plan: Plan, settings, progress, out_t, no
 MAX_RUNNERS = 2
 
 
-def _runner(prepared: PreparedModel, tile: tuple[int, int], use_binding: bool) -> TileRunner:
-    """One runner per tile shape, kept on the prepared model so frames of a sequence reuse it. Only
-    the most recent MAX_RUNNERS are kept: each holds device buffers of its size."""
+def _runner(prepared: PreparedModel, tile: tuple[int, int], settings: RunSettings, out: TensorInfo) -> TileRunner:
+    """One runner per tile shape (and result output and constants), kept on the prepared model so frames of a
+    sequence reuse it. Only the most recent MAX_RUNNERS are kept: each holds device buffers of its size."""
     runners = run_state(prepared).runners
-    key = (tile, use_binding)
+    key = runner_key(tile, settings, out.name)
     if key in runners:
         runners.move_to_end(key)
     else:
         while len(runners) >= MAX_RUNNERS:
             runners.popitem(last=False)
         info = prepared.info
-        shapes = {t.name: _shape(t, tile) for t in info.image_inputs}
-        out = info.image_output
-        out_tile = (round(tile[0] * info.scale), round(tile[1] * info.scale))
-        out_shape = _shape(out, out_tile)
+        shapes = {t.name: _shape(t, tile, info.batch) for t in info.image_inputs}
+        scale = info.output_scale(out)
+        out_shape = _shape(out, (round(tile[0] * scale), round(tile[1] * scale)), info.batch)
+        constants = constant_feeds(info, settings.effective_contract())
         runners[key] = TileRunner(
-            prepared.session, prepared.provider, prepared.settings.device_id, shapes, out_shape, use_binding
+            prepared.session,
+            prepared.provider,
+            prepared.settings.device_id,
+            shapes,
+            out_shape,
+            settings.use_binding,
+            out.name,
+            constants,
         )
     return runners[key]
 
 
-def _shape(t: TensorInfo, hw: tuple[int, int]) -> tuple[int, ...]:
-    return (1, *hw, t.channels or 1)
+def _shape(t: TensorInfo, hw: tuple[int, int], batch: int = 1) -> tuple[int, ...]:
+    return (batch, *hw, t.channels or 1)
 
 
 def _channels_last(t: TensorInfo) -> TensorInfo:
@@ -331,10 +360,10 @@ def _run_tiled(prepared, colours, tile, settings, progress, out_t, overlap: int)
     overlap = _clamped(overlap, tile)
     ys = tile_starts(ph, tile[0], overlap, m)
     xs = tile_starts(pw, tile[1], overlap, m)
-    s = info.scale
-    runner = _runner(prepared, tile, settings.use_binding)
+    s = info.output_scale(out_t)
+    runner = _runner(prepared, tile, settings, out_t)
     tensors = {t.name: _channels_last(t) for t in info.image_inputs}
-    if len(ys) == 1 and len(xs) == 1:
+    if len(ys) == 1 and len(xs) == 1 and runner.batch == 1:
         progress.check()
         result = np.empty(_shape(out_t, (round(ph * s), round(pw * s))), runner.out_type)
         out = runner.run({n: to_tensor(p, tensors[n]) for n, p in padded.items()}, out=result)
@@ -346,21 +375,25 @@ def _run_tiled(prepared, colours, tile, settings, progress, out_t, overlap: int)
     row_weights = axis_weights(ph, tile[0], overlap, tuple(ys), s)
     col_weights = axis_weights(pw, tile[1], overlap, tuple(xs), s)
     total = len(ys) * len(xs)
+    # Row-major, sent `runner.batch` tiles per run (a fixed-batch model takes that many at once).
+    positions = [(i, j) for i in range(len(ys)) for j in range(len(xs))]
     done = 0
-    row_end = 0  # output rows written by the previous row of tiles
-    for i, y in enumerate(ys):
-        oy = round(y * s)
-        col_end = 0
-        for j, x in enumerate(xs):
-            progress.check()
-            feeds = {n: to_tensor(p[y : y + tile[0], x : x + tile[1]], tensors[n]) for n, p in padded.items()}
-            # The runner's output buffer is consumed right here, so it is weighted in place.
-            out = from_tensor(runner.run(feeds), "NHWC")
+    for start in range(0, total, runner.batch):
+        group = positions[start : start + runner.batch]
+        progress.check()
+        feeds = [
+            {n: to_tensor(p[ys[i] : ys[i] + tile[0], xs[j] : xs[j] + tile[1]], tensors[n]) for n, p in padded.items()}
+            for i, j in group
+        ]
+        # The runner's output buffer is consumed right here, so it is weighted in place.
+        for (i, j), tensor in zip(group, runner.run_batch(feeds), strict=True):
+            out = from_tensor(tensor, "NHWC")
             apply_window(out, row_weights[i], col_weights[j])
-            ox = round(x * s)
+            oy, ox = round(ys[i] * s), round(xs[j] * s)
+            # Output rows and columns the tiles above and to the left already wrote.
+            row_end = round(ys[i - 1] * s) + oh if i else 0
+            col_end = round(xs[j - 1] * s) + ow if j else 0
             blend_into(result, out, oy, ox, max(0, row_end - oy), max(0, col_end - ox))
-            col_end = ox + ow
             done += 1
             progress.update(done / total, f"{done}/{total} tiles")
-        row_end = oy + oh
     return result, total

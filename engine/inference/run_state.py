@@ -13,8 +13,8 @@ if TYPE_CHECKING:
     from ..runtime.prepare import PreparedModel
     from .tile_runner import TileRunner
 
-RunnerKey = tuple[tuple[int, int], bool]
-"""(tile height and width, IO binding on)."""
+RunnerKey = tuple[tuple[int, int], bool, str, tuple]
+"""(tile height and width, IO binding on, result output, constants)."""
 
 
 class RunState:

@@ -27,7 +27,19 @@ class TileRunner:
     nothing is copied on either side.
     """
 
-    def __init__(self, session, provider: str, device_id: int, input_shapes: dict, output_shape, use_binding: bool):
+    def __init__(
+        self,
+        session,
+        provider: str,
+        device_id: int,
+        input_shapes: dict,
+        output_shape,
+        use_binding: bool,
+        output_name: str | None = None,
+        constants: dict[str, np.ndarray] | None = None,
+    ):
+        """`input_shapes` and `output_shape` include the batch (the model's fixed batch, else 1); `constants`
+        feed the non-image inputs, the same for every run; `output_name` is the output returned."""
         import onnxruntime as ort
 
         self._ort = ort
@@ -35,8 +47,10 @@ class TileRunner:
         self.use_binding = use_binding
         self.on_gpu = provider == "cuda"
         self.outputs = [o.name for o in session.get_outputs()]
-        self.image_output = next(o.name for o in session.get_outputs() if len(o.shape) == 4)
+        self.image_output = output_name or next(o.name for o in session.get_outputs() if len(o.shape) == 4)
         self.out_type = _np_type(next(o.type for o in session.get_outputs() if o.name == self.image_output))
+        self.batch = int(tuple(output_shape)[0]) if len(tuple(output_shape)) else 1
+        self.constants = dict(constants or {})
         if not use_binding:
             return
         types = {i.name: _np_type(i.type) for i in session.get_inputs()}
@@ -56,16 +70,33 @@ class TileRunner:
             self.host_output = np.empty(self.output_shape, self.out_type)
             self.device_output = ort.OrtValue.ortvalue_from_numpy(self.host_output)
         self.binding.bind_ortvalue_output(self.image_output, self.device_output)
+        for name, value in self.constants.items():
+            # Bound once: the same values for every tile and frame (the runner holds the arrays).
+            device = ort.OrtValue.ortvalue_from_numpy(value, "cuda" if self.on_gpu else "cpu", device_id)
+            self.device_inputs.setdefault(f"constant:{name}", device)
+            self.binding.bind_ortvalue_input(name, device)
         for name in self.outputs:
             if name != self.image_output:
                 self.binding.bind_output(name, "cpu")
 
+    def run_batch(self, feeds: list[dict[str, np.ndarray]]) -> list[np.ndarray]:
+        """Several 1-batch tiles in one run of the model's batch (the last group padded by repeating its last
+        tile); returns each tile's 1-batch output, to be consumed before the next run."""
+        results: list[np.ndarray] = []
+        for start in range(0, len(feeds), self.batch):
+            group = feeds[start : start + self.batch]
+            padded = group + [group[-1]] * (self.batch - len(group))
+            stacked = {name: np.concatenate([f[name] for f in padded]) for name in group[0]}
+            out = self.run(stacked)
+            results.extend(out[k : k + 1] for k in range(len(group)))
+        return results
+
     def run(self, feeds: dict[str, np.ndarray], out: np.ndarray | None = None) -> np.ndarray:
-        """The image output. Without `out`, a CPU-bound result is a reused buffer: consume it before
+        """The result output. Without `out`, a CPU-bound result is a reused buffer: consume it before
         the next run. With `out` (the output shape and dtype), the result is written there."""
         try:
             if not self.use_binding:
-                return self.session.run([self.image_output], feeds)[0]
+                return self.session.run([self.image_output], {**feeds, **self.constants})[0]
             for name, value in feeds.items():
                 if self.on_gpu:
                     self.device_inputs[name].update_inplace(value)

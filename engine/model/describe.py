@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 import onnx
@@ -11,6 +13,9 @@ import onnx
 from ..errors import ModelError
 from ..options import Layout
 from .cpu_session import cpu_session
+
+if TYPE_CHECKING:
+    import onnxruntime
 
 Dim = int | str | None
 
@@ -31,6 +36,8 @@ class TensorInfo:
     layout: Layout | None = None
     """Set for image tensors, None for anything else."""
     channels: int | None = None
+    scale: float | None = None
+    """For image outputs: output size divided by input size (from a probe run)."""
 
     def __post_init__(self) -> None:
         # Read back from a cache entry's JSON as a plain string.
@@ -46,13 +53,18 @@ class TensorInfo:
             return self.shape[2], self.shape[3]
         return self.shape[1], self.shape[2]
 
+    def fixed_shape(self) -> tuple[int, ...]:
+        """The shape with every symbolic dimension as 1: how a constant is fed to a non-image input."""
+        return tuple(d if isinstance(d, int) and d > 0 else 1 for d in self.shape)
+
 
 @dataclass
 class ModelInfo:
     inputs: list[TensorInfo]
     outputs: list[TensorInfo]
     scale: float
-    """Output size divided by input size along height and width (2.0 for an x2 upscaler)."""
+    """Output size divided by input size along height and width (2.0 for an x2 upscaler), of the first
+    image-like output (each image output has its own `scale`)."""
     fixed_size: list[int] | None
     """[height, width] when the model only takes one size, else None."""
     size_multiple: int
@@ -63,14 +75,36 @@ class ModelInfo:
     receptive_radius: int | str | None = None
     """Input pixels on each side an output pixel depends on, "global" for the whole image, None if not
     measured (a description cached before it was)."""
+    batch: int = 1
+    """Images per run: the fixed batch of the image inputs (1 when the batch is dynamic)."""
 
     @property
     def image_inputs(self) -> list[TensorInfo]:
         return [t for t in self.inputs if t.is_image]
 
     @property
+    def other_inputs(self) -> list[TensorInfo]:
+        """Inputs that are not images: they are fed the contract's constants."""
+        return [t for t in self.inputs if not t.is_image]
+
+    @property
     def image_output(self) -> TensorInfo:
         return next(t for t in self.outputs if t.is_image)
+
+    def output_named(self, name: str = "") -> TensorInfo:
+        """The output that is the result: `name`, or the first image-like one when empty."""
+        if not name:
+            return self.image_output
+        found = next((t for t in self.outputs if t.name == name), None)
+        listed = ", ".join(f"{t.name}{' (image)' if t.is_image else ''}" for t in self.outputs)
+        if found is None:
+            raise ModelError(f"model has no output {name!r}; its outputs: {listed}")
+        if not found.is_image:
+            raise ModelError(f"output {name!r} is not image-like (shape {found.shape}); its outputs: {listed}")
+        return found
+
+    def output_scale(self, t: TensorInfo) -> float:
+        return self.scale if t.scale is None else t.scale
 
     def to_json(self) -> dict:
         data = asdict(self)
@@ -83,6 +117,7 @@ class ModelInfo:
             "warnings",
             "bytes_per_pixel",
             "receptive_radius",
+            "batch",
         )
         return {key: data[key] for key in keys}
 
@@ -97,6 +132,7 @@ class ModelInfo:
             warnings=list(data.get("warnings", [])),
             bytes_per_pixel=float(data.get("bytes_per_pixel", 0.0)),
             receptive_radius=data.get("receptive_radius"),
+            batch=int(data.get("batch", 1)),
         )
 
 
@@ -139,13 +175,40 @@ def _tensor_info(model: onnx.ModelProto, vi: onnx.ValueInfoProto) -> TensorInfo:
     return info
 
 
-def _feeds(inputs: list[TensorInfo], h: int, w: int) -> dict[str, np.ndarray]:
+Constants = Mapping[str, tuple[float, ...]]
+
+
+def _is_float(t: TensorInfo) -> bool:
+    return t.dtype.startswith("float")
+
+
+def _batch(images: list[TensorInfo]) -> int:
+    batches = {t.shape[0] for t in images if isinstance(t.shape[0], int) and t.shape[0] > 1}
+    if len(batches) > 1:
+        raise ModelError(f"model's image inputs disagree on the batch size: {sorted(batches)}")
+    return batches.pop() if batches else 1
+
+
+def constant_feed(t: TensorInfo, value: tuple[float, ...]) -> np.ndarray:
+    """A non-image input filled with a contract constant (one value, or one per element of the last axis)."""
+    shape = t.fixed_shape()
+    if len(value) == 1:
+        return np.full(shape, value[0], dtype=np.dtype(t.dtype) if _is_float(t) else np.float32).astype(t.dtype)
+    return np.broadcast_to(np.asarray(value), shape).astype(t.dtype)
+
+
+def _feeds(
+    images: list[TensorInfo], others: list[TensorInfo], constants: Constants, h: int, w: int, batch: int = 1
+) -> dict[str, np.ndarray]:
     rng = np.random.default_rng(0)
     feeds = {}
-    for t in inputs:
+    for t in images:
         c = t.channels or 1
-        shape = (1, c, h, w) if t.layout == Layout.NCHW else (1, h, w, c)
+        shape = (batch, c, h, w) if t.layout == Layout.NCHW else (batch, h, w, c)
         feeds[t.name] = rng.random(shape, dtype=np.float32).astype(t.dtype)
+    for t in others:
+        # Sizes only: a missing constant is a zero here, and an error when a picture is run.
+        feeds[t.name] = constant_feed(t, tuple(constants.get(t.name, (0.0,))))
     return feeds
 
 
@@ -153,75 +216,147 @@ def _out_hw(out: np.ndarray, layout: Layout | None) -> tuple[int, int]:
     return (out.shape[2], out.shape[3]) if layout == "NCHW" else (out.shape[1], out.shape[2])
 
 
-def describe_model(model: onnx.ModelProto) -> ModelInfo:
-    """Describe a loaded model; runs it on tiny inputs when shapes do not tell the scale or size rules."""
+def _resolve_output(t: TensorInfo, value: np.ndarray) -> None:
+    """Symbolic dimensions: the layout and channels as the probe run gave them."""
+    if t.is_image or value.ndim != 4 or not _is_float(t):
+        return
+    shape = [int(d) for d in value.shape]
+    nchw, nhwc = _channels(shape[1]), _channels(shape[3])
+    if nchw and not nhwc:
+        t.layout, t.channels = Layout.NCHW, nchw
+    elif nhwc and not nchw:
+        t.layout, t.channels = Layout.NHWC, nhwc
 
+
+_CANDIDATES = [(layout, c) for c in (3, 1, 4) for layout in (Layout.NCHW, Layout.NHWC)]
+
+
+def _unresolved_images(inputs: list[TensorInfo]) -> list[TensorInfo]:
+    """4-D float inputs whose channel dimension is symbolic: images whose channels a run must tell."""
+    return [
+        t
+        for t in inputs
+        if not t.is_image
+        and _is_float(t)
+        and len(t.shape) == 4
+        and not isinstance(t.shape[1], int)
+        and not isinstance(t.shape[3], int)
+    ]
+
+
+def _resolve_inputs(session, inputs: list[TensorInfo], constants: Constants) -> None:
+    """Give symbolic-channel 4-D inputs the first layout and channel count the model runs with."""
+    unresolved = _unresolved_images(inputs)
+    if not unresolved:
+        return
+    for layout, channels in _CANDIDATES:
+        for t in unresolved:
+            t.layout, t.channels = layout, channels
+        images = [t for t in inputs if t.is_image]
+        others = [t for t in inputs if not t.is_image]
+        try:
+            session.run(None, _feeds(images, others, constants, _PROBE_BASE, _PROBE_BASE, _batch(images)))
+            return
+        except Exception:  # noqa: BLE001 - a refused layout is the answer we are probing for
+            continue
+    for t in unresolved:
+        t.layout, t.channels = None, None
+
+
+def _no_image_input(inputs: list[TensorInfo]) -> ModelError:
+    described = ", ".join(f"{t.name} {t.shape}" for t in inputs) or "none"
+    return ModelError(
+        f"model has no image-like input (a 4-D float tensor with 1-4 channels, NCHW or NHWC); inputs: {described}"
+    )
+
+
+def describe_model(model: onnx.ModelProto, constants: Constants | None = None) -> ModelInfo:
+    """Describe a loaded model; runs it on tiny inputs when shapes do not tell the channels, layout, scale or
+    size rules. `constants` (the contract's) feed non-image inputs during the probe runs."""
+    constants = constants or {}
     initializers = {init.name for init in model.graph.initializer}
     inputs = [_tensor_info(model, vi) for vi in model.graph.input if vi.name not in initializers]
     outputs = [_tensor_info(model, vi) for vi in model.graph.output]
+    if not any(t.is_image for t in inputs) and not _unresolved_images(inputs):
+        raise _no_image_input(inputs)
+    try:
+        session = cpu_session(model, log_severity=4)
+    except Exception as exc:  # noqa: BLE001 - onnxruntime raises its own exception types
+        raise ModelError(f"onnxruntime cannot load the model: {exc}") from exc
+    _resolve_inputs(session, inputs, constants)
     images = [t for t in inputs if t.is_image]
+    others = [t for t in inputs if not t.is_image]
     if not images:
-        described = ", ".join(f"{t.name} {t.shape}" for t in inputs) or "none"
-        raise ModelError(
-            f"model has no image-like input (a 4-D float tensor with 1-4 channels, NCHW or NHWC); inputs: {described}"
-        )
-    if len(images) != len(inputs):
-        others = [t.name for t in inputs if not t.is_image]
-        raise ModelError(f"model needs non-image inputs this runtime cannot fill: {', '.join(others)}")
-    if not any(t.is_image for t in outputs):
-        raise ModelError("model has no image-like output (4-D float tensor with 1-4 channels)")
+        raise _no_image_input(inputs)
+    batch = _batch(images)
 
     sizes = {tuple(t.spatial()) for t in images}
     fixed = [(s[0], s[1]) for s in sizes if isinstance(s[0], int) and isinstance(s[1], int)]
     if fixed and len(sizes) > 1:
         raise ModelError("model's image inputs disagree on size; cannot feed them one picture")
 
-    try:
-        session = cpu_session(model, log_severity=4)
-    except Exception as exc:  # noqa: BLE001 - onnxruntime raises its own exception types
-        raise ModelError(f"onnxruntime cannot load the model: {exc}") from exc
-    out = next(t for t in outputs if t.is_image)
-    out_index = outputs.index(out)
-
-    def probe(h: int, w: int) -> tuple[int, int] | None:
+    def run(h: int, w: int) -> list[np.ndarray] | None:
         try:
-            result = session.run(None, _feeds(images, h, w))[out_index]
+            return session.run(None, _feeds(images, others, constants, h, w, batch))
         except Exception:  # noqa: BLE001 - a refused size is the answer we are probing for
             return None
-        return _out_hw(result, out.layout)
 
     def memory(h: int, w: int) -> float:
         from .footprint import bytes_per_pixel
 
-        return bytes_per_pixel(model, _feeds(images, h, w), h * w)
+        return bytes_per_pixel(model, _feeds(images, others, constants, h, w, batch), h * w)
 
     if fixed:
-        h, w = fixed[0]
-        got = probe(h, w)
-        if got is None:
-            raise ModelError(f"model fails to run on its own fixed input size {h}x{w}")
-        info = ModelInfo(inputs, outputs, got[0] / h, [h, w], 1, bytes_per_pixel=memory(h, w))
-        return _with_radius(model, session, info, out_index)
-
-    base = probe(_PROBE_BASE, _PROBE_BASE)
-    if base is None:
-        base_size = 256
-        base = probe(base_size, base_size)
-        if base is None:
-            raise ModelError("model fails to run on 64x64 and 256x256 test inputs")
+        base_h, base_w = fixed[0]
+        results = run(base_h, base_w)
+        if results is None:
+            raise ModelError(f"model fails to run on its own fixed input size {base_h}x{base_w} (batch {batch})")
     else:
-        base_size = _PROBE_BASE
-    scale = base[0] / base_size
+        base_h = base_w = _PROBE_BASE
+        results = run(base_h, base_w)
+        if results is None:
+            base_h = base_w = 256
+            results = run(base_h, base_w)
+            if results is None:
+                raise ModelError("model fails to run on 64x64 and 256x256 test inputs")
+    for t, value in zip(outputs, results, strict=True):
+        _resolve_output(t, value)
+        if t.is_image:
+            t.scale = _out_hw(value, t.layout)[0] / base_h
+    if not any(t.is_image for t in outputs):
+        described = ", ".join(f"{t.name} {list(v.shape)}" for t, v in zip(outputs, results, strict=True))
+        raise ModelError(f"model has no image-like output (4-D float tensor with 1-4 channels); outputs: {described}")
+    out = next(t for t in outputs if t.is_image)
+    out_index = outputs.index(out)
+    scale = float(out.scale or 1.0)
+    if fixed:
+        info = ModelInfo(
+            inputs, outputs, scale, [base_h, base_w], 1, bytes_per_pixel=memory(base_h, base_w), batch=batch
+        )
+        return _with_radius(model, session, info, out_index, others, constants)
+
+    def probe(side: int) -> tuple[int, int] | None:
+        got = run(side, side)
+        return None if got is None else _out_hw(got[out_index], out.layout)
+
     multiple = next(
-        (m for m in _MULTIPLES if probe(base_size + m, base_size + m) == (round(scale * (base_size + m)),) * 2),
-        base_size,
+        (m for m in _MULTIPLES if probe(base_h + m) == (round(scale * (base_h + m)),) * 2),
+        base_h,
     )
-    info = ModelInfo(inputs, outputs, scale, None, multiple, bytes_per_pixel=memory(base_size, base_size))
-    return _with_radius(model, session, info, out_index)
+    info = ModelInfo(inputs, outputs, scale, None, multiple, bytes_per_pixel=memory(base_h, base_h), batch=batch)
+    return _with_radius(model, session, info, out_index, others, constants)
 
 
-def _with_radius(model: onnx.ModelProto, session, info: ModelInfo, out_index: int) -> ModelInfo:
-    """`info` with its receptive radius measured (see receptive_field.py)."""
+def _with_radius(
+    model: onnx.ModelProto,
+    session: onnxruntime.InferenceSession,
+    info: ModelInfo,
+    out_index: int,
+    others: list[TensorInfo],
+    constants: Constants,
+) -> ModelInfo:
+    """`info` with its receptive radius measured (see receptive_field.py). The probe feeds one image; a fixed
+    batch gets it repeated and non-image inputs get their constants."""
     from .receptive_field import ProbeModel, receptive_radius
 
     out = info.image_output
@@ -233,17 +368,37 @@ def _with_radius(model: onnx.ModelProto, session, info: ModelInfo, out_index: in
         fixed_size=(info.fixed_size[0], info.fixed_size[1]) if info.fixed_size else None,
         size_multiple=info.size_multiple,
     )
-    info.receptive_radius = receptive_radius(model, lambda feeds: session.run(None, feeds)[out_index], spec, out.name)
+    fixed = {t.name: constant_feed(t, tuple(constants.get(t.name, (0.0,)))) for t in others}
+
+    def run(feeds: dict[str, np.ndarray]) -> np.ndarray:
+        batched = {name: np.repeat(value, info.batch, axis=0) for name, value in feeds.items()}
+        return session.run(None, {**batched, **fixed})[out_index][:1]
+
+    info.receptive_radius = receptive_radius(model, run, spec, out.name)
     return info
 
 
-def inspect_model(path: str | os.PathLike[str]) -> ModelInfo:
+def describe_inputs(model: onnx.ModelProto) -> ModelInfo:
+    """A description for any float model, image model or not (what `convert` needs): the full description
+    when the model takes and gives images, else its inputs and outputs as declared."""
+    try:
+        return describe_model(model)
+    except ModelError:
+        initializers = {init.name for init in model.graph.initializer}
+        inputs = [_tensor_info(model, vi) for vi in model.graph.input if vi.name not in initializers]
+        outputs = [_tensor_info(model, vi) for vi in model.graph.output]
+        sizes = [t.spatial() for t in inputs if t.is_image]
+        fixed = next(([h, w] for h, w in sizes if isinstance(h, int) and isinstance(w, int)), None)
+        return ModelInfo(inputs, outputs, 1.0, fixed, 1, batch=_batch([t for t in inputs if t.is_image]))
+
+
+def inspect_model(path: str | os.PathLike[str], constants: Constants | None = None) -> ModelInfo:
     """Load a model file, lower its IR version where onnxruntime needs it, and describe it: what `info` prints
     and what Blender shows. The IR note joins the description's warnings."""
     from .onnx_io import clamp_ir_version, load_model
 
     model = load_model(path)
     warnings = clamp_ir_version(model)
-    info = describe_model(model)
+    info = describe_model(model, constants)
     info.warnings.extend(warnings)
     return info

@@ -7,7 +7,8 @@ import io
 import logging
 import os
 import tempfile
-from dataclasses import asdict, dataclass, field
+import time
+from dataclasses import asdict, dataclass, field, replace
 from enum import StrEnum
 from typing import Any
 
@@ -15,6 +16,7 @@ import numpy as np
 import onnx
 
 from ..errors import ConversionError, ModelError
+from ..model.contract import ModelContract
 from ..model.cpu_session import cpu_session
 from ..options import Precision, Status
 from .accuracy import compare
@@ -23,6 +25,10 @@ from .fp16_range import FP16_MAX, HEADROOM, activation_peaks, nodes_over
 from .graph_repair import oversized_nodes, prepare_for_fp16
 
 log = logging.getLogger(__name__)
+
+AMP_SECONDS = 600.0
+"""Mixed precision searches node sets, converting and validating many times: it gives up after this long."""
+FP16_NEXT_STEP = "use --precision amp or auto"
 
 
 class Backend(StrEnum):
@@ -71,14 +77,27 @@ class ConversionReport:
     redundant_casts_removed: int = 0
     repairs: list[str] = field(default_factory=list)
     reason: str = ""
+    requested: Precision | None = None
+    """What was asked for when it differs from `precision` (auto)."""
+    decision: str = ""
+    """For auto: which precision was chosen and why."""
+    attempts: list[dict[str, Any]] = field(default_factory=list)
+    """For auto: the reports of the precisions tried before this one."""
 
     def __post_init__(self) -> None:
         # Read back from a cache entry's JSON as plain strings.
         self.status, self.precision = Status(self.status), Precision(self.precision)
+        if self.requested is not None:
+            self.requested = Precision(self.requested)
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
         data["status"], data["precision"] = str(self.status), str(self.precision)
+        data["requested"] = str(self.requested or self.precision)
+        if not self.decision:
+            data.pop("decision")
+        if not self.attempts:
+            data.pop("attempts")
         for key in ("max_abs_error", "mean_abs_error", "psnr_db"):
             if not np.isfinite(data[key]):
                 data[key] = None if np.isnan(data[key]) else ("inf" if data[key] > 0 else "-inf")
@@ -126,8 +145,12 @@ def _patched_converter(extra_blocks: tuple[str, ...], forced_nodes: list[str], r
     from onnxconverter_common import float16
 
     saved_blocks, saved_convert = float16.DEFAULT_OP_BLOCK_LIST, float16.convert_float_to_float16
+    deadline = time.monotonic() + AMP_SECONDS
 
     def convert_and_repair(*args, **kwargs):
+        if time.monotonic() > deadline:
+            # Raised inside the search, which stops there: mixed precision time is bounded.
+            raise ConversionError(f"mixed precision found no node set within {AMP_SECONDS:.0f} s")
         kwargs["node_block_list"] = list(kwargs.get("node_block_list") or []) + forced_nodes
         converted = saved_convert(*args, **kwargs)
         repairs.append(_repair_casts(converted))
@@ -166,6 +189,8 @@ def _amp(
                 model, feeds, rtol=options.rtol, atol=options.atol, keep_io_types=options.keep_io_types
             )
             return converted, repairs[-1]
+        except ConversionError:
+            raise
         except ValueError as exc:
             raise ConversionError(f"mixed precision found no node set within tolerance: {exc}") from exc
         except Exception as exc:  # noqa: BLE001 - the converter surfaces onnxruntime's load errors
@@ -175,7 +200,10 @@ def _amp(
 def convert_model(
     model: onnx.ModelProto, feeds: dict[str, np.ndarray], options: ConversionOptions
 ) -> tuple[onnx.ModelProto | None, ConversionReport]:
-    """Convert and validate on `feeds`. Returns (model, report); model is None when the report failed."""
+    """Convert and validate on `feeds`. Returns (model, report); model is None when the report failed.
+    `auto` tries fp16, then mixed precision; its report names the one chosen and why (or both failures)."""
+    if options.precision == Precision.AUTO:
+        return _convert_auto(model, feeds, options)
     if options.precision == Precision.FP32:
         raise ValueError(f"convert_model handles fp16 and amp, not {options.precision}")
     float_inputs = [vi for vi in model.graph.input if vi.type.tensor_type.elem_type == onnx.TensorProto.FLOAT]
@@ -235,21 +263,41 @@ def convert_model(
     return None, report
 
 
+def _convert_auto(
+    model: onnx.ModelProto, feeds: dict[str, np.ndarray], options: ConversionOptions
+) -> tuple[onnx.ModelProto | None, ConversionReport]:
+    fp16, first = convert_model(model, feeds, replace(options, precision=Precision.FP16))
+    if fp16 is not None:
+        first.requested = Precision.AUTO
+        first.decision = "fp16: it passed the accuracy check (the fastest reduced precision)"
+        return fp16, first
+    amp, second = convert_model(model, feeds, replace(options, precision=Precision.AMP))
+    second.requested = Precision.AUTO
+    second.attempts = [first.to_json()]
+    if amp is not None:
+        second.decision = f"mixed precision: fp16 failed the accuracy check ({first.reason})"
+        return amp, second
+    second.reason = f"neither fp16 ({first.reason}) nor mixed precision ({second.reason}) passed; keep fp32"
+    return None, second
+
+
 def convert_model_file(
     model_path: str | os.PathLike[str],
     options: ConversionOptions,
     sample: np.ndarray | None = None,
     out: str | os.PathLike[str] | None = None,
+    contract: ModelContract | None = None,
 ) -> ConversionReport:
-    """Convert a model file, validated on `sample` (HxWxC; a synthetic image when None), and save the result to
+    """Convert any float model file, validated on feeds made from its inputs (`sample` HxWxC, or a synthetic
+    image, for image inputs; the contract's constants or random values elsewhere), and save the result to
     `out` when it passed. The report says whether it did."""
-    from ..model.describe import describe_model
+    from ..model.describe import describe_inputs
     from ..model.onnx_io import clamp_ir_version, load_model, save_model
     from .validation_feeds import sample_feeds
 
     model = load_model(model_path)
     clamp_ir_version(model)
-    converted, report = convert_model(model, sample_feeds(describe_model(model), sample), options)
+    converted, report = convert_model(model, sample_feeds(describe_inputs(model), sample, contract), options)
     if converted is not None and out is not None:
         save_model(converted, out)
     return report

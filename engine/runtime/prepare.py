@@ -13,10 +13,11 @@ import onnx
 
 from ..errors import ConversionError, ModelError
 from ..model.channels_last import to_channels_last
+from ..model.contract import ModelContract
 from ..model.describe import ModelInfo, describe_model
 from ..model.onnx_io import clamp_ir_version, parse_model, serialize, sha256_bytes
 from ..options import Device, OptLevel, Precision
-from ..precision.convert import ConversionOptions, ConversionReport, convert_model
+from ..precision.convert import FP16_NEXT_STEP, ConversionOptions, ConversionReport, convert_model
 from ..precision.validation_feeds import sample_feeds
 from .cache import CacheEntry, CacheUnavailable, ModelCache, cache_key, default_cache_dir
 from .sessions import ProviderChoice, SessionCache, SessionSettings, create_session, resolve_provider
@@ -36,6 +37,7 @@ class PreparedModel:
     session: onnxruntime.InferenceSession
     info: ModelInfo
     precision: Precision
+    """The precision that actually runs (never auto)."""
     provider: Device
     """Where it actually runs."""
     fallback_reason: str
@@ -52,6 +54,8 @@ class PreparedModel:
     again."""
     settings: SessionSettings
     warnings: tuple[str, ...] = ()
+    precision_note: str = ""
+    """Why this precision runs when auto chose it (shown in the panel and the JSON summary)."""
 
     def summary(self) -> dict[str, Any]:
         """The `optimize` command's JSON contract."""
@@ -62,6 +66,7 @@ class PreparedModel:
             "provider": str(self.provider),
             "fallback_reason": self.fallback_reason,
             "precision": str(self.precision),
+            "precision_note": self.precision_note,
             "warnings": list(self.warnings),
         }
 
@@ -86,7 +91,8 @@ def _actual_provider(session: onnxruntime.InferenceSession) -> Device:
 
 
 def _conversion_failed(report: ConversionReport) -> ConversionError:
-    return ConversionError(f"{report.precision} conversion failed: {report.reason}", report)
+    hint = f"; {FP16_NEXT_STEP}" if report.precision == Precision.FP16 and report.requested is None else ""
+    return ConversionError(f"{report.precision} conversion failed: {report.reason}{hint}", report)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -102,6 +108,8 @@ class _Request:
     key: str
     conversion_key: str
     """Cache key of the converted graph alone: the same for every provider and optimization level."""
+    contract: ModelContract
+    precision_note: str = ""
 
 
 def _request(
@@ -109,8 +117,11 @@ def _request(
     precision: Precision | str,
     settings: SessionSettings | None,
     options: ConversionOptions | None,
+    contract: ModelContract | None = None,
+    precision_note: str = "",
 ) -> _Request:
     precision = Precision(precision)
+    contract = contract or ModelContract()
     settings = settings or SessionSettings()
     options = replace(options, precision=precision) if options else ConversionOptions(precision=precision)
     if not Path(model_path).is_file():
@@ -122,6 +133,9 @@ def _request(
         "conversion": options.key() if precision != Precision.FP32 else "fp32",
         "onnxruntime": __import__("onnxruntime").__version__,
     }
+    if precision != Precision.FP32:
+        # A conversion is validated on inputs fed the contract's way: it changes the converted graph.
+        conversion["contract"] = {"input": contract.input.to_json(), "constants": contract.to_json()["constants"]}
     key = cache_key({**conversion, "provider": choice.key, "level": str(choice.level(settings)), "io": "channels_last"})
     return _Request(
         path=str(model_path),
@@ -132,6 +146,8 @@ def _request(
         choice=choice,
         key=key,
         conversion_key=cache_key({**conversion, "stage": "converted"}),
+        contract=contract,
+        precision_note=precision_note,
     )
 
 
@@ -142,12 +158,59 @@ def prepare_model(
     cache_dir: str | Path | None = None,
     sample: np.ndarray | None = None,
     options: ConversionOptions | None = None,
+    contract: ModelContract | None = None,
 ) -> PreparedModel:
     """Return a session for `model_path` at `precision`, reusing the cached optimized model when one
     matches everything it depends on. `sample` (HxWxC) validates conversions; raises ConversionError
-    (with `.report`) when the converted model is outside tolerance, and caches nothing then."""
-    request = _request(model_path, precision, settings, options)
-    session_key = (request.key, request.settings)
+    (with `.report`) when the converted model is outside tolerance, and caches nothing then. `auto` runs the
+    fastest precision that passes on the provider that runs it (see `_auto`). `contract` gives the constants
+    for non-image inputs and how validation inputs are fed."""
+    if Precision(precision) == Precision.AUTO:
+        return _auto(model_path, settings, cache_dir, sample, options, contract)
+    return _prepare(_request(model_path, precision, settings, options, contract), cache_dir, sample)
+
+
+_AUTO_CHOICES: dict[str, tuple[Precision, str]] = {}
+"""(model hash, provider) -> what auto chose and why, so a failed fp16 conversion is not retried per frame."""
+
+
+def _auto(model_path, settings, cache_dir, sample, options, contract) -> PreparedModel:
+    """Auto: fp32 on the CPU, where fp16 and mixed precision run slower (docs/benchmarks.md); on CUDA fp16 when
+    it passes the accuracy check, else mixed precision, else fp32. The prepared model says which and why."""
+    choice = resolve_provider(settings or SessionSettings())
+    if choice.name != Device.CUDA:
+        note = "auto chose fp32: on the CPU, fp16 and mixed precision run slower than fp32"
+        request = _request(model_path, Precision.FP32, settings, options, contract, note)
+        return _prepare(request, cache_dir, sample, Precision.AUTO)
+    if not Path(model_path).is_file():
+        raise ModelError(f"model file not found: {model_path}")
+    memo = cache_key({"model": sha256_bytes(Path(model_path).read_bytes()), "provider": choice.key})
+    if memo in _AUTO_CHOICES:
+        precision, note = _AUTO_CHOICES[memo]
+        return _prepare(_request(model_path, precision, settings, options, contract, note), cache_dir, sample, "auto")
+    failures: list[str] = []
+    for precision in (Precision.FP16, Precision.AMP):
+        note = f"auto chose {precision}: it passed the accuracy check" + (
+            f" ({'; '.join(failures)})" if failures else ""
+        )
+        try:
+            request = _request(model_path, precision, settings, options, contract, note)
+            prepared = _prepare(request, cache_dir, sample, Precision.AUTO)
+        except ConversionError as exc:
+            failures.append(f"{precision} failed: {exc}")
+            continue
+        _AUTO_CHOICES[memo] = (precision, note)
+        return prepared
+    note = f"auto chose fp32: {'; '.join(failures)}"
+    _AUTO_CHOICES[memo] = (Precision.FP32, note)
+    return _prepare(_request(model_path, Precision.FP32, settings, options, contract, note), cache_dir, sample, "auto")
+
+
+def _prepare(
+    request: _Request, cache_dir: str | Path | None, sample: np.ndarray | None, requested: str = ""
+) -> PreparedModel:
+    # Auto's prepared models carry their note: kept apart from the same precision asked for by name.
+    session_key = (request.key, request.settings, requested)
     if cached := SESSIONS.get(session_key):
         return cached
     model = parse_model(request.data, request.path)
@@ -179,6 +242,7 @@ def _from_cache(request: _Request, entry: CacheEntry, warnings: list[str]) -> Pr
         settings=request.settings,
         warnings=tuple(warnings),
         converted_model=entry.meta.get("converted_model"),
+        precision_note=request.precision_note,
     )
 
 
@@ -196,7 +260,7 @@ def _convert(
             ConversionReport(**entry.meta["report"]),
             str(entry.model_path),
         )
-    converted, report = convert_model(model, sample_feeds(info, sample), request.options)
+    converted, report = convert_model(model, sample_feeds(info, sample, request.contract), request.options)
     if converted is None:
         raise _conversion_failed(report)
     try:
@@ -212,7 +276,7 @@ def _convert(
 def _build(
     request: _Request, model: onnx.ModelProto, cache: ModelCache, warnings: list[str], sample: np.ndarray | None = None
 ) -> PreparedModel:
-    info = describe_model(model)
+    info = describe_model(model, request.contract.constant_values)
     model, report, converted_path = _convert(request, model, info, sample, cache)
     model = to_channels_last(model, info)
     try:
@@ -261,4 +325,5 @@ def _build(
         settings=settings,
         warnings=tuple(warnings),
         converted_model=converted_path,
+        precision_note=request.precision_note,
     )

@@ -175,12 +175,15 @@ def test_scene_fit_and_automatic_overlap_reach_the_engine(bpy_data, models_dir):
 
     bpy = bpy_data
     settings = bpy.context.scene.onnx_image_runtime
-    assert run_settings(settings).overlap is None and run_settings(settings).fit == Fit.AUTO
-    settings.fit, settings.tile_overlap = "TILE", 8
+    model_path = str(models_dir / "sr_x2.onnx")
+    assert run_settings(settings, model_path=model_path).overlap is None
+    assert run_settings(settings, model_path=model_path).effective_fit() == Fit.AUTO
+    settings.contract_fit, settings.tile_overlap = "TILE", 8
     try:
-        assert run_settings(settings).fit == Fit.TILE and run_settings(settings).overlap == 8
+        run = run_settings(settings, model_path=model_path)
+        assert run.effective_fit() == Fit.TILE and run.overlap == 8
     finally:
-        settings.property_unset("fit")
+        settings.property_unset("contract_fit")
         settings.property_unset("tile_overlap")
     # A fixed 32x32 global-context model on a 64x48 image: `auto` resizes, the result has the image's size.
     src, _ = make_image(bpy, "Global")

@@ -33,7 +33,7 @@ def test_register_unregister_round_trip(addon):
         assert addon.operators.draw_image_menu not in bpy.types.IMAGE_MT_image._dyn_ui_initialize()
     finally:
         addon.register()
-    assert bpy.context.scene.onnx_image_runtime.precision == "FP16"
+    assert bpy.context.scene.onnx_image_runtime.precision == "AUTO"
     for name in OPERATORS:
         assert hasattr(bpy.ops.onnx, name)
         assert getattr(bpy.ops.onnx, name).idname() == f"ONNX_OT_{name}"
@@ -56,18 +56,18 @@ def test_scene_settings_defaults_and_items(bpy_data):
     bpy = bpy_data
     settings = bpy.context.scene.onnx_image_runtime
     assert settings.model_path == ""
-    assert settings.precision == "FP16"
+    assert settings.precision == "AUTO"
     assert settings.provider == "AUTO"
     assert settings.tile_size == 0
     assert settings.tile_overlap == -1  # automatic: from the model's receptive field
-    assert settings.fit == "AUTO"
-    assert settings.color_mode == "LINEAR"
+    assert settings.contract_fit == "MODEL"
+    assert settings.color_mode == "MODEL"
     assert settings.output_name == "" and settings.pass_mapping == ""
     props = settings.bl_rna.properties
-    assert [i.identifier for i in props["precision"].enum_items] == ["FP32", "FP16", "AMP"]
+    assert [i.identifier for i in props["precision"].enum_items] == ["AUTO", "FP32", "FP16", "AMP"]
     assert [i.identifier for i in props["provider"].enum_items] == ["AUTO", "CUDA", "CPU"]
-    assert [i.identifier for i in props["color_mode"].enum_items] == ["LINEAR", "SRGB"]
-    assert [i.identifier for i in props["fit"].enum_items] == ["AUTO", "TILE", "RESIZE"]
+    assert [i.identifier for i in props["color_mode"].enum_items] == ["MODEL", "LINEAR", "SRGB"]
+    assert [i.identifier for i in props["contract_fit"].enum_items] == ["MODEL", "AUTO", "TILE", "RESIZE"]
     assert props["model_path"].subtype == "FILE_PATH"
     with pytest.raises(TypeError):
         settings.precision = "INT8"

@@ -2,10 +2,11 @@ import numpy as np
 import pytest
 
 from engine.errors import Cancelled, ImageError, RuntimeFailure
-from engine.image.colour import Normalization
+from engine.inference.contract_feeds import runner_key
 from engine.inference.pipeline import run_image
 from engine.inference.run_state import run_state
 from engine.inference.settings import RunSettings
+from engine.model.contract import build_contract
 from engine.precision.validation_feeds import synthetic_image
 from engine.progress import Progress
 from engine.runtime.prepare import prepare_model
@@ -70,12 +71,14 @@ def _nhwc_reference(prep, image):
     return _reference(prep, image)
 
 
-def test_normalization_is_applied_and_inverted(prepared):
+def test_contract_normalization_is_applied_and_inverted(prepared):
     prep = prepared("nhwc")
     image = synthetic_image(16, 16)
-    norm = Normalization(scale=255.0, mean=(120.0, 110.0, 100.0), std=(50.0, 60.0, 70.0))
-    out = run_image(prep, image, settings=RunSettings(normalization=norm)).image
-    expected = norm.inverse(_nhwc_reference(prep, norm.forward(image).astype(np.float32)))
+    mean, std = np.array([120.0, 110.0, 100.0], np.float32), np.array([50.0, 60.0, 70.0], np.float32)
+    contract = build_contract([("file", {"input": {"range": [0, 255], "mean": mean.tolist(), "std": std.tolist()}})])
+    out = run_image(prep, image, settings=RunSettings(contract=contract)).image
+    fed = ((image * 255.0 - mean) / std).astype(np.float32)
+    expected = (_nhwc_reference(prep, fed) * std + mean) / 255.0
     np.testing.assert_allclose(out, expected, rtol=1e-4, atol=1e-4)
 
 
@@ -146,7 +149,7 @@ def test_binding_and_plain_run_give_identical_results_and_buffers_are_reused(pre
     bound = run_image(prep, image, settings=RunSettings(tile=96, use_binding=True))
     plain = run_image(prep, image, settings=RunSettings(tile=96, use_binding=False))
     np.testing.assert_array_equal(bound.image, plain.image)
-    key = (bound.tile_size, True)
+    key = runner_key(bound.tile_size, RunSettings(tile=96), prep.info.image_output.name)
     runner = run_state(prep).runners[key]
     buffer = runner.host_output
     run_image(prep, synthetic_image(200, 200, seed=9), settings=RunSettings(tile=96))

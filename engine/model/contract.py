@@ -1,0 +1,290 @@
+"""The model contract: what a model expects and returns (value range, mean/std, channel order, colour), how an
+image is fitted to it, the constants for its non-image inputs and which output is the result.
+
+Layers, each overriding the one before key by key: defaults < the ONNX metadata_props key
+`onnx_image_runtime.contract` < the sidecar `<model file>.contract.json` < a contract file (`--contract`) <
+single settings (CLI flags, Blender scene properties). Every part remembers the layer it came from.
+
+Light: importing this loads no onnx (the metadata is read with a lazy import), so RunSettings can carry it.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..errors import ModelError
+from ..options import ChannelOrder, ColorMode, Fit
+
+METADATA_KEY = "onnx_image_runtime.contract"
+SIDECAR_SUFFIX = ".contract.json"
+
+TENSOR_KEYS = ("range", "mean", "std", "order", "colour")
+TOP_KEYS = ("input", "output", "fit", "constants", "output_name")
+
+RANGE_PRESETS: dict[str, dict[str, Any]] = {
+    "0-1": {"range": [0.0, 1.0], "mean": [0.0], "std": [1.0]},
+    "0-255": {"range": [0.0, 255.0], "mean": [0.0], "std": [1.0]},
+    "-1-1": {"range": [-1.0, 1.0], "mean": [0.0], "std": [1.0]},
+    "imagenet": {"range": [0.0, 1.0], "mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225]},
+}
+"""The range presets Blender offers, as the input record's keys they set."""
+
+
+class ContractError(ModelError):
+    """A contract that cannot be used; the message names the key (and the layer it came from)."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class TensorContract:
+    """How values are mapped between the picture and one tensor: tensor = ((picture in `colour`, scaled to
+    `range`) - mean) / std, channels in `order`; mean and std are in the tensor's channel order."""
+
+    range: tuple[float, float] = (0.0, 1.0)
+    mean: tuple[float, ...] = (0.0,)
+    std: tuple[float, ...] = (1.0,)
+    order: ChannelOrder = ChannelOrder.RGB
+    colour: ColorMode = ColorMode.LINEAR
+
+    def check_channels(self, channels: int, where: str) -> None:
+        """A one-line error when mean or std has neither one value nor one per channel."""
+        for key in ("mean", "std"):
+            values = getattr(self, key)
+            if len(values) not in (1, channels):
+                raise ContractError(
+                    f"contract {where}.{key} has {len(values)} values; the model's tensor has {channels} channels "
+                    "(give one value or one per channel)"
+                )
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "range": list(self.range),
+            "mean": list(self.mean),
+            "std": list(self.std),
+            "order": str(self.order),
+            "colour": str(self.colour),
+        }
+
+
+@dataclass(frozen=True, kw_only=True)
+class ModelContract:
+    """The effective contract. `output` holds only the output keys some layer set: the others follow the
+    input when the output has the input's channel count, else the defaults (masks, maps): see `output_for`."""
+
+    input: TensorContract = field(default_factory=TensorContract)
+    output_keys: tuple[tuple[str, Any], ...] = ()
+    fit: Fit = Fit.AUTO
+    """Carried for the fitting code in inference (tile, resize or auto)."""
+    constants: tuple[tuple[str, tuple[float, ...]], ...] = ()
+    output_name: str = ""
+    """The output that is the result; empty: the first image-like output."""
+    sources: tuple[tuple[str, str], ...] = ()
+    """(key, layer) for every key a layer other than the defaults set, e.g. ('input.range', 'sidecar')."""
+
+    @property
+    def constant_values(self) -> dict[str, tuple[float, ...]]:
+        return dict(self.constants)
+
+    def output_for(self, in_channels: int, out_channels: int) -> TensorContract:
+        """The output's record: the keys given for it, the rest from the input (same channel count) or the
+        defaults."""
+        base = self.input if in_channels == out_channels else TensorContract()
+        given = dict(self.output_keys)
+        return TensorContract(
+            range=given.get("range", base.range),
+            mean=given.get("mean", base.mean),
+            std=given.get("std", base.std),
+            order=given.get("order", base.order),
+            colour=given.get("colour", base.colour),
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        """The effective contract as the JSON format (the output as given; omitted keys follow the rule)."""
+        output = {k: (list(v) if isinstance(v, tuple) else str(v)) for k, v in self.output_keys}
+        return {
+            "input": self.input.to_json(),
+            "output": output,
+            "fit": str(self.fit),
+            "constants": {k: (v[0] if len(v) == 1 else list(v)) for k, v in self.constants},
+            "output_name": self.output_name,
+        }
+
+    def source_map(self) -> dict[str, str]:
+        return dict(self.sources)
+
+
+Layer = tuple[str, Mapping[str, Any]]
+"""(layer name, partial contract as parsed JSON)."""
+
+
+def _numbers(value: Any, key: str, where: str) -> tuple[float, ...]:
+    values = value if isinstance(value, list | tuple) else [value]
+    if not values or not all(isinstance(v, int | float) and not isinstance(v, bool) for v in values):
+        raise ContractError(f"contract {where}: {key} must be a number or a list of numbers, not {value!r}")
+    if not all(math.isfinite(v) for v in values):
+        raise ContractError(f"contract {where}: {key} must be finite, not {value!r}")
+    return tuple(float(v) for v in values)
+
+
+def _choice(kind, value: Any, key: str, where: str):
+    try:
+        return kind(str(value).lower())
+    except ValueError:
+        choices = ", ".join(m.value for m in kind)
+        raise ContractError(f"contract {where}: {key} must be one of {choices}, not {value!r}") from None
+
+
+def _tensor_keys(record: Any, prefix: str, where: str) -> dict[str, Any]:
+    if not isinstance(record, Mapping):
+        raise ContractError(f"contract {where}: {prefix} must be an object, not {record!r}")
+    parsed: dict[str, Any] = {}
+    for key, value in record.items():
+        name = f"{prefix}.{key}"
+        if key not in TENSOR_KEYS:
+            raise ContractError(f"contract {where}: unknown key {name!r}; known: {', '.join(TENSOR_KEYS)}")
+        if key == "range":
+            lo_hi = _numbers(value, name, where)
+            if len(lo_hi) != 2 or not lo_hi[0] < lo_hi[1]:
+                raise ContractError(f"contract {where}: {name} must be [low, high] with low < high, not {value!r}")
+            parsed[key] = lo_hi
+        elif key in ("mean", "std"):
+            values = _numbers(value, name, where)
+            if len(values) not in (1, 3, 4):
+                raise ContractError(f"contract {where}: {name} needs 1 value or one per channel, not {len(values)}")
+            if key == "std" and any(v == 0 for v in values):
+                raise ContractError(f"contract {where}: {name} has a 0 (values are divided by it)")
+            parsed[key] = values
+        elif key == "order":
+            parsed[key] = _choice(ChannelOrder, value, name, where)
+        else:
+            parsed[key] = _choice(ColorMode, value, name, where)
+    return parsed
+
+
+def parse_layer(data: Any, where: str) -> dict[str, Any]:
+    """One layer's JSON checked and typed: {'input.range': (0.0, 1.0), 'fit': Fit.TILE, 'constants.x': ...}."""
+    if not isinstance(data, Mapping):
+        raise ContractError(f"contract {where}: must be a JSON object, not {type(data).__name__}")
+    flat: dict[str, Any] = {}
+    for key, value in data.items():
+        if key not in TOP_KEYS:
+            raise ContractError(f"contract {where}: unknown key {key!r}; known: {', '.join(TOP_KEYS)}")
+        if key in ("input", "output"):
+            flat.update({f"{key}.{k}": v for k, v in _tensor_keys(value, key, where).items()})
+        elif key == "fit":
+            flat["fit"] = _choice(Fit, value, "fit", where)
+        elif key == "output_name":
+            if not isinstance(value, str):
+                raise ContractError(f"contract {where}: output_name must be a string, not {value!r}")
+            flat["output_name"] = value
+        else:
+            if not isinstance(value, Mapping):
+                raise ContractError(f"contract {where}: constants must be an object of name: value")
+            for name, v in value.items():
+                flat[f"constants.{name}"] = _numbers(v, f"constants.{name}", where)
+    return flat
+
+
+def build_contract(layers: list[Layer]) -> ModelContract:
+    """The effective contract from layers listed lowest first; later layers override key by key."""
+    merged: dict[str, Any] = {}
+    sources: dict[str, str] = {}
+    for name, data in layers:
+        for key, value in parse_layer(data, name).items():
+            merged[key], sources[key] = value, name
+    given_in = {k.split(".", 1)[1]: v for k, v in merged.items() if k.startswith("input.")}
+    return ModelContract(
+        input=TensorContract(**given_in),
+        output_keys=tuple((k.split(".", 1)[1], v) for k, v in merged.items() if k.startswith("output.")),
+        fit=merged.get("fit", Fit.AUTO),
+        constants=tuple((k.split(".", 1)[1], v) for k, v in merged.items() if k.startswith("constants.")),
+        output_name=merged.get("output_name", ""),
+        sources=tuple(sorted(sources.items())),
+    )
+
+
+def sidecar_path(model_path: str | os.PathLike[str]) -> Path:
+    """Where a model's sidecar contract lives: next to it, `<model file name>.contract.json`."""
+    path = Path(model_path)
+    return path.with_name(path.name + SIDECAR_SUFFIX)
+
+
+def read_json_file(path: str | os.PathLike[str], what: str) -> Any:
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ContractError(f"cannot read the {what} {path}: {exc.strerror or exc}") from exc
+    except json.JSONDecodeError as exc:
+        raise ContractError(f"the {what} {path} is not valid JSON: {exc}") from exc
+
+
+def metadata_layer(metadata: Mapping[str, str]) -> dict[str, Any] | None:
+    """The contract in a model's metadata_props (a JSON string), or None."""
+    text = metadata.get(METADATA_KEY)
+    if text is None:
+        return None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ContractError(f"contract metadata: {METADATA_KEY} is not valid JSON: {exc}") from exc
+
+
+def model_metadata(model_path: str | os.PathLike[str]) -> dict[str, str]:
+    """The model file's metadata_props (weights are not loaded)."""
+    import onnx
+
+    if not Path(model_path).is_file():
+        raise ModelError(f"model file not found: {model_path}")
+    try:
+        model = onnx.load(str(model_path), load_external_data=False)
+    except Exception as exc:  # noqa: BLE001 - protobuf raises its own types for files that are not ONNX
+        raise ModelError(f"{model_path} is not a readable ONNX model (truncated or not ONNX): {exc}") from exc
+    return {p.key: p.value for p in model.metadata_props}
+
+
+def contract_layers(
+    model_path: str | os.PathLike[str] | None,
+    metadata: Mapping[str, str] | None = None,
+    contract_file: str | os.PathLike[str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+    overrides_source: str = "flags",
+) -> list[Layer]:
+    """Every layer that applies to the model, lowest first. `metadata` defaults to the file's."""
+    layers: list[Layer] = []
+    if model_path is not None and metadata is None:
+        metadata = model_metadata(model_path)
+    if metadata and (data := metadata_layer(metadata)) is not None:
+        layers.append(("metadata", data))
+    if model_path is not None and (side := sidecar_path(model_path)).is_file():
+        layers.append(("sidecar", read_json_file(side, "sidecar contract")))
+    if contract_file is not None:
+        layers.append(("file", read_json_file(contract_file, "contract file")))
+    if overrides:
+        layers.append((overrides_source, overrides))
+    return layers
+
+
+def load_contract(
+    model_path: str | os.PathLike[str] | None,
+    metadata: Mapping[str, str] | None = None,
+    contract_file: str | os.PathLike[str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+    overrides_source: str = "flags",
+) -> ModelContract:
+    """The effective contract of a model file (see the module docstring for the layers)."""
+    return build_contract(contract_layers(model_path, metadata, contract_file, overrides, overrides_source))
+
+
+def write_sidecar(model_path: str | os.PathLike[str], data: Mapping[str, Any]) -> Path:
+    """Check `data` as a contract and write it next to the model; returns the sidecar's path."""
+    parse_layer(data, "to save")
+    path = sidecar_path(model_path)
+    temp = path.with_name(path.name + ".tmp")
+    temp.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+    os.replace(temp, path)  # never a half-written sidecar
+    return path

@@ -1,0 +1,84 @@
+"""The contract's layers, sources and one-line errors."""
+
+import json
+
+import pytest
+
+from engine.model.contract import ContractError, load_contract, sidecar_path, write_sidecar
+from engine.options import ChannelOrder, ColorMode, Fit
+
+
+def test_defaults_when_nothing_is_given(model_file):
+    contract = load_contract(model_file("conv_chain"))
+    assert contract.input.range == (0.0, 1.0) and contract.input.order == ChannelOrder.RGB
+    assert contract.fit == Fit.AUTO and contract.sources == () and contract.output_name == ""
+
+
+def test_layers_override_key_by_key_and_each_part_names_its_source(model_file, tmp_path):
+    path = model_file("bgr_255")  # metadata: range 0-255, bgr, mean
+    sidecar_path(path).write_text(json.dumps({"input": {"order": "rgb"}, "fit": "tile"}))
+    file = tmp_path / "c.json"
+    file.write_text(json.dumps({"fit": "resize", "constants": {"noise_level": 0.1}}))
+    contract = load_contract(path, contract_file=file, overrides={"output_name": "mask"})
+    assert contract.input.range == (0.0, 255.0) and contract.input.order == ChannelOrder.RGB
+    assert contract.fit == Fit.RESIZE and contract.constant_values == {"noise_level": (0.1,)}
+    assert contract.source_map() == {
+        "input.range": "metadata",
+        "input.mean": "metadata",
+        "input.order": "sidecar",
+        "fit": "file",
+        "constants.noise_level": "file",
+        "output_name": "flags",
+    }
+
+
+def test_output_follows_the_input_for_same_channels_and_defaults_for_masks():
+    from engine.model.contract import build_contract
+
+    contract = build_contract([("file", {"input": {"range": [-1, 1], "colour": "srgb"}})])
+    assert contract.output_for(3, 3).range == (-1.0, 1.0) and contract.output_for(3, 3).colour == ColorMode.SRGB
+    mask = contract.output_for(3, 1)
+    assert mask.range == (0.0, 1.0) and mask.colour == ColorMode.LINEAR and mask.mean == (0.0,)
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        ({"input": {"std": [0.2, 0.0, 0.2]}}, r"input\.std has a 0"),
+        ({"input": {"mean": [1, 2]}}, r"input\.mean needs 1 value or one per channel"),
+        ({"input": {"gamma": 2.2}}, r"unknown key 'input\.gamma'"),
+        ({"colour": "srgb"}, r"unknown key 'colour'"),
+        ({"input": {"range": [1, 0]}}, r"input\.range must be \[low, high\]"),
+        ({"input": {"order": "grb"}}, r"input\.order must be one of rgb, bgr"),
+        ({"fit": "stretch"}, r"fit must be one of auto, tile, resize"),
+        ({"constants": {"noise": "high"}}, r"constants\.noise must be a number"),
+    ],
+)
+def test_bad_contracts_are_one_line_errors_naming_the_key(tmp_path, data, message):
+    file = tmp_path / "bad.json"
+    file.write_text(json.dumps(data))
+    with pytest.raises(ContractError, match=message) as caught:
+        load_contract(None, contract_file=file)
+    assert "\n" not in str(caught.value) and "contract file" in str(caught.value)
+
+
+def test_bad_contract_in_metadata_names_the_layer(model_file):
+    with pytest.raises(ContractError, match=r"contract metadata: input\.std has a 0"):
+        load_contract(model_file("bad_contract"))
+
+
+def test_invalid_json_sidecar_is_a_clear_error(model_file):
+    path = model_file("conv_chain")
+    sidecar_path(path).write_text("{not json")
+    with pytest.raises(ContractError, match="sidecar contract .* is not valid JSON"):
+        load_contract(path)
+
+
+def test_write_sidecar_checks_and_is_read_back(model_file):
+    path = model_file("conv_chain")
+    with pytest.raises(ContractError, match="unknown key"):
+        write_sidecar(path, {"inputs": {}})
+    assert not sidecar_path(path).exists()
+    written = write_sidecar(path, {"input": {"range": [0, 255]}})
+    assert written.name == "conv_chain.onnx.contract.json"
+    assert load_contract(path).source_map() == {"input.range": "sidecar"}
