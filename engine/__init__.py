@@ -53,6 +53,7 @@ _EXPORTS: dict[str, str] = {
     "read_layers": ".image.files",
     "read_image": ".image.files",
     "write_image": ".image.files",
+    "same_file": ".image.files",
     "ExrOptions": ".image.files",
     "EXR_CODECS": ".image.files",
     "srgb_to_linear": ".image.colour",
@@ -131,6 +132,7 @@ __all__ = [
     "read_layers",
     "release_model",
     "run_image",
+    "same_file",
     "save_model",
     "select_inputs",
     "sibling_output_pattern",
@@ -146,7 +148,7 @@ if TYPE_CHECKING:
     from .batch.sequence import FrameBatch, SequenceSummary, process_frame, process_sequence
     from .errors import Cancelled, ConversionError, EngineError, ImageError, ModelError, RuntimeFailure
     from .image.colour import srgb_to_linear
-    from .image.files import EXR_CODECS, ExrOptions, read_image, read_layers, write_image
+    from .image.files import EXR_CODECS, ExrOptions, read_image, read_layers, same_file, write_image
     from .image.passes import parse_mapping, select_inputs
     from .inference.pipeline import RunResult, run_image
     from .inference.settings import RunSettings

@@ -131,9 +131,9 @@ def pass_mapping(args) -> dict[str, str]:
 
 
 def _cmd_run(args) -> int:
-    from . import prepare_model, process_frame
+    from . import prepare_model, process_frame, same_file
 
-    if Path(args.input).resolve() == Path(args.output).resolve():
+    if same_file(args.input, args.output):
         raise EngineError("the output would overwrite the input image; choose another output path")
     _check_gpu_first(args)
     prepared = prepare_model(args.model, args.precision, _settings(args), args.cache_dir, None)

@@ -72,17 +72,18 @@ def save_render_layers(scene) -> dict:
     if result is None:
         raise ValueError("there is no render yet: render first (F12)")
     settings_ = scene.render.image_settings
-    saved = {"file_format": settings_.file_format}
+    # Everything is saved before anything changes (switching the format changes the depth: PNG 8-bit
+    # read back after the switch would be 16), and restored format first, then what depends on it.
+    keys = ("media_type", "file_format", "color_depth", "exr_codec", "color_mode")
+    saved = {key: getattr(settings_, key) for key in keys if hasattr(settings_, key)}
     fd, path = tempfile.mkstemp(suffix=".exr", prefix="onnx_render_")
     os.close(fd)
     try:
         if hasattr(settings_, "media_type"):  # Blender 5.x
-            saved = {"media_type": settings_.media_type, **saved}
             settings_.media_type = "MULTI_LAYER_IMAGE"
         else:  # Blender 4.2
             settings_.file_format = "OPEN_EXR_MULTILAYER"
         # Full float, lossless: the model must see the render, not a half-float or DWA approximation.
-        saved.update(color_depth=settings_.color_depth, exr_codec=settings_.exr_codec)
         settings_.color_depth, settings_.exr_codec = "32", "ZIP"
         try:
             result.save_render(path, scene=scene)

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import Cancelled, EngineError
-from ..image.files import ExrOptions, exr_options_of, read_layers, write_image
+from ..image.files import ExrOptions, clean_stale_temps, exr_options_of, read_layers, same_file, write_image
 from ..image.passes import select_inputs
 from ..inference.pipeline import RunSettings, run_image
 from ..progress import SILENT, Progress
@@ -82,18 +82,10 @@ def _load(path: str, pass_inputs: Mapping[str, str], input_names: list[str]):
         raise type(exc)(f"{path}: {exc}") from exc
 
 
-def _remove_partial(dst: str) -> None:
-    """A failed frame leaves no output, not even an older one: a resumed run must redo it."""
-    try:
-        if os.path.isfile(dst):
-            os.unlink(dst)
-    except OSError as exc:
-        log.warning("could not remove the output of a failed frame %s: %s", dst, exc)
-
-
-def _record_failure(summary: SequenceSummary, frame: int, dst: str, exc: BaseException) -> None:
+def _record_failure(summary: SequenceSummary, frame: int, exc: BaseException) -> None:
+    """A failed frame writes nothing: write_image removes its own temporary file, and an output an
+    earlier run finished is kept (the input may be archived or unmounted this time)."""
     summary.failed[frame] = str(exc)
-    _remove_partial(dst)
     log.error("frame %d failed: %s", frame, exc)
 
 
@@ -108,6 +100,12 @@ def _run_and_write(prepared, image, extra, src: str, dst: str, settings: RunSett
     progress.check()
     _write_like(src, dst, result.image, exr)
     return result
+
+
+def _clean_temps(folder: str) -> None:
+    removed = clean_stale_temps(folder)
+    if removed:
+        log.warning("removed %d temporary file(s) of killed runs in %s", len(removed), folder)
 
 
 class _FrameProgress(Progress):
@@ -129,7 +127,9 @@ def process_frame(prepared, src: str, dst: str, settings: RunSettings, pass_inpu
 
 
 def _check_paths(src: str, dst: str) -> None:
-    if os.path.abspath(src) == os.path.abspath(dst):
+    """Refuse an output that is its source file: same path, a symlinked folder, a hard link, or a
+    name that differs only in case on a case-insensitive file system."""
+    if same_file(src, dst):
         raise EngineError(f"output {dst} would overwrite its source frame; choose another output pattern")
 
 
@@ -147,9 +147,10 @@ def process_sequence(
 ) -> SequenceSummary:
     """Process `frames` of `input_pattern` into `output_pattern` ('#' runs are frame numbers).
 
-    A failing frame is recorded in `summary.failed` with the reason and leaves no output; the others go
+    A failing frame is recorded in `summary.failed` with the reason and writes nothing; the others go
     on unless `stop_on_error`. Cancelling through `progress` stops before the next frame or tile and
-    keeps only complete files. Progress text: 'frame 7 processed (3/10)' or 'frame 7 failed (3/10)' after
+    keeps only complete files; an output an earlier run finished is never removed.
+    Progress text: 'frame 7 processed (3/10)' or 'frame 7 failed (3/10)' after
     each frame (its file is written in the background; the summary says when it was). EXR outputs are
     stored like their source frames unless `exr` is given."""
     settings = settings or RunSettings()
@@ -158,6 +159,8 @@ def process_sequence(
     names = _input_names(prepared)
     summary = SequenceSummary()
     todo = []
+    if frames:
+        _clean_temps(os.path.dirname(frame_path(output_pattern, frames[0])) or ".")
     for frame in frames:
         src, dst = frame_path(input_pattern, frame), frame_path(output_pattern, frame)
         _check_paths(src, dst)
@@ -179,7 +182,7 @@ def process_sequence(
                 future.result()
                 summary.done.append(frame)
             except FRAME_ERRORS as exc:
-                _record_failure(summary, frame, dst, exc)
+                _record_failure(summary, frame, exc)
                 keep_going = not stop_on_error
         return keep_going
 
@@ -211,7 +214,7 @@ def process_sequence(
                 summary.cancelled = True
                 break
             except FRAME_ERRORS as exc:
-                _record_failure(summary, frame, dst, exc)
+                _record_failure(summary, frame, exc)
                 if stop_on_error:
                     break
             if not harvest(wait_all=False):
@@ -255,6 +258,7 @@ class FrameBatch:
         self.progress = progress or Progress()
         self.summary = SequenceSummary()
         self.stopped = False
+        self._cleaned: set[str] = set()
 
     @property
     def active(self) -> bool:
@@ -270,6 +274,10 @@ class FrameBatch:
             return None
         dst = frame_path(self.output_pattern, frame)
         start = time.perf_counter()
+        folder = os.path.dirname(dst) or "."
+        if folder not in self._cleaned:
+            self._cleaned.add(folder)
+            _clean_temps(folder)
         try:
             _check_paths(src, dst)
             image, extra = _load(src, self.pass_inputs, _input_names(self.prepared))
@@ -280,7 +288,6 @@ class FrameBatch:
         except FRAME_ERRORS as exc:
             # Not logged here: the render handler prints each failed frame itself.
             self.summary.failed[frame] = str(exc)
-            _remove_partial(dst)
             self.stopped = self.stop_on_error
             return FrameResult(frame, dst, time.perf_counter() - start, str(exc))
         self.summary.done.append(frame)

@@ -1,0 +1,35 @@
+"""Blender images the user owns are never overwritten by a result (issue 16, item 5)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from tests.blender.test_operators import make_image, pixels
+
+
+def painting(bpy, name, w, h):
+    """An unsaved float image the user painted: same kind of image a result would be."""
+    img = bpy.data.images.new(name, w, h, alpha=True, float_buffer=True)
+    content = np.random.default_rng(3).random((h, w, 4), np.float32)
+    img.pixels.foreach_set(content.reshape(-1))
+    return img, content
+
+
+def test_output_name_of_an_unrelated_image_never_overwrites_it(bpy_data, models_dir):
+    bpy = bpy_data
+    src, _ = make_image(bpy, "Photo")
+    w, h = 2 * src.size[0], 2 * src.size[1]
+    model = str(models_dir / "sr_x2.onnx")
+    same_size, same_content = painting(bpy, "Painting", w, h)
+    other_size, other_content = painting(bpy, "Sketch", 10, 10)
+    for target, content in ((same_size, same_content), (other_size, other_content)):
+        name = target.name
+        assert bpy.ops.onnx.run_image(image=src.name, model=model, precision="FP32", output_name=name) == {"FINISHED"}
+        kept = bpy.data.images[name]
+        np.testing.assert_array_equal(pixels(kept)[::-1], content)
+        result = bpy.data.images[f"{name} ONNX"]
+        assert result["onnx_image_runtime_result"] and tuple(result.size) == (w, h)
+        # A second run writes into that previous result, not into a third image.
+        pointer, count = result.as_pointer(), len(bpy.data.images)
+        assert bpy.ops.onnx.run_image(image=src.name, model=model, precision="FP32", output_name=name) == {"FINISHED"}
+        assert bpy.data.images[f"{name} ONNX"].as_pointer() == pointer and len(bpy.data.images) == count
