@@ -65,6 +65,7 @@ _EXPORTS: dict[str, str] = {
     "run_image": ".inference.pipeline",
     # batch
     "process_sequence": ".batch.sequence",
+    "first_frame_sample": ".batch.sequence",
     "process_frame": ".batch.sequence",
     "SequenceSummary": ".batch.sequence",
     "FrameBatch": ".batch.sequence",
@@ -115,6 +116,7 @@ __all__ = [
     "TensorInfo",
     "advise_model",
     "convert_model_file",
+    "first_frame_sample",
     "frame_path",
     "gpu",
     "inspect_model",
@@ -145,7 +147,7 @@ if TYPE_CHECKING:
     from .advice.advisor import Advice, advise_model
     from .advice.channel_padding import pad_channels, pad_channels_file
     from .batch.frames import frame_path, parse_frames, sibling_output_pattern
-    from .batch.sequence import FrameBatch, SequenceSummary, process_frame, process_sequence
+    from .batch.sequence import FrameBatch, SequenceSummary, first_frame_sample, process_frame, process_sequence
     from .errors import Cancelled, ConversionError, EngineError, ImageError, ModelError, RuntimeFailure
     from .image.colour import srgb_to_linear
     from .image.files import EXR_CODECS, ExrOptions, read_image, read_layers, same_file, write_image

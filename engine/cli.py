@@ -3,17 +3,57 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
+import os
 import sys
+import tempfile
 import time
 from pathlib import Path
+from typing import NoReturn
 
 from . import EXR_CODECS, ColorMode, ConversionError, Device, EngineError, Precision, Provider, Status
 
 log = logging.getLogger("engine")
 
 GPU_REQUIRED_EXIT = 4
+USAGE_EXIT = 64
+"""A usage error (unknown option, bad number, missing argument): sysexits' EX_USAGE, not argparse's 2,
+which this command line uses for 'conversion failed its accuracy check'."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line usage errors and their own exit status."""
+
+    def error(self, message: str) -> NoReturn:
+        print(f"error: {self.prog}: {message} (see --help)", file=sys.stderr)
+        raise SystemExit(USAGE_EXIT)
+
+
+def _count(minimum: int):
+    """An argparse type: an integer of at least `minimum`."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from exc
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be {minimum} or more, not {value}")
+        return value
+
+    return parse
+
+
+def _positive(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from exc
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a positive number, not {text}")
+    return value
 
 
 class GpuRequired(EngineError):
@@ -131,12 +171,14 @@ def pass_mapping(args) -> dict[str, str]:
 
 
 def _cmd_run(args) -> int:
-    from . import prepare_model, process_frame, same_file
+    from . import prepare_model, process_frame, read_image, same_file
 
     if same_file(args.input, args.output):
         raise EngineError("the output would overwrite the input image; choose another output path")
     _check_gpu_first(args)
-    prepared = prepare_model(args.model, args.precision, _settings(args), args.cache_dir, None)
+    # Reduced precision is validated on the image being processed, not on a synthetic one.
+    sample = read_image(args.input) if args.precision != Precision.FP32 else None
+    prepared = prepare_model(args.model, args.precision, _settings(args), args.cache_dir, sample)
     _require_gpu(args, prepared.provider, prepared.fallback_reason)
     if prepared.fallback_reason and args.provider != Provider.CPU:
         print(f"note: {prepared.fallback_reason}", file=sys.stderr)
@@ -155,14 +197,15 @@ def _cmd_run(args) -> int:
 
 
 def _cmd_sequence(args) -> int:
-    from . import parse_frames, prepare_model, process_sequence
+    from . import first_frame_sample, parse_frames, prepare_model, process_sequence
 
     try:
         frames = parse_frames(args.frames)
     except ValueError as exc:
         raise EngineError(str(exc)) from exc
     _check_gpu_first(args)
-    prepared = prepare_model(args.model, args.precision, _settings(args), args.cache_dir, None)
+    sample = first_frame_sample(args.input, frames) if args.precision != Precision.FP32 else None
+    prepared = prepare_model(args.model, args.precision, _settings(args), args.cache_dir, sample)
     _require_gpu(args, prepared.provider, prepared.fallback_reason)
     summary = process_sequence(
         prepared,
@@ -210,7 +253,7 @@ def _cmd_advise(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m engine", description="ONNX Image Runtime engine")
+    parser = _Parser(prog="python -m engine", description="ONNX Image Runtime engine")
     parser.add_argument("-v", "--verbose", action="store_true")
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -223,8 +266,8 @@ def build_parser() -> argparse.ArgumentParser:
     convert.add_argument("--precision", type=Precision, choices=[Precision.FP16, Precision.AMP], default="fp16")
     convert.add_argument("--out", required=True)
     convert.add_argument("--sample", help="image to validate on (a small centre crop is used)")
-    convert.add_argument("--rtol", type=float, default=1e-2)
-    convert.add_argument("--atol", type=float, default=1e-2)
+    convert.add_argument("--rtol", type=_positive, default=1e-2)
+    convert.add_argument("--atol", type=_positive, default=1e-2)
     convert.add_argument("--block-op", action="append", default=[], help="op type to keep fp32 (repeatable)")
     convert.add_argument("--backend", choices=["onnxconverter", "ort"], default="onnxconverter")
     convert.add_argument("--report", help="also write the report JSON here")
@@ -233,7 +276,7 @@ def build_parser() -> argparse.ArgumentParser:
     def session_args(p, precision_default="fp32"):
         p.add_argument("--precision", type=Precision, choices=list(Precision), default=precision_default)
         p.add_argument("--provider", type=Provider, choices=list(Provider), default="auto")
-        p.add_argument("--device-id", type=int, default=0)
+        p.add_argument("--device-id", type=_count(0), default=0)
         p.add_argument("--cache-dir", default=None)
 
     optimize = sub.add_parser("optimize", help="offline-optimize into the cache; print start-up figures")
@@ -253,8 +296,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     def run_args(p):
         session_args(p)
-        p.add_argument("--tile", type=int, default=0, help="tile side in pixels (0: automatic)")
-        p.add_argument("--overlap", type=int, default=32)
+        p.add_argument("--tile", type=_count(0), default=0, help="tile side in pixels (0: automatic)")
+        p.add_argument("--overlap", type=_count(0), default=32)
         p.add_argument("--color", type=ColorMode, choices=list(ColorMode), default="linear")
         p.add_argument("--pass", dest="pass_", action="append", default=[], metavar="INPUT=PASS")
         p.add_argument("--no-binding", action="store_true", help="plain session.run instead of IO binding")
@@ -283,9 +326,47 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+@contextlib.contextmanager
+def _library_chatter_folded(verbose: bool):
+    """C libraries (libpng, libtiff, OpenEXR) print their own lines straight to file descriptor 2, on
+    top of the error the engine reports for the same problem. Python's stderr keeps the real terminal;
+    descriptor 2 goes to a temporary file whose lines are shown only with --verbose."""
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError):  # no real descriptor 2 (embedded interpreter): nothing to fold
+        yield
+        return
+    chatter = tempfile.TemporaryFile()
+    python_stderr = sys.stderr
+    os.dup2(chatter.fileno(), 2)
+    sys.stderr = os.fdopen(os.dup(saved), "w", buffering=1)
+    try:
+        yield
+    finally:
+        sys.stderr.flush()
+        sys.stderr.close()
+        sys.stderr = python_stderr
+        os.dup2(saved, 2)
+        os.close(saved)
+        chatter.seek(0)
+        lines = chatter.read().decode(errors="replace").splitlines()
+        chatter.close()
+        if verbose:
+            for line in lines:
+                print(f"library: {line}", file=sys.stderr)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING, format="%(levelname)s %(message)s")
+    with _library_chatter_folded(args.verbose):
+        logging.basicConfig(
+            level=logging.DEBUG if args.verbose else logging.WARNING, format="%(levelname)s %(message)s", force=True
+        )
+        return _main(args)
+
+
+def _main(args) -> int:
     try:
         return args.func(args)
     except GpuRequired as exc:

@@ -52,7 +52,7 @@ class ONNX_OT_run_image(JobRunner, ModelArgs, bpy.types.Operator):
         pixels = read_pixels(img)
         output = self.output_name or scene_settings(context).output_name or f"{img.name} ONNX"
         return jobs.ImageJob(
-            model=model_job(self, context),
+            model=model_job(self, context, sample=pixels),  # reduced precision is judged on this image
             image=pixels,
             output_name=output,
             colorspace=output_colorspace(img),
@@ -123,7 +123,6 @@ class ONNX_OT_run_render(JobRunner, ModelArgs, bpy.types.Operator):
     def build(self, context) -> jobs.RenderJob:
         scene = context.scene
         mapping = parse_mapping(self.passes or scene_settings(context).pass_mapping)
-        model = model_job(self, context)
         if self.filepath:
             path = blend_path(self.filepath, "EXR")
             if not os.path.isfile(path):
@@ -135,7 +134,7 @@ class ONNX_OT_run_render(JobRunner, ModelArgs, bpy.types.Operator):
             raise ValueError("the render has no passes to read")
         output = self.output_name or scene_settings(context).output_name or "Render Result ONNX"
         return jobs.RenderJob(
-            model=model,
+            model=model_job(self, context, sample=next(iter(layers.values()))),
             image=next(iter(layers.values())),
             output_name=output,
             colorspace=LINEAR,

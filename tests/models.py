@@ -236,6 +236,21 @@ def ir14(seed: int = 0) -> onnx.ModelProto:
     return model
 
 
+def text_detector(gain: float = 11853.0, threshold: float = 1000.0) -> onnx.ModelProto:
+    """A text/edge detector's shape: a high-gain edge filter thresholded into a sigmoid mask (1 channel).
+    On flat areas the filter's taps cancel exactly in any precision (mask 0, no error); on anti-aliased
+    glyph edges the logit sits near the threshold, where fp16's rounding of the large
+    weights (3951 lies between two fp16 values) moves the mask by several hundredths."""
+    w = np.zeros((1, 3, 1, 2), np.float32)
+    w[0, :, 0, 0], w[0, :, 0, 1] = gain / 3, -gain / 3
+    nodes = [
+        helper.make_node("Conv", ["x", "w", "b"], ["logit"], name="edge", pads=[0, 0, 0, 1]),
+        helper.make_node("Sigmoid", ["logit"], ["mask"], name="mask"),
+    ]
+    out = helper.make_tensor_value_info("mask", TensorProto.FLOAT, [1, 1, H, W])
+    return _model(nodes, [_img("x")], [out], [_init("w", w), _init("b", np.full(1, -threshold, np.float32))])
+
+
 def save(model: onnx.ModelProto, path: Path) -> Path:
     path.write_bytes(model.SerializeToString())
     return path

@@ -126,6 +126,21 @@ def process_frame(prepared, src: str, dst: str, settings: RunSettings, pass_inpu
     return _run_and_write(prepared, image, extra, src, dst, settings, progress or SILENT, exr)
 
 
+def first_frame_sample(input_pattern: str, frames: list[int]):
+    """The first frame on disk of a sequence (its combined layer), for validating a reduced-precision
+    conversion on the pixels being processed; None when none of the first few frames can be read."""
+    from ..image.files import read_image
+
+    for frame in frames[:8]:
+        path = frame_path(input_pattern, frame)
+        if os.path.isfile(path):
+            try:
+                return read_image(path)
+            except EngineError:
+                continue
+    return None
+
+
 def _check_paths(src: str, dst: str) -> None:
     """Refuse an output that is its source file: same path, a symlinked folder, a hard link, or a
     name that differs only in case on a case-insensitive file system."""

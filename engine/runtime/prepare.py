@@ -14,7 +14,7 @@ import onnx
 from ..errors import ConversionError, ModelError
 from ..model.channels_last import to_channels_last
 from ..model.describe import ModelInfo, describe_model
-from ..model.onnx_io import clamp_ir_version, parse_model, serialize, sha256_bytes
+from ..model.onnx_io import clamp_ir_version, external_data_digest, parse_model, serialize, sha256_bytes
 from ..options import Device, OptLevel, Precision
 from ..precision.convert import ConversionOptions, ConversionReport, convert_model
 from ..precision.validation_feeds import sample_feeds
@@ -119,6 +119,8 @@ def _request(
     choice = resolve_provider(settings)
     conversion = {
         "model": sha256_bytes(data),
+        # Weights stored beside the model are part of it: changed weights must not reuse a cached model.
+        "external": external_data_digest(data, Path(model_path).parent, str(model_path)),
         "conversion": options.key() if precision != Precision.FP32 else "fp32",
         "onnxruntime": __import__("onnxruntime").__version__,
     }
@@ -152,32 +154,58 @@ def prepare_model(
     session_key = (request.key, request.settings)
     if cached := SESSIONS.get(session_key):
         return cached
-    model = parse_model(request.data, request.path)
+    model = parse_model(request.data, request.path, Path(request.path).parent)
     warnings = clamp_ir_version(model)
     cache = ModelCache(cache_dir or default_cache_dir())
     entry = cache.lookup(request.key)
+    prepared = None
     if entry is not None:
-        prepared = _from_cache(request, entry, warnings)
-    else:
+        try:
+            prepared = _from_cache(request, entry, warnings)
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            # Consistent but not what this version writes (missing keys, wrong types): rebuilt, never a
+            # traceback and never an entry that fails every time.
+            cache.discard(request.key, f"has invalid metadata ({type(exc).__name__}: {exc})")
+    if prepared is None:
         prepared = _build(request, model, cache, warnings, sample)
     SESSIONS.put(session_key, prepared)
     return prepared
 
 
+def _cached_info(meta: dict) -> tuple[ModelInfo, ConversionReport | None]:
+    """The model description and report of a cache entry's metadata; ValueError/TypeError/KeyError
+    when it is not what this version writes (the caller rebuilds the entry)."""
+    info = ModelInfo.from_json(meta["info"])
+    number = (int, float)
+    if not (isinstance(info.scale, number) and not isinstance(info.scale, bool) and info.scale > 0):
+        raise ValueError(f"scale {info.scale!r} is not a positive number")
+    if not (isinstance(info.size_multiple, int) and info.size_multiple >= 1):
+        raise ValueError(f"size_multiple {info.size_multiple!r} is not a positive integer")
+    fixed = info.fixed_size
+    if fixed is not None and not (isinstance(fixed, list) and len(fixed) == 2 and all(type(d) is int for d in fixed)):
+        raise ValueError(f"fixed_size {fixed!r} is not [height, width]")
+    if not info.image_inputs or not any(t.is_image for t in info.outputs):
+        raise ValueError("no image input or output")
+    report = meta.get("report")
+    if report is not None and not isinstance(report, dict):
+        raise TypeError(f"report is a {type(report).__name__}")
+    return info, ConversionReport(**report) if report else None
+
+
 def _from_cache(request: _Request, entry: CacheEntry, warnings: list[str]) -> PreparedModel:
     start = time.perf_counter()
+    info, report = _cached_info(entry.meta)
     session, reason = create_session(str(entry.model_path), request.settings, request.choice, OptLevel.DISABLED)
-    report = entry.meta.get("report")
     return PreparedModel(
         session=session,
-        info=ModelInfo.from_json(entry.meta["info"]),
+        info=info,
         precision=request.precision,
         provider=_actual_provider(session),
         fallback_reason=reason,
         cache_hit=True,
         startup_seconds=time.perf_counter() - start,
         optimized_model=str(entry.model_path),
-        report=ConversionReport(**report) if report else None,
+        report=report,
         settings=request.settings,
         warnings=tuple(warnings),
         converted_model=entry.meta.get("converted_model"),
@@ -193,11 +221,16 @@ def _convert(
         return model, None, None
     entry = cache.lookup(request.conversion_key)
     if entry is not None:
-        return (
-            parse_model(entry.model_path.read_bytes(), "cached converted model"),
-            ConversionReport(**entry.meta["report"]),
-            str(entry.model_path),
-        )
+        try:
+            cached_report = ConversionReport(**entry.meta["report"])
+        except (KeyError, TypeError, ValueError) as exc:
+            cache.discard(request.conversion_key, f"has invalid metadata ({type(exc).__name__}: {exc})")
+        else:
+            return (
+                parse_model(entry.model_path.read_bytes(), "cached converted model"),
+                cached_report,
+                str(entry.model_path),
+            )
     converted, report = convert_model(model, sample_feeds(info, sample), request.options)
     if converted is None:
         raise _conversion_failed(report)
