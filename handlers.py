@@ -107,13 +107,13 @@ def _start(scene) -> _Render | None:
     return render
 
 
-def _finish(render: _Render, cancelled: bool) -> None:
+def _finish(render: _Render, cancelled: bool, why: str = "") -> None:
     batch = render.batch
     if cancelled:
         batch.cancel()
     summary = batch.summary
-    if render.frames_seen or summary.failed or summary.cancelled:
-        text = summary.text()
+    if render.frames_seen or summary.failed or summary.cancelled or why:
+        text = f"{summary.text()}; {why}" if why else summary.text()
         _say(text)
         store_summary(render.scene_name, text)
     # Release the prepared model: the session and its buffers go with the batch, and the in-process
@@ -227,4 +227,12 @@ def unregister():
         callbacks = getattr(bpy.app.handlers, name)
         while fn in callbacks:
             callbacks.remove(fn)
-    _ACTIVE = None
+    render, _ACTIVE = _ACTIVE, None
+    if render is not None and render.batch is not None:
+        # Disabled mid-render: without its handlers no later frame would be processed, silently, while
+        # the session kept its memory. Stop, release, and say which frames were not processed.
+        _finish(
+            render,
+            cancelled=True,
+            why="the extension was disabled during the render: later frames were not post-processed",
+        )

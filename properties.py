@@ -36,10 +36,15 @@ class ONNX_PG_settings(bpy.types.PropertyGroup):
         description="Tile side in pixels; 0 chooses from the model, the image size and the provider",
         default=0,
         min=0,
+        max=16384,
         soft_max=4096,
     )
     tile_overlap: bpy.props.IntProperty(
-        name="Overlap", description="Pixels shared by neighbouring tiles, blended to hide seams", default=32, min=0
+        name="Overlap",
+        description="Pixels shared by neighbouring tiles, blended to hide seams",
+        default=32,
+        min=0,
+        max=1024,
     )
     color_mode: bpy.props.EnumProperty(
         name="Colour", description="The colour space the model expects", items=COLOR_ITEMS, default="LINEAR"

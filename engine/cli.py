@@ -170,6 +170,12 @@ def pass_mapping(args) -> dict[str, str]:
         raise EngineError(f"--pass takes INPUT=PASS (e.g. albedo='Diffuse Color'): {exc}") from exc
 
 
+def _print_notes(prepared) -> None:
+    """What the user should know about how the model was prepared (an unusable cache, say)."""
+    for warning in prepared.warnings:
+        print(f"note: {warning}", file=sys.stderr)
+
+
 def _cmd_run(args) -> int:
     from . import prepare_model, process_frame, read_image, same_file
 
@@ -180,6 +186,7 @@ def _cmd_run(args) -> int:
     sample = read_image(args.input) if args.precision != Precision.FP32 else None
     prepared = prepare_model(args.model, args.precision, _settings(args), args.cache_dir, sample)
     _require_gpu(args, prepared.provider, prepared.fallback_reason)
+    _print_notes(prepared)
     if prepared.fallback_reason and args.provider != Provider.CPU:
         print(f"note: {prepared.fallback_reason}", file=sys.stderr)
     result = process_frame(
@@ -207,6 +214,7 @@ def _cmd_sequence(args) -> int:
     sample = first_frame_sample(args.input, frames) if args.precision != Precision.FP32 else None
     prepared = prepare_model(args.model, args.precision, _settings(args), args.cache_dir, sample)
     _require_gpu(args, prepared.provider, prepared.fallback_reason)
+    _print_notes(prepared)
     summary = process_sequence(
         prepared,
         args.input,

@@ -77,7 +77,7 @@ class ModelJob:
     cache_dir: str
     sample: np.ndarray | None = None
 
-    def prepare(self, precision: Precision | None = None) -> PreparedModel:
+    def prepare(self, precision: Precision | None = None, progress: Progress | None = None) -> PreparedModel:
         from ..engine import SessionSettings, prepare_model
 
         settings = SessionSettings(provider=self.provider, device_id=self.device_id)
@@ -87,6 +87,7 @@ class ModelJob:
             settings=settings,
             cache_dir=self.cache_dir,
             sample=self.sample,
+            progress=progress,  # a mixed-precision search shows its attempts and stops on Esc
         )
         key = model_key(self.model_path)
         if key:
@@ -97,7 +98,7 @@ class ModelJob:
 def _prepare(model: ModelJob, progress: Progress) -> PreparedModel:
     progress.update(0.0, "preparing model")
     progress.check()
-    prepared = model.prepare()
+    prepared = model.prepare(progress=progress)
     progress.check()
     return prepared
 

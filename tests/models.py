@@ -137,6 +137,24 @@ def overflow(seed: int = 5) -> onnx.ModelProto:
     return _model(nodes, [_img("x")], [_img("y")], inits)
 
 
+def overflow_output(seed: int = 5) -> onnx.ModelProto:
+    """Like `overflow`, but the output itself stays around 1e5 (an HDR or depth-like result): beyond fp16."""
+    r = _rng(seed)
+    inits = [
+        _init("w1", r.uniform(4e3, 9e3, (4, 3, 3, 3)).astype(np.float32)),
+        _init("b1", np.zeros(4, np.float32)),
+        _init("w2", np.abs(_conv_w(r, 3, 8, k=1))),
+        _init("b2", np.zeros(3, np.float32)),
+    ]
+    nodes = [
+        _conv("big", "x", "w1", "b1", "h"),
+        helper.make_node("Relu", ["h"], ["hr"], name="relu"),
+        helper.make_node("Concat", ["hr", "hr"], ["hc"], name="cat", axis=1),
+        _conv("out", "hc", "w2", "b2", "y", pad=0),
+    ]
+    return _model(nodes, [_img("x")], [_img("y")], inits)
+
+
 def batchnorm(variance: float, seed: int = 6) -> onnx.ModelProto:
     """Conv then BatchNormalization whose running variance is `variance` (1e7 or 3e4 break fp16)."""
     r = _rng(seed)

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import ImageError
+from . import limits
 from .colour import linear_to_srgb, srgb_to_linear
 from .passes import combined_layer, find_pass
 
@@ -134,6 +135,7 @@ def read_layers(path: str | os.PathLike) -> dict[str, np.ndarray]:
         raise ImageError(f"cannot read image {path}: {_one_line(oiio.geterror()) or 'unknown format'}")
     layers: dict[str, np.ndarray] = {}
     try:
+        _check_decode_memory(inp, path)
         part = 0
         while inp.seek_subimage(part, 0):
             spec = inp.spec()
@@ -153,6 +155,22 @@ def read_layers(path: str | os.PathLike) -> dict[str, np.ndarray]:
     finally:
         inp.close()
     return layers
+
+
+def _check_decode_memory(inp, path: str) -> None:
+    """Refuse an image whose decoding (every part, as float) would not fit in the available memory."""
+    needed, part = 0, 0
+    while inp.seek_subimage(part, 0):
+        spec = inp.spec()
+        needed += limits.decode_bytes(spec.width, spec.height, spec.nchannels)
+        part += 1
+    inp.seek_subimage(0, 0)
+    available = limits.available_memory()
+    if needed > available:
+        raise ImageError(
+            f"{path} is too large to read here: decoding it needs {limits.size_text(needed)}, "
+            f"{limits.size_text(available)} is available"
+        )
 
 
 def _decode_srgb(image: np.ndarray) -> np.ndarray:

@@ -64,3 +64,41 @@ def remove_redundant_pairs(model: onnx.ModelProto) -> int:
         del graph.node[:]
         graph.node.extend(keep)
     return removed
+
+
+def float_output_names(model: onnx.ModelProto) -> frozenset[str]:
+    return frozenset(o.name for o in model.graph.output if o.type.tensor_type.elem_type == TensorProto.FLOAT)
+
+
+def keep_float_outputs(model: onnx.ModelProto, names: frozenset[str]) -> int:
+    """Give back float32 to the outputs in `names` that a conversion with keep_io_types left fp16.
+
+    onnxconverter-common does so when the node producing an output is blocked (kept fp32): it casts
+    that fp32 result to fp16 and declares the output fp16, so an output beyond fp16's range (an HDR
+    or depth result, exactly what AMP is recommended for) becomes inf. Returns the outputs fixed."""
+    graph = model.graph
+    index = GraphIndex.of(graph)
+    fixed = 0
+    for out in graph.output:
+        if out.name not in names or out.type.tensor_type.elem_type != TensorProto.FLOAT16:
+            continue
+        out.type.tensor_type.elem_type = TensorProto.FLOAT
+        producer = index.producers.get(out.name)
+        if producer is not None and producer.op_type == "Cast":
+            # Whatever its source, casting it to float32 is what the output needs (fp32 -> fp32 is a copy).
+            for attr in producer.attribute:
+                if attr.name == "to":
+                    attr.i = TensorProto.FLOAT
+        else:
+            # An fp16 node writes the output: it writes a new tensor, and a Cast gives the output float32.
+            half = f"{out.name}_fp16"
+            for node in [producer, *index.readers.get(out.name, [])]:
+                if node is None:
+                    continue
+                node.output[:] = [half if name == out.name else name for name in node.output]
+                node.input[:] = [half if name == out.name else name for name in node.input]
+            graph.node.append(
+                onnx.helper.make_node("Cast", [half], [out.name], name=f"{out.name}_to_float", to=TensorProto.FLOAT)
+            )
+        fixed += 1
+    return fixed

@@ -7,6 +7,7 @@ import io
 import logging
 import os
 import tempfile
+import time
 from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -14,11 +15,12 @@ from typing import Any
 import numpy as np
 import onnx
 
-from ..errors import ConversionError, ModelError
+from ..errors import Cancelled, ConversionError, ModelError
 from ..model.cpu_session import cpu_session
 from ..options import Precision, Status
+from ..progress import Progress
 from .accuracy import compare
-from .casts import count_casts, remove_redundant_pairs, repair_cast_targets
+from .casts import count_casts, float_output_names, keep_float_outputs, remove_redundant_pairs, repair_cast_targets
 from .fp16_range import FP16_MAX, HEADROOM, activation_peaks, nodes_over
 from .graph_repair import oversized_nodes, prepare_for_fp16
 
@@ -44,15 +46,24 @@ class ConversionOptions:
     rtol: float = 1e-2
     atol: float = 1e-2
     backend: Backend = Backend.ONNXCONVERTER
+    time_budget_s: float = 180.0
+    """How long mixed precision may search for its node set; when it runs out the conversion fails with
+    the best node set found so far in its report. Not part of the cache key."""
 
     def __post_init__(self) -> None:
+        if not self.time_budget_s > 0:
+            raise ValueError(f"time_budget_s must be positive, not {self.time_budget_s}")
+        if not (self.rtol >= 0 and self.atol >= 0):
+            raise ValueError(f"rtol and atol must be 0 or more, not {self.rtol} and {self.atol}")
         object.__setattr__(self, "precision", Precision(self.precision))
         object.__setattr__(self, "backend", Backend(self.backend))
         object.__setattr__(self, "op_block_list", tuple(self.op_block_list))
 
     def key(self) -> dict[str, Any]:
-        """For cache keys: plain JSON values."""
-        return {k: (str(v) if isinstance(v, StrEnum) else v) for k, v in asdict(self).items()}
+        """For cache keys: plain JSON values of what changes the converted model (not the time budget)."""
+        data = {k: (str(v) if isinstance(v, StrEnum) else v) for k, v in asdict(self).items()}
+        data.pop("time_budget_s")
+        return data
 
 
 @dataclass
@@ -113,32 +124,98 @@ def _converter_chatter_to_log():
             log.debug("converter: %s", line)
 
 
-def _repair_casts(model: onnx.ModelProto) -> tuple[int, int]:
-    """(Cast targets corrected, redundant Cast pairs removed), in place."""
-    return repair_cast_targets(model), remove_redundant_pairs(model)
+def _repair_casts(model: onnx.ModelProto, float_outputs: frozenset[str] = frozenset()) -> tuple[int, int]:
+    """(Cast targets corrected or float32 outputs restored, redundant Cast pairs removed), in place."""
+    restored = keep_float_outputs(model, float_outputs)
+    return repair_cast_targets(model) + restored, remove_redundant_pairs(model)
+
+
+class _Search:
+    """The mixed-precision search as it goes: attempts, time, and the smallest fp32 node set that
+    passed so far (what is reported when the time budget ends)."""
+
+    def __init__(self, options: ConversionOptions, progress: Progress | None):
+        self.options, self.progress = options, progress
+        self.start = time.monotonic()
+        self.attempts = 0
+        self.reference: list[np.ndarray] | None = None
+        self.trying: list[str] = []
+        self.best: list[str] | None = None
+
+    def before_attempt(self, blocks: list[str]) -> None:
+        elapsed = time.monotonic() - self.start
+        if self.progress is not None:
+            self.progress.check()  # Cancelled ends the search between attempts
+            self.progress.update(
+                min(0.95, elapsed / self.options.time_budget_s),
+                f"mixed precision: attempt {self.attempts + 1}, {len(blocks)} nodes kept fp32",
+            )
+        if elapsed > self.options.time_budget_s:
+            raise _BudgetSpent(self)
+        self.attempts += 1
+        self.trying = blocks
+
+    def judged(self, results: list[np.ndarray]) -> None:
+        """Called with each run's outputs: the first is the fp32 reference, the others attempts."""
+        if self.reference is None:
+            self.reference = results
+            return
+        rtol, atol = self.options.rtol, self.options.atol
+        passed = all(np.allclose(r1, r2, rtol, atol) for r1, r2 in zip(self.reference, results, strict=True))
+        if passed and (self.best is None or len(self.trying) < len(self.best)):
+            self.best = list(self.trying)
+
+
+class _BudgetSpent(Exception):
+    def __init__(self, search: _Search):
+        super().__init__()
+        self.search = search
+
+    def reason(self) -> str:
+        search = self.search
+        budget = f"mixed precision ran out of its time budget ({search.options.time_budget_s:g} s) after "
+        budget += f"{search.attempts} attempts"
+        if search.best is None:
+            return f"{budget}; no node set within tolerance was found yet (raise time_budget_s or loosen the tolerance)"
+        return (
+            f"{budget}; the best node set within tolerance so far keeps {len(search.best)} nodes fp32 "
+            "(listed in fp32_nodes; raise time_budget_s to search further)"
+        )
 
 
 @contextlib.contextmanager
-def _patched_converter(extra_blocks: tuple[str, ...], forced_nodes: list[str], repairs: list):
+def _patched_converter(extra_blocks: tuple[str, ...], forced_nodes: list[str], repairs: list, search: _Search):
     """auto_convert_mixed_precision takes no op block list and calls the converter many times
     internally: it reads the module default at call time, and each attempt needs the Cast repairs.
-    `repairs` receives each attempt's counts; the last one is the returned model's."""
-    from onnxconverter_common import float16
+    `repairs` receives each attempt's counts; the last one is the returned model's. `search` sees
+    every attempt (time budget, progress, cancel) and every result (best node set so far)."""
+    from onnxconverter_common import auto_mixed_precision, float16
 
     saved_blocks, saved_convert = float16.DEFAULT_OP_BLOCK_LIST, float16.convert_float_to_float16
+    saved_values = auto_mixed_precision.get_tensor_values_using_ort
 
     def convert_and_repair(*args, **kwargs):
         kwargs["node_block_list"] = list(kwargs.get("node_block_list") or []) + forced_nodes
+        search.before_attempt(kwargs["node_block_list"])
+        source = args[0] if args else kwargs["model"]
+        keep = float_output_names(source) if kwargs.get("keep_io_types") else frozenset()
         converted = saved_convert(*args, **kwargs)
-        repairs.append(_repair_casts(converted))
+        repairs.append(_repair_casts(converted, keep))
         return converted
+
+    def values_and_judge(*args, **kwargs):
+        results = saved_values(*args, **kwargs)
+        search.judged(results)
+        return results
 
     float16.DEFAULT_OP_BLOCK_LIST = list(saved_blocks) + [op for op in extra_blocks if op not in saved_blocks]
     float16.convert_float_to_float16 = convert_and_repair
+    auto_mixed_precision.get_tensor_values_using_ort = values_and_judge
     try:
         yield
     finally:
         float16.DEFAULT_OP_BLOCK_LIST, float16.convert_float_to_float16 = saved_blocks, saved_convert
+        auto_mixed_precision.get_tensor_values_using_ort = saved_values
 
 
 def _fp16(model: onnx.ModelProto, options: ConversionOptions, node_blocks: list[str]) -> onnx.ModelProto:
@@ -155,17 +232,28 @@ def _fp16(model: onnx.ModelProto, options: ConversionOptions, node_blocks: list[
 
 
 def _amp(
-    model: onnx.ModelProto, options: ConversionOptions, feeds: dict[str, np.ndarray], forced: list[str]
+    model: onnx.ModelProto,
+    options: ConversionOptions,
+    feeds: dict[str, np.ndarray],
+    forced: list[str],
+    report: ConversionReport,
+    progress: Progress | None,
 ) -> tuple[onnx.ModelProto, tuple[int, int]]:
     from onnxconverter_common.auto_mixed_precision import auto_convert_mixed_precision
 
     repairs: list[tuple[int, int]] = []
-    with _patched_converter(options.op_block_list, forced, repairs):
+    search = _Search(options, progress)
+    with _patched_converter(options.op_block_list, forced, repairs, search):
         try:
             converted = auto_convert_mixed_precision(
                 model, feeds, rtol=options.rtol, atol=options.atol, keep_io_types=options.keep_io_types
             )
             return converted, repairs[-1]
+        except _BudgetSpent as spent:
+            report.fp32_nodes = list(search.best or [])
+            raise ConversionError(spent.reason()) from None
+        except Cancelled:
+            raise
         except ValueError as exc:
             raise ConversionError(f"mixed precision found no node set within tolerance: {exc}") from exc
         except Exception as exc:  # noqa: BLE001 - the converter surfaces onnxruntime's load errors
@@ -173,9 +261,14 @@ def _amp(
 
 
 def convert_model(
-    model: onnx.ModelProto, feeds: dict[str, np.ndarray], options: ConversionOptions
+    model: onnx.ModelProto,
+    feeds: dict[str, np.ndarray],
+    options: ConversionOptions,
+    progress: Progress | None = None,
 ) -> tuple[onnx.ModelProto | None, ConversionReport]:
-    """Convert and validate on `feeds`. Returns (model, report); model is None when the report failed."""
+    """Convert and validate on `feeds`. Returns (model, report); model is None when the report failed.
+    Mixed precision reports its search through `progress`, stops on its cancel (Cancelled) and within
+    `options.time_budget_s`."""
     if options.precision == Precision.FP32:
         raise ValueError(f"convert_model handles fp16 and amp, not {options.precision}")
     float_inputs = [vi for vi in model.graph.input if vi.type.tensor_type.elem_type == onnx.TensorProto.FLOAT]
@@ -201,12 +294,15 @@ def convert_model(
         with _converter_chatter_to_log():
             if options.precision == Precision.FP16:
                 converted = _fp16(repaired, options, blocked)
-                fixed, report.redundant_casts_removed = _repair_casts(converted)
+                keep = float_output_names(repaired) if options.keep_io_types else frozenset()
+                fixed, report.redundant_casts_removed = _repair_casts(converted, keep)
             else:
                 hot = nodes_over(peaks, FP16_MAX / HEADROOM)
                 if hot:
                     report.repairs.append(f"kept {len(hot)} nodes fp32: their activations come near fp16's limit")
-                converted, (fixed, report.redundant_casts_removed) = _amp(repaired, options, feeds, blocked + hot)
+                converted, (fixed, report.redundant_casts_removed) = _amp(
+                    repaired, options, feeds, blocked + hot, report, progress
+                )
     except ConversionError as exc:
         report.reason = str(exc)
         return None, report

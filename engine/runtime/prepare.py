@@ -18,6 +18,7 @@ from ..model.onnx_io import clamp_ir_version, external_data_digest, parse_model,
 from ..options import Device, OptLevel, Precision
 from ..precision.convert import ConversionOptions, ConversionReport, convert_model
 from ..precision.validation_feeds import sample_feeds
+from ..progress import Progress
 from .cache import CacheEntry, CacheUnavailable, ModelCache, cache_key, default_cache_dir
 from .sessions import ProviderChoice, SessionCache, SessionSettings, create_session, resolve_provider
 
@@ -146,10 +147,12 @@ def prepare_model(
     cache_dir: str | Path | None = None,
     sample: np.ndarray | None = None,
     options: ConversionOptions | None = None,
+    progress: Progress | None = None,
 ) -> PreparedModel:
     """Return a session for `model_path` at `precision`, reusing the cached optimized model when one
     matches everything it depends on. `sample` (HxWxC) validates conversions; raises ConversionError
-    (with `.report`) when the converted model is outside tolerance, and caches nothing then."""
+    (with `.report`) when the converted model is outside tolerance, and caches nothing then. `progress`
+    follows (and can cancel) a mixed-precision search."""
     request = _request(model_path, precision, settings, options)
     session_key = (request.key, request.settings)
     if cached := SESSIONS.get(session_key):
@@ -167,7 +170,7 @@ def prepare_model(
             # traceback and never an entry that fails every time.
             cache.discard(request.key, f"has invalid metadata ({type(exc).__name__}: {exc})")
     if prepared is None:
-        prepared = _build(request, model, cache, warnings, sample)
+        prepared = _build(request, model, cache, warnings, sample, progress)
     SESSIONS.put(session_key, prepared)
     return prepared
 
@@ -213,7 +216,12 @@ def _from_cache(request: _Request, entry: CacheEntry, warnings: list[str]) -> Pr
 
 
 def _convert(
-    request: _Request, model: onnx.ModelProto, info: ModelInfo, sample: np.ndarray | None, cache: ModelCache
+    request: _Request,
+    model: onnx.ModelProto,
+    info: ModelInfo,
+    sample: np.ndarray | None,
+    cache: ModelCache,
+    progress: Progress | None = None,
 ) -> tuple[onnx.ModelProto, ConversionReport | None, str | None]:
     """The converted graph, its report and where it is cached: from the cache when this model was converted
     with these options before (for another provider or level, say), else converted now and cached."""
@@ -231,7 +239,7 @@ def _convert(
                 cached_report,
                 str(entry.model_path),
             )
-    converted, report = convert_model(model, sample_feeds(info, sample), request.options)
+    converted, report = convert_model(model, sample_feeds(info, sample), request.options, progress)
     if converted is None:
         raise _conversion_failed(report)
     try:
@@ -245,10 +253,15 @@ def _convert(
 
 
 def _build(
-    request: _Request, model: onnx.ModelProto, cache: ModelCache, warnings: list[str], sample: np.ndarray | None = None
+    request: _Request,
+    model: onnx.ModelProto,
+    cache: ModelCache,
+    warnings: list[str],
+    sample: np.ndarray | None = None,
+    progress: Progress | None = None,
 ) -> PreparedModel:
     info = describe_model(model)
-    model, report, converted_path = _convert(request, model, info, sample, cache)
+    model, report, converted_path = _convert(request, model, info, sample, cache, progress)
     model = to_channels_last(model, info)
     try:
         temp: Path | None = cache.temp_model_path(request.key)
@@ -257,14 +270,22 @@ def _build(
         temp = None
     start = time.perf_counter()
     settings, choice = request.settings, request.choice
+    data = serialize(model)
     try:
         session, reason = create_session(
-            serialize(model), settings, choice, settings.optimization_level, str(temp) if temp else None
+            data, settings, choice, settings.optimization_level, str(temp) if temp else None
         )
-    except Exception:
-        if temp is not None:
-            temp.unlink(missing_ok=True)
-        raise
+    except Exception as exc:
+        if temp is None:
+            raise
+        temp.unlink(missing_ok=True)
+        # onnxruntime writes the optimized model itself: a cache folder that filled up or vanished
+        # meanwhile fails here with a message that blames the model ('SystemError : 2'). Without the
+        # cache file the same model either loads (the cache was at fault) or fails for its own reason.
+        session, reason = create_session(data, settings, choice, settings.optimization_level, None)
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        warnings.append(f"the optimized model could not be written to the cache ({first}); it is not cached this time")
+        temp = None
     startup = time.perf_counter() - start
     provider = _actual_provider(session)
     optimized = None

@@ -242,3 +242,30 @@ def test_require_gpu_and_the_documented_exit_status(clean_file, models_dir, tmp_
     assert settings.postprocess_summary.startswith("done 0, skipped 0, failed 3 (frame 1: GPU required")
     assert sorted(os.listdir(tmp_path / "render")) == [f"{f:04d}.exr" for f in FRAMES]  # the render went on
     assert exit_status(expr) == 3
+
+
+def test_disabling_the_extension_mid_render_releases_the_session_and_says_so(clean_file, models_dir, tmp_path, capsys):
+    """Issue 16, item 15: unregistering during an animation render stops the post-process, releases the
+    session (its memory goes back to Cycles) and reports which frames were not processed."""
+    bpy = clean_file
+    from onnx_image_runtime import handlers
+    from onnx_image_runtime.engine.image.files import write_image
+    from onnx_image_runtime.engine.runtime.prepare import is_loaded
+
+    scene = setup_scene(bpy, tmp_path, models_dir / "sr_x2.onnx")
+    (tmp_path / "render").mkdir()
+    handlers.on_render_init(scene)
+    render = handlers.active()
+    assert render is not None
+    prepared = render.batch.prepared
+    write_image(scene.render.frame_path(frame=1), np.random.default_rng(0).random((H, W, 4), np.float32))
+    scene.frame_current = 1
+    handlers.on_render_write(scene)
+    try:
+        handlers.unregister()
+        assert handlers.active() is None and not is_loaded(prepared)
+        printed = capsys.readouterr().out
+        assert "extension was disabled during the render" in printed and "done 1" in printed
+        assert "disabled" in scene.onnx_image_runtime.postprocess_summary
+    finally:
+        handlers.register()

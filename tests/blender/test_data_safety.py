@@ -33,3 +33,17 @@ def test_output_name_of_an_unrelated_image_never_overwrites_it(bpy_data, models_
         pointer, count = result.as_pointer(), len(bpy.data.images)
         assert bpy.ops.onnx.run_image(image=src.name, model=model, precision="FP32", output_name=name) == {"FINISHED"}
         assert bpy.data.images[f"{name} ONNX"].as_pointer() == pointer and len(bpy.data.images) == count
+
+
+def test_numeric_settings_are_bounded_in_the_ui(bpy_data):
+    """Issue 16, item 9: a value Blender accepts is a value the engine accepts."""
+    bpy = bpy_data
+    settings = bpy.context.scene.onnx_image_runtime
+    for name in ("tile_size", "tile_overlap"):
+        prop = settings.bl_rna.properties[name]
+        assert prop.hard_min == 0 and prop.hard_max <= 16384
+        setattr(settings, name, -5)
+        assert getattr(settings, name) == 0  # clamped, never negative
+        setattr(settings, name, 10**6)
+        assert getattr(settings, name) == prop.hard_max
+        settings.property_unset(name)

@@ -89,3 +89,45 @@ def test_changed_external_weights_change_the_cache_key(tmp_path, cache_dir):
     again = prepare_model(str(path), "fp32", CPU, cache_dir)
     assert not again.cache_hit
     assert np.abs(run_image(again, IMAGE).image - first).max() > 1e-3
+
+
+def test_cache_folder_deleted_during_optimization_falls_back_uncached(model_file, cache_dir, tmp_path, monkeypatch):
+    """onnxruntime writes the optimized model itself: a folder that vanished (or filled up) under it
+    fails that write, which must not be reported as a broken model."""
+    path = model_file("sr_x2")
+    reference = run_image(prepare_model(path, "fp32", CPU, tmp_path / "ok"), IMAGE).image
+    SESSIONS.clear()
+    gone = tmp_path / "gone"
+
+    def vanished(self, key):
+        return gone / f"{key}.onnx.tmp"  # the folder was deleted after the check
+
+    monkeypatch.setattr(ModelCache, "temp_model_path", vanished)
+    prepared = prepare_model(path, "fp32", CPU, cache_dir)
+    assert prepared.optimized_model is None and any("not cached" in w for w in prepared.warnings)
+    np.testing.assert_array_equal(run_image(prepared, IMAGE).image, reference)
+
+
+def test_unusable_cache_warning_reaches_run_and_sequence(model_file, tmp_path):
+    import subprocess
+    import sys
+
+    from engine.image.files import write_image
+    from tests.helpers import ROOT
+
+    path = model_file("sr_x2")
+    (tmp_path / "in").mkdir()
+    write_image(tmp_path / "in" / "0001.exr", np.random.default_rng(0).random((8, 8, 3), np.float32))
+    blocked = tmp_path / "cache_is_a_file"
+    blocked.write_text("not a folder")
+    common = ["--provider", "cpu", "--cache-dir", blocked]
+    for args in (
+        ["run", path, tmp_path / "in" / "0001.exr", tmp_path / "one.exr", *common],
+        ["sequence", path, "--input", tmp_path / "in/####.exr", "--output", tmp_path / "o/####.exr", "--frames", "1"],
+    ):
+        args = [*args, *common] if args[0] == "sequence" else args
+        done = subprocess.run(
+            [sys.executable, "-m", "engine", *map(str, args)], capture_output=True, text=True, cwd=ROOT, timeout=120
+        )
+        assert done.returncode == 0, done.stderr
+        assert "not cached" in done.stderr and str(blocked) in done.stderr
