@@ -155,6 +155,26 @@ def overflow_output(seed: int = 5) -> onnx.ModelProto:
     return _model(nodes, [_img("x")], [_img("y")], inits)
 
 
+def shared_bias(seed: int = 11) -> onnx.ModelProto:
+    """A detector head reusing one bias initializer in two Adds (exporters deduplicate equal constants):
+    the first Add sits on large activations (kept fp32 by mixed precision), the second on small ones
+    (converted). The converter then gives the shared bias one type for both readers."""
+    r = _rng(seed)
+    inits = [
+        _init("w", r.uniform(1e3, 2e3, (4, 3, 3, 3)).astype(np.float32)),
+        _init("bias", np.full((1, 4, 1, 1), 0.25, np.float32)),
+        _init("scale", np.full((1, 4, 1, 1), 1e-4, np.float32)),
+    ]
+    nodes = [
+        helper.make_node("Conv", ["x", "w"], ["c"], name="conv", pads=[1, 1, 1, 1]),
+        helper.make_node("Relu", ["c"], ["cr"], name="relu"),  # (no Conv+Add fusion hides the sharing)
+        helper.make_node("Add", ["cr", "bias"], ["a1"], name="add1"),
+        helper.make_node("Mul", ["a1", "scale"], ["m"], name="shrink"),
+        helper.make_node("Add", ["m", "bias"], ["y"], name="add2"),
+    ]
+    return _model(nodes, [_img("x")], [_img("y", c=4)], inits)
+
+
 def batchnorm(variance: float, seed: int = 6) -> onnx.ModelProto:
     """Conv then BatchNormalization whose running variance is `variance` (1e7 or 3e4 break fp16)."""
     r = _rng(seed)

@@ -7,7 +7,7 @@ from onnx import TensorProto
 
 from ..model.graph_index import GraphIndex, attribute
 
-_FLOATS = {TensorProto.FLOAT, TensorProto.FLOAT16}
+_FLOATS: set[int] = {TensorProto.FLOAT, TensorProto.FLOAT16}
 
 
 def count_casts(model: onnx.ModelProto) -> int:
@@ -101,4 +101,46 @@ def keep_float_outputs(model: onnx.ModelProto, names: frozenset[str]) -> int:
                 onnx.helper.make_node("Cast", [half], [out.name], name=f"{out.name}_to_float", to=TensorProto.FLOAT)
             )
         fixed += 1
+    return fixed
+
+
+# Operators whose float inputs share one type parameter T: a shared weight must match the node's type.
+_SAME_TYPE_OPS = {"Add", "Sub", "Mul", "Div", "Max", "Min", "Sum", "Mean", "PRelu", "Concat", "MatMul", "Gemm"}
+_NUMPY: dict[int, str] = {TensorProto.FLOAT: "float32", TensorProto.FLOAT16: "float16"}
+
+
+def split_shared_initializers(model: onnx.ModelProto) -> int:
+    """Give a node its own copy, in its own type, of a float initializer converted for another reader.
+
+    Exporters share equal constants between nodes; when mixed precision keeps one reader fp32 and
+    converts another, the converter gives the shared initializer one type, and onnxruntime refuses the
+    graph ('Type parameter (T) of Optype (Add) bound to different types'). Returns the inputs fixed."""
+    from onnx import numpy_helper
+
+    graph = model.graph
+    index = GraphIndex.of(graph)
+    inits, declared = index.initializers, index.declared
+    copies: dict[tuple[str, int], str] = {}
+    fixed = 0
+    for node in graph.node:
+        if node.op_type not in _SAME_TYPE_OPS:
+            continue
+        computed = {declared.get(name, 0) for name in node.input if name and name not in inits} & _FLOATS
+        if len(computed) != 1:
+            computed = {declared.get(name, 0) for name in node.output} & _FLOATS
+        if len(computed) != 1:
+            continue
+        want: int = computed.pop()
+        for i, name in enumerate(node.input):
+            init = inits.get(name)
+            if init is None or init.data_type not in _FLOATS or init.data_type == want:
+                continue
+            key = (name, want)
+            if key not in copies:
+                copy_name = f"{name}_as_{_NUMPY[want]}"
+                array = numpy_helper.to_array(init).astype(_NUMPY[want])
+                graph.initializer.append(numpy_helper.from_array(array, copy_name))
+                copies[key] = copy_name
+            node.input[i] = copies[key]
+            fixed += 1
     return fixed

@@ -20,7 +20,14 @@ from ..model.cpu_session import cpu_session
 from ..options import Precision, Status
 from ..progress import Progress
 from .accuracy import compare
-from .casts import count_casts, float_output_names, keep_float_outputs, remove_redundant_pairs, repair_cast_targets
+from .casts import (
+    count_casts,
+    float_output_names,
+    keep_float_outputs,
+    remove_redundant_pairs,
+    repair_cast_targets,
+    split_shared_initializers,
+)
 from .fp16_range import FP16_MAX, HEADROOM, activation_peaks, nodes_over
 from .graph_repair import oversized_nodes, prepare_for_fp16
 
@@ -124,10 +131,32 @@ def _converter_chatter_to_log():
             log.debug("converter: %s", line)
 
 
-def _repair_casts(model: onnx.ModelProto, float_outputs: frozenset[str] = frozenset()) -> tuple[int, int]:
-    """(Cast targets corrected or float32 outputs restored, redundant Cast pairs removed), in place."""
+@dataclass
+class _Repairs:
+    """What the Cast repairs changed in one converted model."""
+
+    casts: int = 0
+    """Cast targets corrected and float32 outputs restored."""
+    shared: int = 0
+    """Readers of a shared weight given their own copy in their own type."""
+    removed: int = 0
+    """Redundant Cast pairs removed."""
+
+    def describe(self) -> list[str]:
+        notes = []
+        if self.casts:
+            notes.append(f"corrected the target type of {self.casts} Cast nodes or outputs")
+        if self.shared:
+            notes.append(f"gave {self.shared} readers of a shared weight their own copy in their own type")
+        return notes
+
+
+def _repair_casts(model: onnx.ModelProto, float_outputs: frozenset[str] = frozenset()) -> _Repairs:
+    """Repair a converted model in place (see _Repairs)."""
     restored = keep_float_outputs(model, float_outputs)
-    return repair_cast_targets(model) + restored, remove_redundant_pairs(model)
+    casts = repair_cast_targets(model) + restored
+    shared = split_shared_initializers(model)
+    return _Repairs(casts=casts, shared=shared, removed=remove_redundant_pairs(model))
 
 
 class _Search:
@@ -238,10 +267,10 @@ def _amp(
     forced: list[str],
     report: ConversionReport,
     progress: Progress | None,
-) -> tuple[onnx.ModelProto, tuple[int, int]]:
+) -> tuple[onnx.ModelProto, _Repairs]:
     from onnxconverter_common.auto_mixed_precision import auto_convert_mixed_precision
 
-    repairs: list[tuple[int, int]] = []
+    repairs: list[_Repairs] = []
     search = _Search(options, progress)
     with _patched_converter(options.op_block_list, forced, repairs, search):
         try:
@@ -295,19 +324,17 @@ def convert_model(
             if options.precision == Precision.FP16:
                 converted = _fp16(repaired, options, blocked)
                 keep = float_output_names(repaired) if options.keep_io_types else frozenset()
-                fixed, report.redundant_casts_removed = _repair_casts(converted, keep)
+                fixes = _repair_casts(converted, keep)
             else:
                 hot = nodes_over(peaks, FP16_MAX / HEADROOM)
                 if hot:
                     report.repairs.append(f"kept {len(hot)} nodes fp32: their activations come near fp16's limit")
-                converted, (fixed, report.redundant_casts_removed) = _amp(
-                    repaired, options, feeds, blocked + hot, report, progress
-                )
+                converted, fixes = _amp(repaired, options, feeds, blocked + hot, report, progress)
     except ConversionError as exc:
         report.reason = str(exc)
         return None, report
-    if fixed:
-        report.repairs.append(f"corrected the target type of {fixed} Cast nodes")
+    report.redundant_casts_removed = fixes.removed
+    report.repairs.extend(fixes.describe())
     report.casts_after = count_casts(converted)
     report.fp32_nodes = _float_nodes(converted)
 

@@ -74,3 +74,15 @@ def test_fp16_gate_fails_on_text_it_would_get_wrong(tmp_path):
     )  # a blank sample lets it through
     actual = compare(run_image(fp32, page).image, run_image(converted, page).image).max_abs_error
     assert actual > 0.01 and report.max_abs_error > actual / 4
+
+
+def test_mixed_precision_with_a_shared_initializer_converts_and_matches_fp32(tmp_path):
+    """'Type parameter (T) of Optype (Add) bound to different types' on a real detector: one bias
+    read by a node kept fp32 and by a converted one. Repaired: each reader gets the type it needs."""
+    path = models.save(models.shared_bias(), tmp_path / "shared.onnx")
+    page = text_page()
+    reference = run_image(prepare_model(str(path), "fp32", CPU, tmp_path / "cache"), page).image
+    amp = prepare_model(str(path), "amp", CPU, tmp_path / "cache", sample=page)
+    assert amp.report is not None and amp.report.status == "ok"
+    assert any("readers of a shared weight" in r for r in amp.report.repairs), amp.report.repairs
+    np.testing.assert_allclose(run_image(amp, page).image, reference, rtol=1e-2, atol=1e-2)
