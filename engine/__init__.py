@@ -66,6 +66,7 @@ _EXPORTS: dict[str, str] = {
     # batch
     "process_sequence": ".batch.sequence",
     "first_frame_sample": ".batch.sequence",
+    "recheck_affordable": ".batch.accuracy_check",
     "process_frame": ".batch.sequence",
     "SequenceSummary": ".batch.sequence",
     "FrameBatch": ".batch.sequence",
@@ -132,6 +133,7 @@ __all__ = [
     "process_sequence",
     "read_image",
     "read_layers",
+    "recheck_affordable",
     "release_model",
     "run_image",
     "same_file",
@@ -146,6 +148,7 @@ if TYPE_CHECKING:
     from . import gpu
     from .advice.advisor import Advice, advise_model
     from .advice.channel_padding import pad_channels, pad_channels_file
+    from .batch.accuracy_check import recheck_affordable
     from .batch.frames import frame_path, parse_frames, sibling_output_pattern
     from .batch.sequence import FrameBatch, SequenceSummary, first_frame_sample, process_frame, process_sequence
     from .errors import Cancelled, ConversionError, EngineError, ImageError, ModelError, RuntimeFailure

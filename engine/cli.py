@@ -170,6 +170,16 @@ def pass_mapping(args) -> dict[str, str]:
         raise EngineError(f"--pass takes INPUT=PASS (e.g. albedo='Diffuse Color'): {exc}") from exc
 
 
+def _fp32_reference(args, sample):
+    """The fp32 model on the CPU, to check a reduced-precision model's first full output against,
+    when the image is small enough for that to be affordable (engine.batch.accuracy_check)."""
+    from . import SessionSettings, prepare_model, recheck_affordable
+
+    if args.precision == Precision.FP32 or sample is None or not recheck_affordable(sample):
+        return None
+    return prepare_model(args.model, Precision.FP32, SessionSettings(provider=Provider.CPU), args.cache_dir)
+
+
 def _print_notes(prepared) -> None:
     """What the user should know about how the model was prepared (an unusable cache, say)."""
     for warning in prepared.warnings:
@@ -197,6 +207,7 @@ def _cmd_run(args) -> int:
         pass_mapping(args),
         _progress_printer("tiles"),
         _exr(args),
+        _fp32_reference(args, sample),
     )
     print(file=sys.stderr)
     _json({"output": args.output, "provider": prepared.provider, "tiles": result.tiles, "notes": list(result.notes)})
@@ -226,6 +237,7 @@ def _cmd_sequence(args) -> int:
         pass_mapping(args),
         _progress_printer("frames"),
         _exr(args),
+        _fp32_reference(args, sample),
     )
     print(file=sys.stderr)
     _json(summary.to_json())

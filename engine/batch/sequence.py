@@ -16,12 +16,13 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..errors import Cancelled, EngineError
+from ..errors import Cancelled, ConversionError, EngineError
 from ..image.files import ExrOptions, clean_stale_temps, exr_options_of, read_layers, same_file, write_image
 from ..image.passes import select_inputs
 from ..inference.pipeline import RunSettings, run_image
 from ..progress import SILENT, Progress
 from ..runtime.prepare import PreparedModel
+from .accuracy_check import recheck_affordable, recheck_against_fp32
 from .frames import frame_path
 
 log = logging.getLogger(__name__)
@@ -94,10 +95,19 @@ def _write_like(src: str, dst: str, image, exr: ExrOptions | None) -> None:
     write_image(dst, image, (exr or ExrOptions()).over(exr_options_of(src)))
 
 
-def _run_and_write(prepared, image, extra, src: str, dst: str, settings: RunSettings, progress: Progress, exr=None):
+def _recheck(reference, prepared, image, extra, output, settings: RunSettings) -> None:
+    """The first full output of a reduced-precision model against fp32 (see accuracy_check)."""
+    if reference is not None and recheck_affordable(image):
+        recheck_against_fp32(reference, image, extra, output, settings, str(prepared.precision))
+
+
+def _run_and_write(
+    prepared, image, extra, src: str, dst: str, settings: RunSettings, progress: Progress, exr=None, reference=None
+):
     Path(dst).parent.mkdir(parents=True, exist_ok=True)
     result = run_image(prepared, image, extra, settings, progress)
     progress.check()
+    _recheck(reference, prepared, image, extra, result.image, settings)
     _write_like(src, dst, result.image, exr)
     return result
 
@@ -121,9 +131,13 @@ class _FrameProgress(Progress):
         self._parent.update(overall, f"frame {self._frame} ({self._index + 1}/{self._total}): {text}")
 
 
-def process_frame(prepared, src: str, dst: str, settings: RunSettings, pass_inputs=None, progress=None, exr=None):
+def process_frame(
+    prepared, src: str, dst: str, settings: RunSettings, pass_inputs=None, progress=None, exr=None, reference=None
+):
+    """Run one image file into another. With `reference` (the fp32 model), a reduced-precision result
+    outside tolerance of fp32 on this image raises ConversionError and nothing is written."""
     image, extra = _load(src, pass_inputs or {}, _input_names(prepared))
-    return _run_and_write(prepared, image, extra, src, dst, settings, progress or SILENT, exr)
+    return _run_and_write(prepared, image, extra, src, dst, settings, progress or SILENT, exr, reference)
 
 
 def first_frame_sample(input_pattern: str, frames: list[int]):
@@ -159,6 +173,7 @@ def process_sequence(
     pass_inputs: dict[str, str] | None = None,
     progress: Progress | None = None,
     exr: ExrOptions | None = None,
+    reference: PreparedModel | None = None,
 ) -> SequenceSummary:
     """Process `frames` of `input_pattern` into `output_pattern` ('#' runs are frame numbers).
 
@@ -167,7 +182,9 @@ def process_sequence(
     keeps only complete files; an output an earlier run finished is never removed.
     Progress text: 'frame 7 processed (3/10)' or 'frame 7 failed (3/10)' after
     each frame (its file is written in the background; the summary says when it was). EXR outputs are
-    stored like their source frames unless `exr` is given."""
+    stored like their source frames unless `exr` is given. With `reference` (the fp32 model), the first
+    frame processed is compared with fp32 before it is written: outside tolerance, ConversionError ends
+    the sequence with nothing written."""
     settings = settings or RunSettings()
     progress = progress or SILENT
     pass_inputs = pass_inputs or {}
@@ -223,11 +240,15 @@ def process_sequence(
                 image, extra = loaded
                 result = run_image(prepared, image, extra, settings, frame_progress)
                 frame_progress.check()
+                _recheck(reference, prepared, image, extra, result.image, settings)
+                reference = None  # the first frame decides
                 writes.append((frame, dst, writer.submit(_write_like, src, dst, result.image, exr)))
                 log.info("frame %d -> %s (%.2f s)", frame, dst, time.perf_counter() - start)
             except Cancelled:
                 summary.cancelled = True
                 break
+            except ConversionError:
+                raise  # the model is wrong on these pixels, not this frame: no frame is written
             except FRAME_ERRORS as exc:
                 _record_failure(summary, frame, exc)
                 if stop_on_error:

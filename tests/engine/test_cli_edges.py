@@ -77,3 +77,28 @@ def test_damaged_image_error_is_one_line(files, tmp_path):
     (tmp_path / "bad.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * 40)
     done = _cli("run", model, tmp_path / "bad.png", out, "--provider", "cpu")
     assert done.returncode == 1 and _one_error_line(done), done.stderr
+
+
+def test_run_and_sequence_judge_fp16_on_the_image_being_processed(tmp_path):
+    """Issue 16, item 6: exit status 2 (accuracy check failed) and nothing written, on a page whose text
+    fp16 gets wrong, although its blank centre would have passed."""
+    from tests.engine.precision.test_accuracy_gate import text_page
+
+    model = models.save(models.text_detector(), tmp_path / "text.onnx")
+    (tmp_path / "in").mkdir()
+    write_image(tmp_path / "in" / "0001.exr", text_page())
+    common = ["--precision", "fp16", "--provider", "cpu", "--cache-dir", tmp_path / "cache"]
+    done = _cli("run", model, tmp_path / "in" / "0001.exr", tmp_path / "out.exr", *common)
+    assert done.returncode == 2 and "outside the tolerance" in done.stderr and not (tmp_path / "out.exr").exists()
+    done = _cli(
+        "sequence",
+        model,
+        "--input",
+        tmp_path / "in/####.exr",
+        "--output",
+        tmp_path / "o/####.exr",
+        "--frames",
+        "1",
+        *common,
+    )
+    assert done.returncode == 2 and "outside the tolerance" in done.stderr and not (tmp_path / "o").exists()

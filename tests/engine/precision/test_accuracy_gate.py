@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from engine.errors import ConversionError
-from engine.inference.pipeline import run_image
+from engine.inference.pipeline import RunSettings, run_image
 from engine.precision.accuracy import compare
 from engine.precision.validation_feeds import sample_feeds
 from engine.runtime.prepare import prepare_model
@@ -86,3 +86,31 @@ def test_mixed_precision_with_a_shared_initializer_converts_and_matches_fp32(tmp
     assert amp.report is not None and amp.report.status == "ok"
     assert any("readers of a shared weight" in r for r in amp.report.repairs), amp.report.repairs
     np.testing.assert_allclose(run_image(amp, page).image, reference, rtol=1e-2, atol=1e-2)
+
+
+def _cached_on_a_blank_page(tmp_path):
+    """fp16 converted and cached after validation on another (blank) image: the case the crops cannot see."""
+    path = models.save(models.text_detector(), tmp_path / "text.onnx")
+    fp16 = prepare_model(str(path), "fp16", CPU, tmp_path / "cache", sample=np.full((64, 64, 3), 0.5, np.float32))
+    fp32 = prepare_model(str(path), "fp32", CPU, tmp_path / "cache")
+    return fp16, fp32
+
+
+def test_first_full_output_is_rechecked_against_fp32_before_writing(tmp_path):
+    from engine.batch.sequence import process_frame, process_sequence
+    from engine.image.files import write_image
+
+    fp16, fp32 = _cached_on_a_blank_page(tmp_path)
+    (tmp_path / "in").mkdir()
+    for frame in (1, 2):
+        write_image(tmp_path / "in" / f"{frame:04d}.exr", text_page(seed=frame))
+    with pytest.raises(ConversionError, match="differs from fp32 by up to"):
+        process_frame(fp16, str(tmp_path / "in" / "0001.exr"), str(tmp_path / "one.exr"), RunSettings(), reference=fp32)
+    assert not (tmp_path / "one.exr").exists()
+    with pytest.raises(ConversionError, match="nothing was written"):
+        process_sequence(
+            fp16, str(tmp_path / "in" / "####.exr"), str(tmp_path / "out" / "####.exr"), [1, 2], reference=fp32
+        )
+    assert not (tmp_path / "out").exists() or not list((tmp_path / "out").iterdir())
+    # Without the check (or in fp32) the frames are written: the check is what stops them.
+    assert process_sequence(fp32, str(tmp_path / "in" / "####.exr"), str(tmp_path / "o32" / "####.exr"), [1, 2]).ok
