@@ -285,7 +285,7 @@ def build_parser() -> argparse.ArgumentParser:
     convert.add_argument("model")
     convert.add_argument("--precision", type=Precision, choices=[Precision.FP16, Precision.AMP], default="fp16")
     convert.add_argument("--out", required=True)
-    convert.add_argument("--sample", help="image to validate on (a small centre crop is used)")
+    convert.add_argument("--sample", help="image to validate on (its most detailed crops are used)")
     convert.add_argument("--rtol", type=_positive, default=1e-2)
     convert.add_argument("--atol", type=_positive, default=1e-2)
     convert.add_argument("--block-op", action="append", default=[], help="op type to keep fp32 (repeatable)")

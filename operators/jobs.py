@@ -268,10 +268,17 @@ class SequenceJob:
     mapping: dict[str, str] = field(default_factory=dict)
 
     def work(self, progress: Progress) -> SequenceResult:
-        from ..engine import process_sequence
+        from ..engine import process_sequence, recheck_affordable
 
         start = time.perf_counter()
         prepared = _prepare(self.model, progress)
+        sample = self.model.sample
+        # The first frame's reduced-precision output is compared with fp32 before it is written.
+        reference = (
+            self.model.prepare(Precision.FP32)
+            if prepared.precision != Precision.FP32 and sample is not None and recheck_affordable(sample)
+            else None
+        )
         summary = process_sequence(
             prepared,
             self.input_pattern,
@@ -282,6 +289,7 @@ class SequenceJob:
             self.stop_on_error,
             self.mapping,
             progress,
+            reference=reference,
         )
         notes = list(prepared.warnings)
         notes += [f"frame {frame} failed: {reason}" for frame, reason in sorted(summary.failed.items())]

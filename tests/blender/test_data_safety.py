@@ -47,3 +47,33 @@ def test_numeric_settings_are_bounded_in_the_ui(bpy_data):
         setattr(settings, name, 10**6)
         assert getattr(settings, name) == prop.hard_max
         settings.property_unset(name)
+
+
+def test_process_sequence_judges_fp16_on_the_first_frame(bpy_data, tmp_path):
+    """Issue 16, item 6: a text page fp16 gets wrong (blank in the middle) fails the operator's accuracy
+    gate, and nothing is written."""
+    import pytest
+
+    from tests import models
+    from tests.engine.precision.test_accuracy_gate import text_page
+
+    bpy = bpy_data
+    from onnx_image_runtime.engine.image.files import write_image
+
+    model = models.save(models.text_detector(), tmp_path / "text.onnx")
+    (tmp_path / "in").mkdir()
+    for frame in (1, 2):
+        write_image(tmp_path / "in" / f"{frame:04d}.exr", text_page(seed=frame))
+    settings = bpy.context.scene.onnx_image_runtime
+    settings.model_path, settings.precision, settings.provider = str(model), "FP16", "CPU"
+    try:
+        with pytest.raises(RuntimeError, match="outside the tolerance"):
+            bpy.ops.onnx.process_sequence(
+                input_pattern=str(tmp_path / "in" / "####.exr"),
+                output_pattern=str(tmp_path / "out" / "####.exr"),
+                frames="1-2",
+            )
+        assert not (tmp_path / "out").exists()
+    finally:
+        for key in ("precision", "provider"):
+            settings.property_unset(key)
