@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import bpy
 
-from ..engine import Progress, first_frame_sample, parse_frames, parse_mapping, sibling_output_pattern
+from ..engine import Progress, parse_frames, parse_mapping, sibling_output_pattern
 from . import jobs
 from .common import ModelArgs, render_pattern, store_prepared
 from .runner import JobRunner
@@ -61,6 +61,8 @@ class ONNX_OT_process_sequence(JobRunner, ModelArgs, bpy.types.Operator):
             if self.properties.is_property_set("stop_on_error")
             else settings.postprocess_stop_on_error
         )
+        from ..engine import first_frame_sample  # loads the engine: only when an operator runs
+
         return jobs.SequenceJob(
             # Reduced precision is judged on the first frame, not on a synthetic image.
             model=model_job(self, context, sample=first_frame_sample(input_pattern, frames)),
