@@ -35,6 +35,8 @@ class _Render:
         self.frames_seen = 0
         self.refused = ""
         """Set when "Require GPU" is on and the model would run on the CPU: every frame fails with it."""
+        self.reference = None
+        """The fp32 model the first frame is checked against (reduced precision only), released at the end."""
 
 
 _ACTIVE: _Render | None = None
@@ -72,7 +74,7 @@ def active():
 
 
 def _start(scene) -> _Render | None:
-    from .engine import Device, FrameBatch, parse_mapping
+    from .engine import Device, FrameBatch, Precision, parse_mapping
     from .operators.common import postprocess_pattern, render_pattern
     from .operators.jobs import error_text
     from .operators.settings import run_settings, scene_model_job
@@ -98,8 +100,17 @@ def _start(scene) -> _Render | None:
         f"{prepared.precision} on {prepared.provider.upper()} (ready in {time.perf_counter() - start:.2f} s), "
         f"frames -> {pattern}"
     )
-    batch = FrameBatch(prepared, pattern, run, settings.postprocess_stop_on_error, mapping)
+    # The model is prepared before any frame exists, so a reduced-precision conversion was validated on a
+    # synthetic image: the first frame's output is compared with fp32 before anything is written.
+    reference = None
+    if prepared.precision != Precision.FP32:
+        try:
+            reference = model.prepare(Precision.FP32)
+        except Exception as exc:  # noqa: BLE001 - the check is an extra; the post-process still runs
+            _say(f"the first frame is not checked against fp32: {error_text(exc)}")
+    batch = FrameBatch(prepared, pattern, run, settings.postprocess_stop_on_error, mapping, reference=reference)
     render = _Render(scene.name, batch, render_pattern(scene))
+    render.reference = reference
     if settings.postprocess_require_gpu and prepared.provider != Device.CUDA:
         why = prepared.fallback_reason or f"the provider is {prepared.provider.upper()}"
         render.refused = f"GPU required (Require GPU), but the model would run on the CPU: {why}"
@@ -122,6 +133,9 @@ def _finish(render: _Render, cancelled: bool, why: str = "") -> None:
     from .engine import release_model
 
     release_model(batch.prepared)
+    if render.reference is not None:
+        release_model(render.reference)
+        render.reference = None
     render.batch = None
 
 
@@ -163,6 +177,12 @@ def on_render_write(scene, *_args):
         _say(f"frame {frame} FAILED: {render.refused}")
         return
     result = batch.process(frame, src)
+    if render.reference is not None and (batch.reference is None or batch.refused):
+        # The first frame was checked: the fp32 model's memory goes back to Cycles now.
+        from .engine import release_model
+
+        release_model(render.reference)
+        render.reference = None
     if result is None:
         return
     if result.error:

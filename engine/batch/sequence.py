@@ -273,8 +273,10 @@ class FrameResult:
 class FrameBatch:
     """Frames handed over one at a time, all through one prepared model (its session and buffers).
 
-    Used by the render handlers: `process(frame, src)` right after Blender wrote `src`. Failures are
-    recorded per frame; with `stop_on_error` the first failure stops the batch (later frames are left
+    Used by the render handlers: `process(frame, src)` right after Blender wrote `src`. With `reference`
+    (the fp32 model), the first frame's output is compared with fp32 before it is written; outside
+    tolerance, that frame and every later one fail with the measured error. Failures are recorded per
+    frame; with `stop_on_error` the first failure stops the batch (later frames are left
     alone), and `cancel()` stops it too. The source frame is only ever read."""
 
     def __init__(
@@ -285,8 +287,13 @@ class FrameBatch:
         stop_on_error: bool = False,
         pass_inputs: Mapping[str, str] | None = None,
         progress: Progress | None = None,
+        reference: PreparedModel | None = None,
     ):
         self.prepared = prepared
+        self.reference = reference
+        """The fp32 model the first frame is checked against (see process_sequence); None after it."""
+        self.refused = ""
+        """Why every frame fails without being processed: the model is wrong on these frames."""
         self.output_pattern = output_pattern
         self.settings = settings or RunSettings()
         self.stop_on_error = stop_on_error
@@ -314,13 +321,22 @@ class FrameBatch:
         if folder not in self._cleaned:
             self._cleaned.add(folder)
             _clean_temps(folder)
+        if self.refused:
+            self.summary.failed[frame] = self.refused
+            return FrameResult(frame, dst, 0.0, self.refused)
         try:
             _check_paths(src, dst)
             image, extra = _load(src, self.pass_inputs, _input_names(self.prepared))
-            _run_and_write(self.prepared, image, extra, src, dst, self.settings, self.progress)
+            _run_and_write(self.prepared, image, extra, src, dst, self.settings, self.progress, None, self.reference)
+            self.reference = None  # the first frame processed decides
         except Cancelled:
             self.summary.cancelled = True
             return None
+        except ConversionError as exc:
+            # Wrong on these frames, not on this one only: every later frame fails with the same reason.
+            self.refused = str(exc)
+            self.summary.failed[frame] = self.refused
+            return FrameResult(frame, dst, time.perf_counter() - start, self.refused)
         except FRAME_ERRORS as exc:
             # Not logged here: the render handler prints each failed frame itself.
             self.summary.failed[frame] = str(exc)

@@ -269,3 +269,32 @@ def test_disabling_the_extension_mid_render_releases_the_session_and_says_so(cle
         assert "disabled" in scene.onnx_image_runtime.postprocess_summary
     finally:
         handlers.register()
+
+
+def test_render_post_process_checks_its_first_frame_against_fp32(clean_file, tmp_path, capsys):
+    """Issue 16, item 6: the post-process prepares its model before any frame exists (validated on a
+    synthetic image), so its first frame is compared with fp32 before anything is written; a model
+    wrong on these frames fails every frame with the measured error, and writes nothing."""
+    bpy = clean_file
+    from onnx_image_runtime import handlers
+    from onnx_image_runtime.engine.image.files import write_image
+
+    from tests import models
+    from tests.engine.precision.test_accuracy_gate import text_page
+
+    model = models.save(models.text_detector(), tmp_path / "text.onnx")
+    scene = setup_scene(bpy, tmp_path, model)
+    scene.onnx_image_runtime.precision = "FP16"
+    (tmp_path / "render").mkdir()
+    handlers.on_render_init(scene)
+    for frame in FRAMES:  # as Blender writes them, one by one
+        page = text_page(seed=frame)  # the file's size, not the scene's, is what is processed
+        write_image(scene.render.frame_path(frame=frame), np.dstack([page, np.ones(page.shape[:2], np.float32)]))
+        scene.frame_current = frame
+        handlers.on_render_write(scene)
+    handlers.on_render_complete(scene)
+    printed = capsys.readouterr().out
+    failed = [line for line in printed.splitlines() if " FAILED: " in line and "differs from fp32 by up to" in line]
+    assert len(failed) == len(FRAMES), printed
+    assert not (tmp_path / "render_onnx").exists() or os.listdir(tmp_path / "render_onnx") == []
+    assert scene.onnx_image_runtime.postprocess_summary.startswith(f"done 0, skipped 0, failed {len(FRAMES)}")
