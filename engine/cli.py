@@ -132,7 +132,7 @@ def _cmd_convert(args) -> int:
         Path(args.report).write_text(json.dumps(data, indent=2, default=str))
     _json(data)
     if report.status == Status.FAILED:
-        print(f"error: conversion failed: {report.reason}", file=sys.stderr)
+        _error(f"conversion failed: {report.reason}")
         return 2
     return 0
 
@@ -168,6 +168,13 @@ def pass_mapping(args) -> dict[str, str]:
         return parse_mapping(args.pass_)
     except ValueError as exc:
         raise EngineError(f"--pass takes INPUT=PASS (e.g. albedo='Diffuse Color'): {exc}") from exc
+
+
+def _error(reason: object) -> None:
+    """One line on stderr, whatever the reason's own layout (library messages span several lines)."""
+    lines = [line.strip() for line in str(reason).splitlines() if line.strip()] or ["unknown error"]
+    more = f" (+{len(lines) - 1} more lines; -v shows library output)" if len(lines) > 1 else ""
+    print(f"error: {lines[0]}{more}", file=sys.stderr)
 
 
 def _fp32_reference(args, sample):
@@ -390,17 +397,17 @@ def _main(args) -> int:
     try:
         return args.func(args)
     except GpuRequired as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        _error(exc)
         return GPU_REQUIRED_EXIT
     except ConversionError as exc:
         report = getattr(exc, "report", None)
         if report is not None:
             _json(report.to_json())
-        print(f"error: {exc}", file=sys.stderr)
+        _error(exc)
         return 2
     except EngineError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        _error(exc)
         return 1
     except (OSError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        _error(exc)
         return 1

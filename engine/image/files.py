@@ -40,7 +40,7 @@ _INTEGER_FORMATS = ("uint8", "uint16", "int8", "int16", "uint", "int")
 
 
 # `.{stem}.{pid}.tmp{suffix}`: the temporary name write_image renames into place.
-_TEMP_NAME = re.compile(r"^\..+\.(\d+)\.tmp\.[A-Za-z0-9]+$")
+_TEMP_NAME = re.compile(r"^\..+\.(\d+)\.tmp\.(exr|hdr|png|tif|tiff|jpg|jpeg)$", re.IGNORECASE)
 
 
 def _one_line(text: str) -> str:

@@ -134,7 +134,7 @@ def test_stale_temp_files_of_dead_processes_are_cleaned_when_a_sequence_starts(p
     dead_pid = int(dead.stdout)
     stale = out / f".0007.{dead_pid}.tmp.exr"
     alive = out / f".0008.{os.getppid()}.tmp.exr"  # a running process's write in progress is left alone
-    unrelated = out / "notes.tmp.txt"
+    unrelated = out / f".notes.{dead_pid}.tmp.txt"  # not an image write_image would make: never touched
     for p in (stale, alive, unrelated):
         p.write_bytes(b"partial")
     summary = process_sequence(prepared, str(tmp_path / "in" / "####.exr"), str(out / "####.exr"), [1])
