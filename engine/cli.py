@@ -254,9 +254,12 @@ def _cmd_sequence(args) -> int:
 def _size(text: str) -> tuple[int, int]:
     height, _, width = text.lower().partition("x")
     try:
-        return int(height), int(width)
+        size = int(height), int(width)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(f"size must be HEIGHTxWIDTH, e.g. 1080x1920, not {text!r}") from exc
+    if min(size) < 1:
+        raise argparse.ArgumentTypeError(f"size must be positive, not {text!r}")
+    return size
 
 
 def _cmd_advise(args) -> int:

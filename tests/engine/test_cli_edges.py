@@ -51,6 +51,11 @@ def test_convert_tolerances_must_be_positive(files, tmp_path):
     assert done.returncode == USAGE_EXIT and _one_error_line(done) and "--atol" in done.stderr
 
 
+def test_advise_size_must_be_positive(files):
+    done = _cli("advise", files[0], "--size", "-5x10", "--provider", "cpu")
+    assert done.returncode == USAGE_EXIT and _one_error_line(done) and "--size" in done.stderr
+
+
 def test_missing_arguments_are_usage_errors(files):
     done = _cli("run", files[0])
     assert done.returncode == USAGE_EXIT and _one_error_line(done)
