@@ -67,13 +67,15 @@ def test_process_sequence_judges_fp16_on_the_first_frame(bpy_data, tmp_path):
     settings = bpy.context.scene.onnx_image_runtime
     settings.model_path, settings.precision, settings.provider = str(model), "FP16", "CPU"
     try:
-        with pytest.raises(RuntimeError, match="outside the tolerance"):
+        # Judged on the first frame, or (when an earlier run cached this conversion) re-checked against fp32.
+        with pytest.raises(RuntimeError, match="outside the tolerance|differs from fp32"):
             bpy.ops.onnx.process_sequence(
                 input_pattern=str(tmp_path / "in" / "####.exr"),
                 output_pattern=str(tmp_path / "out" / "####.exr"),
                 frames="1-2",
             )
-        assert not (tmp_path / "out").exists()
+        out = tmp_path / "out"
+        assert not out.exists() or not list(out.iterdir())  # no frame written
     finally:
         for key in ("precision", "provider"):
             settings.property_unset(key)
