@@ -38,6 +38,8 @@ class _Render:
         self.frames_seen = 0
         self.refused = ""
         """Set when "Require GPU" is on and the model would run on the CPU: every frame fails with it."""
+        self.reference = None
+        """The fp32 model the first frame is checked against (reduced precision only), released at the end."""
 
 
 _ACTIVE: _Render | None = None
@@ -77,14 +79,16 @@ def active():
 def _start(scene, render: _Render) -> None:
     """Prepare the model for this render (at its first frame): fills render.batch, or says why not."""
     render.started_batch = True
-    from .engine import Device, FrameBatch, parse_mapping
+    from .engine import Device, FrameBatch, Precision, first_frame_sample, parse_mapping
     from .operators.common import postprocess_pattern, render_pattern
     from .operators.jobs import error_text, first_time
     from .operators.settings import run_settings, scene_model_job
 
     settings = scene.onnx_image_runtime
     try:
-        model = scene_model_job(scene)
+        # Prepared at the first frame written: a reduced-precision conversion is judged on that frame.
+        first = first_frame_sample(render_pattern(scene), [scene.frame_current])
+        model = scene_model_job(scene, sample=first)
         mapping = parse_mapping(settings.pass_mapping)
         pattern = postprocess_pattern(scene)
         run = run_settings(settings, model_path=model.model_path)
@@ -103,7 +107,16 @@ def _start(scene, render: _Render) -> None:
         f"{prepared.precision} on {prepared.provider.upper()} (ready in {time.perf_counter() - start:.2f} s), "
         f"frames -> {pattern}"
     )
-    render.batch = FrameBatch(prepared, pattern, run, settings.postprocess_stop_on_error, mapping)
+    # A cached conversion was judged on another image (the first render's frame): the first frame's output is
+    # also compared with fp32 before anything is written.
+    reference = None
+    if prepared.precision != Precision.FP32:
+        try:
+            reference = model.prepare(Precision.FP32)
+        except Exception as exc:  # noqa: BLE001 - the check is an extra; the post-process still runs
+            _say(f"the first frame is not checked against fp32: {error_text(exc)}")
+    render.batch = FrameBatch(prepared, pattern, run, settings.postprocess_stop_on_error, mapping, reference=reference)
+    render.reference = reference
     render.input_pattern = render_pattern(scene)
     if settings.postprocess_require_gpu and prepared.provider != Device.CUDA:
         why = prepared.fallback_reason or f"the provider is {prepared.provider.upper()}"
@@ -111,15 +124,15 @@ def _start(scene, render: _Render) -> None:
         _say(render.refused)
 
 
-def _finish(render: _Render, cancelled: bool) -> None:
+def _finish(render: _Render, cancelled: bool, why: str = "") -> None:
     batch = render.batch
     if batch is None:  # no frame was written (a still render), or the model could not be prepared
         return
     if cancelled:
         batch.cancel()
     summary = batch.summary
-    if render.frames_seen or summary.failed or summary.cancelled:
-        text = summary.text()
+    if render.frames_seen or summary.failed or summary.cancelled or why:
+        text = f"{summary.text()}; {why}" if why else summary.text()
         _say(text)
         store_summary(render.scene_name, text)
     # Release the prepared model: the session and its buffers go with the batch, and the in-process
@@ -128,6 +141,9 @@ def _finish(render: _Render, cancelled: bool) -> None:
     from .engine import release_model
 
     release_model(batch.prepared)
+    if render.reference is not None:
+        release_model(render.reference)
+        render.reference = None
     render.batch = None
 
 
@@ -171,6 +187,12 @@ def on_render_write(scene, *_args):
         _say(f"frame {frame} FAILED: {render.refused}")
         return
     result = batch.process(frame, src)
+    if render.reference is not None and (batch.reference is None or batch.refused):
+        # The first frame was checked: the fp32 model's memory goes back to Cycles now.
+        from .engine import release_model
+
+        release_model(render.reference)
+        render.reference = None
     if result is None:
         return
     if result.error:
@@ -235,4 +257,12 @@ def unregister():
         callbacks = getattr(bpy.app.handlers, name)
         while fn in callbacks:
             callbacks.remove(fn)
-    _ACTIVE = None
+    render, _ACTIVE = _ACTIVE, None
+    if render is not None and render.batch is not None:
+        # Disabled mid-render: without its handlers no later frame would be processed, silently, while
+        # the session kept its memory. Stop, release, and say which frames were not processed.
+        _finish(
+            render,
+            cancelled=True,
+            why="the extension was disabled during the render: later frames were not post-processed",
+        )

@@ -91,6 +91,7 @@ class ONNX_PG_settings(bpy.types.PropertyGroup):
         description="Tile side in pixels; 0 chooses from the model, the image size and the provider",
         default=0,
         min=0,
+        max=16384,
         soft_max=4096,
     )
     tile_overlap: bpy.props.IntProperty(
@@ -99,6 +100,7 @@ class ONNX_PG_settings(bpy.types.PropertyGroup):
         "measured receptive field, so tiles match the whole image",
         default=-1,
         min=-1,
+        max=1024,
     )
     color_mode: bpy.props.EnumProperty(
         name="Colour", description="The colour space the model expects", items=COLOR_ITEMS, default="MODEL"

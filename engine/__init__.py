@@ -65,6 +65,7 @@ _EXPORTS: dict[str, str] = {
     "read_layers": ".image.files",
     "read_image": ".image.files",
     "write_image": ".image.files",
+    "same_file": ".image.files",
     "ExrOptions": ".image.files",
     "EXR_CODECS": ".image.files",
     "srgb_to_linear": ".image.colour",
@@ -78,6 +79,8 @@ _EXPORTS: dict[str, str] = {
     "TilingReport": ".inference.tile_plan",
     # batch
     "process_sequence": ".batch.sequence",
+    "first_frame_sample": ".batch.sequence",
+    "recheck_affordable": ".batch.accuracy_check",
     "process_frame": ".batch.sequence",
     "SequenceSummary": ".batch.sequence",
     "FrameBatch": ".batch.sequence",
@@ -143,6 +146,7 @@ __all__ = [
     "TilingReport",
     "advise_model",
     "convert_model_file",
+    "first_frame_sample",
     "frame_path",
     "gpu",
     "inspect_model",
@@ -158,8 +162,10 @@ __all__ = [
     "process_sequence",
     "read_image",
     "read_layers",
+    "recheck_affordable",
     "release_model",
     "run_image",
+    "same_file",
     "save_model",
     "select_inputs",
     "sibling_output_pattern",
@@ -173,12 +179,13 @@ if TYPE_CHECKING:
     from . import gpu
     from .advice.advisor import Advice, advise_model
     from .advice.channel_padding import pad_channels, pad_channels_file
+    from .batch.accuracy_check import recheck_affordable
     from .batch.frames import frame_path, parse_frames, sibling_output_pattern, with_extension
-    from .batch.sequence import FrameBatch, SequenceSummary, process_frame, process_sequence
+    from .batch.sequence import FrameBatch, SequenceSummary, first_frame_sample, process_frame, process_sequence
     from .errors import Cancelled, ConversionError, EngineError, ImageError, ModelError, RuntimeFailure
     from .image.alpha import premultiply
     from .image.colour import srgb_to_linear
-    from .image.files import EXR_CODECS, ExrOptions, read_image, read_layers, write_image
+    from .image.files import EXR_CODECS, ExrOptions, read_image, read_layers, same_file, write_image
     from .image.passes import parse_mapping, select_inputs
     from .inference.pipeline import RunResult, run_image
     from .inference.settings import RunSettings

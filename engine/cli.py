@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
+import os
 import sys
+import tempfile
 import time
 from pathlib import Path
+from typing import NoReturn
 
 from . import (
     EXR_CODECS,
@@ -25,6 +29,42 @@ from . import (
 log = logging.getLogger("engine")
 
 GPU_REQUIRED_EXIT = 4
+USAGE_EXIT = 64
+"""A usage error (unknown option, bad number, missing argument): sysexits' EX_USAGE, not argparse's 2,
+which this command line uses for 'conversion failed its accuracy check'."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line usage errors and their own exit status."""
+
+    def error(self, message: str) -> NoReturn:
+        print(f"error: {self.prog}: {message} (see --help)", file=sys.stderr)
+        raise SystemExit(USAGE_EXIT)
+
+
+def _count(minimum: int):
+    """An argparse type: an integer of at least `minimum`."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from exc
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be {minimum} or more, not {value}")
+        return value
+
+    return parse
+
+
+def _positive(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from exc
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a positive number, not {text}")
+    return value
 
 
 class GpuRequired(EngineError):
@@ -165,7 +205,7 @@ def _cmd_convert(args) -> int:
     _json(data)
     if report.status == Status.FAILED:
         hint = "; use --precision amp or auto" if args.precision == Precision.FP16 else ""
-        print(f"error: conversion failed: {report.reason}{hint}", file=sys.stderr)
+        _error(f"conversion failed: {report.reason}{hint}")
         return 2
     if report.decision:
         print(f"note: {report.decision}", file=sys.stderr)
@@ -207,15 +247,41 @@ def pass_mapping(args) -> dict[str, str]:
         raise EngineError(f"--pass takes INPUT=PASS (e.g. albedo='Diffuse Color'): {exc}") from exc
 
 
-def _cmd_run(args) -> int:
-    from . import prepare_model, process_frame
+def _error(reason: object) -> None:
+    """One line on stderr, whatever the reason's own layout (library messages span several lines)."""
+    lines = [line.strip() for line in str(reason).splitlines() if line.strip()] or ["unknown error"]
+    more = f" (+{len(lines) - 1} more lines; -v shows library output)" if len(lines) > 1 else ""
+    print(f"error: {lines[0]}{more}", file=sys.stderr)
 
-    if Path(args.input).resolve() == Path(args.output).resolve():
+
+def _fp32_reference(args, sample):
+    """The fp32 model on the CPU, to check a reduced-precision model's first full output against,
+    when the image is small enough for that to be affordable (engine.batch.accuracy_check)."""
+    from . import SessionSettings, prepare_model, recheck_affordable
+
+    if args.precision == Precision.FP32 or sample is None or not recheck_affordable(sample):
+        return None
+    return prepare_model(args.model, Precision.FP32, SessionSettings(provider=Provider.CPU), args.cache_dir)
+
+
+def _print_notes(prepared) -> None:
+    """What the user should know about how the model was prepared (an unusable cache, say)."""
+    for warning in prepared.warnings:
+        print(f"note: {warning}", file=sys.stderr)
+
+
+def _cmd_run(args) -> int:
+    from . import prepare_model, process_frame, read_image, same_file
+
+    if same_file(args.input, args.output):
         raise EngineError("the output would overwrite the input image; choose another output path")
     _check_gpu_first(args)
     contract = _contract(args)
-    prepared = prepare_model(args.model, args.precision, _settings(args), args.cache_dir, None, contract=contract)
+    # Reduced precision is validated on the image being processed, not on a synthetic one.
+    sample = read_image(args.input) if args.precision != Precision.FP32 else None
+    prepared = prepare_model(args.model, args.precision, _settings(args), args.cache_dir, sample, contract=contract)
     _require_gpu(args, prepared.provider, prepared.fallback_reason)
+    _print_notes(prepared)
     if prepared.fallback_reason and args.provider != Provider.CPU:
         print(f"note: {prepared.fallback_reason}", file=sys.stderr)
     result = process_frame(
@@ -226,6 +292,7 @@ def _cmd_run(args) -> int:
         pass_mapping(args),
         _progress_printer("tiles"),
         _exr(args),
+        _fp32_reference(args, sample),
     )
     print(file=sys.stderr)
     _json(
@@ -243,7 +310,7 @@ def _cmd_run(args) -> int:
 
 
 def _cmd_sequence(args) -> int:
-    from . import parse_frames, prepare_model, process_sequence, with_extension
+    from . import first_frame_sample, parse_frames, prepare_model, process_sequence, with_extension
 
     try:
         frames = parse_frames(args.frames)
@@ -251,8 +318,10 @@ def _cmd_sequence(args) -> int:
         raise EngineError(str(exc)) from exc
     _check_gpu_first(args)
     contract = _contract(args)
-    prepared = prepare_model(args.model, args.precision, _settings(args), args.cache_dir, None, contract=contract)
+    sample = first_frame_sample(args.input, frames) if args.precision != Precision.FP32 else None
+    prepared = prepare_model(args.model, args.precision, _settings(args), args.cache_dir, sample, contract=contract)
     _require_gpu(args, prepared.provider, prepared.fallback_reason)
+    _print_notes(prepared)
     summary = process_sequence(
         prepared,
         args.input,
@@ -264,6 +333,7 @@ def _cmd_sequence(args) -> int:
         pass_mapping(args),
         _progress_printer("frames"),
         _exr(args),
+        _fp32_reference(args, sample),
     )
     print(file=sys.stderr)
     _json(summary.to_json())
@@ -273,9 +343,12 @@ def _cmd_sequence(args) -> int:
 def _size(text: str) -> tuple[int, int]:
     height, _, width = text.lower().partition("x")
     try:
-        return int(height), int(width)
+        size = int(height), int(width)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(f"size must be HEIGHTxWIDTH, e.g. 1080x1920, not {text!r}") from exc
+    if min(size) < 1:
+        raise argparse.ArgumentTypeError(f"size must be positive, not {text!r}")
+    return size
 
 
 def _cmd_advise(args) -> int:
@@ -307,7 +380,7 @@ class HelpWithDefaults(argparse.ArgumentDefaultsHelpFormatter):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m engine", description="ONNX Image Runtime engine")
+    parser = _Parser(prog="python -m engine", description="ONNX Image Runtime engine")
     parser.add_argument("-v", "--verbose", action="store_true", help="log every step (debug level) on stderr")
     sub = parser.add_subparsers(dest="command", required=True)
     help_format = HelpWithDefaults  # every option's help ends with its default
@@ -376,9 +449,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     contract_args(convert)
     convert.add_argument("--out", required=True, help="where the converted model is written")
-    convert.add_argument("--sample", help="image to validate on (a small centre crop is used)")
-    convert.add_argument("--rtol", type=float, default=1e-2, help="relative tolerance of the accuracy check")
-    convert.add_argument("--atol", type=float, default=1e-2, help="absolute tolerance of the accuracy check")
+    convert.add_argument("--sample", help="image to validate on (its most detailed crops are used)")
+    convert.add_argument("--rtol", type=_positive, default=1e-2, help="relative tolerance of the accuracy check")
+    convert.add_argument("--atol", type=_positive, default=1e-2, help="absolute tolerance of the accuracy check")
     convert.add_argument("--block-op", action="append", default=[], help="op type to keep fp32 (repeatable)")
     convert.add_argument(
         "--backend", choices=["onnxconverter", "ort"], default="onnxconverter", help="the fp16 converter to use"
@@ -401,7 +474,7 @@ def build_parser() -> argparse.ArgumentParser:
             default="auto",
             help="where the model runs (auto: CUDA when it loads, else the CPU, saying why)",
         )
-        p.add_argument("--device-id", type=int, default=0, help="CUDA device index")
+        p.add_argument("--device-id", type=_count(0), default=0, help="CUDA device index")
         p.add_argument(
             "--cache-dir",
             default=None,
@@ -432,10 +505,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     def run_args(p, output_alias=False):
         session_args(p)
-        p.add_argument("--tile", type=int, default=0, help="largest tile side in pixels (0: automatic)")
+        p.add_argument("--tile", type=_count(0), default=0, help="largest tile side in pixels (0: automatic)")
         p.add_argument(
             "--overlap",
-            type=int,
+            type=_count(0),
             default=None,
             help="pixels shared by neighbouring tiles, blended (default: from the model's receptive field)",
         )
@@ -476,23 +549,61 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+@contextlib.contextmanager
+def _library_chatter_folded(verbose: bool):
+    """C libraries (libpng, libtiff, OpenEXR) print their own lines straight to file descriptor 2, on
+    top of the error the engine reports for the same problem. Python's stderr keeps the real terminal;
+    descriptor 2 goes to a temporary file whose lines are shown only with --verbose."""
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError):  # no real descriptor 2 (embedded interpreter): nothing to fold
+        yield
+        return
+    chatter = tempfile.TemporaryFile()
+    python_stderr = sys.stderr
+    os.dup2(chatter.fileno(), 2)
+    sys.stderr = os.fdopen(os.dup(saved), "w", buffering=1)
+    try:
+        yield
+    finally:
+        sys.stderr.flush()
+        sys.stderr.close()
+        sys.stderr = python_stderr
+        os.dup2(saved, 2)
+        os.close(saved)
+        chatter.seek(0)
+        lines = chatter.read().decode(errors="replace").splitlines()
+        chatter.close()
+        if verbose:
+            for line in lines:
+                print(f"library: {line}", file=sys.stderr)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING, format="%(levelname)s %(message)s")
+    with _library_chatter_folded(args.verbose):
+        logging.basicConfig(
+            level=logging.DEBUG if args.verbose else logging.WARNING, format="%(levelname)s %(message)s", force=True
+        )
+        return _main(args)
+
+
+def _main(args) -> int:
     try:
         return args.func(args)
     except GpuRequired as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        _error(exc)
         return GPU_REQUIRED_EXIT
     except ConversionError as exc:
         report = getattr(exc, "report", None)
         if report is not None:
             _json(report.to_json())
-        print(f"error: {exc}", file=sys.stderr)
+        _error(exc)
         return 2
     except EngineError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        _error(exc)
         return 1
     except (OSError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        _error(exc)
         return 1

@@ -33,8 +33,10 @@ class ONNX_OT_advise_model(JobRunner, ModelArgs, bpy.types.Operator):
     bl_label = "Advise on ONNX Model"
     bl_options = {"REGISTER"}
 
-    height: bpy.props.IntProperty(name="Height", default=1080, min=16, description="Image size to count work at")
-    width: bpy.props.IntProperty(name="Width", default=1920, min=16)
+    height: bpy.props.IntProperty(
+        name="Height", default=1080, min=16, max=65536, description="Image size to count work at"
+    )
+    width: bpy.props.IntProperty(name="Width", default=1920, min=16, max=65536)
 
     def build(self, context) -> jobs.AdviseJob:
         return jobs.AdviseJob(model=model_job(self, context), size=(self.height, self.width))

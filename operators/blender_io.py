@@ -47,24 +47,37 @@ def output_colorspace(img: bpy.types.Image | None) -> str:
     return NON_COLOR if img is not None and img.colorspace_settings.name == NON_COLOR else LINEAR
 
 
+def _ours(img: bpy.types.Image, protect: str) -> bool:
+    return img.name != protect and bool(img.get(RESULT_MARK, False))
+
+
+def result_target(name: str, protect: str = "") -> tuple[str, bpy.types.Image | None]:
+    """The name a result called `name` is written under, and the previous result there (or None)."""
+    candidates = [name, f"{name} ONNX"]
+    for candidate in candidates + [f"{name} ONNX.{i:03d}" for i in range(1, 1000)]:
+        existing = bpy.data.images.get(candidate)
+        if existing is None or _ours(existing, protect):
+            return candidate, existing
+    raise ValueError(f"no free image name for the result '{name}': rename or remove old results")
+
+
 def write_image(name: str, array: np.ndarray, colorspace: str, protect: str = "") -> bpy.types.Image:
     """Write a result in Blender's layout (HxWx4 float32, rows bottom-up: an engine result made with
     `RunSettings(blender_rgba=True)`) into a float image called `name`, marked as a result so it is
     packed when the .blend is saved (see handlers.pack_results: packing a 4K float image costs
     about 0.2 s, which a run should not pay for an image that may never be saved).
 
-    An existing image of that name is reused when it is a float image of the same size, else replaced.
-    The image named `protect` (the source) is never touched: the result gets a new name instead.
+    An existing image is written into only when it is a previous result of this extension (a float
+    image of the same size is reused, another one replaced); an unrelated image of that name (an
+    unsaved painting) and the image named `protect` (the source) are never touched: the result goes
+    to the first of '<name> ONNX', '<name> ONNX.001', ... that is free or a previous result.
     """
     h, w = array.shape[:2]
     # No NaN/Inf check here: engine.inference.pipeline.run_image refuses non-finite results before they get here.
     if array.ndim != 3 or array.shape[2] != 4 or array.dtype != np.float32 or not array.flags.c_contiguous:
         raise ValueError("write_image takes Blender's layout: RGBA float32, rows bottom-up (RunSettings.blender_rgba)")
     rgba = array.reshape(-1)
-    existing = bpy.data.images.get(name)
-    if existing is not None and existing.name == protect:
-        existing, name = None, f"{name} ONNX"
-        existing = bpy.data.images.get(name)
+    name, existing = result_target(name, protect)
     if existing is not None and (tuple(existing.size) != (w, h) or not existing.is_float or existing.channels != 4):
         bpy.data.images.remove(existing)
         existing = None

@@ -104,7 +104,7 @@ class ModelJob:
     contract: ModelContract | None = None
     """The effective contract (the scene's overrides included): constants and validation feeds."""
 
-    def prepare(self, precision: Precision | None = None) -> PreparedModel:
+    def prepare(self, precision: Precision | None = None, progress: Progress | None = None) -> PreparedModel:
         from ..engine import SessionSettings, prepare_model
 
         settings = SessionSettings(provider=self.provider, device_id=self.device_id)
@@ -115,6 +115,7 @@ class ModelJob:
             cache_dir=self.cache_dir,
             sample=self.sample,
             contract=self.contract,
+            progress=progress,  # a mixed-precision search shows its attempts and stops on Esc
         )
         key = model_key(self.model_path)
         if key:
@@ -137,7 +138,7 @@ def first_time(note: str) -> bool:
 def _prepare(model: ModelJob, progress: Progress) -> PreparedModel:
     progress.update(0.0, "preparing model")
     progress.check()
-    prepared = model.prepare()
+    prepared = model.prepare(progress=progress)
     progress.check()
     return prepared
 
@@ -337,10 +338,17 @@ class SequenceJob:
     mapping: dict[str, str] = field(default_factory=dict)
 
     def work(self, progress: Progress) -> SequenceResult:
-        from ..engine import process_sequence
+        from ..engine import process_sequence, recheck_affordable
 
         start = time.perf_counter()
         prepared = _prepare(self.model, progress)
+        sample = self.model.sample
+        # The first frame's reduced-precision output is compared with fp32 before it is written.
+        reference = (
+            self.model.prepare(Precision.FP32)
+            if prepared.precision != Precision.FP32 and sample is not None and recheck_affordable(sample)
+            else None
+        )
         summary = process_sequence(
             prepared,
             self.input_pattern,
@@ -351,6 +359,7 @@ class SequenceJob:
             self.stop_on_error,
             self.mapping,
             progress,
+            reference=reference,
         )
         # failed frames are the operator's error, not notes (reported once)
         notes = list(prepared.warnings) + ([summary.tiling] if summary.tiling else [])

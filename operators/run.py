@@ -59,7 +59,7 @@ class ONNX_OT_run_image(JobRunner, ModelArgs, bpy.types.Operator):
             return render_job(self, context, layers, img.name, self.output_name)
         pixels = read_pixels(img)
         output = self.output_name or scene_settings(context).output_name or f"{img.name} ONNX"
-        model = model_job(self, context)
+        model = model_job(self, context, sample=pixels)  # reduced precision is judged on this image
         return jobs.ImageJob(
             model=model,
             image=pixels,
@@ -81,17 +81,18 @@ def save_render_layers(scene) -> dict:
     if result is None:
         raise ValueError("there is no render yet: render first (F12)")
     settings_ = scene.render.image_settings
-    saved = {"file_format": settings_.file_format}
+    # Everything is saved before anything changes (switching the format changes the depth: PNG 8-bit
+    # read back after the switch would be 16), and restored format first, then what depends on it.
+    keys = ("media_type", "file_format", "color_depth", "exr_codec", "color_mode")
+    saved = {key: getattr(settings_, key) for key in keys if hasattr(settings_, key)}
     fd, path = tempfile.mkstemp(suffix=".exr", prefix="onnx_render_")
     os.close(fd)
     try:
         if hasattr(settings_, "media_type"):  # Blender 5.x
-            saved = {"media_type": settings_.media_type, **saved}
             settings_.media_type = "MULTI_LAYER_IMAGE"
         else:  # Blender 4.2
             settings_.file_format = "OPEN_EXR_MULTILAYER"
         # Full float, lossless: the model must see the render, not a half-float or DWA approximation.
-        saved.update(color_depth=settings_.color_depth, exr_codec=settings_.exr_codec)
         settings_.color_depth, settings_.exr_codec = "32", "ZIP"
         try:
             result.save_render(path, scene=scene)
@@ -129,7 +130,7 @@ def render_job(op, context, layers: dict, source_name: str, output_name: str = "
     if not layers:
         raise ValueError("the render has no passes to read")
     settings = scene_settings(context)
-    model = model_job(op, context)
+    model = model_job(op, context, sample=next(iter(layers.values())))  # judged on the render itself
     return jobs.RenderJob(
         model=model,
         image=next(iter(layers.values())),

@@ -65,7 +65,10 @@ class ONNX_OT_process_sequence(JobRunner, ModelArgs, bpy.types.Operator):
             if self.properties.is_property_set("stop_on_error")
             else settings.postprocess_stop_on_error
         )
-        model = model_job(self, context)
+        from ..engine import first_frame_sample  # loads the engine: only when an operator runs
+
+        # Reduced precision is judged on the first frame, not on a synthetic image.
+        model = model_job(self, context, sample=first_frame_sample(input_pattern, frames))
         return jobs.SequenceJob(
             model=model,
             input_pattern=input_pattern,

@@ -95,10 +95,11 @@ def model_job(op, context, sample=None) -> ModelJob:
     return _model_job(op.model or scene.model_path, precision, provider, context, sample, scene)
 
 
-def scene_model_job(scene, context=None) -> ModelJob:
-    """The scene's model settings alone (no operator): render handlers and batch jobs use this."""
+def scene_model_job(scene, context=None, sample=None) -> ModelJob:
+    """The scene's model settings alone (no operator): render handlers and batch jobs use this. `sample` (HxWxC)
+    validates a reduced-precision conversion."""
     settings = scene.onnx_image_runtime
-    return _model_job(settings.model_path, settings.precision, settings.provider, context, None, settings)
+    return _model_job(settings.model_path, settings.precision, settings.provider, context, sample, settings)
 
 
 def run_settings(settings, blender_rgba: bool = False, model_path: str | None = None) -> RunSettings:

@@ -151,6 +151,44 @@ def overflow(seed: int = 5) -> onnx.ModelProto:
     return _model(nodes, [_img("x")], [_img("y")], inits)
 
 
+def overflow_output(seed: int = 5) -> onnx.ModelProto:
+    """Like `overflow`, but the output itself stays around 1e5 (an HDR or depth-like result): beyond fp16."""
+    r = _rng(seed)
+    inits = [
+        _init("w1", r.uniform(4e3, 9e3, (4, 3, 3, 3)).astype(np.float32)),
+        _init("b1", np.zeros(4, np.float32)),
+        _init("w2", np.abs(_conv_w(r, 3, 8, k=1))),
+        _init("b2", np.zeros(3, np.float32)),
+    ]
+    nodes = [
+        _conv("big", "x", "w1", "b1", "h"),
+        helper.make_node("Relu", ["h"], ["hr"], name="relu"),
+        helper.make_node("Concat", ["hr", "hr"], ["hc"], name="cat", axis=1),
+        _conv("out", "hc", "w2", "b2", "y", pad=0),
+    ]
+    return _model(nodes, [_img("x")], [_img("y")], inits)
+
+
+def shared_bias(seed: int = 11) -> onnx.ModelProto:
+    """A detector head reusing one bias initializer in two Adds (exporters deduplicate equal constants):
+    the first Add sits on large activations (kept fp32 by mixed precision), the second on small ones
+    (converted). The converter then gives the shared bias one type for both readers."""
+    r = _rng(seed)
+    inits = [
+        _init("w", r.uniform(1e3, 2e3, (4, 3, 3, 3)).astype(np.float32)),
+        _init("bias", np.full((1, 4, 1, 1), 0.25, np.float32)),
+        _init("scale", np.full((1, 4, 1, 1), 1e-4, np.float32)),
+    ]
+    nodes = [
+        helper.make_node("Conv", ["x", "w"], ["c"], name="conv", pads=[1, 1, 1, 1]),
+        helper.make_node("Relu", ["c"], ["cr"], name="relu"),  # (no Conv+Add fusion hides the sharing)
+        helper.make_node("Add", ["cr", "bias"], ["a1"], name="add1"),
+        helper.make_node("Mul", ["a1", "scale"], ["m"], name="shrink"),
+        helper.make_node("Add", ["m", "bias"], ["y"], name="add2"),
+    ]
+    return _model(nodes, [_img("x")], [_img("y", c=4)], inits)
+
+
 def batchnorm(variance: float, seed: int = 6) -> onnx.ModelProto:
     """Conv then BatchNormalization whose running variance is `variance` (1e7 or 3e4 break fp16)."""
     r = _rng(seed)
@@ -248,6 +286,21 @@ def ir14(seed: int = 0) -> onnx.ModelProto:
     model = sr_x2(seed)
     model.ir_version = 14
     return model
+
+
+def text_detector(gain: float = 11853.0, threshold: float = 1000.0) -> onnx.ModelProto:
+    """A text/edge detector's shape: a high-gain edge filter thresholded into a sigmoid mask (1 channel).
+    On flat areas the filter's taps cancel exactly in any precision (mask 0, no error); on anti-aliased
+    glyph edges the logit sits near the threshold, where fp16's rounding of the large
+    weights (3951 lies between two fp16 values) moves the mask by several hundredths."""
+    w = np.zeros((1, 3, 1, 2), np.float32)
+    w[0, :, 0, 0], w[0, :, 0, 1] = gain / 3, -gain / 3
+    nodes = [
+        helper.make_node("Conv", ["x", "w", "b"], ["logit"], name="edge", pads=[0, 0, 0, 1]),
+        helper.make_node("Sigmoid", ["logit"], ["mask"], name="mask"),
+    ]
+    out = helper.make_tensor_value_info("mask", TensorProto.FLOAT, [1, 1, H, W])
+    return _model(nodes, [_img("x")], [out], [_init("w", w), _init("b", np.full(1, -threshold, np.float32))])
 
 
 def save(model: onnx.ModelProto, path: Path) -> Path:

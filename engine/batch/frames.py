@@ -17,9 +17,16 @@ def frame_path(pattern: str, frame: int) -> str:
     return f"{pattern[: last.start()]}{frame:0{len(last.group())}d}{pattern[last.end() :]}"
 
 
+MAX_FRAMES = 1_000_000
+"""More frames than any sequence has (11 hours at 24 fps): a bigger range is a typo, refused before it
+is expanded (a billion frames would take tens of GB)."""
+
+
 def parse_frames(spec: str) -> list[int]:
-    """'1-100', '1-100x5', '3,7,10-12' -> sorted unique frames. Raises ValueError with the bad part."""
+    """'1-100', '1-100x5', '3,7,10-12' -> sorted unique frames. Raises ValueError with the bad part, and
+    for more than MAX_FRAMES frames before expanding any."""
     frames: set[int] = set()
+    total = 0
     for part in (p.strip() for p in spec.split(",")):
         if not part:
             continue
@@ -31,6 +38,10 @@ def parse_frames(spec: str) -> list[int]:
         step = int(match.group(3) or 1)
         if end < start or step < 1:
             raise ValueError(f"bad frame range {part!r}: the end is before the start or the step is 0")
+        count = len(range(start, end + 1, step))  # computed, not expanded
+        total += count
+        if total > MAX_FRAMES:
+            raise ValueError(f"too many frames in {spec!r}: at most {MAX_FRAMES:,} per run, split the range")
         frames.update(range(start, end + 1, step))
     if not frames:
         raise ValueError("no frames given")

@@ -16,12 +16,13 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..errors import Cancelled, EngineError
-from ..image.files import ExrOptions, exr_options_of, read_layers, write_image
+from ..errors import Cancelled, ConversionError, EngineError
+from ..image.files import ExrOptions, clean_stale_temps, exr_options_of, read_layers, same_file, write_image
 from ..image.passes import select_inputs
 from ..inference.pipeline import RunSettings, run_image
 from ..progress import SILENT, Progress
 from ..runtime.prepare import PreparedModel
+from .accuracy_check import recheck_affordable, recheck_against_fp32
 from .frames import frame_path
 
 log = logging.getLogger(__name__)
@@ -91,18 +92,10 @@ def _load(path: str, pass_inputs: Mapping[str, str], input_names: list[str]):
         raise type(exc)(f"{path}: {exc}") from exc
 
 
-def _remove_partial(dst: str) -> None:
-    """A failed frame leaves no output, not even an older one: a resumed run must redo it."""
-    try:
-        if os.path.isfile(dst):
-            os.unlink(dst)
-    except OSError as exc:
-        log.warning("could not remove the output of a failed frame %s: %s", dst, exc)
-
-
-def _record_failure(summary: SequenceSummary, frame: int, dst: str, exc: BaseException) -> None:
+def _record_failure(summary: SequenceSummary, frame: int, exc: BaseException) -> None:
+    """A failed frame writes nothing: write_image removes its own temporary file, and an output an
+    earlier run finished is kept (the input may be archived or unmounted this time)."""
     summary.failed[frame] = str(exc)
-    _remove_partial(dst)
     log.error("frame %d failed: %s", frame, exc)
 
 
@@ -111,12 +104,27 @@ def _write_like(src: str, dst: str, image, exr: ExrOptions | None) -> None:
     write_image(dst, image, (exr or ExrOptions()).over(exr_options_of(src)))
 
 
-def _run_and_write(prepared, image, extra, src: str, dst: str, settings: RunSettings, progress: Progress, exr=None):
+def _recheck(reference, prepared, image, extra, output, settings: RunSettings) -> None:
+    """The first full output of a reduced-precision model against fp32 (see accuracy_check)."""
+    if reference is not None and recheck_affordable(image):
+        recheck_against_fp32(reference, image, extra, output, settings, str(prepared.precision))
+
+
+def _run_and_write(
+    prepared, image, extra, src: str, dst: str, settings: RunSettings, progress: Progress, exr=None, reference=None
+):
     Path(dst).parent.mkdir(parents=True, exist_ok=True)
     result = run_image(prepared, image, extra, settings, progress)
     progress.check()
+    _recheck(reference, prepared, image, extra, result.image, settings)
     _write_like(src, dst, result.image, exr)
     return result
+
+
+def _clean_temps(folder: str) -> None:
+    removed = clean_stale_temps(folder)
+    if removed:
+        log.warning("removed %d temporary file(s) of killed runs in %s", len(removed), folder)
 
 
 class _FrameProgress(Progress):
@@ -132,13 +140,34 @@ class _FrameProgress(Progress):
         self._parent.update(overall, f"frame {self._frame} ({self._index + 1}/{self._total}): {text}")
 
 
-def process_frame(prepared, src: str, dst: str, settings: RunSettings, pass_inputs=None, progress=None, exr=None):
+def process_frame(
+    prepared, src: str, dst: str, settings: RunSettings, pass_inputs=None, progress=None, exr=None, reference=None
+):
+    """Run one image file into another. With `reference` (the fp32 model), a reduced-precision result
+    outside tolerance of fp32 on this image raises ConversionError and nothing is written."""
     image, extra = _load(src, pass_inputs or {}, _input_names(prepared))
-    return _run_and_write(prepared, image, extra, src, dst, settings, progress or SILENT, exr)
+    return _run_and_write(prepared, image, extra, src, dst, settings, progress or SILENT, exr, reference)
+
+
+def first_frame_sample(input_pattern: str, frames: list[int]):
+    """The first frame on disk of a sequence (its combined layer), for validating a reduced-precision
+    conversion on the pixels being processed; None when none of the first few frames can be read."""
+    from ..image.files import read_image
+
+    for frame in frames[:8]:
+        path = frame_path(input_pattern, frame)
+        if os.path.isfile(path):
+            try:
+                return read_image(path)
+            except EngineError:
+                continue
+    return None
 
 
 def _check_paths(src: str, dst: str) -> None:
-    if os.path.abspath(src) == os.path.abspath(dst):
+    """Refuse an output that is its source file: same path, a symlinked folder, a hard link, or a
+    name that differs only in case on a case-insensitive file system."""
+    if same_file(src, dst):
         raise EngineError(f"output {dst} would overwrite its source frame; choose another output pattern")
 
 
@@ -153,20 +182,26 @@ def process_sequence(
     pass_inputs: dict[str, str] | None = None,
     progress: Progress | None = None,
     exr: ExrOptions | None = None,
+    reference: PreparedModel | None = None,
 ) -> SequenceSummary:
     """Process `frames` of `input_pattern` into `output_pattern` ('#' runs are frame numbers).
 
-    A failing frame is recorded in `summary.failed` with the reason and leaves no output; the others go
+    A failing frame is recorded in `summary.failed` with the reason and writes nothing; the others go
     on unless `stop_on_error`. Cancelling through `progress` stops before the next frame or tile and
-    keeps only complete files. Progress text: 'frame 7 processed (3/10)' or 'frame 7 failed (3/10)' after
+    keeps only complete files; an output an earlier run finished is never removed.
+    Progress text: 'frame 7 processed (3/10)' or 'frame 7 failed (3/10)' after
     each frame (its file is written in the background; the summary says when it was). EXR outputs are
-    stored like their source frames unless `exr` is given."""
+    stored like their source frames unless `exr` is given. With `reference` (the fp32 model), the first
+    frame processed is compared with fp32 before it is written: outside tolerance, ConversionError ends
+    the sequence with nothing written."""
     settings = settings or RunSettings()
     progress = progress or SILENT
     pass_inputs = pass_inputs or {}
     names = _input_names(prepared)
     summary = SequenceSummary()
     todo = []
+    if frames:
+        _clean_temps(os.path.dirname(frame_path(output_pattern, frames[0])) or ".")
     for frame in frames:
         src, dst = frame_path(input_pattern, frame), frame_path(output_pattern, frame)
         _check_paths(src, dst)
@@ -188,7 +223,7 @@ def process_sequence(
                 future.result()
                 summary.done.append(frame)
             except FRAME_ERRORS as exc:
-                _record_failure(summary, frame, dst, exc)
+                _record_failure(summary, frame, exc)
                 keep_going = not stop_on_error
         return keep_going
 
@@ -214,6 +249,8 @@ def process_sequence(
                 image, extra = loaded
                 result = run_image(prepared, image, extra, settings, frame_progress)
                 frame_progress.check()
+                _recheck(reference, prepared, image, extra, result.image, settings)
+                reference = None  # the first frame decides
                 writes.append((frame, dst, writer.submit(_write_like, src, dst, result.image, exr)))
                 if not summary.tiling and result.tiling is not None:
                     summary.tiling = result.tiling.text()
@@ -222,8 +259,10 @@ def process_sequence(
             except Cancelled:
                 summary.cancelled = True
                 break
+            except ConversionError:
+                raise  # the model is wrong on these pixels, not this frame: no frame is written
             except FRAME_ERRORS as exc:
-                _record_failure(summary, frame, dst, exc)
+                _record_failure(summary, frame, exc)
                 if stop_on_error:
                     break
             if not harvest(wait_all=False):
@@ -246,8 +285,10 @@ class FrameResult:
 class FrameBatch:
     """Frames handed over one at a time, all through one prepared model (its session and buffers).
 
-    Used by the render handlers: `process(frame, src)` right after Blender wrote `src`. Failures are
-    recorded per frame; with `stop_on_error` the first failure stops the batch (later frames are left
+    Used by the render handlers: `process(frame, src)` right after Blender wrote `src`. With `reference`
+    (the fp32 model), the first frame's output is compared with fp32 before it is written; outside
+    tolerance, that frame and every later one fail with the measured error. Failures are recorded per
+    frame; with `stop_on_error` the first failure stops the batch (later frames are left
     alone), and `cancel()` stops it too. The source frame is only ever read."""
 
     def __init__(
@@ -258,8 +299,13 @@ class FrameBatch:
         stop_on_error: bool = False,
         pass_inputs: Mapping[str, str] | None = None,
         progress: Progress | None = None,
+        reference: PreparedModel | None = None,
     ):
         self.prepared = prepared
+        self.reference = reference
+        """The fp32 model the first frame is checked against (see process_sequence); None after it."""
+        self.refused = ""
+        """Why every frame fails without being processed: the model is wrong on these frames."""
         self.output_pattern = output_pattern
         self.settings = settings or RunSettings()
         self.stop_on_error = stop_on_error
@@ -267,6 +313,7 @@ class FrameBatch:
         self.progress = progress or Progress()
         self.summary = SequenceSummary()
         self.stopped = False
+        self._cleaned: set[str] = set()
 
     @property
     def active(self) -> bool:
@@ -282,17 +329,29 @@ class FrameBatch:
             return None
         dst = frame_path(self.output_pattern, frame)
         start = time.perf_counter()
+        folder = os.path.dirname(dst) or "."
+        if folder not in self._cleaned:
+            self._cleaned.add(folder)
+            _clean_temps(folder)
+        if self.refused:
+            self.summary.failed[frame] = self.refused
+            return FrameResult(frame, dst, 0.0, self.refused)
         try:
             _check_paths(src, dst)
             image, extra = _load(src, self.pass_inputs, _input_names(self.prepared))
-            _run_and_write(self.prepared, image, extra, src, dst, self.settings, self.progress)
+            _run_and_write(self.prepared, image, extra, src, dst, self.settings, self.progress, None, self.reference)
+            self.reference = None  # the first frame processed decides
         except Cancelled:
             self.summary.cancelled = True
             return None
+        except ConversionError as exc:
+            # Wrong on these frames, not on this one only: every later frame fails with the same reason.
+            self.refused = str(exc)
+            self.summary.failed[frame] = self.refused
+            return FrameResult(frame, dst, time.perf_counter() - start, self.refused)
         except FRAME_ERRORS as exc:
             # Not logged here: the render handler prints each failed frame itself.
             self.summary.failed[frame] = str(exc)
-            _remove_partial(dst)
             self.stopped = self.stop_on_error
             return FrameResult(frame, dst, time.perf_counter() - start, str(exc))
         self.summary.done.append(frame)

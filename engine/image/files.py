@@ -9,23 +9,100 @@ interrupted run never leaves a half-written image.
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from ..errors import ImageError
+from . import limits
 from .alpha import premultiply, unpremultiply
 from .colour import linear_to_srgb, srgb_to_linear
 from .passes import combined_layer, find_pass
 
-__all__ = ["ExrOptions", "combined_layer", "exr_options_of", "find_pass", "read_image", "read_layers", "write_image"]
+__all__ = [
+    "ExrOptions",
+    "clean_stale_temps",
+    "combined_layer",
+    "exr_options_of",
+    "find_pass",
+    "read_image",
+    "read_layers",
+    "same_file",
+    "write_image",
+]
 
 _FLOAT_FORMATS = {".exr", ".hdr"}
 _CHANNEL_ORDER = {"R": 0, "G": 1, "B": 2, "A": 3, "X": 0, "Y": 1, "Z": 2, "W": 3, "U": 0, "V": 1}
 # Channels of a plain (unprefixed) file that are passes of their own, not part of its colour.
 _LONE_PASSES = {"Z": "Depth", "depth": "Depth"}
 _INTEGER_FORMATS = ("uint8", "uint16", "int8", "int16", "uint", "int")
+
+
+# `.{stem}.{pid}.tmp{suffix}`: the temporary name write_image renames into place.
+_TEMP_NAME = re.compile(r"^\..+\.(\d+)\.tmp\.(exr|hdr|png|tif|tiff|jpg|jpeg)$", re.IGNORECASE)
+
+
+def _one_line(text: str) -> str:
+    """Library messages (libpng, libtiff, OpenEXR) come several lines long: keep the first, count the rest."""
+    lines = [line.strip() for line in str(text).splitlines() if line.strip()]
+    if len(lines) <= 1:
+        return lines[0] if lines else ""
+    return f"{lines[0]} (+{len(lines) - 1} more messages)"
+
+
+def same_file(a: str | os.PathLike, b: str | os.PathLike) -> bool:
+    """Whether writing `b` would replace `a`: the same real file through symlinks, hard links, `..`
+    and, on case-insensitive file systems, a name differing only in case (the OS says they are one
+    file). When `b` does not exist yet, their resolved paths are compared."""
+    try:
+        if os.path.exists(a) and os.path.exists(b):
+            return os.path.samefile(a, b)
+    except OSError:
+        pass
+    return os.path.realpath(a) == os.path.realpath(b)
+
+
+def _pid_alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # exists but belongs to someone else
+        return True
+    return True
+
+
+def clean_stale_temps(folder: str | os.PathLike) -> list[str]:
+    """Remove write_image's temporary files left in `folder` by processes that no longer run (a
+    killed render); a live process's write in progress is left alone. Returns the removed names."""
+    removed: list[str] = []
+    try:
+        names = os.listdir(folder)
+    except OSError:
+        return removed
+    for name in names:
+        match = _TEMP_NAME.match(name)
+        if match is None or _pid_alive(int(match.group(1))):
+            continue
+        try:
+            os.unlink(os.path.join(folder, name))
+            removed.append(name)
+        except OSError:
+            pass
+    return removed
+
+
+def _fsync(path: Path) -> None:
+    """Flush the written file to the device: a full disk may only say so here (delayed allocation)."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def _oiio():
@@ -56,16 +133,17 @@ def read_layers(path: str | os.PathLike) -> dict[str, np.ndarray]:
     config.attribute("oiio:UnassociatedAlpha", 1)
     inp = oiio.ImageInput.open(path, config)
     if inp is None:
-        raise ImageError(f"cannot read image {path}: {oiio.geterror() or 'unknown format'}")
+        raise ImageError(f"cannot read image {path}: {_one_line(oiio.geterror()) or 'unknown format'}")
     layers: dict[str, np.ndarray] = {}
     try:
+        _check_decode_memory(inp, path)
         part = 0
         while inp.seek_subimage(part, 0):
             spec = inp.spec()
             pixels = inp.read_image(part, 0, 0, spec.nchannels, "float")
             if pixels is None or not hasattr(pixels, "shape"):
                 raise ImageError(
-                    f"cannot read image {path} (truncated or damaged): {inp.geterror() or oiio.geterror()}"
+                    f"cannot read image {path} (truncated or damaged): {_one_line(inp.geterror() or oiio.geterror())}"
                 )
             pixels = np.asarray(pixels, np.float32).reshape(spec.height, spec.width, spec.nchannels)
             names = list(spec.channelnames)
@@ -79,6 +157,22 @@ def read_layers(path: str | os.PathLike) -> dict[str, np.ndarray]:
     finally:
         inp.close()
     return layers
+
+
+def _check_decode_memory(inp, path: str) -> None:
+    """Refuse an image whose decoding (every part, as float) would not fit in the available memory."""
+    needed, part = 0, 0
+    while inp.seek_subimage(part, 0):
+        spec = inp.spec()
+        needed += limits.decode_bytes(spec.width, spec.height, spec.nchannels)
+        part += 1
+    inp.seek_subimage(0, 0)
+    available = limits.available_memory()
+    if needed > available:
+        raise ImageError(
+            f"{path} is too large to read here: decoding it needs {limits.size_text(needed)}, "
+            f"{limits.size_text(available)} is available"
+        )
 
 
 def _decode_srgb(image: np.ndarray) -> np.ndarray:
@@ -153,18 +247,25 @@ def write_image(path: str | os.PathLike, image: np.ndarray, exr: ExrOptions | No
     try:
         out = oiio.ImageOutput.create(str(tmp))
         if out is None:
-            raise ImageError(f"cannot write {path}: {oiio.geterror() or 'unsupported format'}")
+            raise ImageError(f"cannot write {path}: {_one_line(oiio.geterror()) or 'unsupported format'}")
         spec = oiio.ImageSpec(w, h, c, fmt)
         spec.attribute("oiio:UnassociatedAlpha", 1)
         if suffix == ".exr" and exr is not None:
             spec.attribute("compression", exr.codec)
         spec.channelnames = tuple("RGBA"[:c]) if c in (3, 4) else (("Y", "A")[:c] if c <= 2 else spec.channelnames)
         if not out.open(str(tmp), spec):
-            raise ImageError(f"cannot write {path}: {out.geterror() or oiio.geterror()}")
+            raise ImageError(f"cannot write {path}: {_one_line(out.geterror() or oiio.geterror())}")
+        # Every step is checked: PNG reports a short write only through geterror (write_image still
+        # says True), TIFF and EXR may report their last chunk only when the file is closed.
+        # (After a successful close, libtiff may still leave a harmless Exif note in geterror.)
         ok = out.write_image(data)
-        out.close()
-        if not ok:
-            raise ImageError(f"cannot write {path}: {out.geterror() or 'write failed (disk full?)'}")
+        error = out.geterror()
+        closed = out.close()
+        if closed is False:
+            error = error or out.geterror() or "closing the file failed"
+        if not ok or error or os.path.getsize(tmp) == 0:
+            raise ImageError(f"cannot write {path}: {_one_line(error) or 'write failed (disk full?)'}")
+        _fsync(tmp)
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)

@@ -161,6 +161,8 @@ def _run_image(prepared, image, extra, settings, progress, mapping) -> RunResult
         else:
             colour, a, note = split_alpha(source, t.channels)
             _check_finite(t.name, colour)
+            if a is not None:  # alpha passes through to the result: NaN there is as wrong as in colour
+                _check_finite(f"{t.name} alpha", a[:, :, None])
             if note:
                 notes.append(f"{t.name}: {note}")
             if t is inputs[0]:

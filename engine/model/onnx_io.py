@@ -54,15 +54,65 @@ def serialize(model: onnx.ModelProto) -> bytes:
 
 
 def load_model(path: str | os.PathLike) -> onnx.ModelProto:
-    """Load and sanity-check a model file; raises ModelError naming the file and the problem."""
+    """Load and sanity-check a model file; raises ModelError naming the file and the problem. External
+    weights are read from the model's folder."""
     path = Path(path)
     if not path.is_file():
         raise ModelError(f"model file not found: {path}")
     data = path.read_bytes()
-    return parse_model(data, str(path))
+    return parse_model(data, str(path), path.parent)
 
 
-def parse_model(data: bytes, name: str = "model") -> onnx.ModelProto:
+def _tensors(graph: onnx.GraphProto):
+    """Every tensor of a graph and its subgraphs (initializers and Constant/attribute tensors)."""
+    yield from graph.initializer
+    for node in graph.node:
+        for attr in node.attribute:
+            if attr.HasField("t"):
+                yield attr.t
+            yield from attr.tensors
+            if attr.HasField("g"):
+                yield from _tensors(attr.g)
+            for sub in attr.graphs:
+                yield from _tensors(sub)
+
+
+def _external_files(model: onnx.ModelProto, base_dir: Path, name: str) -> list[Path]:
+    """The external-data files a model's tensors name, resolved against the model's folder (never the
+    current directory); a location outside that folder or a missing file is a ModelError."""
+    base = base_dir.resolve()
+    files: list[Path] = []
+    for tensor in _tensors(model.graph):
+        if tensor.data_location != onnx.TensorProto.EXTERNAL:
+            continue
+        location = next((entry.value for entry in tensor.external_data if entry.key == "location"), "")
+        target = (base / location).resolve()
+        if not location or not target.is_relative_to(base):
+            raise ModelError(f"{name}: external data {location!r} of '{tensor.name}' is outside the model's folder")
+        if not target.is_file():
+            raise ModelError(f"{name}: external data file {location!r} of '{tensor.name}' not found beside the model")
+        if target not in files:
+            files.append(target)
+    return files
+
+
+def external_data_digest(data: bytes, base_dir: str | os.PathLike, name: str = "model") -> str:
+    """SHA-256 over the external-data files of a serialized model ('' when it has none), for cache keys:
+    changed weights beside an unchanged .onnx file must not reuse a cached model."""
+    if b"location" not in data:  # no external data entry at all: the common case costs no parse
+        return ""
+    model = onnx.ModelProto()
+    try:
+        model.ParseFromString(data)
+    except Exception:  # noqa: BLE001 - parse_model reports unreadable files with the reason
+        return ""
+    files = _external_files(model, Path(base_dir), name)
+    return sha256_bytes("".join(f"{f.name}:{sha256_file(f)}" for f in files).encode()) if files else ""
+
+
+def parse_model(data: bytes, name: str = "model", base_dir: str | os.PathLike | None = None) -> onnx.ModelProto:
+    """Parse and check a serialized model; external weights are loaded from `base_dir` (the model's
+    folder), so the returned model is self-contained."""
     if not data:
         raise ModelError(f"{name} is empty")
     model = onnx.ModelProto()
@@ -72,6 +122,13 @@ def parse_model(data: bytes, name: str = "model") -> onnx.ModelProto:
         raise ModelError(f"{name} is not a readable ONNX model (truncated or not ONNX): {exc}") from exc
     if model.ir_version <= 0 or not model.graph.node or not model.opset_import:
         raise ModelError(f"{name} is not an ONNX model (no graph, IR version or opset found)")
+    if base_dir is not None and _external_files(model, Path(base_dir), name):
+        from onnx.external_data_helper import load_external_data_for_model
+
+        try:
+            load_external_data_for_model(model, str(Path(base_dir).resolve()))
+        except (OSError, ValueError) as exc:
+            raise ModelError(f"{name}: cannot read its external data: {exc}") from exc
     try:
         onnx.checker.check_model(model)
     except onnx.checker.ValidationError as exc:

@@ -7,7 +7,7 @@ from onnx import TensorProto
 
 from ..model.graph_index import GraphIndex, attribute
 
-_FLOATS = {TensorProto.FLOAT, TensorProto.FLOAT16}
+_FLOATS: set[int] = {TensorProto.FLOAT, TensorProto.FLOAT16}
 
 
 def count_casts(model: onnx.ModelProto) -> int:
@@ -64,3 +64,83 @@ def remove_redundant_pairs(model: onnx.ModelProto) -> int:
         del graph.node[:]
         graph.node.extend(keep)
     return removed
+
+
+def float_output_names(model: onnx.ModelProto) -> frozenset[str]:
+    return frozenset(o.name for o in model.graph.output if o.type.tensor_type.elem_type == TensorProto.FLOAT)
+
+
+def keep_float_outputs(model: onnx.ModelProto, names: frozenset[str]) -> int:
+    """Give back float32 to the outputs in `names` that a conversion with keep_io_types left fp16.
+
+    onnxconverter-common does so when the node producing an output is blocked (kept fp32): it casts
+    that fp32 result to fp16 and declares the output fp16, so an output beyond fp16's range (an HDR
+    or depth result, exactly what AMP is recommended for) becomes inf. Returns the outputs fixed."""
+    graph = model.graph
+    index = GraphIndex.of(graph)
+    fixed = 0
+    for out in graph.output:
+        if out.name not in names or out.type.tensor_type.elem_type != TensorProto.FLOAT16:
+            continue
+        out.type.tensor_type.elem_type = TensorProto.FLOAT
+        producer = index.producers.get(out.name)
+        if producer is not None and producer.op_type == "Cast":
+            # Whatever its source, casting it to float32 is what the output needs (fp32 -> fp32 is a copy).
+            for attr in producer.attribute:
+                if attr.name == "to":
+                    attr.i = TensorProto.FLOAT
+        else:
+            # An fp16 node writes the output: it writes a new tensor, and a Cast gives the output float32.
+            half = f"{out.name}_fp16"
+            for node in [producer, *index.readers.get(out.name, [])]:
+                if node is None:
+                    continue
+                node.output[:] = [half if name == out.name else name for name in node.output]
+                node.input[:] = [half if name == out.name else name for name in node.input]
+            graph.node.append(
+                onnx.helper.make_node("Cast", [half], [out.name], name=f"{out.name}_to_float", to=TensorProto.FLOAT)
+            )
+        fixed += 1
+    return fixed
+
+
+# Operators whose float inputs share one type parameter T: a shared weight must match the node's type.
+_SAME_TYPE_OPS = {"Add", "Sub", "Mul", "Div", "Max", "Min", "Sum", "Mean", "PRelu", "Concat", "MatMul", "Gemm"}
+_NUMPY: dict[int, str] = {TensorProto.FLOAT: "float32", TensorProto.FLOAT16: "float16"}
+
+
+def split_shared_initializers(model: onnx.ModelProto) -> int:
+    """Give a node its own copy, in its own type, of a float initializer converted for another reader.
+
+    Exporters share equal constants between nodes; when mixed precision keeps one reader fp32 and
+    converts another, the converter gives the shared initializer one type, and onnxruntime refuses the
+    graph ('Type parameter (T) of Optype (Add) bound to different types'). Returns the inputs fixed."""
+    from onnx import numpy_helper
+
+    graph = model.graph
+    index = GraphIndex.of(graph)
+    inits, declared = index.initializers, index.declared
+    copies: dict[tuple[str, int], str] = {}
+    fixed = 0
+    for node in graph.node:
+        if node.op_type not in _SAME_TYPE_OPS:
+            continue
+        computed = {declared.get(name, 0) for name in node.input if name and name not in inits} & _FLOATS
+        if len(computed) != 1:
+            computed = {declared.get(name, 0) for name in node.output} & _FLOATS
+        if len(computed) != 1:
+            continue
+        want: int = computed.pop()
+        for i, name in enumerate(node.input):
+            init = inits.get(name)
+            if init is None or init.data_type not in _FLOATS or init.data_type == want:
+                continue
+            key = (name, want)
+            if key not in copies:
+                copy_name = f"{name}_as_{_NUMPY[want]}"
+                array = numpy_helper.to_array(init).astype(_NUMPY[want])
+                graph.initializer.append(numpy_helper.from_array(array, copy_name))
+                copies[key] = copy_name
+            node.input[i] = copies[key]
+            fixed += 1
+    return fixed

@@ -15,19 +15,25 @@ from typing import Any
 import numpy as np
 import onnx
 
-from ..errors import ConversionError, ModelError
+from ..errors import Cancelled, ConversionError, ModelError
 from ..model.contract import ModelContract
 from ..model.cpu_session import cpu_session
 from ..options import Precision, Status
+from ..progress import Progress
 from .accuracy import compare
-from .casts import count_casts, remove_redundant_pairs, repair_cast_targets
+from .casts import (
+    count_casts,
+    float_output_names,
+    keep_float_outputs,
+    remove_redundant_pairs,
+    repair_cast_targets,
+    split_shared_initializers,
+)
 from .fp16_range import FP16_MAX, HEADROOM, activation_peaks, nodes_over
 from .graph_repair import oversized_nodes, prepare_for_fp16
 
 log = logging.getLogger(__name__)
 
-AMP_SECONDS = 600.0
-"""Mixed precision searches node sets, converting and validating many times: it gives up after this long."""
 FP16_NEXT_STEP = "use --precision amp or auto"
 
 
@@ -50,15 +56,24 @@ class ConversionOptions:
     rtol: float = 1e-2
     atol: float = 1e-2
     backend: Backend = Backend.ONNXCONVERTER
+    time_budget_s: float = 180.0
+    """How long mixed precision may search for its node set; when it runs out the conversion fails with
+    the best node set found so far in its report. Not part of the cache key."""
 
     def __post_init__(self) -> None:
+        if not self.time_budget_s > 0:
+            raise ValueError(f"time_budget_s must be positive, not {self.time_budget_s}")
+        if not (self.rtol >= 0 and self.atol >= 0):
+            raise ValueError(f"rtol and atol must be 0 or more, not {self.rtol} and {self.atol}")
         object.__setattr__(self, "precision", Precision(self.precision))
         object.__setattr__(self, "backend", Backend(self.backend))
         object.__setattr__(self, "op_block_list", tuple(self.op_block_list))
 
     def key(self) -> dict[str, Any]:
-        """For cache keys: plain JSON values."""
-        return {k: (str(v) if isinstance(v, StrEnum) else v) for k, v in asdict(self).items()}
+        """For cache keys: plain JSON values of what changes the converted model (not the time budget)."""
+        data = {k: (str(v) if isinstance(v, StrEnum) else v) for k, v in asdict(self).items()}
+        data.pop("time_budget_s")
+        return data
 
 
 @dataclass
@@ -132,36 +147,120 @@ def _converter_chatter_to_log():
             log.debug("converter: %s", line)
 
 
-def _repair_casts(model: onnx.ModelProto) -> tuple[int, int]:
-    """(Cast targets corrected, redundant Cast pairs removed), in place."""
-    return repair_cast_targets(model), remove_redundant_pairs(model)
+@dataclass
+class _Repairs:
+    """What the Cast repairs changed in one converted model."""
+
+    casts: int = 0
+    """Cast targets corrected and float32 outputs restored."""
+    shared: int = 0
+    """Readers of a shared weight given their own copy in their own type."""
+    removed: int = 0
+    """Redundant Cast pairs removed."""
+
+    def describe(self) -> list[str]:
+        notes = []
+        if self.casts:
+            notes.append(f"corrected the target type of {self.casts} Cast nodes or outputs")
+        if self.shared:
+            notes.append(f"gave {self.shared} readers of a shared weight their own copy in their own type")
+        return notes
+
+
+def _repair_casts(model: onnx.ModelProto, float_outputs: frozenset[str] = frozenset()) -> _Repairs:
+    """Repair a converted model in place (see _Repairs)."""
+    restored = keep_float_outputs(model, float_outputs)
+    casts = repair_cast_targets(model) + restored
+    shared = split_shared_initializers(model)
+    return _Repairs(casts=casts, shared=shared, removed=remove_redundant_pairs(model))
+
+
+class _Search:
+    """The mixed-precision search as it goes: attempts, time, and the smallest fp32 node set that
+    passed so far (what is reported when the time budget ends)."""
+
+    def __init__(self, options: ConversionOptions, progress: Progress | None):
+        self.options, self.progress = options, progress
+        self.start = time.monotonic()
+        self.attempts = 0
+        self.reference: list[np.ndarray] | None = None
+        self.trying: list[str] = []
+        self.best: list[str] | None = None
+
+    def before_attempt(self, blocks: list[str]) -> None:
+        elapsed = time.monotonic() - self.start
+        if self.progress is not None:
+            self.progress.check()  # Cancelled ends the search between attempts
+            self.progress.update(
+                min(0.95, elapsed / self.options.time_budget_s),
+                f"mixed precision: attempt {self.attempts + 1}, {len(blocks)} nodes kept fp32",
+            )
+        if elapsed > self.options.time_budget_s:
+            raise _BudgetSpent(self)
+        self.attempts += 1
+        self.trying = blocks
+
+    def judged(self, results: list[np.ndarray]) -> None:
+        """Called with each run's outputs: the first is the fp32 reference, the others attempts."""
+        if self.reference is None:
+            self.reference = results
+            return
+        rtol, atol = self.options.rtol, self.options.atol
+        passed = all(np.allclose(r1, r2, rtol, atol) for r1, r2 in zip(self.reference, results, strict=True))
+        if passed and (self.best is None or len(self.trying) < len(self.best)):
+            self.best = list(self.trying)
+
+
+class _BudgetSpent(Exception):
+    def __init__(self, search: _Search):
+        super().__init__()
+        self.search = search
+
+    def reason(self) -> str:
+        search = self.search
+        budget = f"mixed precision ran out of its time budget ({search.options.time_budget_s:g} s) after "
+        budget += f"{search.attempts} attempts"
+        if search.best is None:
+            return f"{budget}; no node set within tolerance was found yet (raise time_budget_s or loosen the tolerance)"
+        return (
+            f"{budget}; the best node set within tolerance so far keeps {len(search.best)} nodes fp32 "
+            "(listed in fp32_nodes; raise time_budget_s to search further)"
+        )
 
 
 @contextlib.contextmanager
-def _patched_converter(extra_blocks: tuple[str, ...], forced_nodes: list[str], repairs: list):
+def _patched_converter(extra_blocks: tuple[str, ...], forced_nodes: list[str], repairs: list, search: _Search):
     """auto_convert_mixed_precision takes no op block list and calls the converter many times
     internally: it reads the module default at call time, and each attempt needs the Cast repairs.
-    `repairs` receives each attempt's counts; the last one is the returned model's."""
-    from onnxconverter_common import float16
+    `repairs` receives each attempt's counts; the last one is the returned model's. `search` sees
+    every attempt (time budget, progress, cancel) and every result (best node set so far)."""
+    from onnxconverter_common import auto_mixed_precision, float16
 
     saved_blocks, saved_convert = float16.DEFAULT_OP_BLOCK_LIST, float16.convert_float_to_float16
-    deadline = time.monotonic() + AMP_SECONDS
+    saved_values = auto_mixed_precision.get_tensor_values_using_ort
 
     def convert_and_repair(*args, **kwargs):
-        if time.monotonic() > deadline:
-            # Raised inside the search, which stops there: mixed precision time is bounded.
-            raise ConversionError(f"mixed precision found no node set within {AMP_SECONDS:.0f} s")
         kwargs["node_block_list"] = list(kwargs.get("node_block_list") or []) + forced_nodes
+        search.before_attempt(kwargs["node_block_list"])
+        source = args[0] if args else kwargs["model"]
+        keep = float_output_names(source) if kwargs.get("keep_io_types") else frozenset()
         converted = saved_convert(*args, **kwargs)
-        repairs.append(_repair_casts(converted))
+        repairs.append(_repair_casts(converted, keep))
         return converted
+
+    def values_and_judge(*args, **kwargs):
+        results = saved_values(*args, **kwargs)
+        search.judged(results)
+        return results
 
     float16.DEFAULT_OP_BLOCK_LIST = list(saved_blocks) + [op for op in extra_blocks if op not in saved_blocks]
     float16.convert_float_to_float16 = convert_and_repair
+    auto_mixed_precision.get_tensor_values_using_ort = values_and_judge
     try:
         yield
     finally:
         float16.DEFAULT_OP_BLOCK_LIST, float16.convert_float_to_float16 = saved_blocks, saved_convert
+        auto_mixed_precision.get_tensor_values_using_ort = saved_values
 
 
 def _fp16(model: onnx.ModelProto, options: ConversionOptions, node_blocks: list[str]) -> onnx.ModelProto:
@@ -178,18 +277,27 @@ def _fp16(model: onnx.ModelProto, options: ConversionOptions, node_blocks: list[
 
 
 def _amp(
-    model: onnx.ModelProto, options: ConversionOptions, feeds: dict[str, np.ndarray], forced: list[str]
-) -> tuple[onnx.ModelProto, tuple[int, int]]:
+    model: onnx.ModelProto,
+    options: ConversionOptions,
+    feeds: dict[str, np.ndarray],
+    forced: list[str],
+    report: ConversionReport,
+    progress: Progress | None,
+) -> tuple[onnx.ModelProto, _Repairs]:
     from onnxconverter_common.auto_mixed_precision import auto_convert_mixed_precision
 
-    repairs: list[tuple[int, int]] = []
-    with _patched_converter(options.op_block_list, forced, repairs):
+    repairs: list[_Repairs] = []
+    search = _Search(options, progress)
+    with _patched_converter(options.op_block_list, forced, repairs, search):
         try:
             converted = auto_convert_mixed_precision(
                 model, feeds, rtol=options.rtol, atol=options.atol, keep_io_types=options.keep_io_types
             )
             return converted, repairs[-1]
-        except ConversionError:
+        except _BudgetSpent as spent:
+            report.fp32_nodes = list(search.best or [])
+            raise ConversionError(spent.reason()) from None
+        except Cancelled:
             raise
         except ValueError as exc:
             raise ConversionError(f"mixed precision found no node set within tolerance: {exc}") from exc
@@ -198,12 +306,17 @@ def _amp(
 
 
 def convert_model(
-    model: onnx.ModelProto, feeds: dict[str, np.ndarray], options: ConversionOptions
+    model: onnx.ModelProto,
+    feeds: dict[str, np.ndarray],
+    options: ConversionOptions,
+    progress: Progress | None = None,
 ) -> tuple[onnx.ModelProto | None, ConversionReport]:
     """Convert and validate on `feeds`. Returns (model, report); model is None when the report failed.
-    `auto` tries fp16, then mixed precision; its report names the one chosen and why (or both failures)."""
+    `auto` tries fp16, then mixed precision; its report names the one chosen and why (or both failures). Mixed
+    precision reports its search through `progress`, stops on its cancel (Cancelled) and within
+    `options.time_budget_s`."""
     if options.precision == Precision.AUTO:
-        return _convert_auto(model, feeds, options)
+        return _convert_auto(model, feeds, options, progress)
     if options.precision == Precision.FP32:
         raise ValueError(f"convert_model handles fp16 and amp, not {options.precision}")
     float_inputs = [vi for vi in model.graph.input if vi.type.tensor_type.elem_type == onnx.TensorProto.FLOAT]
@@ -229,17 +342,18 @@ def convert_model(
         with _converter_chatter_to_log():
             if options.precision == Precision.FP16:
                 converted = _fp16(repaired, options, blocked)
-                fixed, report.redundant_casts_removed = _repair_casts(converted)
+                keep = float_output_names(repaired) if options.keep_io_types else frozenset()
+                fixes = _repair_casts(converted, keep)
             else:
                 hot = nodes_over(peaks, FP16_MAX / HEADROOM)
                 if hot:
                     report.repairs.append(f"kept {len(hot)} nodes fp32: their activations come near fp16's limit")
-                converted, (fixed, report.redundant_casts_removed) = _amp(repaired, options, feeds, blocked + hot)
+                converted, fixes = _amp(repaired, options, feeds, blocked + hot, report, progress)
     except ConversionError as exc:
         report.reason = str(exc)
         return None, report
-    if fixed:
-        report.repairs.append(f"corrected the target type of {fixed} Cast nodes")
+    report.redundant_casts_removed = fixes.removed
+    report.repairs.extend(fixes.describe())
     report.casts_after = count_casts(converted)
     report.fp32_nodes = _float_nodes(converted)
 
@@ -264,14 +378,14 @@ def convert_model(
 
 
 def _convert_auto(
-    model: onnx.ModelProto, feeds: dict[str, np.ndarray], options: ConversionOptions
+    model: onnx.ModelProto, feeds: dict[str, np.ndarray], options: ConversionOptions, progress: Progress | None
 ) -> tuple[onnx.ModelProto | None, ConversionReport]:
     fp16, first = convert_model(model, feeds, replace(options, precision=Precision.FP16))
     if fp16 is not None:
         first.requested = Precision.AUTO
         first.decision = "fp16: it passed the accuracy check (the fastest reduced precision)"
         return fp16, first
-    amp, second = convert_model(model, feeds, replace(options, precision=Precision.AMP))
+    amp, second = convert_model(model, feeds, replace(options, precision=Precision.AMP), progress)
     second.requested = Precision.AUTO
     second.attempts = [first.to_json()]
     if amp is not None:

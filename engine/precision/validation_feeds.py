@@ -1,4 +1,5 @@
-"""Validation inputs for conversions: a small crop of the user's image, or a fixed synthetic one."""
+"""Validation inputs for conversions: the most content-rich crops of the user's image (text, edges,
+texture: where reduced precision goes wrong), or a fixed synthetic image when there is none."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ from ..model.contract import ModelContract
 from ..model.describe import ModelInfo, TensorInfo, constant_feed
 
 SAMPLE_SIZE = 64
+MOSAIC = 2
+"""A dynamic-size model is validated on MOSAIC x MOSAIC crops side by side."""
 
 
 def synthetic_image(h: int, w: int, channels: int = 3, seed: int = 0) -> np.ndarray:
@@ -29,6 +32,58 @@ def _sample_size(info: ModelInfo) -> tuple[int, int]:
     return side, side
 
 
+def _pad_to(src: np.ndarray, h: int, w: int) -> np.ndarray:
+    pad_h, pad_w = max(0, h - src.shape[0]), max(0, w - src.shape[1])
+    if pad_h or pad_w:
+        src = np.pad(src, ((0, pad_h), (0, pad_w), (0, 0)), mode="reflect" if src.shape[0] > 1 else "edge")
+    return src
+
+
+def _detail(image: np.ndarray) -> np.ndarray:
+    """Per-pixel detail: absolute differences to the right and below neighbours, finite values only."""
+    grey = np.nan_to_num(image[:, :, : min(3, image.shape[2])].mean(axis=2), nan=0.0, posinf=0.0, neginf=0.0)
+    detail = np.zeros_like(grey)
+    detail[:, :-1] += np.abs(np.diff(grey, axis=1))
+    detail[:-1, :] += np.abs(np.diff(grey, axis=0))
+    return detail
+
+
+def rich_crops(image: np.ndarray, h: int, w: int, count: int) -> list[np.ndarray]:
+    """Up to `count` non-overlapping h x w crops of `image`, the most detailed first (a blank page's
+    centre is never chosen over its text). An image smaller than one crop is reflect-padded."""
+    src = _pad_to(image if image.ndim == 3 else image[:, :, None], h, w)
+    detail = _detail(src)
+    # Integral image: the detail of every window on a half-crop grid in one pass.
+    total = np.pad(detail.cumsum(0).cumsum(1), ((1, 0), (1, 0)))
+    step_y, step_x = max(1, h // 2), max(1, w // 2)
+    tops = sorted({*range(0, src.shape[0] - h + 1, step_y), src.shape[0] - h})
+    lefts = sorted({*range(0, src.shape[1] - w + 1, step_x), src.shape[1] - w})
+    windows = [
+        (total[t + h, left + w] - total[t, left + w] - total[t + h, left] + total[t, left], t, left)
+        for t in tops
+        for left in lefts
+    ]
+    windows.sort(key=lambda item: -item[0])
+    chosen: list[tuple[int, int]] = []
+    for _, t, left in windows:
+        if all(abs(t - ct) >= h or abs(left - cl) >= w for ct, cl in chosen):
+            chosen.append((t, left))
+        if len(chosen) == count:
+            break
+    return [src[t : t + h, left : left + w] for t, left in chosen]
+
+
+def _sample_of(image: np.ndarray, h: int, w: int, fixed: bool) -> np.ndarray:
+    """One crop for a fixed-size model; else MOSAIC x MOSAIC of the richest crops (repeated when the
+    image has fewer), so the converted model is judged on its text and edges, not its blank areas."""
+    if fixed:
+        return rich_crops(image, h, w, 1)[0]
+    crops = rich_crops(image, h, w, MOSAIC * MOSAIC)
+    crops = [crops[i % len(crops)] for i in range(MOSAIC * MOSAIC)]
+    rows = [np.concatenate(crops[r * MOSAIC : (r + 1) * MOSAIC], axis=1) for r in range(MOSAIC)]
+    return np.concatenate(rows, axis=0)
+
+
 def _random_feed(t: TensorInfo, low: float, high: float, rng: np.random.Generator) -> np.ndarray:
     """Any other input: its declared shape (symbolic dimensions 1, spatial ones the sample size), uniform in
     [low, high); integer inputs get zeros."""
@@ -41,7 +96,7 @@ def _random_feed(t: TensorInfo, low: float, high: float, rng: np.random.Generato
 def sample_feeds(
     info: ModelInfo, image: np.ndarray | None = None, contract: ModelContract | None = None
 ) -> dict[str, np.ndarray]:
-    """Feeds for every input. Image inputs: the centre crop of `image` (reflect-padded when smaller), or the
+    """Feeds for every input. Image inputs: the most content-rich crops of `image` (see `rich_crops`), or the
     synthetic image, mapped the contract's way for the first one; the validation is only as good as this input
     is typical. Other inputs: the contract's constant, else random values in the contract's input range."""
     contract = contract or ModelContract()
@@ -54,16 +109,12 @@ def sample_feeds(
             constant_feed(t, constants[t.name]) if t.name in constants else _random_feed(t, *contract.input.range, rng)
         )
     images = info.image_inputs
+    sample = None if image is None else _sample_of(image, h, w, bool(info.fixed_size))
     for t in images:
-        if image is None:
+        if sample is None:
             crop = synthetic_image(h, w, t.channels or 1)
         else:
-            src = image if image.ndim == 3 else image[:, :, None]
-            pad_h, pad_w = max(0, h - src.shape[0]), max(0, w - src.shape[1])
-            if pad_h or pad_w:
-                src = np.pad(src, ((0, pad_h), (0, pad_w), (0, 0)), mode="reflect" if src.shape[0] > 1 else "edge")
-            top, left = (src.shape[0] - h) // 2, (src.shape[1] - w) // 2
-            crop, _, _ = split_alpha(src[top : top + h, left : left + w], t.channels or 1)
+            crop, _, _ = split_alpha(sample, t.channels or 1)
         if t is images[0]:
             crop, _ = encode(crop, contract.input)
         if info.batch > 1:

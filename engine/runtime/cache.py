@@ -1,7 +1,8 @@
 """On-disk cache of converted, offline-optimized models: atomic entries, verified on every read.
 
 An entry is `<key>.onnx` plus `<key>.json`; the JSON is written last and holds the model's size and
-SHA-256, so a crash mid-write leaves no entry, and a damaged file is detected and rebuilt.
+SHA-256 and a SHA-256 of the JSON's own content, so a crash mid-write leaves no entry, and a damaged or
+hand-edited file is detected and rebuilt.
 """
 
 from __future__ import annotations
@@ -33,6 +34,11 @@ def default_cache_dir() -> Path:
     return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "onnx_image_runtime"
 
 
+def _meta_digest(meta: dict) -> str:
+    content = {k: v for k, v in meta.items() if k != "meta_sha256"}
+    return sha256_bytes(json.dumps(content, sort_keys=True, default=str).encode())
+
+
 @dataclass
 class CacheEntry:
     model_path: Path
@@ -53,13 +59,19 @@ class ModelCache:
             return None
         try:
             meta = json.loads(meta_path.read_text())
+            if not isinstance(meta, dict) or meta.get("meta_sha256") != _meta_digest(meta):
+                raise ValueError("its metadata does not match its checksum")
             if model.stat().st_size != meta["size"] or sha256_file(model) != meta["sha256"]:
                 raise ValueError("model file does not match its checksum")
-        except (OSError, ValueError, KeyError) as exc:
-            log.warning("cache entry %s is damaged (%s); rebuilding it", key, exc)
-            self._remove(key)
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            self.discard(key, f"is damaged ({exc})")
             return None
         return CacheEntry(model, meta)
+
+    def discard(self, key: str, why: str) -> None:
+        """Remove an entry that cannot be used, with a warning; the caller rebuilds it."""
+        log.warning("cache entry %s %s; rebuilding it", key, why)
+        self._remove(key)
 
     def temp_model_path(self, key: str) -> Path:
         """Where to let onnxruntime write the optimized model before it is committed."""
@@ -75,6 +87,8 @@ class ModelCache:
         model, meta_path = self._paths(key)
         try:
             meta = {**meta, "size": temp_model.stat().st_size, "sha256": sha256_file(temp_model)}
+            meta = json.loads(json.dumps(meta, default=str))  # as it will read back
+            meta["meta_sha256"] = _meta_digest(meta)
             os.replace(temp_model, model)
             atomic_write_bytes(meta_path, json.dumps(meta, indent=1, default=str).encode())
         except OSError as exc:

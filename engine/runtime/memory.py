@@ -4,8 +4,8 @@ needs per pixel is model.footprint's."""
 from __future__ import annotations
 
 import math
-import os
 
+from ..image.limits import available_memory
 from .cuda.probe import query_gpu
 
 # Share of the free memory one run may take: the rest is for Blender, Cycles and the OS.
@@ -15,17 +15,7 @@ MIN_AUTO_TILE, MAX_AUTO_TILE = 256, 4096
 
 
 def _available_ram() -> int:
-    try:
-        with open("/proc/meminfo") as fh:
-            for line in fh:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    try:
-        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    except (ValueError, OSError, AttributeError):
-        return FALLBACK_BUDGET
+    return available_memory()
 
 
 def _free_gpu_memory(device_id: int) -> int:

@@ -15,10 +15,11 @@ from ..errors import ConversionError, ModelError
 from ..model.channels_last import to_channels_last
 from ..model.contract import ModelContract
 from ..model.describe import ModelInfo, describe_model
-from ..model.onnx_io import clamp_ir_version, parse_model, serialize, sha256_bytes
+from ..model.onnx_io import clamp_ir_version, external_data_digest, parse_model, serialize, sha256_bytes
 from ..options import Device, OptLevel, Precision
 from ..precision.convert import FP16_NEXT_STEP, ConversionOptions, ConversionReport, convert_model
 from ..precision.validation_feeds import sample_feeds
+from ..progress import Progress
 from .cache import CacheEntry, CacheUnavailable, ModelCache, cache_key, default_cache_dir
 from .sessions import ProviderChoice, SessionCache, SessionSettings, create_session, resolve_provider
 
@@ -130,6 +131,8 @@ def _request(
     choice = resolve_provider(settings)
     conversion = {
         "model": sha256_bytes(data),
+        # Weights stored beside the model are part of it: changed weights must not reuse a cached model.
+        "external": external_data_digest(data, Path(model_path).parent, str(model_path)),
         "conversion": options.key() if precision != Precision.FP32 else "fp32",
         "onnxruntime": __import__("onnxruntime").__version__,
     }
@@ -159,35 +162,38 @@ def prepare_model(
     sample: np.ndarray | None = None,
     options: ConversionOptions | None = None,
     contract: ModelContract | None = None,
+    progress: Progress | None = None,
 ) -> PreparedModel:
     """Return a session for `model_path` at `precision`, reusing the cached optimized model when one
     matches everything it depends on. `sample` (HxWxC) validates conversions; raises ConversionError
     (with `.report`) when the converted model is outside tolerance, and caches nothing then. `auto` runs the
     fastest precision that passes on the provider that runs it (see `_auto`). `contract` gives the constants
-    for non-image inputs and how validation inputs are fed."""
+    for non-image inputs and how validation inputs are fed. `progress` follows (and can cancel) a mixed-precision
+    search."""
     if Precision(precision) == Precision.AUTO:
-        return _auto(model_path, settings, cache_dir, sample, options, contract)
-    return _prepare(_request(model_path, precision, settings, options, contract), cache_dir, sample)
+        return _auto(model_path, settings, cache_dir, sample, options, contract, progress)
+    return _prepare(_request(model_path, precision, settings, options, contract), cache_dir, sample, "", progress)
 
 
 _AUTO_CHOICES: dict[str, tuple[Precision, str]] = {}
 """(model hash, provider) -> what auto chose and why, so a failed fp16 conversion is not retried per frame."""
 
 
-def _auto(model_path, settings, cache_dir, sample, options, contract) -> PreparedModel:
+def _auto(model_path, settings, cache_dir, sample, options, contract, progress) -> PreparedModel:
     """Auto: fp32 on the CPU, where fp16 and mixed precision run slower (docs/benchmarks.md); on CUDA fp16 when
     it passes the accuracy check, else mixed precision, else fp32. The prepared model says which and why."""
     choice = resolve_provider(settings or SessionSettings())
     if choice.name != Device.CUDA:
         note = "auto chose fp32: on the CPU, fp16 and mixed precision run slower than fp32"
         request = _request(model_path, Precision.FP32, settings, options, contract, note)
-        return _prepare(request, cache_dir, sample, Precision.AUTO)
+        return _prepare(request, cache_dir, sample, Precision.AUTO, progress)
     if not Path(model_path).is_file():
         raise ModelError(f"model file not found: {model_path}")
     memo = cache_key({"model": sha256_bytes(Path(model_path).read_bytes()), "provider": choice.key})
     if memo in _AUTO_CHOICES:
         precision, note = _AUTO_CHOICES[memo]
-        return _prepare(_request(model_path, precision, settings, options, contract, note), cache_dir, sample, "auto")
+        request = _request(model_path, precision, settings, options, contract, note)
+        return _prepare(request, cache_dir, sample, Precision.AUTO, progress)
     failures: list[str] = []
     for precision in (Precision.FP16, Precision.AMP):
         note = f"auto chose {precision}: it passed the accuracy check" + (
@@ -195,7 +201,7 @@ def _auto(model_path, settings, cache_dir, sample, options, contract) -> Prepare
         )
         try:
             request = _request(model_path, precision, settings, options, contract, note)
-            prepared = _prepare(request, cache_dir, sample, Precision.AUTO)
+            prepared = _prepare(request, cache_dir, sample, Precision.AUTO, progress)
         except ConversionError as exc:
             failures.append(f"{precision} failed: {exc}")
             continue
@@ -203,42 +209,73 @@ def _auto(model_path, settings, cache_dir, sample, options, contract) -> Prepare
         return prepared
     note = f"auto chose fp32: {'; '.join(failures)}"
     _AUTO_CHOICES[memo] = (Precision.FP32, note)
-    return _prepare(_request(model_path, Precision.FP32, settings, options, contract, note), cache_dir, sample, "auto")
+    request = _request(model_path, Precision.FP32, settings, options, contract, note)
+    return _prepare(request, cache_dir, sample, Precision.AUTO, progress)
 
 
 def _prepare(
-    request: _Request, cache_dir: str | Path | None, sample: np.ndarray | None, requested: str = ""
+    request: _Request,
+    cache_dir: str | Path | None,
+    sample: np.ndarray | None,
+    requested: str = "",
+    progress: Progress | None = None,
 ) -> PreparedModel:
     # Auto's prepared models carry their note: kept apart from the same precision asked for by name.
     session_key = (request.key, request.settings, requested)
     if cached := SESSIONS.get(session_key):
         return cached
-    model = parse_model(request.data, request.path)
+    model = parse_model(request.data, request.path, Path(request.path).parent)
     warnings = clamp_ir_version(model)
     cache = ModelCache(cache_dir or default_cache_dir())
     entry = cache.lookup(request.key)
+    prepared = None
     if entry is not None:
-        prepared = _from_cache(request, entry, warnings)
-    else:
-        prepared = _build(request, model, cache, warnings, sample)
+        try:
+            prepared = _from_cache(request, entry, warnings)
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            # Consistent but not what this version writes (missing keys, wrong types): rebuilt, never a
+            # traceback and never an entry that fails every time.
+            cache.discard(request.key, f"has invalid metadata ({type(exc).__name__}: {exc})")
+    if prepared is None:
+        prepared = _build(request, model, cache, warnings, sample, progress)
     SESSIONS.put(session_key, prepared)
     return prepared
 
 
+def _cached_info(meta: dict) -> tuple[ModelInfo, ConversionReport | None]:
+    """The model description and report of a cache entry's metadata; ValueError/TypeError/KeyError
+    when it is not what this version writes (the caller rebuilds the entry)."""
+    info = ModelInfo.from_json(meta["info"])
+    number = (int, float)
+    if not (isinstance(info.scale, number) and not isinstance(info.scale, bool) and info.scale > 0):
+        raise ValueError(f"scale {info.scale!r} is not a positive number")
+    if not (isinstance(info.size_multiple, int) and info.size_multiple >= 1):
+        raise ValueError(f"size_multiple {info.size_multiple!r} is not a positive integer")
+    fixed = info.fixed_size
+    if fixed is not None and not (isinstance(fixed, list) and len(fixed) == 2 and all(type(d) is int for d in fixed)):
+        raise ValueError(f"fixed_size {fixed!r} is not [height, width]")
+    if not info.image_inputs or not any(t.is_image for t in info.outputs):
+        raise ValueError("no image input or output")
+    report = meta.get("report")
+    if report is not None and not isinstance(report, dict):
+        raise TypeError(f"report is a {type(report).__name__}")
+    return info, ConversionReport(**report) if report else None
+
+
 def _from_cache(request: _Request, entry: CacheEntry, warnings: list[str]) -> PreparedModel:
     start = time.perf_counter()
+    info, report = _cached_info(entry.meta)
     session, reason = create_session(str(entry.model_path), request.settings, request.choice, OptLevel.DISABLED)
-    report = entry.meta.get("report")
     return PreparedModel(
         session=session,
-        info=ModelInfo.from_json(entry.meta["info"]),
+        info=info,
         precision=request.precision,
         provider=_actual_provider(session),
         fallback_reason=reason,
         cache_hit=True,
         startup_seconds=time.perf_counter() - start,
         optimized_model=str(entry.model_path),
-        report=ConversionReport(**report) if report else None,
+        report=report,
         settings=request.settings,
         warnings=tuple(warnings),
         converted_model=entry.meta.get("converted_model"),
@@ -247,7 +284,12 @@ def _from_cache(request: _Request, entry: CacheEntry, warnings: list[str]) -> Pr
 
 
 def _convert(
-    request: _Request, model: onnx.ModelProto, info: ModelInfo, sample: np.ndarray | None, cache: ModelCache
+    request: _Request,
+    model: onnx.ModelProto,
+    info: ModelInfo,
+    sample: np.ndarray | None,
+    cache: ModelCache,
+    progress: Progress | None = None,
 ) -> tuple[onnx.ModelProto, ConversionReport | None, str | None]:
     """The converted graph, its report and where it is cached: from the cache when this model was converted
     with these options before (for another provider or level, say), else converted now and cached."""
@@ -255,12 +297,18 @@ def _convert(
         return model, None, None
     entry = cache.lookup(request.conversion_key)
     if entry is not None:
-        return (
-            parse_model(entry.model_path.read_bytes(), "cached converted model"),
-            ConversionReport(**entry.meta["report"]),
-            str(entry.model_path),
-        )
-    converted, report = convert_model(model, sample_feeds(info, sample, request.contract), request.options)
+        try:
+            cached_report = ConversionReport(**entry.meta["report"])
+        except (KeyError, TypeError, ValueError) as exc:
+            cache.discard(request.conversion_key, f"has invalid metadata ({type(exc).__name__}: {exc})")
+        else:
+            return (
+                parse_model(entry.model_path.read_bytes(), "cached converted model"),
+                cached_report,
+                str(entry.model_path),
+            )
+    feeds = sample_feeds(info, sample, request.contract)
+    converted, report = convert_model(model, feeds, request.options, progress)
     if converted is None:
         raise _conversion_failed(report)
     try:
@@ -274,10 +322,15 @@ def _convert(
 
 
 def _build(
-    request: _Request, model: onnx.ModelProto, cache: ModelCache, warnings: list[str], sample: np.ndarray | None = None
+    request: _Request,
+    model: onnx.ModelProto,
+    cache: ModelCache,
+    warnings: list[str],
+    sample: np.ndarray | None = None,
+    progress: Progress | None = None,
 ) -> PreparedModel:
     info = describe_model(model, request.contract.constant_values)
-    model, report, converted_path = _convert(request, model, info, sample, cache)
+    model, report, converted_path = _convert(request, model, info, sample, cache, progress)
     model = to_channels_last(model, info)
     try:
         temp: Path | None = cache.temp_model_path(request.key)
@@ -286,14 +339,20 @@ def _build(
         temp = None
     start = time.perf_counter()
     settings, choice = request.settings, request.choice
+    data = serialize(model)
     try:
-        session, reason = create_session(
-            serialize(model), settings, choice, choice.level(settings), str(temp) if temp else None
-        )
-    except Exception:
-        if temp is not None:
-            temp.unlink(missing_ok=True)
-        raise
+        session, reason = create_session(data, settings, choice, choice.level(settings), str(temp) if temp else None)
+    except Exception as exc:
+        if temp is None:
+            raise
+        temp.unlink(missing_ok=True)
+        # onnxruntime writes the optimized model itself: a cache folder that filled up or vanished
+        # meanwhile fails here with a message that blames the model ('SystemError : 2'). Without the
+        # cache file the same model either loads (the cache was at fault) or fails for its own reason.
+        session, reason = create_session(data, settings, choice, choice.level(settings), None)
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        warnings.append(f"the optimized model could not be written to the cache ({first}); it is not cached this time")
+        temp = None
     startup = time.perf_counter() - start
     provider = _actual_provider(session)
     optimized = None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -280,3 +281,73 @@ def test_require_gpu_and_the_documented_exit_status(clean_file, models_dir, tmp_
     assert settings.postprocess_summary.startswith("done 0, skipped 0, failed 3 (frame 1: GPU required")
     assert sorted(os.listdir(tmp_path / "render")) == [f"{f:04d}.exr" for f in FRAMES]  # the render went on
     assert exit_status(expr) == 3
+
+
+def test_disabling_the_extension_mid_render_releases_the_session_and_says_so(clean_file, models_dir, tmp_path, capsys):
+    """Issue 16, item 15: unregistering during an animation render stops the post-process, releases the
+    session (its memory goes back to Cycles) and reports which frames were not processed."""
+    bpy = clean_file
+    from onnx_image_runtime import handlers
+    from onnx_image_runtime.engine.image.files import write_image
+    from onnx_image_runtime.engine.runtime.prepare import is_loaded
+
+    scene = setup_scene(bpy, tmp_path, models_dir / "sr_x2.onnx")
+    (tmp_path / "render").mkdir()
+    handlers.on_render_init(scene)
+    render = handlers.active()
+    assert render is not None and render.batch is None  # the model is prepared at the first frame written
+    write_image(scene.render.frame_path(frame=1), np.random.default_rng(0).random((H, W, 4), np.float32))
+    scene.frame_current = 1
+    handlers.on_render_write(scene)
+    prepared = render.batch.prepared
+    try:
+        handlers.unregister()
+        assert handlers.active() is None and not is_loaded(prepared)
+        printed = capsys.readouterr().out
+        assert "extension was disabled during the render" in printed and "done 1" in printed
+        assert "disabled" in scene.onnx_image_runtime.postprocess_summary
+    finally:
+        handlers.register()
+
+
+def test_render_post_process_judges_reduced_precision_on_its_frames(clean_file, tmp_path, capsys):
+    """Issue 16, item 6: the post-process prepares its model at the first frame written, so a new fp16
+    conversion is judged on that frame and refused with the measured error; a conversion cached earlier
+    (judged on another image) passes, and then the first frame's output is compared with fp32 before anything
+    is written: every frame fails with the measured error. Nothing is written either way."""
+    bpy = clean_file
+    from onnx_image_runtime import handlers
+    from onnx_image_runtime.engine import SessionSettings, prepare_model, release_model
+    from onnx_image_runtime.engine.image.files import write_image
+
+    from tests import models
+    from tests.engine.precision.test_accuracy_gate import text_page
+
+    model = models.save(models.text_detector(), tmp_path / "text.onnx")
+    scene = setup_scene(bpy, tmp_path, model)
+    scene.onnx_image_runtime.precision = "FP16"
+
+    def render() -> str:
+        render_dir = tmp_path / "render"
+        shutil.rmtree(render_dir, ignore_errors=True)
+        render_dir.mkdir()
+        handlers.on_render_init(scene)
+        for frame in FRAMES:  # as Blender writes them, one by one
+            page = text_page(seed=frame)  # the file's size, not the scene's, is what is processed
+            write_image(scene.render.frame_path(frame=frame), np.dstack([page, np.ones(page.shape[:2], np.float32)]))
+            scene.frame_current = frame
+            handlers.on_render_write(scene)
+        handlers.on_render_complete(scene)
+        assert not (tmp_path / "render_onnx").exists() or os.listdir(tmp_path / "render_onnx") == []
+        return capsys.readouterr().out
+
+    printed = render()
+    assert "not run: fp16 conversion failed: max abs error" in printed, printed
+
+    # Cached by an earlier prepare that judged the conversion on a synthetic image, where it passes.
+    earlier = prepare_model(model, "fp16", SessionSettings(provider="cpu"), os.environ["ONNX_IMAGE_RUNTIME_CACHE"])
+    release_model(earlier)
+    printed = render()
+    failed = [line for line in printed.splitlines() if " FAILED: " in line and "differs from fp32 by up to" in line]
+    assert len(failed) == len(FRAMES), printed
+    assert scene.onnx_image_runtime.postprocess_summary.startswith(f"done 0, skipped 0, failed {len(FRAMES)}")

@@ -112,7 +112,8 @@ def test_failing_frame_reported_while_the_others_finish(bpy_data, scene_settings
     write_frames(tmp_path / "in", nan_frame=2)
     out = tmp_path / "out"
     out.mkdir()
-    (out / "0002.exr").write_bytes(b"an older result of frame 2")  # must not survive as if it were valid
+    # An earlier run's output of frame 2 is kept: a failure removes only what this run started writing.
+    (out / "0002.exr").write_bytes(b"an older result of frame 2")
     os.mkdir(out / "0003.exr")  # frame 3 cannot be written (as with a full disk: an OSError)
     # Failed frames make the operator fail (a script calling bpy.ops gets an exception naming them) ...
     with pytest.raises(RuntimeError, match=r"2 of 4 frames failed \(frame 2: .*NaN or Inf.*; frame 3: "):
@@ -126,7 +127,8 @@ def test_failing_frame_reported_while_the_others_finish(bpy_data, scene_settings
     summary = scene_settings.postprocess_summary
     assert summary.startswith("done 2, skipped 0, failed 2 (frame 2: ") and "NaN or Inf" in summary
     assert summary.endswith("; frames 2-3)")
-    assert listing(out) == ["0001.exr", "0003.exr", "0004.exr"] and (out / "0003.exr").is_dir()
+    assert listing(out) == ["0001.exr", "0002.exr", "0003.exr", "0004.exr"] and (out / "0003.exr").is_dir()
+    assert (out / "0002.exr").read_bytes() == b"an older result of frame 2"
 
 
 def test_stop_on_error_and_engine_failures(scene_settings, models_dir, tmp_path):

@@ -99,6 +99,17 @@ def gate(monkeypatch):
         return original(self, *args, **kwargs)
 
     monkeypatch.setattr(jobs.ModelJob, "prepare", held)
+    # The advise job converts without ModelJob.prepare: held too, or a conversion already cached by an
+    # earlier test can finish before the Esc arrives (the job then ends FINISHED).
+    import onnx_image_runtime.engine as engine
+
+    advise = engine.advise_model
+
+    def held_advise(*args, **kwargs):
+        assert opened.wait(60)
+        return advise(*args, **kwargs)
+
+    monkeypatch.setattr(engine, "advise_model", held_advise)
     return opened
 
 

@@ -70,6 +70,7 @@ def test_run_image_reuses_and_replaces_output(bpy_data, models_dir):
     src, _ = make_image(bpy, "Reuse")
     model = str(models_dir / "sr_x2.onnx")
     stale = bpy.data.images.new("Result", 10, 10, alpha=True, float_buffer=True)
+    stale["onnx_image_runtime_result"] = True  # a previous result of another size (unrelated images: test_data_safety)
     stale_name = stale.name
     assert bpy.ops.onnx.run_image(image=src.name, model=model, precision="FP32", output_name="Result") == {"FINISHED"}
     out = bpy.data.images["Result"]

@@ -121,3 +121,42 @@ def test_run_image_on_render_result_and_multilayer_exr_goes_the_render_way(bpy_d
         np.testing.assert_allclose(pixels(bpy.data.images["FromLoaded"]), expected(model, passes), atol=1e-5)
     finally:
         bpy.context.scene.onnx_image_runtime.property_unset("pass_mapping")
+
+
+def output_settings(scene) -> dict:
+    """Every writable plain setting of the scene's render output format."""
+    settings = scene.render.image_settings
+    plain = {"ENUM", "BOOLEAN", "INT", "FLOAT", "STRING"}
+    return {
+        p.identifier: getattr(settings, p.identifier)
+        for p in settings.bl_rna.properties
+        if not p.is_readonly and p.type in plain and not getattr(p, "is_array", False)
+    }
+
+
+@pytest.mark.parametrize(
+    "media,file_format,depth,codec",
+    [
+        ("IMAGE", "PNG", "8", None),
+        ("IMAGE", "PNG", "16", None),
+        ("IMAGE", "OPEN_EXR", "16", "DWAA"),
+        ("IMAGE", "OPEN_EXR", "32", "PIZ"),
+        ("MULTI_LAYER_IMAGE", None, "16", "B44"),
+    ],
+)
+def test_run_render_restores_every_output_setting(bpy_data, models_dir, rendered, media, file_format, depth, codec):
+    bpy = bpy_data
+    scene = bpy.context.scene
+    settings = scene.render.image_settings
+    settings.media_type = media
+    if file_format:
+        settings.file_format = file_format
+    settings.color_depth = depth
+    if codec:
+        settings.exr_codec = codec
+    before = output_settings(scene)
+    assert bpy.ops.onnx.run_render(
+        model=str(models_dir / "sr_x2.onnx"), precision="FP32", provider="CPU", passes="", output_name="Restored"
+    ) == {"FINISHED"}
+    assert output_settings(scene) == before
+    settings.media_type, settings.file_format = "IMAGE", "PNG"

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from engine.batch.sequence import process_sequence
-from engine.cli import main
+from engine.cli import USAGE_EXIT, main
 from engine.image.files import read_image, write_image
 from engine.inference.settings import RunSettings
 from engine.precision.validation_feeds import synthetic_image
@@ -43,7 +43,7 @@ def test_cli_run_json_reports_the_fit_and_takes_fit(tmp_path, capsys):
 def test_cli_refuses_an_unknown_fit(capsys):
     with pytest.raises(SystemExit) as exit_:
         main(["run", "m.onnx", "a.exr", "b.exr", "--fit", "stretch"])
-    assert exit_.value.code == 2 and "--fit" in capsys.readouterr().err
+    assert exit_.value.code == USAGE_EXIT and "--fit" in capsys.readouterr().err
 
 
 def test_a_sequence_logs_its_tiling_first_and_keeps_it_in_the_summary(tmp_path, caplog):

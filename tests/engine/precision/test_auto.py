@@ -31,8 +31,9 @@ def test_auto_falls_back_to_mixed_precision_and_says_why():
 
 
 def test_auto_refuses_with_both_reports_when_neither_passes():
-    # A zero tolerance no reduced precision can meet.
-    converted, report = _auto(models.conv_chain(), rtol=0.0, atol=0.0)
+    # A zero tolerance fp16 cannot meet, and a time budget mixed precision spends before its first answer
+    # (with time, it would keep every convolution fp32 and pass with zero error).
+    converted, report = _auto(models.conv_chain(), rtol=0.0, atol=0.0, time_budget_s=1e-6)
     assert converted is None and report.status == "failed"
     assert "neither fp16" in report.reason and "nor mixed precision" in report.reason
     assert report.to_json()["attempts"][0]["precision"] == "fp16"

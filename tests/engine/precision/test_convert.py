@@ -138,4 +138,5 @@ def test_validation_uses_the_callers_image():
     info = describe_model(model)
     bright = np.full((80, 80, 3), 0.9, np.float32)
     feeds = sample_feeds(info, bright)
-    assert feeds["x"].shape == (1, 3, 64, 64) and np.allclose(feeds["x"], 0.9)
+    # A 2x2 mosaic of its 64x64 crops (a flat image: all of them alike).
+    assert feeds["x"].shape == (1, 3, 128, 128) and np.allclose(feeds["x"], 0.9)

@@ -1,0 +1,34 @@
+"""How much memory decoding an image may take: refused up front, with the size it needs, rather than
+found out by the operating system's out-of-memory killer halfway through a 16384x16384 PNG."""
+
+from __future__ import annotations
+
+import os
+
+FALLBACK_AVAILABLE = 4 << 30
+DECODE_COPIES = 2
+"""Float pixels as read, plus the per-layer copies made from them."""
+
+
+def available_memory() -> int:
+    """Bytes of RAM available now (MemAvailable on Linux), or a conservative guess."""
+    try:
+        with open("/proc/meminfo") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return FALLBACK_AVAILABLE
+
+
+def decode_bytes(width: int, height: int, channels: int) -> int:
+    """Memory that reading one part of an image as float32 takes, copies included."""
+    return DECODE_COPIES * 4 * max(0, width) * max(0, height) * max(0, channels)
+
+
+def size_text(nbytes: int) -> str:
+    return f"{nbytes / (1 << 30):.1f} GB" if nbytes >= 1 << 30 else f"{nbytes / (1 << 20):.0f} MB"

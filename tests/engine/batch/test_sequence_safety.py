@@ -1,0 +1,142 @@
+"""Frames on disk under hostile conditions (issue 16, items 1-4): a failure never removes an older
+output, an output folder that is the input folder (through a symlink) is refused, a full disk fails
+the frame instead of renaming a truncated image into place, and temp files of killed runs are cleaned."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from engine.batch.sequence import FrameBatch, process_sequence
+from engine.errors import EngineError
+from engine.image.files import read_image, write_image
+from engine.runtime.prepare import prepare_model
+from engine.runtime.sessions import SessionSettings
+from tests import models
+from tests.helpers import ROOT
+
+W, H = 24, 16
+
+
+def _frames(folder, frames=range(1, 4)):
+    folder.mkdir(parents=True, exist_ok=True)
+    for f in frames:
+        write_image(folder / f"{f:04d}.exr", np.random.default_rng(f).random((H, W, 4), np.float32))
+
+
+@pytest.fixture
+def prepared(tmp_path):
+    path = models.save(models.sr_x2(), tmp_path / "sr_x2.onnx")
+    return prepare_model(str(path), "fp32", SessionSettings(provider="cpu"), tmp_path / "cache")
+
+
+def test_failed_rerun_keeps_the_finished_outputs(prepared, tmp_path):
+    _frames(tmp_path / "in")
+    out = tmp_path / "out" / "####.exr"
+    first = process_sequence(prepared, str(tmp_path / "in" / "####.exr"), str(out), [1, 2, 3])
+    assert first.done == [1, 2, 3]
+    before = {f: read_image(tmp_path / "out" / f"{f:04d}.exr") for f in (1, 2, 3)}
+    # A re-run with a typo in the input pattern: every frame fails, and nothing finished is lost.
+    again = process_sequence(prepared, str(tmp_path / "typo" / "####.exr"), str(out), [1, 2, 3])
+    assert sorted(again.failed) == [1, 2, 3] and not again.done
+    assert sorted(os.listdir(tmp_path / "out")) == ["0001.exr", "0002.exr", "0003.exr"]
+    for f, image in before.items():
+        np.testing.assert_array_equal(read_image(tmp_path / "out" / f"{f:04d}.exr"), image)
+
+
+def test_frame_batch_failure_keeps_an_older_output(prepared, tmp_path):
+    _frames(tmp_path / "in", [1])
+    batch = FrameBatch(prepared, str(tmp_path / "out" / "####.exr"))
+    assert batch.process(1, str(tmp_path / "in" / "0001.exr")).error == ""
+    result = batch.process(1, str(tmp_path / "missing" / "0001.exr"))
+    assert result is not None and "not found" in result.error
+    assert os.listdir(tmp_path / "out") == ["0001.exr"]
+
+
+def test_symlinked_output_folder_onto_the_inputs_is_refused(prepared, tmp_path):
+    _frames(tmp_path / "in")
+    os.symlink(tmp_path / "in", tmp_path / "link")
+    sources = {f: (tmp_path / "in" / f"{f:04d}.exr").read_bytes() for f in (1, 2, 3)}
+    with pytest.raises(EngineError, match="overwrite its source"):
+        process_sequence(prepared, str(tmp_path / "in" / "####.exr"), str(tmp_path / "link" / "####.exr"), [1, 2, 3])
+    batch = FrameBatch(prepared, str(tmp_path / "link" / "####.exr"))
+    result = batch.process(1, str(tmp_path / "in" / "0001.exr"))
+    assert result is not None and "overwrite its source" in result.error
+    assert {f: (tmp_path / "in" / f"{f:04d}.exr").read_bytes() for f in (1, 2, 3)} == sources
+
+
+def test_hard_link_to_the_source_is_refused(prepared, tmp_path):
+    _frames(tmp_path / "in", [1])
+    (tmp_path / "out").mkdir()
+    os.link(tmp_path / "in" / "0001.exr", tmp_path / "out" / "0001.exr")
+    with pytest.raises(EngineError, match="overwrite its source"):
+        process_sequence(prepared, str(tmp_path / "in" / "####.exr"), str(tmp_path / "out" / "####.exr"), [1])
+
+
+FULL_DISK = """
+import resource, signal, sys
+import numpy as np
+from engine.image.files import write_image
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails with EFBIG, like ENOSPC
+resource.setrlimit(resource.RLIMIT_FSIZE, (20000, resource.getrlimit(resource.RLIMIT_FSIZE)[1]))
+try:
+    write_image(sys.argv[1], np.random.default_rng(0).random((256, 256, 4), np.float32))
+except Exception as exc:
+    print(type(exc).__name__ + ": " + str(exc))
+else:
+    print("written")
+"""
+
+
+@pytest.mark.parametrize("ext", ["png", "tif", "exr"])
+def test_full_disk_fails_the_write_and_leaves_nothing(tmp_path, ext):
+    """A file-size limit makes the disk 'full' after 20 kB, for this process only."""
+    target = tmp_path / f"frame.{ext}"
+    done = subprocess.run(
+        [sys.executable, "-c", FULL_DISK, str(target)], cwd=ROOT, capture_output=True, text=True, timeout=60
+    )
+    lines = done.stdout.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("ImageError: cannot write"), done.stdout + done.stderr
+    assert os.listdir(tmp_path) == []
+
+
+def test_full_disk_frame_is_reported_failed_and_skip_existing_redoes_it(prepared, tmp_path, monkeypatch):
+    """The writer's failure reaches the summary; a later --skip-existing run redoes that frame."""
+    import engine.image.files as files
+
+    _frames(tmp_path / "in")
+    real_replace = os.replace
+
+    def full_on_frame_2(src, dst):
+        if str(dst).endswith("0002.exr"):
+            raise OSError(28, "No space left on device")
+        real_replace(src, dst)
+
+    monkeypatch.setattr(files.os, "replace", full_on_frame_2)
+    pattern_in, pattern_out = str(tmp_path / "in" / "####.exr"), str(tmp_path / "out" / "####.exr")
+    summary = process_sequence(prepared, pattern_in, pattern_out, [1, 2, 3])
+    assert summary.done == [1, 3] and "No space left" in summary.failed[2]
+    assert sorted(os.listdir(tmp_path / "out")) == ["0001.exr", "0003.exr"]
+    monkeypatch.setattr(files.os, "replace", real_replace)
+    resumed = process_sequence(prepared, pattern_in, pattern_out, [1, 2, 3], skip_existing=True)
+    assert resumed.done == [2] and resumed.skipped == [1, 3]
+
+
+def test_stale_temp_files_of_dead_processes_are_cleaned_when_a_sequence_starts(prepared, tmp_path):
+    _frames(tmp_path / "in", [1])
+    out = tmp_path / "out"
+    out.mkdir()
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    dead_pid = int(dead.stdout)
+    stale = out / f".0007.{dead_pid}.tmp.exr"
+    alive = out / f".0008.{os.getppid()}.tmp.exr"  # a running process's write in progress is left alone
+    unrelated = out / f".notes.{dead_pid}.tmp.txt"  # not an image write_image would make: never touched
+    for p in (stale, alive, unrelated):
+        p.write_bytes(b"partial")
+    summary = process_sequence(prepared, str(tmp_path / "in" / "####.exr"), str(out / "####.exr"), [1])
+    assert summary.done == [1]
+    assert sorted(os.listdir(out)) == sorted(["0001.exr", alive.name, unrelated.name])

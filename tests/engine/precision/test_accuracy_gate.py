@@ -1,0 +1,116 @@
+"""The accuracy gate judges the pixels being processed (issue 16, item 6): a page that is blank in the
+middle with text in a corner must not pass fp16 on its blank centre."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from engine.errors import ConversionError
+from engine.inference.pipeline import RunSettings, run_image
+from engine.precision.accuracy import compare
+from engine.precision.validation_feeds import sample_feeds
+from engine.runtime.prepare import prepare_model
+from engine.runtime.sessions import SessionSettings
+from tests import models
+
+CPU = SessionSettings(provider="cpu")
+
+
+def text_page(h=256, w=320, seed=0) -> np.ndarray:
+    """A scanned-page look: flat paper, a block of dark anti-aliased glyph strokes in the top-left corner
+    and a ruled edge along the bottom; the centre is blank paper."""
+    rng = np.random.default_rng(seed)
+    ink = np.zeros((h, w), np.float32)
+    for row in range(12, 70, 14):  # lines of "text"
+        x = 10
+        while x < 120:
+            gw, gh = int(rng.integers(3, 8)), int(rng.integers(6, 10))
+            ink[row : row + gh, x : x + 1] = 1.0  # vertical stroke
+            ink[row + int(rng.integers(0, gh)), x : x + gw] = 1.0  # horizontal stroke
+            x += gw + int(rng.integers(2, 4))
+    ink[h - 12 : h - 10, 8 : w - 8] = 1.0
+    # Anti-aliasing: a 3x3 box blur gives the in-between values real glyph edges have.
+    padded = np.pad(ink, 1, mode="edge")
+    soft = sum(padded[dy : dy + h, dx : dx + w] for dy in range(3) for dx in range(3)) / 9.0
+    paper = np.array([0.92, 0.9, 0.86], np.float32)
+    page = paper * (1.0 - 0.85 * soft[:, :, None])
+    return page.astype(np.float32)
+
+
+def test_the_page_is_blank_where_the_old_gate_looked():
+    page = text_page()
+    h, w = page.shape[:2]
+    centre = page[h // 2 - 32 : h // 2 + 32, w // 2 - 32 : w // 2 + 32]
+    assert np.ptp(centre, axis=(0, 1)).max() == 0.0 and np.ptp(page) > 0.5
+
+
+def test_validation_sample_is_made_of_the_images_content():
+    page = text_page()
+    info_feeds = sample_feeds(_info(), page)
+    (sample,) = info_feeds.values()
+    # Most of the sample is text and edges, not blank paper.
+    edges = np.abs(np.diff(sample[0], axis=-1)).max(axis=0) > 0.05
+    assert edges.mean() > 0.05
+
+
+def _info():
+    from engine.model.describe import describe_model
+
+    return describe_model(models.text_detector())
+
+
+def test_fp16_gate_fails_on_text_it_would_get_wrong(tmp_path):
+    path = models.save(models.text_detector(), tmp_path / "text.onnx")
+    page = text_page()
+    fp32 = prepare_model(str(path), "fp32", CPU, tmp_path / "cache")
+    with pytest.raises(ConversionError) as failed:
+        prepare_model(str(path), "fp16", CPU, tmp_path / "cache", sample=page)
+    report = failed.value.report
+    assert report.max_abs_error > 0.01 and "outside the tolerance" in report.reason
+    # The gate's error is of the size of the error on the actual page.
+    converted = prepare_model(
+        str(path), "fp16", CPU, tmp_path / "cache2", sample=np.full_like(page, 0.5)
+    )  # a blank sample lets it through
+    actual = compare(run_image(fp32, page).image, run_image(converted, page).image).max_abs_error
+    assert actual > 0.01 and report.max_abs_error > actual / 4
+
+
+def test_mixed_precision_with_a_shared_initializer_converts_and_matches_fp32(tmp_path):
+    """'Type parameter (T) of Optype (Add) bound to different types' on a real detector: one bias
+    read by a node kept fp32 and by a converted one. Repaired: each reader gets the type it needs."""
+    path = models.save(models.shared_bias(), tmp_path / "shared.onnx")
+    page = text_page()
+    reference = run_image(prepare_model(str(path), "fp32", CPU, tmp_path / "cache"), page).image
+    amp = prepare_model(str(path), "amp", CPU, tmp_path / "cache", sample=page)
+    assert amp.report is not None and amp.report.status == "ok"
+    assert any("readers of a shared weight" in r for r in amp.report.repairs), amp.report.repairs
+    np.testing.assert_allclose(run_image(amp, page).image, reference, rtol=1e-2, atol=1e-2)
+
+
+def _cached_on_a_blank_page(tmp_path):
+    """fp16 converted and cached after validation on another (blank) image: the case the crops cannot see."""
+    path = models.save(models.text_detector(), tmp_path / "text.onnx")
+    fp16 = prepare_model(str(path), "fp16", CPU, tmp_path / "cache", sample=np.full((64, 64, 3), 0.5, np.float32))
+    fp32 = prepare_model(str(path), "fp32", CPU, tmp_path / "cache")
+    return fp16, fp32
+
+
+def test_first_full_output_is_rechecked_against_fp32_before_writing(tmp_path):
+    from engine.batch.sequence import process_frame, process_sequence
+    from engine.image.files import write_image
+
+    fp16, fp32 = _cached_on_a_blank_page(tmp_path)
+    (tmp_path / "in").mkdir()
+    for frame in (1, 2):
+        write_image(tmp_path / "in" / f"{frame:04d}.exr", text_page(seed=frame))
+    with pytest.raises(ConversionError, match="differs from fp32 by up to"):
+        process_frame(fp16, str(tmp_path / "in" / "0001.exr"), str(tmp_path / "one.exr"), RunSettings(), reference=fp32)
+    assert not (tmp_path / "one.exr").exists()
+    with pytest.raises(ConversionError, match="nothing was written"):
+        process_sequence(
+            fp16, str(tmp_path / "in" / "####.exr"), str(tmp_path / "out" / "####.exr"), [1, 2], reference=fp32
+        )
+    assert not (tmp_path / "out").exists() or not list((tmp_path / "out").iterdir())
+    # Without the check (or in fp32) the frames are written: the check is what stops them.
+    assert process_sequence(fp32, str(tmp_path / "in" / "####.exr"), str(tmp_path / "o32" / "####.exr"), [1, 2]).ok

@@ -1,0 +1,61 @@
+"""Mixed precision is bounded (issue 16, item 13): a time budget ending with the best node set found so
+far, progress for every attempt, and cancel between attempts."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+
+from engine.errors import Cancelled
+from engine.model.describe import describe_model
+from engine.precision.convert import ConversionOptions, convert_model
+from engine.precision.validation_feeds import sample_feeds
+from engine.progress import Progress
+from tests import models
+
+
+def _case(**kw):
+    model = models.conv_chain(channels=(3, 12, 12, 12, 3))
+    feeds = sample_feeds(describe_model(model), np.random.default_rng(0).random((64, 64, 3), np.float32))
+    # A tolerance so tight that the search needs many attempts.
+    return model, feeds, ConversionOptions(precision="amp", rtol=1e-5, atol=1e-5, **kw)
+
+
+def test_budget_ends_the_search_with_the_best_so_far_and_progress_on_every_attempt():
+    model, feeds, options = _case(time_budget_s=1.0)
+    seen: list[str] = []
+
+    def slow_viewer(fraction: float, text: str) -> None:
+        seen.append(text)
+        time.sleep(0.35)  # each attempt now takes a third of the budget
+
+    converted, report = convert_model(model, feeds, options, Progress(slow_viewer))
+    assert converted is None and "ran out of its time budget (1 s)" in report.reason
+    attempts = [t for t in seen if t.startswith("mixed precision: attempt")]
+    assert 2 <= len(attempts) <= 5 and f"after {len(attempts) - 1} attempts" in report.reason
+    if "best node set" in report.reason:
+        assert f"keeps {len(report.fp32_nodes)} nodes fp32" in report.reason
+    else:
+        assert report.fp32_nodes == [] and "no node set within tolerance was found yet" in report.reason
+
+
+def test_cancel_stops_the_search_between_attempts():
+    model, feeds, options = _case()
+    calls: list[str] = []
+
+    def cancel_on_second(fraction: float, text: str) -> None:
+        calls.append(text)
+        if len(calls) == 2:
+            progress.cancel()
+
+    progress = Progress(cancel_on_second)
+    with pytest.raises(Cancelled):
+        convert_model(model, feeds, options, progress)
+    assert len(calls) == 2
+
+
+def test_budget_must_be_positive():
+    with pytest.raises(ValueError, match="time_budget_s"):
+        ConversionOptions(precision="amp", time_budget_s=0)

@@ -1,0 +1,133 @@
+"""Cache entries under hostile conditions (issue 16, items 7, 8, 11): edited or schema-invalid metadata
+is rebuilt with a warning, external-data weights are the model's own and part of the key."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+
+import numpy as np
+import onnx
+import pytest
+
+from engine.inference.pipeline import run_image
+from engine.runtime.cache import ModelCache
+from engine.runtime.prepare import SESSIONS, prepare_model
+from engine.runtime.sessions import SessionSettings
+from tests import models
+
+CPU = SessionSettings(provider="cpu")
+IMAGE = np.random.default_rng(0).random((12, 10, 3), np.float32)
+
+
+def _metas(cache_dir):
+    return sorted(p for p in cache_dir.glob("*.json"))
+
+
+def test_edited_metadata_is_rebuilt_with_a_warning(model_file, cache_dir, caplog):
+    path = model_file("sr_x2")
+    first = prepare_model(path, "fp32", CPU, cache_dir)
+    expected = run_image(first, IMAGE).image
+    (meta_path,) = _metas(cache_dir)
+    meta = json.loads(meta_path.read_text())
+    meta["info"]["scale"] = 1  # a hand edit: the output would be cropped to the input's size
+    meta_path.write_text(json.dumps(meta))
+    SESSIONS.clear()
+    with caplog.at_level(logging.WARNING):
+        again = prepare_model(path, "fp32", CPU, cache_dir)
+    assert not again.cache_hit and "damaged" in caplog.text
+    np.testing.assert_array_equal(run_image(again, IMAGE).image, expected)
+    SESSIONS.clear()
+    assert prepare_model(path, "fp32", CPU, cache_dir).cache_hit  # rebuilt, not failing forever
+
+
+@pytest.mark.parametrize("bad", [{}, {"info": {"scale": "two"}, "report": None}, {"info": [], "report": 3}])
+def test_schema_invalid_metadata_is_rebuilt(model_file, cache_dir, caplog, tmp_path, bad):
+    path = model_file("sr_x2")
+    prepare_model(path, "fp32", CPU, cache_dir)
+    (meta_path,) = _metas(cache_dir)
+    key = meta_path.stem
+    cache = ModelCache(cache_dir)
+    temp = cache.temp_model_path(key)
+    shutil.copy(cache_dir / f"{key}.onnx", temp)
+    cache.commit(key, temp, bad)  # a consistent entry (checksums fine) with the wrong content
+    SESSIONS.clear()
+    with caplog.at_level(logging.WARNING):
+        again = prepare_model(path, "fp32", CPU, cache_dir)
+    assert not again.cache_hit and "rebuilding" in caplog.text
+    assert run_image(again, IMAGE).image.shape == (24, 20, 3)
+
+
+def _external(folder, seed=0):
+    """sr_x2 saved with its weights in a side file 'weights.bin' next to it."""
+    folder.mkdir(parents=True, exist_ok=True)
+    model = models.sr_x2(seed)
+    onnx.save_model(model, folder / "model.onnx", save_as_external_data=True, location="weights.bin", size_threshold=0)
+    return folder / "model.onnx"
+
+
+def test_external_weights_are_read_beside_the_model_not_the_cwd(tmp_path, monkeypatch, cache_dir):
+    path = _external(tmp_path / "model")
+    reference = prepare_model(str(path), "fp32", CPU, cache_dir)
+    expected = run_image(reference, IMAGE).image
+    # A same-named weights file of another model in the current directory is not used.
+    decoy = _external(tmp_path / "decoy", seed=5)
+    monkeypatch.chdir(decoy.parent)
+    SESSIONS.clear()
+    fresh = prepare_model(str(path), "fp32", CPU, tmp_path / "cache2")
+    np.testing.assert_array_equal(run_image(fresh, IMAGE).image, expected)
+
+
+def test_changed_external_weights_change_the_cache_key(tmp_path, cache_dir):
+    path = _external(tmp_path / "model")
+    first = run_image(prepare_model(str(path), "fp32", CPU, cache_dir), IMAGE).image
+    other = _external(tmp_path / "other", seed=5)
+    os.replace(other.parent / "weights.bin", path.parent / "weights.bin")  # same graph file, new weights
+    SESSIONS.clear()
+    again = prepare_model(str(path), "fp32", CPU, cache_dir)
+    assert not again.cache_hit
+    assert np.abs(run_image(again, IMAGE).image - first).max() > 1e-3
+
+
+def test_cache_folder_deleted_during_optimization_falls_back_uncached(model_file, cache_dir, tmp_path, monkeypatch):
+    """onnxruntime writes the optimized model itself: a folder that vanished (or filled up) under it
+    fails that write, which must not be reported as a broken model."""
+    path = model_file("sr_x2")
+    reference = run_image(prepare_model(path, "fp32", CPU, tmp_path / "ok"), IMAGE).image
+    SESSIONS.clear()
+    gone = tmp_path / "gone"
+
+    def vanished(self, key):
+        return gone / f"{key}.onnx.tmp"  # the folder was deleted after the check
+
+    monkeypatch.setattr(ModelCache, "temp_model_path", vanished)
+    prepared = prepare_model(path, "fp32", CPU, cache_dir)
+    assert prepared.optimized_model is None and any("not cached" in w for w in prepared.warnings)
+    np.testing.assert_array_equal(run_image(prepared, IMAGE).image, reference)
+
+
+def test_unusable_cache_warning_reaches_run_and_sequence(model_file, tmp_path):
+    import subprocess
+    import sys
+
+    from engine.image.files import write_image
+    from tests.helpers import ROOT
+
+    path = model_file("sr_x2")
+    (tmp_path / "in").mkdir()
+    write_image(tmp_path / "in" / "0001.exr", np.random.default_rng(0).random((8, 8, 3), np.float32))
+    blocked = tmp_path / "cache_is_a_file"
+    blocked.write_text("not a folder")
+    common = ["--provider", "cpu", "--cache-dir", blocked]
+    for args in (
+        ["run", path, tmp_path / "in" / "0001.exr", tmp_path / "one.exr", *common],
+        ["sequence", path, "--input", tmp_path / "in/####.exr", "--output", tmp_path / "o/####.exr", "--frames", "1"],
+    ):
+        args = [*args, *common] if args[0] == "sequence" else args
+        done = subprocess.run(
+            [sys.executable, "-m", "engine", *map(str, args)], capture_output=True, text=True, cwd=ROOT, timeout=120
+        )
+        assert done.returncode == 0, done.stderr
+        assert "not cached" in done.stderr and str(blocked) in done.stderr

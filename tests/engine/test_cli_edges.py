@@ -1,0 +1,109 @@
+"""The command line's edge (issue 16, items 9, 12, 14): numeric options checked before anything runs, usage
+errors with their own exit status, every error one line on stderr."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from engine.cli import USAGE_EXIT
+from engine.image.files import write_image
+from tests import models
+from tests.helpers import ROOT
+
+
+def _cli(*args):
+    return subprocess.run(
+        [sys.executable, "-m", "engine", *map(str, args)], capture_output=True, text=True, cwd=ROOT, timeout=120
+    )
+
+
+@pytest.fixture
+def files(tmp_path):
+    model = models.save(models.sr_x2(), tmp_path / "m.onnx")
+    write_image(tmp_path / "a.exr", np.random.default_rng(0).random((8, 8, 3), np.float32))
+    return model, tmp_path / "a.exr", tmp_path / "out.exr"
+
+
+def _one_error_line(done):
+    lines = done.stderr.strip().splitlines()
+    return len(lines) == 1 and lines[0].startswith("error:")
+
+
+@pytest.mark.parametrize(
+    "option",
+    [("--overlap", "-5"), ("--tile", "-1"), ("--device-id", "-2"), ("--overlap", "lots"), ("--precision", "fp8")],
+)
+def test_bad_numbers_are_usage_errors_before_anything_runs(files, option):
+    model, image, out = files
+    done = _cli("run", model, image, out, "--provider", "cpu", *option)
+    assert done.returncode == USAGE_EXIT and USAGE_EXIT not in (0, 1, 2, 3, 4)
+    assert _one_error_line(done), done.stderr
+    assert option[0] in done.stderr and not out.exists()
+
+
+def test_convert_tolerances_must_be_positive(files, tmp_path):
+    model, _, _ = files
+    done = _cli("convert", model, "--out", tmp_path / "c.onnx", "--atol", "-1")
+    assert done.returncode == USAGE_EXIT and _one_error_line(done) and "--atol" in done.stderr
+
+
+def test_advise_size_must_be_positive(files):
+    done = _cli("advise", files[0], "--size", "-5x10", "--provider", "cpu")
+    assert done.returncode == USAGE_EXIT and _one_error_line(done) and "--size" in done.stderr
+
+
+def test_missing_arguments_are_usage_errors(files):
+    done = _cli("run", files[0])
+    assert done.returncode == USAGE_EXIT and _one_error_line(done)
+    assert _cli().returncode == USAGE_EXIT
+
+
+def test_huge_frame_range_is_refused_at_once(files, tmp_path):
+    model, _, _ = files
+    done = _cli(
+        "sequence",
+        model,
+        "--input",
+        tmp_path / "####.exr",
+        "--output",
+        tmp_path / "o/####.exr",
+        "--frames",
+        "1-1000000000",
+    )
+    assert done.returncode == 1 and _one_error_line(done) and "frames" in done.stderr
+
+
+def test_damaged_image_error_is_one_line(files, tmp_path):
+    model, _, out = files
+    (tmp_path / "bad.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * 40)
+    done = _cli("run", model, tmp_path / "bad.png", out, "--provider", "cpu")
+    assert done.returncode == 1 and _one_error_line(done), done.stderr
+
+
+def test_run_and_sequence_judge_fp16_on_the_image_being_processed(tmp_path):
+    """Issue 16, item 6: exit status 2 (accuracy check failed) and nothing written, on a page whose text
+    fp16 gets wrong, although its blank centre would have passed."""
+    from tests.engine.precision.test_accuracy_gate import text_page
+
+    model = models.save(models.text_detector(), tmp_path / "text.onnx")
+    (tmp_path / "in").mkdir()
+    write_image(tmp_path / "in" / "0001.exr", text_page())
+    common = ["--precision", "fp16", "--provider", "cpu", "--cache-dir", tmp_path / "cache"]
+    done = _cli("run", model, tmp_path / "in" / "0001.exr", tmp_path / "out.exr", *common)
+    assert done.returncode == 2 and "outside the tolerance" in done.stderr and not (tmp_path / "out.exr").exists()
+    done = _cli(
+        "sequence",
+        model,
+        "--input",
+        tmp_path / "in/####.exr",
+        "--output",
+        tmp_path / "o/####.exr",
+        "--frames",
+        "1",
+        *common,
+    )
+    assert done.returncode == 2 and "outside the tolerance" in done.stderr and not (tmp_path / "o").exists()
