@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import importlib
-from types import SimpleNamespace
 
 import numpy as np
 import pytest
 
+from tests.blender.layout import draw
 from tests.engine.image.test_alpha import straight_png
 
 
@@ -41,20 +41,12 @@ def test_straight_png_gives_premultiplied_result_without_glow(bpy_data, blur_mod
     assert abs(float(got[40, 40, 3]) - 128 / 255) < 1e-6
 
 
-def _draw(panel_cls, context):
-    from tests.blender.test_registration import Recorder
-
-    layout = Recorder()
-    panel_cls.draw(SimpleNamespace(layout=layout), context)
-    return layout
-
-
 def test_run_panel_tells_what_ran(bpy_data, models_dir, tmp_path):
     bpy = bpy_data
     panels = importlib.import_module("onnx_image_runtime.panels")
     settings = bpy.context.scene.onnx_image_runtime
     settings.model_path = str(models_dir / "multi_input.onnx")
-    assert "Not run yet" in _draw(panels.ONNX_PT_run, bpy.context).texts()
+    assert "Not run yet" in draw(panels.ONNX_PT_run, bpy.context).texts()
     from onnx_image_runtime.engine.image.files import write_image
 
     rng = np.random.default_rng(0)
@@ -65,7 +57,7 @@ def test_run_panel_tells_what_ran(bpy_data, models_dir, tmp_path):
         assert bpy.ops.onnx.run_render(filepath=str(layers), precision="FP32", provider="CPU") == {"FINISHED"}
     finally:
         settings.property_unset("pass_mapping")
-    texts = _draw(panels.ONNX_PT_run, bpy.context).texts()
+    texts = draw(panels.ONNX_PT_run, bpy.context).texts()
     assert "Ran on CPU" in texts and "Precision: fp32" in texts
     assert any(t.startswith("Time ") and t.endswith(" 1 tile(s)") for t in texts), texts
     assert {"color <- Combined", "albedo <- Combined", "normal <- Combined"} <= set(texts), texts
@@ -73,7 +65,7 @@ def test_run_panel_tells_what_ran(bpy_data, models_dir, tmp_path):
     # A long fallback reason is wrapped, never cut: every word is shown, no line wider than the panel.
     reason = "CUDA not used: " + " ".join(f"word{i}" for i in range(40)) + ": running on CPU"
     settings.last_fallback = reason
-    texts = _draw(panels.ONNX_PT_run, bpy.context).texts()
+    texts = draw(panels.ONNX_PT_run, bpy.context).texts()
     assert texts[0] == "Ran on CPU (CUDA not used)"  # the short label; the full reason below it
     assert " ".join(texts[1 : texts.index("Precision: fp32")]) == reason
     assert max(len(t) for t in texts) < 60
@@ -81,8 +73,8 @@ def test_run_panel_tells_what_ran(bpy_data, models_dir, tmp_path):
     # Another model: the previous model's report and run go; a missing file is said at once.
     settings.model_path = str(tmp_path / "gone.onnx")
     assert (settings.last_provider, settings.last_report, settings.last_inputs, settings.last_tiles) == ("", "", "", 0)
-    assert "Not run yet" in _draw(panels.ONNX_PT_run, bpy.context).texts()
-    shown = " ".join(_draw(panels.ONNX_PT_model, bpy.context).texts())
+    assert "Not run yet" in draw(panels.ONNX_PT_run, bpy.context).texts()
+    shown = " ".join(draw(panels.ONNX_PT_model, bpy.context).texts())
     assert shown.startswith("Model file not found:") and "gone.onnx" in shown
 
 
@@ -93,7 +85,7 @@ def test_benchmark_table_in_the_panel(bpy_data, models_dir):
     settings.model_path = str(models_dir / "sr_x2.onnx")
     img = bpy.data.images.new("Bench", 32, 32, alpha=True, float_buffer=True)
     assert bpy.ops.onnx.benchmark_model(image=img.name, provider="CPU", repeats=1) == {"FINISHED"}
-    layout = _draw(panels.ONNX_PT_precision, bpy.context)
+    layout = draw(panels.ONNX_PT_precision, bpy.context)
     assert any(name == "grid_flow" for name, _, _ in layout.calls)
     texts = layout.texts()
     header = texts.index("precision")
@@ -113,7 +105,7 @@ def test_unsaved_blend_with_relative_path_says_so(bpy_data):
         bpy.ops.onnx.run_image(image=bpy.data.images.new("Any", 8, 8).name, model="//models/x.onnx")
     settings.model_path = "//models/x.onnx"
     panels = importlib.import_module("onnx_image_runtime.panels")
-    assert "not saved yet" in " ".join(_draw(panels.ONNX_PT_model, bpy.context).texts())
+    assert "not saved yet" in " ".join(draw(panels.ONNX_PT_model, bpy.context).texts())
 
 
 def test_cuda_note_once_per_session(bpy_data, models_dir, capfd):

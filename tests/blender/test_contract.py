@@ -3,44 +3,13 @@ a sidecar that a later run picks up, the panel shows the effective contract, pre
 
 from __future__ import annotations
 
-from types import SimpleNamespace
-
 import numpy as np
 import onnxruntime as ort
 import pytest
 
 from tests import models
+from tests.blender.layout import draw
 from tests.blender.test_operators import make_image, pixels
-
-
-class Layout:
-    """Stands in for a UILayout (a Panel cannot be made headless): records labels, props and operators."""
-
-    def __init__(self, calls=None):
-        self.calls = [] if calls is None else calls
-
-    def __getattr__(self, name):
-        def call(*args, **kwargs):
-            self.calls.append((name, args, kwargs))
-            return Layout(self.calls)
-
-        return call
-
-    def texts(self):
-        return [kw.get("text", "") for name, _, kw in self.calls if name == "label"]
-
-    def operators(self):
-        return [args[0] for name, args, _ in self.calls if name == "operator"]
-
-    def props(self):
-        return [args[1] for name, args, _ in self.calls if name == "prop"]
-
-
-def draw(panel_cls, context) -> Layout:
-    layout = Layout()
-    panel_cls.draw(SimpleNamespace(layout=layout), context)
-    return layout
-
 
 CONTRACT_KEYS = ("contract_range", "contract_order", "color_mode", "contract_fit", "model_output", "precision")
 

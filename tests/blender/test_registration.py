@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import importlib
 import sys
-from types import SimpleNamespace
 
 import pytest
+
+from tests.blender.layout import Recorder, draw
 
 OPERATORS = (
     "prepare_model",
@@ -99,37 +100,7 @@ def test_check_gpu_runtime_reports(bpy_data):
     assert "CPUExecutionProvider" in ort.get_available_providers()
 
 
-class Recorder:
-    """Stands in for a UILayout: records every call, returns itself for sub-layouts."""
-
-    def __init__(self, calls=None):
-        self.calls = [] if calls is None else calls
-
-    def __getattr__(self, name):
-        def call(*args, **kwargs):
-            self.calls.append((name, args, kwargs))
-            return Recorder(self.calls)
-
-        return call
-
-    def texts(self):
-        return [kw.get("text", "") for name, _, kw in self.calls if name == "label"]
-
-    def operators(self):
-        return [args[0] for name, args, _ in self.calls if name == "operator"]
-
-    def props(self):
-        return [args[1] for name, args, _ in self.calls if name == "prop"]
-
-
-def _draw(panel_cls, context):
-    """draw() reads only self.layout; a Panel instance cannot be made headless, so a stand-in self is used."""
-    layout = Recorder()
-    panel_cls.draw(SimpleNamespace(layout=layout), context)
-    return layout
-
-
-def test_panels_register_poll_and_draw(bpy_data, models_dir):
+def test_panels_register_poll_anddraw(bpy_data, models_dir):
     bpy = bpy_data
     panels = importlib.import_module("onnx_image_runtime.panels")
     context = bpy.context
@@ -139,15 +110,15 @@ def test_panels_register_poll_and_draw(bpy_data, models_dir):
         assert getattr(bpy.types, cls.__name__).is_registered
     settings = context.scene.onnx_image_runtime
 
-    empty = _draw(panels.ONNX_PT_model, context)
+    empty = draw(panels.ONNX_PT_model, context)
     assert "model_path" in empty.props() and "Choose a .onnx model" in empty.texts()
 
     importlib.import_module("onnx_image_runtime.operators.jobs").MODEL_INFO.clear()
     settings.model_path = str(models_dir / "sr_x2.onnx")
-    before = _draw(panels.ONNX_PT_model, context)
+    before = draw(panels.ONNX_PT_model, context)
     assert before.operators() == ["onnx.inspect_model"]  # nothing described yet: draw() does no work
     assert bpy.ops.onnx.inspect_model() == {"FINISHED"}
-    after = _draw(panels.ONNX_PT_model, context)
+    after = draw(panels.ONNX_PT_model, context)
     text = "\n".join(after.texts())
     assert "x: NCHW 3 ch [1x3x?x?] float32" in text
     assert "Scale x2, size dynamic" in text
@@ -156,21 +127,21 @@ def test_panels_register_poll_and_draw(bpy_data, models_dir):
     # An ERROR report makes bpy.ops raise; the same text is then shown by the panel.
     with pytest.raises(RuntimeError, match="not a readable ONNX model"):
         bpy.ops.onnx.inspect_model()
-    assert "not a readable ONNX model" in " ".join(_draw(panels.ONNX_PT_model, context).texts())
+    assert "not a readable ONNX model" in " ".join(draw(panels.ONNX_PT_model, context).texts())
 
-    precision = _draw(panels.ONNX_PT_precision, context)
+    precision = draw(panels.ONNX_PT_precision, context)
     assert "precision" in precision.props() and "onnx.prepare_model" in precision.operators()
-    run = _draw(panels.ONNX_PT_run, context)
+    run = draw(panels.ONNX_PT_run, context)
     assert run.operators() == ["onnx.run_image", "onnx.run_render"]
     state = context.window_manager.onnx_image_runtime
     state.running, state.status = True, "3/9 tiles"
     try:
-        busy = _draw(panels.ONNX_PT_run, context)
+        busy = draw(panels.ONNX_PT_run, context)
         assert "progress" in busy.props() and not busy.operators()
     finally:
         state.running, state.status = False, ""
     settings.last_provider, settings.last_fallback = "CPU", "CUDA not used: no GPU: running on CPU"
-    provider = _draw(panels.ONNX_PT_provider, context)
+    provider = draw(panels.ONNX_PT_provider, context)
     assert " ".join(provider.texts()) == "Last run on: CPU CUDA not used: no GPU: running on CPU"
 
 
@@ -195,10 +166,10 @@ def test_advise_operator_fills_the_architecture_panel(bpy_data, models_dir):
     context = bpy.context
     settings = context.scene.onnx_image_runtime
     settings.last_advice = ""
-    assert _draw(panels.ONNX_PT_architecture, context).operators() == ["onnx.advise_model"]
+    assert draw(panels.ONNX_PT_architecture, context).operators() == ["onnx.advise_model"]
     settings.model_path = str(models_dir / "sr_x2.onnx")
     assert bpy.ops.onnx.advise_model(precision="FP16", provider="CPU", height=64, width=64) == {"FINISHED"}
-    header, *lines = _draw(panels.ONNX_PT_architecture, context).texts()
+    header, *lines = draw(panels.ONNX_PT_architecture, context).texts()
     assert "NVIDIA" in header and "NVIDIA" in panels.ONNX_PT_architecture.bl_label  # what the advice is about
     # sr_x2: Conv 3->16 (in 3 not a multiple of 8) and Conv 16->12 (out 12 not a multiple of 8)
     assert lines[0].startswith("Tensor Core eligible: 0% of")
