@@ -16,7 +16,8 @@ from engine.runtime.sessions import SessionSettings, create_session, resolve_pro
 from .raw_baseline import raw_feeds, raw_session
 from .timing import median_seconds, paired
 
-PRECISIONS = ("fp32", "fp16", "amp")
+PRECISIONS = ("fp32", "fp16", "amp", "auto")
+"""auto is the default: its row is the default precision against fp32 (goal on a CPU: at most 1.0)."""
 
 
 def latency_rows(
@@ -43,7 +44,7 @@ def latency_rows(
                 "model": name,
                 "size": f"{size[1]}x{size[0]}",
                 "provider": prepared.provider,
-                "precision": precision,
+                "precision": precision if precision != "auto" else f"auto ({prepared.precision})",
                 "bound_ms": bound * 1e3,
                 "plain_ms": plain * 1e3,
                 "max_abs_error": acc.max_abs_error,

@@ -19,7 +19,7 @@ from .contract_feeds import constant_feeds, runner_key
 from .resize_fit import resample
 from .run_state import run_state
 from .settings import RunSettings
-from .tile_plan import Plan, TilingReport, plan_fit
+from .tile_plan import Plan, TilingReport, plan_fit, window_margin
 from .tile_runner import TileRunner
 from .tiling import apply_window, axis_weights, blend_into, pad_to, round_up, tile_starts
 
@@ -379,8 +379,9 @@ def _run_tiled(prepared, colours, tile, settings, progress, out_t, overlap: int)
     out_c = out_t.channels
     result = np.empty((round(ph * s), round(pw * s), out_c), np.float32)
     oh, ow = round(tile[0] * s), round(tile[1] * s)
-    row_weights = axis_weights(ph, tile[0], overlap, tuple(ys), s)
-    col_weights = axis_weights(pw, tile[1], overlap, tuple(xs), s)
+    margin = window_margin(info.receptive_radius, overlap)
+    row_weights = axis_weights(ph, tile[0], overlap, tuple(ys), s, margin)
+    col_weights = axis_weights(pw, tile[1], overlap, tuple(xs), s, margin)
     total = len(ys) * len(xs)
     # Row-major, sent `runner.batch` tiles per run (a fixed-batch model takes that many at once).
     positions = [(i, j) for i in range(len(ys)) for j in range(len(xs))]

@@ -1,7 +1,8 @@
 """How one image meets the model: whole, in tiles or resized (the `fit`), the tile shape and the overlap.
 
-The overlap follows the model's measured receptive radius: tiling.py's windows make tiled equal to
-whole-image when the radius is at most a quarter of the overlap. Tiles are shaped to the image: per axis
+The overlap follows the model's measured receptive radius: tiling.py's windows give no weight to a tile's
+outer `radius` pixels at an inner edge and blend over the rest of the overlap, so tiled equals whole-image.
+Tiles are shaped to the image: per axis
 the number of tiles is chosen first, then the smallest tile side covering the axis with that overlap, so
 a 1080p frame is not covered 1.5 times by square tiles. Every tile of a run has one shape."""
 
@@ -14,8 +15,8 @@ from ..model.describe import ModelInfo
 from ..options import Fit, FitChoice
 from .tiling import round_up, tile_starts
 
-SEAM_FACTOR = 4
-"""tiling.py's rule: tiles blend exactly when the receptive radius is at most overlap / SEAM_FACTOR."""
+MIN_RAMP = 4
+"""Pixels over which neighbouring tiles blend, at the least (beyond the zero-weight margins at both sides)."""
 UNMEASURED_OVERLAP = 32
 """The overlap for a model whose receptive radius was not measured (a description cached before it was)."""
 
@@ -88,7 +89,21 @@ def needed_overlap(radius: int | str | None) -> int | None:
         return UNMEASURED_OVERLAP
     if isinstance(radius, str):
         return None
-    return SEAM_FACTOR * radius
+    return exact_overlap(radius)
+
+
+def exact_overlap(radius: int) -> int:
+    """Both tiles' invalid margins (the radius each) and a ramp between them as wide as the radius (so a model
+    that is only nearly local still blends softly), at least MIN_RAMP."""
+    return 2 * radius + max(MIN_RAMP, radius)
+
+
+def window_margin(radius: int | str | None, overlap: int) -> int | None:
+    """The zero-weight band tiling.py's windows use: the radius when the overlap holds both margins and a ramp,
+    else None (a quarter of the overlap: the best soft blend when exactness is out of reach anyway)."""
+    if isinstance(radius, int) and overlap >= exact_overlap(radius):
+        return radius
+    return None
 
 
 def axis_tiles(length: int, max_tile: int, overlap: int, multiple: int = 1) -> tuple[int, int]:
@@ -109,7 +124,7 @@ def _why_not_exact(radius: int | str | None, overlap: int) -> str:
     """Why tiles cannot match the whole image, as the end of a sentence about the model."""
     if isinstance(radius, str):
         return "sees the whole image (global pooling, normalization or attention over pixels)"
-    need = SEAM_FACTOR * (radius or 0)
+    need = exact_overlap(radius or 0)
     return f"has a receptive radius of {radius} px, which needs an overlap of {need} px, more than {overlap}"
 
 

@@ -1,9 +1,11 @@
 """Tile placement and blending windows for seamless tiled inference.
 
-Every tile has the same shape (a new shape makes cuDNN re-tune). Each tile's weight is zero for the
-first quarter of the overlap at an inner edge and ramps smoothly to one by three quarters, so a pixel
-near a tile's inner edge is taken from the neighbour that sees it well inside. For a model whose
-receptive radius is at most overlap/4, the blend of exact values is exact: tiled equals whole-image.
+Every tile has the same shape (a new shape makes cuDNN re-tune). Each tile's weight is zero for a margin at
+an inner edge and ramps smoothly to one by the overlap minus that margin, so a pixel near a tile's inner edge
+is taken from the neighbour that sees it well inside. The margin is the model's receptive radius when it is
+known (a tile's outer `radius` pixels are the only ones that differ from the whole image, so they get no
+weight), else a quarter of the overlap. Either way, when the margin covers the radius the blend of exact
+values is exact: tiled equals whole-image.
 """
 
 from __future__ import annotations
@@ -24,12 +26,13 @@ def tile_starts(length: int, tile: int, overlap: int, multiple: int = 1) -> list
     return starts
 
 
-def _ramp(size: int, overlap: int, inner_start: bool, inner_end: bool) -> np.ndarray:
+def _ramp(size: int, overlap: int, inner_start: bool, inner_end: bool, margin: float | None) -> np.ndarray:
     ramp = np.ones(size, np.float32)
     if overlap <= 0:
         return ramp
     pos = np.arange(size, dtype=np.float32)
-    zero, full = overlap / 4.0, overlap * 3.0 / 4.0
+    zero = overlap / 4.0 if margin is None else margin
+    full = overlap - zero
     rising = np.clip((pos + 0.5 - zero) / (full - zero), 0.0, 1.0)
     smooth = 0.5 - 0.5 * np.cos(np.pi * rising)
     if inner_start:
@@ -40,15 +43,19 @@ def _ramp(size: int, overlap: int, inner_start: bool, inner_end: bool) -> np.nda
 
 
 @functools.lru_cache(maxsize=16)
-def axis_weights(length: int, tile: int, overlap: int, starts: tuple[int, ...], scale: float) -> tuple:
-    """Per tile along one axis, at output resolution: its ramp divided by the sum of all ramps there.
+def axis_weights(
+    length: int, tile: int, overlap: int, starts: tuple[int, ...], scale: float, margin: int | None = None
+) -> tuple:
+    """Per tile along one axis, at output resolution: its ramp divided by the sum of all ramps there. `margin`
+    (input pixels; None: a quarter of the overlap) is the zero-weight band at an inner edge.
 
     Every tile of a grid row shares its row ramp and every tile of a column its column ramp, so the
     total weight is (sum of row ramps) x (sum of column ramps): dividing each axis by its own sum
     normalizes the blend exactly, and no pass over the whole image is needed afterwards. Cached:
     every frame of a sequence has the same grid."""
     size, out_overlap = round(tile * scale), round(overlap * scale)
-    ramps = [_ramp(size, out_overlap, start > 0, start + tile < length) for start in starts]
+    out_margin = None if margin is None else margin * scale
+    ramps = [_ramp(size, out_overlap, start > 0, start + tile < length, out_margin) for start in starts]
     total = np.zeros(round(length * scale), np.float32)
     for start, ramp in zip(starts, ramps, strict=True):
         total[round(start * scale) : round(start * scale) + size] += ramp

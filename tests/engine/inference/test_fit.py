@@ -7,7 +7,7 @@ import pytest
 from engine.inference.pipeline import run_image
 from engine.inference.resize_fit import resample
 from engine.inference.settings import RunSettings
-from engine.inference.tile_plan import axis_tiles
+from engine.inference.tile_plan import axis_tiles, exact_overlap
 from engine.inference.tiling import tile_starts
 from engine.options import Fit, FitChoice
 from engine.precision.validation_feeds import synthetic_image
@@ -42,7 +42,7 @@ def test_tiled_equals_whole_at_the_default_overlap(prepared, name, args, tile, s
     tiled = run_image(prep, image, settings=RunSettings(tile=tile))
     report = tiled.tiling
     assert whole.tiles == 1 and report is not None and report.tiles > 2 and report.fit == FitChoice.TILE
-    assert report.exact and report.overlap >= 4 * prep.info.receptive_radius and not tiled.notes
+    assert report.exact and report.overlap >= exact_overlap(prep.info.receptive_radius) and not tiled.notes
     assert max(report.tile_shape) <= tile and all(v % multiple == 0 for v in report.tile_shape)
     np.testing.assert_allclose(tiled.image, whole.image, atol=1e-4)
 

@@ -10,6 +10,7 @@ from engine.batch.sequence import process_sequence
 from engine.cli import USAGE_EXIT, main
 from engine.image.files import read_image, write_image
 from engine.inference.settings import RunSettings
+from engine.inference.tile_plan import exact_overlap
 from engine.precision.validation_feeds import synthetic_image
 from engine.runtime.prepare import prepare_model
 from engine.runtime.sessions import SessionSettings
@@ -58,5 +59,7 @@ def test_a_sequence_logs_its_tiling_first_and_keeps_it_in_the_summary(tmp_path, 
         )
     assert summary.done == [1, 2] and summary.to_json()["tiling"] == summary.tiling
     first = caplog.records[0].getMessage()
-    assert first.startswith("sequence of 2 frames: fit tile: ") and "overlap 12 px" in first
+    overlap = exact_overlap(prepared.info.receptive_radius)  # 3 stacked 3x3 convolutions: radius 3
+    assert prepared.info.receptive_radius == 3
+    assert first.startswith("sequence of 2 frames: fit tile: ") and f"overlap {overlap} px" in first
     assert np.isfinite(read_image(tmp_path / "out/0001.exr")).all()
