@@ -79,7 +79,7 @@ def active():
 def _start(scene, render: _Render) -> None:
     """Prepare the model for this render (at its first frame): fills render.batch, or says why not."""
     render.started_batch = True
-    from .engine import Device, FrameBatch, Precision, first_frame_sample, parse_mapping
+    from .engine import Device, ExrOptions, FrameBatch, Precision, first_frame_sample, parse_mapping
     from .operators.common import postprocess_pattern, render_pattern
     from .operators.jobs import error_text, first_time
     from .operators.settings import run_settings, scene_model_job
@@ -115,7 +115,10 @@ def _start(scene, render: _Render) -> None:
             reference = model.prepare(Precision.FP32)
         except Exception as exc:  # noqa: BLE001 - the check is an extra; the post-process still runs
             _say(f"the first frame is not checked against fp32: {error_text(exc)}")
-    render.batch = FrameBatch(prepared, pattern, run, settings.postprocess_stop_on_error, mapping, reference=reference)
+    exr = ExrOptions(keep_passes=settings.postprocess_keep_passes)
+    render.batch = FrameBatch(
+        prepared, pattern, run, settings.postprocess_stop_on_error, mapping, reference=reference, exr=exr
+    )
     render.reference = reference
     render.input_pattern = render_pattern(scene)
     if settings.postprocess_require_gpu and prepared.provider != Device.CUDA:

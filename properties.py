@@ -148,6 +148,13 @@ class ONNX_PG_settings(bpy.types.PropertyGroup):
         description="Stop post-processing at the first frame that fails; otherwise report it and go on",
         default=False,
     )
+    postprocess_keep_passes: bpy.props.BoolProperty(
+        name="Keep Passes",
+        description="A multilayer EXR render gives a multilayer EXR output: the processed image as its Combined "
+        "layer, every other pass kept with its name (resized nearest when the model scales), as the next step "
+        "of a pipeline expects the layout it rendered",
+        default=True,
+    )
     postprocess_require_gpu: bpy.props.BoolProperty(
         name="Require GPU",
         description="Fail every frame, with the reason, instead of post-processing on the CPU when CUDA cannot "

@@ -232,9 +232,13 @@ def _exr(args):
     """EXR storage from the options; what is not given follows each input frame."""
     from . import ExrOptions
 
-    if not (args.exr_codec or args.exr_depth):
+    if not (args.exr_codec or args.exr_depth) and args.keep_passes:
         return None
-    return ExrOptions(half=None if args.exr_depth is None else args.exr_depth == "16", codec=args.exr_codec)
+    return ExrOptions(
+        half=None if args.exr_depth is None else args.exr_depth == "16",
+        codec=args.exr_codec,
+        keep_passes=args.keep_passes,
+    )
 
 
 def pass_mapping(args) -> dict[str, str]:
@@ -524,6 +528,13 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--no-binding", action="store_true", help="plain session.run instead of IO binding")
         p.add_argument("--exr-codec", choices=EXR_CODECS, help="EXR output codec (None: the input frame's)")
         p.add_argument("--exr-depth", choices=["16", "32"], help="EXR output bits (None: the input frame's)")
+        p.add_argument(
+            "--keep-passes",
+            action=argparse.BooleanOptionalAction,
+            default=True,
+            help="a multilayer EXR input gives a multilayer EXR output: the processed image in place of its "
+            "Combined layer, every other pass kept under its own name (resized nearest when the model scales)",
+        )
         p.add_argument(
             "--require-gpu", action="store_true", help="exit with status 4 instead of running on the CPU (farm workers)"
         )

@@ -336,9 +336,11 @@ class SequenceJob:
     skip_existing: bool = False
     stop_on_error: bool = False
     mapping: dict[str, str] = field(default_factory=dict)
+    keep_passes: bool = True
+    """A multilayer EXR frame gives a multilayer EXR output with its other passes (engine ExrOptions)."""
 
     def work(self, progress: Progress) -> SequenceResult:
-        from ..engine import process_sequence, recheck_affordable
+        from ..engine import ExrOptions, process_sequence, recheck_affordable
 
         start = time.perf_counter()
         prepared = _prepare(self.model, progress)
@@ -359,6 +361,7 @@ class SequenceJob:
             self.stop_on_error,
             self.mapping,
             progress,
+            ExrOptions(keep_passes=self.keep_passes),
             reference=reference,
         )
         # failed frames are the operator's error, not notes (reported once)

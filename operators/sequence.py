@@ -78,6 +78,7 @@ class ONNX_OT_process_sequence(JobRunner, ModelArgs, bpy.types.Operator):
             skip_existing=self.skip_existing,
             stop_on_error=stop,
             mapping=parse_mapping(settings.pass_mapping),
+            keep_passes=settings.postprocess_keep_passes,
         )
 
     def background_progress(self):

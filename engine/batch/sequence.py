@@ -17,7 +17,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import Cancelled, ConversionError, EngineError
-from ..image.files import ExrOptions, clean_stale_temps, exr_options_of, read_layers, same_file, write_image
+from ..image.files import (
+    ExrOptions,
+    clean_stale_temps,
+    exr_options_of,
+    layer_count,
+    read_layers,
+    same_file,
+    write_image,
+    write_layers_like,
+)
 from ..image.passes import select_inputs
 from ..inference.pipeline import RunSettings, run_image
 from ..progress import SILENT, Progress
@@ -100,8 +109,15 @@ def _record_failure(summary: SequenceSummary, frame: int, exc: BaseException) ->
 
 
 def _write_like(src: str, dst: str, image, exr: ExrOptions | None) -> None:
-    """Write `dst` stored like its source frame (EXR depth and codec), except where `exr` says."""
-    write_image(dst, image, (exr or ExrOptions()).over(exr_options_of(src)))
+    """Write `dst` stored like its source frame (EXR depth and codec), except where `exr` says. A
+    multilayer EXR frame written to an EXR keeps its other passes (unless `exr.keep_passes` is False):
+    the next step of a pipeline expects the layout it rendered."""
+    exr = exr or ExrOptions()
+    keep = exr.keep_passes is not False and all(Path(p).suffix.lower() == ".exr" for p in (src, dst))
+    if keep and layer_count(src) > 1:
+        write_layers_like(src, dst, image, exr)
+    else:
+        write_image(dst, image, exr.over(exr_options_of(src)))
 
 
 def _recheck(reference, prepared, image, extra, output, settings: RunSettings) -> None:
@@ -300,8 +316,11 @@ class FrameBatch:
         pass_inputs: Mapping[str, str] | None = None,
         progress: Progress | None = None,
         reference: PreparedModel | None = None,
+        exr: ExrOptions | None = None,
     ):
         self.prepared = prepared
+        self.exr = exr
+        """How outputs are stored (None: like each rendered frame, its passes kept)."""
         self.reference = reference
         """The fp32 model the first frame is checked against (see process_sequence); None after it."""
         self.refused = ""
@@ -339,7 +358,9 @@ class FrameBatch:
         try:
             _check_paths(src, dst)
             image, extra = _load(src, self.pass_inputs, _input_names(self.prepared))
-            _run_and_write(self.prepared, image, extra, src, dst, self.settings, self.progress, None, self.reference)
+            _run_and_write(
+                self.prepared, image, extra, src, dst, self.settings, self.progress, self.exr, self.reference
+            )
             self.reference = None  # the first frame processed decides
         except Cancelled:
             self.summary.cancelled = True

@@ -12,6 +12,7 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -26,11 +27,13 @@ __all__ = [
     "clean_stale_temps",
     "combined_layer",
     "exr_options_of",
+    "layer_count",
     "find_pass",
     "read_image",
     "read_layers",
     "same_file",
     "write_image",
+    "write_layers_like",
 ]
 
 _FLOAT_FORMATS = {".exr", ".hdr"}
@@ -197,12 +200,15 @@ class ExrOptions:
 
     half: bool | None = None
     codec: str | None = None
+    keep_passes: bool | None = None
+    """A multilayer source frame gives a multilayer output (its other passes kept); True by default."""
 
     def over(self, fallback: ExrOptions | None) -> ExrOptions:
         fallback = fallback or ExrOptions()
         return ExrOptions(
             half=self.half if self.half is not None else bool(fallback.half),
             codec=self.codec or fallback.codec or "zip",
+            keep_passes=self.keep_passes if self.keep_passes is not None else fallback.keep_passes is not False,
         )
 
 
@@ -243,23 +249,37 @@ def write_image(path: str | os.PathLike, image: np.ndarray, exr: ExrOptions | No
         fmt = "uint8" if suffix in (".jpg", ".jpeg") else "uint16"
         if suffix in (".jpg", ".jpeg") and c == 4:
             data, c = np.ascontiguousarray(data[:, :, :3]), 3
+    spec = oiio.ImageSpec(w, h, c, fmt)
+    spec.attribute("oiio:UnassociatedAlpha", 1)
+    if suffix == ".exr" and exr is not None:
+        spec.attribute("compression", exr.codec)
+    spec.channelnames = tuple("RGBA"[:c]) if c in (3, 4) else (("Y", "A")[:c] if c <= 2 else spec.channelnames)
+    _write_checked(path, [(spec, data)])
+
+
+def _write_checked(path: Path, parts: list[tuple[Any, np.ndarray]]) -> None:
+    """Write `parts` (OpenImageIO spec, HxWxC pixels), one subimage each, to a temporary file, check
+    every step, flush it and rename it onto `path`; on any failure `path` is left as it was."""
+    oiio = _oiio()
     tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp{path.suffix}")
     try:
         out = oiio.ImageOutput.create(str(tmp))
         if out is None:
             raise ImageError(f"cannot write {path}: {_one_line(oiio.geterror()) or 'unsupported format'}")
-        spec = oiio.ImageSpec(w, h, c, fmt)
-        spec.attribute("oiio:UnassociatedAlpha", 1)
-        if suffix == ".exr" and exr is not None:
-            spec.attribute("compression", exr.codec)
-        spec.channelnames = tuple("RGBA"[:c]) if c in (3, 4) else (("Y", "A")[:c] if c <= 2 else spec.channelnames)
-        if not out.open(str(tmp), spec):
+        specs = [spec for spec, _ in parts]
+        if not out.open(str(tmp), specs[0] if len(specs) == 1 else specs):
             raise ImageError(f"cannot write {path}: {_one_line(out.geterror() or oiio.geterror())}")
         # Every step is checked: PNG reports a short write only through geterror (write_image still
         # says True), TIFF and EXR may report their last chunk only when the file is closed.
         # (After a successful close, libtiff may still leave a harmless Exif note in geterror.)
-        ok = out.write_image(data)
-        error = out.geterror()
+        ok, error = True, ""
+        for index, (spec, data) in enumerate(parts):
+            if index and not out.open(str(tmp), spec, "AppendSubimage"):
+                ok = False
+            ok = ok and bool(out.write_image(data))
+            error = out.geterror()
+            if not ok or error:
+                break
         closed = out.close()
         if closed is False:
             error = error or out.geterror() or "closing the file failed"
@@ -269,3 +289,104 @@ def write_image(path: str | os.PathLike, image: np.ndarray, exr: ExrOptions | No
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def _nearest(pixels: np.ndarray, height: int, width: int) -> np.ndarray:
+    """Nearest-neighbour resize: data passes (depth, normals, object IDs) must never be interpolated,
+    an ID halfway between two objects names a third one."""
+    h, w = pixels.shape[:2]
+    rows = np.minimum(((np.arange(height) + 0.5) * h / height).astype(np.intp), h - 1)
+    cols = np.minimum(((np.arange(width) + 0.5) * w / width).astype(np.intp), w - 1)
+    return pixels[rows][:, cols]
+
+
+def layer_count(path: str | os.PathLike) -> int:
+    """How many layers (passes) an image holds over all its parts; 0 when it cannot be opened."""
+    oiio = _oiio()
+    inp = oiio.ImageInput.open(str(path))
+    if inp is None:
+        return 0
+    try:
+        layers, part = 0, 0
+        while inp.seek_subimage(part, 0):
+            layers += len(_split_layers(list(inp.spec().channelnames)))
+            part += 1
+        return layers
+    finally:
+        inp.close()
+
+
+def write_layers_like(
+    src: str | os.PathLike, dst: str | os.PathLike, image: np.ndarray, exr: ExrOptions | None = None
+) -> None:
+    """Write `dst` as a multilayer EXR laid out like the EXR `src`: the same parts, part names, channel
+    names, per-channel pixel types, compression and metadata, with `image` in place of the combined
+    layer (the one `read_image` processes) and every other layer copied untouched.
+
+    When `image` has another size than `src` (an upscaler), the other layers are resized to it with
+    nearest-neighbour, which keeps data passes' values (depths, normals, IDs) as rendered; EXR parts may
+    have different sizes, but compositors expect a frame's passes to line up pixel for pixel. `exr`
+    overrides the combined layer's depth and every part's codec where its fields are set. Atomic like
+    `write_image`."""
+    oiio = _oiio()
+    path = Path(dst)
+    image = np.ascontiguousarray(image, np.float32)
+    if image.ndim == 2:
+        image = image[:, :, None]
+    height, width, count = image.shape
+    exr = exr or ExrOptions()
+    inp = oiio.ImageInput.open(str(src))
+    if inp is None:
+        raise ImageError(f"cannot read image {src}: {_one_line(oiio.geterror()) or 'unknown format'}")
+    sources: list[tuple[Any, np.ndarray]] = []
+    try:
+        part = 0
+        while inp.seek_subimage(part, 0):
+            spec = oiio.ImageSpec(inp.spec())
+            pixels = inp.read_image(part, 0, 0, spec.nchannels, "float")
+            if pixels is None or not hasattr(pixels, "shape"):
+                raise ImageError(f"cannot read image {src}: {_one_line(inp.geterror() or oiio.geterror())}")
+            sources.append((spec, np.asarray(pixels, np.float32).reshape(spec.height, spec.width, spec.nchannels)))
+            part += 1
+    finally:
+        inp.close()
+    # The combined layer is found exactly as read_image finds it, by the same name rules.
+    layers = {}
+    where = {}
+    for index, (spec, pixels) in enumerate(sources):
+        for layer, idx in _split_layers(list(spec.channelnames)).items():
+            layers[layer] = pixels[:, :, idx]
+            where[layer] = (index, idx)
+    combined = combined_layer(layers)
+    name = next(key for key, value in layers.items() if value is combined)
+    combined_part, combined_idx = where[name]
+    parts: list[tuple[Any, np.ndarray]] = []
+    for index, (spec, pixels) in enumerate(sources):
+        names = list(spec.channelnames)
+        formats = [str(f) for f in spec.channelformats] or [str(spec.format)] * len(names)
+        if pixels.shape[:2] != (height, width):
+            pixels = _nearest(pixels, height, width)
+        if index == combined_part:
+            keep = [i for i in range(len(names)) if i not in combined_idx]
+            prefix = name + "." if name else ""
+            suffixes = "RGBA"[:count] if count in (3, 4) else ("Y", "A")[:count] if count <= 2 else None
+            new_names = [prefix + s for s in suffixes] if suffixes else [prefix + str(i) for i in range(count)]
+            old_format = formats[combined_idx[0]]
+            new_format = old_format if exr.half is None else ("half" if exr.half else "float")
+            names = [names[i] for i in keep] + new_names
+            formats = [formats[i] for i in keep] + [new_format] * count
+            pixels = np.concatenate([pixels[:, :, keep], image], axis=2)
+        out = oiio.ImageSpec(spec)  # its metadata (Blender's camera, time, view) travels along
+        out.width, out.height, out.nchannels = width, height, len(names)
+        out.x, out.y = (spec.x, spec.y) if (spec.width, spec.height) == (width, height) else (0, 0)
+        out.full_x, out.full_y, out.full_width, out.full_height = out.x, out.y, width, height
+        for attribute in ("openexr:chunkCount", "oiio:subimages", "oiio:subimagename"):
+            out.erase_attribute(attribute)
+        out.attribute("oiio:UnassociatedAlpha", 1)
+        if exr.codec:
+            out.attribute("compression", exr.codec)
+        out.channelnames = tuple(names)
+        out.set_format(oiio.TypeDesc(formats[0]))
+        out.channelformats = tuple(oiio.TypeDesc(f) for f in formats) if len(set(formats)) > 1 else ()
+        parts.append((out, np.ascontiguousarray(pixels)))
+    _write_checked(path, parts)

@@ -25,7 +25,8 @@ def setup_scene(bpy, folder, model, multilayer=False):
     image = scene.render.image_settings
     if multilayer:
         image.media_type = "MULTI_LAYER_IMAGE"
-        scene.view_layers[0].use_pass_diffuse_color = True
+        layer = scene.view_layers[0]
+        layer.use_pass_diffuse_color = layer.use_pass_z = layer.use_pass_normal = True
     else:
         image.media_type = "IMAGE"
         image.file_format = "OPEN_EXR"
@@ -131,6 +132,43 @@ def test_headless_blend_with_saved_setting(clean_file, models_dir, tmp_path, cap
     out = capsys.readouterr().out
     assert out.count("ONNX post-process: frame ") == 3
     assert scene.onnx_image_runtime.postprocess_summary == "done 3, skipped 0, failed 0"
+    # Keep Passes (on by default): every pass of the render is in the output, same part and channel names,
+    # same pixel types, resized nearest to the model's x2 output; Combined is the processed image.
+    assert scene.onnx_image_runtime.postprocess_keep_passes
+    for frame in FRAMES:
+        source = exr_parts(tmp_path / "render" / f"{frame:04d}.exr")
+        kept = exr_parts(tmp_path / "render_onnx" / f"{frame:04d}.exr")
+        assert len(source) >= 4 and [p[:3] for p in kept] == [p[:3] for p in source]
+        for (name, _, _, before), (_, _, _, after) in zip(source, kept, strict=True):
+            if not name.endswith("Combined"):
+                np.testing.assert_array_equal(after, before.repeat(2, axis=0).repeat(2, axis=1))
+    # Set off, the same frames give the processed image alone (Process Sequence follows the setting too).
+    scene.onnx_image_runtime.postprocess_keep_passes = False
+    result = bpy.ops.onnx.process_sequence(
+        input_pattern=str(tmp_path / "render" / "####.exr"),
+        output_pattern=str(tmp_path / "plain" / "####.exr"),
+        frames="1-3",
+    )
+    assert result == {"FINISHED"}
+    plain = exr_parts(tmp_path / "plain" / "0001.exr")
+    assert [p[1] for p in plain] == [("R", "G", "B", "A")]
+    kept_combined = read_layers(tmp_path / "render_onnx" / "0001.exr")
+    np.testing.assert_array_equal(plain[0][3], next(v for k, v in kept_combined.items() if k.endswith("Combined")))
+
+
+def exr_parts(path):
+    """[(part name, channel names, pixel type, HxWxC)] of every part of an EXR."""
+    import OpenImageIO as oiio
+
+    inp = oiio.ImageInput.open(str(path))
+    found, part = [], 0
+    while inp.seek_subimage(part, 0):
+        spec = inp.spec()
+        data = np.asarray(inp.read_image(part, 0, 0, spec.nchannels, "float")).reshape(spec.height, spec.width, -1)
+        found.append((spec.getattribute("name") or "", tuple(spec.channelnames), str(spec.format), data))
+        part += 1
+    inp.close()
+    return found
 
 
 def test_failing_frames_stop_on_error_during_render(clean_file, models_dir, tmp_path, capsys):

@@ -193,6 +193,7 @@ def test_postprocess_panel_draws(bpy_data, scene_settings, tmp_path):
         "pass_mapping",
         "postprocess_output",
         "postprocess_stop_on_error",
+        "postprocess_keep_passes",
         "postprocess_require_gpu",
     ]
     labels = [c[2].get("text") for c in body if c[0] == "label"]
