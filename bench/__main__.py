@@ -60,6 +60,13 @@ def main(argv=None) -> int:
     work = Path(tempfile.mkdtemp())
     cache = work / "cache"
     started = time.perf_counter()
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+
+    def keep() -> None:
+        # What is measured so far survives a failure later in the suite (it takes minutes).
+        (out / "partial.json").write_text(json.dumps(results, indent=2, default=str))
+
     found = _models(work)
     results: dict = {"machine": machine(), "provider": args.provider, "repeats": args.repeats}
     # 4K on a CPU takes seconds a run: bound runs only, fewer repeats, to keep the suite near 10 minutes.
@@ -77,28 +84,34 @@ def main(argv=None) -> int:
             compare_plain=size != "4k" or args.provider == "cuda",
         )
     ]
+    keep()
     results["startup"] = [
         startup_row(name, path, precision, settings, cache, max(5, args.repeats))
         for name, path in found.items()
         for precision in ("fp32", "fp16")
     ]
+    keep()
     results["overhead"] = [
         overhead_row(name, path, SIZES["1080p"], settings, cache, args.repeats) for name, path in found.items()
     ]
+    keep()
     results["tiling"] = [
         tiling_row(name, path, settings, cache, args.repeats) for name, path in tiling_models(work).items()
     ]
+    keep()
     sample = found.get("upscaler_x2 (sample)", found["sr_x2 (generated)"])
     sample_name = next(name for name, path in found.items() if path == sample)
     results["sequence"] = [
         sequence_row(sample_name, sample, settings, cache, 20, (540, 960), 1, codec)
         for codec in (None, "piz", "dwaa", "none")
     ]
+    keep()
     chain = models.save(models.conv_chain((3, 16, 16, 3)), work / "conv_chain.onnx")
     results["memory"] = [
         memory_row("conv_chain 3-16-16-3 (generated)", chain, size, args.provider, cache)
         for size in ((2160, 3840), (4320, 7680))
     ]
+    keep()
     if not args.skip_blender:
         from .blender_pixels import operator_row, pixel_path_row
 
@@ -111,8 +124,6 @@ def main(argv=None) -> int:
             for name in ("sr_x2 (generated)", sample_name)
         ]
     results["seconds"] = time.perf_counter() - started
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
     (out / "latest.json").write_text(json.dumps(results, indent=2))
     table = markdown(results)
     (out / "latest.md").write_text(table)
