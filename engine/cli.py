@@ -607,9 +607,8 @@ def _main(args) -> int:
         _error(exc)
         return GPU_REQUIRED_EXIT
     except ConversionError as exc:
-        report = getattr(exc, "report", None)
-        if report is not None:
-            _json(report.to_json())
+        if exc.report is not None:
+            _json(exc.report.to_json())
         _error(exc)
         return 2
     except EngineError as exc:

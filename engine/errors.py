@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import Any, Protocol
 
-if TYPE_CHECKING:  # for the annotation only: errors stay the foundation layer
-    from .precision.convert import ConversionReport
+
+class Report(Protocol):
+    """What an error carries about a failed conversion (precision.convert.ConversionReport is one): described
+    by its shape, so the foundation layer imports nothing above it."""
+
+    reason: str
+
+    def to_json(self) -> dict[str, Any]: ...
 
 
 class EngineError(Exception):
@@ -19,7 +25,7 @@ class ModelError(EngineError):
 class ConversionError(EngineError):
     """A precision conversion failed or gave results outside the tolerance."""
 
-    def __init__(self, message: str, report: ConversionReport | None = None):
+    def __init__(self, message: str, report: Report | None = None):
         super().__init__(message)
         self.report = report
         """The failed conversion's report, for the JSON output and the panel."""
