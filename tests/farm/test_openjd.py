@@ -30,7 +30,7 @@ def post_params(folder: Path, frames: str = "1-3", **more: str) -> list[str]:
         "Frames": frames,
         "Python": sys.executable,
         "EngineDir": str(ROOT),
-        "Precision": "fp32",
+        # Precision is left at the template's default, auto: fp32 on these CPU workers, like the reference.
         "CacheDir": str(folder / "cache"),
         **more,
     }
