@@ -86,8 +86,10 @@ def _start(scene, render: _Render) -> None:
 
     settings = scene.onnx_image_runtime
     try:
-        # Prepared at the first frame written: a reduced-precision conversion is judged on that frame.
-        first = first_frame_sample(render_pattern(scene), [scene.frame_current])
+        # Prepared at the first frame written: a reduced-precision conversion is judged on that frame (an fp32
+        # model needs no sample, so the frame is not read for it).
+        reduced = settings.precision != "FP32"
+        first = first_frame_sample(render_pattern(scene), [scene.frame_current]) if reduced else None
         model = scene_model_job(scene, sample=first)
         mapping = parse_mapping(settings.pass_mapping)
         pattern = postprocess_pattern(scene)

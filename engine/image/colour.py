@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 
-COLOR_MODES = ("linear", "srgb")
-
 
 def linear_to_srgb(x: np.ndarray) -> np.ndarray:
     return np.where(x <= 0.0031308, x * 12.92, 1.055 * np.power(np.maximum(x, 0.0031308), 1 / 2.4) - 0.055).astype(

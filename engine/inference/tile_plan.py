@@ -198,7 +198,3 @@ def _resize_plan(info: ModelInfo, h: int, w: int, limit: tuple[int, int], reason
     else:
         size = _resize_size(h, w, limit, info.size_multiple)
     return Plan(FitChoice.RESIZE, reason, size, 0, True, resize_to=size)
-
-
-def grid_of(length: int, tile: int, overlap: int, multiple: int) -> int:
-    return len(tile_starts(length, tile, overlap, multiple))

@@ -129,6 +129,9 @@ def query_gpu(field: str, device_id: int = 0) -> str:
     return out.stdout.strip()
 
 
+# A card's name does not change while the process runs, and asking costs a process (nvidia-smi): every prepare
+# resolves the provider once or more (auto tries several precisions), so it is asked once per device.
+@functools.lru_cache(maxsize=8)
 def gpu_name(device_id: int = 0) -> str:
     """The card's name for cache keys: an optimized model is tuned to the GPU it was built on."""
     return query_gpu("name", device_id) or "unknown-gpu"
