@@ -19,9 +19,9 @@ from .contract_feeds import constant_feeds, runner_key
 from .resize_fit import resample
 from .run_state import run_state
 from .settings import RunSettings
-from .tile_plan import Plan, TilingReport, plan_fit, window_margin
+from .tile_plan import Plan, TilingReport, plan_fit, stitches_exactly
 from .tile_runner import TileRunner
-from .tiling import apply_window, axis_weights, blend_into, pad_to, round_up, tile_starts
+from .tiling import apply_window, axis_cuts, axis_weights, blend_into, pad_to, round_up, tile_starts
 
 MIN_TILE = 64
 # When a model's memory per pixel is unknown: whole-image runs up to this many pixels, else tiles.
@@ -379,9 +379,12 @@ def _run_tiled(prepared, colours, tile, settings, progress, out_t, overlap: int)
     out_c = out_t.channels
     result = np.empty((round(ph * s), round(pw * s), out_c), np.float32)
     oh, ow = round(tile[0] * s), round(tile[1] * s)
-    margin = window_margin(info.receptive_radius, overlap)
-    row_weights = axis_weights(ph, tile[0], overlap, tuple(ys), s, margin)
-    col_weights = axis_weights(pw, tile[1], overlap, tuple(xs), s, margin)
+    stitch = stitches_exactly(info.receptive_radius, overlap)
+    if stitch:
+        row_cuts, col_cuts = axis_cuts(ph, tile[0], tuple(ys), s), axis_cuts(pw, tile[1], tuple(xs), s)
+    else:
+        row_weights = axis_weights(ph, tile[0], overlap, tuple(ys), s)
+        col_weights = axis_weights(pw, tile[1], overlap, tuple(xs), s)
     total = len(ys) * len(xs)
     # Row-major, sent `runner.batch` tiles per run (a fixed-batch model takes that many at once).
     positions = [(i, j) for i in range(len(ys)) for j in range(len(xs))]
@@ -393,15 +396,19 @@ def _run_tiled(prepared, colours, tile, settings, progress, out_t, overlap: int)
             {n: to_tensor(p[ys[i] : ys[i] + tile[0], xs[j] : xs[j] + tile[1]], tensors[n]) for n, p in padded.items()}
             for i, j in group
         ]
-        # The runner's output buffer is consumed right here, so it is weighted in place.
+        # The runner's output buffer is consumed right here (copied out, or weighted in place and added).
         for (i, j), tensor in zip(group, runner.run_batch(feeds), strict=True):
             out = from_tensor(tensor, "NHWC")
-            apply_window(out, row_weights[i], col_weights[j])
             oy, ox = round(ys[i] * s), round(xs[j] * s)
-            # Output rows and columns the tiles above and to the left already wrote.
-            row_end = round(ys[i - 1] * s) + oh if i else 0
-            col_end = round(xs[j - 1] * s) + ow if j else 0
-            blend_into(result, out, oy, ox, max(0, row_end - oy), max(0, col_end - ox))
+            if stitch:
+                (top, bottom), (left, right) = row_cuts[i], col_cuts[j]
+                result[top:bottom, left:right] = out[top - oy : bottom - oy, left - ox : right - ox]
+            else:
+                apply_window(out, row_weights[i], col_weights[j])
+                # Output rows and columns the tiles above and to the left already wrote.
+                row_end = round(ys[i - 1] * s) + oh if i else 0
+                col_end = round(xs[j - 1] * s) + ow if j else 0
+                blend_into(result, out, oy, ox, max(0, row_end - oy), max(0, col_end - ox))
             done += 1
             progress.update(done / total, f"{done}/{total} tiles")
     return result, total

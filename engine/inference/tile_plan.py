@@ -1,7 +1,8 @@
 """How one image meets the model: whole, in tiles or resized (the `fit`), the tile shape and the overlap.
 
-The overlap follows the model's measured receptive radius: tiling.py's windows give no weight to a tile's
-outer `radius` pixels at an inner edge and blend over the rest of the overlap, so tiled equals whole-image.
+The overlap follows the model's measured receptive radius: with twice the radius, each tile's output is cut
+in the middle of its overlaps (tiling.py's `axis_cuts`), so every kept pixel lies at least `radius` pixels
+inside the tile that computed it and tiled equals whole-image with no tile covering more than it must.
 Tiles are shaped to the image: per axis
 the number of tiles is chosen first, then the smallest tile side covering the axis with that overlap, so
 a 1080p frame is not covered 1.5 times by square tiles. Every tile of a run has one shape."""
@@ -15,8 +16,6 @@ from ..model.describe import ModelInfo
 from ..options import Fit, FitChoice
 from .tiling import round_up, tile_starts
 
-MIN_RAMP = 4
-"""Pixels over which neighbouring tiles blend, at the least (beyond the zero-weight margins at both sides)."""
 UNMEASURED_OVERLAP = 32
 """The overlap for a model whose receptive radius was not measured (a description cached before it was)."""
 
@@ -93,17 +92,17 @@ def needed_overlap(radius: int | str | None) -> int | None:
 
 
 def exact_overlap(radius: int) -> int:
-    """Both tiles' invalid margins (the radius each) and a ramp between them as wide as the radius (so a model
-    that is only nearly local still blends softly), at least MIN_RAMP."""
-    return 2 * radius + max(MIN_RAMP, radius)
+    """Both tiles' invalid margins, the radius each: cut in the middle, each side keeps only pixels that saw
+    their whole neighbourhood. The radius is measured to a relative change of 1e-6 (receptive_field.py), so a
+    model that reaches a little further changes a kept pixel by less than that."""
+    return 2 * radius
 
 
-def window_margin(radius: int | str | None, overlap: int) -> int | None:
-    """The zero-weight band tiling.py's windows use: the radius when the overlap holds both margins and a ramp,
-    else None (a quarter of the overlap: the best soft blend when exactness is out of reach anyway)."""
-    if isinstance(radius, int) and overlap >= exact_overlap(radius):
-        return radius
-    return None
+def stitches_exactly(radius: int | str | None, overlap: int) -> bool:
+    """Tiles are cut and stitched (exact) when the overlap covers both margins; otherwise they are blended with
+    soft windows, the least visible seam when exactness is out of reach (a global model, an unmeasured radius, a
+    user's smaller overlap)."""
+    return isinstance(radius, int) and overlap >= exact_overlap(radius)
 
 
 def axis_tiles(length: int, max_tile: int, overlap: int, multiple: int = 1) -> tuple[int, int]:

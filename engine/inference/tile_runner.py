@@ -82,6 +82,8 @@ class TileRunner:
     def run_batch(self, feeds: list[dict[str, np.ndarray]]) -> list[np.ndarray]:
         """Several 1-batch tiles in one run of the model's batch (the last group padded by repeating its last
         tile); returns each tile's 1-batch output, to be consumed before the next run."""
+        if self.batch == 1 and len(feeds) == 1:
+            return [self.run(feeds[0])]  # nothing to stack: no copy
         results: list[np.ndarray] = []
         for start in range(0, len(feeds), self.batch):
             group = feeds[start : start + self.batch]

@@ -1,16 +1,16 @@
-"""Tile placement and blending windows for seamless tiled inference.
+"""Tile placement, and the two ways tiles become one image.
 
-Every tile has the same shape (a new shape makes cuDNN re-tune). Each tile's weight is zero for a margin at
-an inner edge and ramps smoothly to one by the overlap minus that margin, so a pixel near a tile's inner edge
-is taken from the neighbour that sees it well inside. The margin is the model's receptive radius when it is
-known (a tile's outer `radius` pixels are the only ones that differ from the whole image, so they get no
-weight), else a quarter of the overlap. Either way, when the margin covers the radius the blend of exact
-values is exact: tiled equals whole-image.
+Every tile has the same shape (a new shape makes cuDNN re-tune). When the overlap holds twice the model's
+receptive radius, tiles are cut in the middle of each overlap and copied (`axis_cuts`): every kept pixel saw
+its whole neighbourhood, so tiled equals whole-image, with no weighting pass. Otherwise tiles are blended
+(`axis_weights`): each tile's weight is zero for a quarter of the overlap at an inner edge and ramps smoothly
+to one over the rest, so a pixel near a tile's inner edge comes mostly from the neighbour that sees it inside.
 """
 
 from __future__ import annotations
 
 import functools
+import itertools
 from typing import Literal
 
 import numpy as np
@@ -26,12 +26,23 @@ def tile_starts(length: int, tile: int, overlap: int, multiple: int = 1) -> list
     return starts
 
 
-def _ramp(size: int, overlap: int, inner_start: bool, inner_end: bool, margin: float | None) -> np.ndarray:
+def axis_cuts(length: int, tile: int, starts: tuple[int, ...], scale: float) -> tuple[tuple[int, int], ...]:
+    """Per tile along one axis, the output range [lo, hi) it owns: boundaries at the middle of each overlap
+    (floored in input pixels, then scaled), so a tile keeps at least half of each overlap's width away from its
+    inner edges. The ranges partition the scaled axis."""
+    bounds = [0]
+    for previous, start in itertools.pairwise(starts):
+        bounds.append(round(((previous + tile + start) // 2) * scale))
+    bounds.append(round(length * scale))
+    return tuple(zip(bounds[:-1], bounds[1:], strict=True))
+
+
+def _ramp(size: int, overlap: int, inner_start: bool, inner_end: bool) -> np.ndarray:
     ramp = np.ones(size, np.float32)
     if overlap <= 0:
         return ramp
     pos = np.arange(size, dtype=np.float32)
-    zero = overlap / 4.0 if margin is None else margin
+    zero = overlap / 4.0
     full = overlap - zero
     rising = np.clip((pos + 0.5 - zero) / (full - zero), 0.0, 1.0)
     smooth = 0.5 - 0.5 * np.cos(np.pi * rising)
@@ -43,19 +54,15 @@ def _ramp(size: int, overlap: int, inner_start: bool, inner_end: bool, margin: f
 
 
 @functools.lru_cache(maxsize=16)
-def axis_weights(
-    length: int, tile: int, overlap: int, starts: tuple[int, ...], scale: float, margin: int | None = None
-) -> tuple:
-    """Per tile along one axis, at output resolution: its ramp divided by the sum of all ramps there. `margin`
-    (input pixels; None: a quarter of the overlap) is the zero-weight band at an inner edge.
+def axis_weights(length: int, tile: int, overlap: int, starts: tuple[int, ...], scale: float) -> tuple:
+    """Per tile along one axis, at output resolution: its ramp divided by the sum of all ramps there.
 
     Every tile of a grid row shares its row ramp and every tile of a column its column ramp, so the
     total weight is (sum of row ramps) x (sum of column ramps): dividing each axis by its own sum
     normalizes the blend exactly, and no pass over the whole image is needed afterwards. Cached:
     every frame of a sequence has the same grid."""
     size, out_overlap = round(tile * scale), round(overlap * scale)
-    out_margin = None if margin is None else margin * scale
-    ramps = [_ramp(size, out_overlap, start > 0, start + tile < length, out_margin) for start in starts]
+    ramps = [_ramp(size, out_overlap, start > 0, start + tile < length) for start in starts]
     total = np.zeros(round(length * scale), np.float32)
     for start, ramp in zip(starts, ramps, strict=True):
         total[round(start * scale) : round(start * scale) + size] += ramp

@@ -1,7 +1,9 @@
+import itertools
+
 import numpy as np
 import pytest
 
-from engine.inference.tiling import apply_window, axis_weights, blend_into, tile_starts
+from engine.inference.tiling import apply_window, axis_cuts, axis_weights, blend_into, tile_starts
 
 
 @pytest.mark.parametrize("length,tile,overlap,scale", [(1080, 512, 32, 2.0), (420, 128, 32, 1.0), (300, 96, 48, 2.0)])
@@ -13,6 +15,23 @@ def test_axis_weights_sum_to_one_everywhere(length, tile, overlap, scale):
         assert weights.shape == (size,) and (weights >= 0).all()
         total[round(start * scale) : round(start * scale) + size] += weights
     np.testing.assert_allclose(total, 1.0, atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    "length,tile,overlap,multiple,scale", [(1080, 408, 64, 8, 1.0), (1921, 496, 14, 1, 1.0), (301, 96, 9, 1, 2.0)]
+)
+def test_axis_cuts_partition_the_axis_and_keep_half_an_overlap_from_inner_edges(length, tile, overlap, multiple, scale):
+    starts = tuple(tile_starts(length, tile, overlap, multiple))
+    cuts = axis_cuts(length, tile, starts, scale)
+    assert cuts[0][0] == 0 and cuts[-1][1] == round(length * scale)
+    assert all(a[1] == b[0] for a, b in itertools.pairwise(cuts))  # contiguous, no gap, no pixel twice
+    margin = (overlap // 2) * scale  # what a radius of overlap / 2 needs
+    for k, ((lo, hi), start) in enumerate(zip(cuts, starts, strict=True)):
+        assert lo < hi
+        if k:  # an inner start edge
+            assert lo - start * scale >= margin
+        if k < len(starts) - 1:  # an inner end edge
+            assert (start + tile) * scale - hi >= margin
 
 
 def test_inner_edges_take_nothing_from_the_first_quarter_of_the_overlap():
