@@ -8,6 +8,7 @@ import numpy as np
 
 from ..errors import ImageError, RuntimeFailure
 from ..image.alpha import has_transparency
+from ..image.bands import all_finite
 from ..image.channels import from_tensor, split_alpha, to_rgba, to_tensor
 from ..image.normalize import decode, encode
 from ..model.describe import TensorInfo
@@ -42,15 +43,7 @@ class RunResult:
     """The fit chosen and why, the tiles and what they covered."""
 
 
-def _all_finite(array: np.ndarray) -> bool:
-    # One fast reduction: NaN and Inf propagate through a sum. In float32 (4x cheaper than float64 at 4K); a sum
-    # that overflows only sends the caller to its exact per-pixel count, which then finds nothing.
-    return bool(np.isfinite(array.sum(dtype=np.float32)))
-
-
 def _check_finite(name: str, image: np.ndarray) -> None:
-    if _all_finite(image):
-        return
     bad = int((~np.isfinite(image)).any(axis=-1).sum())
     if bad:
         raise ImageError(f"{name} has {bad} pixels with NaN or Inf values; fix the render or pass before running")
@@ -160,9 +153,12 @@ def _run_image(prepared, image, extra, settings, progress, mapping) -> RunResult
             colour = source
         else:
             colour, a, note = split_alpha(source, t.channels)
-            _check_finite(t.name, colour)
-            if a is not None:  # alpha passes through to the result: NaN there is as wrong as in colour
-                _check_finite(f"{t.name} alpha", a[:, :, None])
+            # Every channel of the source reaches the result (alpha passes through: NaN there is as wrong as in
+            # colour): one pass over all of them, and the precise count only when something is off.
+            if not all_finite(source):
+                _check_finite(t.name, colour)
+                if a is not None:
+                    _check_finite(f"{t.name} alpha", a[:, :, None])
             if note:
                 notes.append(f"{t.name}: {note}")
             if t is inputs[0]:
@@ -180,14 +176,18 @@ def _run_image(prepared, image, extra, settings, progress, mapping) -> RunResult
     assert plan is not None  # an empty image was refused by split_alpha
     out_contract = contract.output_for(inputs[0].channels or 1, out_t.channels or 1)
     out_contract.check_channels(out_t.channels or 1, "output")
-    result, tiles, tile = _run_with_retry(prepared, colours, plan, settings, progress, out_t, notes)
+    # The model's output is copied into a new array before run_image returns (Blender's RGBA, or resized back):
+    # a one-tile run may then leave it in the runner's reused buffer instead of a fresh 100 MB one at 4K,
+    # whose first touch costs page faults as long as a third of the model's run.
+    transient = settings.blender_rgba or plan.resize_to is not None
+    result, tiles, tile = _run_with_retry(prepared, colours, plan, settings, progress, out_t, notes, transient)
     s = info.output_scale(out_t)
     out_h, out_w = round(h * s), round(w * s)
     ran_h, ran_w = plan.resize_to or (h, w)
     result = decode(result[: round(ran_h * s), : round(ran_w * s)], out_contract)
     if plan.resize_to is not None:
         result = resample(result, out_h, out_w)  # back to the expected size, in linear light
-    nonfinite = 0 if _all_finite(result) else int((~np.isfinite(result)).sum())
+    nonfinite = 0 if all_finite(result) else int((~np.isfinite(result)).sum())
     if nonfinite:
         raise RuntimeFailure(
             f"the model produced {nonfinite} NaN/Inf values; nothing was written "
@@ -297,11 +297,11 @@ def _clamped(overlap: int, tile: tuple[int, int]) -> int:
     return min(overlap, tile[0] // 2, tile[1] // 2)
 
 
-def _run_with_retry(prepared, colours, plan: Plan, settings, progress, out_t, notes):
+def _run_with_retry(prepared, colours, plan: Plan, settings, progress, out_t, notes, transient: bool):
     tile = plan.tile
     while True:
         try:
-            result, tiles = _run_tiled(prepared, colours, tile, settings, progress, out_t, plan.overlap)
+            result, tiles = _run_tiled(prepared, colours, tile, settings, progress, out_t, plan.overlap, transient)
             return result, tiles, tile
         except MemoryError as exc:
             # Free the failed size's buffers before trying a smaller one.
@@ -357,7 +357,9 @@ def _channels_last(t: TensorInfo) -> TensorInfo:
     return replace(t, layout=Layout.NHWC)
 
 
-def _run_tiled(prepared, colours, tile, settings, progress, out_t, overlap: int):
+def _run_tiled(prepared, colours, tile, settings, progress, out_t, overlap: int, transient: bool = False):
+    """The model's output for the padded image, and the number of tiles. `transient`: the caller copies the
+    output before the next run, so a one-tile run may return the runner's reused buffer."""
     info = prepared.info
     m = info.size_multiple
     first = next(iter(colours.values()))
@@ -372,8 +374,11 @@ def _run_tiled(prepared, colours, tile, settings, progress, out_t, overlap: int)
     tensors = {t.name: _channels_last(t) for t in info.image_inputs}
     if len(ys) == 1 and len(xs) == 1 and runner.batch == 1:
         progress.check()
-        result = np.empty(_shape(out_t, (round(ph * s), round(pw * s))), runner.out_type)
-        out = runner.run({n: to_tensor(p, tensors[n]) for n, p in padded.items()}, out=result)
+        whole = {n: to_tensor(p, tensors[n]) for n, p in padded.items()}
+        if transient:
+            out = runner.run(whole)
+        else:
+            out = runner.run(whole, out=np.empty(_shape(out_t, (round(ph * s), round(pw * s))), runner.out_type))
         progress.update(1.0, "1/1 tiles")
         return from_tensor(out, "NHWC"), 1
     out_c = out_t.channels
