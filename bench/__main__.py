@@ -18,7 +18,7 @@ sys.path.insert(0, str(ROOT))
 from engine.runtime.sessions import SessionSettings  # noqa: E402
 from tests import models  # noqa: E402
 
-from .engine_suite import latency_rows, memory_row, overhead_row, sequence_row, startup_row  # noqa: E402
+from .engine_suite import PRECISIONS, latency_rows, memory_row, overhead_row, sequence_row, startup_row  # noqa: E402
 from .report import markdown  # noqa: E402
 from .tiling_suite import tiling_models, tiling_row  # noqa: E402
 
@@ -63,13 +63,22 @@ def main(argv=None) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
 
-    def keep() -> None:
-        # What is measured so far survives a failure later in the suite (it takes minutes).
+    last = [started]
+
+    def keep(section: str) -> None:
+        # What is measured so far survives a failure later in the suite (it takes minutes); each part's time
+        # shows where the suite's minutes go.
+        now = time.perf_counter()
+        results.setdefault("section_seconds", {})[section] = round(now - last[0], 1)
+        last[0] = now
         (out / "partial.json").write_text(json.dumps(results, indent=2, default=str))
 
     found = _models(work)
     results: dict = {"machine": machine(), "provider": args.provider, "repeats": args.repeats}
-    # 4K on a CPU takes seconds a run: bound runs only, fewer repeats, to keep the suite near 10 minutes.
+    # 4K on a CPU takes seconds a run (16 s for the sample model in fp16): bound runs only, one repeat, and only
+    # fp32 and the default precision (fp16 and mixed run slower on a CPU, as 512 and 1080p show), to keep the
+    # suite under 10 minutes.
+    cpu_4k = args.provider != "cuda"
     results["latency"] = [
         row
         for name, path in found.items()
@@ -80,38 +89,39 @@ def main(argv=None) -> int:
             SIZES[size],
             settings,
             cache,
-            args.repeats if size != "4k" or args.provider == "cuda" else 1,
-            compare_plain=size != "4k" or args.provider == "cuda",
+            1 if size == "4k" and cpu_4k else args.repeats,
+            compare_plain=not (size == "4k" and cpu_4k),
+            precisions=("fp32", "auto") if size == "4k" and cpu_4k else PRECISIONS,
         )
     ]
-    keep()
+    keep("latency")
     results["startup"] = [
         startup_row(name, path, precision, settings, cache, max(5, args.repeats))
         for name, path in found.items()
         for precision in ("fp32", "fp16")
     ]
-    keep()
+    keep("startup")
     results["overhead"] = [
         overhead_row(name, path, SIZES["1080p"], settings, cache, args.repeats) for name, path in found.items()
     ]
-    keep()
+    keep("overhead")
     results["tiling"] = [
         tiling_row(name, path, settings, cache, args.repeats) for name, path in tiling_models(work).items()
     ]
-    keep()
+    keep("tiling")
     sample = found.get("upscaler_x2 (sample)", found["sr_x2 (generated)"])
     sample_name = next(name for name, path in found.items() if path == sample)
     results["sequence"] = [
-        sequence_row(sample_name, sample, settings, cache, 20, (540, 960), 1, codec)
+        sequence_row(sample_name, sample, settings, cache, 10, (540, 960), 1, codec)
         for codec in (None, "piz", "dwaa", "none")
     ]
-    keep()
+    keep("sequence")
     chain = models.save(models.conv_chain((3, 16, 16, 3)), work / "conv_chain.onnx")
     results["memory"] = [
         memory_row("conv_chain 3-16-16-3 (generated)", chain, size, args.provider, cache)
         for size in ((2160, 3840), (4320, 7680))
     ]
-    keep()
+    keep("memory")
     if not args.skip_blender:
         from .blender_pixels import operator_row, pixel_path_row
 
@@ -123,6 +133,8 @@ def main(argv=None) -> int:
             operator_row(name, found[name], SIZES["1080p"], args.provider, max(3, args.repeats))
             for name in ("sr_x2 (generated)", sample_name)
         ]
+    if not args.skip_blender:
+        keep("blender")
     results["seconds"] = time.perf_counter() - started
     (out / "latest.json").write_text(json.dumps(results, indent=2))
     table = markdown(results)

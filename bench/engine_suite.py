@@ -21,13 +21,20 @@ PRECISIONS = ("fp32", "fp16", "amp", "auto")
 
 
 def latency_rows(
-    name: str, model: Path, size, settings: SessionSettings, cache: Path, repeats: int, compare_plain: bool = True
+    name: str,
+    model: Path,
+    size,
+    settings: SessionSettings,
+    cache: Path,
+    repeats: int,
+    compare_plain: bool = True,
+    precisions: tuple[str, ...] = PRECISIONS,
 ) -> list[dict]:
-    """One row per precision: latency with IO binding (and without, when `compare_plain`), accuracy
-    against fp32. The accuracy run is also the warm-up."""
+    """One row per precision (fp32 first: the reference): latency with IO binding (and without, when
+    `compare_plain`), accuracy against fp32. The accuracy run is also the warm-up."""
     image = synthetic_image(*size)
     rows, reference = [], None
-    for precision in PRECISIONS:
+    for precision in precisions:
         SESSIONS.clear()
         prepared = prepare_model(model, precision, settings, cache, sample=image)
         output = run_image(prepared, image).image

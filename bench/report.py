@@ -21,7 +21,12 @@ def _fmt(value) -> str:
 def markdown(results: dict) -> str:
     lines = [
         f"Machine: {results['machine']}; provider {results['provider']}; medians of {results['repeats']} runs "
-        f"after warm-up, comparisons interleaved; suite took {results['seconds']:.0f} s.",
+        f"after warm-up, comparisons interleaved; suite took {results['seconds']:.0f} s"
+        + (
+            " (" + ", ".join(f"{k} {v:.0f} s" for k, v in results["section_seconds"].items()) + ")."
+            if results.get("section_seconds")
+            else "."
+        ),
         "",
         "### Latency and accuracy (accuracy against fp32 on the same synthetic image)",
         "",
