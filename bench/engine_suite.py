@@ -5,9 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
-
 from engine import RunSettings, run_image
+from engine.image.channels import to_tensor
 from engine.precision.accuracy import compare
 from engine.precision.validation_feeds import synthetic_image
 from engine.runtime.prepare import SESSIONS, prepare_model
@@ -68,14 +67,15 @@ def startup_row(name: str, model: Path, precision: str, settings: SessionSetting
     from engine.model.channels_last import to_channels_last
     from engine.model.onnx_io import load_model, serialize
 
-    # Online start-up of the same graph the cache holds (converted, channels-last), optimized on load.
+    # Online start-up of the same graph the cache holds (converted; channels-last where the engine adapts it, on
+    # CUDA), optimized on load.
     source = load_model(model)
     if precision != "fp32":
         from engine.precision.convert import ConversionOptions, convert_model
         from engine.precision.validation_feeds import sample_feeds
 
         source, _ = convert_model(source, sample_feeds(prepared.info), ConversionOptions(precision=precision))
-    online_bytes = serialize(to_channels_last(source, prepared.info))
+    online_bytes = serialize(to_channels_last(source, prepared.info) if prepared.channels_last else source)
     online, offline = paired(
         lambda: create_session(online_bytes, settings, choice, choice.level(settings)),
         lambda: create_session(prepared.optimized_model, settings, choice, "disabled"),
@@ -111,10 +111,11 @@ def overhead_row(name: str, model: Path, size, settings: SessionSettings, cache:
     prepared = prepare_model(model, "fp32", settings, cache)
     raw = raw_session(model, str(settings.provider))
     inputs = raw_feeds(raw, image)
-    nhwc = {t.name: np.ascontiguousarray(image[None, :, :, : t.channels]) for t in prepared.info.image_inputs}
+    # The engine's session fed as the engine feeds it (its own layout on the CPU, channels-last on CUDA).
+    own = {t.name: to_tensor(image[:, :, : t.channels], prepared.session_view(t)) for t in prepared.info.image_inputs}
     extra = {t.name: image for t in prepared.info.image_inputs[1:]}
     whole = RunSettings(tile=0)
-    raw_s, session_s = paired(lambda: raw.run(None, inputs), lambda: prepared.session.run(None, nhwc), repeats)
+    raw_s, session_s = paired(lambda: raw.run(None, inputs), lambda: prepared.session.run(None, own), repeats)
     raw_again, ours = paired(lambda: raw.run(None, inputs), lambda: run_image(prepared, image, extra, whole), repeats)
     tiles = RunSettings(tile=512)  # overlap from the model's receptive field
     whole_t, tiled = paired(

@@ -17,6 +17,12 @@ def median_seconds(fn, repeats: int, warmup: bool = True) -> float:
     return statistics.median(times)
 
 
+PAUSE = 0.05
+"""Seconds between two timed calls of a pair. onnxruntime's CPU threads keep spinning for a while after a run
+by default (the raw baseline's session does; the engine's stop at the end of each run), and a run that starts
+meanwhile shares the cores with them: without the pause, whichever session runs second pays for the first."""
+
+
 def paired(fn_a, fn_b, repeats: int, warmup: bool = True) -> tuple[float, float]:
     """Medians of two timings taken alternately, so both see the same background load."""
     if warmup:
@@ -24,6 +30,7 @@ def paired(fn_a, fn_b, repeats: int, warmup: bool = True) -> tuple[float, float]
     a, b = [], []
     for _ in range(repeats):
         for fn, times in ((fn_a, a), (fn_b, b)):
+            time.sleep(PAUSE)
             start = time.perf_counter()
             fn()
             times.append(time.perf_counter() - start)

@@ -181,7 +181,7 @@ def cast_report(model: onnx.ModelProto, float_nodes: set[str]) -> list[dict]:
 
 def layout_conversions(optimized: onnx.ModelProto, provider: str) -> LayoutAdvice:
     """Transpose and reorder nodes in a model as optimized for `provider`, with their neighbours.
-    The two Transposes at the graph's edge that this runtime adds for channels-last I/O are counted
+    The two Transposes at the graph's edge that this runtime adds for channels-last I/O (on CUDA) are counted
     too: they are real per-run work."""
     index = GraphIndex.of(optimized.graph)
     found = [
@@ -223,6 +223,7 @@ def advise_model(
     """The whole report for `model_path` as prepared at `precision` on the chosen provider."""
     import tempfile
 
+    from ..image.channels import to_tensor
     from ..model.onnx_io import load_model
     from ..precision.validation_feeds import synthetic_image
     from ..runtime.prepare import prepare_model
@@ -254,7 +255,10 @@ def advise_model(
                     prepared.optimized_model, profiled, resolve_provider(settings), OptLevel.DISABLED
                 )
                 image = synthetic_image(*size)
-                feeds = {t.name: image[None, :, :, : t.channels].copy() for t in prepared.info.image_inputs}
+                feeds = {
+                    t.name: to_tensor(image[:, :, : t.channels], prepared.session_view(t))
+                    for t in prepared.info.image_inputs
+                }
                 session.run(None, feeds)
                 advice.layout.time_share = profile_layout_share(session.end_profiling())
     return advice

@@ -58,3 +58,15 @@ def contiguous_copy(array: np.ndarray, dtype: np.dtype) -> np.ndarray:
 
     in_bands(array.shape[0], array.size // (array.shape[2] if array.ndim > 2 else 1), band)
     return out
+
+
+def planar_copy(hwc: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    """HxWxC to a new contiguous CxHxW (a model's NCHW planes) cast to `dtype`, rows split in bands."""
+    h, w, c = hwc.shape
+    out = np.empty((c, h, w), dtype)
+
+    def band(top: int, end: int) -> None:
+        np.copyto(out[:, top:end], hwc[top:end].transpose(2, 0, 1), casting="unsafe")
+
+    in_bands(h, h * w, band)
+    return out

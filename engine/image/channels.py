@@ -7,7 +7,7 @@ import numpy as np
 from ..errors import ImageError
 from ..model.describe import TensorInfo
 from .alpha import has_transparency
-from .bands import contiguous_copy, in_bands
+from .bands import contiguous_copy, in_bands, planar_copy
 
 # Rec.709 luma, the weights Blender uses for scene-linear grey.
 _LUMA = np.array([0.2126, 0.7152, 0.0722], np.float32)
@@ -39,9 +39,9 @@ def split_alpha(image: np.ndarray, wanted: int) -> tuple[np.ndarray, np.ndarray 
 
 def to_tensor(hwc: np.ndarray, info: TensorInfo) -> np.ndarray:
     """HxWxC float32 to the model's 1-batch layout and dtype, contiguous."""
-    if info.layout == "NCHW":
-        return np.ascontiguousarray(hwc.transpose(2, 0, 1)[None], dtype=np.dtype(info.dtype))
     dtype = np.dtype(info.dtype)
+    if info.layout == "NCHW":
+        return planar_copy(hwc, dtype)[None]  # a transposing copy, on every core
     if hwc.flags.c_contiguous and hwc.dtype == dtype:
         return hwc[None]
     # Usually a strided view (RGB of Blender's RGBA, rows reversed): copied on every core.

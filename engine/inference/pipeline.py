@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import numpy as np
 
 from ..errors import ImageError, RuntimeFailure
 from ..image.alpha import has_transparency
-from ..image.bands import all_finite
+from ..image.bands import all_finite, contiguous_copy
 from ..image.channels import from_tensor, split_alpha, to_rgba, to_tensor
 from ..image.normalize import decode, encode
 from ..model.describe import TensorInfo
@@ -181,6 +181,8 @@ def _run_image(prepared, image, extra, settings, progress, mapping) -> RunResult
     # whose first touch costs page faults as long as a third of the model's run.
     transient = settings.blender_rgba or plan.resize_to is not None
     result, tiles, tile = _run_with_retry(prepared, colours, plan, settings, progress, out_t, notes, transient)
+    # Before the result is read: measuring a seam runs the model again, on the runners' buffers.
+    report = _report(prepared, colours, plan, tile, tiles, settings, h, w)
     s = info.output_scale(out_t)
     out_h, out_w = round(h * s), round(w * s)
     ran_h, ran_w = plan.resize_to or (h, w)
@@ -202,7 +204,6 @@ def _run_image(prepared, image, extra, settings, progress, mapping) -> RunResult
         out_alpha = resample(alpha, out_h, out_w)  # carried with the same filters as the colour
     else:
         out_alpha = _resize_alpha(alpha, out_h, out_w)
-    report = _report(prepared, colours, plan, tile, tiles, settings, h, w)
     if not report.exact:
         notes.append(_seam_note(report))
     if settings.blender_rgba:
@@ -210,7 +211,7 @@ def _run_image(prepared, image, extra, settings, progress, mapping) -> RunResult
     elif out_alpha is not None:
         result = np.concatenate([result, out_alpha[:, :, None]], axis=2)
     return RunResult(
-        image=np.ascontiguousarray(result),
+        image=result if result.flags.c_contiguous else contiguous_copy(result, np.dtype(np.float32)),
         notes=tuple(notes),
         clipped_pixels=clipped,
         tiles=tiles,
@@ -270,11 +271,12 @@ def _seam_difference(prepared, colours, tile, overlap, settings) -> float | None
         if step <= 0 or first.shape[1 if horizontal else 0] < step + (tw if horizontal else th):
             return None
         runner = _runner(prepared, tile, settings, out_t)
-        tensors = {t.name: _channels_last(t) for t in info.image_inputs}
+        tensors = {t.name: prepared.session_view(t) for t in info.image_inputs}
+        layout = prepared.session_view(out_t).layout
         outs = []
         for y, x in ((0, 0), (0, step) if horizontal else (step, 0)):
             feeds = {n: to_tensor(pad_to(c[y : y + th, x : x + tw], th, tw), tensors[n]) for n, c in colours.items()}
-            outs.append(np.array(from_tensor(runner.run_batch([feeds])[0], "NHWC")))
+            outs.append(np.array(from_tensor(runner.run_batch([feeds])[0], layout)))
         cut = round(step * s)
         a, b = (
             (outs[0][:, cut:], outs[1][:, : outs[1].shape[1] - cut])
@@ -331,9 +333,9 @@ def _runner(prepared: PreparedModel, tile: tuple[int, int], settings: RunSetting
         while len(runners) >= MAX_RUNNERS:
             runners.popitem(last=False)
         info = prepared.info
-        shapes = {t.name: _shape(t, tile, info.batch) for t in info.image_inputs}
+        shapes = {t.name: _shape(prepared.session_view(t), tile, info.batch) for t in info.image_inputs}
         scale = info.output_scale(out)
-        out_shape = _shape(out, (round(tile[0] * scale), round(tile[1] * scale)), info.batch)
+        out_shape = _shape(prepared.session_view(out), (round(tile[0] * scale), round(tile[1] * scale)), info.batch)
         constants = constant_feeds(info, settings.effective_contract())
         runners[key] = TileRunner(
             prepared.session,
@@ -349,12 +351,9 @@ def _runner(prepared: PreparedModel, tile: tuple[int, int], settings: RunSetting
 
 
 def _shape(t: TensorInfo, hw: tuple[int, int], batch: int = 1) -> tuple[int, ...]:
-    return (batch, *hw, t.channels or 1)
-
-
-def _channels_last(t: TensorInfo) -> TensorInfo:
-    """How the prepared session sees a tensor (see channels_last.py)."""
-    return replace(t, layout=Layout.NHWC)
+    """The tensor's shape for `hw` pixels in its layout (as the session sees it: `session_view`)."""
+    c = t.channels or 1
+    return (batch, c, *hw) if t.layout == Layout.NCHW else (batch, *hw, c)
 
 
 def _run_tiled(prepared, colours, tile, settings, progress, out_t, overlap: int, transient: bool = False):
@@ -371,16 +370,17 @@ def _run_tiled(prepared, colours, tile, settings, progress, out_t, overlap: int,
     xs = tile_starts(pw, tile[1], overlap, m)
     s = info.output_scale(out_t)
     runner = _runner(prepared, tile, settings, out_t)
-    tensors = {t.name: _channels_last(t) for t in info.image_inputs}
+    tensors = {t.name: prepared.session_view(t) for t in info.image_inputs}
+    out_view = prepared.session_view(out_t)
     if len(ys) == 1 and len(xs) == 1 and runner.batch == 1:
         progress.check()
         whole = {n: to_tensor(p, tensors[n]) for n, p in padded.items()}
         if transient:
             out = runner.run(whole)
         else:
-            out = runner.run(whole, out=np.empty(_shape(out_t, (round(ph * s), round(pw * s))), runner.out_type))
+            out = runner.run(whole, out=np.empty(_shape(out_view, (round(ph * s), round(pw * s))), runner.out_type))
         progress.update(1.0, "1/1 tiles")
-        return from_tensor(out, "NHWC"), 1
+        return from_tensor(out, out_view.layout), 1
     out_c = out_t.channels
     result = np.empty((round(ph * s), round(pw * s), out_c), np.float32)
     oh, ow = round(tile[0] * s), round(tile[1] * s)
@@ -403,7 +403,7 @@ def _run_tiled(prepared, colours, tile, settings, progress, out_t, overlap: int,
         ]
         # The runner's output buffer is consumed right here (copied out, or weighted in place and added).
         for (i, j), tensor in zip(group, runner.run_batch(feeds), strict=True):
-            out = from_tensor(tensor, "NHWC")
+            out = from_tensor(tensor, out_view.layout)
             oy, ox = round(ys[i] * s), round(xs[j] * s)
             if stitch:
                 (top, bottom), (left, right) = row_cuts[i], col_cuts[j]

@@ -14,9 +14,9 @@ import onnx
 from ..errors import ConversionError, ModelError
 from ..model.channels_last import to_channels_last
 from ..model.contract import ModelContract
-from ..model.describe import ModelInfo, describe_model
+from ..model.describe import ModelInfo, TensorInfo, describe_model
 from ..model.onnx_io import clamp_ir_version, external_data_digest, parse_model, serialize, sha256_bytes
-from ..options import Device, OptLevel, Precision
+from ..options import Device, Layout, OptLevel, Precision
 from ..precision.convert import FP16_NEXT_STEP, ConversionOptions, ConversionReport, convert_model
 from ..precision.validation_feeds import sample_feeds
 from ..progress import Progress
@@ -31,9 +31,10 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True, kw_only=True, eq=False)
 class PreparedModel:
-    """A ready session. Its image inputs and outputs are channels-last (NHWC) whatever `info` says about the
-    original model: see model/channels_last.py. Compared by identity: one per session. What runs on it share
-    (a lock, bound buffers, the memory budget) is owned by inference, not kept here."""
+    """A ready session. On CUDA its image inputs and outputs are channels-last (NHWC) whatever `info` says about
+    the original model (see model/channels_last.py); on the CPU they are the model's own (`session_view`).
+    Compared by identity: one per session. What runs on it share (a lock, bound buffers, the memory budget) is
+    owned by inference, not kept here."""
 
     session: onnxruntime.InferenceSession
     info: ModelInfo
@@ -57,6 +58,12 @@ class PreparedModel:
     warnings: tuple[str, ...] = ()
     precision_note: str = ""
     """Why this precision runs when auto chose it (shown in the panel and the JSON summary)."""
+    channels_last: bool = False
+    """The session's image tensors were made NHWC (model/channels_last.py)."""
+
+    def session_view(self, tensor: TensorInfo) -> TensorInfo:
+        """`tensor` as the session takes or gives it."""
+        return replace(tensor, layout=Layout.NHWC) if self.channels_last else tensor
 
     def summary(self) -> dict[str, Any]:
         """The `optimize` command's JSON contract."""
@@ -94,6 +101,18 @@ def _actual_provider(session: onnxruntime.InferenceSession) -> Device:
 def _conversion_failed(report: ConversionReport) -> ConversionError:
     hint = f"; {FP16_NEXT_STEP}" if report.precision == Precision.FP16 and report.requested is None else ""
     return ConversionError(f"{report.precision} conversion failed: {report.reason}{hint}", report)
+
+
+def _channels_last(choice: ProviderChoice) -> bool:
+    """CUDA sessions take NHWC images (a Transpose in the graph is cheap on the GPU and saves host passes); CPU
+    sessions keep the model's own layout: on the CPU, the adapter's Transposes cost about 10% of a 1080p -> 4K
+    run (sr_x2, interleaved), more than the numpy copies that already happen on the way in (Blender's RGBA to
+    the model's channels) and out (to Blender's RGBA) cost when they transpose as well."""
+    return choice.name == Device.CUDA
+
+
+def _io(choice: ProviderChoice) -> str:
+    return "channels_last" if _channels_last(choice) else "native"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -139,7 +158,7 @@ def _request(
     if precision != Precision.FP32:
         # A conversion is validated on inputs fed the contract's way: it changes the converted graph.
         conversion["contract"] = {"input": contract.input.to_json(), "constants": contract.to_json()["constants"]}
-    key = cache_key({**conversion, "provider": choice.key, "level": str(choice.level(settings)), "io": "channels_last"})
+    key = cache_key({**conversion, "provider": choice.key, "level": str(choice.level(settings)), "io": _io(choice)})
     return _Request(
         path=str(model_path),
         data=data,
@@ -277,6 +296,7 @@ def _from_cache(request: _Request, entry: CacheEntry, warnings: list[str]) -> Pr
         optimized_model=str(entry.model_path),
         report=report,
         settings=request.settings,
+        channels_last=_channels_last(request.choice),
         warnings=tuple(warnings),
         converted_model=entry.meta.get("converted_model"),
         precision_note=request.precision_note,
@@ -331,7 +351,8 @@ def _build(
 ) -> PreparedModel:
     info = describe_model(model, request.contract.constant_values)
     model, report, converted_path = _convert(request, model, info, sample, cache, progress)
-    model = to_channels_last(model, info)
+    if _channels_last(request.choice):
+        model = to_channels_last(model, info)
     try:
         temp: Path | None = cache.temp_model_path(request.key)
     except CacheUnavailable as exc:
@@ -382,6 +403,7 @@ def _build(
         optimized_model=optimized,
         report=report,
         settings=settings,
+        channels_last=_channels_last(choice),
         warnings=tuple(warnings),
         converted_model=converted_path,
         precision_note=request.precision_note,

@@ -175,7 +175,8 @@ def test_advise_operator_fills_the_architecture_panel(bpy_data, models_dir):
     assert lines[0].startswith("Tensor Core eligible: 0% of")
     shown = " ".join(lines)
     assert "in 3 not a multiple of 8" in shown and "out 12 not a multiple of 8" in shown
-    assert "layout conversions on CPU: Transpose" in shown
+    # A CPU session keeps the model's NCHW layout: what is left is NCHWc's own reorder, no adapter Transpose.
+    assert "layout conversions on CPU: ReorderOutput" in shown and "Transpose" not in shown
     # The panel wraps long lines; the text block keeps them whole for copying.
     assert " ".join(bpy.data.texts["ONNX Advice"].as_string().split()) == " ".join(" ".join(lines).split())
     settings.model_path = str(models_dir / "not_onnx.onnx")

@@ -2,6 +2,7 @@ import numpy as np
 import pytest
 
 from engine.errors import Cancelled, ImageError, RuntimeFailure
+from engine.image.channels import from_tensor, to_tensor
 from engine.inference.contract_feeds import runner_key
 from engine.inference.pipeline import run_image
 from engine.inference.run_state import run_state
@@ -23,9 +24,23 @@ def prepared(model_file, cache_dir):
     return make
 
 
+def _feed(prep, name, image):
+    """An HxWxC image as the prepared session takes it (NCHW on the CPU: the model's own layout)."""
+    return to_tensor(image, prep.session_view(next(t for t in prep.info.image_inputs if t.name == name)))
+
+
 def _reference(prep, image, name="x"):
-    """The prepared session run directly on the whole image, no pipeline (its I/O is channels-last)."""
-    return prep.session.run(None, {name: np.ascontiguousarray(image[None])})[0][0]
+    """The prepared session run directly on the whole image, no pipeline; HxWxC."""
+    return from_tensor(prep.session.run(None, {name: _feed(prep, name, image)})[0], _out_layout(prep))
+
+
+def _out_layout(prep):
+    return prep.session_view(next(t for t in prep.info.outputs if t.is_image)).layout
+
+
+def _spatial(feed):
+    """Height and width of a 1-batch NCHW feed (CPU sessions keep the models' NCHW layout)."""
+    return tuple(feed.shape[2:4])
 
 
 def test_rgba_in_rgb_model_out_with_alpha_carried_and_upscaled(prepared):
@@ -90,11 +105,9 @@ def test_multiple_inputs_by_name_and_by_mapping(prepared):
         prep, colour, {"Diffuse Color": albedo, "Normal": normal}, mapping={"albedo": "Diffuse Color"}
     ).image
     np.testing.assert_array_equal(by_name, mapped)
-    feeds = {
-        n: np.ascontiguousarray(a[None])
-        for n, a in zip(("color", "albedo", "normal"), (colour, albedo, normal), strict=True)
-    }
-    np.testing.assert_allclose(by_name, prep.session.run(None, feeds)[0][0], atol=1e-5)
+    feeds = {n: _feed(prep, n, a) for n, a in zip(("color", "albedo", "normal"), (colour, albedo, normal), strict=True)}
+    direct = from_tensor(prep.session.run(None, feeds)[0], _out_layout(prep))
+    np.testing.assert_allclose(by_name, direct, atol=1e-5)
     with pytest.raises(ImageError, match="'albedo' needs an image"):
         run_image(prep, colour, {"normal": normal})
 
@@ -130,7 +143,7 @@ def test_every_tile_has_the_same_shape(prepared, monkeypatch):
     result = run_image(prep, synthetic_image(300, 230), settings=RunSettings(tile=128))
     # Shaped to the image (3x2 tiles of at most 128 px), one shape for every tile.
     assert result.tiling is not None and result.tiling.grid == (3, 2)
-    assert shapes == {(1, *result.tile_size, 3)} and max(result.tile_size) <= 128
+    assert shapes == {(1, 3, *result.tile_size)} and max(result.tile_size) <= 128
 
 
 def test_4096_image_through_a_fixed_256_model(prepared):
@@ -178,7 +191,7 @@ def test_out_of_memory_retries_with_smaller_tiles(prepared, monkeypatch):
     original = runner.TileRunner.run
 
     def oom_on_big_tiles(self, feeds, out=None):
-        if feeds["x"].shape[1] > 64:
+        if _spatial(feeds["x"])[0] > 64:
             raise MemoryError("Failed to allocate memory for requested buffer")
         return original(self, feeds, out)
 
@@ -234,6 +247,20 @@ def test_blender_layout_is_the_same_pixels_bottom_up_rgba(prepared):
         np.testing.assert_array_equal(blender[::-1, :, 3], expected_alpha)
 
 
+@pytest.mark.parametrize("blender_rgba", [False, True])
+def test_a_result_is_never_the_next_runs_buffer(prepared, blender_rgba):
+    # A one-tile run Blender copies anyway leaves the model's output in a reused buffer: what run_image returns
+    # must still be the caller's own, untouched by the next run on the same tile shape.
+    prep = prepared("sr_x2")
+    settings = RunSettings(blender_rgba=blender_rgba, use_binding=True)
+    first_image, second_image = synthetic_image(40, 50, 3, seed=1), synthetic_image(40, 50, 3, seed=2)
+    first = run_image(prep, first_image, settings=settings).image
+    kept = first.copy()
+    second = run_image(prep, second_image, settings=settings).image
+    np.testing.assert_array_equal(first, kept)
+    assert not np.array_equal(first, second) and not np.shares_memory(first, second)
+
+
 def test_concurrent_runs_on_one_prepared_model_take_turns(prepared):
     import threading
 
@@ -263,7 +290,7 @@ def test_out_of_memory_retry_ends_when_the_size_multiple_stops_the_shrinking(pre
     calls = []
 
     def always_oom(self, feeds, out=None):
-        calls.append(feeds["x"].shape[1:3])
+        calls.append(_spatial(feeds["x"]))
         raise MemoryError("Failed to allocate memory")
 
     monkeypatch.setattr(tile_runner.TileRunner, "run", always_oom)
@@ -288,3 +315,26 @@ def test_alpha_note_only_for_real_transparency(prepared):
     soft = opaque.copy()
     soft[4:8, 4:8, 3] = 0.5
     assert any("alpha kept aside" in n for n in run_image(prep, soft).notes)
+
+
+def test_a_channels_last_session_gives_the_same_pixels(prepared):
+    # CUDA sessions take NHWC images (model/channels_last.py), CPU sessions the model's own NCHW: the pipeline
+    # must give the same result through either. Tested on the CPU with the adapted graph in the session.
+    import dataclasses
+
+    import onnxruntime as ort
+
+    from engine.model.channels_last import to_channels_last
+    from engine.model.onnx_io import load_model, serialize
+
+    prep = prepared("sr_x2")
+    assert not prep.channels_last
+    adapted = to_channels_last(load_model(prep.optimized_model), prep.info)
+    session = ort.InferenceSession(serialize(adapted), providers=["CPUExecutionProvider"])
+    nhwc = dataclasses.replace(prep, session=session, channels_last=True)
+    assert nhwc.session_view(prep.info.image_inputs[0]).layout == "NHWC"
+    image = synthetic_image(70, 90, 4, seed=3)
+    for settings in (RunSettings(), RunSettings(tile=32), RunSettings(blender_rgba=True)):
+        np.testing.assert_allclose(
+            run_image(nhwc, image, settings=settings).image, run_image(prep, image, settings=settings).image, atol=1e-5
+        )

@@ -53,5 +53,5 @@ def test_auto_runs_fp32_on_the_cpu_and_says_why(model_file, cache_dir):
     assert prepared.report is None
     fp32 = prepare_model(model_file("sr_x2"), "fp32", SessionSettings(provider="cpu"), cache_dir)
     assert fp32.precision_note == "" and fp32.cache_hit
-    image = np.random.default_rng(0).random((1, 12, 12, 3), dtype=np.float32)
+    image = np.random.default_rng(0).random((1, 3, 12, 12), dtype=np.float32)  # CPU sessions keep NCHW
     np.testing.assert_array_equal(prepared.session.run(None, {"x": image})[0], fp32.session.run(None, {"x": image})[0])

@@ -28,7 +28,8 @@ def test_first_prepare_optimizes_and_caches_then_loads_the_cached_model(model_fi
     second = prepare_model(path, "fp16", CPU, cache_dir)
     assert second.cache_hit and second.optimized_model == first.optimized_model
     assert second.report.max_abs_error == pytest.approx(first.report.max_abs_error)
-    x = np.random.default_rng(0).random((1, 16, 16, 3), dtype=np.float32)
+    assert not first.channels_last  # a CPU session keeps the model's own NCHW layout
+    x = np.random.default_rng(0).random((1, 3, 16, 16), dtype=np.float32)
     a, b = (p.session.run(None, {"x": x})[0] for p in (first, second))
     np.testing.assert_allclose(a, b, atol=1e-6)
 
@@ -119,7 +120,7 @@ def test_missing_gpu_runtime_is_a_plain_reason_and_cpu_runs(model_file, cache_di
 def test_profiling_returns_a_trace(model_file, cache_dir, tmp_path):
     settings = SessionSettings(provider="cpu", profiling=True, profile_prefix=str(tmp_path / "trace"))
     prepared = prepare_model(model_file("sr_x2"), "fp32", settings, cache_dir)
-    prepared.session.run(None, {"x": np.zeros((1, 8, 8, 3), np.float32)})
+    prepared.session.run(None, {"x": np.zeros((1, 3, 8, 8), np.float32)})
     trace = prepared.session.end_profiling()
     assert os.path.exists(trace) and json.load(open(trace))
 
