@@ -46,15 +46,33 @@ def all_finite(array: np.ndarray) -> bool:
     return bool(np.isfinite(np.sum(sums, dtype=np.float32)))
 
 
+BLOCK_BYTES = 768 << 10
+"""Rows copied channel by channel at a time: small enough that the destination rows stay in cache between the
+channels' passes (4K from NCHW planes on one core: 39 ms unblocked, 22 ms in blocks of 16 rows)."""
+
+
+def copy_channels(dst: np.ndarray, src: np.ndarray) -> None:
+    """dst[...] = src for HxWxC arrays of a few channels, one channel at a time in blocks of rows: numpy's own
+    copy runs its inner loop over the last axis, 1-4 values long here, and is 2-4x slower (4K from a model's
+    NCHW planes: 93 ms) than C passes whose inner loop runs along a row."""
+    rows = max(1, BLOCK_BYTES // max(1, dst[:1].nbytes))
+    for top in range(0, src.shape[0], rows):
+        for c in range(src.shape[-1]):
+            np.copyto(dst[top : top + rows, ..., c], src[top : top + rows, ..., c], casting="unsafe")
+
+
 def contiguous_copy(array: np.ndarray, dtype: np.dtype) -> np.ndarray:
-    """A C-contiguous copy of an N-d array (first axis split in bands), cast to `dtype`."""
+    """A C-contiguous copy of an HxW or HxWxC array (rows split in bands), cast to `dtype`."""
     out = np.empty(array.shape, dtype)
     if array.ndim < 2:
         np.copyto(out, array, casting="unsafe")
         return out
 
     def band(top: int, end: int) -> None:
-        np.copyto(out[top:end], array[top:end], casting="unsafe")
+        if array.ndim == 3 and array.shape[2] <= 4:
+            copy_channels(out[top:end], array[top:end])
+        else:
+            np.copyto(out[top:end], array[top:end], casting="unsafe")
 
     in_bands(array.shape[0], array.size // (array.shape[2] if array.ndim > 2 else 1), band)
     return out

@@ -7,7 +7,7 @@ import numpy as np
 from ..errors import ImageError
 from ..model.describe import TensorInfo
 from .alpha import has_transparency
-from .bands import contiguous_copy, in_bands, planar_copy
+from .bands import contiguous_copy, copy_channels, in_bands, planar_copy
 
 # Rec.709 luma, the weights Blender uses for scene-linear grey.
 _LUMA = np.array([0.2126, 0.7152, 0.0722], np.float32)
@@ -73,9 +73,10 @@ def to_rgba(colour: np.ndarray, alpha: np.ndarray | None = None, bottom_up: bool
 def _fill_rgba(rows: np.ndarray, colour: np.ndarray, alpha: np.ndarray | None) -> None:
     c = colour.shape[2]
     if c in (1, 2):
-        rows[:, :, :3] = colour[:, :, :1]
+        for k in range(3):
+            rows[:, :, k] = colour[:, :, 0]
     else:
-        rows[:, :, : min(c, 4)] = colour[:, :, :4]
+        copy_channels(rows[:, :, : min(c, 4)], colour[:, :, :4])
     if alpha is not None:
         rows[:, :, 3] = alpha
     elif c in (1, 3):

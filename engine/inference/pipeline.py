@@ -8,7 +8,7 @@ import numpy as np
 
 from ..errors import ImageError, RuntimeFailure
 from ..image.alpha import has_transparency
-from ..image.bands import all_finite, contiguous_copy
+from ..image.bands import all_finite, contiguous_copy, copy_channels
 from ..image.channels import from_tensor, split_alpha, to_rgba, to_tensor
 from ..image.normalize import decode, encode
 from ..model.describe import TensorInfo
@@ -189,12 +189,6 @@ def _run_image(prepared, image, extra, settings, progress, mapping) -> RunResult
     result = decode(result[: round(ran_h * s), : round(ran_w * s)], out_contract)
     if plan.resize_to is not None:
         result = resample(result, out_h, out_w)  # back to the expected size, in linear light
-    nonfinite = 0 if all_finite(result) else int((~np.isfinite(result)).sum())
-    if nonfinite:
-        raise RuntimeFailure(
-            f"the model produced {nonfinite} NaN/Inf values; nothing was written "
-            "(try fp32 or mixed precision if this is an fp16 model)"
-        )
     if alpha is None:
         out_alpha = None
     elif not has_transparency(alpha):
@@ -210,8 +204,18 @@ def _run_image(prepared, image, extra, settings, progress, mapping) -> RunResult
         result = to_rgba(result, out_alpha, bottom_up=True)
     elif out_alpha is not None:
         result = np.concatenate([result, out_alpha[:, :, None]], axis=2)
+    elif not result.flags.c_contiguous:
+        result = contiguous_copy(result, np.dtype(np.float32))  # a CPU model's NCHW planes, as HxWxC rows
+    # Checked on the final array: contiguous (a sum over the planes' strided view is slower), and the alpha it
+    # may hold is finite already (checked on the way in, and 1 where there was none).
+    nonfinite = 0 if all_finite(result) else int((~np.isfinite(result)).sum())
+    if nonfinite:
+        raise RuntimeFailure(
+            f"the model produced {nonfinite} NaN/Inf values; nothing was written "
+            "(try fp32 or mixed precision if this is an fp16 model)"
+        )
     return RunResult(
-        image=result if result.flags.c_contiguous else contiguous_copy(result, np.dtype(np.float32)),
+        image=result,
         notes=tuple(notes),
         clipped_pixels=clipped,
         tiles=tiles,
@@ -407,7 +411,7 @@ def _run_tiled(prepared, colours, tile, settings, progress, out_t, overlap: int,
             oy, ox = round(ys[i] * s), round(xs[j] * s)
             if stitch:
                 (top, bottom), (left, right) = row_cuts[i], col_cuts[j]
-                result[top:bottom, left:right] = out[top - oy : bottom - oy, left - ox : right - ox]
+                copy_channels(result[top:bottom, left:right], out[top - oy : bottom - oy, left - ox : right - ox])
             else:
                 apply_window(out, row_weights[i], col_weights[j])
                 # Output rows and columns the tiles above and to the left already wrote.

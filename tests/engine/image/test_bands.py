@@ -30,3 +30,15 @@ def test_contiguous_copy_equals_numpy_on_a_flipped_strided_view():
     copied = contiguous_copy(view, np.dtype(np.float16))
     assert copied.flags.c_contiguous and copied.dtype == np.float16
     np.testing.assert_array_equal(copied, view.astype(np.float16))
+
+
+def test_copy_channels_in_row_blocks_equals_numpy_from_planes(monkeypatch):
+    import engine.image.bands as bands
+
+    monkeypatch.setattr(bands, "BLOCK_BYTES", 3 * 37 * 4 * 5)  # 5 rows a block: blocks end mid-image
+    planes = np.random.default_rng(2).random((3, 23, 37), dtype=np.float32)
+    view = planes.transpose(1, 2, 0)  # a CPU model's NCHW output, as HxWxC
+    out = np.zeros((23, 37, 3), np.float32)
+    bands.copy_channels(out, view)
+    np.testing.assert_array_equal(out, view)
+    assert bands.contiguous_copy(view, np.dtype(np.float32)).flags.c_contiguous
