@@ -121,7 +121,11 @@ def markdown(results: dict) -> str:
         ],
     )
     if "tiling" in results:
-        lines += ["### Tiles shaped to the image (1920x1080, tiles of at most 512 px, automatic overlap, fp32)", ""]
+        lines += [
+            "### Tiles shaped to the image (1920x1080, tiles of at most 512 px, automatic overlap, fp32, "
+            "medians of at least 5 pairs)",
+            "",
+        ]
         lines += _table(
             [
                 "model",
