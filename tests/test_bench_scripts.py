@@ -54,3 +54,13 @@ def test_tiling_bench_row_reports_tiles_equal_to_whole(tmp_path):
 
     assert row["tiles"] == 4 and row["grid"] == "2x2" and row["overlap"] == exact_overlap(3)  # 3 stacked 3x3 convs
     assert row["max_abs_tiled_vs_whole"] < 1e-4 and 1.0 <= row["covered_ratio"] < 1.1
+
+
+def test_session_rounds_times_both_sessions_on_the_same_image(capsys):
+    from bench import session_rounds
+
+    assert session_rounds.main(["--rounds", "2", "--size", "64x96", "--models", "sr_x2"]) == 0
+    row = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert row["model"] == "sr_x2 (generated)" and row["rounds"] == 2 and row["size"] == "96x64"
+    assert row["raw_ms"] > 0 and row["engine_session_ms"] > 0
+    assert row["session_ratio"] == row["engine_session_ms"] / row["raw_ms"]
