@@ -177,8 +177,8 @@ def _run_image(prepared, image, extra, settings, progress, mapping) -> RunResult
     out_contract = contract.output_for(inputs[0].channels or 1, out_t.channels or 1)
     out_contract.check_channels(out_t.channels or 1, "output")
     # The model's output is copied into a new array before run_image returns (Blender's RGBA, or resized back):
-    # a one-tile run may then leave it in the runner's reused buffer instead of a fresh 100 MB one at 4K,
-    # whose first touch costs page faults as long as a third of the model's run.
+    # a one-tile run may then leave it in the runner's reused buffer instead of allocating a fresh one (100 MB
+    # at a 4K output) only to copy it again.
     transient = settings.blender_rgba or plan.resize_to is not None
     result, tiles, tile = _run_with_retry(prepared, colours, plan, settings, progress, out_t, notes, transient)
     # Before the result is read: measuring a seam runs the model again, on the runners' buffers.
