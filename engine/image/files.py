@@ -228,14 +228,18 @@ def exr_options_of(path: str | os.PathLike) -> ExrOptions | None:
         inp.close()
 
 
+def _hwc_float32(image: np.ndarray) -> np.ndarray:
+    """What is written: contiguous float32, HxWxC (a grey HxW gets its channel axis)."""
+    image = np.ascontiguousarray(image, np.float32)
+    return image[:, :, None] if image.ndim == 2 else image
+
+
 def write_image(path: str | os.PathLike, image: np.ndarray, exr: ExrOptions | None = None) -> None:
     """Atomic write; the format follows the extension (`exr` sets an EXR's depth and codec). Never
     leaves a partial file at `path`."""
     oiio = _oiio()
     path = Path(path)
-    image = np.ascontiguousarray(image, np.float32)
-    if image.ndim == 2:
-        image = image[:, :, None]
+    image = _hwc_float32(image)
     h, w, c = image.shape
     suffix = path.suffix.lower()
     if suffix in _FLOAT_FORMATS:
@@ -330,9 +334,7 @@ def write_layers_like(
     `write_image`."""
     oiio = _oiio()
     path = Path(dst)
-    image = np.ascontiguousarray(image, np.float32)
-    if image.ndim == 2:
-        image = image[:, :, None]
+    image = _hwc_float32(image)
     height, width, count = image.shape
     exr = exr or ExrOptions()
     inp = oiio.ImageInput.open(str(src))
