@@ -6,7 +6,6 @@ from __future__ import annotations
 from pathlib import Path
 
 from engine import RunSettings, run_image
-from engine.image.channels import to_tensor
 from engine.precision.accuracy import compare
 from engine.precision.validation_feeds import synthetic_image
 from engine.runtime.prepare import SESSIONS, prepare_model
@@ -112,7 +111,7 @@ def overhead_row(name: str, model: Path, size, settings: SessionSettings, cache:
     raw = raw_session(model, str(settings.provider))
     inputs = raw_feeds(raw, image)
     # The engine's session fed as the engine feeds it (its own layout on the CPU, channels-last on CUDA).
-    own = {t.name: to_tensor(image[:, :, : t.channels], prepared.session_view(t)) for t in prepared.info.image_inputs}
+    own = prepared.session_feeds(image)
     extra = {t.name: image for t in prepared.info.image_inputs[1:]}
     whole = RunSettings(tile=0)
     raw_s, session_s = paired(lambda: raw.run(None, inputs), lambda: prepared.session.run(None, own), repeats)

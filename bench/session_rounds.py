@@ -11,7 +11,6 @@ import random
 import statistics
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -19,12 +18,11 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from engine import SessionSettings, prepare_model  # noqa: E402
-from engine.image.channels import to_tensor  # noqa: E402
 from engine.precision.validation_feeds import synthetic_image  # noqa: E402
 from tests import models  # noqa: E402
 
 from .raw_baseline import raw_feeds, raw_session  # noqa: E402
-from .timing import PAUSE  # noqa: E402
+from .timing import after_pause  # noqa: E402
 
 
 def session_rounds(name: str, model: Path, size, provider: str, cache: Path, rounds: int) -> dict:
@@ -32,17 +30,14 @@ def session_rounds(name: str, model: Path, size, provider: str, cache: Path, rou
     prepared = prepare_model(model, "fp32", SessionSettings(provider=provider), cache)
     raw = raw_session(model, provider)
     raw_inputs = raw_feeds(raw, image)
-    own = {t.name: to_tensor(image[:, :, : t.channels], prepared.session_view(t)) for t in prepared.info.image_inputs}
+    own = prepared.session_feeds(image)
     runs = {"raw": lambda: raw.run(None, raw_inputs), "engine": lambda: prepared.session.run(None, own)}
     times: dict[str, list[float]] = {key: [] for key in runs}
     for run in runs.values():
         run()  # warm-up
     for _ in range(rounds):
         for key in random.sample(list(runs), len(runs)):
-            time.sleep(PAUSE)
-            start = time.perf_counter()
-            runs[key]()
-            times[key].append(time.perf_counter() - start)
+            times[key].append(after_pause(runs[key]))
     raw_s, engine_s = (statistics.median(times[key]) for key in ("raw", "engine"))
     return {
         "model": name,

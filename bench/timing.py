@@ -23,6 +23,14 @@ by default (the raw baseline's session does; the engine's stop at the end of eac
 meanwhile shares the cores with them: without the pause, whichever session runs second pays for the first."""
 
 
+def after_pause(fn) -> float:
+    """Seconds `fn` takes, timed after PAUSE."""
+    time.sleep(PAUSE)
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
 def paired(fn_a, fn_b, repeats: int, warmup: bool = True) -> tuple[float, float]:
     """Medians of two timings taken alternately, so both see the same background load, in A B, B A, A B, ...
     order: running second is not neutral (a session timed right after another ran 1-3% slower in a fixed A B
@@ -33,8 +41,5 @@ def paired(fn_a, fn_b, repeats: int, warmup: bool = True) -> tuple[float, float]
     for round_ in range(repeats):
         pair = ((fn_a, a), (fn_b, b))
         for fn, times in pair if round_ % 2 == 0 else pair[::-1]:
-            time.sleep(PAUSE)
-            start = time.perf_counter()
-            fn()
-            times.append(time.perf_counter() - start)
+            times.append(after_pause(fn))
     return statistics.median(a), statistics.median(b)

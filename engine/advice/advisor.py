@@ -223,7 +223,6 @@ def advise_model(
     """The whole report for `model_path` as prepared at `precision` on the chosen provider."""
     import tempfile
 
-    from ..image.channels import to_tensor
     from ..model.onnx_io import load_model
     from ..precision.validation_feeds import synthetic_image
     from ..runtime.prepare import prepare_model
@@ -255,10 +254,6 @@ def advise_model(
                     prepared.optimized_model, profiled, resolve_provider(settings), OptLevel.DISABLED
                 )
                 image = synthetic_image(*size)
-                feeds = {
-                    t.name: to_tensor(image[:, :, : t.channels], prepared.session_view(t))
-                    for t in prepared.info.image_inputs
-                }
-                session.run(None, feeds)
+                session.run(None, prepared.session_feeds(image))
                 advice.layout.time_share = profile_layout_share(session.end_profiling())
     return advice

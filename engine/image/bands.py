@@ -35,14 +35,18 @@ def in_bands(height: int, pixels: int, band: Callable[[int, int], object]) -> li
     return list(_pool().map(lambda top: band(top, min(height, top + step)), starts))
 
 
+def _pixels(array: np.ndarray) -> int:
+    """Pixels of an HxW or HxWxC array."""
+    return array.size // (array.shape[2] if array.ndim > 2 else 1)
+
+
 def all_finite(array: np.ndarray) -> bool:
     """No NaN or Inf in an HxW(xC) array. One reduction per band: NaN and Inf propagate through a sum, summed in
     float32 (4x cheaper than float64 at 4K); a sum that overflows only sends the caller to its exact per-pixel
     count, which then finds nothing."""
     if array.size == 0:
         return True
-    pixels = array.size // (array.shape[2] if array.ndim > 2 else 1)
-    sums = in_bands(array.shape[0], pixels, lambda top, end: array[top:end].sum(dtype=np.float32))
+    sums = in_bands(array.shape[0], _pixels(array), lambda top, end: array[top:end].sum(dtype=np.float32))
     return bool(np.isfinite(np.sum(sums, dtype=np.float32)))
 
 
@@ -64,9 +68,6 @@ def copy_channels(dst: np.ndarray, src: np.ndarray) -> None:
 def contiguous_copy(array: np.ndarray, dtype: np.dtype) -> np.ndarray:
     """A C-contiguous copy of an HxW or HxWxC array (rows split in bands), cast to `dtype`."""
     out = np.empty(array.shape, dtype)
-    if array.ndim < 2:
-        np.copyto(out, array, casting="unsafe")
-        return out
 
     def band(top: int, end: int) -> None:
         if array.ndim == 3 and array.shape[2] <= 4:
@@ -74,7 +75,7 @@ def contiguous_copy(array: np.ndarray, dtype: np.dtype) -> np.ndarray:
         else:
             np.copyto(out[top:end], array[top:end], casting="unsafe")
 
-    in_bands(array.shape[0], array.size // (array.shape[2] if array.ndim > 2 else 1), band)
+    in_bands(array.shape[0], _pixels(array), band)
     return out
 
 

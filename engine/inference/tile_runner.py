@@ -82,13 +82,12 @@ class TileRunner:
     def run_batch(self, feeds: list[dict[str, np.ndarray]]) -> list[np.ndarray]:
         """Several 1-batch tiles in one run of the model's batch (the last group padded by repeating its last
         tile); returns each tile's 1-batch output, to be consumed before the next run."""
-        if self.batch == 1 and len(feeds) == 1:
-            return [self.run(feeds[0])]  # nothing to stack: no copy
         results: list[np.ndarray] = []
         for start in range(0, len(feeds), self.batch):
             group = feeds[start : start + self.batch]
             padded = group + [group[-1]] * (self.batch - len(group))
-            stacked = {name: np.concatenate([f[name] for f in padded]) for name in group[0]}
+            # A batch of one is its own feed: stacking it would only copy every input.
+            stacked = padded[0] if self.batch == 1 else {n: np.concatenate([f[n] for f in padded]) for n in group[0]}
             out = self.run(stacked)
             results.extend(out[k : k + 1] for k in range(len(group)))
         return results

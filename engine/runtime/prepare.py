@@ -12,6 +12,7 @@ import numpy as np
 import onnx
 
 from ..errors import ConversionError, ModelError
+from ..image.channels import to_tensor
 from ..model.channels_last import to_channels_last
 from ..model.contract import ModelContract
 from ..model.describe import ModelInfo, TensorInfo, describe_model
@@ -65,6 +66,10 @@ class PreparedModel:
         """`tensor` as the session takes or gives it."""
         return replace(tensor, layout=Layout.NHWC) if self.channels_last else tensor
 
+    def session_feeds(self, image: np.ndarray) -> dict[str, np.ndarray]:
+        """An HxWxC image fed to every image input as the session takes it (cut to each input's channels)."""
+        return {t.name: to_tensor(image[:, :, : t.channels], self.session_view(t)) for t in self.info.image_inputs}
+
     def summary(self) -> dict[str, Any]:
         """The `optimize` command's JSON contract."""
         return {
@@ -111,10 +116,6 @@ def _channels_last(choice: ProviderChoice) -> bool:
     return choice.name == Device.CUDA
 
 
-def _io(choice: ProviderChoice) -> str:
-    return "channels_last" if _channels_last(choice) else "native"
-
-
 @dataclass(frozen=True, kw_only=True)
 class _Request:
     """Everything a prepared model depends on, resolved once."""
@@ -158,7 +159,14 @@ def _request(
     if precision != Precision.FP32:
         # A conversion is validated on inputs fed the contract's way: it changes the converted graph.
         conversion["contract"] = {"input": contract.input.to_json(), "constants": contract.to_json()["constants"]}
-    key = cache_key({**conversion, "provider": choice.key, "level": str(choice.level(settings)), "io": _io(choice)})
+    key = cache_key(
+        {
+            **conversion,
+            "provider": choice.key,
+            "level": str(choice.level(settings)),
+            "io": "channels_last" if _channels_last(choice) else "native",
+        }
+    )
     return _Request(
         path=str(model_path),
         data=data,
