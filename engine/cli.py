@@ -514,7 +514,10 @@ def build_parser() -> argparse.ArgumentParser:
             "--overlap",
             type=_count(0),
             default=None,
-            help="pixels shared by neighbouring tiles, blended (default: from the model's receptive field)",
+            help=(
+                "pixels shared by neighbouring tiles: cut in the middle when they cover the receptive field, "
+                "blended where they cannot (default: from the model's receptive field)"
+            ),
         )
         contract_args(p, output_alias=output_alias)
         p.add_argument(

@@ -67,15 +67,6 @@ BLENDER_PROVIDES = {"numpy", "requests", "certifi", "charset-normalizer", "idna"
 # In requirements.txt but not bundled: Blender 5.0 ships the OpenImageIO module, and a second copy of the
 # library in Blender's process would clash with Blender's own.
 NOT_BUNDLED = {"openimageio"}
-# The dependencies of onnx, onnxruntime and onnxconverter-common that Blender lacks, pinned to the versions
-# the tests run with (check_closure fails the build when a new release needs something else).
-TRANSITIVE = {
-    "protobuf": "7.36.2",
-    "flatbuffers": "25.12.19",
-    "packaging": "26.4",
-    "ml_dtypes": "0.5.4",
-    "typing_extensions": "4.16.0",
-}
 
 
 class BuildError(RuntimeError):
@@ -109,7 +100,7 @@ def read_pins(requirements: Path, runtime: str, platform: str) -> list[Pin]:
             gpu = runtime == "gpu" and platform in GPU_PLATFORMS
             name = "onnxruntime-gpu" if gpu else "onnxruntime"
         pins.append(Pin(name, versions[0]))
-    return pins + [Pin(canonicalize_name(n), v) for n, v in TRANSITIVE.items()]
+    return pins
 
 
 def supported_tags(python: str, platform: str) -> list[tags.Tag]:
@@ -199,7 +190,9 @@ def check_closure(wheels: list[Path], python: str, platform: str) -> None:
             if name not in bundled and name not in BLENDER_PROVIDES:
                 lacking.append(f"{wheel.name} needs {line}")
     if lacking:
-        raise BuildError("dependencies neither bundled nor in Blender (add them to TRANSITIVE):\n" + "\n".join(lacking))
+        raise BuildError(
+            "dependencies neither bundled nor in Blender (pin them in requirements.txt):\n" + "\n".join(lacking)
+        )
 
 
 def set_manifest_keys(text: str, values: dict[str, object]) -> str:

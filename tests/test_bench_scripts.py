@@ -4,14 +4,19 @@ the first time it meets a GPU, and `make bench` must not rot."""
 import json
 
 import numpy as np
+import pytest
 
 from bench import gpu_check
+from engine.gpu import cuda_unavailable_reason
+
+NO_CUDA = cuda_unavailable_reason()
 
 
-def test_gpu_check_self_test_on_cpu(tmp_path):
+def test_gpu_check_self_test(tmp_path):
+    """On the CPU where there is no CUDA (--allow-cpu), on CUDA where there is: the same rows either way."""
     assert gpu_check.main(["--allow-cpu", "--quick", "--out", str(tmp_path)]) == 0
     data = json.loads((tmp_path / "gpu_results.json").read_text())
-    assert data["provider"] == "cpu" and data["cuda_reason"]
+    assert data["provider"] == ("cpu" if NO_CUDA else "cuda") and data["cuda_reason"] == NO_CUDA
     assert {r["precision"] for r in data["correctness"]} == {"fp32", "fp16", "amp"}
     assert all(r["ok"] for r in data["correctness"])
     assert {(r["size"], r["precision"]) for r in data["timings"]} >= {("1080p", "fp16"), ("4k", "amp")}
@@ -20,8 +25,16 @@ def test_gpu_check_self_test_on_cpu(tmp_path):
     assert {r["model"] for r in data["timings"]} >= {"narrow", "narrow+pad8"}
 
 
+@pytest.mark.skipif(not NO_CUDA, reason="this machine has a working CUDA runtime: nothing to refuse")
 def test_gpu_check_refuses_to_pretend_without_cuda(tmp_path):
     assert gpu_check.main(["--out", str(tmp_path)]) == 4
+    assert not (tmp_path / "gpu_results.json").exists()
+
+
+@pytest.mark.skipif(bool(NO_CUDA), reason=f"needs a GPU with the CUDA runtime ({NO_CUDA})")
+def test_gpu_check_runs_on_cuda_without_being_allowed_the_cpu(tmp_path):
+    assert gpu_check.main(["--quick", "--out", str(tmp_path)]) == 0
+    assert json.loads((tmp_path / "gpu_results.json").read_text())["provider"] == "cuda"
 
 
 def test_fit_modes_figure_script_writes_the_three_panels(tmp_path):

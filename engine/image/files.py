@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from .. import atomic
 from ..errors import ImageError
 from . import limits
 from .alpha import premultiply, unpremultiply
@@ -43,8 +44,8 @@ _LONE_PASSES = {"Z": "Depth", "depth": "Depth"}
 _INTEGER_FORMATS = ("uint8", "uint16", "int8", "int16", "uint", "int")
 
 
-# `.{stem}.{pid}.tmp{suffix}`: the temporary name write_image renames into place.
-_TEMP_NAME = re.compile(r"^\..+\.(\d+)\.tmp\.(exr|hdr|png|tif|tiff|jpg|jpeg)$", re.IGNORECASE)
+# `.{stem}.{pid}.{token}.tmp{suffix}` (atomic.temp_name): the temporary name write_image renames into place.
+_TEMP_NAME = re.compile(r"^\..+\.(\d+)\.[0-9a-f]{8}\.tmp\.(exr|hdr|png|tif|tiff|jpg|jpeg)$", re.IGNORECASE)
 
 
 def _one_line(text: str) -> str:
@@ -265,7 +266,7 @@ def _write_checked(path: Path, parts: list[tuple[Any, np.ndarray]]) -> None:
     """Write `parts` (OpenImageIO spec, HxWxC pixels), one subimage each, to a temporary file, check
     every step, flush it and rename it onto `path`; on any failure `path` is left as it was."""
     oiio = _oiio()
-    tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp{path.suffix}")
+    tmp = atomic.temp_name(path, f".tmp{path.suffix}")
     try:
         out = oiio.ImageOutput.create(str(tmp))
         if out is None:
@@ -290,7 +291,7 @@ def _write_checked(path: Path, parts: list[tuple[Any, np.ndarray]]) -> None:
         if not ok or error or os.path.getsize(tmp) == 0:
             raise ImageError(f"cannot write {path}: {_one_line(error) or 'write failed (disk full?)'}")
         _fsync(tmp)
-        os.replace(tmp, path)
+        atomic.publish(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
 

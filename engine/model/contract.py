@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .. import atomic
 from ..errors import ModelError
 from ..options import ChannelOrder, ColorMode, Fit
 
@@ -284,7 +285,5 @@ def write_sidecar(model_path: str | os.PathLike[str], data: Mapping[str, Any]) -
     """Check `data` as a contract and write it next to the model; returns the sidecar's path."""
     parse_layer(data, "to save")
     path = sidecar_path(model_path)
-    temp = path.with_name(path.name + ".tmp")
-    temp.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
-    os.replace(temp, path)  # never a half-written sidecar
+    atomic.write_bytes(path, (json.dumps(data, indent=2) + "\n").encode("utf-8"))  # never a half-written sidecar
     return path

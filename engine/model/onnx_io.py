@@ -10,6 +10,7 @@ from pathlib import Path
 
 import onnx
 
+from .. import atomic
 from ..errors import ModelError
 
 log = logging.getLogger(__name__)
@@ -139,19 +140,7 @@ def parse_model(data: bytes, name: str = "model", base_dir: str | os.PathLike | 
 
 def save_model(model: onnx.ModelProto, path: str | os.PathLike) -> None:
     """Write atomically: a reader never sees half a model."""
-    atomic_write_bytes(Path(path), serialize(model))
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    atomic.write_bytes(Path(path), serialize(model))
 
 
 def sha256_bytes(data: bytes) -> str:

@@ -8,6 +8,7 @@ import logging
 import os
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from enum import StrEnum
 from typing import Any
@@ -35,6 +36,9 @@ from .graph_repair import oversized_nodes, prepare_for_fp16
 log = logging.getLogger(__name__)
 
 FP16_NEXT_STEP = "use --precision amp or auto"
+
+# Seconds from an arbitrary start: the mixed-precision search's time budget is read on one (tests pass their own).
+Clock = Callable[[], float]
 
 
 class Backend(StrEnum):
@@ -179,16 +183,16 @@ class _Search:
     """The mixed-precision search as it goes: attempts, time, and the smallest fp32 node set that
     passed so far (what is reported when the time budget ends)."""
 
-    def __init__(self, options: ConversionOptions, progress: Progress | None):
-        self.options, self.progress = options, progress
-        self.start = time.monotonic()
+    def __init__(self, options: ConversionOptions, progress: Progress | None, clock: Clock):
+        self.options, self.progress, self.clock = options, progress, clock
+        self.start = clock()
         self.attempts = 0
         self.reference: list[np.ndarray] | None = None
         self.trying: list[str] = []
         self.best: list[str] | None = None
 
     def before_attempt(self, blocks: list[str]) -> None:
-        elapsed = time.monotonic() - self.start
+        elapsed = self.clock() - self.start
         if self.progress is not None:
             self.progress.check()  # Cancelled ends the search between attempts
             self.progress.update(
@@ -283,11 +287,12 @@ def _amp(
     forced: list[str],
     report: ConversionReport,
     progress: Progress | None,
+    clock: Clock,
 ) -> tuple[onnx.ModelProto, _Repairs]:
     from onnxconverter_common.auto_mixed_precision import auto_convert_mixed_precision
 
     repairs: list[_Repairs] = []
-    search = _Search(options, progress)
+    search = _Search(options, progress, clock)
     with _patched_converter(options.op_block_list, forced, repairs, search):
         try:
             converted = auto_convert_mixed_precision(
@@ -310,13 +315,16 @@ def convert_model(
     feeds: dict[str, np.ndarray],
     options: ConversionOptions,
     progress: Progress | None = None,
+    *,
+    clock: Clock = time.monotonic,
 ) -> tuple[onnx.ModelProto | None, ConversionReport]:
     """Convert and validate on `feeds`. Returns (model, report); model is None when the report failed.
     `auto` tries fp16, then mixed precision; its report names the one chosen and why (or both failures). Mixed
     precision reports its search through `progress`, stops on its cancel (Cancelled) and within
-    `options.time_budget_s`."""
+    `options.time_budget_s` as read on `clock` (seconds).
+    Raises ModelError when the model has no float32 input, ValueError for precision fp32."""
     if options.precision == Precision.AUTO:
-        return _convert_auto(model, feeds, options, progress)
+        return _convert_auto(model, feeds, options, progress, clock)
     if options.precision == Precision.FP32:
         raise ValueError(f"convert_model handles fp16 and amp, not {options.precision}")
     float_inputs = [vi for vi in model.graph.input if vi.type.tensor_type.elem_type == onnx.TensorProto.FLOAT]
@@ -348,7 +356,7 @@ def convert_model(
                 hot = nodes_over(peaks, FP16_MAX / HEADROOM)
                 if hot:
                     report.repairs.append(f"kept {len(hot)} nodes fp32: their activations come near fp16's limit")
-                converted, fixes = _amp(repaired, options, feeds, blocked + hot, report, progress)
+                converted, fixes = _amp(repaired, options, feeds, blocked + hot, report, progress, clock)
     except ConversionError as exc:
         report.reason = str(exc)
         return None, report
@@ -378,14 +386,18 @@ def convert_model(
 
 
 def _convert_auto(
-    model: onnx.ModelProto, feeds: dict[str, np.ndarray], options: ConversionOptions, progress: Progress | None
+    model: onnx.ModelProto,
+    feeds: dict[str, np.ndarray],
+    options: ConversionOptions,
+    progress: Progress | None,
+    clock: Clock,
 ) -> tuple[onnx.ModelProto | None, ConversionReport]:
     fp16, first = convert_model(model, feeds, replace(options, precision=Precision.FP16))
     if fp16 is not None:
         first.requested = Precision.AUTO
         first.decision = "fp16: it passed the accuracy check (the fastest reduced precision)"
         return fp16, first
-    amp, second = convert_model(model, feeds, replace(options, precision=Precision.AMP), progress)
+    amp, second = convert_model(model, feeds, replace(options, precision=Precision.AMP), progress, clock=clock)
     second.requested = Precision.AUTO
     second.attempts = [first.to_json()]
     if amp is not None:

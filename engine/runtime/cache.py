@@ -13,7 +13,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..model.onnx_io import atomic_write_bytes, sha256_bytes, sha256_file
+from .. import atomic
+from ..model.onnx_io import sha256_bytes, sha256_file
 
 log = logging.getLogger(__name__)
 
@@ -81,7 +82,7 @@ class ModelCache:
             raise CacheUnavailable(f"cache folder {self.root} cannot be created: {exc.strerror or exc}") from exc
         if not os.access(self.root, os.W_OK):
             raise CacheUnavailable(f"cache folder {self.root} is not writable")
-        return self.root / f".{key}.{os.getpid()}.onnx.tmp"
+        return atomic.temp_name(self.root / key, ".onnx.tmp")
 
     def commit(self, key: str, temp_model: Path, meta: dict) -> CacheEntry:
         model, meta_path = self._paths(key)
@@ -89,8 +90,8 @@ class ModelCache:
             meta = {**meta, "size": temp_model.stat().st_size, "sha256": sha256_file(temp_model)}
             meta = json.loads(json.dumps(meta, default=str))  # as it will read back
             meta["meta_sha256"] = _meta_digest(meta)
-            os.replace(temp_model, model)
-            atomic_write_bytes(meta_path, json.dumps(meta, indent=1, default=str).encode())
+            atomic.publish(temp_model, model)
+            atomic.write_bytes(meta_path, json.dumps(meta, indent=1, default=str).encode())
         except OSError as exc:
             temp_model.unlink(missing_ok=True)
             self._remove(key)

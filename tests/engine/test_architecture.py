@@ -17,6 +17,7 @@ ENGINE = ROOT / "engine"
 # Rank of each top-level piece of engine/: a module may import what has a lower rank, or its own package.
 LAYERS = {
     "errors": 0,
+    "atomic": 0,
     "progress": 0,
     "options": 0,
     "model": 1,
@@ -63,7 +64,11 @@ def imports_of(path: Path, modules: set[str]) -> set[str]:
             for _ in range(node.level - 1):
                 base = base.rpartition(".")[0]
             target = f"{base}.{node.module}" if node.module else base
-            for candidate in [target] + [f"{target}.{alias.name}" for alias in node.names]:
+            submodules = [f"{target}.{alias.name}" for alias in node.names if f"{target}.{alias.name}" in modules]
+            # `from .. import atomic` depends on the submodule; the package itself, which Python has already
+            # imported to reach this module, counts only when a name comes from its own body.
+            own_names = len(submodules) < len(node.names) or node.module is not None
+            for candidate in submodules + ([target] if own_names else []):
                 if candidate in modules and candidate != name:
                     found.add(candidate)
         elif isinstance(node, ast.Import | ast.ImportFrom) and not getattr(node, "level", 0):

@@ -45,7 +45,7 @@ def test_nodes_kept_fp32_are_not_eligible():
     assert not {n.name: n for n in advice.nodes}["conv1"].eligible
 
 
-def test_padding_is_bit_identical_and_makes_convs_eligible():
+def test_padding_keeps_results_within_float_rounding_and_makes_convs_eligible():
     model = conv_chain((3, 12, 12, 3))
     padded, names = pad_channels(model, 8)
     assert names == ["conv0", "conv1"]
@@ -54,7 +54,10 @@ def test_padding_is_bit_identical_and_makes_convs_eligible():
         ort.InferenceSession(serialize(m), providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
         for m in (model, padded)
     ]
-    np.testing.assert_array_equal(outs[0], outs[1])
+    # Zero channels add exact zeros, but onnxruntime may pick another kernel for 16 channels than for 12
+    # (seen on AVX-512 at level 'all': up to 5e-7), so the promise is float rounding, not bits.
+    np.testing.assert_allclose(outs[0], outs[1], rtol=1e-5, atol=1e-5)
+    assert np.abs(outs[0]).max() > 0.1  # a real signal, not two arrays of zeros
     shapes = {i.name: tuple(i.dims) for i in padded.graph.initializer}
     assert shapes["w0"] == (16, 3, 3, 3) and shapes["w1"] == (16, 16, 3, 3) and shapes["w2"] == (3, 16, 3, 3)
 
@@ -84,15 +87,19 @@ def test_layout_conversions_on_the_cpu_provider(tmp_path):
     advice = advise_model(str(path), "fp32", CPU, tmp_path / "cache", (32, 32), profile=True)
     kinds = [c["op_type"] for c in advice.layout.conversions]
     # The CPU default level is 'all' and a CPU session keeps the model's own NCHW layout (no channels-last
-    # adapter): the only layout work left is NCHWc's own reorder out of its blocked format.
-    assert kinds == ["ReorderOutput"]
-    assert 0.0 < advice.layout.time_share < 1.0
+    # adapter): the only layout work left is what onnxruntime's own 'all' level adds on this CPU (NCHWc's
+    # reorders on x86-64 with AVX2 or AVX-512; none where MLAS has no blocked format, as on ARM).
     options = ort.SessionOptions()
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     options.optimized_model_filepath = str(tmp_path / "all.onnx")
     ort.InferenceSession(serialize(model), options, providers=["CPUExecutionProvider"])
-    reorders = layout_conversions(onnx.load(str(tmp_path / "all.onnx")), "cpu").conversions
-    assert "ReorderOutput" in {c["op_type"] for c in reorders}  # NCHWc blocks leave through a reorder
+    plain = [c["op_type"] for c in layout_conversions(onnx.load(str(tmp_path / "all.onnx")), "cpu").conversions]
+    assert kinds == plain and "Transpose" not in kinds
+    assert set(kinds) <= {"ReorderInput", "ReorderOutput"}
+    if kinds:
+        assert 0.0 < advice.layout.time_share < 1.0
+    else:
+        assert advice.layout.time_share == 0.0
 
 
 def test_cli_advise_and_pad(tmp_path):

@@ -106,22 +106,22 @@ def test_full_disk_fails_the_write_and_leaves_nothing(tmp_path, ext):
 
 def test_full_disk_frame_is_reported_failed_and_skip_existing_redoes_it(prepared, tmp_path, monkeypatch):
     """The writer's failure reaches the summary; a later --skip-existing run redoes that frame."""
-    import engine.image.files as files
+    from engine import atomic
 
     _frames(tmp_path / "in")
-    real_replace = os.replace
+    real_replace = atomic.publish
 
     def full_on_frame_2(src, dst):
         if str(dst).endswith("0002.exr"):
             raise OSError(28, "No space left on device")
         real_replace(src, dst)
 
-    monkeypatch.setattr(files.os, "replace", full_on_frame_2)
+    monkeypatch.setattr(atomic, "publish", full_on_frame_2)
     pattern_in, pattern_out = str(tmp_path / "in" / "####.exr"), str(tmp_path / "out" / "####.exr")
     summary = process_sequence(prepared, pattern_in, pattern_out, [1, 2, 3])
     assert summary.done == [1, 3] and "No space left" in summary.failed[2]
     assert sorted(os.listdir(tmp_path / "out")) == ["0001.exr", "0003.exr"]
-    monkeypatch.setattr(files.os, "replace", real_replace)
+    monkeypatch.setattr(atomic, "publish", real_replace)
     resumed = process_sequence(prepared, pattern_in, pattern_out, [1, 2, 3], skip_existing=True)
     assert resumed.done == [2] and resumed.skipped == [1, 3]
 
@@ -132,8 +132,8 @@ def test_stale_temp_files_of_dead_processes_are_cleaned_when_a_sequence_starts(p
     out.mkdir()
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
     dead_pid = int(dead.stdout)
-    stale = out / f".0007.{dead_pid}.tmp.exr"
-    alive = out / f".0008.{os.getppid()}.tmp.exr"  # a running process's write in progress is left alone
+    stale = out / f".0007.{dead_pid}.0a1b2c3d.tmp.exr"
+    alive = out / f".0008.{os.getppid()}.0a1b2c3d.tmp.exr"  # a running process's write in progress is left alone
     unrelated = out / f".notes.{dead_pid}.tmp.txt"  # not an image write_image would make: never touched
     for p in (stale, alive, unrelated):
         p.write_bytes(b"partial")

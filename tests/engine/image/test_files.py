@@ -41,12 +41,12 @@ def test_truncated_exr_is_a_clear_error(tmp_path):
 
 
 def test_failed_write_leaves_nothing_behind(tmp_path, monkeypatch):
-    import engine.image.files as io
+    from engine import atomic
 
     def broken_replace(*_a):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(io.os, "replace", broken_replace)
+    monkeypatch.setattr(atomic, "publish", broken_replace)
     with pytest.raises(OSError):
         write_image(tmp_path / "x.exr", synthetic_image(8, 8))
     assert list(tmp_path.iterdir()) == []
@@ -236,4 +236,6 @@ def test_cli_help_describes_every_option_with_its_default(command):
             f"{command}: {flags} does not say its default: {description}"
         )
     if command == "run":
-        assert "tiles, blended (default: from the model's receptive field)" in " ".join(text.split())
+        # The help says what tile_plan does: exact cuts in the middle of a sufficient overlap, blending otherwise.
+        assert "cut in the middle when they cover the receptive field" in " ".join(text.split())
+        assert "blended where they cannot" in " ".join(text.split())

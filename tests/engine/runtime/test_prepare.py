@@ -5,9 +5,9 @@ import os
 import numpy as np
 import pytest
 
+from engine import atomic
 from engine.errors import ConversionError, ModelError
 from engine.gpu import cuda_unavailable_reason
-from engine.runtime import cache as cache_module
 from engine.runtime.prepare import SESSIONS, prepare_model
 from engine.runtime.sessions import SessionSettings, resolve_provider
 from tests import models
@@ -99,7 +99,7 @@ def test_full_disk_while_committing_leaves_no_entry_or_temp(model_file, cache_di
     def full(*_args, **_kw):
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(cache_module.os, "replace", full)
+    monkeypatch.setattr(atomic, "publish", full)
     prepared = prepare_model(model_file("sr_x2"), "fp32", CPU, cache_dir)
     assert prepared.optimized_model is None
     assert "No space left" in prepared.warnings[0]

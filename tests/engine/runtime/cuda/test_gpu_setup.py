@@ -196,8 +196,12 @@ def test_pins_agree_with_requirements_and_the_tested_environment():
     gpu = {p.name for p in build.read_pins(REPO / "requirements.txt", "gpu", "linux-x64")}
     assert "onnxruntime-gpu" in gpu and "onnxruntime" not in gpu
     assert "onnxruntime" in {p.name for p in build.read_pins(REPO / "requirements.txt", "gpu", "macos-arm64")}
-    for name, version in build.TRANSITIVE.items():
-        assert importlib.metadata.version(name) == version, name
+    # What onnx and onnxruntime pull in is pinned in requirements.txt itself, so the zip bundles the versions
+    # `make test` installed, whatever the package index has released since.
+    assert {"protobuf", "flatbuffers", "ml-dtypes"} <= set(pins)
+    for name, version in pins.items():
+        installed = "onnxruntime-gpu" if name == "onnxruntime" else name  # the tests run the GPU build
+        assert importlib.metadata.version(installed) == version, name
 
 
 def test_manifest_keys_are_replaced_and_the_rest_kept():

@@ -1,0 +1,37 @@
+"""Files appear whole or not at all (foundation: no engine imports).
+
+Every file the engine writes (models, cache entries, sidecars, images) is written to a temporary name in the
+destination's folder and renamed onto its final name by `publish`, the one place a rename happens, so a test
+can make exactly that step fail without touching `os.replace` for the whole process."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+
+def temp_name(final: Path, suffix: str = ".tmp") -> Path:
+    """A temporary name beside `final`: hidden, with this process's id (so a sequence's clean-up can tell a
+    dead writer's leftovers) and a random token (so nobody can plant a file or link at it in advance)."""
+    return final.with_name(f".{final.stem}.{os.getpid()}.{secrets.token_hex(4)}{suffix}")
+
+
+def publish(temp: Path, final: Path) -> None:
+    """Rename a finished temporary file onto `final` (atomic within one file system)."""
+    os.replace(temp, final)
+
+
+def write_bytes(path: Path, data: bytes) -> None:
+    """Write `data` to `path` whole: a reader sees the old file or the new one, never a part. The temporary
+    file is created exclusively (never through a link someone left at its name) and flushed to disk first."""
+    tmp = temp_name(path, f".{path.suffix.lstrip('.') or 'bin'}.tmp")
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o644)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        publish(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
