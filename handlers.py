@@ -79,18 +79,26 @@ def active():
 def _start(scene, render: _Render) -> None:
     """Prepare the model for this render (at its first frame): fills render.batch, or says why not."""
     render.started_batch = True
-    from .engine import Device, ExrOptions, FrameBatch, Precision, first_frame_sample, parse_mapping
+    from .engine import (
+        Device,
+        ExrOptions,
+        FrameBatch,
+        Precision,
+        first_frame_sample,
+        fp32_reference,
+        parse_mapping,
+    )
     from .operators.common import postprocess_pattern, render_pattern
     from .operators.jobs import error_text, first_time
     from .operators.settings import run_settings, scene_model_job
 
     settings = scene.onnx_image_runtime
     try:
-        # Prepared at the first frame written: a reduced-precision conversion is judged on that frame (an fp32
-        # model needs no sample, so the frame is not read for it).
-        reduced = settings.precision != "FP32"
-        first = first_frame_sample(render_pattern(scene), [scene.frame_current]) if reduced else None
-        model = scene_model_job(scene, sample=first)
+        # Prepared at the first frame written: a reduced-precision conversion is judged on that frame (fp32, and
+        # auto where it resolves to fp32, needs no sample, so the frame is not read for it).
+        model = scene_model_job(scene).with_sample(
+            lambda: first_frame_sample(render_pattern(scene), [scene.frame_current])
+        )
         mapping = parse_mapping(settings.pass_mapping)
         pattern = postprocess_pattern(scene)
         run = run_settings(settings, model_path=model.model_path)
@@ -112,11 +120,10 @@ def _start(scene, render: _Render) -> None:
     # A cached conversion was judged on another image (the first render's frame): the first frame's output is
     # also compared with fp32 before anything is written.
     reference = None
-    if prepared.precision != Precision.FP32:
-        try:
-            reference = model.prepare(Precision.FP32)
-        except Exception as exc:  # noqa: BLE001 - the check is an extra; the post-process still runs
-            _say(f"the first frame is not checked against fp32: {error_text(exc)}")
+    try:
+        reference = fp32_reference(prepared, model.sample, lambda: model.prepare(Precision.FP32))
+    except Exception as exc:  # noqa: BLE001 - the check is an extra; the post-process still runs
+        _say(f"the first frame is not checked against fp32: {error_text(exc)}")
     exr = ExrOptions(keep_passes=settings.postprocess_keep_passes)
     render.batch = FrameBatch(
         prepared, pattern, run, settings.postprocess_stop_on_error, mapping, reference=reference, exr=exr

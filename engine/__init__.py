@@ -58,6 +58,7 @@ _EXPORTS: dict[str, str] = {
     "ProviderChoice": ".runtime.sessions",
     "PreparedModel": ".runtime.prepare",
     "prepare_model": ".runtime.prepare",
+    "needs_sample": ".runtime.prepare",
     "release_model": ".runtime.prepare",
     "is_loaded": ".runtime.prepare",
     "gpu": ".gpu",
@@ -80,7 +81,7 @@ _EXPORTS: dict[str, str] = {
     # batch
     "process_sequence": ".batch.sequence",
     "first_frame_sample": ".batch.sequence",
-    "recheck_affordable": ".batch.accuracy_check",
+    "fp32_reference": ".batch.accuracy_check",
     "process_frame": ".batch.sequence",
     "SequenceSummary": ".batch.sequence",
     "FrameBatch": ".batch.sequence",
@@ -147,6 +148,7 @@ __all__ = [
     "advise_model",
     "convert_model_file",
     "first_frame_sample",
+    "fp32_reference",
     "frame_path",
     "gpu",
     "inspect_model",
@@ -157,12 +159,12 @@ __all__ = [
     "parse_frames",
     "parse_mapping",
     "parse_option",
+    "needs_sample",
     "prepare_model",
     "process_frame",
     "process_sequence",
     "read_image",
     "read_layers",
-    "recheck_affordable",
     "release_model",
     "run_image",
     "same_file",
@@ -179,7 +181,7 @@ if TYPE_CHECKING:
     from . import gpu
     from .advice.advisor import Advice, advise_model
     from .advice.channel_padding import pad_channels, pad_channels_file
-    from .batch.accuracy_check import recheck_affordable
+    from .batch.accuracy_check import fp32_reference
     from .batch.frames import frame_path, parse_frames, sibling_output_pattern, with_extension
     from .batch.sequence import FrameBatch, SequenceSummary, first_frame_sample, process_frame, process_sequence
     from .errors import Cancelled, ConversionError, EngineError, ImageError, ModelError, RuntimeFailure
@@ -207,7 +209,7 @@ if TYPE_CHECKING:
     from .options import parse as parse_option
     from .precision.convert import Backend, ConversionOptions, ConversionReport, convert_model_file
     from .progress import Progress
-    from .runtime.prepare import PreparedModel, is_loaded, prepare_model, release_model
+    from .runtime.prepare import PreparedModel, is_loaded, needs_sample, prepare_model, release_model
     from .runtime.sessions import ProviderChoice, SessionSettings, resolve_provider
 
 

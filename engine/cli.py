@@ -258,14 +258,15 @@ def _error(reason: object) -> None:
     print(f"error: {lines[0]}{more}", file=sys.stderr)
 
 
-def _fp32_reference(args, sample):
-    """The fp32 model on the CPU, to check a reduced-precision model's first full output against,
-    when the image is small enough for that to be affordable (engine.batch.accuracy_check)."""
-    from . import SessionSettings, prepare_model, recheck_affordable
+def _fp32_reference(args, prepared, sample, contract):
+    """The fp32 model to check a reduced-precision model's first full output against, by the engine's one
+    re-check policy (engine.batch.accuracy_check.fp32_reference); None when nothing is re-checked."""
+    from . import fp32_reference, prepare_model
 
-    if args.precision == Precision.FP32 or sample is None or not recheck_affordable(sample):
-        return None
-    return prepare_model(args.model, Precision.FP32, SessionSettings(provider=Provider.CPU), args.cache_dir)
+    def prepare_fp32():
+        return prepare_model(args.model, Precision.FP32, _settings(args), args.cache_dir, contract=contract)
+
+    return fp32_reference(prepared, sample, prepare_fp32)
 
 
 def _print_notes(prepared) -> None:
@@ -275,14 +276,15 @@ def _print_notes(prepared) -> None:
 
 
 def _cmd_run(args) -> int:
-    from . import prepare_model, process_frame, read_image, same_file
+    from . import needs_sample, prepare_model, process_frame, read_image, same_file
 
     if same_file(args.input, args.output):
         raise EngineError("the output would overwrite the input image; choose another output path")
     _check_gpu_first(args)
     contract = _contract(args)
-    # Reduced precision is validated on the image being processed, not on a synthetic one.
-    sample = read_image(args.input) if args.precision != Precision.FP32 else None
+    # Reduced precision is validated on the image being processed, not on a synthetic one; fp32 (auto on a CPU
+    # included) reads it once, in process_frame.
+    sample = read_image(args.input) if needs_sample(args.precision, _settings(args)) else None
     prepared = prepare_model(args.model, args.precision, _settings(args), args.cache_dir, sample, contract=contract)
     _require_gpu(args, prepared.provider, prepared.fallback_reason)
     _print_notes(prepared)
@@ -296,7 +298,7 @@ def _cmd_run(args) -> int:
         pass_mapping(args),
         _progress_printer("tiles"),
         _exr(args),
-        _fp32_reference(args, sample),
+        _fp32_reference(args, prepared, sample, contract),
     )
     print(file=sys.stderr)
     _json(
@@ -314,7 +316,7 @@ def _cmd_run(args) -> int:
 
 
 def _cmd_sequence(args) -> int:
-    from . import first_frame_sample, parse_frames, prepare_model, process_sequence, with_extension
+    from . import first_frame_sample, needs_sample, parse_frames, prepare_model, process_sequence, with_extension
 
     try:
         frames = parse_frames(args.frames)
@@ -322,7 +324,7 @@ def _cmd_sequence(args) -> int:
         raise EngineError(str(exc)) from exc
     _check_gpu_first(args)
     contract = _contract(args)
-    sample = first_frame_sample(args.input, frames) if args.precision != Precision.FP32 else None
+    sample = first_frame_sample(args.input, frames) if needs_sample(args.precision, _settings(args)) else None
     prepared = prepare_model(args.model, args.precision, _settings(args), args.cache_dir, sample, contract=contract)
     _require_gpu(args, prepared.provider, prepared.fallback_reason)
     _print_notes(prepared)
@@ -337,7 +339,7 @@ def _cmd_sequence(args) -> int:
         pass_mapping(args),
         _progress_printer("frames"),
         _exr(args),
-        _fp32_reference(args, sample),
+        _fp32_reference(args, prepared, sample, contract),
     )
     print(file=sys.stderr)
     _json(summary.to_json())

@@ -11,7 +11,8 @@ import logging
 import os
 import queue
 import time
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
@@ -19,7 +20,7 @@ import numpy as np
 from ..engine import Cancelled, EngineError, Precision, Progress, Provider, RunSettings
 
 if TYPE_CHECKING:  # these load onnx: only the worker's code touches them, lazily
-    from ..engine import Advice, ModelContract, ModelInfo, PreparedModel, SequenceSummary
+    from ..engine import Advice, ModelContract, ModelInfo, PreparedModel, SequenceSummary, SessionSettings
 
 log = logging.getLogger(__name__)
 
@@ -104,14 +105,29 @@ class ModelJob:
     contract: ModelContract | None = None
     """The effective contract (the scene's overrides included): constants and validation feeds."""
 
-    def prepare(self, precision: Precision | None = None, progress: Progress | None = None) -> PreparedModel:
-        from ..engine import SessionSettings, prepare_model
+    def session_settings(self) -> SessionSettings:
+        from ..engine import SessionSettings
 
-        settings = SessionSettings(provider=self.provider, device_id=self.device_id)
+        return SessionSettings(provider=self.provider, device_id=self.device_id)
+
+    def needs_sample(self) -> bool:
+        """Whether the precision that will run is reduced, so a sample image judges its conversion (the engine's
+        needs_sample: `auto` on a CPU runs fp32 and reads no sample)."""
+        from ..engine import needs_sample
+
+        return needs_sample(self.precision, self.session_settings())
+
+    def with_sample(self, read: Callable[[], np.ndarray]) -> ModelJob:
+        """This job with a sample image read by `read`, only when the precision that runs needs one."""
+        return replace(self, sample=read()) if self.needs_sample() else self
+
+    def prepare(self, precision: Precision | None = None, progress: Progress | None = None) -> PreparedModel:
+        from ..engine import prepare_model
+
         prepared = prepare_model(
             self.model_path,
             precision or self.precision,
-            settings=settings,
+            settings=self.session_settings(),
             cache_dir=self.cache_dir,
             sample=self.sample,
             contract=self.contract,
@@ -340,17 +356,13 @@ class SequenceJob:
     """A multilayer EXR frame gives a multilayer EXR output with its other passes (engine ExrOptions)."""
 
     def work(self, progress: Progress) -> SequenceResult:
-        from ..engine import ExrOptions, process_sequence, recheck_affordable
+        from ..engine import ExrOptions, fp32_reference, process_sequence
 
         start = time.perf_counter()
         prepared = _prepare(self.model, progress)
         sample = self.model.sample
         # The first frame's reduced-precision output is compared with fp32 before it is written.
-        reference = (
-            self.model.prepare(Precision.FP32)
-            if prepared.precision != Precision.FP32 and sample is not None and recheck_affordable(sample)
-            else None
-        )
+        reference = fp32_reference(prepared, sample, lambda: self.model.prepare(Precision.FP32))
         summary = process_sequence(
             prepared,
             self.input_pattern,

@@ -67,8 +67,8 @@ class ONNX_OT_process_sequence(JobRunner, ModelArgs, bpy.types.Operator):
         )
         from ..engine import first_frame_sample  # loads the engine: only when an operator runs
 
-        # Reduced precision is judged on the first frame, not on a synthetic image.
-        model = model_job(self, context, sample=first_frame_sample(input_pattern, frames))
+        # Reduced precision is judged on the first frame, not on a synthetic image (fp32 reads no sample).
+        model = model_job(self, context).with_sample(lambda: first_frame_sample(input_pattern, frames))
         return jobs.SequenceJob(
             model=model,
             input_pattern=input_pattern,

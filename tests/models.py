@@ -407,6 +407,36 @@ def global_pool(seed: int = 14) -> onnx.ModelProto:
     return _global_context([], [], _rng(seed), None)
 
 
+def squeeze_excitation(seed: int = 18, width: int = 16, gain: float = 1.0) -> onnx.ModelProto:
+    """Any size in; a squeeze-excitation block as text detectors and restorers export it: features, their
+    image-wide mean (GlobalAveragePool) through two 1x1 convs and a sigmoid, gating every channel of every
+    pixel. `gain` scales the gate's pre-activation: large gains make the output hinge on the image-wide mean."""
+    r = _rng(seed)
+    squeeze = max(1, width // 4)
+    inits = [
+        _init("w_in", _conv_w(r, width, 3)),
+        _init("b_in", np.zeros(width, np.float32)),
+        _init("w_sq", _conv_w(r, squeeze, width, k=1) * gain),
+        _init("b_sq", np.zeros(squeeze, np.float32)),
+        _init("w_ex", _conv_w(r, width, squeeze, k=1) * gain),
+        _init("b_ex", np.zeros(width, np.float32)),
+        _init("w_out", _conv_w(r, 3, width)),
+        _init("b_out", np.zeros(3, np.float32)),
+    ]
+    nodes = [
+        _conv("in", "x", "w_in", "b_in", "f0"),
+        helper.make_node("Relu", ["f0"], ["f"], name="relu_in"),
+        helper.make_node("GlobalAveragePool", ["f"], ["pooled"], name="squeeze"),
+        _conv("reduce", "pooled", "w_sq", "b_sq", "s0", pad=0),
+        helper.make_node("Relu", ["s0"], ["s"], name="relu_sq"),
+        _conv("expand", "s", "w_ex", "b_ex", "e", pad=0),
+        helper.make_node("Sigmoid", ["e"], ["gate"], name="gate"),
+        helper.make_node("Mul", ["f", "gate"], ["gated"], name="excite"),
+        _conv("out", "gated", "w_out", "b_out", "y"),
+    ]
+    return _model(nodes, [_img("x")], [_img("y")], inits)
+
+
 def fixed_global(size: int = 64, seed: int = 15) -> onnx.ModelProto:
     """A fixed-size (size x size) global-context model, shaped like a salient-object U-Net export."""
     return _global_context([], [], _rng(seed), size)

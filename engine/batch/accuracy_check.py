@@ -6,12 +6,14 @@ this check judges the whole image actually being processed before anything is wr
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ..errors import ConversionError
 from ..inference.pipeline import RunSettings, run_image
+from ..options import Precision
 from ..precision.accuracy import compare
 
 if TYPE_CHECKING:
@@ -25,6 +27,19 @@ RTOL = ATOL = 1e-2
 
 def recheck_affordable(image: np.ndarray) -> bool:
     return image.shape[0] * image.shape[1] <= RECHECK_PIXELS
+
+
+def fp32_reference(
+    prepared: PreparedModel, sample: np.ndarray | None, prepare_fp32: Callable[[], PreparedModel]
+) -> PreparedModel | None:
+    """The one re-check policy (the command line, Blender's operators and the render post-process all call it):
+    the first full output is compared with fp32 when the precision that *runs* is reduced (the resolved one:
+    `auto` that chose fp32 on a CPU runs the model once), the image is at hand and it is small enough to run
+    twice. Returns the fp32 model to compare with (made by `prepare_fp32`), or None when nothing is
+    re-checked."""
+    if prepared.precision == Precision.FP32 or sample is None or not recheck_affordable(sample):
+        return None
+    return prepare_fp32()
 
 
 def recheck_against_fp32(

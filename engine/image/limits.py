@@ -25,6 +25,14 @@ def available_memory() -> int:
         return FALLBACK_AVAILABLE
 
 
+def total_memory() -> int:
+    """Bytes of RAM the machine has: a fixed property of the device, unlike what is available now."""
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return FALLBACK_AVAILABLE
+
+
 def decode_bytes(width: int, height: int, channels: int) -> int:
     """Memory that reading one part of an image as float32 takes, copies included."""
     return DECODE_COPIES * 4 * max(0, width) * max(0, height) * max(0, channels)

@@ -180,7 +180,7 @@ def _run_image(prepared, image, extra, settings, progress, mapping) -> RunResult
     # a one-tile run may then leave it in the runner's reused buffer instead of allocating a fresh one (100 MB
     # at a 4K output) only to copy it again.
     transient = settings.blender_rgba or plan.resize_to is not None
-    result, tiles, tile = _run_with_retry(prepared, colours, plan, settings, progress, out_t, notes, transient)
+    result, tiles, tile = _run_plan(prepared, colours, plan, settings, progress, out_t, transient)
     # Before the result is read: measuring a seam runs the model again, on the runners' buffers.
     report = _report(prepared, colours, plan, tile, tiles, settings, h, w)
     s = info.output_scale(out_t)
@@ -303,24 +303,26 @@ def _clamped(overlap: int, tile: tuple[int, int]) -> int:
     return min(overlap, tile[0] // 2, tile[1] // 2)
 
 
-def _run_with_retry(prepared, colours, plan: Plan, settings, progress, out_t, notes, transient: bool):
+def _run_plan(prepared, colours, plan: Plan, settings, progress, out_t, transient: bool):
+    """Run the plan as made: out of memory is an error that names a plan needing less (never a silently
+    different plan, which would make this frame unlike the others of its sequence)."""
     tile = plan.tile
-    while True:
-        try:
-            result, tiles = _run_tiled(prepared, colours, tile, settings, progress, out_t, plan.overlap, transient)
-            return result, tiles, tile
-        except MemoryError as exc:
-            # Free the failed size's buffers before trying a smaller one.
-            run_state(prepared).runners.pop(runner_key(tile, settings, out_t.name), None)
-            m = prepared.info.size_multiple
-            smaller = (round_up(max(MIN_TILE, tile[0] // 2), m), round_up(max(MIN_TILE, tile[1] // 2), m))
-            if prepared.info.fixed_size or smaller == tile:
-                raise RuntimeFailure(
-                    f"out of memory even with {tile[1]}x{tile[0]} tiles ({exc}); "
-                    "close other GPU programs, use fp16, or run on the CPU provider"
-                ) from exc
-            notes.append(f"out of memory with {tile[1]}x{tile[0]} tiles; retried with {smaller[1]}x{smaller[0]}")
-            tile = smaller
+    try:
+        result, tiles = _run_tiled(prepared, colours, tile, settings, progress, out_t, plan.overlap, transient)
+        return result, tiles, tile
+    except MemoryError as exc:
+        run_state(prepared).runners.pop(runner_key(tile, settings, out_t.name), None)  # free the failed buffers
+        m = prepared.info.size_multiple
+        smaller = round_up(max(MIN_TILE, max(tile) // 2), m)
+        if prepared.info.fixed_size or smaller >= max(tile):
+            raise RuntimeFailure(
+                f"out of memory with {tile[1]}x{tile[0]} tiles ({exc}); nothing was written: close other programs, "
+                "use fp16, or run on the CPU provider"
+            ) from exc
+        raise RuntimeFailure(
+            f"out of memory with {tile[1]}x{tile[0]} tiles ({exc}); nothing was written: run with --tile {smaller} "
+            f"(Blender: Tile Size {smaller}), which needs about a quarter of the memory"
+        ) from exc
 
 
 MAX_RUNNERS = 2

@@ -181,9 +181,18 @@ def _request(
     )
 
 
+def needs_sample(precision: Precision | str, settings: SessionSettings | None = None) -> bool:
+    """Whether preparing at `precision` converts the model, and so judges a sample of the image: never for
+    fp32, nor for `auto` where it resolves to fp32 (no CUDA). A caller reads a sample only when this says so."""
+    precision = Precision(precision)
+    if precision == Precision.AUTO:
+        return resolve_provider(settings or SessionSettings()).name == Device.CUDA
+    return precision != Precision.FP32
+
+
 def prepare_model(
     model_path: str | Path,
-    precision: Precision | str = Precision.FP16,
+    precision: Precision | str = Precision.AUTO,
     settings: SessionSettings | None = None,
     cache_dir: str | Path | None = None,
     sample: np.ndarray | None = None,
@@ -349,6 +358,26 @@ def _convert(
     return converted, report, str(stored.model_path)
 
 
+def _footprint_of_served_graph(
+    info: ModelInfo, optimized: Path | None, served: onnx.ModelProto, contract: ModelContract
+) -> ModelInfo:
+    """`info` with its memory need per pixel taken on the graph the CPU session runs (onnxruntime's optimized
+    graph, blocked channel layouts included; else the converted graph): model.footprint says why. A graph
+    that cannot be probed keeps the need measured on the source graph."""
+    from ..model.footprint import bytes_per_pixel
+
+    try:
+        graph = onnx.load(str(optimized)) if optimized is not None else served
+        feeds = sample_feeds(info, None, contract)
+        first = info.image_inputs[0]
+        shape = feeds[first.name].shape
+        h, w = (shape[2], shape[3]) if first.layout == Layout.NCHW else (shape[1], shape[2])
+        return replace(info, bytes_per_pixel=bytes_per_pixel(graph, feeds, h * w))
+    except Exception as exc:  # noqa: BLE001 - an estimate: the source graph's stands
+        log.debug("memory need not probed on the optimized graph: %s", exc)
+        return info
+
+
 def _build(
     request: _Request,
     model: onnx.ModelProto,
@@ -389,6 +418,8 @@ def _build(
         # CUDA failed to start for this model: what was optimized is a CPU graph, not for this key.
         temp.unlink(missing_ok=True)
         temp = None
+    if provider == Device.CPU:
+        info = _footprint_of_served_graph(info, temp, model, request.contract)
     if temp is not None:
         meta = {
             "info": info.to_json(),

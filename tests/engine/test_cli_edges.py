@@ -107,3 +107,44 @@ def test_run_and_sequence_judge_fp16_on_the_image_being_processed(tmp_path):
         *common,
     )
     assert done.returncode == 2 and "outside the tolerance" in done.stderr and not (tmp_path / "o").exists()
+
+
+def test_default_run_on_the_cpu_runs_the_model_once_and_reads_the_image_once(tmp_path, monkeypatch, capsys):
+    """Issue 24: `auto` resolves to fp32 on the CPU, so nothing is re-checked against fp32: one prepared model,
+    one model run, one read of the input (no sample read for a conversion that does not happen)."""
+    import onnxruntime as ort
+
+    from engine import cli
+    from engine.image import files
+    from engine.runtime import prepare as prepare_module
+
+    model = models.save(models.sr_x2(), tmp_path / "m.onnx")
+    write_image(tmp_path / "in.exr", np.random.default_rng(0).random((40, 50, 3), dtype=np.float32))
+    runs, prepared, reads = [], [], []
+    real_prepare, real_read = prepare_module._prepare, files.read_layers
+    for method in ("run", "run_with_iobinding"):  # every way a session runs the model
+        real = getattr(ort.InferenceSession, method)
+        monkeypatch.setattr(
+            ort.InferenceSession, method, lambda self, *a, real=real, **k: runs.append(1) or real(self, *a, **k)
+        )
+    monkeypatch.setattr(
+        prepare_module, "_prepare", lambda *a, **k: prepared.append(a[0].precision) or real_prepare(*a, **k)
+    )
+    for module in [m for name, m in sys.modules.items() if name.startswith("engine")]:  # wherever it was imported
+        if getattr(module, "read_layers", None) is real_read:
+            monkeypatch.setattr(module, "read_layers", lambda *a, **k: reads.append(a[0]) or real_read(*a, **k))
+    from engine.runtime.prepare import SESSIONS
+
+    common = ["--provider", "cpu", "--cache-dir", str(tmp_path / "cache")]
+
+    def run(out: str, *extra: str) -> int:
+        SESSIONS.clear()  # each command a new process, the file cache warm
+        runs.clear(), prepared.clear(), reads.clear()
+        status = cli.main(["run", str(model), str(tmp_path / "in.exr"), str(tmp_path / out), *extra, *common])
+        assert status == 0, capsys.readouterr().err
+        return len(runs)
+
+    run("warm.exr")  # fills the cache: describing and probing the model run it too
+    assert run("out.exr") == 1 and prepared == ["fp32"] and len(reads) == 1
+    assert run("o2.exr", "--precision", "fp32") == 1 and prepared == ["fp32"]
+    assert files.read_image(tmp_path / "out.exr").tobytes() == files.read_image(tmp_path / "o2.exr").tobytes()
