@@ -204,9 +204,13 @@ def _cmd_convert(args) -> int:
         Path(args.report).write_text(json.dumps(data, indent=2, default=str))
     _json(data)
     if report.status == Status.FAILED:
+        if report.converter_failed:  # a crash, not an accuracy verdict: exit 2 is kept for those
+            _error(f"conversion failed: {report.reason}")
+            return 1
         hint = "; use --precision amp or auto" if args.precision == Precision.FP16 else ""
         _error(f"conversion failed: {report.reason}{hint}")
         return 2
+    print(f"note: the accuracy was judged on {report.validated_on}", file=sys.stderr)
     if report.decision:
         print(f"note: {report.decision}", file=sys.stderr)
     return 0
@@ -615,7 +619,8 @@ def _main(args) -> int:
         if exc.report is not None:
             _json(exc.report.to_json())
         _error(exc)
-        return 2
+        # Exit 2 is an accuracy refusal; the converter or onnxruntime failing on the model is bad input (1).
+        return 1 if exc.report is not None and exc.report.converter_failed else 2
     except EngineError as exc:
         _error(exc)
         return 1

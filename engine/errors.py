@@ -10,6 +10,8 @@ class Report(Protocol):
     by its shape, so the foundation layer imports nothing above it."""
 
     reason: str
+    converter_failed: bool
+    """The converter or onnxruntime failed (a crash), rather than the accuracy check refusing the result."""
 
     def to_json(self) -> dict[str, Any]: ...
 

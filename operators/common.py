@@ -80,8 +80,7 @@ def report_text(prepared) -> str:
     if report is None:
         return f"{prepared.precision}: reference precision, no conversion{note}"
     text = (
-        f"{report.precision} {report.status}: max error {report.max_abs_error:.2e}, "
-        f"mean {report.mean_abs_error:.2e}, PSNR {report.psnr_db:.1f} dB, "
+        f"{report.precision} {report.status}: {report.accuracy_text()}, "
         f"{len(report.fp32_nodes)} fp32 nodes, casts {report.casts_before}->{report.casts_after}{note}"
     )
     return text

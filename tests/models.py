@@ -189,6 +189,28 @@ def shared_bias(seed: int = 11) -> onnx.ModelProto:
     return _model(nodes, [_img("x")], [_img("y", c=4)], inits)
 
 
+def shared_clip_bounds(seed: int = 19) -> onnx.ModelProto:
+    """Two Clips reading one pair of min/max initializers, as Paddle2ONNX writes them. The first clamps
+    features lifted by a large offset (fp16's step there is 8, so mixed precision must keep it fp32), the second
+    clamps the small values left once the offset is taken off again (converted). Clip's input, min and max share
+    one type parameter, so the shared bounds need a copy per type."""
+    r = _rng(seed)
+    inits = [
+        _init("w", _conv_w(r, 4, 3)),
+        _init("offset", np.array(9000.0, np.float32)),
+        _init("clip_min", np.array(0.0, np.float32)),
+        _init("clip_max", np.array(9990.0, np.float32)),
+    ]
+    nodes = [
+        helper.make_node("Conv", ["x", "w"], ["c"], name="conv", pads=[1, 1, 1, 1]),
+        helper.make_node("Add", ["c", "offset"], ["lifted"], name="lift"),
+        helper.make_node("Clip", ["lifted", "clip_min", "clip_max"], ["c1"], name="clip1"),
+        helper.make_node("Sub", ["c1", "offset"], ["m"], name="drop"),
+        helper.make_node("Clip", ["m", "clip_min", "clip_max"], ["y"], name="clip2"),
+    ]
+    return _model(nodes, [_img("x")], [_img("y", c=4)], inits)
+
+
 def batchnorm(variance: float, seed: int = 6) -> onnx.ModelProto:
     """Conv then BatchNormalization whose running variance is `variance` (1e7 or 3e4 break fp16)."""
     r = _rng(seed)
@@ -431,6 +453,30 @@ def squeeze_excitation(seed: int = 18, width: int = 16, gain: float = 1.0) -> on
         helper.make_node("Relu", ["s0"], ["s"], name="relu_sq"),
         _conv("expand", "s", "w_ex", "b_ex", "e", pad=0),
         helper.make_node("Sigmoid", ["e"], ["gate"], name="gate"),
+        helper.make_node("Mul", ["f", "gate"], ["gated"], name="excite"),
+        _conv("out", "gated", "w_out", "b_out", "y"),
+    ]
+    return _model(nodes, [_img("x")], [_img("y")], inits)
+
+
+def sum_gated(seed: int = 20, width: int = 8) -> onnx.ModelProto:
+    """A squeeze-excitation gate fed by the image-wide *sum* of its features (exporters write ReduceSum then a
+    scale): on a 128x128 crop the sum stays within fp16's range, on a 512x512 image it passes 65504, so an fp16
+    conversion judged on crops looks exact and fails on the whole picture it will really see."""
+    r = _rng(seed)
+    inits = [
+        _init("w_in", np.abs(_conv_w(r, width, 3))),
+        _init("b_in", np.zeros(width, np.float32)),
+        _init("axes", np.array([2, 3], np.int64)),
+        _init("per_pixel", np.array(1.0 / (512 * 512), np.float32)),
+        _init("w_out", _conv_w(r, 3, width)),
+        _init("b_out", np.zeros(3, np.float32)),
+    ]
+    nodes = [
+        _conv("in", "x", "w_in", "b_in", "f"),
+        helper.make_node("ReduceSum", ["f", "axes"], ["total"], name="squeeze", keepdims=1),
+        helper.make_node("Mul", ["total", "per_pixel"], ["mean"], name="scale"),
+        helper.make_node("Sigmoid", ["mean"], ["gate"], name="gate"),
         helper.make_node("Mul", ["f", "gate"], ["gated"], name="excite"),
         _conv("out", "gated", "w_out", "b_out", "y"),
     ]

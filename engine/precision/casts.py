@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import onnx
 from onnx import TensorProto
 
@@ -104,43 +106,77 @@ def keep_float_outputs(model: onnx.ModelProto, names: frozenset[str]) -> int:
     return fixed
 
 
-# Operators whose float inputs share one type parameter T: a shared weight must match the node's type.
-_SAME_TYPE_OPS = {"Add", "Sub", "Mul", "Div", "Max", "Min", "Sum", "Mean", "PRelu", "Concat", "MatMul", "Gemm"}
 _NUMPY: dict[int, str] = {TensorProto.FLOAT: "float32", TensorProto.FLOAT16: "float16"}
+
+
+@functools.lru_cache(maxsize=512)
+def _type_parameters(op_type: str, domain: str, opset: int) -> tuple[tuple[str, ...], tuple[str, ...]] | None:
+    """The type parameter (e.g. "T") of each formal input and output of an operator, from its ONNX schema;
+    None for an operator onnx does not define (a custom domain). Inputs and outputs of one parameter must
+    share one type: that is what onnxruntime checks when it loads the graph."""
+    try:
+        schema = onnx.defs.get_schema(op_type, opset, domain)
+    except onnx.defs.SchemaError:
+        return None
+    params = {constraint.type_param_str for constraint in schema.type_constraints}
+    inputs = tuple(p.type_str if p.type_str in params else "" for p in schema.inputs)
+    outputs = tuple(p.type_str if p.type_str in params else "" for p in schema.outputs)
+    return inputs, outputs
+
+
+def _parameter_of(formals: tuple[str, ...], index: int) -> str:
+    # A variadic last parameter (Concat, Sum, Max, ...) covers every input from its position on.
+    return formals[min(index, len(formals) - 1)] if formals else ""
+
+
+def _opsets(model: onnx.ModelProto) -> dict[str, int]:
+    versions = {("" if o.domain == "ai.onnx" else o.domain): o.version for o in model.opset_import}
+    versions.setdefault("", onnx.defs.onnx_opset_version())
+    return versions
 
 
 def split_shared_initializers(model: onnx.ModelProto) -> int:
     """Give a node its own copy, in its own type, of a float initializer converted for another reader.
 
-    Exporters share equal constants between nodes; when mixed precision keeps one reader fp32 and
-    converts another, the converter gives the shared initializer one type, and onnxruntime refuses the
-    graph ('Type parameter (T) of Optype (Add) bound to different types'). Returns the inputs fixed."""
+    Exporters share equal constants between nodes (Paddle's Clip min/max, a bias added in several places); when
+    mixed precision keeps one reader fp32 and converts another, the converter gives the shared initializer one
+    type, and onnxruntime refuses the graph ('Type parameter (T) of Optype (Clip) bound to different types').
+    Which inputs must agree comes from each operator's ONNX schema (its type parameters), so every operator is
+    covered, not a list. Returns the inputs fixed."""
     from onnx import numpy_helper
 
     graph = model.graph
     index = GraphIndex.of(graph)
     inits, declared = index.initializers, index.declared
+    opsets = _opsets(model)
     copies: dict[tuple[str, int], str] = {}
     fixed = 0
     for node in graph.node:
-        if node.op_type not in _SAME_TYPE_OPS:
+        domain = "" if node.domain == "ai.onnx" else node.domain
+        params = _type_parameters(node.op_type, domain, opsets.get(domain, 1)) if domain in opsets else None
+        if params is None:
             continue
-        computed = {declared.get(name, 0) for name in node.input if name and name not in inits} & _FLOATS
-        if len(computed) != 1:
-            computed = {declared.get(name, 0) for name in node.output} & _FLOATS
-        if len(computed) != 1:
-            continue
-        want: int = computed.pop()
-        for i, name in enumerate(node.input):
-            init = inits.get(name)
-            if init is None or init.data_type not in _FLOATS or init.data_type == want:
+        formal_in, formal_out = params
+        for param in {p for p in formal_in if p}:
+            bound = [i for i, name in enumerate(node.input) if name and _parameter_of(formal_in, i) == param]
+            computed = {declared.get(node.input[i], 0) for i in bound if node.input[i] not in inits} & _FLOATS
+            if len(computed) != 1:
+                outs = [o for j, o in enumerate(node.output) if o and _parameter_of(formal_out, j) == param]
+                computed = {declared.get(o, 0) for o in outs} & _FLOATS
+            if len(computed) != 1:
                 continue
-            key = (name, want)
-            if key not in copies:
-                copy_name = f"{name}_as_{_NUMPY[want]}"
-                array = numpy_helper.to_array(init).astype(_NUMPY[want])
-                graph.initializer.append(numpy_helper.from_array(array, copy_name))
-                copies[key] = copy_name
-            node.input[i] = copies[key]
-            fixed += 1
+            want: int = computed.pop()
+            for i in bound:
+                name = node.input[i]
+                init = inits.get(name)
+                if init is None or init.data_type not in _FLOATS or init.data_type == want:
+                    continue
+                key = (name, want)
+                if key not in copies:
+                    copy_name = f"{name}_as_{_NUMPY[want]}"
+                    array = numpy_helper.to_array(init).astype(_NUMPY[want])
+                    graph.initializer.append(numpy_helper.from_array(array, copy_name))
+                    copies[key] = copy_name
+                node.input[i] = copies[key]
+                fixed += 1
     return fixed

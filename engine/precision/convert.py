@@ -19,6 +19,7 @@ import onnx
 from ..errors import Cancelled, ConversionError, ModelError
 from ..model.contract import ModelContract
 from ..model.cpu_session import cpu_session
+from ..model.describe import ModelInfo
 from ..options import Precision, Status
 from ..progress import Progress
 from .accuracy import compare
@@ -86,9 +87,11 @@ class ConversionReport:
 
     status: Status
     precision: Precision
-    max_abs_error: float = 0.0
-    mean_abs_error: float = 0.0
-    psnr_db: float = float("inf")
+    max_abs_error: float | None = None
+    """None until the converted model's output was measured (a conversion that failed before: never 0)."""
+    mean_abs_error: float | None = None
+    psnr_db: float | None = None
+    """inf when the outputs are identical; None when not measured."""
     nonfinite_count: int = 0
     fp32_nodes: list[str] = field(default_factory=list)
     casts_before: int = 0
@@ -102,12 +105,36 @@ class ConversionReport:
     """For auto: which precision was chosen and why."""
     attempts: list[dict[str, Any]] = field(default_factory=list)
     """For auto: the reports of the precisions tried before this one."""
+    validated_on: str = ""
+    """What the accuracy was judged on: the whole sample image, its richest crops, or a synthetic image."""
+    converter_failed: bool = False
+    """The converter or onnxruntime failed (a crash, not an accuracy refusal): the command line exits 1."""
 
     def __post_init__(self) -> None:
         # Read back from a cache entry's JSON as plain strings.
         self.status, self.precision = Status(self.status), Precision(self.precision)
         if self.requested is not None:
             self.requested = Precision(self.requested)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> ConversionReport:
+        """The report to_json wrote (non-finite figures travel as the strings "inf" and "-inf")."""
+        values = dict(data)
+        for key in _FIGURES:
+            value = values.get(key)
+            if isinstance(value, str):
+                values[key] = float(value)  # "inf", "-inf"; anything else is a ValueError (a damaged entry)
+            elif value is not None and not isinstance(value, int | float):
+                raise TypeError(f"{key} is a {type(value).__name__}")
+        return cls(**values)
+
+    def accuracy_text(self) -> str:
+        """The figures for a report line, or why there are none."""
+        if self.max_abs_error is None or self.mean_abs_error is None or self.psnr_db is None:
+            return "accuracy not measured"
+        return f"max error {self.max_abs_error:.2e}, mean {self.mean_abs_error:.2e}, PSNR {self.psnr_db:.1f} dB" + (
+            f" on {self.validated_on}" if self.validated_on else ""
+        )
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
@@ -117,12 +144,15 @@ class ConversionReport:
             data.pop("decision")
         if not self.attempts:
             data.pop("attempts")
-        for key in ("max_abs_error", "mean_abs_error", "psnr_db"):
-            if not np.isfinite(data[key]):
+        for key in _FIGURES:
+            if data[key] is not None and not np.isfinite(data[key]):
                 data[key] = None if np.isnan(data[key]) else ("inf" if data[key] > 0 else "-inf")
         if self.status == Status.OK:
             data.pop("reason")
         return data
+
+
+_FIGURES = ("max_abs_error", "mean_abs_error", "psnr_db")
 
 
 def _run(model: onnx.ModelProto, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
@@ -213,6 +243,15 @@ class _Search:
         passed = all(np.allclose(r1, r2, rtol, atol) for r1, r2 in zip(self.reference, results, strict=True))
         if passed and (self.best is None or len(self.trying) < len(self.best)):
             self.best = list(self.trying)
+
+
+class _ConverterCrash(ConversionError):
+    """The converter or onnxruntime failed on the model: not an accuracy verdict."""
+
+
+def _first_line(exc: BaseException) -> str:
+    lines = str(exc).strip().splitlines()
+    return lines[0] if lines else type(exc).__name__
 
 
 class _BudgetSpent(Exception):
@@ -307,7 +346,7 @@ def _amp(
         except ValueError as exc:
             raise ConversionError(f"mixed precision found no node set within tolerance: {exc}") from exc
         except Exception as exc:  # noqa: BLE001 - the converter surfaces onnxruntime's load errors
-            raise ConversionError(f"mixed precision conversion failed: {str(exc).splitlines()[0]}") from exc
+            raise _ConverterCrash(f"mixed precision conversion failed: {_first_line(exc)}") from exc
 
 
 def convert_model(
@@ -358,7 +397,12 @@ def convert_model(
                     report.repairs.append(f"kept {len(hot)} nodes fp32: their activations come near fp16's limit")
                 converted, fixes = _amp(repaired, options, feeds, blocked + hot, report, progress, clock)
     except ConversionError as exc:
-        report.reason = str(exc)
+        report.reason, report.converter_failed = str(exc), isinstance(exc, _ConverterCrash)
+        return None, report
+    except (Cancelled, MemoryError):
+        raise
+    except Exception as exc:  # noqa: BLE001 - the converter's own failure is a report, not a traceback
+        report.reason, report.converter_failed = f"{options.precision} conversion failed: {_first_line(exc)}", True
         return None, report
     report.redundant_casts_removed = fixes.removed
     report.repairs.extend(fixes.describe())
@@ -368,7 +412,8 @@ def convert_model(
     try:
         output = _run(converted, feeds)[0]
     except Exception as exc:  # noqa: BLE001 - the converter's output is untrusted until it loads
-        report.reason = f"converted model does not load or run in onnxruntime: {str(exc).splitlines()[0]}"
+        report.reason = f"converted model does not load or run in onnxruntime: {_first_line(exc)}"
+        report.converter_failed = True
         return None, report
     acc = compare(reference, output)
     report.max_abs_error, report.mean_abs_error = acc.max_abs_error, acc.mean_abs_error
@@ -407,6 +452,26 @@ def _convert_auto(
     return None, second
 
 
+def convert_judged(
+    model: onnx.ModelProto,
+    info: ModelInfo,
+    sample: np.ndarray | None,
+    options: ConversionOptions,
+    contract: ModelContract | None = None,
+    progress: Progress | None = None,
+) -> tuple[onnx.ModelProto | None, ConversionReport]:
+    """convert_model on feeds made from `sample` (validation_feeds decides how: the whole image for a global
+    model, the richest crops otherwise, a synthetic image without one); the report says which."""
+    from .validation_feeds import sample_feeds, validated_on
+
+    converted, report = convert_model(model, sample_feeds(info, sample, contract), options, progress)
+    judged = validated_on(info, sample)
+    report.validated_on = judged
+    for attempt in report.attempts:
+        attempt["validated_on"] = judged
+    return converted, report
+
+
 def convert_model_file(
     model_path: str | os.PathLike[str],
     options: ConversionOptions,
@@ -419,11 +484,10 @@ def convert_model_file(
     `out` when it passed. The report says whether it did."""
     from ..model.describe import describe_inputs
     from ..model.onnx_io import clamp_ir_version, load_model, save_model
-    from .validation_feeds import sample_feeds
 
     model = load_model(model_path)
     clamp_ir_version(model)
-    converted, report = convert_model(model, sample_feeds(describe_inputs(model), sample, contract), options)
+    converted, report = convert_judged(model, describe_inputs(model), sample, options, contract)
     if converted is not None and out is not None:
         save_model(converted, out)
     return report

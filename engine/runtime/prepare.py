@@ -18,7 +18,7 @@ from ..model.contract import ModelContract
 from ..model.describe import ModelInfo, TensorInfo, describe_model
 from ..model.onnx_io import clamp_ir_version, external_data_digest, parse_model, serialize, sha256_bytes
 from ..options import Device, Layout, OptLevel, Precision
-from ..precision.convert import FP16_NEXT_STEP, ConversionOptions, ConversionReport, convert_model
+from ..precision.convert import FP16_NEXT_STEP, ConversionOptions, ConversionReport, convert_judged
 from ..precision.validation_feeds import sample_feeds
 from ..progress import Progress
 from .cache import CacheEntry, CacheUnavailable, ModelCache, cache_key, default_cache_dir
@@ -295,7 +295,7 @@ def _cached_info(meta: dict) -> tuple[ModelInfo, ConversionReport | None]:
     report = meta.get("report")
     if report is not None and not isinstance(report, dict):
         raise TypeError(f"report is a {type(report).__name__}")
-    return info, ConversionReport(**report) if report else None
+    return info, ConversionReport.from_json(report) if report else None
 
 
 def _from_cache(request: _Request, entry: CacheEntry, warnings: list[str]) -> PreparedModel:
@@ -335,7 +335,7 @@ def _convert(
     entry = cache.lookup(request.conversion_key)
     if entry is not None:
         try:
-            cached_report = ConversionReport(**entry.meta["report"])
+            cached_report = ConversionReport.from_json(entry.meta["report"])
         except (KeyError, TypeError, ValueError) as exc:
             cache.discard(request.conversion_key, f"has invalid metadata ({type(exc).__name__}: {exc})")
         else:
@@ -344,8 +344,7 @@ def _convert(
                 cached_report,
                 str(entry.model_path),
             )
-    feeds = sample_feeds(info, sample, request.contract)
-    converted, report = convert_model(model, feeds, request.options, progress)
+    converted, report = convert_judged(model, info, sample, request.options, request.contract, progress)
     if converted is None:
         raise _conversion_failed(report)
     try:

@@ -148,3 +148,32 @@ def test_default_run_on_the_cpu_runs_the_model_once_and_reads_the_image_once(tmp
     assert run("out.exr") == 1 and prepared == ["fp32"] and len(reads) == 1
     assert run("o2.exr", "--precision", "fp32") == 1 and prepared == ["fp32"]
     assert files.read_image(tmp_path / "out.exr").tobytes() == files.read_image(tmp_path / "o2.exr").tobytes()
+
+
+def test_a_converter_crash_exits_1_with_no_figures_and_a_synthetic_judgement_is_said(tmp_path, monkeypatch, capfd):
+    """Exit 2 is kept for accuracy refusals; the converter failing on the model is exit 1 with
+    "conversion failed: ..." and null figures. Without --sample, convert says it judged a synthetic image."""
+    import json
+
+    from engine import cli
+    from engine.precision import convert
+
+    model = models.save(models.sr_x2(), tmp_path / "m.onnx")  # (capfd: the CLI writes to descriptor 2 itself)
+    args = ["convert", str(model), "--precision", "fp16", "--out", str(tmp_path / "h.onnx")]
+    assert cli.main(args) == 0
+    captured = capfd.readouterr()
+    assert "note: the accuracy was judged on a synthetic image" in captured.err
+    assert json.loads(captured.out)["validated_on"].startswith("a synthetic image")
+
+    def explode(*_a, **_k):
+        raise RuntimeError("Type parameter (T) of Optype (Clip) bound to different types\nmore detail")
+
+    monkeypatch.setattr(convert, "_fp16", explode)
+    assert cli.main([*args[:-1], str(tmp_path / "h2.onnx")]) == 1
+    captured = capfd.readouterr()
+    report = json.loads(captured.out)
+    assert report["max_abs_error"] is None and report["psnr_db"] is None and report["converter_failed"]
+    assert captured.err.strip() == (
+        "error: conversion failed: fp16 conversion failed: Type parameter (T) of Optype (Clip) bound to different types"
+    )
+    assert not (tmp_path / "h2.onnx").exists()

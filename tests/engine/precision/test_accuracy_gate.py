@@ -3,6 +3,8 @@ middle with text in a corner must not pass fp16 on its blank centre."""
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
@@ -88,6 +90,25 @@ def test_mixed_precision_with_a_shared_initializer_converts_and_matches_fp32(tmp
     np.testing.assert_allclose(run_image(amp, page).image, reference, rtol=1e-2, atol=1e-2)
 
 
+def test_shared_clip_bounds_are_split_by_their_schema_type_parameter():
+    """'Type parameter (T) of Optype (Clip) bound to different types' on real Paddle exports (issue 24): one Clip
+    kept fp32, the other converted, both reading the same bounds. Which inputs must share a type comes from the
+    operator schemas, so Clip is covered like Add, and so is every other operator."""
+    import onnxruntime as ort
+    from onnxconverter_common.float16 import convert_float_to_float16
+
+    from engine.model.onnx_io import serialize
+    from engine.precision.casts import split_shared_initializers
+
+    converted = convert_float_to_float16(models.shared_clip_bounds(), keep_io_types=True, node_block_list=["clip1"])
+    with pytest.raises(Exception, match="bound to different types"):
+        ort.InferenceSession(serialize(converted), providers=["CPUExecutionProvider"])
+    assert split_shared_initializers(converted) == 2  # clip1's min and max, in its type
+    x = np.random.default_rng(0).random((1, 3, 16, 16), dtype=np.float32)
+    session = ort.InferenceSession(serialize(converted), providers=["CPUExecutionProvider"])
+    assert np.isfinite(session.run(None, {"x": x})[0]).all()
+
+
 def _cached_on_a_blank_page(tmp_path):
     """fp16 converted and cached after validation on another (blank) image: the case the crops cannot see."""
     path = models.save(models.text_detector(), tmp_path / "text.onnx")
@@ -114,3 +135,50 @@ def test_first_full_output_is_rechecked_against_fp32_before_writing(tmp_path):
     assert not (tmp_path / "out").exists() or not list((tmp_path / "out").iterdir())
     # Without the check (or in fp32) the frames are written: the check is what stops them.
     assert process_sequence(fp32, str(tmp_path / "in" / "####.exr"), str(tmp_path / "o32" / "####.exr"), [1, 2]).ok
+
+
+def test_a_global_model_is_judged_on_the_whole_image_it_will_see_not_on_crops(tmp_path):
+    """Issue 24: a model that sees the whole image passes fp16 on crops (the sum it gates by stays in range) and
+    fails on the whole picture; the check judges the whole picture, so it refuses the conversion."""
+    import dataclasses
+
+    from engine.model.describe import describe_model
+    from engine.precision.convert import ConversionOptions, convert_judged
+    from engine.precision.validation_feeds import synthetic_image
+
+    model = models.sum_gated()
+    info = describe_model(model)
+    picture = synthetic_image(1024, 1024)
+    options = ConversionOptions(precision="fp16")
+    as_crops = dataclasses.replace(info, receptive_radius=2)  # as if it were local: judged on crops
+    _, on_crops = convert_judged(model, as_crops, picture, options)
+    assert on_crops.status == "ok" and "crops" in on_crops.validated_on
+    assert info.receptive_radius == "global"
+    converted, whole = convert_judged(model, info, picture, options)
+    assert converted is None and whole.status == "failed" and "beyond fp16's range" in whole.reason
+    assert whole.validated_on == "the whole sample image, at 512x512"
+    with pytest.raises(ConversionError, match="beyond fp16's range"):
+        prepare_model(str(models.save(model, tmp_path / "g.onnx")), "fp16", CPU, tmp_path / "cache", sample=picture)
+
+
+def test_report_figures_round_trip_through_json_and_a_failed_one_has_none(tmp_path):
+    """inf (identical outputs) travels as "inf" and reads back as inf; a conversion that failed before its
+    output was measured says null, never 0 or inf."""
+    from engine.options import Precision, Status
+    from engine.precision.convert import ConversionReport
+
+    exact = ConversionReport(
+        status=Status.OK, precision=Precision.FP16, max_abs_error=0.0, mean_abs_error=0.0, psnr_db=float("inf")
+    )
+    data = json.loads(json.dumps(exact.to_json()))
+    assert data["psnr_db"] == "inf"
+    again = ConversionReport.from_json(data)
+    assert again.psnr_db == float("inf") and again.to_json() == exact.to_json()
+    assert "PSNR inf dB" in again.accuracy_text()
+    failed = ConversionReport(status=Status.FAILED, precision=Precision.AMP, reason="crashed", converter_failed=True)
+    data = json.loads(json.dumps(failed.to_json()))
+    assert data["max_abs_error"] is None and data["psnr_db"] is None and data["converter_failed"] is True
+    assert ConversionReport.from_json(data).to_json() == failed.to_json()
+    assert failed.accuracy_text() == "accuracy not measured"
+    with pytest.raises(ValueError):
+        ConversionReport.from_json({**data, "psnr_db": "much"})
