@@ -123,6 +123,20 @@ def main(argv=None) -> int:
         for size in ((2160, 3840), (4320, 7680))
     ]
     keep("memory")
+    if args.provider == "cpu":
+        from .cli_process import SIZES as PROCESS_SIZES
+        from .cli_process import prepare_row, process_row
+
+        # The command line's default path as processes against a plain read-run-write script (issue 24).
+        results["cli_process"] = [
+            process_row(name, path, PROCESS_SIZES[size], work, max(3, args.repeats))
+            for name, path in (("upscaler_x2 (sample)", sample), ("conv_chain 3-16-16-3 (generated)", chain))
+            for size in ("1080p", "4k")
+        ] + [
+            prepare_row(name, path, SIZES["1080p"], work, args.repeats)
+            for name, path in (("upscaler_x2 (sample)", sample), ("conv_chain 3-16-16-3 (generated)", chain))
+        ]
+        keep("cli_process")
     if not args.skip_blender:
         from .blender_pixels import operator_row, pixel_path_row
 

@@ -225,6 +225,50 @@ def markdown(results: dict) -> str:
             ["model", "size", "engine peak MB", "raw whole-image peak MB", "engine / raw"],
             [[r["model"], r["size"], r["engine_peak_mb"], r["raw_peak_mb"], r["ratio"]] for r in results["memory"]],
         )
+    if "cli_process" in results:
+        rows = results["cli_process"]
+        lines += ["### `python -m engine run` as a process: CPU time against a plain read-run-write script", ""]
+        lines += _table(
+            [
+                "model",
+                "size",
+                "plain s",
+                "default s",
+                "--precision fp32 s",
+                "default / plain (goal <= 1.05)",
+                "default / fp32 (goal <= 1.02)",
+            ],
+            [
+                [
+                    r["model"],
+                    r["size"],
+                    r["plain_cpu_s"],
+                    r["default_cpu_s"],
+                    r["fp32_cpu_s"],
+                    r["default_vs_plain"],
+                    r["default_vs_fp32"],
+                ]
+                for r in rows
+                if "plain_cpu_s" in r
+            ],
+        )
+        lines += ["", "`prepare_model(path)` with its default precision against a raw session (run time):", ""]
+        lines += _table(
+            ["model", "size", "default precision", "prepare_model ms", "raw ms", "ratio (goal <= 1.02)"],
+            [
+                [
+                    r["model"],
+                    r["size"],
+                    r["default_precision"],
+                    r["prepare_default_ms"],
+                    r["raw_ms"],
+                    r["prepare_default_vs_raw"],
+                ]
+                for r in rows
+                if "raw_ms" in r
+            ],
+        )
+        lines.append("")
     if "operator" in results:
         lines += [
             "### `bpy.ops.onnx.run_image` against a plain bpy script (foreach_get, plain onnxruntime, foreach_set)",

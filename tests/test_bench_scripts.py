@@ -77,3 +77,18 @@ def test_session_rounds_times_both_sessions_on_the_same_image(capsys):
     assert row["model"] == "sr_x2 (generated)" and row["rounds"] == 2 and row["size"] == "96x64"
     assert row["raw_ms"] > 0 and row["engine_session_ms"] > 0
     assert row["session_ratio"] == row["engine_session_ms"] / row["raw_ms"]
+
+
+def test_cli_process_rows_time_the_default_command_against_a_plain_script(tmp_path):
+    from bench.cli_process import prepare_row, process_row
+    from tests import models
+
+    model = models.save(models.conv_chain((3, 8, 3)), tmp_path / "chain.onnx")
+    row = process_row("chain", model, (48, 64), tmp_path, 1)
+    assert row["size"] == "64x48" and row["plain_cpu_s"] > 0 and row["default_cpu_s"] > 0
+    assert row["default_vs_plain"] > 0 and row["default_vs_fp32"] > 0
+    assert (tmp_path / "plain.exr").exists() and (tmp_path / "d.exr").exists() and (tmp_path / "f.exr").exists()
+    prepared = prepare_row("chain", model, (48, 64), tmp_path, 1)
+    # auto: fp32 on a CPU; on CUDA the fastest precision that passes
+    assert prepared["default_precision"] == "fp32" or not NO_CUDA
+    assert prepared["raw_ms"] > 0

@@ -260,20 +260,21 @@ def _prepare(
     session_key = (request.key, request.settings, requested)
     if cached := SESSIONS.get(session_key):
         return cached
-    model = parse_model(request.data, request.path, Path(request.path).parent)
-    warnings = clamp_ir_version(model)
     cache = ModelCache(cache_dir or default_cache_dir())
     entry = cache.lookup(request.key)
     prepared = None
     if entry is not None:
         try:
-            prepared = _from_cache(request, entry, warnings)
+            # A hit loads the optimized graph as it was cached: the source model is not parsed or checked again
+            # (its bytes are in the key); what loading it said then is kept with the entry.
+            prepared = _from_cache(request, entry)
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             # Consistent but not what this version writes (missing keys, wrong types): rebuilt, never a
             # traceback and never an entry that fails every time.
             cache.discard(request.key, f"has invalid metadata ({type(exc).__name__}: {exc})")
     if prepared is None:
-        prepared = _build(request, model, cache, warnings, sample, progress)
+        model = parse_model(request.data, request.path, Path(request.path).parent)
+        prepared = _build(request, model, cache, clamp_ir_version(model), sample, progress)
     SESSIONS.put(session_key, prepared)
     return prepared
 
@@ -298,9 +299,12 @@ def _cached_info(meta: dict) -> tuple[ModelInfo, ConversionReport | None]:
     return info, ConversionReport.from_json(report) if report else None
 
 
-def _from_cache(request: _Request, entry: CacheEntry, warnings: list[str]) -> PreparedModel:
+def _from_cache(request: _Request, entry: CacheEntry) -> PreparedModel:
     start = time.perf_counter()
     info, report = _cached_info(entry.meta)
+    warnings = entry.meta.get("warnings", [])
+    if not isinstance(warnings, list) or not all(isinstance(w, str) for w in warnings):
+        raise TypeError("warnings is not a list of strings")
     session, reason = create_session(str(entry.model_path), request.settings, request.choice, OptLevel.DISABLED)
     return PreparedModel(
         session=session,
@@ -421,6 +425,7 @@ def _build(
         info = _footprint_of_served_graph(info, temp, model, request.contract)
     if temp is not None:
         meta = {
+            "warnings": list(warnings),
             "info": info.to_json(),
             "report": report.to_json() if report else None,
             "precision": request.precision,

@@ -144,3 +144,20 @@ def test_no_nvidia_gpu_says_so_instead_of_pointing_at_a_download(monkeypatch):
         assert "install" not in auto.fallback_reason + asked.fallback_reason
     finally:
         probe.forget_verdicts()
+
+
+def test_a_cache_hit_does_not_parse_the_source_model_again_and_keeps_its_notes(model_file, cache_dir, monkeypatch):
+    """Start-up (issue 24): the optimized graph is loaded as cached; the IR-version note made when the source
+    was first loaded is kept with the entry."""
+    from engine.runtime import prepare as prepare_module
+
+    first = prepare_model(model_file("ir14"), "fp32", CPU, cache_dir)
+    assert first.warnings and not first.cache_hit
+    SESSIONS.clear()
+
+    def no_parse(*_a, **_k):
+        raise AssertionError("the source model was parsed on a cache hit")
+
+    monkeypatch.setattr(prepare_module, "parse_model", no_parse)
+    again = prepare_model(model_file("ir14"), "fp32", CPU, cache_dir)
+    assert again.cache_hit and again.warnings == first.warnings
