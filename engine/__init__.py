@@ -44,13 +44,13 @@ _EXPORTS: dict[str, str] = {
     "model_metadata": ".model.contract",
     "sidecar_path": ".model.contract",
     "write_sidecar": ".model.contract",
-    "ModelInfo": ".model.describe",
-    "TensorInfo": ".model.describe",
+    "ModelInfo": ".model.records",
+    "TensorInfo": ".model.records",
     "inspect_model": ".model.describe",
     # precision
-    "ConversionOptions": ".precision.convert",
-    "ConversionReport": ".precision.convert",
-    "Backend": ".precision.convert",
+    "ConversionOptions": ".precision.records",
+    "ConversionReport": ".precision.records",
+    "Backend": ".precision.records",
     "convert_model_file": ".precision.convert",
     # runtime
     "SessionSettings": ".runtime.sessions",
@@ -203,8 +203,9 @@ if TYPE_CHECKING:
         sidecar_path,
         write_sidecar,
     )
-    from .model.describe import ModelInfo, TensorInfo, inspect_model
+    from .model.describe import inspect_model
     from .model.onnx_io import load_model, save_model
+    from .model.records import ModelInfo, TensorInfo
     from .options import ChannelOrder, ColorMode, Device, Fit, FitChoice, Layout, OptLevel, Precision, Provider, Status
     from .options import parse as parse_option
     from .precision.convert import Backend, ConversionOptions, ConversionReport, convert_model_file

@@ -14,8 +14,8 @@ import numpy as np
 import onnx
 from onnx import TensorProto
 
-from ..model.describe import ModelInfo
 from ..model.graph_index import GraphIndex
+from ..model.records import ModelInfo
 from ..options import OptLevel, Precision
 
 MAC_OPS = ("Conv", "ConvTranspose", "MatMul", "Gemm")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import ImageError
-from ..model.describe import TensorInfo
+from ..model.records import TensorInfo
 from .alpha import has_transparency
 from .bands import contiguous_copy, copy_channels, in_bands, planar_copy
 

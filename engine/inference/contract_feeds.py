@@ -6,7 +6,7 @@ import numpy as np
 
 from ..errors import ModelError
 from ..model.contract import ModelContract
-from ..model.describe import ModelInfo, constant_feed
+from ..model.records import ModelInfo, constant_feed
 from .run_state import RunnerKey
 from .settings import RunSettings
 

@@ -11,7 +11,7 @@ from ..image.alpha import has_transparency
 from ..image.bands import all_finite, contiguous_copy, copy_channels
 from ..image.channels import from_tensor, split_alpha, to_rgba, to_tensor
 from ..image.normalize import decode, encode
-from ..model.describe import TensorInfo
+from ..model.records import TensorInfo
 from ..options import FitChoice, Layout
 from ..progress import SILENT, Progress
 from ..runtime.memory import auto_tile_side, memory_budget

@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from ..model.describe import ModelInfo
+from ..model.records import ModelInfo
 from ..options import Fit, FitChoice
 from .tiling import round_up, tile_starts
 

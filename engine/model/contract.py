@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import math
 import os
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -236,16 +236,67 @@ def metadata_layer(metadata: Mapping[str, str]) -> dict[str, Any] | None:
 
 
 def model_metadata(model_path: str | os.PathLike[str]) -> dict[str, str]:
-    """The model file's metadata_props (weights are not loaded)."""
-    import onnx
-
+    """The model file's metadata_props, read off the protobuf wire format: the graph and its weights are skipped,
+    not parsed, and the ONNX library is not loaded (a cached model then starts without it)."""
     if not Path(model_path).is_file():
         raise ModelError(f"model file not found: {model_path}")
     try:
-        model = onnx.load(str(model_path), load_external_data=False)
-    except Exception as exc:  # noqa: BLE001 - protobuf raises its own types for files that are not ONNX
+        return metadata_props(Path(model_path).read_bytes())
+    except (ValueError, UnicodeDecodeError) as exc:
         raise ModelError(f"{model_path} is not a readable ONNX model (truncated or not ONNX): {exc}") from exc
-    return {p.key: p.value for p in model.metadata_props}
+
+
+_METADATA_PROPS = 14
+"""ModelProto's field number for metadata_props (onnx.proto); each entry has key = 1 and value = 2."""
+
+
+def _varint(data: bytes, pos: int) -> tuple[int, int]:
+    result = shift = 0
+    while True:
+        if pos >= len(data):
+            raise ValueError("the file ends inside a field")
+        byte = data[pos]
+        pos += 1
+        result |= (byte & 0x7F) << shift
+        if not byte & 0x80:
+            return result, pos
+        shift += 7
+        if shift > 63:
+            raise ValueError("a field's number or length is malformed")
+
+
+def _fields(data: bytes) -> Iterator[tuple[int, bytes | None]]:
+    """(field number, bytes of a length-delimited field or None) for each field of one protobuf message."""
+    pos = 0
+    while pos < len(data):
+        tag, pos = _varint(data, pos)
+        field_number, wire = tag >> 3, tag & 7
+        if wire == 0:
+            _, pos = _varint(data, pos)
+            yield field_number, None
+        elif wire in (1, 5):
+            pos += 8 if wire == 1 else 4
+            yield field_number, None
+        elif wire == 2:
+            length, pos = _varint(data, pos)
+            if pos + length > len(data):
+                raise ValueError("the file ends inside a field")
+            yield field_number, data[pos : pos + length]
+            pos += length
+        else:
+            raise ValueError(f"unknown protobuf wire type {wire}")
+    if pos != len(data):
+        raise ValueError("the file ends inside a field")
+
+
+def metadata_props(data: bytes) -> dict[str, str]:
+    """metadata_props of a serialized ModelProto, every other field skipped by its length."""
+    props: dict[str, str] = {}
+    for number, payload in _fields(data):
+        if number == _METADATA_PROPS and payload is not None:
+            entry = {n: (p or b"").decode("utf-8") for n, p in _fields(payload) if n in (1, 2)}
+            props[entry.get(1, "")] = entry.get(2, "")
+    return props
 
 
 def contract_layers(

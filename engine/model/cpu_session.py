@@ -5,12 +5,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-import onnx
-
 from ..options import OptLevel
-from .onnx_io import serialize
 
 if TYPE_CHECKING:
+    import onnx
     import onnxruntime
 
 
@@ -31,6 +29,8 @@ def cpu_session(
 ) -> onnxruntime.InferenceSession:
     """`model` is written at an IR version onnxruntime accepts (see onnx_io.serialize)."""
     import onnxruntime as ort
+
+    from .onnx_io import serialize  # the ONNX library: only where a graph is at hand (ort_level needs none)
 
     options = ort.SessionOptions()
     options.graph_optimization_level = ort_level(level)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import hashlib
 import logging
 import os
 from pathlib import Path
@@ -97,20 +96,6 @@ def _external_files(model: onnx.ModelProto, base_dir: Path, name: str) -> list[P
     return files
 
 
-def external_data_digest(data: bytes, base_dir: str | os.PathLike, name: str = "model") -> str:
-    """SHA-256 over the external-data files of a serialized model ('' when it has none), for cache keys:
-    changed weights beside an unchanged .onnx file must not reuse a cached model."""
-    if b"location" not in data:  # no external data entry at all: the common case costs no parse
-        return ""
-    model = onnx.ModelProto()
-    try:
-        model.ParseFromString(data)
-    except Exception:  # noqa: BLE001 - parse_model reports unreadable files with the reason
-        return ""
-    files = _external_files(model, Path(base_dir), name)
-    return sha256_bytes("".join(f"{f.name}:{sha256_file(f)}" for f in files).encode()) if files else ""
-
-
 def parse_model(data: bytes, name: str = "model", base_dir: str | os.PathLike | None = None) -> onnx.ModelProto:
     """Parse and check a serialized model; external weights are loaded from `base_dir` (the model's
     folder), so the returned model is self-contained."""
@@ -141,15 +126,3 @@ def parse_model(data: bytes, name: str = "model", base_dir: str | os.PathLike | 
 def save_model(model: onnx.ModelProto, path: str | os.PathLike) -> None:
     """Write atomically: a reader never sees half a model."""
     atomic.write_bytes(Path(path), serialize(model))
-
-
-def sha256_bytes(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
-
-def sha256_file(path: str | os.PathLike) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()

@@ -1,4 +1,5 @@
-"""FP16 and automatic mixed precision conversion, validated against fp32 and reported."""
+"""FP16 and automatic mixed precision conversion, validated against fp32 and reported (the option and report
+records live in precision.records)."""
 
 from __future__ import annotations
 
@@ -9,9 +10,7 @@ import os
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, replace
-from enum import StrEnum
-from typing import Any
+from dataclasses import dataclass, replace
 
 import numpy as np
 import onnx
@@ -19,7 +18,7 @@ import onnx
 from ..errors import Cancelled, ConversionError, ModelError
 from ..model.contract import ModelContract
 from ..model.cpu_session import cpu_session
-from ..model.describe import ModelInfo
+from ..model.records import ModelInfo
 from ..options import Precision, Status
 from ..progress import Progress
 from .accuracy import compare
@@ -33,126 +32,13 @@ from .casts import (
 )
 from .fp16_range import FP16_MAX, HEADROOM, activation_peaks, nodes_over
 from .graph_repair import oversized_nodes, prepare_for_fp16
+from .records import Backend, ConversionOptions, ConversionReport
 
 log = logging.getLogger(__name__)
 
-FP16_NEXT_STEP = "use --precision amp or auto"
 
 # Seconds from an arbitrary start: the mixed-precision search's time budget is read on one (tests pass their own).
 Clock = Callable[[], float]
-
-
-class Backend(StrEnum):
-    ONNXCONVERTER = "onnxconverter"
-    """onnxconverter-common's float16 converter."""
-    ORT = "ort"
-    """onnxruntime.transformers.float16, as Olive uses."""
-
-
-@dataclass(frozen=True, kw_only=True)
-class ConversionOptions:
-    """How a model is converted to reduced precision and how close to fp32 it must stay."""
-
-    precision: Precision = Precision.FP16
-    keep_io_types: bool = True
-    """Callers keep passing and receiving float32."""
-    op_block_list: tuple[str, ...] = ()
-    """Op types kept fp32 in addition to the converter's defaults."""
-    rtol: float = 1e-2
-    atol: float = 1e-2
-    backend: Backend = Backend.ONNXCONVERTER
-    time_budget_s: float = 180.0
-    """How long mixed precision may search for its node set; when it runs out the conversion fails with
-    the best node set found so far in its report. Not part of the cache key."""
-
-    def __post_init__(self) -> None:
-        if not self.time_budget_s > 0:
-            raise ValueError(f"time_budget_s must be positive, not {self.time_budget_s}")
-        if not (self.rtol >= 0 and self.atol >= 0):
-            raise ValueError(f"rtol and atol must be 0 or more, not {self.rtol} and {self.atol}")
-        object.__setattr__(self, "precision", Precision(self.precision))
-        object.__setattr__(self, "backend", Backend(self.backend))
-        object.__setattr__(self, "op_block_list", tuple(self.op_block_list))
-
-    def key(self) -> dict[str, Any]:
-        """For cache keys: plain JSON values of what changes the converted model (not the time budget)."""
-        data = {k: (str(v) if isinstance(v, StrEnum) else v) for k, v in asdict(self).items()}
-        data.pop("time_budget_s")
-        return data
-
-
-@dataclass
-class ConversionReport:
-    """Filled in as the conversion goes; `status` is OK only once the converted model passed the check."""
-
-    status: Status
-    precision: Precision
-    max_abs_error: float | None = None
-    """None until the converted model's output was measured (a conversion that failed before: never 0)."""
-    mean_abs_error: float | None = None
-    psnr_db: float | None = None
-    """inf when the outputs are identical; None when not measured."""
-    nonfinite_count: int = 0
-    fp32_nodes: list[str] = field(default_factory=list)
-    casts_before: int = 0
-    casts_after: int = 0
-    redundant_casts_removed: int = 0
-    repairs: list[str] = field(default_factory=list)
-    reason: str = ""
-    requested: Precision | None = None
-    """What was asked for when it differs from `precision` (auto)."""
-    decision: str = ""
-    """For auto: which precision was chosen and why."""
-    attempts: list[dict[str, Any]] = field(default_factory=list)
-    """For auto: the reports of the precisions tried before this one."""
-    validated_on: str = ""
-    """What the accuracy was judged on: the whole sample image, its richest crops, or a synthetic image."""
-    converter_failed: bool = False
-    """The converter or onnxruntime failed (a crash, not an accuracy refusal): the command line exits 1."""
-
-    def __post_init__(self) -> None:
-        # Read back from a cache entry's JSON as plain strings.
-        self.status, self.precision = Status(self.status), Precision(self.precision)
-        if self.requested is not None:
-            self.requested = Precision(self.requested)
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> ConversionReport:
-        """The report to_json wrote (non-finite figures travel as the strings "inf" and "-inf")."""
-        values = dict(data)
-        for key in _FIGURES:
-            value = values.get(key)
-            if isinstance(value, str):
-                values[key] = float(value)  # "inf", "-inf"; anything else is a ValueError (a damaged entry)
-            elif value is not None and not isinstance(value, int | float):
-                raise TypeError(f"{key} is a {type(value).__name__}")
-        return cls(**values)
-
-    def accuracy_text(self) -> str:
-        """The figures for a report line, or why there are none."""
-        if self.max_abs_error is None or self.mean_abs_error is None or self.psnr_db is None:
-            return "accuracy not measured"
-        return f"max error {self.max_abs_error:.2e}, mean {self.mean_abs_error:.2e}, PSNR {self.psnr_db:.1f} dB" + (
-            f" on {self.validated_on}" if self.validated_on else ""
-        )
-
-    def to_json(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["status"], data["precision"] = str(self.status), str(self.precision)
-        data["requested"] = str(self.requested or self.precision)
-        if not self.decision:
-            data.pop("decision")
-        if not self.attempts:
-            data.pop("attempts")
-        for key in _FIGURES:
-            if data[key] is not None and not np.isfinite(data[key]):
-                data[key] = None if np.isnan(data[key]) else ("inf" if data[key] > 0 else "-inf")
-        if self.status == Status.OK:
-            data.pop("reason")
-        return data
-
-
-_FIGURES = ("max_abs_error", "mean_abs_error", "psnr_db")
 
 
 def _run(model: onnx.ModelProto, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:

@@ -9,7 +9,7 @@ import numpy as np
 from ..image.channels import split_alpha, to_tensor
 from ..image.normalize import encode
 from ..model.contract import ModelContract
-from ..model.describe import ModelInfo, TensorInfo, constant_feed
+from ..model.records import ModelInfo, TensorInfo, constant_feed
 
 SAMPLE_SIZE = 64
 MOSAIC = 2

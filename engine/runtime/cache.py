@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .. import atomic
-from ..model.onnx_io import sha256_bytes, sha256_file
+from ..model.digest import sha256_bytes, sha256_file
 
 log = logging.getLogger(__name__)
 

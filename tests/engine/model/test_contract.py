@@ -82,3 +82,22 @@ def test_write_sidecar_checks_and_is_read_back(model_file):
     written = write_sidecar(path, {"input": {"range": [0, 255]}})
     assert written.name == "conv_chain.onnx.contract.json"
     assert load_contract(path).source_map() == {"input.range": "sidecar"}
+
+
+def test_metadata_is_read_off_the_wire_as_onnx_reads_it_and_a_cut_file_is_refused(tmp_path):
+    """The contract's metadata layer is read without the ONNX library (start-up on a cache hit, issue 24)."""
+    import onnx
+
+    from engine.errors import ModelError
+    from engine.model.contract import metadata_props, model_metadata
+    from tests import models
+
+    model = models.with_contract(models.sr_x2(), {"input": {"range": [0, 255]}})
+    model.metadata_props.add(key="author", value="Zoë")
+    data = model.SerializeToString()
+    expected = {p.key: p.value for p in onnx.load_from_string(data).metadata_props}
+    assert metadata_props(data) == expected and len(expected) == 2
+    assert metadata_props(models.sr_x2().SerializeToString()) == {}
+    (tmp_path / "cut.onnx").write_bytes(data[: len(data) - 7])
+    with pytest.raises(ModelError, match="truncated or not ONNX"):
+        model_metadata(tmp_path / "cut.onnx")

@@ -60,7 +60,7 @@ def test_corrupt_cache_entry_is_detected_and_rebuilt(model_file, cache_dir):
     rebuilt = prepare_model(path, "fp32", CPU, cache_dir)
     assert not rebuilt.cache_hit
     meta = json.loads(open(entry.replace(".onnx", ".json")).read())
-    from engine.model.onnx_io import sha256_file
+    from engine.model.digest import sha256_file
 
     assert sha256_file(entry) == meta["sha256"]
 
@@ -149,7 +149,7 @@ def test_no_nvidia_gpu_says_so_instead_of_pointing_at_a_download(monkeypatch):
 def test_a_cache_hit_does_not_parse_the_source_model_again_and_keeps_its_notes(model_file, cache_dir, monkeypatch):
     """Start-up (issue 24): the optimized graph is loaded as cached; the IR-version note made when the source
     was first loaded is kept with the entry."""
-    from engine.runtime import prepare as prepare_module
+    from engine.model import onnx_io
 
     first = prepare_model(model_file("ir14"), "fp32", CPU, cache_dir)
     assert first.warnings and not first.cache_hit
@@ -158,6 +158,31 @@ def test_a_cache_hit_does_not_parse_the_source_model_again_and_keeps_its_notes(m
     def no_parse(*_a, **_k):
         raise AssertionError("the source model was parsed on a cache hit")
 
-    monkeypatch.setattr(prepare_module, "parse_model", no_parse)
+    monkeypatch.setattr(onnx_io, "parse_model", no_parse)
     again = prepare_model(model_file("ir14"), "fp32", CPU, cache_dir)
     assert again.cache_hit and again.warnings == first.warnings
+
+
+def test_a_cache_hit_runs_the_command_line_without_loading_onnx(tmp_path):
+    """Start-up (issue 24): on a cache hit, `run` needs numpy, onnxruntime and OpenImageIO, not the ONNX
+    library (0.05-0.3 s to import, and the checker on top)."""
+    import subprocess
+    import sys
+
+    from engine.image.files import write_image
+    from tests import models
+    from tests.helpers import ROOT
+
+    model = models.save(models.sr_x2(), tmp_path / "m.onnx")
+    write_image(tmp_path / "in.exr", np.random.default_rng(0).random((24, 32, 3), dtype=np.float32))
+    argv = ["run", str(model), str(tmp_path / "in.exr"), str(tmp_path / "out.exr"), "--cache-dir", str(tmp_path / "c")]
+    probe = (
+        "import sys; from engine import cli; status = cli.main(sys.argv[1:]); "
+        "print('onnx loaded' if 'onnx' in sys.modules else 'onnx not loaded', status)"
+    )
+    outputs = []
+    for _ in range(2):  # a miss (builds the cache entry), then a hit
+        done = subprocess.run([sys.executable, "-c", probe, *argv], cwd=ROOT, capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr
+        outputs.append(done.stdout.strip().splitlines()[-1])
+    assert outputs == ["onnx loaded 0", "onnx not loaded 0"]

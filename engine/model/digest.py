@@ -1,0 +1,38 @@
+"""Content digests for cache keys: a model's bytes and the external-data files beside it (no onnx here unless the
+model names external files: a cache hit computes its key without loading the ONNX library)."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+
+def sha256_bytes(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def sha256_file(path: str | os.PathLike) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def external_data_digest(data: bytes, base_dir: str | os.PathLike, name: str = "model") -> str:
+    """SHA-256 over the external-data files of a serialized model ('' when it has none), for cache keys:
+    changed weights beside an unchanged .onnx file must not reuse a cached model."""
+    if b"location" not in data:  # no external data entry at all: the common case costs no parse
+        return ""
+    import onnx  # only for a model that names external files
+
+    from .onnx_io import _external_files
+
+    model = onnx.ModelProto()
+    try:
+        model.ParseFromString(data)
+    except Exception:  # noqa: BLE001 - parse_model reports unreadable files with the reason
+        return ""
+    files = _external_files(model, Path(base_dir), name)
+    return sha256_bytes("".join(f"{f.name}:{sha256_file(f)}" for f in files).encode()) if files else ""

@@ -1,0 +1,158 @@
+"""Building a prepared model on a cache miss: describe the source model, convert it (or take the converted graph
+from the cache), optimize it with onnxruntime into the cache and take its memory need. The only part of preparing
+that needs the ONNX library; runtime.prepare imports it only on a miss."""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import onnx
+
+from ..model.channels_last import to_channels_last
+from ..model.contract import ModelContract
+from ..model.describe import describe_model
+from ..model.onnx_io import parse_model, serialize
+from ..model.records import ModelInfo
+from ..options import Device, Layout, Precision
+from ..precision.convert import convert_judged
+from ..precision.records import ConversionReport
+from ..precision.validation_feeds import sample_feeds
+from ..progress import Progress
+from .cache import CacheUnavailable, ModelCache
+from .prepared import PreparedModel, Request, actual_provider, channels_last_io, conversion_failed
+from .sessions import create_session
+
+log = logging.getLogger(__name__)
+
+
+def _convert(
+    request: Request,
+    model: onnx.ModelProto,
+    info: ModelInfo,
+    sample: np.ndarray | None,
+    cache: ModelCache,
+    progress: Progress | None = None,
+) -> tuple[onnx.ModelProto, ConversionReport | None, str | None]:
+    """The converted graph, its report and where it is cached: from the cache when this model was converted
+    with these options before (for another provider or level, say), else converted now and cached."""
+    if request.precision == Precision.FP32:
+        return model, None, None
+    entry = cache.lookup(request.conversion_key)
+    if entry is not None:
+        try:
+            cached_report = ConversionReport.from_json(entry.meta["report"])
+        except (KeyError, TypeError, ValueError) as exc:
+            cache.discard(request.conversion_key, f"has invalid metadata ({type(exc).__name__}: {exc})")
+        else:
+            return (
+                parse_model(entry.model_path.read_bytes(), "cached converted model"),
+                cached_report,
+                str(entry.model_path),
+            )
+    converted, report = convert_judged(model, info, sample, request.options, request.contract, progress)
+    if converted is None:
+        raise conversion_failed(report)
+    try:
+        temp = cache.temp_model_path(request.conversion_key)
+        temp.write_bytes(serialize(converted))
+        stored = cache.commit(request.conversion_key, temp, {"report": report.to_json()})
+    except (CacheUnavailable, OSError) as exc:
+        log.warning("the converted model is not cached: %s", exc)
+        return converted, report, None
+    return converted, report, str(stored.model_path)
+
+
+def _footprint_of_served_graph(
+    info: ModelInfo, optimized: Path | None, served: onnx.ModelProto, contract: ModelContract
+) -> ModelInfo:
+    """`info` with its memory need per pixel taken on the graph the CPU session runs (onnxruntime's optimized
+    graph, blocked channel layouts included; else the converted graph): model.footprint says why. A graph
+    that cannot be probed keeps the need measured on the source graph."""
+    from ..model.footprint import bytes_per_pixel
+
+    try:
+        graph = onnx.load(str(optimized)) if optimized is not None else served
+        feeds = sample_feeds(info, None, contract)
+        first = info.image_inputs[0]
+        shape = feeds[first.name].shape
+        h, w = (shape[2], shape[3]) if first.layout == Layout.NCHW else (shape[1], shape[2])
+        return replace(info, bytes_per_pixel=bytes_per_pixel(graph, feeds, h * w))
+    except Exception as exc:  # noqa: BLE001 - an estimate: the source graph's stands
+        log.debug("memory need not probed on the optimized graph: %s", exc)
+        return info
+
+
+def build(
+    request: Request,
+    model: onnx.ModelProto,
+    cache: ModelCache,
+    warnings: list[str],
+    sample: np.ndarray | None = None,
+    progress: Progress | None = None,
+) -> PreparedModel:
+    info = describe_model(model, request.contract.constant_values)
+    model, report, converted_path = _convert(request, model, info, sample, cache, progress)
+    if channels_last_io(request.choice):
+        model = to_channels_last(model, info)
+    try:
+        temp: Path | None = cache.temp_model_path(request.key)
+    except CacheUnavailable as exc:
+        warnings.append(f"{exc}; the optimized model is not cached this time")
+        temp = None
+    start = time.perf_counter()
+    settings, choice = request.settings, request.choice
+    data = serialize(model)
+    try:
+        session, reason = create_session(data, settings, choice, choice.level(settings), str(temp) if temp else None)
+    except Exception as exc:
+        if temp is None:
+            raise
+        temp.unlink(missing_ok=True)
+        # onnxruntime writes the optimized model itself: a cache folder that filled up or vanished
+        # meanwhile fails here with a message that blames the model ('SystemError : 2'). Without the
+        # cache file the same model either loads (the cache was at fault) or fails for its own reason.
+        session, reason = create_session(data, settings, choice, choice.level(settings), None)
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        warnings.append(f"the optimized model could not be written to the cache ({first}); it is not cached this time")
+        temp = None
+    startup = time.perf_counter() - start
+    provider = actual_provider(session)
+    optimized = None
+    if temp is not None and provider != choice.name:
+        # CUDA failed to start for this model: what was optimized is a CPU graph, not for this key.
+        temp.unlink(missing_ok=True)
+        temp = None
+    if provider == Device.CPU:
+        info = _footprint_of_served_graph(info, temp, model, request.contract)
+    if temp is not None:
+        meta = {
+            "warnings": list(warnings),
+            "info": info.to_json(),
+            "report": report.to_json() if report else None,
+            "precision": request.precision,
+            "converted_model": converted_path,
+        }
+        try:
+            optimized = str(cache.commit(request.key, temp, meta).model_path)
+        except CacheUnavailable as exc:
+            warnings.append(f"{exc}; the optimized model is not cached this time")
+    return PreparedModel(
+        session=session,
+        info=info,
+        precision=request.precision,
+        provider=provider,
+        fallback_reason=reason,
+        cache_hit=False,
+        startup_seconds=startup,
+        optimized_model=optimized,
+        report=report,
+        settings=settings,
+        channels_last=channels_last_io(choice),
+        warnings=tuple(warnings),
+        converted_model=converted_path,
+        precision_note=request.precision_note,
+    )
