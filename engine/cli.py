@@ -389,63 +389,123 @@ class HelpWithDefaults(argparse.ArgumentDefaultsHelpFormatter):
         return text if "(default:" in text else super()._get_help_string(action)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="python -m engine", description="ONNX Image Runtime engine")
-    parser.add_argument("-v", "--verbose", action="store_true", help="log every step (debug level) on stderr")
-    sub = parser.add_subparsers(dest="command", required=True)
-    help_format = HelpWithDefaults  # every option's help ends with its default
+def _contract_args(p: argparse.ArgumentParser, colour: bool = True, output_alias: bool = False) -> None:
+    """The model contract's options (info, convert, optimize, run, sequence)."""
+    p.add_argument("--contract", metavar="FILE", help="the model contract as JSON (overrides metadata and sidecar)")
+    p.add_argument(
+        "--input-range", metavar="LOW,HIGH", help="values the model takes, e.g. 0,255 or -1,1 (default: 0,1)"
+    )
+    p.add_argument(
+        "--input-mean", metavar="M[,M,M]", help="subtracted after scaling to the range (default: the contract's)"
+    )
+    p.add_argument("--input-std", metavar="S[,S,S]", help="divided by after the mean (default: the contract's)")
+    p.add_argument(
+        "--channel-order",
+        type=ChannelOrder,
+        choices=list(ChannelOrder),
+        help="the model's channel order (default: the contract's, rgb)",
+    )
+    p.add_argument("--output-range", metavar="LOW,HIGH", help="values the model gives (default: the contract's)")
+    p.add_argument("--output-mean", metavar="M[,M,M]", help="the output's mean (default: the contract's)")
+    p.add_argument("--output-std", metavar="S[,S,S]", help="the output's std (default: the contract's)")
+    p.add_argument(
+        "--fit",
+        type=Fit,
+        choices=list(Fit),
+        help="auto: whole, else seamless tiles, else resize; tile; resize (default: the contract's, auto)",
+    )
+    p.add_argument(
+        "--const",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a non-image input's value (repeatable; default: the contract's constants)",
+    )
+    names = ("--output-name", "--output") if output_alias else ("--output-name",)
+    p.add_argument(
+        *names, dest="output_name", metavar="NAME", help="the model output to write (default: first image-like)"
+    )
+    if colour:
+        p.add_argument(
+            "--color",
+            type=ColorMode,
+            choices=list(ColorMode),
+            default=None,
+            help="the colour space the model expects (default: the contract's, linear)",
+        )
 
-    def contract_args(p, colour: bool = True, output_alias: bool = False):
-        p.add_argument("--contract", metavar="FILE", help="the model contract as JSON (overrides metadata and sidecar)")
-        p.add_argument(
-            "--input-range", metavar="LOW,HIGH", help="values the model takes, e.g. 0,255 or -1,1 (default: 0,1)"
-        )
-        p.add_argument(
-            "--input-mean", metavar="M[,M,M]", help="subtracted after scaling to the range (default: the contract's)"
-        )
-        p.add_argument("--input-std", metavar="S[,S,S]", help="divided by after the mean (default: the contract's)")
-        p.add_argument(
-            "--channel-order",
-            type=ChannelOrder,
-            choices=list(ChannelOrder),
-            help="the model's channel order (default: the contract's, rgb)",
-        )
-        p.add_argument("--output-range", metavar="LOW,HIGH", help="values the model gives (default: the contract's)")
-        p.add_argument("--output-mean", metavar="M[,M,M]", help="the output's mean (default: the contract's)")
-        p.add_argument("--output-std", metavar="S[,S,S]", help="the output's std (default: the contract's)")
-        p.add_argument(
-            "--fit",
-            type=Fit,
-            choices=list(Fit),
-            help="auto: whole, else seamless tiles, else resize; tile; resize (default: the contract's, auto)",
-        )
-        p.add_argument(
-            "--const",
-            action="append",
-            default=[],
-            metavar="NAME=VALUE",
-            help="a non-image input's value (repeatable; default: the contract's constants)",
-        )
-        names = ("--output-name", "--output") if output_alias else ("--output-name",)
-        p.add_argument(
-            *names, dest="output_name", metavar="NAME", help="the model output to write (default: first image-like)"
-        )
-        if colour:
-            p.add_argument(
-                "--color",
-                type=ColorMode,
-                choices=list(ColorMode),
-                default=None,
-                help="the colour space the model expects (default: the contract's, linear)",
-            )
 
+def _session_args(p: argparse.ArgumentParser, precision_default: str = "auto") -> None:
+    p.add_argument(
+        "--precision",
+        type=Precision,
+        choices=list(Precision),
+        default=precision_default,
+        help="numeric precision (auto: the fastest that passes the accuracy check on the provider that runs it)",
+    )
+    p.add_argument(
+        "--provider",
+        type=Provider,
+        choices=list(Provider),
+        default="auto",
+        help="where the model runs (auto: CUDA when it loads, else the CPU, saying why)",
+    )
+    p.add_argument("--device-id", type=_count(0), default=0, help="CUDA device index")
+    p.add_argument(
+        "--cache-dir",
+        default=None,
+        help="folder of prepared models (None: ONNX_IMAGE_RUNTIME_CACHE or the user cache)",
+    )
+
+
+def _run_args(p: argparse.ArgumentParser, output_alias: bool = False) -> None:
+    _session_args(p)
+    p.add_argument("--tile", type=_count(0), default=0, help="largest tile side in pixels (0: automatic)")
+    p.add_argument(
+        "--overlap",
+        type=_count(0),
+        default=None,
+        help=(
+            "pixels shared by neighbouring tiles: cut in the middle when they cover the receptive field, "
+            "blended where they cannot (default: from the model's receptive field)"
+        ),
+    )
+    _contract_args(p, output_alias=output_alias)
+    p.add_argument(
+        "--pass",
+        dest="pass_",
+        action="append",
+        default=[],
+        metavar="INPUT=PASS",
+        help="feed a render pass to a model input (repeatable), e.g. albedo='Diffuse Color'",
+    )
+    p.add_argument("--no-binding", action="store_true", help="plain session.run instead of IO binding")
+    p.add_argument("--exr-codec", choices=EXR_CODECS, help="EXR output codec (None: the input frame's)")
+    p.add_argument("--exr-depth", choices=["16", "32"], help="EXR output bits (None: the input frame's)")
+    p.add_argument(
+        "--keep-passes",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="a multilayer EXR input gives a multilayer EXR output: the processed image in place of its "
+        "Combined layer, every other pass kept under its own name (resized nearest when the model scales)",
+    )
+    p.add_argument(
+        "--require-gpu", action="store_true", help="exit with status 4 instead of running on the CPU (farm workers)"
+    )
+
+
+def _add_info(sub, help_format) -> None:
+    """`info`: describe a model and its contract."""
     info = sub.add_parser(
         "info", formatter_class=help_format, help="describe a model and its effective contract as JSON"
     )
     info.add_argument("model", help="the .onnx model")
-    contract_args(info, output_alias=True)
+    _contract_args(info, output_alias=True)
     info.set_defaults(func=_cmd_info)
 
+
+def _add_convert(sub, help_format) -> None:
+    """`convert`: reduced precision with its accuracy report."""
     convert = sub.add_parser(
         "convert", formatter_class=help_format, help="convert to fp16 or mixed precision and report accuracy"
     )
@@ -457,7 +517,7 @@ def build_parser() -> argparse.ArgumentParser:
         default="fp16",
         help="fp16: every node half precision; amp: half where it stays accurate; auto: fp16 if it passes, else amp",
     )
-    contract_args(convert)
+    _contract_args(convert)
     convert.add_argument("--out", required=True, help="where the converted model is written")
     convert.add_argument("--sample", help="image to validate on (its most detailed crops are used)")
     convert.add_argument("--rtol", type=_positive, default=1e-2, help="relative tolerance of the accuracy check")
@@ -469,42 +529,26 @@ def build_parser() -> argparse.ArgumentParser:
     convert.add_argument("--report", help="also write the report JSON here")
     convert.set_defaults(func=_cmd_convert)
 
-    def session_args(p, precision_default="auto"):
-        p.add_argument(
-            "--precision",
-            type=Precision,
-            choices=list(Precision),
-            default=precision_default,
-            help="numeric precision (auto: the fastest that passes the accuracy check on the provider that runs it)",
-        )
-        p.add_argument(
-            "--provider",
-            type=Provider,
-            choices=list(Provider),
-            default="auto",
-            help="where the model runs (auto: CUDA when it loads, else the CPU, saying why)",
-        )
-        p.add_argument("--device-id", type=_count(0), default=0, help="CUDA device index")
-        p.add_argument(
-            "--cache-dir",
-            default=None,
-            help="folder of prepared models (None: ONNX_IMAGE_RUNTIME_CACHE or the user cache)",
-        )
 
+def _add_optimize(sub, help_format) -> None:
+    """`optimize`: fill the cache."""
     optimize = sub.add_parser(
         "optimize", formatter_class=help_format, help="offline-optimize into the cache; print start-up figures"
     )
     optimize.add_argument("model", help="the .onnx model")
     optimize.add_argument("--sample", help="image to validate a conversion on (None: a synthetic image)")
-    session_args(optimize)
-    contract_args(optimize)
+    _session_args(optimize)
+    _contract_args(optimize)
     optimize.set_defaults(func=_cmd_optimize)
 
+
+def _add_advise(sub, help_format) -> None:
+    """`advise`: Tensor Core eligibility, layout conversions and casts."""
     advise = sub.add_parser(
         "advise", formatter_class=help_format, help="Tensor Core eligibility, layout conversions and casts"
     )
     advise.add_argument("model", help="the .onnx model")
-    session_args(advise, "fp16")
+    _session_args(advise, "fp16")
     advise.add_argument("--size", type=_size, default=(1080, 1920), help="HEIGHTxWIDTH for MAC counts")
     advise.add_argument("--profile", action="store_true", help="time the layout conversions on one run")
     advise.add_argument(
@@ -513,48 +557,19 @@ def build_parser() -> argparse.ArgumentParser:
     advise.add_argument("--out", help="where --pad-channels writes the padded model")
     advise.set_defaults(func=_cmd_advise)
 
-    def run_args(p, output_alias=False):
-        session_args(p)
-        p.add_argument("--tile", type=_count(0), default=0, help="largest tile side in pixels (0: automatic)")
-        p.add_argument(
-            "--overlap",
-            type=_count(0),
-            default=None,
-            help=(
-                "pixels shared by neighbouring tiles: cut in the middle when they cover the receptive field, "
-                "blended where they cannot (default: from the model's receptive field)"
-            ),
-        )
-        contract_args(p, output_alias=output_alias)
-        p.add_argument(
-            "--pass",
-            dest="pass_",
-            action="append",
-            default=[],
-            metavar="INPUT=PASS",
-            help="feed a render pass to a model input (repeatable), e.g. albedo='Diffuse Color'",
-        )
-        p.add_argument("--no-binding", action="store_true", help="plain session.run instead of IO binding")
-        p.add_argument("--exr-codec", choices=EXR_CODECS, help="EXR output codec (None: the input frame's)")
-        p.add_argument("--exr-depth", choices=["16", "32"], help="EXR output bits (None: the input frame's)")
-        p.add_argument(
-            "--keep-passes",
-            action=argparse.BooleanOptionalAction,
-            default=True,
-            help="a multilayer EXR input gives a multilayer EXR output: the processed image in place of its "
-            "Combined layer, every other pass kept under its own name (resized nearest when the model scales)",
-        )
-        p.add_argument(
-            "--require-gpu", action="store_true", help="exit with status 4 instead of running on the CPU (farm workers)"
-        )
 
+def _add_run(sub, help_format) -> None:
+    """`run`: one image file."""
     run = sub.add_parser("run", formatter_class=help_format, help="run a model on one image file")
     run.add_argument("model", help="the .onnx model")
     run.add_argument("input", help="image file to read (EXR, PNG, TIFF, JPEG)")
     run.add_argument("output", help="image file to write; the format follows the extension")
-    run_args(run, output_alias=True)
+    _run_args(run, output_alias=True)
     run.set_defaults(func=_cmd_run)
 
+
+def _add_sequence(sub, help_format) -> None:
+    """`sequence`: a frame sequence."""
     seq = sub.add_parser("sequence", formatter_class=help_format, help="post-process a frame sequence")
     seq.add_argument("model", help="the .onnx model")
     seq.add_argument("--input", required=True, help="e.g. 'render/####.exr'")
@@ -564,8 +579,18 @@ def build_parser() -> argparse.ArgumentParser:
     seq.add_argument("--frames", required=True, help="1-250, 1-250x5 or 1,5,9")
     seq.add_argument("--skip-existing", action="store_true", help="leave frames whose output exists (resume)")
     seq.add_argument("--stop-on-error", action="store_true", help="stop at the first failing frame")
-    run_args(seq)
+    _run_args(seq)
     seq.set_defaults(func=_cmd_sequence)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command line: one builder per subcommand, sharing the contract, session and run option groups."""
+    parser = _Parser(prog="python -m engine", description="ONNX Image Runtime engine")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log every step (debug level) on stderr")
+    sub = parser.add_subparsers(dest="command", required=True)
+    help_format = HelpWithDefaults  # every option's help ends with its default
+    for add in (_add_info, _add_convert, _add_optimize, _add_advise, _add_run, _add_sequence):
+        add(sub, help_format)
     return parser
 
 

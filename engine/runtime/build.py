@@ -8,6 +8,7 @@ import logging
 import time
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import onnx
@@ -25,6 +26,9 @@ from ..progress import Progress
 from .cache import CacheUnavailable, ModelCache
 from .prepared import PreparedModel, Request, actual_provider, channels_last_io, conversion_failed
 from .sessions import create_session
+
+if TYPE_CHECKING:
+    import onnxruntime
 
 log = logging.getLogger(__name__)
 
@@ -86,24 +90,16 @@ def _footprint_of_served_graph(
         return info
 
 
-def build(
-    request: Request,
-    model: onnx.ModelProto,
-    cache: ModelCache,
-    warnings: list[str],
-    sample: np.ndarray | None = None,
-    progress: Progress | None = None,
-) -> PreparedModel:
-    info = describe_model(model, request.contract.constant_values)
-    model, report, converted_path = _convert(request, model, info, sample, cache, progress)
-    if channels_last_io(request.choice):
-        model = to_channels_last(model, info)
+def _optimized_session(
+    request: Request, model: onnx.ModelProto, cache: ModelCache, warnings: list[str]
+) -> tuple[onnxruntime.InferenceSession, str, Path | None]:
+    """A session on `model`, onnxruntime writing its optimized graph to a temporary cache file. Returns the session,
+    its fallback reason and that file (None when it cannot be cached: `warnings` says why)."""
     try:
         temp: Path | None = cache.temp_model_path(request.key)
     except CacheUnavailable as exc:
         warnings.append(f"{exc}; the optimized model is not cached this time")
         temp = None
-    start = time.perf_counter()
     settings, choice = request.settings, request.choice
     data = serialize(model)
     try:
@@ -119,13 +115,31 @@ def build(
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         warnings.append(f"the optimized model could not be written to the cache ({first}); it is not cached this time")
         temp = None
-    startup = time.perf_counter() - start
-    provider = actual_provider(session)
-    optimized = None
-    if temp is not None and provider != choice.name:
+    if temp is not None and actual_provider(session) != choice.name:
         # CUDA failed to start for this model: what was optimized is a CPU graph, not for this key.
         temp.unlink(missing_ok=True)
         temp = None
+    return session, reason, temp
+
+
+def build(
+    request: Request,
+    model: onnx.ModelProto,
+    cache: ModelCache,
+    warnings: list[str],
+    sample: np.ndarray | None = None,
+    progress: Progress | None = None,
+) -> PreparedModel:
+    """A prepared model made from the source `model` on a cache miss, committed to `cache` when it can be."""
+    info = describe_model(model, request.contract.constant_values)
+    model, report, converted_path = _convert(request, model, info, sample, cache, progress)
+    if channels_last_io(request.choice):
+        model = to_channels_last(model, info)
+    start = time.perf_counter()
+    session, reason, temp = _optimized_session(request, model, cache, warnings)
+    startup = time.perf_counter() - start
+    provider = actual_provider(session)
+    optimized = None
     if provider == Device.CPU:
         info = _footprint_of_served_graph(info, temp, model, request.contract)
     if temp is not None:
@@ -150,8 +164,8 @@ def build(
         startup_seconds=startup,
         optimized_model=optimized,
         report=report,
-        settings=settings,
-        channels_last=channels_last_io(choice),
+        settings=request.settings,
+        channels_last=channels_last_io(request.choice),
         warnings=tuple(warnings),
         converted_model=converted_path,
         precision_note=request.precision_note,
