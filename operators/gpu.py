@@ -10,7 +10,10 @@ import bpy
 
 from ..engine import gpu as gpu_setup
 from ..preferences import GPU_STATE, gpu_runtime_dir, refresh_gpu_state
+from .jobs import Outcome
 from .runner import JobRunner
+
+INSTALLING = "Installing the GPU runtime..."
 
 
 @dataclass
@@ -67,10 +70,18 @@ class ONNX_OT_install_gpu_runtime(JobRunner, bpy.types.Operator):
             if addon is not None and addon.preferences is not None:
                 wheel_dir = addon.preferences.wheel_dir
         packages = [p.strip() for p in self.packages.split(",") if p.strip()] or None
-        GPU_STATE.update(message="Installing the GPU runtime...", restart=False)
+        GPU_STATE.update(message=INSTALLING, restart=False)
         return InstallJob(
             target=gpu_runtime_dir(), wheel_dir=bpy.path.abspath(wheel_dir) if wheel_dir else None, packages=packages
         )
+
+    def ended(self, context, job, outcome: Outcome) -> None:
+        """The box never keeps saying "Installing..." after a failure or a cancel."""
+        if GPU_STATE["message"] == INSTALLING:
+            refresh_gpu_state()
+            ends = {Outcome.CANCELLED: "cancelled", Outcome.FAILED: "failed (see the report)"}
+            message = f"GPU runtime install {ends[outcome]}; nothing was activated" if outcome in ends else ""
+            GPU_STATE.update(message=message, restart=False)
 
     def finish(self, context, job, outcome) -> str:
         refresh_gpu_state()

@@ -13,6 +13,7 @@ import queue
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from enum import StrEnum
 from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
@@ -23,6 +24,14 @@ if TYPE_CHECKING:  # these load onnx: only the worker's code touches them, lazil
     from ..engine import Advice, ModelContract, ModelInfo, PreparedModel, SequenceSummary, SessionSettings
 
 log = logging.getLogger(__name__)
+
+
+class Outcome(StrEnum):
+    """How a job ended, for the runner's `ended` hook: it runs whichever way the job ends."""
+
+    DONE = "done"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
 
 
 class Result(Protocol):

@@ -8,6 +8,7 @@ from __future__ import annotations
 import inspect
 import queue
 import threading
+import time
 
 import bpy
 
@@ -24,12 +25,24 @@ def report_failure(op, exc: BaseException) -> set[str]:
 # What an operator class must define to use the runner, with the arguments after `self`.
 _CONTRACT = {"build": ("context",), "finish": ("context", "job", "result")}
 
+ESC_GRACE_S = 1.0
+"""After Esc, a job that has not stopped at a check by then (one that never reports progress: a pip install, a
+conversion inside a library) is left to end in the background, its result discarded: Blender is free again
+within this time, whatever the job does."""
+clock = time.monotonic
+"""Seconds, for the Esc grace (tests give the runner their own clock)."""
+
 
 class JobRunner:
     """Mixin for long operators. Subclasses define
 
         build(self, context) -> job          main thread: Blender data -> a bpy-free job (operators/jobs.py)
         finish(self, context, job, result) -> str   main thread: the job's result -> Blender data; the report line
+
+    and may define
+
+        ended(self, context, job, outcome: jobs.Outcome)   main thread, after the job ends whichever way (done,
+                                             failed, cancelled): undo what build() showed (a status message)
 
     The contract is checked when the class is defined, so a missing or misnamed method is an error at
     registration, not when an artist clicks."""
@@ -38,6 +51,7 @@ class JobRunner:
     _thread = None
     _queue = None
     _job = None
+    _esc_at: float | None = None
     progress: Progress | None = None
     """The running job's progress (its cancel flag is what Esc sets)."""
 
@@ -65,6 +79,9 @@ class JobRunner:
 
         return Progress(show)
 
+    def ended(self, context, job, outcome: jobs.Outcome) -> None:
+        """Runs after every job, whichever way it ended; nothing by default."""
+
     def invoke(self, context, event):
         return self.execute(context)
 
@@ -81,7 +98,7 @@ class JobRunner:
 
     def start(self, context, job) -> set[str]:
         """Run `job` on a worker thread; modal() drains its messages on a timer."""
-        self._job = job
+        self._job, self._esc_at = job, None
         self._queue = messages = queue.Queue()
         self.progress = Progress(on_update=lambda f, t: messages.put(("progress", f, t)))
         self._thread = threading.Thread(target=jobs.worker, args=(job, self.progress, messages), daemon=True)
@@ -98,10 +115,15 @@ class JobRunner:
         if event.type == "ESC" and event.value == "PRESS":
             # The worker stops at its next check; nothing is written.
             self.progress.cancel()
+            self._esc_at = self._esc_at if self._esc_at is not None else clock()
             context.window_manager.onnx_image_runtime.status = "cancelling"
             return {"RUNNING_MODAL"}
         if event.type != "TIMER":
             return {"PASS_THROUGH"}
+        if self._esc_at is not None and self._queue.empty() and clock() - self._esc_at >= ESC_GRACE_S:
+            # The job has not reached a check: Blender is given back now; the worker's result is never read.
+            self._end(context)
+            return self.complete(context, self._job, ("error", Cancelled("cancelled by the user; nothing was written")))
         while True:
             try:
                 message = self._queue.get_nowait()
@@ -124,6 +146,8 @@ class JobRunner:
         if self.progress is not None:
             self.progress.cancel()
         self._end(context)
+        if self._job is not None:
+            self.ended(context, self._job, jobs.Outcome.CANCELLED)
 
     def _end(self, context):
         wm = context.window_manager
@@ -138,11 +162,14 @@ class JobRunner:
         """Main thread: turn the worker's final message into Blender data and reports."""
         kind, payload = message[0], message[1]
         if kind == "error":
+            self.ended(context, job, jobs.Outcome.CANCELLED if isinstance(payload, Cancelled) else jobs.Outcome.FAILED)
             return report_failure(self, payload)
         try:
             text = self.finish(context, job, payload)
         except Exception as exc:  # noqa: BLE001 - reported to the user
+            self.ended(context, job, jobs.Outcome.FAILED)
             return report_failure(self, exc)
+        self.ended(context, job, jobs.Outcome.DONE)
         for note in payload.notes:
             self.report({"WARNING"}, note)
         self.report({"INFO"}, text)

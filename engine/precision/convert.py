@@ -8,6 +8,7 @@ import io
 import logging
 import os
 import tempfile
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -157,6 +158,11 @@ class _BudgetSpent(Exception):
         )
 
 
+_CONVERTER_PATCH = threading.Lock()
+"""The patch replaces module globals of onnxconverter-common: two mixed-precision searches at once (an operator's
+worker and a render handler) would see each other's block lists and repairs, so they take turns."""
+
+
 @contextlib.contextmanager
 def _patched_converter(extra_blocks: tuple[str, ...], forced_nodes: list[str], repairs: list, search: _Search):
     """auto_convert_mixed_precision takes no op block list and calls the converter many times
@@ -164,9 +170,6 @@ def _patched_converter(extra_blocks: tuple[str, ...], forced_nodes: list[str], r
     `repairs` receives each attempt's counts; the last one is the returned model's. `search` sees
     every attempt (time budget, progress, cancel) and every result (best node set so far)."""
     from onnxconverter_common import auto_mixed_precision, float16
-
-    saved_blocks, saved_convert = float16.DEFAULT_OP_BLOCK_LIST, float16.convert_float_to_float16
-    saved_values = auto_mixed_precision.get_tensor_values_using_ort
 
     def convert_and_repair(*args, **kwargs):
         kwargs["node_block_list"] = list(kwargs.get("node_block_list") or []) + forced_nodes
@@ -182,21 +185,25 @@ def _patched_converter(extra_blocks: tuple[str, ...], forced_nodes: list[str], r
         search.judged(results)
         return results
 
-    float16.DEFAULT_OP_BLOCK_LIST = list(saved_blocks) + [op for op in extra_blocks if op not in saved_blocks]
-    float16.convert_float_to_float16 = convert_and_repair
-    auto_mixed_precision.get_tensor_values_using_ort = values_and_judge
-    try:
-        yield
-    finally:
-        float16.DEFAULT_OP_BLOCK_LIST, float16.convert_float_to_float16 = saved_blocks, saved_convert
-        auto_mixed_precision.get_tensor_values_using_ort = saved_values
+    with _CONVERTER_PATCH:  # the originals are read under the lock: never another search's patch
+        saved_blocks, saved_convert = float16.DEFAULT_OP_BLOCK_LIST, float16.convert_float_to_float16
+        saved_values = auto_mixed_precision.get_tensor_values_using_ort
+        float16.DEFAULT_OP_BLOCK_LIST = list(saved_blocks) + [op for op in extra_blocks if op not in saved_blocks]
+        float16.convert_float_to_float16 = convert_and_repair
+        auto_mixed_precision.get_tensor_values_using_ort = values_and_judge
+        try:
+            yield
+        finally:
+            float16.DEFAULT_OP_BLOCK_LIST, float16.convert_float_to_float16 = saved_blocks, saved_convert
+            auto_mixed_precision.get_tensor_values_using_ort = saved_values
 
 
 def _fp16(model: onnx.ModelProto, options: ConversionOptions, node_blocks: list[str]) -> onnx.ModelProto:
-    if options.backend == Backend.ORT:
-        from onnxruntime.transformers.float16 import DEFAULT_OP_BLOCK_LIST, convert_float_to_float16
-    else:
-        from onnxconverter_common.float16 import DEFAULT_OP_BLOCK_LIST, convert_float_to_float16
+    with _CONVERTER_PATCH:  # never a mixed-precision search's patched converter or block list
+        if options.backend == Backend.ORT:
+            from onnxruntime.transformers.float16 import DEFAULT_OP_BLOCK_LIST, convert_float_to_float16
+        else:
+            from onnxconverter_common.float16 import DEFAULT_OP_BLOCK_LIST, convert_float_to_float16
     return convert_float_to_float16(
         model,
         keep_io_types=options.keep_io_types,

@@ -236,3 +236,99 @@ def test_the_runner_contract_is_checked_when_an_operator_class_is_defined():
 
             def finish(self, context, result):
                 return ""
+
+
+class _Waits:
+    """A job that never reports progress or checks for a cancel (as a pip install or a library's conversion)."""
+
+    notes: list = []
+
+    def __init__(self):
+        self.release = threading.Event()
+
+    def work(self, progress):
+        assert self.release.wait(60)
+        return SimpleNamespace(notes=[])
+
+
+def _runner_with_hook(bpy):
+    from onnx_image_runtime.operators.jobs import Outcome
+    from onnx_image_runtime.operators.runner import JobRunner
+
+    seen: list[Outcome] = []
+    reports: list = []
+
+    class Hooked(JobRunner):
+        def build(self, context):
+            return _Waits()
+
+        def finish(self, context, job, result):
+            if getattr(job, "fail", False):
+                raise RuntimeError("finish failed")
+            return "done"
+
+        def ended(self, context, job, outcome):
+            seen.append(outcome)
+
+        def report(self, level, text):
+            reports.append((next(iter(level)), text))
+
+    context = SimpleNamespace(window_manager=WindowManager(bpy.context.window_manager), window=object(), area=None)
+    return Hooked(), context, seen, reports
+
+
+def test_the_ended_hook_runs_on_success_failure_and_cancel(bpy_data):
+    from onnx_image_runtime.operators.jobs import Outcome
+
+    op, context, seen, reports = _runner_with_hook(bpy_data)
+    job = _Waits()
+    job.release.set()
+    assert op.start(context, job) == {"RUNNING_MODAL"} and drive(op, context) == {"FINISHED"}
+    failing = _Waits()
+    failing.fail = True
+    failing.release.set()
+    op.start(context, failing)
+    assert drive(op, context) == {"CANCELLED"} and reports[-1] == ("ERROR", "RuntimeError: finish failed")
+    held = _Waits()
+    op.start(context, held)
+    op.cancel(context)  # Blender ends the modal operator
+    held.release.set()
+    assert seen == [Outcome.DONE, Outcome.FAILED, Outcome.CANCELLED]
+
+
+def test_esc_frees_blender_within_the_grace_even_when_the_job_never_checks(bpy_data, monkeypatch):
+    """Every job honours Esc within ESC_GRACE_S (issue 23), read on the runner's clock (injected here)."""
+    from onnx_image_runtime.operators import runner
+    from onnx_image_runtime.operators.jobs import Outcome
+
+    now = [100.0]
+    monkeypatch.setattr(runner, "clock", lambda: now[0])
+    op, context, seen, reports = _runner_with_hook(bpy_data)
+    job = _Waits()
+    op.start(context, job)
+    assert op.modal(context, ESC) == {"RUNNING_MODAL"}
+    now[0] += runner.ESC_GRACE_S / 2
+    assert op.modal(context, TIMER) == {"RUNNING_MODAL"}  # still within the grace: the job may yet stop
+    now[0] += runner.ESC_GRACE_S / 2
+    assert op.modal(context, TIMER) == {"CANCELLED"}
+    assert reports == [("WARNING", "cancelled by the user; nothing was written")] and seen == [Outcome.CANCELLED]
+    assert not context.window_manager.onnx_image_runtime.running
+    job.release.set()  # the worker ends in the background; its result is never read
+
+
+def test_a_failed_or_cancelled_gpu_install_does_not_keep_saying_installing(bpy_data):
+    from onnx_image_runtime.operators.gpu import INSTALLING, ONNX_OT_install_gpu_runtime
+    from onnx_image_runtime.operators.jobs import Outcome
+    from onnx_image_runtime.preferences import GPU_STATE
+
+    op = None  # ended() reads nothing of the operator instance (a bpy struct needs a running operator)
+    for outcome, word in ((Outcome.FAILED, "failed"), (Outcome.CANCELLED, "cancelled")):
+        GPU_STATE.update(message=INSTALLING)
+        ONNX_OT_install_gpu_runtime.ended(op, None, None, outcome)
+        assert (
+            GPU_STATE["message"]
+            == f"GPU runtime install {word}{' (see the report)' if word == 'failed' else ''}; nothing was activated"
+        )
+    GPU_STATE.update(message="installed 3 packages")
+    ONNX_OT_install_gpu_runtime.ended(op, None, None, Outcome.DONE)
+    assert GPU_STATE["message"] == "installed 3 packages"  # finish() said what happened: kept

@@ -59,3 +59,21 @@ def test_cancel_stops_the_search_between_attempts():
 def test_budget_must_be_positive():
     with pytest.raises(ValueError, match="time_budget_s"):
         ConversionOptions(precision="amp", time_budget_s=0)
+
+
+def test_the_converter_patch_is_held_under_a_lock_and_put_back():
+    """Two searches at once (an operator and a render handler) take turns on onnxconverter-common's globals."""
+    from onnxconverter_common import float16
+
+    from engine.precision import convert
+
+    model, feeds, options = _case(time_budget_s=60.0)
+    original = float16.convert_float_to_float16
+    held: list[bool] = []
+
+    def viewer(fraction: float, text: str) -> None:
+        held.append(convert._CONVERTER_PATCH.locked() and float16.convert_float_to_float16 is not original)
+
+    convert_model(model, feeds, options, Progress(viewer))
+    assert held and all(held)
+    assert float16.convert_float_to_float16 is original and not convert._CONVERTER_PATCH.locked()
