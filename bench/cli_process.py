@@ -56,32 +56,25 @@ def process_row(name: str, model: Path, size: tuple[int, int], work: Path, round
     write_image(source, np.random.default_rng(0).random((*size, 3), dtype=np.float32))
     cache = work / "cache"
     python = sys.executable
+
+    def engine_run(output: str, *options: str) -> list[str]:
+        return [
+            python,
+            "-m",
+            "engine",
+            "run",
+            str(model),
+            str(source),
+            str(work / output),
+            *options,
+            "--cache-dir",
+            str(cache),
+        ]
+
     commands = {
         "plain": [python, "-c", PLAIN, str(model), str(source), str(work / "plain.exr")],
-        "default": [
-            python,
-            "-m",
-            "engine",
-            "run",
-            str(model),
-            str(source),
-            str(work / "d.exr"),
-            "--cache-dir",
-            str(cache),
-        ],
-        "fp32": [
-            python,
-            "-m",
-            "engine",
-            "run",
-            str(model),
-            str(source),
-            str(work / "f.exr"),
-            "--precision",
-            "fp32",
-            "--cache-dir",
-            str(cache),
-        ],
+        "default": engine_run("d.exr"),
+        "fp32": engine_run("f.exr", "--precision", "fp32"),
     }
     for command in commands.values():  # warm-up: fills the cache, as a second run of the same job finds it
         cpu_seconds(command)
