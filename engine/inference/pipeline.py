@@ -12,7 +12,7 @@ from ..image.bands import all_finite, contiguous_copy, copy_channels
 from ..image.channels import from_tensor, split_alpha, to_rgba, to_tensor
 from ..image.normalize import decode, encode
 from ..model.records import TensorInfo
-from ..options import FitChoice, Layout
+from ..options import Fit, FitChoice, Layout
 from ..progress import SILENT, Progress
 from ..runtime.memory import auto_tile_side, memory_budget
 from ..runtime.prepare import PreparedModel
@@ -198,8 +198,7 @@ def _run_image(prepared, image, extra, settings, progress, mapping) -> RunResult
         out_alpha = resample(alpha, out_h, out_w)  # carried with the same filters as the colour
     else:
         out_alpha = _resize_alpha(alpha, out_h, out_w)
-    if not report.exact:
-        notes.append(_seam_note(report))
+    notes.extend(_plan_notes(report, settings, info, h, w))
     if settings.blender_rgba:
         result = to_rgba(result, out_alpha, bottom_up=True)
     elif out_alpha is not None:
@@ -258,6 +257,19 @@ def _seam_note(report: TilingReport) -> str:
         f"tiling is not exact: {report.reason}, so the {report.tiles} tiles may show seams{measured}. "
         "Use fit 'auto' or 'resize' to avoid them"
     )
+
+
+def _plan_notes(report: TilingReport, settings: RunSettings, info, h: int, w: int) -> list[str]:
+    """What the user should know about the plan: tiles that may show seams, or auto resizing a model that takes
+    any size (said, never silent, with the size used and how to choose otherwise)."""
+    notes = [] if report.exact else [_seam_note(report)]
+    if report.resized_to is not None and settings.effective_fit() == Fit.AUTO and not info.fixed_size:
+        rh, rw = report.resized_to
+        notes.append(
+            f"fit auto resized the image from {w}x{h} to {rw}x{rh} for the model and back: {report.reason}. "
+            "To keep every pixel, choose fit 'tile' (seams are measured and reported) or a smaller input"
+        )
+    return notes
 
 
 def _seam_difference(prepared, colours, tile, overlap, settings) -> float | None:

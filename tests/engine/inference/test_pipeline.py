@@ -357,3 +357,18 @@ def test_the_plan_and_pixels_do_not_depend_on_the_memory_free_now(model_file, ca
     assert busy.tiling is not None and idle.tiling is not None
     assert busy.tiling.to_json() == idle.tiling.to_json() and busy.tiling.fit == "whole"
     assert busy.image.tobytes() == idle.image.tobytes()
+
+
+def test_auto_says_when_it_must_resize_a_global_model_with_the_size_and_the_choice(prepared):
+    """Issue 24: a model that sees the whole image runs whole whenever it fits the device; when it cannot, the
+    resize is said in the run's notes (and so in Blender's report), with the size used and how to choose."""
+    prep = prepared("global_pool")
+    image = synthetic_image(300, 400)
+    assert run_image(prep, image).tiling.fit == "whole" and not run_image(prep, image).notes
+    run_state(prep).memory_budget = int(prep.info.bytes_per_pixel * 64 * 64)  # a device too small for it whole
+    result = run_image(prep, image)
+    assert result.tiling.fit == "resize" and result.image.shape[:2] == (300, 400)
+    (note,) = [n for n in result.notes if n.startswith("fit auto resized")]
+    rh, rw = result.tiling.resized_to
+    # The smallest automatic tile is 256 px: the resize keeps the aspect within 256 x 256 pixels.
+    assert f"from 400x300 to {rw}x{rh}" in note and "choose fit 'tile'" in note and rh * rw <= 256 * 256
