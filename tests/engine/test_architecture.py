@@ -148,19 +148,46 @@ def test_the_checks_catch_an_upward_import_and_a_cycle(tmp_path, monkeypatch):
 OUTSIDE = ["__init__.py", "handlers.py", "preferences.py", "properties.py", "operators", "panels"]
 
 
+def boundary_leaks(source: str, where: str, cli: bool = False) -> list[str]:
+    """Imports in `source` that reach past the engine's public surface: a module below it (`from ..engine.runtime
+    import x`), or a name that is not exported (`from ..engine import runtime`, `from ..engine import _EXPORTS`);
+    in cli.py, which sits inside the package, `from .x import y` or `from . import runtime`."""
+    public = set(engine.__all__)
+    leaks = []
+    for node in ast.walk(ast.parse(source)):
+        if not isinstance(node, ast.ImportFrom):
+            continue
+        module = node.module or ""
+        into_engine = module == "engine" or module.startswith("engine.") or (cli and node.level == 1)
+        if not into_engine:
+            continue
+        below = module.startswith("engine.") or (cli and bool(module))
+        hidden = [a.name for a in node.names if a.name not in public]
+        if below or hidden:
+            leaks.append(f"{where}: from {'.' * node.level}{module} import {', '.join(a.name for a in node.names)}")
+    return leaks
+
+
 def test_the_blender_layer_and_the_cli_import_only_the_public_surface():
     offenders = []
     files = [
         p for entry in OUTSIDE for p in ((ROOT / entry).rglob("*.py") if (ROOT / entry).is_dir() else [ROOT / entry])
     ]
     for path in files:
-        for node in ast.walk(ast.parse(path.read_text())):
-            if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("engine."):
-                offenders.append(f"{path.relative_to(ROOT)}: from {'.' * node.level}{node.module}")
-    for node in ast.walk(ast.parse((ENGINE / "cli.py").read_text())):
-        if isinstance(node, ast.ImportFrom) and node.level == 1 and node.module:
-            offenders.append(f"engine/cli.py: from .{node.module}")
+        offenders += boundary_leaks(path.read_text(), str(path.relative_to(ROOT)))
+    offenders += boundary_leaks((ENGINE / "cli.py").read_text(), "engine/cli.py", cli=True)
     assert offenders == []
+
+
+def test_the_boundary_check_catches_each_known_leak():
+    """The three leaks the design review found passed the old check; each is caught now, and public names pass."""
+    assert boundary_leaks("from ..engine import runtime\n", "op.py")
+    assert boundary_leaks("from ..engine import _EXPORTS\n", "op.py")
+    assert boundary_leaks("from . import runtime\n", "engine/cli.py", cli=True)
+    assert boundary_leaks("from ..engine.runtime.prepare import prepare_model\n", "op.py")
+    assert boundary_leaks("from .runtime import prepare\n", "engine/cli.py", cli=True)
+    assert boundary_leaks("from ..engine import prepare_model, gpu, Precision\n", "op.py") == []
+    assert boundary_leaks("from . import prepare_model\n", "engine/cli.py", cli=True) == []
 
 
 def test_every_public_name_resolves_and_nothing_private_is_exported():
@@ -189,3 +216,19 @@ def test_importing_the_engine_and_light_names_loads_no_onnx():
     # The check above could fail: using a heavy name does load onnx (prepare_model no longer does: a cache hit
     # needs no ONNX library, tests/engine/runtime/test_prepare.py).
     assert heavy.stdout.strip() == "True"
+
+
+def test_the_export_map_is_the_one_list_and_the_type_checking_block_matches_it():
+    """Issue 23: the public names were kept three times by hand ('Fit' listed twice). __all__ is the map's keys;
+    the TYPE_CHECKING imports (for type checkers) name exactly those, from the module the map says."""
+    tree = ast.parse((ENGINE / "__init__.py").read_text())
+    block = next(n for n in tree.body if isinstance(n, ast.If) and getattr(n.test, "id", "") == "TYPE_CHECKING")
+    imported: dict[str, str] = {}
+    for node in block.body:
+        if isinstance(node, ast.ImportFrom):
+            for alias in node.names:
+                imported[alias.asname or alias.name] = "." * node.level + (node.module or "")
+                if node.module is None:  # `from . import gpu`: the module itself
+                    imported[alias.asname or alias.name] = "." + alias.name
+    assert engine.__all__ == sorted(engine._EXPORTS) and len(set(engine.__all__)) == len(engine.__all__)
+    assert imported == engine._EXPORTS
