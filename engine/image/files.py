@@ -321,23 +321,9 @@ def layer_count(path: str | os.PathLike) -> int:
         inp.close()
 
 
-def write_layers_like(
-    src: str | os.PathLike, dst: str | os.PathLike, image: np.ndarray, exr: ExrOptions | None = None
-) -> None:
-    """Write `dst` as a multilayer EXR laid out like the EXR `src`: the same parts, part names, channel
-    names, per-channel pixel types, compression and metadata, with `image` in place of the combined
-    layer (the one `read_image` processes) and every other layer copied untouched.
-
-    When `image` has another size than `src` (an upscaler), the other layers are resized to it with
-    nearest-neighbour, which keeps data passes' values (depths, normals, IDs) as rendered; EXR parts may
-    have different sizes, but compositors expect a frame's passes to line up pixel for pixel. `exr`
-    overrides the combined layer's depth and every part's codec where its fields are set. Atomic like
-    `write_image`."""
+def _read_parts(src: str | os.PathLike) -> list[tuple[Any, np.ndarray]]:
+    """Every part of an EXR as (its OpenImageIO spec, HxWxC float32 pixels)."""
     oiio = _oiio()
-    path = Path(dst)
-    image = _hwc_float32(image)
-    height, width, count = image.shape
-    exr = exr or ExrOptions()
     inp = oiio.ImageInput.open(str(src))
     if inp is None:
         raise ImageError(f"cannot read image {src}: {_one_line(oiio.geterror()) or 'unknown format'}")
@@ -353,6 +339,46 @@ def write_layers_like(
             part += 1
     finally:
         inp.close()
+    return sources
+
+
+def _part_spec(spec: Any, names: list[str], formats: list[str], size: tuple[int, int], exr: ExrOptions) -> Any:
+    """The output spec of one part: the source part's, with its metadata (Blender's camera, time, view), at the
+    output size, with these channels and pixel types, and the codec `exr` asks for."""
+    oiio = _oiio()
+    height, width = size
+    out = oiio.ImageSpec(spec)
+    out.width, out.height, out.nchannels = width, height, len(names)
+    out.x, out.y = (spec.x, spec.y) if (spec.width, spec.height) == (width, height) else (0, 0)
+    out.full_x, out.full_y, out.full_width, out.full_height = out.x, out.y, width, height
+    for attribute in ("openexr:chunkCount", "oiio:subimages", "oiio:subimagename"):
+        out.erase_attribute(attribute)
+    out.attribute("oiio:UnassociatedAlpha", 1)
+    if exr.codec:
+        out.attribute("compression", exr.codec)
+    out.channelnames = tuple(names)
+    out.set_format(oiio.TypeDesc(formats[0]))
+    out.channelformats = tuple(oiio.TypeDesc(f) for f in formats) if len(set(formats)) > 1 else ()
+    return out
+
+
+def write_layers_like(
+    src: str | os.PathLike, dst: str | os.PathLike, image: np.ndarray, exr: ExrOptions | None = None
+) -> None:
+    """Write `dst` as a multilayer EXR laid out like the EXR `src`: the same parts, part names, channel
+    names, per-channel pixel types, compression and metadata, with `image` in place of the combined
+    layer (the one `read_image` processes) and every other layer copied untouched.
+
+    When `image` has another size than `src` (an upscaler), the other layers are resized to it with
+    nearest-neighbour, which keeps data passes' values (depths, normals, IDs) as rendered; EXR parts may
+    have different sizes, but compositors expect a frame's passes to line up pixel for pixel. `exr`
+    overrides the combined layer's depth and every part's codec where its fields are set. Atomic like
+    `write_image`."""
+    path = Path(dst)
+    image = _hwc_float32(image)
+    height, width, count = image.shape
+    exr = exr or ExrOptions()
+    sources = _read_parts(src)
     # The combined layer is found exactly as read_image finds it, by the same name rules.
     layers = {}
     where = {}
@@ -379,17 +405,5 @@ def write_layers_like(
             names = [names[i] for i in keep] + new_names
             formats = [formats[i] for i in keep] + [new_format] * count
             pixels = np.concatenate([pixels[:, :, keep], image], axis=2)
-        out = oiio.ImageSpec(spec)  # its metadata (Blender's camera, time, view) travels along
-        out.width, out.height, out.nchannels = width, height, len(names)
-        out.x, out.y = (spec.x, spec.y) if (spec.width, spec.height) == (width, height) else (0, 0)
-        out.full_x, out.full_y, out.full_width, out.full_height = out.x, out.y, width, height
-        for attribute in ("openexr:chunkCount", "oiio:subimages", "oiio:subimagename"):
-            out.erase_attribute(attribute)
-        out.attribute("oiio:UnassociatedAlpha", 1)
-        if exr.codec:
-            out.attribute("compression", exr.codec)
-        out.channelnames = tuple(names)
-        out.set_format(oiio.TypeDesc(formats[0]))
-        out.channelformats = tuple(oiio.TypeDesc(f) for f in formats) if len(set(formats)) > 1 else ()
-        parts.append((out, np.ascontiguousarray(pixels)))
+        parts.append((_part_spec(spec, names, formats, (height, width), exr), np.ascontiguousarray(pixels)))
     _write_checked(path, parts)

@@ -374,6 +374,15 @@ def _shape(t: TensorInfo, hw: tuple[int, int], batch: int = 1) -> tuple[int, ...
     return (batch, c, *hw) if t.layout == Layout.NCHW else (batch, *hw, c)
 
 
+def _run_one_tile(runner: TileRunner, feeds, out_view: TensorInfo, out_hw, progress, transient: bool) -> np.ndarray:
+    """The whole (padded) image in one run. `transient`: the runner's reused output buffer may be returned."""
+    progress.check()
+    out = runner.run(feeds) if transient else runner.run(feeds, out=np.empty(_shape(out_view, out_hw), runner.out_type))
+    progress.update(1.0, "1/1 tiles")
+    assert out_view.layout is not None  # the result is an image output (ModelInfo.output_named)
+    return from_tensor(out, out_view.layout)
+
+
 def _run_tiled(prepared, colours, tile, settings, progress, out_t, overlap: int, transient: bool = False):
     """The model's output for the padded image, and the number of tiles. `transient`: the caller copies the
     output before the next run, so a one-tile run may return the runner's reused buffer."""
@@ -391,14 +400,8 @@ def _run_tiled(prepared, colours, tile, settings, progress, out_t, overlap: int,
     tensors = {t.name: prepared.session_view(t) for t in info.image_inputs}
     out_view = prepared.session_view(out_t)
     if len(ys) == 1 and len(xs) == 1 and runner.batch == 1:
-        progress.check()
         whole = {n: to_tensor(p, tensors[n]) for n, p in padded.items()}
-        if transient:
-            out = runner.run(whole)
-        else:
-            out = runner.run(whole, out=np.empty(_shape(out_view, (round(ph * s), round(pw * s))), runner.out_type))
-        progress.update(1.0, "1/1 tiles")
-        return from_tensor(out, out_view.layout), 1
+        return _run_one_tile(runner, whole, out_view, (round(ph * s), round(pw * s)), progress, transient), 1
     out_c = out_t.channels
     result = np.empty((round(ph * s), round(pw * s), out_c), np.float32)
     oh, ow = round(tile[0] * s), round(tile[1] * s)

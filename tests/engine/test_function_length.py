@@ -15,8 +15,6 @@ NOT_CUT_YET = {
     ("engine/inference/pipeline.py", "_run_image"): 100,
     ("engine/precision/convert.py", "convert_model"): 79,
     ("engine/model/describe.py", "describe_model"): 75,
-    ("engine/image/files.py", "write_layers_like"): 72,
-    ("engine/inference/pipeline.py", "_run_tiled"): 61,
 }
 
 
