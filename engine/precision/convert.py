@@ -301,7 +301,18 @@ def convert_model(
     report.repairs.extend(fixes.describe())
     report.casts_after = count_casts(converted)
     report.fp32_nodes = _float_nodes(converted)
+    return _judged(converted, reference, feeds, options, report)
 
+
+def _judged(
+    converted: onnx.ModelProto,
+    reference: np.ndarray,
+    feeds: dict[str, np.ndarray],
+    options: ConversionOptions,
+    report: ConversionReport,
+) -> tuple[onnx.ModelProto | None, ConversionReport]:
+    """The converted model's output against fp32's on the same feeds: the figures, and the model only if it
+    passed (finite and within the tolerance)."""
     try:
         output = _run(converted, feeds)[0]
     except Exception as exc:  # noqa: BLE001 - the converter's output is untrusted until it loads
