@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -146,6 +147,34 @@ def _no_image_input(inputs: list[TensorInfo]) -> ModelError:
     )
 
 
+def _first_run(
+    run: Callable[[int, int], list[np.ndarray] | None], fixed: tuple[int, int] | None, batch: int
+) -> tuple[int, int, list[np.ndarray]]:
+    """The model run once: at its fixed size, else at 64x64 (or 256x256 for a model that needs more)."""
+    if fixed:
+        results = run(*fixed)
+        if results is None:
+            raise ModelError(f"model fails to run on its own fixed input size {fixed[0]}x{fixed[1]} (batch {batch})")
+        return fixed[0], fixed[1], results
+    for side in (_PROBE_BASE, 256):
+        results = run(side, side)
+        if results is not None:
+            return side, side, results
+    raise ModelError("model fails to run on 64x64 and 256x256 test inputs")
+
+
+def _resolve_outputs(outputs: list[TensorInfo], results: list[np.ndarray], base_h: int) -> int:
+    """Layouts, channels and scales of the outputs from a run; the index of the first image-like one."""
+    for t, value in zip(outputs, results, strict=True):
+        _resolve_output(t, value)
+        if t.is_image:
+            t.scale = _out_hw(value, t.layout)[0] / base_h
+    if not any(t.is_image for t in outputs):
+        described = ", ".join(f"{t.name} {list(v.shape)}" for t, v in zip(outputs, results, strict=True))
+        raise ModelError(f"model has no image-like output (4-D float tensor with 1-4 channels); outputs: {described}")
+    return next(i for i, t in enumerate(outputs) if t.is_image)
+
+
 def describe_model(model: onnx.ModelProto, constants: Constants | None = None) -> ModelInfo:
     """Describe a loaded model; runs it on tiny inputs when shapes do not tell the channels, layout, scale or
     size rules. `constants` (the contract's) feed non-image inputs during the probe runs."""
@@ -182,28 +211,9 @@ def describe_model(model: onnx.ModelProto, constants: Constants | None = None) -
 
         return bytes_per_pixel(model, _feeds(images, others, constants, h, w, batch), h * w)
 
-    if fixed:
-        base_h, base_w = fixed[0]
-        results = run(base_h, base_w)
-        if results is None:
-            raise ModelError(f"model fails to run on its own fixed input size {base_h}x{base_w} (batch {batch})")
-    else:
-        base_h = base_w = _PROBE_BASE
-        results = run(base_h, base_w)
-        if results is None:
-            base_h = base_w = 256
-            results = run(base_h, base_w)
-            if results is None:
-                raise ModelError("model fails to run on 64x64 and 256x256 test inputs")
-    for t, value in zip(outputs, results, strict=True):
-        _resolve_output(t, value)
-        if t.is_image:
-            t.scale = _out_hw(value, t.layout)[0] / base_h
-    if not any(t.is_image for t in outputs):
-        described = ", ".join(f"{t.name} {list(v.shape)}" for t, v in zip(outputs, results, strict=True))
-        raise ModelError(f"model has no image-like output (4-D float tensor with 1-4 channels); outputs: {described}")
-    out = next(t for t in outputs if t.is_image)
-    out_index = outputs.index(out)
+    base_h, base_w, results = _first_run(run, fixed[0] if fixed else None, batch)
+    out_index = _resolve_outputs(outputs, results, base_h)
+    out = outputs[out_index]
     scale = float(out.scale or 1.0)
     if fixed:
         info = ModelInfo(

@@ -13,7 +13,6 @@ LIMIT = 60
 NOT_CUT_YET = {
     ("engine/batch/sequence.py", "process_sequence"): 101,
     ("engine/inference/pipeline.py", "_run_image"): 100,
-    ("engine/model/describe.py", "describe_model"): 75,
 }
 
 
