@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -139,16 +140,48 @@ def _run_image(prepared, image, extra, settings, progress, mapping) -> RunResult
         if h and w
         else None
     )
+    colours, alpha, clipped, notes = _model_inputs(inputs, assigned, raw, image.shape[:2], plan, contract)
+
+    assert plan is not None  # an empty image was refused by split_alpha
+    out_contract = contract.output_for(inputs[0].channels or 1, out_t.channels or 1)
+    out_contract.check_channels(out_t.channels or 1, "output")
+    # The model's output is copied into a new array before run_image returns (Blender's RGBA, or resized back):
+    # a one-tile run may then leave it in the runner's reused buffer instead of allocating a fresh one (100 MB
+    # at a 4K output) only to copy it again.
+    transient = settings.blender_rgba or plan.resize_to is not None
+    result, tiles, tile = _run_plan(prepared, colours, plan, settings, progress, out_t, transient)
+    # Before the result is read: measuring a seam runs the model again, on the runners' buffers.
+    report = _report(prepared, colours, plan, tile, tiles, settings, h, w)
+    s = info.output_scale(out_t)
+    out_h, out_w = round(h * s), round(w * s)
+    ran_h, ran_w = plan.resize_to or (h, w)
+    result = decode(result[: round(ran_h * s), : round(ran_w * s)], out_contract)
+    if plan.resize_to is not None:
+        result = resample(result, out_h, out_w)  # back to the expected size, in linear light
+    notes.extend(_plan_notes(report, settings, info, h, w))
+    result = _with_alpha(result, _output_alpha(alpha, (out_h, out_w), plan, settings), settings)
+    return RunResult(
+        image=result,
+        notes=tuple(notes),
+        clipped_pixels=clipped,
+        tiles=tiles,
+        tile_size=tile,
+        tiling=report,
+    )
+
+
+def _model_inputs(inputs, assigned, raw, hw, plan, contract) -> tuple[dict[str, np.ndarray], Any, int, list[str]]:
+    """Each model input's pixels as the model takes them: colour split from alpha (checked finite), resized for a
+    resize plan, the first encoded by the contract. Returns them, the first input's alpha, the pixels clipped by
+    the encoding and the notes."""
     notes: list[str] = []
     colours: dict[str, np.ndarray] = {}
     alpha = None
     clipped = 0
     for t in inputs:
         source = np.asarray(assigned[t.name], np.float32)
-        if source.shape[:2] != image.shape[:2]:
-            raise ImageError(
-                f"'{t.name}' is {source.shape[1]}x{source.shape[0]}, the image is {image.shape[1]}x{image.shape[0]}"
-            )
+        if source.shape[:2] != hw:
+            raise ImageError(f"'{t.name}' is {source.shape[1]}x{source.shape[0]}, the image is {hw[1]}x{hw[0]}")
         if t.name in raw:
             colour = source
         else:
@@ -172,33 +205,23 @@ def _run_image(prepared, image, extra, settings, progress, mapping) -> RunResult
         colours[t.name], clipped = encode(colour, contract.input)
     if clipped:
         notes.append(f"{clipped} pixels were outside [0, 1] and clipped by the sRGB transform")
+    return colours, alpha, clipped, notes
 
-    assert plan is not None  # an empty image was refused by split_alpha
-    out_contract = contract.output_for(inputs[0].channels or 1, out_t.channels or 1)
-    out_contract.check_channels(out_t.channels or 1, "output")
-    # The model's output is copied into a new array before run_image returns (Blender's RGBA, or resized back):
-    # a one-tile run may then leave it in the runner's reused buffer instead of allocating a fresh one (100 MB
-    # at a 4K output) only to copy it again.
-    transient = settings.blender_rgba or plan.resize_to is not None
-    result, tiles, tile = _run_plan(prepared, colours, plan, settings, progress, out_t, transient)
-    # Before the result is read: measuring a seam runs the model again, on the runners' buffers.
-    report = _report(prepared, colours, plan, tile, tiles, settings, h, w)
-    s = info.output_scale(out_t)
-    out_h, out_w = round(h * s), round(w * s)
-    ran_h, ran_w = plan.resize_to or (h, w)
-    result = decode(result[: round(ran_h * s), : round(ran_w * s)], out_contract)
-    if plan.resize_to is not None:
-        result = resample(result, out_h, out_w)  # back to the expected size, in linear light
+
+def _output_alpha(alpha, out_hw: tuple[int, int], plan: Plan, settings: RunSettings) -> np.ndarray | None:
+    """The result's alpha at the output size: None where the input had none (or, for Blender's RGBA, was opaque)."""
     if alpha is None:
-        out_alpha = None
-    elif not has_transparency(alpha):
+        return None
+    if not has_transparency(alpha):
         # Opaque: the result's alpha is 1 everywhere, whatever the filter (to_rgba writes 1 without an array).
-        out_alpha = None if settings.blender_rgba else np.ones((out_h, out_w), np.float32)
-    elif plan.resize_to is not None:
-        out_alpha = resample(alpha, out_h, out_w)  # carried with the same filters as the colour
-    else:
-        out_alpha = _resize_alpha(alpha, out_h, out_w)
-    notes.extend(_plan_notes(report, settings, info, h, w))
+        return None if settings.blender_rgba else np.ones(out_hw, np.float32)
+    if plan.resize_to is not None:
+        return resample(alpha, *out_hw)  # carried with the same filters as the colour
+    return _resize_alpha(alpha, *out_hw)
+
+
+def _with_alpha(result: np.ndarray, out_alpha: np.ndarray | None, settings: RunSettings) -> np.ndarray:
+    """The final contiguous array (Blender's bottom-up RGBA, or HxWxC with alpha), checked finite."""
     if settings.blender_rgba:
         result = to_rgba(result, out_alpha, bottom_up=True)
     elif out_alpha is not None:
@@ -213,14 +236,7 @@ def _run_image(prepared, image, extra, settings, progress, mapping) -> RunResult
             f"the model produced {nonfinite} NaN/Inf values; nothing was written "
             "(try fp32 or mixed precision if this is an fp16 model)"
         )
-    return RunResult(
-        image=result,
-        notes=tuple(notes),
-        clipped_pixels=clipped,
-        tiles=tiles,
-        tile_size=tile,
-        tiling=report,
-    )
+    return result
 
 
 def _report(prepared, colours, plan: Plan, tile, tiles: int, settings: RunSettings, h: int, w: int) -> TilingReport:

@@ -12,7 +12,6 @@ from tests.helpers import ROOT
 LIMIT = 60
 NOT_CUT_YET = {
     ("engine/batch/sequence.py", "process_sequence"): 101,
-    ("engine/inference/pipeline.py", "_run_image"): 100,
 }
 
 
