@@ -167,7 +167,7 @@ def sequence_row(
             str(folder / "in_####.exr"),
             str(folder / "out" / "####.exr"),
             numbers,
-            RunSettings(),
+            settings=RunSettings(),
             exr=ExrOptions(codec=codec) if codec else None,
         )
         assert summary.ok and len(summary.done) == frames

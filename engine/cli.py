@@ -337,13 +337,13 @@ def _cmd_sequence(args) -> int:
         args.input,
         with_extension(args.output, args.input),
         frames,
-        _run_settings(args, contract),
-        args.skip_existing,
-        args.stop_on_error,
-        pass_mapping(args),
-        _progress_printer("frames"),
-        _exr(args),
-        _fp32_reference(args, prepared, sample, contract),
+        settings=_run_settings(args, contract),
+        skip_existing=args.skip_existing,
+        stop_on_error=args.stop_on_error,
+        pass_inputs=pass_mapping(args),
+        progress=_progress_printer("frames"),
+        exr=_exr(args),
+        reference=_fp32_reference(args, prepared, sample, contract),
     )
     print(file=sys.stderr)
     _json(summary.to_json())

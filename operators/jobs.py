@@ -377,12 +377,12 @@ class SequenceJob:
             self.input_pattern,
             self.output_pattern,
             self.frames,
-            self.run,
-            self.skip_existing,
-            self.stop_on_error,
-            self.mapping,
-            progress,
-            ExrOptions(keep_passes=self.keep_passes),
+            settings=self.run,
+            skip_existing=self.skip_existing,
+            stop_on_error=self.stop_on_error,
+            pass_inputs=self.mapping,
+            progress=progress,
+            exr=ExrOptions(keep_passes=self.keep_passes),
             reference=reference,
         )
         # failed frames are the operator's error, not notes (reported once)

@@ -28,7 +28,7 @@ from ..image.files import (
     write_layers_like,
 )
 from ..image.passes import select_inputs
-from ..inference.pipeline import RunSettings, run_image
+from ..inference.pipeline import RunResult, RunSettings, run_image
 from ..progress import SILENT, Progress
 from ..runtime.prepare import PreparedModel
 from .accuracy_check import recheck_affordable, recheck_against_fp32
@@ -57,6 +57,12 @@ class SequenceSummary:
     @property
     def ok(self) -> bool:
         return not self.failed and not self.cancelled
+
+    def note_plan(self, result: RunResult, frames: int) -> None:
+        """Keep (and log, as the sequence's first line) how the first frame processed met the model."""
+        if not self.tiling and result.tiling is not None:
+            self.tiling = result.tiling.text()
+            log.info("sequence of %d frames: %s", frames, self.tiling)
 
     def to_json(self) -> dict:
         return {
@@ -187,34 +193,11 @@ def _check_paths(src: str, dst: str) -> None:
         raise EngineError(f"output {dst} would overwrite its source frame; choose another output pattern")
 
 
-def process_sequence(
-    prepared: PreparedModel,
-    input_pattern: str,
-    output_pattern: str,
-    frames: list[int],
-    settings: RunSettings | None = None,
-    skip_existing: bool = False,
-    stop_on_error: bool = False,
-    pass_inputs: dict[str, str] | None = None,
-    progress: Progress | None = None,
-    exr: ExrOptions | None = None,
-    reference: PreparedModel | None = None,
-) -> SequenceSummary:
-    """Process `frames` of `input_pattern` into `output_pattern` ('#' runs are frame numbers).
-
-    A failing frame is recorded in `summary.failed` with the reason and writes nothing; the others go
-    on unless `stop_on_error`. Cancelling through `progress` stops before the next frame or tile and
-    keeps only complete files; an output an earlier run finished is never removed.
-    Progress text: 'frame 7 processed (3/10)' or 'frame 7 failed (3/10)' after
-    each frame (its file is written in the background; the summary says when it was). EXR outputs are
-    stored like their source frames unless `exr` is given. With `reference` (the fp32 model), the first
-    frame processed is compared with fp32 before it is written: outside tolerance, ConversionError ends
-    the sequence with nothing written."""
-    settings = settings or RunSettings()
-    progress = progress or SILENT
-    pass_inputs = pass_inputs or {}
-    names = _input_names(prepared)
-    summary = SequenceSummary()
+def _frames_to_do(
+    input_pattern: str, output_pattern: str, frames: list[int], skip_existing: bool, summary: SequenceSummary
+) -> list[tuple[int, str, str]]:
+    """(frame, source, target) of each frame to process; skipped ones go to `summary`. A dead writer's temporary
+    files in the output folder are cleaned first."""
     todo = []
     if frames:
         _clean_temps(os.path.dirname(frame_path(output_pattern, frames[0])) or ".")
@@ -225,52 +208,102 @@ def process_sequence(
             summary.skipped.append(frame)
         else:
             todo.append((frame, src, dst))
-    # Three stages overlap: the next frame is read, the current one runs, the previous one is written
-    # (EXR compression costs about as much as a small model's inference). Writes are bounded, so at
-    # most MAX_PENDING_WRITES results wait in memory.
-    writes: list[tuple[int, str, Future[None]]] = []
+    return todo
 
-    def harvest(wait_all: bool) -> bool:
-        """Record finished writes; returns False when a failed write should stop the batch."""
+
+class _Writes:
+    """Frames being written in the background, recorded in the summary as they finish. A sequence overlaps three
+    stages: the next frame is read, the current one runs, the previous one is written (EXR compression costs about
+    as much as a small model's inference). Writes are bounded: at most MAX_PENDING_WRITES results wait in memory."""
+
+    def __init__(self, summary: SequenceSummary, stop_on_error: bool):
+        self.summary, self.stop_on_error = summary, stop_on_error
+        self.pending: list[tuple[int, Future[None]]] = []
+
+    def harvest(self, wait_all: bool) -> bool:
+        """Record finished writes (all of them with `wait_all`, else until at most MAX_PENDING_WRITES wait);
+        returns False when a failed write should stop the batch."""
         keep_going = True
-        while writes and (wait_all or len(writes) >= MAX_PENDING_WRITES or writes[0][2].done()):
-            frame, dst, future = writes.pop(0)
+        while self.pending and (wait_all or len(self.pending) >= MAX_PENDING_WRITES or self.pending[0][1].done()):
+            frame, future = self.pending.pop(0)
             try:
                 future.result()
-                summary.done.append(frame)
+                self.summary.done.append(frame)
             except FRAME_ERRORS as exc:
-                _record_failure(summary, frame, exc)
-                keep_going = not stop_on_error
+                _record_failure(self.summary, frame, exc)
+                keep_going = not self.stop_on_error
         return keep_going
 
+
+class _Prefetch:
+    """Frames read one ahead, on a thread of their own, while the current one runs."""
+
+    def __init__(self, reader: ThreadPoolExecutor, sources: list[str], pass_inputs: dict[str, str], names):
+        self.reader, self.sources, self.pass_inputs, self.names = reader, sources, pass_inputs, names
+        self.pending = reader.submit(_load, sources[0], pass_inputs, names) if sources else None
+
+    def take(self, index: int):
+        """Frame `index`'s (image, extra inputs), the next one's read started meanwhile; raises what reading
+        this one raised."""
+        current = self.pending
+        assert current is not None  # submitted at the start and for every next frame
+        if index + 1 < len(self.sources):
+            self.pending = self.reader.submit(_load, self.sources[index + 1], self.pass_inputs, self.names)
+        return current.result()
+
+
+def _run_checked(prepared, image, extra, settings: RunSettings, progress: _FrameProgress, reference) -> RunResult:
+    """One frame's run, stopped if cancelled meanwhile, and (the first frame of a reduced precision) re-checked
+    against fp32 before anything is written."""
+    result = run_image(prepared, image, extra, settings, progress)
+    progress.check()
+    _recheck(reference, prepared, image, extra, result.image, settings)
+    return result
+
+
+def process_sequence(
+    prepared: PreparedModel,
+    input_pattern: str,
+    output_pattern: str,
+    frames: list[int],
+    *,
+    settings: RunSettings | None = None,
+    skip_existing: bool = False,
+    stop_on_error: bool = False,
+    pass_inputs: dict[str, str] | None = None,
+    progress: Progress | None = None,
+    exr: ExrOptions | None = None,
+    reference: PreparedModel | None = None,
+) -> SequenceSummary:
+    """Process `frames` of `input_pattern` into `output_pattern` ('#' runs are frame numbers).
+
+    A failing frame is recorded in `summary.failed` with the reason and writes nothing; the others go on unless
+    `stop_on_error`. Cancelling through `progress` stops before the next frame or tile and keeps only complete
+    files; an output an earlier run finished is never removed. Progress text: 'frame 7 processed (3/10)' or
+    'frame 7 failed (3/10)' after each frame (its file is written in the background; the summary says when it
+    was). EXR outputs are stored like their source frames unless `exr` is given. With `reference` (the fp32
+    model), the first frame is compared with fp32 before it is written: outside tolerance, ConversionError ends
+    the sequence with nothing written."""
+    settings = settings or RunSettings()
+    progress = progress or SILENT
+    pass_inputs = pass_inputs or {}
+    summary = SequenceSummary()
+    todo = _frames_to_do(input_pattern, output_pattern, frames, skip_existing, summary)
+    writes = _Writes(summary, stop_on_error)  # three stages overlap: read the next, run this, write the last
+
     with ThreadPoolExecutor(max_workers=1) as reader, ThreadPoolExecutor(max_workers=1) as writer:
-        pending = reader.submit(_load, todo[0][1], pass_inputs, names) if todo else None
+        frames_in = _Prefetch(reader, [src for _, src, _ in todo], pass_inputs, _input_names(prepared))
         for index, (frame, src, dst) in enumerate(todo):
-            if progress.cancelled:
-                summary.cancelled = True
-                break
             try:
-                assert pending is not None  # submitted before the loop and for every next frame
-                loaded, error = pending.result(), None
-            except FRAME_ERRORS as exc:
-                loaded, error = None, exc
-            if index + 1 < len(todo):
-                pending = reader.submit(_load, todo[index + 1][1], pass_inputs, names)
-            try:
-                if error is not None:
-                    raise error
+                progress.check()  # a cancel before the next frame: Cancelled, below
+                image, extra = frames_in.take(index)
                 start = time.perf_counter()
                 Path(dst).parent.mkdir(parents=True, exist_ok=True)
                 frame_progress = _FrameProgress(progress, index, len(todo), frame)
-                image, extra = loaded
-                result = run_image(prepared, image, extra, settings, frame_progress)
-                frame_progress.check()
-                _recheck(reference, prepared, image, extra, result.image, settings)
+                result = _run_checked(prepared, image, extra, settings, frame_progress, reference)
                 reference = None  # the first frame decides
-                writes.append((frame, dst, writer.submit(_write_like, src, dst, result.image, exr)))
-                if not summary.tiling and result.tiling is not None:
-                    summary.tiling = result.tiling.text()
-                    log.info("sequence of %d frames: %s", len(todo), summary.tiling)
+                writes.pending.append((frame, writer.submit(_write_like, src, dst, result.image, exr)))
+                summary.note_plan(result, len(todo))
                 log.info("frame %d -> %s (%.2f s)", frame, dst, time.perf_counter() - start)
             except Cancelled:
                 summary.cancelled = True
@@ -281,11 +314,11 @@ def process_sequence(
                 _record_failure(summary, frame, exc)
                 if stop_on_error:
                     break
-            if not harvest(wait_all=False):
+            if not writes.harvest(wait_all=False):
                 break
             state = "failed" if frame in summary.failed else "processed"
             progress.update((index + 1) / len(todo), f"frame {frame} {state} ({index + 1}/{len(todo)})")
-        harvest(wait_all=True)
+        writes.harvest(wait_all=True)
     summary.done.sort()
     return summary
 

@@ -55,7 +55,11 @@ def test_a_sequence_logs_its_tiling_first_and_keeps_it_in_the_summary(tmp_path, 
     prepared = prepare_model(model, "fp32", SessionSettings(provider="cpu"), tmp_path / "c")
     with caplog.at_level(logging.INFO, logger="engine"):
         summary = process_sequence(
-            prepared, str(tmp_path / "in/####.exr"), str(tmp_path / "out/####.exr"), [1, 2], RunSettings(tile=64)
+            prepared,
+            str(tmp_path / "in/####.exr"),
+            str(tmp_path / "out/####.exr"),
+            [1, 2],
+            settings=RunSettings(tile=64),
         )
     assert summary.done == [1, 2] and summary.to_json()["tiling"] == summary.tiling
     first = caplog.records[0].getMessage()
