@@ -38,4 +38,12 @@ class Progress:
             raise Cancelled("cancelled by the user; nothing was written")
 
 
-SILENT = Progress()
+class _Silent(Progress):
+    """The progress of work nobody watches or cancels. One object serves every such call, so it cannot be
+    cancelled: a cancel meant for one run would otherwise stop every later run in the process."""
+
+    def cancel(self) -> None:
+        raise TypeError("SILENT is shared by every unobserved run and cannot be cancelled; pass a Progress of your own")
+
+
+SILENT: Progress = _Silent()

@@ -372,3 +372,13 @@ def test_auto_says_when_it_must_resize_a_global_model_with_the_size_and_the_choi
     rh, rw = result.tiling.resized_to
     # The smallest automatic tile is 256 px: the resize keeps the aspect within 256 x 256 pixels.
     assert f"from 400x300 to {rw}x{rh}" in note and "choose fit 'tile'" in note and rh * rw <= 256 * 256
+
+
+def test_the_shared_silent_progress_cannot_be_cancelled(prepared):
+    """Issue 23: SILENT serves every run nobody watches; cancelling it would stop them all."""
+    from engine.progress import SILENT
+
+    with pytest.raises(TypeError, match="cannot be cancelled"):
+        SILENT.cancel()
+    assert not SILENT.cancelled
+    assert run_image(prepared("sr_x2"), synthetic_image(16, 16)).tiles == 1  # runs without a progress still work
