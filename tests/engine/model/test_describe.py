@@ -58,3 +58,26 @@ def test_ir14_model_is_lowered_to_what_onnxruntime_accepts():
     assert model.ir_version == max_ir_version() < 14
     assert "IR version 14" in warnings[0]
     assert describe_model(model).scale == 2.0
+
+
+@pytest.mark.parametrize("radius", [3, "global", None])
+def test_model_info_round_trips_through_json(radius):
+    """A cached description reads back as it was written (issue 23: records are the contract)."""
+    import json
+
+    from engine.model.records import ModelInfo, TensorInfo
+
+    info = ModelInfo(
+        inputs=[TensorInfo("x", [1, 3, "h", None], "float32", "NCHW", 3), TensorInfo("k", [1], "float32")],
+        outputs=[TensorInfo("y", [1, 3, "h2", "w2"], "float32", "NCHW", 3, scale=2.0)],
+        scale=2.0,
+        fixed_size=None if radius != 3 else [64, 96],
+        size_multiple=8,
+        warnings=["IR lowered"],
+        bytes_per_pixel=396.0,
+        receptive_radius=radius,
+        batch=1,
+    )
+    again = ModelInfo.from_json(json.loads(json.dumps(info.to_json())))
+    assert again == info and again.to_json() == info.to_json()
+    assert again.inputs[0].layout == "NCHW" and again.image_inputs == [again.inputs[0]]
