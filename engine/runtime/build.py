@@ -154,19 +154,14 @@ def build(
             optimized = str(cache.commit(request.key, temp, meta).model_path)
         except CacheUnavailable as exc:
             warnings.append(f"{exc}; the optimized model is not cached this time")
-    return PreparedModel(
-        session=session,
+    return request.prepared(
+        session,
         info=info,
-        precision=request.precision,
-        provider=provider,
         fallback_reason=reason,
         cache_hit=False,
         startup_seconds=startup,
         optimized_model=optimized,
         report=report,
-        settings=request.settings,
-        channels_last=channels_last_io(request.choice),
         warnings=tuple(warnings),
         converted_model=converted_path,
-        precision_note=request.precision_note,
     )

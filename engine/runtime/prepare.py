@@ -22,7 +22,6 @@ from .prepared import (
     SESSIONS,
     PreparedModel,
     Request,
-    actual_provider,
     channels_last_io,
     is_loaded,
     release_model,
@@ -210,19 +209,14 @@ def _from_cache(request: Request, entry: CacheEntry) -> PreparedModel:
     if not isinstance(warnings, list) or not all(isinstance(w, str) for w in warnings):
         raise TypeError("warnings is not a list of strings")
     session, reason = create_session(str(entry.model_path), request.settings, request.choice, OptLevel.DISABLED)
-    return PreparedModel(
-        session=session,
+    return request.prepared(
+        session,
         info=info,
-        precision=request.precision,
-        provider=actual_provider(session),
         fallback_reason=reason,
         cache_hit=True,
         startup_seconds=time.perf_counter() - start,
         optimized_model=str(entry.model_path),
         report=report,
-        settings=request.settings,
-        channels_last=channels_last_io(request.choice),
         warnings=tuple(warnings),
         converted_model=entry.meta.get("converted_model"),
-        precision_note=request.precision_note,
     )

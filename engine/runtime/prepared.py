@@ -121,3 +121,35 @@ class Request:
     """Cache key of the converted graph alone: the same for every provider and optimization level."""
     contract: ModelContract
     precision_note: str = ""
+
+    def prepared(
+        self,
+        session: onnxruntime.InferenceSession,
+        *,
+        info: ModelInfo,
+        fallback_reason: str,
+        cache_hit: bool,
+        startup_seconds: float,
+        optimized_model: str | None,
+        report: ConversionReport | None,
+        warnings: tuple[str, ...],
+        converted_model: str | None,
+    ) -> PreparedModel:
+        """The prepared model this request asked for, on `session`, with what preparing it found out (from the
+        cache or built): the request's own fields are filled here, once."""
+        return PreparedModel(
+            session=session,
+            info=info,
+            precision=self.precision,
+            provider=actual_provider(session),
+            fallback_reason=fallback_reason,
+            cache_hit=cache_hit,
+            startup_seconds=startup_seconds,
+            optimized_model=optimized_model,
+            report=report,
+            settings=self.settings,
+            channels_last=channels_last_io(self.choice),
+            warnings=warnings,
+            converted_model=converted_model,
+            precision_note=self.precision_note,
+        )
