@@ -262,6 +262,29 @@ def write_image(path: str | os.PathLike, image: np.ndarray, exr: ExrOptions | No
     _write_checked(path, [(spec, data)])
 
 
+def _does_not_read_back(path: Path, specs: list[Any]) -> str:
+    """Why the file at `path` is not the image written (every part decoded, its size and channels as written),
+    or "" when it is. Encoders buffer: a disk that fills near the end of a file can fail the last flush unseen by
+    the library (PNG, TIFF and EXR all left cut files behind with no error), so only reading back proves it."""
+    oiio = _oiio()
+    inp = oiio.ImageInput.open(str(path))
+    if inp is None:
+        return _one_line(oiio.geterror()) or "it cannot be opened"
+    try:
+        for index, spec in enumerate(specs):
+            if not inp.seek_subimage(index, 0):
+                return f"part {index + 1} of {len(specs)} is missing"
+            got = inp.spec()
+            if (got.width, got.height, got.nchannels) != (spec.width, spec.height, spec.nchannels):
+                return f"part {index + 1} reads back as {got.width}x{got.height}x{got.nchannels}"
+            pixels = inp.read_image(index, 0, 0, got.nchannels, "float")
+            if pixels is None or not hasattr(pixels, "shape") or inp.has_error:
+                return _one_line(inp.geterror() or oiio.geterror()) or f"part {index + 1} does not decode"
+        return ""
+    finally:
+        inp.close()
+
+
 def _write_checked(path: Path, parts: list[tuple[Any, np.ndarray]]) -> None:
     """Write `parts` (OpenImageIO spec, HxWxC pixels), one subimage each, to a temporary file, check
     every step, flush it and rename it onto `path`; on any failure `path` is left as it was."""
@@ -291,6 +314,8 @@ def _write_checked(path: Path, parts: list[tuple[Any, np.ndarray]]) -> None:
         if not ok or error or os.path.getsize(tmp) == 0:
             raise ImageError(f"cannot write {path}: {_one_line(error) or 'write failed (disk full?)'}")
         _fsync(tmp)
+        if why := _does_not_read_back(tmp, [spec for spec, _ in parts]):
+            raise ImageError(f"cannot write {path}: what reached the disk does not read back whole ({why}; disk full?)")
         atomic.publish(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)

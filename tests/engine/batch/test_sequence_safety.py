@@ -4,6 +4,7 @@ the frame instead of renaming a truncated image into place, and temp files of ki
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -140,3 +141,58 @@ def test_stale_temp_files_of_dead_processes_are_cleaned_when_a_sequence_starts(p
     summary = process_sequence(prepared, str(tmp_path / "in" / "####.exr"), str(out / "####.exr"), [1])
     assert summary.done == [1]
     assert sorted(os.listdir(out)) == sorted(["0001.exr", alive.name, unrelated.name])
+
+
+FULL_NEAR_THE_END = """
+import json, os, resource, signal, sys
+import numpy as np
+from engine.image.files import ExrOptions, read_image, write_image
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails with EFBIG, like ENOSPC
+folder, ext, half = sys.argv[1], sys.argv[2], sys.argv[3] == "half"
+image = np.random.default_rng(0).random((48, 64, 3), np.float32)
+exr = ExrOptions(half=half) if ext == "exr" else None
+whole = os.path.join(folder, "whole." + ext)
+write_image(whole, image, exr)
+size = os.path.getsize(whole)
+hard = resource.getrlimit(resource.RLIMIT_FSIZE)[1]
+wrong = []
+for limit in range(max(1, size - int(sys.argv[4])), size):
+    target = os.path.join(folder, "cut." + ext)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (limit, hard))
+    try:
+        write_image(target, image, exr)
+        written = True
+    except Exception:
+        written = False
+    resource.setrlimit(resource.RLIMIT_FSIZE, (hard, hard))
+    if written:
+        try:
+            back = read_image(target)
+            ok = back.shape == image.shape
+        except Exception:
+            ok = False
+        if not ok:
+            wrong.append(limit)
+        os.remove(target)
+    leftovers = sorted(set(os.listdir(folder)) - {"whole." + ext})
+    if leftovers:
+        wrong.append((limit, leftovers))
+        break
+print(json.dumps({"size": size, "wrong": wrong}))
+"""
+
+
+@pytest.mark.parametrize("ext,depth", [("png", ""), ("tif", ""), ("exr", "half"), ("exr", "float")])
+def test_a_disk_full_near_the_end_of_a_file_never_leaves_a_cut_file(tmp_path, ext, depth):
+    """Issue 25: the file-size limit is stepped across every byte count of the file's last 2 kB (and the whole of
+    a smaller file): each write either fails, leaving nothing, or leaves a file that reads back whole."""
+    done = subprocess.run(
+        [sys.executable, "-c", FULL_NEAR_THE_END, str(tmp_path), ext, depth, "2048"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert result["size"] > 1000 and result["wrong"] == [], result
