@@ -17,6 +17,30 @@ def temp_name(final: Path, suffix: str = ".tmp") -> Path:
     return final.with_name(f".{final.stem}.{os.getpid()}.{secrets.token_hex(4)}{suffix}")
 
 
+_EXCLUSIVE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
+_ATTEMPTS = 8
+
+
+def _create(final: Path, suffix: str) -> tuple[Path, int]:
+    """A new temporary file beside `final`, created exclusively: a file or a link someone planted at a name is
+    never opened, let alone written through (another random name is tried instead)."""
+    for _ in range(_ATTEMPTS):
+        path = temp_name(final, suffix)
+        try:
+            return path, os.open(path, _EXCLUSIVE, 0o644)
+        except FileExistsError:
+            continue
+    raise FileExistsError(f"no free temporary name beside {final} after {_ATTEMPTS} tries")
+
+
+def reserve(final: Path, suffix: str = ".tmp") -> Path:
+    """A new empty temporary file beside `final`, for a library that writes by name (OpenImageIO, onnxruntime):
+    created exclusively here first, so the name it is given is this process's own file."""
+    path, fd = _create(final, suffix)
+    os.close(fd)
+    return path
+
+
 def publish(temp: Path, final: Path) -> None:
     """Rename a finished temporary file onto `final` (atomic within one file system)."""
     os.replace(temp, final)
@@ -25,9 +49,8 @@ def publish(temp: Path, final: Path) -> None:
 def write_bytes(path: Path, data: bytes) -> None:
     """Write `data` to `path` whole: a reader sees the old file or the new one, never a part. The temporary
     file is created exclusively (never through a link someone left at its name) and flushed to disk first."""
-    tmp = temp_name(path, f".{path.suffix.lstrip('.') or 'bin'}.tmp")
+    tmp, fd = _create(path, f".{path.suffix.lstrip('.') or 'bin'}.tmp")
     try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o644)
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
             fh.flush()

@@ -289,7 +289,10 @@ def _write_checked(path: Path, parts: list[tuple[Any, np.ndarray]]) -> None:
     """Write `parts` (OpenImageIO spec, HxWxC pixels), one subimage each, to a temporary file, check
     every step, flush it and rename it onto `path`; on any failure `path` is left as it was."""
     oiio = _oiio()
-    tmp = atomic.temp_name(path, f".tmp{path.suffix}")
+    try:
+        tmp = atomic.reserve(path, f".tmp{path.suffix}")
+    except OSError as exc:
+        raise ImageError(f"cannot write {path}: {exc.strerror or exc}") from exc
     try:
         out = oiio.ImageOutput.create(str(tmp))
         if out is None:

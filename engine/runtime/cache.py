@@ -82,7 +82,10 @@ class ModelCache:
             raise CacheUnavailable(f"cache folder {self.root} cannot be created: {exc.strerror or exc}") from exc
         if not os.access(self.root, os.W_OK):
             raise CacheUnavailable(f"cache folder {self.root} is not writable")
-        return atomic.temp_name(self.root / key, ".onnx.tmp")
+        try:
+            return atomic.reserve(self.root / key, ".onnx.tmp")
+        except OSError as exc:
+            raise CacheUnavailable(f"cache folder {self.root} cannot be written: {exc.strerror or exc}") from exc
 
     def commit(self, key: str, temp_model: Path, meta: dict) -> CacheEntry:
         model, meta_path = self._paths(key)

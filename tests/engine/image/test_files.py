@@ -239,3 +239,32 @@ def test_cli_help_describes_every_option_with_its_default(command):
         # The help says what tile_plan does: exact cuts in the middle of a sufficient overlap, blending otherwise.
         assert "cut in the middle when they cover the receptive field" in " ".join(text.split())
         assert "blended where they cannot" in " ".join(text.split())
+
+
+def test_a_link_planted_at_a_temporary_name_is_never_written_through(tmp_path, monkeypatch):
+    """Issue 25: temporary names are unpredictable and created exclusively; even a link planted at the very name
+    the engine draws (the random token forced here) is left alone and another name is used."""
+    import itertools
+    import os
+
+    from engine import atomic
+
+    tokens = itertools.chain(["deadbeef"], (f"{n:08x}" for n in itertools.count(1)))
+    monkeypatch.setattr(atomic.secrets, "token_hex", lambda _n: next(tokens))
+    victim = tmp_path / "victim.txt"
+    victim.write_text("not yours")
+    out = tmp_path / "out"
+    out.mkdir()
+    planted = out / f".frame.{os.getpid()}.deadbeef.tmp.exr"
+    planted.symlink_to(victim)
+    write_image(out / "frame.exr", synthetic_image(8, 8))
+    assert victim.read_text() == "not yours" and planted.is_symlink()
+    assert read_image(out / "frame.exr").shape == (8, 8, 3)
+    assert sorted(p.name for p in out.iterdir()) == sorted(["frame.exr", planted.name])
+
+
+def test_temporary_names_differ_every_time(tmp_path):
+    from engine import atomic
+
+    names = {atomic.temp_name(tmp_path / "frame.exr", ".tmp.exr").name for _ in range(50)}
+    assert len(names) == 50

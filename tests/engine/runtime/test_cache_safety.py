@@ -131,3 +131,24 @@ def test_unusable_cache_warning_reaches_run_and_sequence(model_file, tmp_path):
         )
         assert done.returncode == 0, done.stderr
         assert "not cached" in done.stderr and str(blocked) in done.stderr
+
+
+def test_a_link_planted_at_the_cache_temporary_name_is_skipped(tmp_path, monkeypatch):
+    """Issue 25: a shared farm cache cannot be used to make a worker overwrite another file."""
+    import itertools
+    import os
+
+    from engine import atomic
+    from engine.runtime.cache import ModelCache
+
+    tokens = itertools.chain(["deadbeef"], (f"{n:08x}" for n in itertools.count(1)))
+    monkeypatch.setattr(atomic.secrets, "token_hex", lambda _n: next(tokens))
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    victim = tmp_path / "victim.txt"
+    victim.write_text("not yours")
+    planted = cache / f".abc.{os.getpid()}.deadbeef.onnx.tmp"
+    planted.symlink_to(victim)
+    temp = ModelCache(cache).temp_model_path("abc")
+    assert temp != planted and temp.is_file() and not temp.is_symlink() and temp.stat().st_size == 0
+    assert victim.read_text() == "not yours"
