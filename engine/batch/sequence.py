@@ -13,7 +13,7 @@ import os
 import time
 from collections.abc import Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from ..errors import Cancelled, ConversionError, EngineError
@@ -53,6 +53,8 @@ class SequenceSummary:
     tiling: str = ""
     """How the first frame met the model (fit, tiles, overlap, covered area), one line; every frame of a
     sequence of one size is planned the same way."""
+    notes: list[str] = field(default_factory=list)
+    """What the user should know about frames that were written (values beyond half's range, say)."""
 
     @property
     def ok(self) -> bool:
@@ -71,6 +73,7 @@ class SequenceSummary:
             "failed": self.failed,
             "cancelled": self.cancelled,
             "tiling": self.tiling,
+            "notes": self.notes,
         }
 
     def text(self) -> str:
@@ -114,16 +117,15 @@ def _record_failure(summary: SequenceSummary, frame: int, exc: BaseException) ->
     log.error("frame %d failed: %s", frame, exc)
 
 
-def _write_like(src: str, dst: str, image, exr: ExrOptions | None) -> None:
+def _write_like(src: str, dst: str, image, exr: ExrOptions | None) -> list[str]:
     """Write `dst` stored like its source frame (EXR depth and codec), except where `exr` says. A
     multilayer EXR frame written to an EXR keeps its other passes (unless `exr.keep_passes` is False):
-    the next step of a pipeline expects the layout it rendered."""
+    the next step of a pipeline expects the layout it rendered. Returns the write's notes (image.files.fit_half)."""
     exr = exr or ExrOptions()
     keep = exr.keep_passes is not False and all(Path(p).suffix.lower() == ".exr" for p in (src, dst))
     if keep and layer_count(src) > 1:
-        write_layers_like(src, dst, image, exr)
-    else:
-        write_image(dst, image, exr.over(exr_options_of(src)))
+        return write_layers_like(src, dst, image, exr)
+    return write_image(dst, image, exr.over(exr_options_of(src)))
 
 
 def _recheck(reference, prepared, image, extra, output, settings: RunSettings) -> None:
@@ -139,8 +141,8 @@ def _run_and_write(
     result = run_image(prepared, image, extra, settings, progress)
     progress.check()
     _recheck(reference, prepared, image, extra, result.image, settings)
-    _write_like(src, dst, result.image, exr)
-    return result
+    written = _write_like(src, dst, result.image, exr)
+    return replace(result, notes=result.notes + tuple(written)) if written else result
 
 
 def _clean_temps(folder: str) -> None:
@@ -218,7 +220,7 @@ class _Writes:
 
     def __init__(self, summary: SequenceSummary, stop_on_error: bool):
         self.summary, self.stop_on_error = summary, stop_on_error
-        self.pending: list[tuple[int, Future[None]]] = []
+        self.pending: list[tuple[int, Future[list[str]]]] = []
 
     def harvest(self, wait_all: bool) -> bool:
         """Record finished writes (all of them with `wait_all`, else until at most MAX_PENDING_WRITES wait);
@@ -227,7 +229,7 @@ class _Writes:
         while self.pending and (wait_all or len(self.pending) >= MAX_PENDING_WRITES or self.pending[0][1].done()):
             frame, future = self.pending.pop(0)
             try:
-                future.result()
+                self.summary.notes.extend(f"frame {frame}: {note}" for note in future.result())
                 self.summary.done.append(frame)
             except FRAME_ERRORS as exc:
                 _record_failure(self.summary, frame, exc)

@@ -203,6 +203,9 @@ class ExrOptions:
     codec: str | None = None
     keep_passes: bool | None = None
     """A multilayer source frame gives a multilayer output (its other passes kept); True by default."""
+    half_followed: bool = False
+    """`half` was taken from the source frame, not asked for: values beyond half's range are then written as
+    float rather than clamped (fit_half)."""
 
     def over(self, fallback: ExrOptions | None) -> ExrOptions:
         fallback = fallback or ExrOptions()
@@ -210,7 +213,27 @@ class ExrOptions:
             half=self.half if self.half is not None else bool(fallback.half),
             codec=self.codec or fallback.codec or "zip",
             keep_passes=self.keep_passes if self.keep_passes is not None else fallback.keep_passes is not False,
+            half_followed=self.half is None and bool(fallback.half),
         )
+
+
+HALF_MAX = 65504.0
+"""The largest finite half float: anything beyond becomes Inf when stored as half."""
+
+
+def fit_half(image: np.ndarray, half: bool, asked: bool) -> tuple[np.ndarray, bool, str]:
+    """The one policy for values beyond half's range in a half EXR: never Inf. When half was asked for, they are
+    clamped to +-65504; when it only follows the source frame, the image is written as 32-bit float instead.
+    Returns (pixels, half, note for the run's notes or "")."""
+    if not half:
+        return image, False, ""
+    over = int(np.count_nonzero(np.isfinite(image) & (np.abs(image) > HALF_MAX)))
+    if not over:
+        return image, True, ""
+    if asked:
+        note = f"{over} values beyond half float's range (65504) were clamped to it: half was asked for"
+        return np.clip(image, -HALF_MAX, HALF_MAX), True, note
+    return image, False, f"{over} values beyond half float's range (65504): written as 32-bit float, not half"
 
 
 def exr_options_of(path: str | os.PathLike) -> ExrOptions | None:
@@ -235,17 +258,21 @@ def _hwc_float32(image: np.ndarray) -> np.ndarray:
     return image[:, :, None] if image.ndim == 2 else image
 
 
-def write_image(path: str | os.PathLike, image: np.ndarray, exr: ExrOptions | None = None) -> None:
+def write_image(path: str | os.PathLike, image: np.ndarray, exr: ExrOptions | None = None) -> list[str]:
     """Atomic write; the format follows the extension (`exr` sets an EXR's depth and codec). Never
-    leaves a partial file at `path`."""
+    leaves a partial file at `path`. Returns notes for the run (values beyond half's range, see fit_half)."""
     oiio = _oiio()
     path = Path(path)
     image = _hwc_float32(image)
     h, w, c = image.shape
     suffix = path.suffix.lower()
+    notes: list[str] = []
     if suffix in _FLOAT_FORMATS:
-        exr = (exr or ExrOptions()).over(None)
-        data, fmt = image, "half" if suffix == ".exr" and exr.half else "float"
+        given = exr or ExrOptions()
+        exr = given.over(None)
+        data, half, note = fit_half(image, suffix == ".exr" and bool(exr.half), asked=not given.half_followed)
+        notes += [note] if note else []
+        fmt = "half" if half else "float"
     else:
         encoded = unpremultiply(image)  # these formats store straight alpha (image/alpha.py)
         colour = 3 if c >= 3 else 1
@@ -260,6 +287,7 @@ def write_image(path: str | os.PathLike, image: np.ndarray, exr: ExrOptions | No
         spec.attribute("compression", exr.codec)
     spec.channelnames = tuple("RGBA"[:c]) if c in (3, 4) else (("Y", "A")[:c] if c <= 2 else spec.channelnames)
     _write_checked(path, [(spec, data)])
+    return notes
 
 
 def _does_not_read_back(path: Path, specs: list[Any]) -> str:
@@ -392,7 +420,7 @@ def _part_spec(spec: Any, names: list[str], formats: list[str], size: tuple[int,
 
 def write_layers_like(
     src: str | os.PathLike, dst: str | os.PathLike, image: np.ndarray, exr: ExrOptions | None = None
-) -> None:
+) -> list[str]:
     """Write `dst` as a multilayer EXR laid out like the EXR `src`: the same parts, part names, channel
     names, per-channel pixel types, compression and metadata, with `image` in place of the combined
     layer (the one `read_image` processes) and every other layer copied untouched.
@@ -418,6 +446,7 @@ def write_layers_like(
     name = next(key for key, value in layers.items() if value is combined)
     combined_part, combined_idx = where[name]
     parts: list[tuple[Any, np.ndarray]] = []
+    notes: list[str] = []
     for index, (spec, pixels) in enumerate(sources):
         names = list(spec.channelnames)
         formats = [str(f) for f in spec.channelformats] or [str(spec.format)] * len(names)
@@ -429,9 +458,13 @@ def write_layers_like(
             suffixes = "RGBA"[:count] if count in (3, 4) else ("Y", "A")[:count] if count <= 2 else None
             new_names = [prefix + s for s in suffixes] if suffixes else [prefix + str(i) for i in range(count)]
             old_format = formats[combined_idx[0]]
-            new_format = old_format if exr.half is None else ("half" if exr.half else "float")
+            half = old_format == "half" if exr.half is None else exr.half
+            image, half, note = fit_half(image, half, asked=exr.half is not None)
+            notes += [note] if note else []
+            new_format = "half" if half else "float"
             names = [names[i] for i in keep] + new_names
             formats = [formats[i] for i in keep] + [new_format] * count
             pixels = np.concatenate([pixels[:, :, keep], image], axis=2)
         parts.append((_part_spec(spec, names, formats, (height, width), exr), np.ascontiguousarray(pixels)))
     _write_checked(path, parts)
+    return notes

@@ -268,3 +268,24 @@ def test_temporary_names_differ_every_time(tmp_path):
 
     names = {atomic.temp_name(tmp_path / "frame.exr", ".tmp.exr").name for _ in range(50)}
     assert len(names) == 50
+
+
+def test_values_beyond_half_range_never_become_inf(tmp_path):
+    """Issue 25: a half EXR output of values above 65504 became Inf with exit 0. Asked-for half clamps (and says
+    so); half that only follows the source frame is written as float (and says so)."""
+    from engine.batch.sequence import _write_like
+    from engine.image.files import ExrOptions, exr_options_of
+
+    bright = synthetic_image(16, 24) * 2e5  # up to 200000: beyond half's 65504
+    over = int((bright > 65504).sum())
+    notes = write_image(tmp_path / "asked.exr", bright, ExrOptions(half=True))
+    back = read_image(tmp_path / "asked.exr")
+    assert np.isfinite(back).all() and back.max() == 65504 and exr_options_of(tmp_path / "asked.exr").half
+    assert notes == [f"{over} values beyond half float's range (65504) were clamped to it: half was asked for"]
+
+    write_image(tmp_path / "source.exr", synthetic_image(16, 24), ExrOptions(half=True))  # a half render
+    notes = _write_like(str(tmp_path / "source.exr"), str(tmp_path / "followed.exr"), bright, None)
+    back = read_image(tmp_path / "followed.exr")
+    assert not exr_options_of(tmp_path / "followed.exr").half and np.allclose(back, bright)
+    assert notes == [f"{over} values beyond half float's range (65504): written as 32-bit float, not half"]
+    assert write_image(tmp_path / "fine.exr", bright / 1e5, ExrOptions(half=True)) == []  # in range: half, no note

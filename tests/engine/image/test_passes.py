@@ -131,3 +131,30 @@ def test_cli_pass_option():
     args.pass_ = ["albedo"]
     with pytest.raises(EngineError, match="--pass takes INPUT=PASS"):
         cli_passes(args)
+
+
+def test_a_half_combined_layer_with_values_beyond_half_range_is_written_as_float(tmp_path):
+    """Issue 25, multilayer: the combined layer follows the render's half depth unless the result needs float."""
+    import OpenImageIO as oiio
+
+    from engine.image.files import write_layers_like
+
+    path = str(tmp_path / "half_layers.exr")
+    specs = []
+    for name, c in (("Combined", 4), ("Depth", 1)):
+        spec = oiio.ImageSpec(4, 2, c, "half")
+        spec.channelnames = tuple(f"ViewLayer.{name}.{ch}" for ch in ("RGBA"[:c] if c > 1 else "Z"))
+        spec.attribute("oiio:subimagename", f"ViewLayer.{name}")
+        specs.append(spec)
+    out = oiio.ImageOutput.create(path)
+    assert out.open(path, specs)
+    out.write_image(np.full((2, 4, 4), 0.5, np.float32))
+    assert out.open(path, specs[1], "AppendSubimage")
+    out.write_image(np.full((2, 4, 1), 3.0, np.float32))
+    out.close()
+    bright = np.full((2, 4, 4), 1e5, np.float32)
+    notes = write_layers_like(path, tmp_path / "out.exr", bright)
+    assert notes == ["32 values beyond half float's range (65504): written as 32-bit float, not half"]
+    combined, _ = select_inputs(read_layers(tmp_path / "out.exr"), ["x"])
+    assert np.isfinite(combined).all() and float(combined.max()) == 1e5
+    assert write_layers_like(path, tmp_path / "calm.exr", np.full((2, 4, 4), 2.0, np.float32)) == []
