@@ -21,9 +21,11 @@ from ..image.files import (
     ExrOptions,
     clean_stale_temps,
     exr_options_of,
+    image_size,
     layer_count,
     read_layers,
     same_file,
+    whole_image_problem,
     write_image,
     write_layers_like,
 )
@@ -55,6 +57,9 @@ class SequenceSummary:
     sequence of one size is planned the same way."""
     notes: list[str] = field(default_factory=list)
     """What the user should know about frames that were written (values beyond half's range, say)."""
+    redone: list[int] = field(default_factory=list)
+    """Frames whose earlier output existed but did not read back whole (cut, empty, wrong size): processed again
+    under --skip-existing, and counted in `done` once written."""
 
     @property
     def ok(self) -> bool:
@@ -74,6 +79,7 @@ class SequenceSummary:
             "cancelled": self.cancelled,
             "tiling": self.tiling,
             "notes": self.notes,
+            "redone": self.redone,
         }
 
     def text(self) -> str:
@@ -195,21 +201,39 @@ def _check_paths(src: str, dst: str) -> None:
         raise EngineError(f"output {dst} would overwrite its source frame; choose another output pattern")
 
 
+def _output_scale(prepared: PreparedModel, settings: RunSettings, skip_existing: bool) -> float | None:
+    """The output's size / the input's (what an earlier output must measure to be kept), when outputs may be kept."""
+    if not skip_existing:
+        return None
+    return prepared.info.output_scale(prepared.info.output_named(settings.effective_contract().output_name))
+
+
 def _frames_to_do(
-    input_pattern: str, output_pattern: str, frames: list[int], skip_existing: bool, summary: SequenceSummary
+    input_pattern: str,
+    output_pattern: str,
+    frames: list[int],
+    skip_existing: float | None,
+    summary: SequenceSummary,
 ) -> list[tuple[int, str, str]]:
-    """(frame, source, target) of each frame to process; skipped ones go to `summary`. A dead writer's temporary
-    files in the output folder are cleaned first."""
+    """(frame, source, target) of each frame to process; skipped ones go to `summary`. `skip_existing` is the
+    model's output scale when earlier outputs may be kept: one is kept only when it reads back whole at the size
+    the model makes; a cut, empty or wrong-sized one is redone (`summary.redone`). A dead writer's temporary files
+    in the output folder are cleaned first."""
     todo = []
     if frames:
         _clean_temps(os.path.dirname(frame_path(output_pattern, frames[0])) or ".")
     for frame in frames:
         src, dst = frame_path(input_pattern, frame), frame_path(output_pattern, frame)
         _check_paths(src, dst)
-        if skip_existing and os.path.exists(dst):
-            summary.skipped.append(frame)
-        else:
-            todo.append((frame, src, dst))
+        if skip_existing is not None and os.path.lexists(dst):
+            source = image_size(src)
+            size = None if source is None else (round(source[0] * skip_existing), round(source[1] * skip_existing))
+            if not (problem := whole_image_problem(dst, size)):
+                summary.skipped.append(frame)
+                continue
+            log.warning("frame %d: the existing %s is redone: %s", frame, dst, problem)
+            summary.redone.append(frame)
+        todo.append((frame, src, dst))
     return todo
 
 
@@ -290,9 +314,9 @@ def process_sequence(
     progress = progress or SILENT
     pass_inputs = pass_inputs or {}
     summary = SequenceSummary()
-    todo = _frames_to_do(input_pattern, output_pattern, frames, skip_existing, summary)
+    scale = _output_scale(prepared, settings, skip_existing)
+    todo = _frames_to_do(input_pattern, output_pattern, frames, scale, summary)
     writes = _Writes(summary, stop_on_error)  # three stages overlap: read the next, run this, write the last
-
     with ThreadPoolExecutor(max_workers=1) as reader, ThreadPoolExecutor(max_workers=1) as writer:
         frames_in = _Prefetch(reader, [src for _, src, _ in todo], pass_inputs, _input_names(prepared))
         for index, (frame, src, dst) in enumerate(todo):

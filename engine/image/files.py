@@ -290,6 +290,39 @@ def write_image(path: str | os.PathLike, image: np.ndarray, exr: ExrOptions | No
     return notes
 
 
+def image_size(path: str | os.PathLike) -> tuple[int, int] | None:
+    """Height and width of an image file's first part from its header (None when it cannot be opened)."""
+    oiio = _oiio()
+    inp = oiio.ImageInput.open(str(path))
+    if inp is None:
+        return None
+    try:
+        return inp.spec().height, inp.spec().width
+    finally:
+        inp.close()
+
+
+def whole_image_problem(path: str | os.PathLike, size: tuple[int, int] | None = None) -> str:
+    """Why the file at `path` is not a whole image (every part decoded; the first of `size` HxW when given), or ""
+    when it is: what `--skip-existing` checks before it trusts an earlier output."""
+    if not os.path.isfile(path) or os.path.getsize(path) == 0:
+        return "it is empty or missing"
+    oiio = _oiio()
+    inp = oiio.ImageInput.open(str(path))
+    if inp is None:
+        return _one_line(oiio.geterror()) or "it cannot be opened"
+    try:
+        specs, part = [], 0
+        while inp.seek_subimage(part, 0):
+            specs.append(oiio.ImageSpec(inp.spec()))
+            part += 1
+    finally:
+        inp.close()
+    if size is not None and specs and (specs[0].height, specs[0].width) != size:
+        return f"it is {specs[0].width}x{specs[0].height}, not {size[1]}x{size[0]}"
+    return _does_not_read_back(Path(path), specs) if specs else "it has no image"
+
+
 def _does_not_read_back(path: Path, specs: list[Any]) -> str:
     """Why the file at `path` is not the image written (every part decoded, its size and channels as written),
     or "" when it is. Encoders buffer: a disk that fills near the end of a file can fail the last flush unseen by

@@ -196,3 +196,26 @@ def test_a_disk_full_near_the_end_of_a_file_never_leaves_a_cut_file(tmp_path, ex
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout.strip().splitlines()[-1])
     assert result["size"] > 1000 and result["wrong"] == [], result
+
+
+def test_skip_existing_keeps_only_outputs_that_read_back_whole(prepared, tmp_path):
+    """Issue 25: --skip-existing skipped 0-byte and cut outputs with exit 0. An output is kept only when it decodes
+    whole at the size the model makes; the others are redone and counted."""
+    _frames(tmp_path / "in", [1, 2, 3, 4])
+    pattern_in, pattern_out = str(tmp_path / "in" / "####.exr"), str(tmp_path / "out" / "####.exr")
+    assert process_sequence(prepared, pattern_in, pattern_out, [1, 2, 3, 4]).done == [1, 2, 3, 4]
+    out = tmp_path / "out"
+    kept = (out / "0001.exr").read_bytes()
+    data = (out / "0002.exr").read_bytes()
+    (out / "0002.exr").write_bytes(data[: len(data) - 40])  # cut near its end
+    (out / "0003.exr").write_bytes(b"")  # empty
+    from engine.image.files import write_image
+
+    write_image(out / "0004.exr", np.zeros((8, 8, 3), np.float32))  # whole, but not the size the model makes
+    resumed = process_sequence(prepared, pattern_in, pattern_out, [1, 2, 3, 4], skip_existing=True)
+    assert resumed.skipped == [1] and resumed.redone == [2, 3, 4] and resumed.done == [2, 3, 4]
+    assert resumed.to_json()["redone"] == [2, 3, 4]
+    assert (out / "0001.exr").read_bytes() == kept
+    from engine.image.files import whole_image_problem
+
+    assert all(whole_image_problem(out / f"000{n}.exr") == "" for n in (1, 2, 3, 4))
