@@ -7,6 +7,7 @@ import contextlib
 import json
 import logging
 import os
+import signal
 import sys
 import tempfile
 import time
@@ -15,6 +16,7 @@ from typing import NoReturn
 
 from . import (
     EXR_CODECS,
+    Cancelled,
     ChannelOrder,
     ColorMode,
     ConversionError,
@@ -29,6 +31,8 @@ from . import (
 log = logging.getLogger("engine")
 
 GPU_REQUIRED_EXIT = 4
+CANCELLED_EXIT = 130
+"""Ctrl-C, as a shell reports a process ended by SIGINT."""
 USAGE_EXIT = 64
 """A usage error (unknown option, bad number, missing argument): sysexits' EX_USAGE, not argparse's 2,
 which this command line uses for 'conversion failed its accuracy check'."""
@@ -99,7 +103,34 @@ def _progress_printer(unit: str):
         line = f"[{bar:<30}] {fraction * 100:5.1f}% {rate}"
         print(("\r" + line) if interactive else line, end="" if interactive else "\n", file=sys.stderr, flush=True)
 
-    return Progress(show)
+    progress = Progress(show)
+    _CANCEL_ON_CTRL_C.append(progress)
+    return progress
+
+
+_CANCEL_ON_CTRL_C: list = []
+"""The running command's progress objects: Ctrl-C cancels them (the work stops between tiles or frames, nothing
+partial is written, and `sequence` still prints its summary) instead of raising in the middle of a library."""
+
+
+@contextlib.contextmanager
+def _ctrl_c_cancels():
+    def on_sigint(signum, frame):
+        if not _CANCEL_ON_CTRL_C:
+            raise KeyboardInterrupt
+        for progress in _CANCEL_ON_CTRL_C:
+            progress.cancel()
+
+    try:
+        previous = signal.signal(signal.SIGINT, on_sigint)
+    except ValueError:  # not the main thread (an embedding host): Ctrl-C is the host's
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        _CANCEL_ON_CTRL_C.clear()
 
 
 def _json(data) -> None:
@@ -347,6 +378,10 @@ def _cmd_sequence(args) -> int:
     )
     print(file=sys.stderr)
     _json(summary.to_json())
+    if summary.cancelled:
+        done = len(summary.done) + len(summary.skipped)
+        _error(f"cancelled (Ctrl-C) after {done} of {len(frames)} frames; nothing partial was written")
+        return CANCELLED_EXIT
     return 0 if summary.ok else 3
 
 
@@ -636,7 +671,11 @@ def main(argv: list[str] | None = None) -> int:
 
 def _main(args) -> int:
     try:
-        return args.func(args)
+        with _ctrl_c_cancels():
+            return args.func(args)
+    except (Cancelled, KeyboardInterrupt):
+        _error("cancelled (Ctrl-C); nothing partial was written")
+        return CANCELLED_EXIT
     except GpuRequired as exc:
         _error(exc)
         return GPU_REQUIRED_EXIT

@@ -177,3 +177,40 @@ def test_a_converter_crash_exits_1_with_no_figures_and_a_synthetic_judgement_is_
         "error: conversion failed: fp16 conversion failed: Type parameter (T) of Optype (Clip) bound to different types"
     )
     assert not (tmp_path / "h2.onnx").exists()
+
+
+def test_ctrl_c_stops_a_sequence_between_frames_with_its_summary_and_exit_130(tmp_path):
+    """Issue 25: Ctrl-C printed a 40-line traceback and no JSON. Now the sequence stops before its next frame, prints
+    its summary with cancelled: true, one error line, exit 130; every output on disk is whole."""
+    import json
+    import signal
+    import time
+
+    from engine.image.files import whole_image_problem
+
+    model = models.save(models.sr_x2(), tmp_path / "m.onnx")
+    (tmp_path / "in").mkdir()
+    for frame in range(1, 41):
+        write_image(
+            tmp_path / "in" / f"{frame:04d}.exr", np.random.default_rng(frame).random((384, 512, 3), np.float32)
+        )
+    command = [sys.executable, "-m", "engine", "sequence", str(model), "--input", str(tmp_path / "in" / "####.exr")]
+    command += ["--output", str(tmp_path / "out" / "####.exr"), "--frames", "1-40", "--cache-dir", str(tmp_path / "c")]
+    child = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    for _ in range(6000):  # until the first output is on disk (polling, not timing)
+        if (tmp_path / "out" / "0001.exr").exists() or child.poll() is not None:
+            break
+        time.sleep(0.01)
+    child.send_signal(signal.SIGINT)
+    out, err = child.communicate(timeout=120)
+    summary = json.loads(out)
+    assert child.returncode == 130, err  # 39 frames of 512x384 were left when the first was on disk
+    assert summary["cancelled"] is True and 1 <= len(summary["done"]) < 40
+    lines = [line for line in err.splitlines() if line.startswith("error:")]
+    assert lines == [
+        f"error: cancelled (Ctrl-C) after {len(summary['done'])} of 40 frames; nothing partial was written"
+    ]
+    assert "Traceback" not in err
+    written = sorted(p.name for p in (tmp_path / "out").iterdir())
+    assert written == [f"{f:04d}.exr" for f in summary["done"]]
+    assert all(whole_image_problem(tmp_path / "out" / name) == "" for name in written)
