@@ -215,13 +215,41 @@ def sidecar_path(model_path: str | os.PathLike[str]) -> Path:
     return path.with_name(path.name + SIDECAR_SUFFIX)
 
 
+MAX_JSON_DEPTH = 32
+"""A contract is a few levels deep; a deeper document is refused before Python's parser recurses into it."""
+
+
+def _parse_json(text: str, where: str) -> Any:
+    """JSON of a contract, sidecar or metadata, refused with one line when malformed or absurdly deep (a 100000-deep
+    document made the parser raise RecursionError with a 37-line traceback)."""
+    depth = deepest = 0
+    in_string = escaped = False
+    for char in text:  # brackets outside strings: the nesting the parser would recurse into
+        if in_string:
+            escaped, in_string = (False, True) if escaped else (char == "\\", char != '"')
+        elif char == '"':
+            in_string = True
+        elif char in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+            if deepest > MAX_JSON_DEPTH:
+                raise ContractError(f"{where} is nested more than {MAX_JSON_DEPTH} levels deep")
+        elif char in "]}":
+            depth -= 1
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ContractError(f"{where} is not valid JSON: {exc}") from exc
+
+
 def read_json_file(path: str | os.PathLike[str], what: str) -> Any:
     try:
-        return json.loads(Path(path).read_text(encoding="utf-8"))
+        text = Path(path).read_text(encoding="utf-8")
     except OSError as exc:
         raise ContractError(f"cannot read the {what} {path}: {exc.strerror or exc}") from exc
-    except json.JSONDecodeError as exc:
-        raise ContractError(f"the {what} {path} is not valid JSON: {exc}") from exc
+    except UnicodeDecodeError as exc:
+        raise ContractError(f"the {what} {path} is not UTF-8 text: {exc.reason} at byte {exc.start}") from exc
+    return _parse_json(text, f"the {what} {path}")
 
 
 def metadata_layer(metadata: Mapping[str, str]) -> dict[str, Any] | None:
@@ -229,10 +257,7 @@ def metadata_layer(metadata: Mapping[str, str]) -> dict[str, Any] | None:
     text = metadata.get(METADATA_KEY)
     if text is None:
         return None
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ContractError(f"contract metadata: {METADATA_KEY} is not valid JSON: {exc}") from exc
+    return _parse_json(text, f"contract metadata: {METADATA_KEY}")
 
 
 def model_metadata(model_path: str | os.PathLike[str]) -> dict[str, str]:

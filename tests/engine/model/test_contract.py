@@ -101,3 +101,31 @@ def test_metadata_is_read_off_the_wire_as_onnx_reads_it_and_a_cut_file_is_refuse
     (tmp_path / "cut.onnx").write_bytes(data[: len(data) - 7])
     with pytest.raises(ModelError, match="truncated or not ONNX"):
         model_metadata(tmp_path / "cut.onnx")
+
+
+def test_an_absurdly_deep_or_non_utf8_contract_is_one_line_naming_the_file(tmp_path):
+    """Issue 25: a 100000-deep JSON gave a RecursionError traceback; a non-UTF-8 file named neither file nor layer."""
+    from engine.model.contract import MAX_JSON_DEPTH, metadata_layer, read_json_file
+
+    deep = tmp_path / "deep.json"
+    deep.write_text("[" * 100000 + "]" * 100000)
+    with pytest.raises(ContractError, match=rf"deep.json is nested more than {MAX_JSON_DEPTH} levels deep"):
+        read_json_file(deep, "contract file")
+    with pytest.raises(ContractError, match="contract metadata: .* nested more than"):
+        metadata_layer({"onnx_image_runtime.contract": '{"a": ' * 1000 + "1" + "}" * 1000})
+    # Brackets inside strings are text, not nesting; a real contract reads as before.
+    assert read_json_file_text(
+        tmp_path, '{"note": "[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[", "input": {"range": [0, 255]}}'
+    )
+    latin = tmp_path / "latin.json"
+    latin.write_bytes('{"note": "caf\xe9"}'.encode("latin-1"))
+    with pytest.raises(ContractError, match="latin.json is not UTF-8 text"):
+        read_json_file(latin, "contract file")
+
+
+def read_json_file_text(folder, text):
+    from engine.model.contract import read_json_file
+
+    path = folder / "ok.json"
+    path.write_text(text)
+    return read_json_file(path, "contract file")["input"]["range"] == [0, 255]
