@@ -539,6 +539,19 @@ def scalar_input(seed: int = 14) -> onnx.ModelProto:
     return _model(nodes, [_img("x"), level], [_img("y")], inits)
 
 
+def int64_scale_input(seed: int = 21) -> onnx.ModelProto:
+    """An upscaler-like net with an int64 scale input (exports pass sizes and factors as int64): y = conv(x) * s."""
+    r = _rng(seed)
+    inits = [_init("w", _conv_w(r, 3, 3)), _init("b", np.zeros(3, np.float32))]
+    scale = helper.make_tensor_value_info("scale", TensorProto.INT64, [1])
+    nodes = [
+        _conv("conv", "x", "w", "b", "h"),
+        helper.make_node("Cast", ["scale"], ["scale_f"], name="to_float", to=TensorProto.FLOAT),
+        helper.make_node("Mul", ["h", "scale_f"], ["y"], name="mul"),
+    ]
+    return _model(nodes, [_img("x"), scale], [_img("y")], inits)
+
+
 def mask_net(seed: int = 15) -> onnx.ModelProto:
     """Salient-object style: RGB in, a one-channel sigmoid mask out (every output dimension symbolic)."""
     r = _rng(seed)

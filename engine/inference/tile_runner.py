@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..errors import RuntimeFailure
+from ..errors import ModelError, RuntimeFailure
 
 _OOM_MARKERS = ("out of memory", "failed to allocate", "bad_alloc", "cudaerrormemoryallocation")
 
@@ -14,8 +14,16 @@ def is_out_of_memory(exc: BaseException) -> bool:
     return any(marker in text for marker in _OOM_MARKERS)
 
 
+_NP_TYPES = {"float": np.float32, "float16": np.float16, "double": np.float64, "bool": np.bool_}
+
+
 def _np_type(ort_type: str):
-    return {"tensor(float)": np.float32, "tensor(float16)": np.float16, "tensor(double)": np.float64}[ort_type]
+    """numpy's type for onnxruntime's 'tensor(T)' (image inputs are float; constant inputs may be int64 or bool)."""
+    name = ort_type.removeprefix("tensor(").removesuffix(")")
+    found = _NP_TYPES.get(name) or getattr(np, name, None)
+    if found is None:
+        raise ModelError(f"the model takes {ort_type}, which this engine cannot feed")
+    return found
 
 
 class TileRunner:

@@ -214,3 +214,19 @@ def test_ctrl_c_stops_a_sequence_between_frames_with_its_summary_and_exit_130(tm
     written = sorted(p.name for p in (tmp_path / "out").iterdir())
     assert written == [f"{f:04d}.exr" for f in summary["done"]]
     assert all(whole_image_problem(tmp_path / "out" / name) == "" for name in written)
+
+
+def test_const_feeds_an_int64_input(tmp_path):
+    """Issue 25: `--const scale=2` for an int64 input crashed with KeyError 'tensor(int64)'."""
+    from engine.image.files import read_image
+
+    model = models.save(models.int64_scale_input(), tmp_path / "m.onnx")
+    write_image(tmp_path / "in.exr", np.random.default_rng(0).random((16, 24, 3), np.float32))
+    outputs = {}
+    for value in ("1", "2"):
+        out = tmp_path / f"out{value}.exr"
+        done = _cli("run", model, tmp_path / "in.exr", out, "--const", f"scale={value}", "--cache-dir", tmp_path / "c")
+        assert done.returncode == 0, done.stderr
+        outputs[value] = read_image(out)
+    np.testing.assert_allclose(outputs["2"], 2 * outputs["1"], rtol=1e-5, atol=1e-6)
+    assert np.abs(outputs["1"]).max() > 0.05
