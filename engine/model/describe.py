@@ -201,8 +201,9 @@ def describe_model(model: onnx.ModelProto, constants: Constants | None = None) -
         raise ModelError("model's image inputs disagree on size; cannot feed them one picture")
 
     def run(h: int, w: int) -> list[np.ndarray] | None:
+        feeds = _feeds(images, others, constants, h, w, batch)  # a constant that cannot be fed is the user's error
         try:
-            return session.run(None, _feeds(images, others, constants, h, w, batch))
+            return session.run(None, feeds)
         except Exception:  # noqa: BLE001 - a refused size is the answer we are probing for
             return None
 

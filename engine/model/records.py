@@ -132,4 +132,10 @@ def constant_feed(t: TensorInfo, value: tuple[float, ...]) -> np.ndarray:
     shape = t.fixed_shape()
     if len(value) == 1:
         return np.full(shape, value[0], dtype=np.dtype(t.dtype) if is_float(t) else np.float32).astype(t.dtype)
+    last = shape[-1] if shape else 1
+    if len(value) != last:
+        raise ModelError(
+            f"constant for '{t.name}' has {len(value)} values; the input's shape is {list(t.shape)}: give one value, "
+            f"or {last} (one per element of its last axis)"
+        )
     return np.broadcast_to(np.asarray(value), shape).astype(t.dtype)

@@ -230,3 +230,16 @@ def test_const_feeds_an_int64_input(tmp_path):
         outputs[value] = read_image(out)
     np.testing.assert_allclose(outputs["2"], 2 * outputs["1"], rtol=1e-5, atol=1e-6)
     assert np.abs(outputs["1"]).max() > 0.05
+
+
+def test_const_with_the_wrong_number_of_values_is_one_line(tmp_path):
+    """Issue 25: `--const noise_level=1,2,3` on a one-value input gave a raw numpy broadcast message."""
+    model = models.save(models.scalar_input(), tmp_path / "m.onnx")
+    write_image(tmp_path / "in.exr", np.random.default_rng(0).random((16, 24, 3), np.float32))
+    args = ["--const", "noise_level=1,2,3", "--cache-dir", tmp_path / "c"]
+    done = _cli("run", model, tmp_path / "in.exr", tmp_path / "out.exr", *args)
+    assert done.returncode == 1 and not (tmp_path / "out.exr").exists()
+    assert done.stderr.strip().splitlines() == [
+        "error: constant for 'noise_level' has 3 values; the input's shape is [1]: give one value, "
+        "or 1 (one per element of its last axis)"
+    ], done.stderr
