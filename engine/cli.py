@@ -97,7 +97,15 @@ def _progress_printer(unit: str):
     start = time.perf_counter()
     interactive = sys.stderr.isatty()
 
+    shown = {"percent": -1}
+
     def show(fraction: float, text: str) -> None:
+        # A log (not a terminal) gets a line per whole percent, not per tile or frame: a million-frame range
+        # that fails every frame must not write a million lines.
+        percent = int(fraction * 100)
+        if not interactive and percent == shown["percent"]:
+            return
+        shown["percent"] = percent
         rate = text and f"{text}, {time.perf_counter() - start:.1f}s"
         bar = "#" * int(fraction * 30)
         line = f"[{bar:<30}] {fraction * 100:5.1f}% {rate}"

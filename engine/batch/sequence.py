@@ -116,11 +116,27 @@ def _load(path: str, pass_inputs: Mapping[str, str], input_names: list[str]):
         raise type(exc)(f"{path}: {exc}") from exc
 
 
+LOGGED_FAILURES = 5
+"""Frame failures logged one by one; the rest are counted in one line at the end (and listed in the summary)."""
+
+
+def _finished(summary: SequenceSummary) -> SequenceSummary:
+    """The summary in frame order, the failures not logged one by one counted in one line."""
+    if len(summary.failed) > LOGGED_FAILURES:
+        log.error("%d more frames failed (listed in the summary)", len(summary.failed) - LOGGED_FAILURES)
+    summary.done.sort()
+    return summary
+
+
 def _record_failure(summary: SequenceSummary, frame: int, exc: BaseException) -> None:
     """A failed frame writes nothing: write_image removes its own temporary file, and an output an
     earlier run finished is kept (the input may be archived or unmounted this time)."""
     summary.failed[frame] = str(exc)
-    log.error("frame %d failed: %s", frame, exc)
+    # A pattern that matches nothing fails every frame alike: the log names the first few, the JSON has them all.
+    if len(summary.failed) <= LOGGED_FAILURES:
+        log.error("frame %d failed: %s", frame, exc)
+    else:
+        log.debug("frame %d failed: %s", frame, exc)
 
 
 def _write_like(src: str, dst: str, image, exr: ExrOptions | None) -> list[str]:
@@ -345,8 +361,7 @@ def process_sequence(
             state = "failed" if frame in summary.failed else "processed"
             progress.update((index + 1) / len(todo), f"frame {frame} {state} ({index + 1}/{len(todo)})")
         writes.harvest(wait_all=True)
-    summary.done.sort()
-    return summary
+    return _finished(summary)
 
 
 @dataclass

@@ -243,3 +243,30 @@ def test_const_with_the_wrong_number_of_values_is_one_line(tmp_path):
         "error: constant for 'noise_level' has 3 values; the input's shape is [1]: give one value, "
         "or 1 (one per element of its last axis)"
     ], done.stderr
+
+
+def test_a_pattern_matching_nothing_over_many_frames_writes_a_bounded_log(tmp_path):
+    """Issue 25: a missing input over 1-1000000 logged one error per frame (256,652 lines in 60 s). Over 2000
+    frames the log names the first few failures, counts the rest in one line, and prints at most one progress
+    line per percent; the summary still lists every frame."""
+    import json
+
+    model = models.save(models.sr_x2(), tmp_path / "m.onnx")
+    done = _cli(
+        "sequence",
+        model,
+        "--input",
+        tmp_path / "nothing" / "####.exr",
+        "--output",
+        tmp_path / "o" / "####.exr",
+        "--frames",
+        "1-2000",
+        "--cache-dir",
+        tmp_path / "c",
+    )
+    assert done.returncode == 3
+    assert len(json.loads(done.stdout)["failed"]) == 2000
+    lines = done.stderr.splitlines()
+    assert sum("failed:" in line for line in lines if line.startswith("ERROR")) == 5
+    assert "ERROR 1995 more frames failed (listed in the summary)" in lines
+    assert len(lines) < 120, len(lines)
