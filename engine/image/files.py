@@ -164,18 +164,18 @@ def read_layers(path: str | os.PathLike) -> dict[str, np.ndarray]:
 
 
 def _check_decode_memory(inp, path: str) -> None:
-    """Refuse an image whose decoding (every part, as float) would not fit in the available memory."""
+    """Refuse an image whose decoding (every part, as float) would not fit in the machine's decode budget."""
     needed, part = 0, 0
     while inp.seek_subimage(part, 0):
         spec = inp.spec()
         needed += limits.decode_bytes(spec.width, spec.height, spec.nchannels)
         part += 1
     inp.seek_subimage(0, 0)
-    available = limits.available_memory()
-    if needed > available:
+    budget = limits.decode_budget()
+    if needed > budget:
         raise ImageError(
-            f"{path} is too large to read here: decoding it needs {limits.size_text(needed)}, "
-            f"{limits.size_text(available)} is available"
+            f"{path} is too large to read here: decoding it needs {limits.size_text(needed)}, more than the "
+            f"{limits.size_text(budget)} (half of this machine's memory) one image may take"
         )
 
 
