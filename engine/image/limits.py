@@ -1,5 +1,6 @@
 """How much memory decoding an image may take: refused up front, with the size it needs, rather than
-found out by the operating system's out-of-memory killer halfway through a 16384x16384 PNG."""
+found out by the operating system's out-of-memory killer halfway through a 16384x16384 PNG. Nothing here reads
+the memory free at the moment: the same image is read or refused alike on a busy machine and an idle one."""
 
 from __future__ import annotations
 
@@ -12,21 +13,6 @@ per-layer and colour-converted copies. Measured: a 4096x4096 8-bit RGBA PNG peak
 DECODE_SHARE = 0.5
 """Share of the machine's memory one image's decoding may plan for: a property of the machine, so a frame is
 refused (or read) alike on a busy worker and an idle one."""
-
-
-def available_memory() -> int:
-    """Bytes of RAM available now (MemAvailable on Linux), or a conservative guess."""
-    try:
-        with open("/proc/meminfo") as fh:
-            for line in fh:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    try:
-        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    except (ValueError, OSError, AttributeError):
-        return FALLBACK_AVAILABLE
 
 
 def total_memory() -> int:

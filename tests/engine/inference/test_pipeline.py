@@ -340,16 +340,16 @@ def test_a_channels_last_session_gives_the_same_pixels(prepared):
 
 def test_the_plan_and_pixels_do_not_depend_on_the_memory_free_now(model_file, cache_dir, monkeypatch):
     """Same input, same pixels (issue 24): a busy machine and an idle one make the same plan."""
-    import sys
+    import builtins
+    import os
 
     path = model_file("global_pool")
     image = synthetic_image(300, 400)
     results = []
     for free in (8 << 20, 64 << 30):  # 8 MB free (a loaded worker) and 64 GB (an idle one)
-        # The free-memory reading, wherever an engine module has imported it.
-        for module in [m for name, m in sys.modules.items() if name.startswith("engine")]:
-            if hasattr(module, "available_memory"):
-                monkeypatch.setattr(module, "available_memory", lambda free=free: free)
+        # What the operating system says is free (the engine read it before: its plans followed it).
+        monkeypatch.setattr(os, "sysconf", _free_pages_say(free))
+        monkeypatch.setattr(builtins, "open", _meminfo_says(free))
         SESSIONS.clear()  # a new process: nothing measured before is reused
         prep = prepare_model(path, "fp32", SessionSettings(provider="cpu"), cache_dir)
         results.append(run_image(prep, image))
@@ -382,3 +382,28 @@ def test_the_shared_silent_progress_cannot_be_cancelled(prepared):
         SILENT.cancel()
     assert not SILENT.cancelled
     assert run_image(prepared("sr_x2"), synthetic_image(16, 16)).tiles == 1  # runs without a progress still work
+
+
+def _free_pages_say(free: int):
+    import os
+
+    real = os.sysconf
+
+    def sysconf(name):
+        return free // 4096 if name == "SC_AVPHYS_PAGES" else real(name)
+
+    return sysconf
+
+
+def _meminfo_says(free: int):
+    import builtins
+    import io
+
+    real = builtins.open
+
+    def opened(file, *args, **kwargs):
+        if str(file) == "/proc/meminfo":
+            return io.StringIO(f"MemTotal: {64 << 20} kB\nMemFree: {free >> 10} kB\nMemAvailable: {free >> 10} kB\n")
+        return real(file, *args, **kwargs)
+
+    return opened
