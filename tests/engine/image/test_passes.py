@@ -75,21 +75,9 @@ def test_select_inputs_defaults_mapping_and_errors():
 
 def test_multilayer_file_round_trip(tmp_path):
     """A file written in parts as Blender 5 does is read back with every pass findable."""
-    import OpenImageIO as oiio
 
     path = str(tmp_path / "multi.exr")
-    specs = []
-    for name, c in (("Combined", 4), ("Diffuse Color", 3)):
-        spec = oiio.ImageSpec(4, 2, c, "float")
-        spec.channelnames = tuple(f"ViewLayer.{name}.{ch}" for ch in "RGBA"[:c])
-        spec.attribute("oiio:subimagename", f"ViewLayer.{name}")
-        specs.append(spec)
-    out = oiio.ImageOutput.create(path)
-    assert out.open(path, specs)
-    out.write_image(np.full((2, 4, 4), 0.5, np.float32))
-    assert out.open(path, specs[1], "AppendSubimage")
-    out.write_image(np.full((2, 4, 3), 0.25, np.float32))
-    out.close()
+    write_parts(path, [("Combined", "RGBA", 0.5), ("Diffuse Color", "RGB", 0.25)], "float")
     layers = read_layers(path)
     assert find_pass(layers, "DiffCol").shape == (2, 4, 3) and float(find_pass(layers, "DiffCol")[0, 0, 0]) == 0.25
     first, _ = select_inputs(layers, ["x"])
@@ -135,26 +123,33 @@ def test_cli_pass_option():
 
 def test_a_half_combined_layer_with_values_beyond_half_range_is_written_as_float(tmp_path):
     """Issue 25, multilayer: the combined layer follows the render's half depth unless the result needs float."""
-    import OpenImageIO as oiio
 
     from engine.image.files import write_layers_like
 
     path = str(tmp_path / "half_layers.exr")
-    specs = []
-    for name, c in (("Combined", 4), ("Depth", 1)):
-        spec = oiio.ImageSpec(4, 2, c, "half")
-        spec.channelnames = tuple(f"ViewLayer.{name}.{ch}" for ch in ("RGBA"[:c] if c > 1 else "Z"))
-        spec.attribute("oiio:subimagename", f"ViewLayer.{name}")
-        specs.append(spec)
-    out = oiio.ImageOutput.create(path)
-    assert out.open(path, specs)
-    out.write_image(np.full((2, 4, 4), 0.5, np.float32))
-    assert out.open(path, specs[1], "AppendSubimage")
-    out.write_image(np.full((2, 4, 1), 3.0, np.float32))
-    out.close()
+    write_parts(path, [("Combined", "RGBA", 0.5), ("Depth", "Z", 3.0)], "half")
     bright = np.full((2, 4, 4), 1e5, np.float32)
     notes = write_layers_like(path, tmp_path / "out.exr", bright)
     assert notes == ["32 values beyond half float's range (65504): written as 32-bit float, not half"]
     combined, _ = select_inputs(read_layers(tmp_path / "out.exr"), ["x"])
     assert np.isfinite(combined).all() and float(combined.max()) == 1e5
     assert write_layers_like(path, tmp_path / "calm.exr", np.full((2, 4, 4), 2.0, np.float32)) == []
+
+
+def write_parts(path: str, passes: list[tuple[str, str, float]], pixel_type: str) -> None:
+    """A 4x2 multilayer EXR written in parts as Blender 5 does: (pass name, channel letters, value) each."""
+    import OpenImageIO as oiio
+
+    specs = []
+    for name, channels, _ in passes:
+        spec = oiio.ImageSpec(4, 2, len(channels), pixel_type)
+        spec.channelnames = tuple(f"ViewLayer.{name}.{ch}" for ch in channels)
+        spec.attribute("oiio:subimagename", f"ViewLayer.{name}")
+        specs.append(spec)
+    out = oiio.ImageOutput.create(path)
+    assert out.open(path, specs)
+    for index, ((_, channels, value), spec) in enumerate(zip(passes, specs, strict=True)):
+        if index:
+            assert out.open(path, spec, "AppendSubimage")
+        out.write_image(np.full((2, 4, len(channels)), value, np.float32))
+    out.close()
