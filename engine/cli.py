@@ -11,6 +11,7 @@ import signal
 import sys
 import tempfile
 import time
+import warnings
 from pathlib import Path
 from typing import NoReturn
 
@@ -670,7 +671,11 @@ def _library_chatter_folded(verbose: bool):
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    with _library_chatter_folded(args.verbose):
+    with _library_chatter_folded(args.verbose), warnings.catch_warnings():
+        if not args.verbose:
+            # Libraries' RuntimeWarning/UserWarning lines around the one-line errors are noise to a farm log; what
+            # matters reaches the user as a note or an error line. -v shows them.
+            warnings.simplefilter("ignore")
         logging.basicConfig(
             level=logging.DEBUG if args.verbose else logging.WARNING, format="%(levelname)s %(message)s", force=True
         )

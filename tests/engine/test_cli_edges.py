@@ -270,3 +270,24 @@ def test_a_pattern_matching_nothing_over_many_frames_writes_a_bounded_log(tmp_pa
     assert sum("failed:" in line for line in lines if line.startswith("ERROR")) == 5
     assert "ERROR 1995 more frames failed (listed in the summary)" in lines
     assert len(lines) < 120, len(lines)
+
+
+def test_python_warnings_reach_stderr_only_with_verbose(tmp_path):
+    """Issue 25: RuntimeWarning/UserWarning lines appeared around the one-line errors (a process of its own: pytest
+    records warnings itself)."""
+    model = models.save(models.sr_x2(), tmp_path / "m.onnx")
+    code = (
+        "import sys, warnings\n"
+        "from engine import cli\n"
+        "def noisy(args):\n"
+        "    warnings.warn('overflow encountered in cast', RuntimeWarning, stacklevel=1)\n"
+        "    return 0\n"
+        "cli._cmd_info = noisy\n"
+        "sys.exit(cli.main(sys.argv[1:]))\n"
+    )
+    quiet = subprocess.run([sys.executable, "-c", code, "info", str(model)], cwd=ROOT, capture_output=True, text=True)
+    assert quiet.returncode == 0 and "RuntimeWarning" not in quiet.stderr, quiet.stderr
+    loud = subprocess.run(
+        [sys.executable, "-c", code, "-v", "info", str(model)], cwd=ROOT, capture_output=True, text=True
+    )
+    assert loud.returncode == 0 and "RuntimeWarning: overflow encountered in cast" in loud.stderr
