@@ -583,3 +583,14 @@ def imagenet(seed: int = 17) -> onnx.ModelProto:
 def bad_contract() -> onnx.ModelProto:
     """Metadata whose contract has a std of 0."""
     return with_contract(conv_chain(), {"input": {"std": [0.2, 0.0, 0.2]}})
+
+
+def huge_constant(side: int = 40000) -> onnx.ModelProto:
+    """A 1 KB model whose ConstantOfShape builds side x side floats before any image is fed (issue 25)."""
+    inits = [_init("shape", np.array([1, 1, side, side], np.int64)), _init("axes", np.array([2, 3], np.int64))]
+    nodes = [
+        helper.make_node("ConstantOfShape", ["shape"], ["big"], name="big"),
+        helper.make_node("ReduceMax", ["big", "axes"], ["peak"], name="peak", keepdims=1),
+        helper.make_node("Add", ["x", "peak"], ["y"], name="add"),
+    ]
+    return _model(nodes, [_img("x")], [_img("y")], inits, opset=18)

@@ -11,6 +11,7 @@ import onnx
 
 from ..errors import ModelError
 from ..options import Layout
+from .constant_bounds import check_constant_sizes
 from .cpu_session import cpu_session
 from .records import Constants, Dim, ModelInfo, TensorInfo, constant_feed, is_float
 
@@ -179,6 +180,7 @@ def describe_model(model: onnx.ModelProto, constants: Constants | None = None) -
     """Describe a loaded model; runs it on tiny inputs when shapes do not tell the channels, layout, scale or
     size rules. `constants` (the contract's) feed non-image inputs during the probe runs."""
     constants = constants or {}
+    check_constant_sizes(model)  # before onnxruntime builds anything
     initializers = {init.name for init in model.graph.initializer}
     inputs = [_tensor_info(model, vi) for vi in model.graph.input if vi.name not in initializers]
     outputs = [_tensor_info(model, vi) for vi in model.graph.output]

@@ -291,3 +291,16 @@ def test_python_warnings_reach_stderr_only_with_verbose(tmp_path):
         [sys.executable, "-c", code, "-v", "info", str(model)], cwd=ROOT, capture_output=True, text=True
     )
     assert loud.returncode == 0 and "RuntimeWarning: overflow encountered in cast" in loud.stderr
+
+
+def test_a_model_that_builds_a_huge_constant_is_refused_before_it_runs(tmp_path):
+    """Issue 25: a 40000x40000 ConstantOfShape made even `info` take 5 GB; it is sized from the graph and refused
+    in one line, before onnxruntime builds anything. The same graph at 64x64 is described as usual."""
+    big = models.save(models.huge_constant(), tmp_path / "big.onnx")
+    done = _cli("info", big)
+    assert done.returncode == 1 and done.stderr.strip().splitlines() == [
+        "error: node 'big' (ConstantOfShape) builds a tensor of shape [1, 1, 40000, 40000] (6.0 GB) before any image "
+        "is fed; refused (the limit is 1 GB)"
+    ], done.stderr
+    small = models.save(models.huge_constant(64), tmp_path / "small.onnx")
+    assert _cli("info", small).returncode == 0
