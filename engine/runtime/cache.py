@@ -59,15 +59,31 @@ class ModelCache:
         if not meta_path.exists():
             return None
         try:
+            if model.is_symlink() or meta_path.is_symlink():
+                raise ValueError("it is a symbolic link, not a file this cache wrote")
             meta = json.loads(meta_path.read_text())
             if not isinstance(meta, dict) or meta.get("meta_sha256") != _meta_digest(meta):
                 raise ValueError("its metadata does not match its checksum")
+            if (converted := meta.get("converted_model")) is not None:
+                # Only a file of this cache is ever read, found by its name (a cache folder mounted elsewhere on
+                # another worker, or moved, keeps its entries); a path anywhere else is refused.
+                inside = self.root / Path(str(converted)).name
+                if not isinstance(converted, str) or not self.holds(str(inside)):
+                    raise ValueError(f"its converted model {converted!r} is not a file of this cache")
+                meta["converted_model"] = str(inside)
             if model.stat().st_size != meta["size"] or sha256_file(model) != meta["sha256"]:
                 raise ValueError("model file does not match its checksum")
         except (OSError, ValueError, KeyError, TypeError) as exc:
             self.discard(key, f"is damaged ({exc})")
             return None
         return CacheEntry(model, meta)
+
+    def holds(self, path: object) -> bool:
+        """`path` names a regular file directly in this cache folder (not a link, not elsewhere)."""
+        if not isinstance(path, str):
+            return False
+        candidate = Path(path)
+        return candidate.parent.resolve() == self.root.resolve() and candidate.is_file() and not candidate.is_symlink()
 
     def discard(self, key: str, why: str) -> None:
         """Remove an entry that cannot be used, with a warning; the caller rebuilds it."""

@@ -152,3 +152,38 @@ def test_a_link_planted_at_the_cache_temporary_name_is_skipped(tmp_path, monkeyp
     temp = ModelCache(cache).temp_model_path("abc")
     assert temp != planted and temp.is_file() and not temp.is_symlink() and temp.stat().st_size == 0
     assert victim.read_text() == "not yours"
+
+
+def test_an_entry_that_is_a_link_or_points_outside_the_cache_is_rebuilt(tmp_path):
+    """Issue 25: a changed `converted_model` path made `advise` read another file; an entry can also be a planted
+    link. Only files of the cache folder are read; such an entry is discarded and rebuilt."""
+    import json
+
+    from engine.runtime.cache import ModelCache, _meta_digest
+
+    cache = ModelCache(tmp_path / "cache")
+    temp = cache.temp_model_path("k1")
+    temp.write_bytes(b"model bytes")
+    converted_temp = cache.temp_model_path("c1")
+    converted_temp.write_bytes(b"converted")
+    converted = cache.commit("c1", converted_temp, {})
+    cache.commit("k1", temp, {"converted_model": str(converted.model_path)})
+    assert cache.lookup("k1").meta["converted_model"] == str(converted.model_path)
+
+    elsewhere = tmp_path / "elsewhere.onnx"
+    elsewhere.write_bytes(b"not the cache's")
+    meta_path = tmp_path / "cache" / "k1.json"
+    meta = json.loads(meta_path.read_text())
+    meta["converted_model"] = str(elsewhere)
+    meta["meta_sha256"] = _meta_digest(meta)  # recomputed: the checksum alone would trust it
+    meta_path.write_text(json.dumps(meta))
+    assert cache.lookup("k1") is None and not meta_path.exists()
+
+    other = tmp_path / "other.onnx"
+    other.write_bytes(b"model bytes")
+    temp = cache.temp_model_path("k2")
+    temp.write_bytes(b"model bytes")
+    cache.commit("k2", temp, {})
+    (tmp_path / "cache" / "k2.onnx").unlink()
+    (tmp_path / "cache" / "k2.onnx").symlink_to(other)
+    assert cache.lookup("k2") is None and other.read_bytes() == b"model bytes"
