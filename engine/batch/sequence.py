@@ -160,9 +160,7 @@ def _run_and_write(
     prepared, image, extra, src: str, dst: str, settings: RunSettings, progress: Progress, exr=None, reference=None
 ):
     Path(dst).parent.mkdir(parents=True, exist_ok=True)
-    result = run_image(prepared, image, extra, settings, progress)
-    progress.check()
-    _recheck(reference, prepared, image, extra, result.image, settings)
+    result = _run_checked(prepared, image, extra, settings, progress, reference)
     written = _write_like(src, dst, result.image, exr)
     return replace(result, notes=result.notes + tuple(written)) if written else result
 
@@ -228,11 +226,11 @@ def _frames_to_do(
     input_pattern: str,
     output_pattern: str,
     frames: list[int],
-    skip_existing: float | None,
+    keep_at_scale: float | None,
     summary: SequenceSummary,
 ) -> list[tuple[int, str, str]]:
-    """(frame, source, target) of each frame to process; skipped ones go to `summary`. `skip_existing` is the
-    model's output scale when earlier outputs may be kept: one is kept only when it reads back whole at the size
+    """(frame, source, target) of each frame to process; skipped ones go to `summary`. `keep_at_scale` (the model's
+    output scale, when earlier outputs may be kept): an output is kept only when it reads back whole at the size
     the model makes; a cut, empty or wrong-sized one is redone (`summary.redone`). A dead writer's temporary files
     in the output folder are cleaned first."""
     todo = []
@@ -241,9 +239,9 @@ def _frames_to_do(
     for frame in frames:
         src, dst = frame_path(input_pattern, frame), frame_path(output_pattern, frame)
         _check_paths(src, dst)
-        if skip_existing is not None and os.path.lexists(dst):
+        if keep_at_scale is not None and os.path.lexists(dst):
             source = image_size(src)
-            size = None if source is None else (round(source[0] * skip_existing), round(source[1] * skip_existing))
+            size = None if source is None else (round(source[0] * keep_at_scale), round(source[1] * keep_at_scale))
             if not (problem := whole_image_problem(dst, size)):
                 summary.skipped.append(frame)
                 continue
@@ -294,7 +292,7 @@ class _Prefetch:
         return current.result()
 
 
-def _run_checked(prepared, image, extra, settings: RunSettings, progress: _FrameProgress, reference) -> RunResult:
+def _run_checked(prepared, image, extra, settings: RunSettings, progress: Progress, reference) -> RunResult:
     """One frame's run, stopped if cancelled meanwhile, and (the first frame of a reduced precision) re-checked
     against fp32 before anything is written."""
     result = run_image(prepared, image, extra, settings, progress)

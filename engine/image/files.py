@@ -307,40 +307,38 @@ def whole_image_problem(path: str | os.PathLike, size: tuple[int, int] | None = 
     when it is: what `--skip-existing` checks before it trusts an earlier output."""
     if not os.path.isfile(path) or os.path.getsize(path) == 0:
         return "it is empty or missing"
+    return _does_not_read_back(Path(path), first_size=size)
+
+
+def _does_not_read_back(path: Path, specs: list[Any] | None = None, first_size: tuple[int, int] | None = None) -> str:
+    """Why the file at `path` is not a whole image, or "" when it is: every part decoded; with `specs` (what was
+    written), exactly those parts at their size and channels; with `first_size`, the first part that HxW. Encoders
+    buffer: a disk that fills near the end of a file can fail the last flush unseen by the library (PNG, TIFF and
+    EXR all left cut files behind with no error), so only reading back proves it."""
     oiio = _oiio()
     inp = oiio.ImageInput.open(str(path))
     if inp is None:
         return _one_line(oiio.geterror()) or "it cannot be opened"
     try:
-        specs, part = [], 0
-        while inp.seek_subimage(part, 0):
-            specs.append(oiio.ImageSpec(inp.spec()))
-            part += 1
-    finally:
-        inp.close()
-    if size is not None and specs and (specs[0].height, specs[0].width) != size:
-        return f"it is {specs[0].width}x{specs[0].height}, not {size[1]}x{size[0]}"
-    return _does_not_read_back(Path(path), specs) if specs else "it has no image"
-
-
-def _does_not_read_back(path: Path, specs: list[Any]) -> str:
-    """Why the file at `path` is not the image written (every part decoded, its size and channels as written),
-    or "" when it is. Encoders buffer: a disk that fills near the end of a file can fail the last flush unseen by
-    the library (PNG, TIFF and EXR all left cut files behind with no error), so only reading back proves it."""
-    oiio = _oiio()
-    inp = oiio.ImageInput.open(str(path))
-    if inp is None:
-        return _one_line(oiio.geterror()) or "it cannot be opened"
-    try:
-        for index, spec in enumerate(specs):
+        index = 0
+        while specs is None or index < len(specs):
             if not inp.seek_subimage(index, 0):
-                return f"part {index + 1} of {len(specs)} is missing"
+                if specs is None and index:
+                    return ""  # every part there is was read
+                return f"part {index + 1} of {len(specs)} is missing" if specs else "it has no image"
             got = inp.spec()
-            if (got.width, got.height, got.nchannels) != (spec.width, spec.height, spec.nchannels):
+            if index == 0 and first_size is not None and (got.height, got.width) != first_size:
+                return f"it is {got.width}x{got.height}, not {first_size[1]}x{first_size[0]}"
+            if specs is not None and (got.width, got.height, got.nchannels) != (
+                specs[index].width,
+                specs[index].height,
+                specs[index].nchannels,
+            ):
                 return f"part {index + 1} reads back as {got.width}x{got.height}x{got.nchannels}"
             pixels = inp.read_image(index, 0, 0, got.nchannels, "float")
             if pixels is None or not hasattr(pixels, "shape") or inp.has_error:
                 return _one_line(inp.geterror() or oiio.geterror()) or f"part {index + 1} does not decode"
+            index += 1
         return ""
     finally:
         inp.close()

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import os
 
-FALLBACK_AVAILABLE = 4 << 30
+FALLBACK_TOTAL = 4 << 30
+"""Assumed RAM where the operating system does not say (no sysconf: Windows)."""
 DECODE_COPIES = 6
 """Float-sized copies of the pixels that reading makes at its peak: the library's buffer, the float pixels, the
 per-layer and colour-converted copies. Measured: a 4096x4096 8-bit RGBA PNG peaked at 1.46 GB, 5.4 copies."""
@@ -20,7 +21,7 @@ def total_memory() -> int:
     try:
         return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
     except (ValueError, OSError, AttributeError):
-        return FALLBACK_AVAILABLE
+        return FALLBACK_TOTAL
 
 
 def decode_budget() -> int:
