@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test lint bench wheel clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -25,6 +25,11 @@ demo: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) -m bench
+
+# The engine alone, for render-farm workers with no Blender: dist/onnx_image_runtime-<version>-py3-none-any.whl
+# with the console command onnx-image-runtime (docs/farm.md).
+wheel:
+	$(PYTHON) scripts/build_wheel.py --output-dir dist
 
 clean:
 	rm -rf $(VENV) demo_output .pytest_cache

@@ -7,14 +7,47 @@ can make exactly that step fail without touching `os.replace` for the whole proc
 from __future__ import annotations
 
 import os
+import re
 import secrets
+import socket
+from dataclasses import dataclass
 from pathlib import Path
 
 
+def _host_label(name: str) -> str:
+    """A host name as one dot-free name segment: chunks of one farm job write into one shared folder from several
+    workers, and a process id means something only on the host that owns it."""
+    return re.sub(r"[^A-Za-z0-9-]", "-", name.split(".")[0])[:40] or "host"
+
+
+HOST = _host_label(socket.gethostname())
+
+
+@dataclass(frozen=True)
+class TempOwner:
+    """Who wrote a temporary file, read back from its name."""
+
+    host: str
+    pid: int
+
+
+# `.{stem}.{host}.{pid}.{token}{suffix}`: the stem may hold dots, the host cannot, the token is 8 hex digits.
+_TEMP = re.compile(r"^\.(?P<stem>.+)\.(?P<host>[A-Za-z0-9-]{1,40})\.(?P<pid>\d+)\.[0-9a-f]{8}(?P<suffix>(\.[^.]+)+)$")
+
+
 def temp_name(final: Path, suffix: str = ".tmp") -> Path:
-    """A temporary name beside `final`: hidden, with this process's id (so a sequence's clean-up can tell a
-    dead writer's leftovers) and a random token (so nobody can plant a file or link at it in advance)."""
-    return final.with_name(f".{final.stem}.{os.getpid()}.{secrets.token_hex(4)}{suffix}")
+    """A temporary name beside `final`: hidden, with this host's name and this process's id (so a clean-up can
+    tell a dead writer's leftovers, and never judges another worker's process by a local id) and a random token
+    (so nobody can plant a file or link at it in advance)."""
+    return final.with_name(f".{final.stem}.{HOST}.{os.getpid()}.{secrets.token_hex(4)}{suffix}")
+
+
+def temp_owner(name: str) -> tuple[TempOwner, str] | None:
+    """The writer and the suffix of a name `temp_name` made; None for any other name."""
+    match = _TEMP.match(name)
+    if match is None:
+        return None
+    return TempOwner(match.group("host"), int(match.group("pid"))), match.group("suffix")
 
 
 _EXCLUSIVE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)

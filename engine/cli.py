@@ -30,6 +30,9 @@ from . import (
 )
 
 log = logging.getLogger("engine")
+# The engine installed from its wheel (scripts/build_wheel.py) is the package onnx_image_runtime with a console
+# command; from a checkout or the extension's folder it is `python -m engine`. Usage lines name what was typed.
+_PROG = "python -m engine" if __package__ == "engine" else "onnx-image-runtime"
 
 GPU_REQUIRED_EXIT = 4
 CANCELLED_EXIT = 130
@@ -629,7 +632,7 @@ def _add_sequence(sub, help_format) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     """The command line: one builder per subcommand, sharing the contract, session and run option groups."""
-    parser = _Parser(prog="python -m engine", description="ONNX Image Runtime engine")
+    parser = _Parser(prog=_PROG, description="ONNX Image Runtime engine")
     parser.add_argument("-v", "--verbose", action="store_true", help="log every step (debug level) on stderr")
     sub = parser.add_subparsers(dest="command", required=True)
     help_format = HelpWithDefaults  # every option's help ends with its default

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import re
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -44,8 +45,11 @@ _LONE_PASSES = {"Z": "Depth", "depth": "Depth"}
 _INTEGER_FORMATS = ("uint8", "uint16", "int8", "int16", "uint", "int")
 
 
-# `.{stem}.{pid}.{token}.tmp{suffix}` (atomic.temp_name): the temporary name write_image renames into place.
-_TEMP_NAME = re.compile(r"^\..+\.(\d+)\.[0-9a-f]{8}\.tmp\.(exr|hdr|png|tif|tiff|jpg|jpeg)$", re.IGNORECASE)
+# write_image's temporary names end in `.tmp.<image extension>` (atomic.temp_name makes the rest).
+_TEMP_SUFFIX = re.compile(r"^\.tmp\.(exr|hdr|png|tif|tiff|jpg|jpeg)$", re.IGNORECASE)
+# Another host's temporary file is removed only once it is this old: its process id means nothing here, and no
+# frame's write takes a day (a farm chunk on another worker may be writing into the same shared folder).
+FOREIGN_TEMP_AGE_S = 24 * 3600
 
 
 def _one_line(text: str) -> str:
@@ -80,17 +84,33 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
+def _is_stale(folder: str | os.PathLike, name: str, now: float) -> bool:
+    """Whether `name` is a temporary image file of a write that can no longer finish: this host's dead process,
+    or another host's file older than FOREIGN_TEMP_AGE_S."""
+    found = atomic.temp_owner(name)
+    if found is None or not _TEMP_SUFFIX.match(found[1]):
+        return False
+    owner = found[0]
+    if owner.host == atomic.HOST:
+        return not _pid_alive(owner.pid)
+    try:
+        return now - os.lstat(os.path.join(folder, name)).st_mtime > FOREIGN_TEMP_AGE_S
+    except OSError:
+        return False
+
+
 def clean_stale_temps(folder: str | os.PathLike) -> list[str]:
-    """Remove write_image's temporary files left in `folder` by processes that no longer run (a
-    killed render); a live process's write in progress is left alone. Returns the removed names."""
+    """Remove write_image's temporary files left in `folder` by writes that can no longer finish (a killed
+    render); a live process's write in progress, here or on another host, is left alone. Returns the removed
+    names."""
     removed: list[str] = []
     try:
         names = os.listdir(folder)
     except OSError:
         return removed
+    now = time.time()
     for name in names:
-        match = _TEMP_NAME.match(name)
-        if match is None or _pid_alive(int(match.group(1))):
+        if not _is_stale(folder, name, now):
             continue
         try:
             os.unlink(os.path.join(folder, name))

@@ -1,15 +1,22 @@
 """One task of the Open Job Description jobs in this folder: Python standard library only, any Python 3.9+.
 
-    python onnx_task.py postprocess --engine-dir DIR --frames 1-10 --model M --input 'r/####.exr'
-                                    --output 'p/####.exr' [--precision P] [--cache-dir D] [--require-gpu yes]
-    python onnx_task.py render --blender blender --scene-file shot.blend --frames 1-10
+    python onnx_task.py install-engine --wheel W.whl --into DIR      # a job environment's onEnter
+    python onnx_task.py postprocess --frames 1-10 --model M --input-dir R --input-pattern '####.exr'
+                                    --output-dir P --output-pattern '####.exr' [--precision P] [--cache-dir D]
+                                    [--require-gpu yes] [--working-space rec709] [--engine-dir DIR]
+    python onnx_task.py render --blender blender --scene-file shot.blend --frames 1-10 [--output-dir R]
 
-`postprocess` runs the engine's `sequence` command (`python -m engine`, found through --engine-dir) on the
-chunk with --skip-existing, turns its progress lines into `openjd_progress:` / `openjd_status:` lines, prints
-`openjd_fail:` for every failed frame, and exits with the engine's status (3 when a frame failed, 4 when
---require-gpu finds no GPU). `render` runs `blender -b FILE -s A -e B [-j STEP] -a` on a chunk `A-B[:STEP]`
-and reports progress per `Saved:` line. Frame chunks come in Open Job Description range syntax
-(`1-10`, `1-9:2`, `3,5,7-9`); the engine's spelling of a step is `1-9x2`.
+`install-engine` creates a virtual environment in DIR (the session's working folder) from the engine's wheel and
+prints `openjd_env: ONNX_IMAGE_RUNTIME_ENGINE=<its onnx-image-runtime command>`, so every task of the session
+uses it; with no wheel it does nothing (the engine is installed on the worker). `postprocess` runs the engine's
+`sequence` command on the chunk with --skip-existing: the command from that environment, else `python -m engine`
+from --engine-dir, else `onnx-image-runtime` on PATH. It turns the engine's progress lines into
+`openjd_progress:` / `openjd_status:` lines, prints `openjd_fail:` for every failed frame, and exits with the
+engine's status (3 when a frame failed, 4 when --require-gpu finds no GPU). Folders are path parameters (mapped
+and attached by the farm); patterns are file names inside them. `render` runs
+`blender -b FILE [-o R/#### -x 1] -s A -e B [-j STEP] -a` on a chunk `A-B[:STEP]` and reports progress per
+`Saved:` line. Frame chunks come in Open Job Description range syntax (`1-10`, `1-9:2`, `3,5,7-9`); the
+engine's spelling of a step is `1-9x2`.
 
 The templates embed this file verbatim (embeddedFiles); tests/farm checks that the copies are identical.
 """
@@ -21,6 +28,7 @@ import json
 import os
 import re
 import shlex
+import shutil
 import subprocess
 import sys
 import threading
@@ -28,6 +36,8 @@ import threading
 PROGRESS = re.compile(r"^\[[# ]*\]\s+([0-9.]+)%\s*(.*?)(?:, [0-9.]+s)?$")
 SAVED = re.compile(r"(^|\| )Saved: ")  # Blender 4.x: "Saved: 'x.exr'"; 5.x: "00:00.794  render  | Saved: 'x.exr'"
 RANGE_PART = re.compile(r"^(-?\d+)(?:-(-?\d+)(?::(-?\d+))?)?$")
+ENGINE_ENV = "ONNX_IMAGE_RUNTIME_ENGINE"  # set by install-engine through `openjd_env:` for the whole session
+COMMAND = "onnx-image-runtime"
 
 
 def say(line: str) -> None:
@@ -67,18 +77,69 @@ def _pump(stream, sink: list) -> None:
     sink.append(stream.read())
 
 
+def inside(folder: str, pattern: str, what: str) -> str:
+    """A file-name pattern joined to its (path-mapped) folder; a pattern that leaves the folder is refused, since
+    the farm maps and attaches the folder only."""
+    parts = pattern.replace("\\", "/").split("/")
+    if not pattern or os.path.isabs(pattern) or re.match(r"^[A-Za-z]:", pattern) or ".." in parts:
+        raise ValueError(f"{what} must be a file name pattern inside its folder, like ####.exr, not {pattern!r}")
+    return os.path.join(folder, pattern)
+
+
+def engine_command(args) -> tuple[list[str], dict]:
+    """The engine's command line and environment on this worker (see the module's docstring for the order)."""
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    installed = env.get(ENGINE_ENV, "")
+    if installed:
+        return [installed], env
+    if args.engine_dir:
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (args.engine_dir, env.get("PYTHONPATH", "")) if p)
+        return [args.python or sys.executable, "-m", "engine"], env
+    found = shutil.which(COMMAND)
+    if not found:
+        raise OSError(
+            f"the engine is not on this worker: attach its wheel (EngineWheel), give EngineDir, or install {COMMAND}"
+            " on the fleet (docs/farm.md)"
+        )
+    return [found], env
+
+
+def venv_command(folder: str, name: str) -> str:
+    return os.path.join(folder, "Scripts", name + ".exe") if os.name == "nt" else os.path.join(folder, "bin", name)
+
+
+def install_engine(args) -> int:
+    if not args.wheel:
+        say("openjd_status: using the engine installed on this worker")
+        return 0
+    if not os.path.isfile(args.wheel):
+        raise OSError(f"engine wheel not found: {args.wheel}")
+    venv = os.path.join(args.into, "onnx-image-runtime-venv")
+    say(f"openjd_status: installing {os.path.basename(args.wheel)} into {venv}")
+    python = args.python or sys.executable
+    for command in ([python, "-m", "venv", venv], [venv_command(venv, "python"), "-m", "pip", "install", args.wheel]):
+        say("running: " + " ".join(shlex.quote(c) for c in command))
+        code = subprocess.call(command)
+        if code != 0:
+            say(f"openjd_fail: could not install the engine (exit status {code} from {command[0]})")
+            return code
+    say(f"openjd_env: {ENGINE_ENV}={venv_command(venv, COMMAND)}")
+    return 0
+
+
 def postprocess(args) -> int:
-    command = [args.python or sys.executable, "-m", "engine", "sequence", args.model]
-    command += ["--input", args.input, "--output", args.output, "--frames", engine_frames(args.frames)]
-    command += ["--skip-existing", "--precision", args.precision]
+    engine, env = engine_command(args)
+    source = inside(args.input_dir, args.input_pattern, "InputPattern")
+    target = inside(args.output_dir, args.output_pattern, "OutputPattern")
+    command = [*engine, "sequence", args.model, "--input", source, "--output", target]
+    command += ["--frames", engine_frames(args.frames), "--skip-existing", "--precision", args.precision]
+    if args.working_space and args.working_space != "rec709":  # rec709 is the engine's default
+        command += ["--working-space", args.working_space]
     if args.cache_dir:
         command += ["--cache-dir", args.cache_dir]
     if args.require_gpu.lower() in ("yes", "true", "1", "on"):
         command.append("--require-gpu")
     command += args.extra
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (args.engine_dir, env.get("PYTHONPATH", "")) if p)
-    env["PYTHONUNBUFFERED"] = "1"
     say("running: " + " ".join(shlex.quote(c) for c in command))
     proc = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     stdout: list[str] = []
@@ -124,7 +185,13 @@ def postprocess(args) -> int:
 def render(args) -> int:
     start, end, step = chunk_bounds(args.frames)
     blender = shlex.split(args.blender, posix=os.name != "nt")
-    command = [*blender, "-b", args.scene_file, "-s", str(start), "-e", str(end)]
+    command = [*blender, "-b", args.scene_file]
+    if args.output_dir:
+        # Blender's -o takes the path without the extension it adds itself (-x 1): the frames land where the
+        # post-process looks for them, under the path-mapped folder, whatever the .blend says.
+        output = inside(args.output_dir, args.output_pattern, "InputPattern")
+        command += ["-o", os.path.splitext(output)[0], "-x", "1"]
+    command += ["-s", str(start), "-e", str(end)]
     command += (["-j", str(step)] if step != 1 else []) + ["-a"]
     total = len(range(start, end + 1, step))
     say("running: " + " ".join(shlex.quote(c) for c in command))
@@ -145,14 +212,22 @@ def render(args) -> int:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="onnx_task.py")
     sub = parser.add_subparsers(dest="action", required=True)
+    install = sub.add_parser("install-engine")
+    install.add_argument("--wheel", default="", help="the engine's wheel (empty: use the worker's engine)")
+    install.add_argument("--into", required=True, help="the folder for the virtual environment")
+    install.add_argument("--python", default="", help="the Python to create it with (default: this one)")
+    install.set_defaults(func=install_engine)
     post = sub.add_parser("postprocess")
-    post.add_argument("--engine-dir", required=True, help="the folder holding engine/")
-    post.add_argument("--python", default="", help="interpreter for the engine (default: this one)")
+    post.add_argument("--engine-dir", default="", help="a folder holding engine/ (a checkout or the extension)")
+    post.add_argument("--python", default="", help="interpreter for --engine-dir (default: this one)")
     post.add_argument("--frames", required=True)
     post.add_argument("--model", required=True)
-    post.add_argument("--input", required=True)
-    post.add_argument("--output", required=True)
+    post.add_argument("--input-dir", required=True)
+    post.add_argument("--input-pattern", required=True)
+    post.add_argument("--output-dir", required=True)
+    post.add_argument("--output-pattern", required=True)
     post.add_argument("--precision", default="auto")
+    post.add_argument("--working-space", default="")
     post.add_argument("--cache-dir", default="")
     post.add_argument("--require-gpu", default="no")
     post.add_argument("extra", nargs="*", help="more `sequence` options, after --")
@@ -161,6 +236,8 @@ def main(argv=None) -> int:
     ren.add_argument("--blender", default="blender", help="the Blender command (may include arguments)")
     ren.add_argument("--scene-file", required=True)
     ren.add_argument("--frames", required=True)
+    ren.add_argument("--output-dir", default="", help="where the frames go (default: where the .blend says)")
+    ren.add_argument("--output-pattern", default="####.exr", help="their file names inside --output-dir")
     ren.set_defaults(func=render)
     args = parser.parse_args(argv)
     try:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import re
+import shutil
 import sys
 from pathlib import Path
 
@@ -10,7 +12,7 @@ import numpy as np
 import pytest
 
 from engine import SessionSettings, parse_frames, read_image, resolve_provider
-from tests.farm.conftest import FARM, MODEL, ROOT, expected_output, run, venv_tool
+from tests.farm.conftest import FARM, MODEL, ROOT, expected_output, run, venv_tool, write_frames
 
 TEMPLATES = sorted((FARM / "openjd").glob("*.yaml"))
 POSTPROCESS = FARM / "openjd" / "onnx_postprocess.yaml"
@@ -25,8 +27,8 @@ def openjd(*args: str, cwd: Path | None = None):
 def post_params(folder: Path, frames: str = "1-3", **more: str) -> list[str]:
     values = {
         "ModelFile": str(MODEL),
-        "InputPattern": str(folder / "render" / "####.exr"),
-        "OutputPattern": str(folder / "post" / "####.exr"),
+        "InputDir": str(folder / "render"),
+        "OutputDir": str(folder / "post"),
         "Frames": frames,
         "Python": sys.executable,
         "EngineDir": str(ROOT),
@@ -64,9 +66,10 @@ def test_templates_embed_the_current_task_script():
 
     code = (FARM / "openjd" / "onnx_task.py").read_text()
     for template in TEMPLATES:
-        steps = yaml.safe_load(template.read_text())["steps"]
-        files = [f["data"] for step in steps for f in step["script"]["embeddedFiles"]]
-        assert len(files) == len(steps), template.name
+        parsed = yaml.safe_load(template.read_text())
+        scripts = [step["script"] for step in parsed["steps"]] + [env["script"] for env in parsed["jobEnvironments"]]
+        files = [f["data"] for script in scripts for f in script["embeddedFiles"]]
+        assert len(files) == len(scripts), template.name
         assert sync_embedded.embedded(template.read_text()) == files
         assert all(data == code for data in files), f"run python farm/openjd/sync_embedded.py ({template.name})"
 
@@ -130,9 +133,10 @@ def test_require_gpu_parameter(frames_dir):
 
 def test_render_then_postprocess_with_blender(tmp_path):
     """The Render step runs Blender (the bpy module behind tests/farm/bpy_blender.py: this machine has no
-    `blender` binary), then the PostProcess step runs the model on what it rendered."""
+    `blender` binary), then the PostProcess step runs the model on what it rendered. The .blend writes elsewhere
+    with File Extensions off: the Render step puts the frames into InputDir, with the extension."""
     blend = tmp_path / "shot.blend"
-    made = run([sys.executable, str(BPY_BLENDER), "--make-scene", str(blend), str(tmp_path / "render")])
+    made = run([sys.executable, str(BPY_BLENDER), "--make-scene", str(blend), str(tmp_path / "blend_says")])
     assert made.returncode == 0, made.stdout + made.stderr
     blender = f"{sys.executable} {BPY_BLENDER}"
     params = post_params(tmp_path, "1-3", ChunkSize="2", SceneFile=str(blend), Blender=blender, RequireGpu="no")
@@ -142,8 +146,120 @@ def test_render_then_postprocess_with_blender(tmp_path):
     assert "-s 1 -e 2 -a" in log and "-s 3 -e 3 -a" in log
     assert log.index("Running step 'Render'") < log.index("Running step 'PostProcess'")
     assert "openjd_progress: 50.0" in log  # one Saved: line of two in the first render chunk
+    assert not (tmp_path / "blend_says").exists()
     rendered = sorted((tmp_path / "render").iterdir())
     assert [p.name for p in rendered] == ["0001.exr", "0002.exr", "0003.exr"]
     for src in rendered:
         got = read_image(tmp_path / "post" / src.name)
         np.testing.assert_allclose(got, expected_output(src, tmp_path / "direct" / src.name), rtol=0, atol=1e-6)
+
+
+def test_every_location_is_path_mapped(tmp_path):
+    """Issue 26: a job submitted from one machine's paths runs on a worker whose paths differ. Every location is a
+    PATH parameter, so the runtime maps the model, the frames, the output folder and the cache alike; the job is
+    given the submitter's paths only, which do not exist here."""
+    worker = tmp_path / "worker"
+    write_frames(worker / "shot" / "render")
+    shutil.copy(MODEL, worker / "model.onnx")
+    submitted = "/studio/projects/job42"  # the submitting machine's root: nothing exists under it here
+    rules = {
+        "version": "pathmapping-1.0",
+        "path_mapping_rules": [
+            {"source_path_format": "POSIX", "source_path": submitted, "destination_path": str(worker)}
+        ],
+    }
+    params = post_params(Path(submitted) / "shot", ModelFile=f"{submitted}/model.onnx")
+    params += ["-p", f"CacheDir={submitted}/cache"]
+    result = openjd(
+        "run", str(POSTPROCESS), "--step", "PostProcess", "--path-mapping-rules", json.dumps(rules), *params,
+        cwd=tmp_path,
+    )  # fmt: skip
+    log = result.stdout + result.stderr
+    assert result.returncode == 0, log
+    assert not Path(submitted).exists()
+    outputs = sorted((worker / "shot" / "post").iterdir())
+    assert [p.name for p in outputs] == ["0001.exr", "0002.exr", "0003.exr"]
+    assert any((worker / "cache").iterdir())  # the prepared model went to the mapped cache
+    for out in outputs:
+        want = expected_output(worker / "shot" / "render" / out.name, tmp_path / "direct" / out.name)
+        np.testing.assert_allclose(read_image(out), want, rtol=0, atol=1e-6)
+
+
+def test_a_pattern_cannot_leave_its_folder(frames_dir):
+    """Only the folders are mapped and attached: a pattern with a folder of its own would escape both."""
+    result = openjd(
+        "run", str(POSTPROCESS), "--step", "PostProcess",
+        *post_params(frames_dir, OutputPattern="../elsewhere/####.exr"), cwd=frames_dir,
+    )  # fmt: skip
+    assert result.returncode != 0
+    assert "OutputPattern must be a file name pattern inside its folder" in result.stdout
+    assert not (frames_dir / "elsewhere").exists()
+
+
+def _requirements(template: Path, step: str, **params: str) -> dict:
+    """The host requirements and action timeout of a step once the job's parameters are resolved
+    (openjd-model's own job creation, as a farm's scheduler does it)."""
+    from openjd.model import (
+        DocumentType,
+        JobParameterInputValues,
+        SymbolTable,
+        create_job,
+        decode_job_template,
+        document_string_to_object,
+        preprocess_job_parameters,
+    )
+
+    text = template.read_text()
+    job_template = decode_job_template(
+        template=document_string_to_object(document=text, document_type=DocumentType.YAML),
+        supported_extensions=["TASK_CHUNKING", "FEATURE_BUNDLE_1"],
+    )
+    values = preprocess_job_parameters(
+        job_template=job_template,
+        job_parameter_values=JobParameterInputValues(params),
+        job_template_dir=template.parent,
+        current_working_dir=template.parent,
+    )
+    job = create_job(job_template=job_template, job_parameter_values=values)
+    found = next(s for s in job.steps if s.name == step)
+    amounts = {a.name: float(a.min) for a in found.hostRequirements.amounts or []}
+    attributes = {a.name: list(a.anyOf or []) for a in found.hostRequirements.attributes or []}
+    # A timeout given as a format string is resolved when the session runs the action, with the job's values.
+    timeout = found.script.actions.onRun.timeout
+    symbols = SymbolTable(source={f"Param.{name}": value.value for name, value in values.items()})
+    return {"amounts": amounts, "attributes": attributes, "timeout": int(timeout.resolve(symtab=symbols))}
+
+
+@pytest.mark.parametrize(
+    ("template", "step", "gpus", "memory"),
+    [(POSTPROCESS, "PostProcess", 0, 0), (COMBINED, "PostProcess", 1, 8192)],
+    ids=["postprocess", "combined"],
+)
+def test_host_requirements_follow_the_parameters(tmp_path, template, step, gpus, memory):
+    """Issue 26: OS family, GPU count and GPU memory are parameters with defaults (any worker for post-processing
+    alone; a GPU with 8 GB after a render), and each action has a timeout."""
+    base = {"ModelFile": str(MODEL), "InputDir": str(tmp_path), "OutputDir": str(tmp_path / "o"), "Frames": "1-3"}
+    if template == COMBINED:
+        base["SceneFile"] = str(tmp_path / "shot.blend")
+    default = _requirements(template, step, **base)
+    assert default["amounts"] == {"amount.worker.gpu": gpus, "amount.worker.gpu.memory": memory}
+    assert default["attributes"] == {"attr.worker.os.family": ["linux"]}
+    assert default["timeout"] == 7200
+    chosen = _requirements(
+        template, step, **base, GpuCount="2", GpuMemoryMiB="24000", OsFamily="windows", TaskTimeout="600"
+    )
+    assert chosen["amounts"] == {"amount.worker.gpu": 2, "amount.worker.gpu.memory": 24000}
+    assert chosen["attributes"] == {"attr.worker.os.family": ["windows"]}
+    assert chosen["timeout"] == 600
+    if template == COMBINED:
+        render = _requirements(template, "Render", **base)
+        assert render["attributes"] == {"attr.worker.os.family": ["linux"]} and render["timeout"] == 43200
+
+
+@pytest.mark.parametrize("template", TEMPLATES, ids=lambda p: p.name)
+def test_closed_parameters_refuse_other_values(tmp_path, template):
+    for name, wrong in (("Precision", "int4"), ("OsFamily", "beos"), ("RequireGpu", "maybe"), ("WorkingSpace", "p3")):
+        with pytest.raises(Exception, match=name):
+            _requirements(template, "PostProcess", ModelFile=str(MODEL), InputDir=str(tmp_path),
+                          OutputDir=str(tmp_path / "o"), Frames="1", SceneFile=str(tmp_path / "s.blend"),
+                          **{name: wrong})  # fmt: skip

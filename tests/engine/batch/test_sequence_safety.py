@@ -8,6 +8,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pytest
@@ -127,20 +128,67 @@ def test_full_disk_frame_is_reported_failed_and_skip_existing_redoes_it(prepared
     assert resumed.done == [2] and resumed.skipped == [1, 3]
 
 
+def _dead_pid() -> int:
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    return int(dead.stdout)
+
+
 def test_stale_temp_files_of_dead_processes_are_cleaned_when_a_sequence_starts(prepared, tmp_path):
+    from engine import atomic
+
     _frames(tmp_path / "in", [1])
     out = tmp_path / "out"
     out.mkdir()
-    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
-    dead_pid = int(dead.stdout)
-    stale = out / f".0007.{dead_pid}.0a1b2c3d.tmp.exr"
-    alive = out / f".0008.{os.getppid()}.0a1b2c3d.tmp.exr"  # a running process's write in progress is left alone
-    unrelated = out / f".notes.{dead_pid}.tmp.txt"  # not an image write_image would make: never touched
+    dead_pid = _dead_pid()
+    stale = out / f".0007.{atomic.HOST}.{dead_pid}.0a1b2c3d.tmp.exr"
+    alive = out / f".0008.{atomic.HOST}.{os.getppid()}.0a1b2c3d.tmp.exr"  # a running write is left alone
+    unrelated = out / f".notes.{atomic.HOST}.{dead_pid}.0a1b2c3d.tmp.txt"  # not an image write_image makes
     for p in (stale, alive, unrelated):
         p.write_bytes(b"partial")
     summary = process_sequence(prepared, str(tmp_path / "in" / "####.exr"), str(out / "####.exr"), [1])
     assert summary.done == [1]
     assert sorted(os.listdir(out)) == sorted(["0001.exr", alive.name, unrelated.name])
+
+
+TWO_HOSTS = """
+import sys
+from engine import atomic
+atomic.HOST = sys.argv[1]  # this process plays the worker of that name
+from engine import SessionSettings, prepare_model, process_sequence
+prepared = prepare_model(sys.argv[2], "fp32", SessionSettings(provider="cpu"), sys.argv[3])
+summary = process_sequence(prepared, sys.argv[4], sys.argv[5], [1])
+print(summary.done)
+"""
+
+
+def test_a_chunk_on_another_host_never_deletes_a_live_write(tmp_path):
+    """Issue 26: two workers post-process chunks of one job into one shared folder. Host B's write in progress
+    carries a process id that is dead on host A: host A's start-up cleaning leaves it alone (and removes its own
+    dead writes, and another host's only once they are a day old)."""
+    from engine import atomic
+    from engine.image.files import FOREIGN_TEMP_AGE_S
+
+    model_path = str(models.save(models.sr_x2(), tmp_path / "sr_x2.onnx"))
+    _frames(tmp_path / "in", [1])
+    out = tmp_path / "out"
+    out.mkdir()
+    dead_here = _dead_pid()
+    live_on_b = out / f".0002.worker-b.{dead_here}.0a1b2c3d.tmp.exr"
+    old_on_b = out / f".0003.worker-b.{dead_here}.0a1b2c3e.tmp.exr"
+    dead_on_a = out / f".0004.worker-a.{dead_here}.0a1b2c3f.tmp.exr"
+    for p in (live_on_b, old_on_b, dead_on_a):
+        p.write_bytes(b"partial")
+    day_ago = time.time() - FOREIGN_TEMP_AGE_S - 60
+    os.utime(old_on_b, (day_ago, day_ago))
+    ran = subprocess.run(
+        [sys.executable, "-c", TWO_HOSTS, "worker-a", model_path, str(tmp_path / "cache"),
+         str(tmp_path / "in" / "####.exr"), str(out / "####.exr")],
+        capture_output=True, text=True, cwd=ROOT,
+    )  # fmt: skip
+    assert ran.returncode == 0, ran.stderr
+    assert ran.stdout.strip() == "[1]"
+    assert sorted(os.listdir(out)) == sorted(["0001.exr", live_on_b.name])
+    assert atomic.temp_owner(live_on_b.name) == (atomic.TempOwner("worker-b", dead_here), ".tmp.exr")
 
 
 FULL_NEAR_THE_END = """

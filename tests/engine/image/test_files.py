@@ -255,7 +255,7 @@ def test_a_link_planted_at_a_temporary_name_is_never_written_through(tmp_path, m
     victim.write_text("not yours")
     out = tmp_path / "out"
     out.mkdir()
-    planted = out / f".frame.{os.getpid()}.deadbeef.tmp.exr"
+    planted = out / f".frame.{atomic.HOST}.{os.getpid()}.deadbeef.tmp.exr"
     planted.symlink_to(victim)
     write_image(out / "frame.exr", synthetic_image(8, 8))
     assert victim.read_text() == "not yours" and planted.is_symlink()
