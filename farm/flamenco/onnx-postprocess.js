@@ -5,8 +5,10 @@
 // "onnx-gpu" task type. Install: copy this file into the `scripts` folder next to `flamenco-manager`
 // and define the variables `onnx_python` and `onnx_engine_dir` in flamenco-manager.yaml (docs/farm.md).
 //
-// Written against the job compiler API of Flamenco 3.8 (author.Task, author.Command with a step count,
-// task.addCommand, task.addDependency, job.addTask, frameChunker, frameCount, path, formatTimestampLocal).
+// Written against the job compiler API of Flamenco 3.9 (author.Task, author.Command with a step count,
+// task.addCommand, task.addDependency, job.addTask, frameChunker, frameCount, formatTimestampLocal).
+// Since 3.9 the job type, not the Blender add-on, sets the render output options: the render tasks do.
+// The script uses only what goja (Flamenco's JavaScript VM) has: no console, no `??` or `?.`.
 
 const JOB_TYPE = {
     label: "Render + ONNX Post-Process",
@@ -26,7 +28,7 @@ const JOB_TYPE = {
           description: "Number of path components of the current blend file to use in the render output path" },
         { key: "render_output_path", type: "string", subtype: "file_path", editable: false,
           eval: "str(Path(abspath(settings.render_output_root), last_n_dir_parts(settings.add_path_components), jobname, '{timestamp}', '######'))",
-          description: "Where the rendered frames go" },
+          description: "Where the rendered frames go (OpenEXR; the render tasks add the .exr extension)" },
 
         // The ONNX post-process.
         { key: "model", type: "string", subtype: "file_path", required: true,
@@ -39,7 +41,9 @@ const JOB_TYPE = {
           eval: "str(Path(abspath(settings.render_output_root), last_n_dir_parts(settings.add_path_components), jobname, '{timestamp}_onnx', '######.exr'))",
           evalInfo: { showLinkButton: true, description: "A sibling folder of the render output, '_onnx' appended" },
           description: "Where the post-processed frames go, '#' for the frame digits" },
-        { key: "input_pattern", type: "string", subtype: "file_path", editable: false, visible: "web",
+        // Set when the job is compiled. A read-only setting needs an `eval` or a `default`: the add-on's
+        // getter for it returns one of them, and with neither it raises on every submission.
+        { key: "input_pattern", type: "string", subtype: "file_path", editable: false, default: "", visible: "web",
           description: "The rendered frames the model reads (set from the render output when the job is compiled)" },
         { key: "require_gpu", type: "bool", default: true, visible: "submission",
           description: "Fail a post-process task at once (exit status 4) on a worker where CUDA cannot run the model" },
@@ -56,9 +60,7 @@ const JOB_TYPE = {
         { key: "blendfile", type: "string", required: true, visible: "web",
           description: "Path of the Blend file to render" },
         { key: "format", type: "string", required: true, eval: "C.scene.render.image_settings.file_format",
-          visible: "web" },
-        { key: "image_file_extension", type: "string", required: true, eval: "C.scene.render.file_extension",
-          visible: "hidden", description: "File extension of the rendered frames" },
+          visible: "web", description: "The scene's output format: a multilayer EXR stays one, others render OpenEXR" },
         { key: "scene", type: "string", required: true, eval: "C.scene.name", visible: "web",
           description: "Name of the scene to render" },
     ],
@@ -66,27 +68,59 @@ const JOB_TYPE = {
 
 const videoFormats = ["FFMPEG", "AVI_RAW", "AVI_JPEG"];
 
-// The render tasks leave the post-processing to the post-process tasks (on GPU workers), even when the
-// .blend has the extension's "ONNX Post-Process" ticked.
-const noInlinePostProcess =
-    "import bpy; [setattr(s.onnx_image_runtime, 'postprocess', False) for s in bpy.data.scenes if hasattr(s, 'onnx_image_runtime')]";
+// The render output the post-process reads: OpenEXR (full float, scene-linear, as the extension's own
+// in-Blender post-process reads the render). A multilayer EXR stays multilayer, for its passes.
+const exrFormats = ["OPEN_EXR", "OPEN_EXR_MULTILAYER"];
+const renderExtension = ".exr";
+
+// The render output options that Flamenco 3.9 moved from the add-on into the job types, set by each
+// render task (the .blend keeps its own): the file extension on, so frames are written as ######.exr
+// whatever the .blend says; no overwrite, so a re-queued task keeps the frames it already wrote; no
+// placeholders, so the post-process never reads an empty placeholder file as a frame. The render tasks
+// also leave the post-processing to the post-process tasks (on GPU workers), even when the .blend has
+// the extension's "ONNX Post-Process" ticked. No braces: the Manager would read them as variables.
+const renderOverrides = [
+    "import bpy",
+    "r = bpy.context.scene.render",
+    "r.use_file_extension = True",
+    "r.use_overwrite = False",
+    "r.use_placeholder = False",
+    "[setattr(s.onnx_image_runtime, 'postprocess', False) for s in bpy.data.scenes if hasattr(s, 'onnx_image_runtime')]",
+].join("; ");
 
 // `python -c` entry point: the engine folder comes first, then the engine's own command line (the
 // exec command has no working-directory or environment parameter, so `python -m engine` cannot find it).
 const engineLauncher =
     "import sys; sys.path.insert(0, sys.argv.pop(1)); from engine.cli import main; sys.exit(main())";
 
+// The Manager passes job.settings as submitted: a setting that was left out is absent, not its default.
+// An absent (or empty) setting takes the default from JOB_TYPE, so the defaults live in one place.
+function setting(settings, key) {
+    const value = settings[key];
+    if (value !== undefined && value !== null && value !== "") {
+        return value;
+    }
+    for (const s of JOB_TYPE.settings) {
+        if (s.key == key) {
+            return s.default;
+        }
+    }
+    throw `job type bug: no setting "${key}"`;
+}
+
 function compileJob(job) {
     const settings = job.settings;
-    if (videoFormats.indexOf(settings.format) >= 0) {
-        throw `This job type renders image sequences, not "${settings.format}"`;
+    const sceneFormat = setting(settings, "format");
+    if (videoFormats.indexOf(sceneFormat) >= 0) {
+        throw `This job type renders image sequences, not "${sceneFormat}"`;
     }
-    if (!settings.model) {
+    if (!setting(settings, "model")) {
         throw "no model: choose the .onnx model in the job settings";
     }
-    const renderOutput = withTimestamp(job, settings.render_output_path, "render_output_path");
-    const outputPattern = withTimestamp(job, settings.output_pattern, "output_pattern");
-    const inputPattern = renderOutput + (settings.image_file_extension || ".exr");
+    const renderFormat = exrFormats.indexOf(sceneFormat) >= 0 ? sceneFormat : "OPEN_EXR";
+    const renderOutput = withTimestamp(job, setting(settings, "render_output_path"), "render_output_path");
+    const outputPattern = withTimestamp(job, setting(settings, "output_pattern"), "output_pattern");
+    const inputPattern = renderOutput + renderExtension;
     if (inputPattern == outputPattern) {
         throw "output_pattern would overwrite the rendered frames; choose another output";
     }
@@ -95,9 +129,8 @@ function compileJob(job) {
     settings.output_pattern = outputPattern;
     settings.input_pattern = inputPattern;
 
-    const chunkSize = settings.chunk_size || 10;
-    for (const chunk of frameChunker(settings.frames, chunkSize)) {
-        const renderTask = authorRenderTask(settings, renderOutput, chunk);
+    for (const chunk of frameChunker(setting(settings, "frames"), setting(settings, "chunk_size"))) {
+        const renderTask = authorRenderTask(settings, renderOutput, renderFormat, chunk);
         const postTask = authorPostTask(settings, inputPattern, outputPattern, chunk);
         postTask.addDependency(renderTask); // before job.addTask(): the job keeps a copy of the task
         job.addTask(renderTask);
@@ -112,16 +145,18 @@ function withTimestamp(job, value, key) {
     return value.replace(/{([^}]+)}/g, (match, name) => (name == "timestamp" ? formatTimestampLocal(job.created) : match));
 }
 
-function authorRenderTask(settings, renderOutput, chunk) {
+function authorRenderTask(settings, renderOutput, renderFormat, chunk) {
     const task = author.Task(`render-${chunk}`, "blender");
     let args = [];
     if (settings.scene) {
         args = args.concat(["--scene", settings.scene]);
     }
+    // Blender runs its arguments in order: the overrides, output and format come before the frames.
+    // The output path is passed as it is: path.join would clean a leading "//" away.
     args = args.concat([
-        "--python-expr", noInlinePostProcess,
-        "--render-output", path.join(path.dirname(renderOutput), path.basename(renderOutput)),
-        "--render-format", settings.format,
+        "--python-expr", renderOverrides,
+        "--render-output", renderOutput,
+        "--render-format", renderFormat,
         "--render-frame", chunk.replaceAll("-", ".."), // Blender's frame range notation
     ]);
     task.addCommand(author.Command("blender-render", {
@@ -136,27 +171,28 @@ function authorRenderTask(settings, renderOutput, chunk) {
 
 function postProcessArgs(settings, inputPattern, outputPattern, chunk) {
     let args = [
-        "-c", engineLauncher, settings.engine_dir || "{onnx_engine_dir}",
-        "sequence", settings.model,
+        "-c", engineLauncher, setting(settings, "engine_dir"),
+        "sequence", setting(settings, "model"),
         "--input", inputPattern,
         "--output", outputPattern,
         "--frames", chunk,
         "--skip-existing",
-        "--precision", settings.precision || "auto",
+        "--precision", setting(settings, "precision"),
     ];
-    if (settings.cache_dir) {
-        args = args.concat(["--cache-dir", settings.cache_dir]);
+    const cacheDir = setting(settings, "cache_dir");
+    if (cacheDir) {
+        args = args.concat(["--cache-dir", cacheDir]);
     }
-    if (settings.require_gpu !== false) {
+    if (setting(settings, "require_gpu")) {
         args.push("--require-gpu");
     }
     return args;
 }
 
 function authorPostTask(settings, inputPattern, outputPattern, chunk) {
-    const task = author.Task(`onnx-${chunk}`, settings.post_task_type || "onnx-gpu");
+    const task = author.Task(`onnx-${chunk}`, setting(settings, "post_task_type"));
     task.addCommand(author.Command("exec", {
-        exe: settings.python || "{onnx_python}",
+        exe: setting(settings, "python"),
         args: postProcessArgs(settings, inputPattern, outputPattern, chunk),
     }));
     return task;
