@@ -18,7 +18,8 @@ preferences (`--runtime gpu` bundles onnxruntime-gpu instead, about 255 MB per z
 CUDA libraries).
 
 Blender's builder is found in the `bpy` package of this Python (`--blender-ext PATH` overrides).
-`--staging DIR` chooses where the copy goes (default `dist/staging`).
+`--staging DIR` chooses where the copy goes and keeps it (default: a temporary folder, removed when the build
+ends, so a build leaves only its zips).
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 import zipfile
 from dataclasses import dataclass
@@ -245,10 +247,20 @@ def stage(source: Path, staging: Path) -> Path:
 
 def build(args) -> list[Path]:
     # Always a copy: the checkout's manifest stays free of wheel lists that only exist in a build.
-    source = stage(REPO, Path(args.staging or REPO / "dist" / "staging").resolve())
-    cache = Path(args.wheel_dir).resolve()
     output = Path(args.output_dir).resolve()
     output.mkdir(parents=True, exist_ok=True)
+    if args.staging:
+        return _build(args, stage(REPO, Path(args.staging).resolve()), output)
+    # A 50 MB copy of the sources is of no use once the zips are built: it goes with the build, failed or not.
+    staging = Path(tempfile.mkdtemp(prefix="onnx_image_runtime_staging_"))
+    try:
+        return _build(args, stage(REPO, staging), output)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def _build(args, source: Path, output: Path) -> list[Path]:
+    cache = Path(args.wheel_dir).resolve()
     builder = blender_ext_script(args.blender_ext)
     manifest_path = source / MANIFEST
     version = re.search(r'^version\s*=\s*"([^"]+)"', manifest_path.read_text(), re.M).group(1)
@@ -317,7 +329,9 @@ def main(argv=None) -> int:
     parser.add_argument("--offline", action="store_true", help="use only the wheels already in --wheel-dir")
     parser.add_argument("--runtime", choices=("cpu", "gpu"), default="cpu", help="bundle onnxruntime or -gpu")
     parser.add_argument("--output-dir", default=str(REPO / "dist"))
-    parser.add_argument("--staging", help="where to copy the sources to build from (default dist/staging)")
+    parser.add_argument(
+        "--staging", help="where to copy the sources to build from, kept (default: a temporary folder, removed)"
+    )
     parser.add_argument("--blender-ext", help="path of Blender's blender_ext.py")
     args = parser.parse_args(argv)
     try:

@@ -108,10 +108,11 @@ def test_built_zip_installs_and_runs(tmp_path):
     cache = wheel_cache()
     build = [sys.executable, str(REPO / "scripts" / "build_extension.py"), "--platform", "linux-x64"]
     build += ["--python", f"{sys.version_info[0]}.{sys.version_info[1]}", "--wheel-dir", str(cache)]
-    build += ["--staging", str(tmp_path / "stage"), "--output-dir", str(tmp_path / "dist")]
+    build += ["--output-dir", str(tmp_path / "dist")]
     done = subprocess.run(build, capture_output=True, text=True, timeout=900)
     assert done.returncode == 0, done.stdout + done.stderr
     (zip_path,) = (tmp_path / "dist").glob("onnx_image_runtime-*-linux_x64.zip")
+    assert os.listdir(tmp_path / "dist") == [zip_path.name]  # the staged copy of the sources went with the build
     built = time.perf_counter() - started
     # The build worked on a staged copy: the checkout's manifest lists no wheels and gained no wheels/.
     assert (REPO / "blender_manifest.toml").read_text() == manifest_before
