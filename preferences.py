@@ -71,6 +71,14 @@ class ONNX_AP_preferences(bpy.types.AddonPreferences):
     device_id: bpy.props.IntProperty(
         name="GPU", description="CUDA device index used by the CUDA provider", default=0, min=0, max=15
     )
+    force_gpu_runtime: bpy.props.BoolProperty(
+        name="Offer the GPU Runtime Anyway",
+        description=(
+            "Show and install the GPU runtime on a machine where no NVIDIA GPU is found (a driver this check "
+            "cannot see: containers, unusual installs)"
+        ),
+        default=False,
+    )
     wheel_dir: bpy.props.StringProperty(
         name="Wheel Folder",
         description="Install the GPU runtime offline from this folder of wheels; empty downloads them from PyPI",
@@ -120,6 +128,11 @@ def draw_gpu_runtime(layout, prefs) -> None:
     if sys.platform == "darwin":
         box.label(text="CUDA does not exist on macOS: models run on the CPU", icon="INFO")
         return
+    if not gpu_setup.nvidia_gpu_present() and not prefs.force_gpu_runtime:
+        # The normal state of most artists' machines: nothing to install, nothing wrong.
+        box.label(text="No NVIDIA GPU found: models run on the CPU, nothing to install", icon="INFO")
+        box.prop(prefs, "force_gpu_runtime")
+        return
     conflict = gpu_setup.runtime_conflict()
     if conflict:
         box.label(text=conflict, icon="ERROR")
@@ -139,15 +152,23 @@ def draw_gpu_runtime(layout, prefs) -> None:
     if GPU_STATE["message"]:
         box.label(text=GPU_STATE["message"], icon="ERROR" if GPU_STATE["restart"] else "INFO")
     box.prop(prefs, "wheel_dir")
+    if not gpu_setup.nvidia_gpu_present():
+        box.prop(prefs, "force_gpu_runtime")
     row = box.row()
     row.operator("onnx.install_gpu_runtime", icon="IMPORT")
     row.operator("onnx.detect_gpu_runtime", icon="FILE_REFRESH")
 
 
-def machine_settings(context=None) -> MachineSettings:
+def addon_preferences(context=None):
+    """This extension's preferences, or None where it is not enabled as an add-on (operators live in a
+    subpackage: their own __package__ is not the add-on's name)."""
     context = context or bpy.context
     addon = context.preferences.addons.get(__package__)
-    prefs = addon.preferences if addon is not None else None
+    return addon.preferences if addon is not None else None
+
+
+def machine_settings(context=None) -> MachineSettings:
+    prefs = addon_preferences(context)
     if prefs is None:
         return MachineSettings(default_cache_dir(), "AUTO", 0)
     cache = Path(bpy.path.abspath(prefs.cache_dir)) if prefs.cache_dir else default_cache_dir()

@@ -63,6 +63,10 @@ def _create(final: Path, suffix: str) -> tuple[Path, int]:
             return path, os.open(path, _EXCLUSIVE, 0o644)
         except FileExistsError:
             continue
+        except FileNotFoundError:
+            if not final.parent.is_dir():  # the message names the folder, not a hidden temporary file in it
+                raise FileNotFoundError(f"cannot write {final}: the folder {final.parent} does not exist") from None
+            raise
     raise FileExistsError(f"no free temporary name beside {final} after {_ATTEMPTS} tries")
 
 

@@ -8,12 +8,17 @@ from pathlib import Path
 
 import bpy
 
+from ..engine import EngineError
 from ..engine import gpu as gpu_setup
-from ..preferences import GPU_STATE, gpu_runtime_dir, refresh_gpu_state
+from ..preferences import GPU_STATE, addon_preferences, gpu_runtime_dir, refresh_gpu_state
 from .jobs import Outcome
 from .runner import JobRunner
 
 INSTALLING = "Installing the GPU runtime..."
+NO_GPU_INSTALL = (
+    "No NVIDIA GPU found: the GPU runtime (about 1.5 GB) would not be used; tick Offer the GPU Runtime Anyway in "
+    "the preferences to install it regardless"
+)
 
 
 @dataclass
@@ -64,11 +69,13 @@ class ONNX_OT_install_gpu_runtime(JobRunner, bpy.types.Operator):
         return context.window_manager.invoke_confirm(self, event)
 
     def build(self, context) -> InstallJob:
-        wheel_dir = self.wheel_dir
-        if not wheel_dir:
-            addon = context.preferences.addons.get(__package__)
-            if addon is not None and addon.preferences is not None:
-                wheel_dir = addon.preferences.wheel_dir
+        wheel_dir, forced = self.wheel_dir, False
+        prefs = addon_preferences(context)
+        if prefs is not None:
+            wheel_dir = wheel_dir or prefs.wheel_dir
+            forced = prefs.force_gpu_runtime
+        if not gpu_setup.nvidia_gpu_present() and not forced:
+            raise EngineError(NO_GPU_INSTALL)
         packages = [p.strip() for p in self.packages.split(",") if p.strip()] or None
         GPU_STATE.update(message=INSTALLING, restart=False)
         return InstallJob(
@@ -104,6 +111,9 @@ class ONNX_OT_detect_gpu_runtime(bpy.types.Operator):
 
     def execute(self, context):
         refresh_gpu_state()
+        if not gpu_setup.nvidia_gpu_present():
+            self.report({"INFO"}, "No NVIDIA GPU found: models run on the CPU")
+            return {"FINISHED"}
         summary = gpu_setup.missing_summary(GPU_STATE["libraries"])
         self.report({"WARNING" if summary else "INFO"}, summary or "All CUDA libraries found")
         return {"FINISHED"}

@@ -122,7 +122,9 @@ class ONNX_OT_check_gpu_runtime(bpy.types.Operator):
             return {"CANCELLED"}
         names = ", ".join(p.replace("ExecutionProvider", "") for p in available)
         if reason:
-            self.report({"WARNING"}, f"onnxruntime {ort.__version__} providers: {names}; CUDA not usable: {reason}")
+            # No NVIDIA GPU is the normal state of a CPU machine, not a fault to warn about.
+            level = "WARNING" if gpu.nvidia_gpu_present() else "INFO"
+            self.report({level}, f"onnxruntime {ort.__version__} providers: {names}; CUDA not usable: {reason}")
         else:
             self.report({"INFO"}, f"onnxruntime {ort.__version__} providers: {names}; CUDA is usable")
         return {"FINISHED"}

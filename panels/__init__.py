@@ -221,7 +221,8 @@ class ONNX_PT_provider(_ONNXPanel, bpy.types.Panel):
         settings = context.scene.onnx_image_runtime
         layout.label(text=f"Last run on: {settings.last_provider or 'not run yet'}")
         if settings.last_fallback:
-            label_wrapped(layout, context, settings.last_fallback, "ERROR")
+            # A CPU run is an error only where CUDA was asked for; on Auto it is the normal state of a CPU machine.
+            label_wrapped(layout, context, settings.last_fallback, "ERROR" if settings.provider == "CUDA" else "INFO")
         layout.operator("onnx.check_gpu_runtime", icon="CHECKMARK")
 
 

@@ -86,9 +86,16 @@ SCRIPT = textwrap.dedent(
             return call
     prefs = bpy.context.preferences.addons[pkg].preferences
     module.preferences.draw_gpu_runtime(Layout(), prefs)
-    out["labels"] = Layout.labels
-
+    out["labels_as_found"] = list(Layout.labels)
     probe = "nvidia-fake-probe==1.0"
+    try:
+        out["gpu_install_as_found"] = sorted(bpy.ops.onnx.install_gpu_runtime(wheel_dir=args["wheels"], packages=probe))
+    except RuntimeError as exc:  # the operator's ERROR report, raised by bpy.ops in the module
+        out["gpu_install_as_found"] = str(exc)
+    prefs.force_gpu_runtime = True  # what an artist with a driver the check cannot see ticks
+    Layout.labels = []
+    module.preferences.draw_gpu_runtime(Layout(), prefs)
+    out["labels"] = Layout.labels
     out["gpu_install"] = sorted(bpy.ops.onnx.install_gpu_runtime(wheel_dir=args["wheels"], packages=probe))
     out["gpu_dir"] = bpy.utils.extension_path_user(pkg, path="gpu_runtime")
     import nvidia_fake_probe
@@ -157,8 +164,11 @@ def test_built_zip_installs_and_runs(tmp_path):
 
     if nvidia_gpu_present():
         assert "CPU-only build" in out["fallback"] and "GPU runtime" in out["fallback"]
-    else:  # no card: said plainly, not as a runtime to download
+        assert out["gpu_install_as_found"] == ["FINISHED"]
+    else:  # no card: said plainly, not as a runtime to download (issue 27: a 1.5 GB download for nothing)
         assert out["fallback"] == "CUDA requested, but no NVIDIA GPU found: running on CPU"
+        assert out["labels_as_found"][1:] == ["No NVIDIA GPU found: models run on the CPU, nothing to install"]
+        assert "No NVIDIA GPU found: the GPU runtime (about 1.5 GB) would not be used" in out["gpu_install_as_found"]
     assert any("libcublasLt.so.13" in label and "missing" in label for label in out["labels"]), out["labels"]
     assert out["gpu_install"] == ["FINISHED"]
     assert out["gpu_dir"].startswith(local) and out["probe"].startswith(out["gpu_dir"])

@@ -304,3 +304,23 @@ def test_a_model_that_builds_a_huge_constant_is_refused_before_it_runs(tmp_path)
     ], done.stderr
     small = models.save(models.huge_constant(64), tmp_path / "small.onnx")
     assert _cli("info", small).returncode == 0
+
+
+def test_convert_into_a_missing_folder_is_one_line_before_converting(tmp_path):
+    """Issue 27: the error named a hidden temporary file (`[Errno 2] ... /.x.1234.tmp`), after the conversion ran."""
+    out = tmp_path / "missing" / "x.onnx"
+    done = subprocess.run(
+        [sys.executable, "-m", "engine", "convert", str(ROOT / "samples" / "upscaler_x2.onnx"), "--out", str(out)],
+        capture_output=True, text=True, cwd=ROOT,
+    )  # fmt: skip
+    assert done.returncode != 0
+    assert done.stderr.strip() == f"error: cannot write {out}: the folder {out.parent} does not exist"
+    assert not (tmp_path / "missing").exists()
+
+
+def test_an_atomic_write_into_a_missing_folder_names_the_folder(tmp_path):
+    from engine import atomic
+
+    target = tmp_path / "gone" / "model.onnx"
+    with pytest.raises(FileNotFoundError, match=f"cannot write {target}: the folder {target.parent} does not exist"):
+        atomic.write_bytes(target, b"x")

@@ -13,7 +13,14 @@ from .detect import (
     runtime_conflict,
 )
 from .install import InstallResult, gpu_packages, install_command, install_gpu_runtime, needs_onnxruntime_gpu
-from .probe import cuda_unavailable_reason, forget_verdicts, gpu_name, preload_cuda_libraries, query_gpu
+from .probe import (
+    cuda_unavailable_reason,
+    forget_verdicts,
+    gpu_name,
+    nvidia_gpu_present,
+    preload_cuda_libraries,
+    query_gpu,
+)
 
 __all__ = [
     "ORT_VERSION",
@@ -34,6 +41,7 @@ __all__ = [
     "library_table",
     "missing_summary",
     "needs_onnxruntime_gpu",
+    "nvidia_gpu_present",
     "preload_active_libraries",
     "preload_cuda_libraries",
     "query_gpu",
