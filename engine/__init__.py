@@ -33,6 +33,7 @@ _EXPORTS: dict[str, str] = {
     "ChannelOrder": ".options",
     "Fit": ".options",
     "FitChoice": ".options",
+    "WorkingSpace": ".options",
     "parse_option": ".options",
     # model
     "ModelContract": ".model.contract",
@@ -46,7 +47,7 @@ _EXPORTS: dict[str, str] = {
     "write_sidecar": ".model.contract",
     "ModelInfo": ".model.records",
     "TensorInfo": ".model.records",
-    "inspect_model": ".model.describe",
+    "inspect_model": ".model.inspect",
     # precision
     "ConversionOptions": ".precision.records",
     "ConversionReport": ".precision.records",
@@ -70,9 +71,12 @@ _EXPORTS: dict[str, str] = {
     "ExrOptions": ".image.files",
     "EXR_CODECS": ".image.files",
     "srgb_to_linear": ".image.colour",
+    "to_rec709": ".image.colour",
+    "from_rec709": ".image.colour",
     "premultiply": ".image.alpha",
     "parse_mapping": ".image.passes",
     "select_inputs": ".image.passes",
+    "data_inputs": ".image.passes",
     # inference
     "RunSettings": ".inference.settings",
     "RunResult": ".inference.pipeline",
@@ -113,9 +117,9 @@ if TYPE_CHECKING:
     from .batch.sequence import FrameBatch, SequenceSummary, first_frame_sample, process_frame, process_sequence
     from .errors import Cancelled, ConversionError, EngineError, ImageError, ModelError, RuntimeFailure
     from .image.alpha import premultiply
-    from .image.colour import srgb_to_linear
+    from .image.colour import from_rec709, srgb_to_linear, to_rec709
     from .image.files import EXR_CODECS, ExrOptions, read_image, read_layers, same_file, write_image
-    from .image.passes import parse_mapping, select_inputs
+    from .image.passes import data_inputs, parse_mapping, select_inputs
     from .inference.pipeline import RunResult, run_image
     from .inference.settings import RunSettings
     from .inference.tile_plan import TilingReport
@@ -130,10 +134,22 @@ if TYPE_CHECKING:
         sidecar_path,
         write_sidecar,
     )
-    from .model.describe import inspect_model
+    from .model.inspect import inspect_model
     from .model.onnx_io import load_model, save_model
     from .model.records import ModelInfo, TensorInfo
-    from .options import ChannelOrder, ColorMode, Device, Fit, FitChoice, Layout, OptLevel, Precision, Provider, Status
+    from .options import (
+        ChannelOrder,
+        ColorMode,
+        Device,
+        Fit,
+        FitChoice,
+        Layout,
+        OptLevel,
+        Precision,
+        Provider,
+        Status,
+        WorkingSpace,
+    )
     from .options import parse as parse_option
     from .precision.convert import convert_model_file
     from .precision.records import Backend, ConversionOptions, ConversionReport

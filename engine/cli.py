@@ -27,6 +27,7 @@ from . import (
     Precision,
     Provider,
     Status,
+    WorkingSpace,
 )
 
 log = logging.getLogger("engine")
@@ -162,6 +163,19 @@ def _numbers(text: str, flag: str) -> list[float]:
         raise EngineError(f"{flag} takes numbers separated by commas (e.g. 0.485,0.456,0.406), not {text!r}") from None
 
 
+def _npy_numbers(path: str, name: str) -> list[float]:
+    """A constant's values from a NumPy file (a style vector of 100 values, say), in the array's order."""
+    import numpy as np
+
+    try:
+        array = np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as exc:
+        raise EngineError(f"--const {name}: cannot read {path} as a NumPy array: {exc}") from None
+    if not np.issubdtype(array.dtype, np.number) or array.size == 0 or array.size > 1 << 20:
+        raise EngineError(f"--const {name}: {path} holds {array.size} values of {array.dtype}; give 1 to 2^20 numbers")
+    return [float(v) for v in array.ravel()]
+
+
 def contract_flags(args) -> dict:
     """The single contract flags given, as a contract layer (the highest)."""
     layer: dict = {}
@@ -186,7 +200,7 @@ def contract_flags(args) -> dict:
         name, sep, value = item.partition("=")
         if not sep or not name:
             raise EngineError(f"--const takes NAME=VALUE (e.g. noise_level=0.1), not {item!r}")
-        numbers = _numbers(value, f"--const {name}")
+        numbers = _npy_numbers(value, name) if value.lower().endswith(".npy") else _numbers(value, f"--const {name}")
         constants[name] = numbers[0] if len(numbers) == 1 else numbers
     if constants:
         layer["constants"] = constants
@@ -203,11 +217,11 @@ def _cmd_info(args) -> int:
     from . import inspect_model
 
     contract = _contract(args)
-    info = inspect_model(args.model, contract.constant_values)
+    info = inspect_model(args.model, contract)
     data = info.to_json()
     sources = contract.source_map()
     effective = contract.to_json()
-    parts = [f"input.{k}" for k in effective["input"]] + ["fit", "output_name"]
+    parts = [f"input.{k}" for k in effective["input"]] + ["fit", "output_name", "size", "batch"]
     data["contract"] = effective
     data["contract_sources"] = {
         **{part: sources.get(part, "default") for part in parts},
@@ -272,7 +286,13 @@ def _cmd_optimize(args) -> int:
 def _run_settings(args, contract):
     from . import RunSettings
 
-    return RunSettings(tile=args.tile, overlap=args.overlap, contract=contract, use_binding=not args.no_binding)
+    return RunSettings(
+        tile=args.tile,
+        overlap=args.overlap,
+        contract=contract,
+        use_binding=not args.no_binding,
+        working_space=args.working_space,
+    )
 
 
 def _exr(args):
@@ -416,12 +436,13 @@ def _cmd_advise(args) -> int:
 
         if not args.out:
             raise EngineError("--pad-channels needs --out PADDED.onnx")
-        names = pad_channels_file(args.model, args.pad_channels, args.out)
+        done = pad_channels_file(args.model, args.pad_channels, args.out)
         before = advise_model(args.model, args.precision, _settings(args), args.cache_dir, args.size)
         after = advise_model(args.out, args.precision, _settings(args), args.cache_dir, args.size)
         growth = (after.total_macs / before.total_macs - 1) * 100 if before.total_macs else 0.0
-        summary = f"padded {len(names)} nodes, {growth:+.1f}% MACs"
-        _json({"padding": summary, "padded_nodes": names, "before": before.to_json(), "after": after.to_json()})
+        summary = f"{done.summary()}, {growth:+.1f}% MACs"
+        padded = list(done.padded)
+        _json({"padding": summary, "padded_nodes": padded, "before": before.to_json(), "after": after.to_json()})
         return 0
     advice = advise_model(args.model, args.precision, _settings(args), args.cache_dir, args.size, args.profile)
     _json(advice.to_json())
@@ -525,6 +546,15 @@ def _run_args(p: argparse.ArgumentParser, output_alias: bool = False) -> None:
         default=[],
         metavar="INPUT=PASS",
         help="feed a render pass to a model input (repeatable), e.g. albedo='Diffuse Color'",
+    )
+    p.add_argument(
+        "--working-space",
+        type=WorkingSpace,
+        choices=list(WorkingSpace),
+        default=WorkingSpace.REC709,
+        help="the colour space of EXR and HDR pixels: the working space of the Blender file that wrote them "
+        "(Blender 5.0 and later; earlier versions: rec709). Colour is converted to linear Rec.709 for the model "
+        "and back; PNG, TIFF and JPEG hold display sRGB whatever this says, and data passes are never converted",
     )
     p.add_argument("--no-binding", action="store_true", help="plain session.run instead of IO binding")
     p.add_argument("--exr-codec", choices=EXR_CODECS, help="EXR output codec (None: the input frame's)")

@@ -38,6 +38,18 @@ class ColorMode(StrEnum):
     """The model takes display-encoded (sRGB) values in [0, 1]."""
 
 
+class WorkingSpace(StrEnum):
+    """The colour space scene-linear pixels are in: Blender 5.0's per-file working space (4.2-4.5 have only
+    Rec.709). All three are linear, so moving between them is one 3x3 matrix (image/colour.py)."""
+
+    REC709 = "rec709"
+    """Linear Rec.709 (sRGB primaries, D65): what the contract's `linear` and `srgb` mean."""
+    REC2020 = "rec2020"
+    """Linear Rec.2020 (D65)."""
+    ACESCG = "acescg"
+    """ACEScg: linear AP1 primaries, ACES white."""
+
+
 class ChannelOrder(StrEnum):
     RGB = "rgb"
     BGR = "bgr"

@@ -9,14 +9,30 @@ from __future__ import annotations
 import bpy
 import numpy as np
 
+from ..engine import WorkingSpace
+from .settings import working_space
+
 NON_COLOR = "Non-Color"
 # Custom property on images this extension made: handlers.pack_results packs them before a save.
 RESULT_MARK = "onnx_image_runtime_result"
 LINEAR = "Linear Rec.709"
+# Linear colour spaces a byte image may be in, whose values Blender moves into the working space by a matrix.
+LINEAR_SPACES = {LINEAR: WorkingSpace.REC709, "Linear Rec.2020": WorkingSpace.REC2020, "ACEScg": WorkingSpace.ACESCG}
+
+
+def is_data(img: bpy.types.Image) -> bool:
+    """Whether the image holds data, not colour (Non-Color: normals, masks): never converted between spaces."""
+    return bool(img.colorspace_settings.is_data)
+
+
+def scene_linear_name() -> str:
+    """The colour space name of scene-linear pixels in this file: its working space (Blender 5.0 and later)."""
+    return getattr(getattr(bpy.data, "colorspace", None), "working_space", "") or LINEAR
 
 
 def read_pixels(img: bpy.types.Image) -> np.ndarray:
-    """HxWxC float32, top-down, scene-linear (or raw data for Non-Color images). Never modifies `img`.
+    """HxWxC float32, top-down, scene-linear in the file's working space (or raw data for Non-Color images).
+    Never modifies `img`.
 
     A top-down view (negative row stride) of a fresh buffer, not a copy: the engine copies anyway as
     it builds its tensors, and a 1080p RGBA copy costs about 5 ms."""
@@ -27,13 +43,10 @@ def read_pixels(img: bpy.types.Image) -> np.ndarray:
     buf = np.empty(w * h * channels, np.float32)
     img.pixels.foreach_get(buf)
     array = buf.reshape(h, w, channels)[::-1]
-    colorspace = img.colorspace_settings.name
-    if not img.is_float and colorspace == "sRGB":
-        # Byte images give display-encoded values; the engine takes scene-linear input.
-        from ..engine import srgb_to_linear
-
-        array = array.copy()
-        array[:, :, :3] = srgb_to_linear(array[:, :, :3])
+    if not img.is_float and not is_data(img):
+        # Float buffers are in the working space already (Blender converts them on load); byte buffers keep the
+        # file's encoded values.
+        array = _byte_to_scene_linear(array, img.colorspace_settings.name)
     if not img.is_float and channels == 4 and img.alpha_mode == "STRAIGHT":
         # Byte buffers keep the file's straight alpha; float buffers are premultiplied already. The engine's
         # one rule (engine/image/alpha.py): premultiplied colour in, so hidden colour cannot bleed.
@@ -43,8 +56,25 @@ def read_pixels(img: bpy.types.Image) -> np.ndarray:
     return array
 
 
+def _byte_to_scene_linear(array: np.ndarray, colorspace: str) -> np.ndarray:
+    """A byte image's values as scene-linear colour in the working space, the engine's input: sRGB decoded (to
+    linear Rec.709, its primaries), a linear space moved by its matrix. Other spaces (log, display encodings)
+    are passed as stored."""
+    from ..engine import from_rec709, srgb_to_linear, to_rec709
+
+    if colorspace == "sRGB":
+        linear = array.copy()
+        linear[:, :, :3] = srgb_to_linear(array[:, :, :3])
+        return from_rec709(linear, working_space())
+    if colorspace in LINEAR_SPACES:
+        return from_rec709(to_rec709(array, LINEAR_SPACES[colorspace]), working_space())
+    return array
+
+
 def output_colorspace(img: bpy.types.Image | None) -> str:
-    return NON_COLOR if img is not None and img.colorspace_settings.name == NON_COLOR else LINEAR
+    """A result's colour space: Non-Color for a data source, else the working space, which its float pixels are
+    in (labelled otherwise, a packed result would come back converted when the file is opened again)."""
+    return NON_COLOR if img is not None and is_data(img) else scene_linear_name()
 
 
 def _ours(img: bpy.types.Image, protect: str) -> bool:

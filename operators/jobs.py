@@ -219,6 +219,12 @@ class ImageJob:
     mapping: dict[str, str] = field(default_factory=dict)
     source_name: str = ""
     """The source image's name: never overwritten by the result."""
+    data: bool = False
+    """The source image is Non-Color data (normals, masks): nothing of it is converted between colour spaces."""
+
+    def data_inputs(self, info: ModelInfo) -> frozenset[str]:
+        """The model inputs given data, not colour (RunSettings.data_inputs): every one for a data image."""
+        return frozenset(t.name for t in info.image_inputs) if self.data else frozenset()
 
     def inputs(self, info: ModelInfo) -> tuple[np.ndarray, dict[str, np.ndarray]]:
         """The first model input and the others, from `layers` by `mapping` or by their default passes."""
@@ -242,7 +248,8 @@ class ImageJob:
         start = time.perf_counter()
         prepared = _prepare(self.model, progress)
         image, extra = self.inputs(prepared.info)
-        result = run_image(prepared, image, extra=extra, settings=self.run, progress=progress)
+        run = replace(self.run, data_inputs=self.data_inputs(prepared.info))
+        result = run_image(prepared, image, extra=extra, settings=run, progress=progress)
         progress.check()
         notes = list(prepared.warnings) + list(result.notes)
         return JobResult(
@@ -264,6 +271,12 @@ class RenderJob(ImageJob):
         from ..engine import select_inputs
 
         return select_inputs(self.layers or {}, [t.name for t in info.image_inputs], self.mapping)
+
+    def data_inputs(self, info: ModelInfo) -> frozenset[str]:
+        """The inputs given a data pass (normal, depth, position...), by the pass each one gets."""
+        from ..engine import data_inputs
+
+        return data_inputs(self.layers or {}, [t.name for t in info.image_inputs], self.mapping)
 
 
 BENCH_PRECISIONS = (Precision.FP32, Precision.FP16, Precision.AMP)

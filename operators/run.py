@@ -11,7 +11,7 @@ import bpy
 from ..engine import parse_mapping, read_layers
 from ..properties import PATH_OPTIONS
 from . import jobs
-from .blender_io import LINEAR, output_colorspace, read_pixels, write_image
+from .blender_io import is_data, output_colorspace, read_pixels, scene_linear_name, write_image
 from .common import ModelArgs, store_prepared, store_run
 from .runner import JobRunner
 from .settings import blend_path, model_job, run_settings, scene_settings
@@ -65,6 +65,7 @@ class ONNX_OT_run_image(JobRunner, ModelArgs, bpy.types.Operator):
             image=pixels,
             output_name=output,
             colorspace=output_colorspace(img),
+            data=is_data(img),
             source_name=img.name,
             run=run_settings(scene_settings(context), blender_rgba=True, model_path=model.model_path),
         )
@@ -135,7 +136,7 @@ def render_job(op, context, layers: dict, source_name: str, output_name: str = "
         model=model,
         image=next(iter(layers.values())),
         output_name=output_name or settings.output_name or f"{source_name} ONNX",
-        colorspace=LINEAR,
+        colorspace=scene_linear_name(),
         layers=layers,
         mapping=parse_mapping(passes or settings.pass_mapping),
         source_name=source_name,

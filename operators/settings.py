@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import bpy
 
-from ..engine import RANGE_PRESETS, Precision, Provider, RunSettings, load_contract, parse_option
+from ..engine import RANGE_PRESETS, Precision, Provider, RunSettings, WorkingSpace, load_contract, parse_option
 from ..preferences import machine_settings
 from . import jobs
 from .jobs import ModelJob
@@ -18,6 +18,30 @@ if TYPE_CHECKING:
 
 # The scene's range presets -> the contract's RANGE_PRESETS names.
 RANGE_PRESET_NAMES = {"0_1": "0-1", "0_255": "0-255", "M1_1": "-1-1", "IMAGENET": "imagenet"}
+
+
+# Blender 5.0's working spaces by their Color Interop Forum id, which stays when a config renames the space.
+WORKING_SPACES = {
+    "lin_rec709_scene": WorkingSpace.REC709,
+    "lin_rec2020_scene": WorkingSpace.REC2020,
+    "lin_ap1_scene": WorkingSpace.ACESCG,
+}
+
+
+def working_space() -> WorkingSpace:
+    """The open file's working colour space, the one its float pixels and renders are in (Blender 5.0 and later;
+    4.2-4.5 have none: Rec.709). Another space (a custom OCIO config) is an error that names it: run as Rec.709,
+    the model would silently get the wrong colours."""
+    colorspace = getattr(bpy.data, "colorspace", None)
+    interop = getattr(colorspace, "working_space_interop_id", None)
+    if interop is None:
+        return WorkingSpace.REC709
+    if interop not in WORKING_SPACES:
+        raise ValueError(
+            f"the file's working colour space '{colorspace.working_space}' ({interop or 'no interop id'}) is not one "
+            "this extension converts: choose Linear Rec.709, Linear Rec.2020 or ACEScg"
+        )
+    return WORKING_SPACES[interop]
 
 
 def scene_settings(context):
@@ -103,11 +127,12 @@ def scene_model_job(scene, context=None, sample=None) -> ModelJob:
 
 
 def run_settings(settings, blender_rgba: bool = False, model_path: str | None = None) -> RunSettings:
-    """Tile, overlap (-1: from the model's receptive field) and the effective contract (the model's, with the
-    scene's overrides: colour, range, channel order, fit, output)."""
+    """Tile, overlap (-1: from the model's receptive field), the effective contract (the model's, with the
+    scene's overrides: colour, range, channel order, fit, output) and the file's working colour space."""
     return RunSettings(
         tile=settings.tile_size,
         overlap=None if settings.tile_overlap < 0 else settings.tile_overlap,
         contract=model_contract(settings, model_path),
         blender_rgba=blender_rgba,
+        working_space=working_space(),
     )

@@ -24,3 +24,25 @@ def make_wheel(folder: Path, name="nvidia_fake_probe", version="1.0", files=None
 
 ROOT = Path(__file__).resolve().parents[1]
 """The repository root (the extension package)."""
+
+
+def write_passes(path: Path, passes: dict) -> Path:
+    """A multilayer EXR as Blender 5 writes one, a float part per pass: {pass name: (channel letters, HxWxC array)},
+    e.g. {'Combined': ('RGBA', rgba), 'Normal': ('XYZ', normal)}, under the view layer 'ViewLayer'."""
+    import numpy as np
+    import OpenImageIO as oiio
+
+    specs = []
+    for name, (letters, array) in passes.items():
+        spec = oiio.ImageSpec(array.shape[1], array.shape[0], len(letters), "float")
+        spec.channelnames = tuple(f"ViewLayer.{name}.{ch}" for ch in letters)
+        spec.attribute("oiio:subimagename", f"ViewLayer.{name}")
+        specs.append(spec)
+    out = oiio.ImageOutput.create(str(path))
+    assert out.open(str(path), specs)
+    for index, ((_, array), spec) in enumerate(zip(passes.values(), specs, strict=True)):
+        if index:
+            assert out.open(str(path), spec, "AppendSubimage")
+        out.write_image(np.ascontiguousarray(array, np.float32))
+    out.close()
+    return path

@@ -288,6 +288,25 @@ def conv_chain(channels=(3, 12, 12, 3), seed=0) -> onnx.ModelProto:
     return _model(nodes, [_img("x")], [_img("y")], inits)
 
 
+def square() -> onnx.ModelProto:
+    """Each channel squared: not linear in colour, so a model fed another working space's values than the linear
+    Rec.709 it was made for gives another picture."""
+    return _model([helper.make_node("Mul", ["x", "x"], ["y"], name="sq")], [_img("x")], [_img("y")], [])
+
+
+def luminance() -> onnx.ModelProto:
+    """Rec.709 luminance, one channel out (a 1x1 Conv with the Rec.709 luma weights)."""
+    w = np.array([0.2126, 0.7152, 0.0722], np.float32).reshape(1, 3, 1, 1)
+    nodes = [_conv("luma", "x", "w", "b", "y", pad=0)]
+    return _model(nodes, [_img("x")], [_img("y", 1)], [_init("w", w), _init("b", np.zeros(1, np.float32))])
+
+
+def returns_normal() -> onnx.ModelProto:
+    """Colour and normal in, the normal out as the model received it: shows what reached the model's second input."""
+    nodes = [helper.make_node("Identity", ["normal"], ["y"], name="id")]
+    return _model(nodes, [_img("color"), _img("normal")], [_img("y")], [])
+
+
 def no_image_input() -> onnx.ModelProto:
     x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 10])
     y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 10])
@@ -594,3 +613,73 @@ def huge_constant(side: int = 40000) -> onnx.ModelProto:
         helper.make_node("Add", ["x", "peak"], ["y"], name="add"),
     ]
     return _model(nodes, [_img("x")], [_img("y")], inits, opset=18)
+
+
+def export_fixed_fcn(seed: int = 22, batch: int = 10, size: int = 32) -> onnx.ModelProto:
+    """A fully convolutional face-detector-like net exported with a fixed batch x 3 x size x size input (an export
+    artefact: its package rewrites the dimensions on load), intermediate shapes recorded at that size as exporters
+    do, and a one-channel sigmoid heat map out."""
+    r = _rng(seed)
+    inits = [
+        _init("w1", _conv_w(r, 8, 3)),
+        _init("b1", np.zeros(8, np.float32)),
+        _init("w2", _conv_w(r, 1, 8)),
+        _init("b2", np.zeros(1, np.float32)),
+    ]
+    nodes = [
+        _conv("conv1", "x", "w1", "b1", "h1"),
+        helper.make_node("Relu", ["h1"], ["r1"], name="relu"),
+        _conv("conv2", "r1", "w2", "b2", "logit"),
+        helper.make_node("Sigmoid", ["logit"], ["heat"], name="sigmoid"),
+    ]
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [batch, 3, size, size])
+    y = helper.make_tensor_value_info("heat", TensorProto.FLOAT, [batch, 1, size, size])
+    model = _model(nodes, [x], [y], inits)
+    for name, channels in (("h1", 8), ("r1", 8), ("logit", 1)):
+        model.graph.value_info.append(
+            helper.make_tensor_value_info(name, TensorProto.FLOAT, [batch, channels, size, size])
+        )
+    return model
+
+
+def truly_fixed(seed: int = 23, size: int = 32) -> onnx.ModelProto:
+    """A graph fixed to its declared size inside, not only at its input: a Reshape to a constant shape."""
+    r = _rng(seed)
+    inits = [
+        _init("w", _conv_w(r, 3, 3)),
+        _init("b", np.zeros(3, np.float32)),
+        _init("flat", np.array([1, 3 * size * size], np.int64)),
+        _init("back", np.array([1, 3, size, size], np.int64)),
+    ]
+    nodes = [
+        helper.make_node("Reshape", ["x", "flat"], ["v"], name="flatten"),
+        helper.make_node("Reshape", ["v", "back"], ["x2"], name="unflatten"),
+        _conv("conv", "x2", "w", "b", "y"),
+    ]
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, size, size])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 3, size, size])
+    return _model(nodes, [x], [y], inits)
+
+
+def style_vector(seed: int = 24, length: int = 100) -> onnx.ModelProto:
+    """An arbitrary-style transfer net with a [1, 1, 1, length] style vector next to the content image (reads like a
+    1 x length one-channel image): y = conv(x) * (1 + mean(style)) + style[0]."""
+    r = _rng(seed)
+    inits = [
+        _init("w", _conv_w(r, 3, 3)),
+        _init("b", np.zeros(3, np.float32)),
+        _init("one", np.ones(1, np.float32)),
+        _init("first", np.array([0], np.int64)),
+        _init("axis", np.array([3], np.int64)),
+    ]
+    nodes = [
+        _conv("conv", "x", "w", "b", "h"),
+        helper.make_node("ReduceMean", ["style"], ["m"], name="mean", keepdims=1),
+        helper.make_node("Add", ["m", "one"], ["gain"], name="gain"),
+        helper.make_node("Mul", ["h", "gain"], ["g"], name="mul"),
+        helper.make_node("Slice", ["style", "first", "one_i", "axis"], ["s0"], name="first_value"),
+        helper.make_node("Add", ["g", "s0"], ["y"], name="shift"),
+    ]
+    inits.append(_init("one_i", np.array([1], np.int64)))
+    style = helper.make_tensor_value_info("style", TensorProto.FLOAT, [1, 1, 1, length])
+    return _model(nodes, [_img("x"), style], [_img("y")], inits)

@@ -16,7 +16,10 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+import numpy as np
+
 from ..errors import Cancelled, ConversionError, EngineError
+from ..image.colour import from_rec709, to_rec709
 from ..image.files import (
     ExrOptions,
     clean_stale_temps,
@@ -29,8 +32,9 @@ from ..image.files import (
     write_image,
     write_layers_like,
 )
-from ..image.passes import select_inputs
+from ..image.passes import data_inputs, select_inputs
 from ..inference.pipeline import RunResult, RunSettings, run_image
+from ..options import WorkingSpace
 from ..progress import SILENT, Progress
 from ..runtime.prepare import PreparedModel
 from .accuracy_check import recheck_affordable, recheck_against_fp32
@@ -108,12 +112,39 @@ def _input_names(prepared: PreparedModel) -> list[str]:
     return [t.name for t in prepared.info.image_inputs]
 
 
-def _load(path: str, pass_inputs: Mapping[str, str], input_names: list[str]):
+# The formats image.files reads and writes as float, scene-linear in the working space; the others (PNG, TIFF, JPEG)
+# hold display sRGB, which image.files decodes to and encodes from linear Rec.709.
+_SCENE_LINEAR = (".exr", ".hdr")
+
+
+@dataclass(frozen=True)
+class _Frame:
+    """One frame read for the model, and how its result is stored."""
+
+    image: np.ndarray
+    extra: dict[str, np.ndarray]
+    settings: RunSettings
+    """The run's settings with this frame's data inputs (its normal, depth... passes: never converted)."""
+    result_space: WorkingSpace
+    """The result's colour space (a data result is never converted: Rec.709 stands for 'as it is')."""
+
+
+def _load(path: str, pass_inputs: Mapping[str, str], input_names: list[str], settings: RunSettings) -> _Frame:
     layers = read_layers(path)
     try:
-        return select_inputs(layers, input_names, pass_inputs)
+        image, extra = select_inputs(layers, input_names, pass_inputs)
+        data = data_inputs(layers, input_names, pass_inputs)
     except EngineError as exc:
         raise type(exc)(f"{path}: {exc}") from exc
+    settings = replace(settings, data_inputs=data)
+    space = settings.working_space
+    if Path(path).suffix.lower() not in _SCENE_LINEAR:
+        # Display sRGB decoded to linear Rec.709: brought into the working space the run takes its colour in, as
+        # Blender brings an sRGB image into it (the run takes it back out for the model: a no-op overall).
+        image = from_rec709(image, space) if settings.converts(input_names[0]) else image
+        extra = {name: from_rec709(a, space) if settings.converts(name) else a for name, a in extra.items()}
+    result_space = space if settings.converts(input_names[0]) else WorkingSpace.REC709
+    return _Frame(image, extra, settings, result_space)
 
 
 LOGGED_FAILURES = 5
@@ -139,10 +170,13 @@ def _record_failure(summary: SequenceSummary, frame: int, exc: BaseException) ->
         log.debug("frame %d failed: %s", frame, exc)
 
 
-def _write_like(src: str, dst: str, image, exr: ExrOptions | None) -> list[str]:
+def _write_like(src: str, dst: str, image, exr: ExrOptions | None, space: WorkingSpace = WorkingSpace.REC709):
     """Write `dst` stored like its source frame (EXR depth and codec), except where `exr` says. A
     multilayer EXR frame written to an EXR keeps its other passes (unless `exr.keep_passes` is False):
-    the next step of a pipeline expects the layout it rendered. Returns the write's notes (image.files.fit_half)."""
+    the next step of a pipeline expects the layout it rendered. `space`: the result's colour space; a display
+    format stores sRGB, encoded from linear Rec.709. Returns the write's notes (image.files.fit_half)."""
+    if Path(dst).suffix.lower() not in _SCENE_LINEAR:
+        image = to_rec709(image, space)
     exr = exr or ExrOptions()
     keep = exr.keep_passes is not False and all(Path(p).suffix.lower() == ".exr" for p in (src, dst))
     if keep and layer_count(src) > 1:
@@ -156,12 +190,10 @@ def _recheck(reference, prepared, image, extra, output, settings: RunSettings) -
         recheck_against_fp32(reference, image, extra, output, settings, str(prepared.precision))
 
 
-def _run_and_write(
-    prepared, image, extra, src: str, dst: str, settings: RunSettings, progress: Progress, exr=None, reference=None
-):
+def _run_and_write(prepared, frame: _Frame, src: str, dst: str, progress: Progress, exr=None, reference=None):
     Path(dst).parent.mkdir(parents=True, exist_ok=True)
-    result = _run_checked(prepared, image, extra, settings, progress, reference)
-    written = _write_like(src, dst, result.image, exr)
+    result = _run_checked(prepared, frame.image, frame.extra, frame.settings, progress, reference)
+    written = _write_like(src, dst, result.image, exr, frame.result_space)
     return replace(result, notes=result.notes + tuple(written)) if written else result
 
 
@@ -189,8 +221,8 @@ def process_frame(
 ):
     """Run one image file into another. With `reference` (the fp32 model), a reduced-precision result
     outside tolerance of fp32 on this image raises ConversionError and nothing is written."""
-    image, extra = _load(src, pass_inputs or {}, _input_names(prepared))
-    return _run_and_write(prepared, image, extra, src, dst, settings, progress or SILENT, exr, reference)
+    frame = _load(src, pass_inputs or {}, _input_names(prepared), settings)
+    return _run_and_write(prepared, frame, src, dst, progress or SILENT, exr, reference)
 
 
 def first_frame_sample(input_pattern: str, frames: list[int]):
@@ -278,17 +310,19 @@ class _Writes:
 class _Prefetch:
     """Frames read one ahead, on a thread of their own, while the current one runs."""
 
-    def __init__(self, reader: ThreadPoolExecutor, sources: list[str], pass_inputs: dict[str, str], names):
+    def __init__(self, reader: ThreadPoolExecutor, sources: list[str], pass_inputs: dict[str, str], names, settings):
         self.reader, self.sources, self.pass_inputs, self.names = reader, sources, pass_inputs, names
-        self.pending = reader.submit(_load, sources[0], pass_inputs, names) if sources else None
+        self.settings = settings
+        self.pending = reader.submit(_load, sources[0], pass_inputs, names, settings) if sources else None
 
-    def take(self, index: int):
-        """Frame `index`'s (image, extra inputs), the next one's read started meanwhile; raises what reading
-        this one raised."""
+    def take(self, index: int) -> _Frame:
+        """Frame `index`, the next one's read started meanwhile; raises what reading this one raised."""
         current = self.pending
         assert current is not None  # submitted at the start and for every next frame
         if index + 1 < len(self.sources):
-            self.pending = self.reader.submit(_load, self.sources[index + 1], self.pass_inputs, self.names)
+            self.pending = self.reader.submit(
+                _load, self.sources[index + 1], self.pass_inputs, self.names, self.settings
+            )
         return current.result()
 
 
@@ -332,17 +366,18 @@ def process_sequence(
     todo = _frames_to_do(input_pattern, output_pattern, frames, scale, summary)
     writes = _Writes(summary, stop_on_error)  # three stages overlap: read the next, run this, write the last
     with ThreadPoolExecutor(max_workers=1) as reader, ThreadPoolExecutor(max_workers=1) as writer:
-        frames_in = _Prefetch(reader, [src for _, src, _ in todo], pass_inputs, _input_names(prepared))
+        frames_in = _Prefetch(reader, [src for _, src, _ in todo], pass_inputs, _input_names(prepared), settings)
         for index, (frame, src, dst) in enumerate(todo):
             try:
                 progress.check()  # a cancel before the next frame: Cancelled, below
-                image, extra = frames_in.take(index)
+                loaded = frames_in.take(index)
                 start = time.perf_counter()
                 Path(dst).parent.mkdir(parents=True, exist_ok=True)
                 frame_progress = _FrameProgress(progress, index, len(todo), frame)
-                result = _run_checked(prepared, image, extra, settings, frame_progress, reference)
+                result = _run_checked(prepared, loaded.image, loaded.extra, loaded.settings, frame_progress, reference)
                 reference = None  # the first frame decides
-                writes.pending.append((frame, writer.submit(_write_like, src, dst, result.image, exr)))
+                write = writer.submit(_write_like, src, dst, result.image, exr, loaded.result_space)
+                writes.pending.append((frame, write))
                 summary.note_plan(result, len(todo))
                 log.info("frame %d -> %s (%.2f s)", frame, dst, time.perf_counter() - start)
             except Cancelled:
@@ -429,10 +464,8 @@ class FrameBatch:
             return FrameResult(frame, dst, 0.0, self.refused)
         try:
             _check_paths(src, dst)
-            image, extra = _load(src, self.pass_inputs, _input_names(self.prepared))
-            _run_and_write(
-                self.prepared, image, extra, src, dst, self.settings, self.progress, self.exr, self.reference
-            )
+            loaded = _load(src, self.pass_inputs, _input_names(self.prepared), self.settings)
+            _run_and_write(self.prepared, loaded, src, dst, self.progress, self.exr, self.reference)
             self.reference = None  # the first frame processed decides
         except Cancelled:
             self.summary.cancelled = True

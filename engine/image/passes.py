@@ -14,10 +14,13 @@ import numpy as np
 from ..errors import ImageError
 
 __all__ = [
+    "DATA_PASSES",
     "DEFAULT_PASSES",
     "PASS_ALIASES",
     "combined_layer",
+    "data_inputs",
     "find_pass",
+    "is_data_pass",
     "normalize",
     "parse_mapping",
     "select_inputs",
@@ -48,6 +51,25 @@ DEFAULT_PASSES = {
     "colour": ("Combined",),
     "depth": ("Depth",),
 }
+# Passes whose values are data, not colour (directions, positions, distances, ids): never converted between colour
+# spaces. normalize()d names, both Blender spellings; Cryptomatte layers ('CryptoObject00', ...) by their prefix.
+DATA_PASSES = frozenset(
+    {
+        "depth",
+        "z",
+        "mist",
+        "normal",
+        "position",
+        "vector",
+        "uv",
+        "object index",
+        "indexob",
+        "material index",
+        "indexma",
+        "denoising normal",
+        "denoising depth",
+    }
+)
 
 
 def normalize(name: str) -> str:
@@ -80,24 +102,40 @@ def _short(layer: str) -> str:
 def find_pass(layers: Mapping[str, np.ndarray], name: str) -> np.ndarray | None:
     """A pass by name in either Blender spelling, with or without the view layer prefix
     ('Normal', 'ViewLayer.Normal', 'ViewLayer.DiffCol'); the first view layer wins."""
+    key = _find_key(layers, name)
+    return None if key is None else layers[key]
+
+
+def _find_key(layers: Mapping[str, np.ndarray], name: str) -> str | None:
+    """The layer `find_pass` returns, by its key."""
     name = name.strip()
     view, _, short = name.rpartition(".")
     wanted, whole = normalize(short), normalize(name)
-    for key, array in layers.items():
+    for key in layers:
         if normalize(_short(key)) == wanted and (not view or key.rpartition(".")[0] == view):
-            return array
+            return key
         # Pass names with dots of their own (AOVs such as 'my.aov'): match the name as a whole.
         if normalize(key) == whole or key.endswith("." + name):
-            return array
+            return key
     return None
 
 
 def combined_layer(layers: Mapping[str, np.ndarray]) -> np.ndarray:
     """The image to process: the plain RGBA layer, else Blender's Combined pass, else the first."""
+    return layers[_combined_key(layers)]
+
+
+def _combined_key(layers: Mapping[str, np.ndarray]) -> str:
     if "" in layers:
-        return layers[""]
-    found = find_pass(layers, "Combined")
-    return found if found is not None else next(iter(layers.values()))
+        return ""
+    found = _find_key(layers, "Combined")
+    return found if found is not None else next(iter(layers))
+
+
+def is_data_pass(layer: str) -> bool:
+    """Whether the layer `layer` ('ViewLayer.Normal', 'Depth', 'CryptoObject00') holds data, not colour."""
+    short = normalize(_short(layer))
+    return short in DATA_PASSES or short.startswith("crypto")
 
 
 def _available(layers: Mapping[str, np.ndarray]) -> str:
@@ -111,6 +149,24 @@ def select_inputs(
 
     The first input gets `mapping[input]` or Combined; the others get `mapping[input]`, else the
     DEFAULT_PASSES for their name. Raises ImageError naming what is missing and what the file has."""
+    keys = _select_keys(layers, input_names, mapping)
+    first, *others = keys
+    return layers[keys[first]], {name: layers[keys[name]] for name in others}
+
+
+def data_inputs(
+    layers: Mapping[str, np.ndarray], input_names: list[str], mapping: Mapping[str, str] | None = None
+) -> frozenset[str]:
+    """The model inputs `select_inputs` feeds a data pass (normal, depth, position, ...: `is_data_pass`), which no
+    colour-space conversion may touch (RunSettings.data_inputs). Raises what select_inputs raises."""
+    keys = _select_keys(layers, input_names, mapping)
+    return frozenset(name for name, key in keys.items() if is_data_pass(key))
+
+
+def _select_keys(
+    layers: Mapping[str, np.ndarray], input_names: list[str], mapping: Mapping[str, str] | None
+) -> dict[str, str]:
+    """{model input: layer key}, the first input first (see select_inputs)."""
     # Input names match ignoring case, as the pipeline matches extra inputs.
     given = {k.lower(): v for k, v in (mapping or {}).items()}
     mapping = {name: given[name.lower()] for name in input_names if name.lower() in given}
@@ -118,25 +174,22 @@ def select_inputs(
         raise ImageError("the image has no layers to read")
     first_name = input_names[0] if input_names else ""
     if first_name in mapping:
-        first = find_pass(layers, mapping[first_name])
+        first = _find_key(layers, mapping[first_name])
         if first is None:
             raise ImageError(
                 f"model input '{first_name}' needs '{mapping[first_name]}'; available passes: {_available(layers)}"
             )
     else:
-        first = combined_layer(layers)
-    extra: dict[str, np.ndarray] = {}
+        first = _combined_key(layers)
+    keys = {first_name: first}
     for name in input_names[1:]:
         names = (mapping[name],) if name in mapping else DEFAULT_PASSES.get(name.lower(), ())
-        for candidate in names:
-            found = find_pass(layers, candidate)
-            if found is not None:
-                extra[name] = found
-                break
-        else:
+        found = next((key for key in (_find_key(layers, n) for n in names) if key is not None), None)
+        if found is None:
             wanted = " or ".join(f"'{n}'" for n in names) or "a pass"
             raise ImageError(
                 f"model input '{name}' needs {wanted}; available passes: {_available(layers)} "
                 "(enable the pass in View Layer properties or set the pass mapping)"
             )
-    return first, extra
+        keys[name] = found
+    return keys

@@ -11,6 +11,7 @@ from ..errors import ImageError, RuntimeFailure
 from ..image.alpha import has_transparency
 from ..image.bands import all_finite, contiguous_copy, copy_channels
 from ..image.channels import from_tensor, split_alpha, to_rgba, to_tensor
+from ..image.colour import from_rec709, to_rec709
 from ..image.normalize import decode, encode
 from ..model.records import TensorInfo
 from ..options import Fit, FitChoice, Layout
@@ -140,7 +141,7 @@ def _run_image(prepared, image, extra, settings, progress, mapping) -> RunResult
         if h and w
         else None
     )
-    colours, alpha, clipped, notes = _model_inputs(inputs, assigned, raw, image.shape[:2], plan, contract)
+    colours, alpha, clipped, notes = _model_inputs(inputs, assigned, raw, image.shape[:2], plan, settings)
 
     assert plan is not None  # an empty image was refused by split_alpha
     out_contract = contract.output_for(inputs[0].channels or 1, out_t.channels or 1)
@@ -158,6 +159,8 @@ def _run_image(prepared, image, extra, settings, progress, mapping) -> RunResult
     result = decode(result[: round(ran_h * s), : round(ran_w * s)], out_contract)
     if plan.resize_to is not None:
         result = resample(result, out_h, out_w)  # back to the expected size, in linear light
+    if settings.converts(inputs[0].name):
+        result = from_rec709(result, settings.working_space)  # back into the working space the image came in
     notes.extend(_plan_notes(report, settings, info, h, w))
     result = _with_alpha(result, _output_alpha(alpha, (out_h, out_w), plan, settings), settings)
     return RunResult(
@@ -170,10 +173,11 @@ def _run_image(prepared, image, extra, settings, progress, mapping) -> RunResult
     )
 
 
-def _model_inputs(inputs, assigned, raw, hw, plan, contract) -> tuple[dict[str, np.ndarray], Any, int, list[str]]:
-    """Each model input's pixels as the model takes them: colour split from alpha (checked finite), resized for a
-    resize plan, the first encoded by the contract. Returns them, the first input's alpha, the pixels clipped by
-    the encoding and the notes."""
+def _model_inputs(inputs, assigned, raw, hw, plan, settings) -> tuple[dict[str, np.ndarray], Any, int, list[str]]:
+    """Each model input's pixels as the model takes them: colour moved from the working space to linear Rec.709,
+    split from alpha (checked finite), resized for a resize plan, the first encoded by the contract. Returns them,
+    the first input's alpha, the pixels clipped by the encoding and the notes."""
+    contract = settings.effective_contract()
     notes: list[str] = []
     colours: dict[str, np.ndarray] = {}
     alpha = None
@@ -185,6 +189,9 @@ def _model_inputs(inputs, assigned, raw, hw, plan, contract) -> tuple[dict[str, 
         if t.name in raw:
             colour = source
         else:
+            if settings.converts(t.name):
+                # Before split_alpha, whose luminance for a one-channel model weighs Rec.709 primaries.
+                source = to_rec709(source, settings.working_space)
             colour, a, note = split_alpha(source, t.channels)
             # Every channel of the source reaches the result (alpha passes through: NaN there is as wrong as in
             # colour): one pass over all of them, and the precise count only when something is off.

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..model.contract import ModelContract, TensorContract
-from ..options import ColorMode, Fit
+from ..options import ColorMode, Fit, WorkingSpace
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -27,6 +27,13 @@ class RunSettings:
     """The input's colour when no contract is given (with a contract, its `input.colour` rules)."""
     contract: ModelContract | None = None
     """What the model expects and returns (model/contract.py); None: 0-1 values in `color`, RGB."""
+    working_space: WorkingSpace = WorkingSpace.REC709
+    """The colour space of the scene-linear pixels given and returned (Blender 5's working space, or the file's for
+    the command line). Colour is converted from it to linear Rec.709, what the contract's `linear` and `srgb` mean,
+    before the contract's mapping, and the result back into it after; `data_inputs` are never converted."""
+    data_inputs: frozenset[str] = frozenset()
+    """Model inputs given data, not colour (normal, position, depth passes; a Non-Color image): never converted
+    between colour spaces. When the first image input is one, the result is data too."""
     use_binding: bool = True
     blender_rgba: bool = False
     """Return the result as Blender stores image pixels: RGBA, rows bottom-up, contiguous. The
@@ -34,6 +41,8 @@ class RunSettings:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "color", ColorMode(self.color))
+        object.__setattr__(self, "working_space", WorkingSpace(self.working_space))
+        object.__setattr__(self, "data_inputs", frozenset(self.data_inputs))
         if self.fit is not None:
             object.__setattr__(self, "fit", Fit(self.fit))
         if self.tile < 0:
@@ -46,6 +55,11 @@ class RunSettings:
         if self.contract is not None:
             return self.contract
         return ModelContract(input=TensorContract(colour=self.color))
+
+    def converts(self, input_name: str) -> bool:
+        """Whether the image given to model input `input_name` (and, for the first input, the result) is moved
+        between the working space and linear Rec.709: colour in a file whose working space is not Rec.709."""
+        return self.working_space != WorkingSpace.REC709 and input_name not in self.data_inputs
 
     def effective_fit(self) -> Fit:
         """How the image is fitted to the model: this run's choice, else the contract's."""

@@ -15,6 +15,7 @@ import math
 import os
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +27,7 @@ METADATA_KEY = "onnx_image_runtime.contract"
 SIDECAR_SUFFIX = ".contract.json"
 
 TENSOR_KEYS = ("range", "mean", "std", "order", "colour")
-TOP_KEYS = ("input", "output", "fit", "constants", "output_name")
+TOP_KEYS = ("input", "output", "fit", "constants", "output_name", "size", "batch")
 
 RANGE_PRESETS: dict[str, dict[str, Any]] = {
     "0-1": {"range": [0.0, 1.0], "mean": [0.0], "std": [1.0]},
@@ -39,6 +40,14 @@ RANGE_PRESETS: dict[str, dict[str, Any]] = {
 
 class ContractError(ModelError):
     """A contract that cannot be used; the message names the key (and the layer it came from)."""
+
+
+class DeclaredSize(StrEnum):
+    """Whose word the image inputs' height and width are: the graph's (MODEL) or any size (DYNAMIC: the declared
+    size is an export artefact of a fully convolutional net, which the model's own package rewrites on load)."""
+
+    MODEL = "model"
+    DYNAMIC = "dynamic"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -84,6 +93,9 @@ class ModelContract:
     constants: tuple[tuple[str, tuple[float, ...]], ...] = ()
     output_name: str = ""
     """The output that is the result; empty: the first image-like output."""
+    size: DeclaredSize = DeclaredSize.MODEL
+    batch: int = 0
+    """The image inputs' batch re-declared (an export's fixed batch of 10, say); 0: as the graph declares it."""
     sources: tuple[tuple[str, str], ...] = ()
     """(key, layer) for every key a layer other than the defaults set, e.g. ('input.range', 'sidecar')."""
 
@@ -113,10 +125,17 @@ class ModelContract:
             "fit": str(self.fit),
             "constants": {k: (v[0] if len(v) == 1 else list(v)) for k, v in self.constants},
             "output_name": self.output_name,
+            "size": str(self.size),
+            "batch": self.batch,
         }
 
     def source_map(self) -> dict[str, str]:
         return dict(self.sources)
+
+    @property
+    def redeclares(self) -> bool:
+        """Whether the contract changes the graph's declared input shapes (model.declared_shape)."""
+        return self.size == DeclaredSize.DYNAMIC or self.batch > 0
 
 
 Layer = tuple[str, Mapping[str, Any]]
@@ -183,6 +202,14 @@ def parse_layer(data: Any, where: str) -> dict[str, Any]:
             if not isinstance(value, str):
                 raise ContractError(f"contract {where}: output_name must be a string, not {value!r}")
             flat["output_name"] = value
+        elif key == "size":
+            flat["size"] = _choice(DeclaredSize, value, "size", where)
+        elif key == "batch":
+            if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= 4096:
+                raise ContractError(
+                    f"contract {where}: batch must be a whole number from 1 (0: the model's), not {value!r}"
+                )
+            flat["batch"] = value
         else:
             if not isinstance(value, Mapping):
                 raise ContractError(f"contract {where}: constants must be an object of name: value")
@@ -205,6 +232,8 @@ def build_contract(layers: list[Layer]) -> ModelContract:
         fit=merged.get("fit", Fit.AUTO),
         constants=tuple((k.split(".", 1)[1], v) for k, v in merged.items() if k.startswith("constants.")),
         output_name=merged.get("output_name", ""),
+        size=merged.get("size", DeclaredSize.MODEL),
+        batch=merged.get("batch", 0),
         sources=tuple(sorted(sources.items())),
     )
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -15,7 +14,7 @@ from .constant_bounds import check_constant_sizes
 from .cpu_session import cpu_session
 from .records import Constants, Dim, ModelInfo, TensorInfo, constant_feed, is_float
 
-__all__ = ["Constants", "Dim", "ModelInfo", "TensorInfo", "constant_feed", "describe_model", "inspect_model"]
+__all__ = ["Constants", "Dim", "ModelInfo", "TensorInfo", "constant_feed", "describe_model"]
 
 if TYPE_CHECKING:
     import onnxruntime
@@ -109,12 +108,14 @@ def _resolve_output(t: TensorInfo, value: np.ndarray) -> None:
 _CANDIDATES = [(layout, c) for c in (3, 1, 4) for layout in (Layout.NCHW, Layout.NHWC)]
 
 
-def _unresolved_images(inputs: list[TensorInfo]) -> list[TensorInfo]:
-    """4-D float inputs whose channel dimension is symbolic: images whose channels a run must tell."""
+def _unresolved_images(inputs: list[TensorInfo], constants: Constants | None = None) -> list[TensorInfo]:
+    """4-D float inputs whose channel dimension is symbolic: images whose channels a run must tell (an input the
+    contract gives a constant is never a picture)."""
     return [
         t
         for t in inputs
         if not t.is_image
+        and t.name not in (constants or {})
         and is_float(t)
         and len(t.shape) == 4
         and not isinstance(t.shape[1], int)
@@ -124,7 +125,7 @@ def _unresolved_images(inputs: list[TensorInfo]) -> list[TensorInfo]:
 
 def _resolve_inputs(session, inputs: list[TensorInfo], constants: Constants) -> None:
     """Give symbolic-channel 4-D inputs the first layout and channel count the model runs with."""
-    unresolved = _unresolved_images(inputs)
+    unresolved = _unresolved_images(inputs, constants)
     if not unresolved:
         return
     for layout, channels in _CANDIDATES:
@@ -176,15 +177,25 @@ def _resolve_outputs(outputs: list[TensorInfo], results: list[np.ndarray], base_
     return next(i for i, t in enumerate(outputs) if t.is_image)
 
 
+def _declared_inputs(model: onnx.ModelProto, constants: Constants) -> list[TensorInfo]:
+    """The graph's inputs; one the contract gives a constant is not a picture, whatever its shape (a style vector
+    of [1, 1, 1, 100] reads like a 1x100 one-channel image)."""
+    initializers = {init.name for init in model.graph.initializer}
+    inputs = [_tensor_info(model, vi) for vi in model.graph.input if vi.name not in initializers]
+    for t in inputs:
+        if t.name in constants:
+            t.layout, t.channels = None, None
+    return inputs
+
+
 def describe_model(model: onnx.ModelProto, constants: Constants | None = None) -> ModelInfo:
     """Describe a loaded model; runs it on tiny inputs when shapes do not tell the channels, layout, scale or
     size rules. `constants` (the contract's) feed non-image inputs during the probe runs."""
     constants = constants or {}
     check_constant_sizes(model)  # before onnxruntime builds anything
-    initializers = {init.name for init in model.graph.initializer}
-    inputs = [_tensor_info(model, vi) for vi in model.graph.input if vi.name not in initializers]
+    inputs = _declared_inputs(model, constants)
     outputs = [_tensor_info(model, vi) for vi in model.graph.output]
-    if not any(t.is_image for t in inputs) and not _unresolved_images(inputs):
+    if not any(t.is_image for t in inputs) and not _unresolved_images(inputs, constants):
         raise _no_image_input(inputs)
     try:
         session = cpu_session(model, log_severity=4)
@@ -267,27 +278,14 @@ def _with_radius(
     return info
 
 
-def describe_inputs(model: onnx.ModelProto) -> ModelInfo:
+def describe_inputs(model: onnx.ModelProto, constants: Constants | None = None) -> ModelInfo:
     """A description for any float model, image model or not (what `convert` needs): the full description
     when the model takes and gives images, else its inputs and outputs as declared."""
     try:
-        return describe_model(model)
+        return describe_model(model, constants)
     except ModelError:
-        initializers = {init.name for init in model.graph.initializer}
-        inputs = [_tensor_info(model, vi) for vi in model.graph.input if vi.name not in initializers]
+        inputs = _declared_inputs(model, constants or {})
         outputs = [_tensor_info(model, vi) for vi in model.graph.output]
         sizes = [t.spatial() for t in inputs if t.is_image]
         fixed = next(([h, w] for h, w in sizes if isinstance(h, int) and isinstance(w, int)), None)
         return ModelInfo(inputs, outputs, 1.0, fixed, 1, batch=_batch([t for t in inputs if t.is_image]))
-
-
-def inspect_model(path: str | os.PathLike[str], constants: Constants | None = None) -> ModelInfo:
-    """Load a model file, lower its IR version where onnxruntime needs it, and describe it: what `info` prints
-    and what Blender shows. The IR note joins the description's warnings."""
-    from .onnx_io import clamp_ir_version, load_model
-
-    model = load_model(path)
-    warnings = clamp_ir_version(model)
-    info = describe_model(model, constants)
-    info.warnings.extend(warnings)
-    return info

@@ -12,11 +12,12 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from pathlib import Path
 
 import numpy as np
 import onnx
 
-from ..errors import Cancelled, ConversionError, ModelError
+from ..errors import Cancelled, ConversionError, EngineError, ModelError
 from ..model.contract import ModelContract
 from ..model.cpu_session import cpu_session
 from ..model.records import ModelInfo
@@ -386,12 +387,18 @@ def convert_model_file(
     """Convert any float model file, validated on feeds made from its inputs (`sample` HxWxC, or a synthetic
     image, for image inputs; the contract's constants or random values elsewhere), and save the result to
     `out` when it passed. The report says whether it did."""
+    from ..model.declared_shape import apply_declarations
     from ..model.describe import describe_inputs
     from ..model.onnx_io import clamp_ir_version, load_model, save_model
 
+    if out is not None and not Path(out).parent.is_dir():  # said before minutes of converting, not after
+        raise EngineError(f"cannot write {out}: the folder {Path(out).parent} does not exist")
+    contract = contract or ModelContract()
     model = load_model(model_path)
     clamp_ir_version(model)
-    converted, report = convert_judged(model, describe_inputs(model), sample, options, contract)
+    apply_declarations(model, contract)
+    info = describe_inputs(model, contract.constant_values)
+    converted, report = convert_judged(model, info, sample, options, contract)
     if converted is not None and out is not None:
         save_model(converted, out)
     return report

@@ -15,6 +15,7 @@ import onnx
 
 from ..model.channels_last import to_channels_last
 from ..model.contract import ModelContract
+from ..model.declared_shape import apply_declarations
 from ..model.describe import describe_model
 from ..model.onnx_io import parse_model, serialize
 from ..model.records import ModelInfo
@@ -131,6 +132,7 @@ def build(
     progress: Progress | None = None,
 ) -> PreparedModel:
     """A prepared model made from the source `model` on a cache miss, committed to `cache` when it can be."""
+    warnings.extend(apply_declarations(model, request.contract))
     info = describe_model(model, request.contract.constant_values)
     model, report, converted_path = _convert(request, model, info, sample, cache, progress)
     if channels_last_io(request.choice):

@@ -56,6 +56,9 @@ def _request(
         "conversion": options.key() if precision != Precision.FP32 else "fp32",
         "onnxruntime": __import__("onnxruntime").__version__,
     }
+    if contract.redeclares:
+        # Re-declared input shapes change the graph itself (model.declared_shape).
+        conversion["declared"] = {"size": str(contract.size), "batch": contract.batch}
     if precision != Precision.FP32:
         # A conversion is validated on inputs fed the contract's way: it changes the converted graph.
         conversion["contract"] = {"input": contract.input.to_json(), "constants": contract.to_json()["constants"]}

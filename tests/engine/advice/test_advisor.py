@@ -114,7 +114,23 @@ def test_cli_advise_and_pad(tmp_path):
         [*run, "--pad-channels", "8", "--out", str(tmp_path / "p.onnx")], capture_output=True, text=True, cwd=ROOT
     )
     data = json.loads(done.stdout)
-    assert data["padding"].startswith("padded 2 nodes, +") and data["after"]["eligible_mac_share"] > 0
+    assert data["padding"].startswith("padded 2 Conv nodes (not padded: 1 read by an op other than Conv")
+    assert data["after"]["eligible_mac_share"] > 0
+
+
+def test_padding_that_changes_nothing_says_why():
+    """Issue 27: `--pad-channels 8` padded 0 nodes without saying why, right after the advice said to pad."""
+    from engine.advice.channel_padding import NotPadded, padding
+
+    model = models.sr_x2(hidden=16)  # hidden layers already have 16 channels; the last Conv is the output
+    _, done = padding(model, 8)
+    convs = sum(1 for node in model.graph.node if node.op_type == "Conv")
+    assert done.padded == ()
+    assert dict(done.not_padded) == {NotPadded.ALIGNED: convs - 1, NotPadded.READERS: 1}
+    assert done.summary() == (
+        f"padded 0 Conv nodes (not padded: {convs - 1} already a multiple; "
+        "1 read by an op other than Conv, Relu, LeakyRelu or Identity, or a graph output)"
+    )
 
 
 def test_advice_reads_the_converted_graph_from_the_cache_instead_of_converting_again(tmp_path, monkeypatch):

@@ -12,7 +12,15 @@ from engine.cli import pass_mapping as cli_passes
 from engine.errors import EngineError, ImageError
 from engine.image import files as imageio
 from engine.image.files import read_layers, write_image
-from engine.image.passes import combined_layer, find_pass, normalize, parse_mapping, select_inputs
+from engine.image.passes import (
+    combined_layer,
+    data_inputs,
+    find_pass,
+    is_data_pass,
+    normalize,
+    parse_mapping,
+    select_inputs,
+)
 
 
 def layers_50(view="ViewLayer"):
@@ -73,6 +81,20 @@ def test_select_inputs_defaults_mapping_and_errors():
         select_inputs(layers, ["x"], {"x": "Depth"})
 
 
+def test_data_inputs_are_the_ones_given_data_passes():
+    """Normals, depth, positions... are data: a working-space conversion must not touch them (both spellings)."""
+    layers = layers_50()
+    assert data_inputs(layers, ["x", "albedo", "normal"]) == {"normal"}
+    assert data_inputs(layers, ["x", "albedo"], {"x": "Normal", "albedo": "DiffCol"}) == {"x"}
+    assert data_inputs({"": np.zeros((1, 1, 4))}, ["x"]) == frozenset()  # a plain image is colour
+    for name in ("ViewLayer.Depth", "Depth", "ViewLayer.IndexOB", "ViewLayer.Object Index", "ViewLayer.CryptoObject00"):
+        assert is_data_pass(name), name
+    for name in ("ViewLayer.Combined", "", "ViewLayer.DiffCol", "ViewLayer.Denoising Albedo", "ViewLayer.Emit"):
+        assert not is_data_pass(name), name
+    with pytest.raises(ImageError, match="model input 'mask' needs a pass"):
+        data_inputs(layers, ["x", "mask"])
+
+
 def test_multilayer_file_round_trip(tmp_path):
     """A file written in parts as Blender 5 does is read back with every pass findable."""
 
@@ -93,7 +115,8 @@ def test_multilayer_file_round_trip(tmp_path):
         ("//render/####.png", "//render_onnx/####.exr"),
         ("/farm/shot/render/sh010_", "/farm/shot/render_onnx/sh010_####.exr"),
         ("/farm/shot/render/sh010.####.exr", "/farm/shot/render_onnx/sh010.####.exr"),
-        ("/tmp/", "/tmp_onnx/####.exr"),
+        ("/tmp/", "/tmp/onnx/####.exr"),  # Blender's default output: inside it, not at the disk root
+        ("/proj/shot/render/", "/proj/shot/render/onnx/####.exr"),
         ("//", "//onnx/####.exr"),
         ("####.exr", "onnx/####.exr"),
         ("C:\\renders\\####", "C:/renders_onnx/####.exr"),
