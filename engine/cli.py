@@ -291,7 +291,8 @@ def _run_settings(args, contract):
         overlap=args.overlap,
         contract=contract,
         use_binding=not args.no_binding,
-        working_space=args.working_space,
+        working_space=args.working_space or WorkingSpace.REC709,
+        working_space_from_files=args.working_space is None,
     )
 
 
@@ -551,10 +552,11 @@ def _run_args(p: argparse.ArgumentParser, output_alias: bool = False) -> None:
         "--working-space",
         type=WorkingSpace,
         choices=list(WorkingSpace),
-        default=WorkingSpace.REC709,
+        default=None,
         help="the colour space of EXR and HDR pixels: the working space of the Blender file that wrote them "
-        "(Blender 5.0 and later; earlier versions: rec709). Colour is converted to linear Rec.709 for the model "
-        "and back; PNG, TIFF and JPEG hold display sRGB whatever this says, and data passes are never converted",
+        "(default: what each EXR's header says, as Blender 5 writes it, else rec709; a frame whose header says "
+        "otherwise than this flag is refused). Colour is converted to linear Rec.709 for the model and back; PNG, "
+        "TIFF and JPEG hold display sRGB whatever this says, and data passes are never converted",
     )
     p.add_argument("--no-binding", action="store_true", help="plain session.run instead of IO binding")
     p.add_argument("--exr-codec", choices=EXR_CODECS, help="EXR output codec (None: the input frame's)")

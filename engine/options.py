@@ -49,6 +49,19 @@ class WorkingSpace(StrEnum):
     ACESCG = "acescg"
     """ACEScg: linear AP1 primaries, ACES white."""
 
+    @classmethod
+    def from_interop_id(cls, interop: str) -> WorkingSpace | None:
+        """The space an OpenColorIO interop id names (Blender 5's `working_space_interop_id`, and the
+        `colorInteropID` it writes into EXR headers); None for any other id."""
+        return _INTEROP_IDS.get(interop)
+
+
+_INTEROP_IDS = {
+    "lin_rec709_scene": WorkingSpace.REC709,
+    "lin_rec2020_scene": WorkingSpace.REC2020,
+    "lin_ap1_scene": WorkingSpace.ACESCG,
+}
+
 
 class ChannelOrder(StrEnum):
     RGB = "rgb"

@@ -20,14 +20,6 @@ if TYPE_CHECKING:
 RANGE_PRESET_NAMES = {"0_1": "0-1", "0_255": "0-255", "M1_1": "-1-1", "IMAGENET": "imagenet"}
 
 
-# Blender 5.0's working spaces by their Color Interop Forum id, which stays when a config renames the space.
-WORKING_SPACES = {
-    "lin_rec709_scene": WorkingSpace.REC709,
-    "lin_rec2020_scene": WorkingSpace.REC2020,
-    "lin_ap1_scene": WorkingSpace.ACESCG,
-}
-
-
 def working_space() -> WorkingSpace:
     """The open file's working colour space, the one its float pixels and renders are in (Blender 5.0 and later;
     4.2-4.5 have none: Rec.709). Another space (a custom OCIO config) is an error that names it: run as Rec.709,
@@ -36,12 +28,14 @@ def working_space() -> WorkingSpace:
     interop = getattr(colorspace, "working_space_interop_id", None)
     if interop is None:
         return WorkingSpace.REC709
-    if interop not in WORKING_SPACES:
+    # By the Color Interop Forum id, which stays when a config renames the space.
+    space = WorkingSpace.from_interop_id(interop)
+    if space is None:
         raise ValueError(
             f"the file's working colour space '{colorspace.working_space}' ({interop or 'no interop id'}) is not one "
             "this extension converts: choose Linear Rec.709, Linear Rec.2020 or ACEScg"
         )
-    return WORKING_SPACES[interop]
+    return space
 
 
 def scene_settings(context):

@@ -18,11 +18,12 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import Cancelled, ConversionError, EngineError
+from ..errors import Cancelled, ConversionError, EngineError, ImageError
 from ..image.colour import from_rec709, to_rec709
 from ..image.files import (
     ExrOptions,
     clean_stale_temps,
+    colour_interop_id,
     exr_options_of,
     image_size,
     layer_count,
@@ -129,6 +130,20 @@ class _Frame:
     """The result's colour space (a data result is never converted: Rec.709 stands for 'as it is')."""
 
 
+def _frame_space(path: str, settings: RunSettings) -> WorkingSpace:
+    """The working space a frame's colour is in: what its EXR header says (Blender 5 writes it), else the run's."""
+    interop = colour_interop_id(path)
+    said = WorkingSpace.from_interop_id(interop) if interop else None
+    if said is None or said == settings.working_space:
+        return settings.working_space
+    if settings.working_space_from_files:
+        return said
+    raise ImageError(
+        f"{path} was rendered in {said} (its header's colorInteropID {interop}), not in {settings.working_space} as "
+        "this run says: give the working space it was rendered in"
+    )
+
+
 def _load(path: str, pass_inputs: Mapping[str, str], input_names: list[str], settings: RunSettings) -> _Frame:
     layers = read_layers(path)
     try:
@@ -136,7 +151,7 @@ def _load(path: str, pass_inputs: Mapping[str, str], input_names: list[str], set
         data = data_inputs(layers, input_names, pass_inputs)
     except EngineError as exc:
         raise type(exc)(f"{path}: {exc}") from exc
-    settings = replace(settings, data_inputs=data)
+    settings = replace(settings, data_inputs=data, working_space=_frame_space(path, settings))
     space = settings.working_space
     if Path(path).suffix.lower() not in _SCENE_LINEAR:
         # Display sRGB decoded to linear Rec.709: brought into the working space the run takes its colour in, as

@@ -27,6 +27,7 @@ from .passes import combined_layer, find_pass
 __all__ = [
     "ExrOptions",
     "clean_stale_temps",
+    "colour_interop_id",
     "combined_layer",
     "exr_options_of",
     "layer_count",
@@ -226,6 +227,9 @@ class ExrOptions:
     half_followed: bool = False
     """`half` was taken from the source frame, not asked for: values beyond half's range are then written as
     float rather than clamped (fit_half)."""
+    colour_interop: str = ""
+    """The header's `colorInteropID` (the working space Blender 5 rendered in), carried from the source frame so
+    that the result says which space its pixels are in, as the frame did."""
 
     def over(self, fallback: ExrOptions | None) -> ExrOptions:
         fallback = fallback or ExrOptions()
@@ -234,6 +238,7 @@ class ExrOptions:
             codec=self.codec or fallback.codec or "zip",
             keep_passes=self.keep_passes if self.keep_passes is not None else fallback.keep_passes is not False,
             half_followed=self.half is None and bool(fallback.half),
+            colour_interop=self.colour_interop or fallback.colour_interop,
         )
 
 
@@ -267,7 +272,11 @@ def exr_options_of(path: str | os.PathLike) -> ExrOptions | None:
     try:
         spec = inp.spec()
         codec = spec.get_string_attribute("compression") or "zip"
-        return ExrOptions(half=str(spec.format) == "half", codec=codec if codec in EXR_CODECS else "zip")
+        return ExrOptions(
+            half=str(spec.format) == "half",
+            codec=codec if codec in EXR_CODECS else "zip",
+            colour_interop=spec.get_string_attribute("colorInteropID") or "",
+        )
     finally:
         inp.close()
 
@@ -305,6 +314,8 @@ def write_image(path: str | os.PathLike, image: np.ndarray, exr: ExrOptions | No
     spec.attribute("oiio:UnassociatedAlpha", 1)
     if suffix == ".exr" and exr is not None:
         spec.attribute("compression", exr.codec)
+        if exr.colour_interop:
+            spec.attribute("colorInteropID", exr.colour_interop)
     spec.channelnames = tuple("RGBA"[:c]) if c in (3, 4) else (("Y", "A")[:c] if c <= 2 else spec.channelnames)
     _write_checked(path, [(spec, data)])
     return notes
@@ -410,6 +421,21 @@ def _nearest(pixels: np.ndarray, height: int, width: int) -> np.ndarray:
     rows = np.minimum(((np.arange(height) + 0.5) * h / height).astype(np.intp), h - 1)
     cols = np.minimum(((np.arange(width) + 0.5) * w / width).astype(np.intp), w - 1)
     return pixels[rows][:, cols]
+
+
+def colour_interop_id(path: str | os.PathLike) -> str:
+    """The `colorInteropID` an EXR's header names (Blender 5 writes its working space there, `lin_ap1_scene` for
+    ACEScg); '' when it names none or `path` is not an EXR."""
+    if Path(path).suffix.lower() != ".exr":
+        return ""
+    oiio = _oiio()
+    inp = oiio.ImageInput.open(str(path))
+    if inp is None:
+        return ""
+    try:
+        return inp.spec().get_string_attribute("colorInteropID") or ""
+    finally:
+        inp.close()
 
 
 def layer_count(path: str | os.PathLike) -> int:

@@ -31,6 +31,10 @@ class RunSettings:
     """The colour space of the scene-linear pixels given and returned (Blender 5's working space, or the file's for
     the command line). Colour is converted from it to linear Rec.709, what the contract's `linear` and `srgb` mean,
     before the contract's mapping, and the result back into it after; `data_inputs` are never converted."""
+    working_space_from_files: bool = False
+    """True where nobody said the working space (the command line without --working-space): each EXR frame's own
+    `colorInteropID` header rules, `working_space` stands for frames without one. False: `working_space` was said
+    (Blender reads it from the open file, or the flag), and a frame whose header names another space is refused."""
     data_inputs: frozenset[str] = frozenset()
     """Model inputs given data, not colour (normal, position, depth passes; a Non-Color image): never converted
     between colour spaces. When the first image input is one, the result is data too."""

@@ -3,12 +3,31 @@
 // Flamenco 3 job type "onnx-postprocess" (ONNX Image Runtime): render a .blend in chunks, and after each
 // chunk run an ONNX image model on its frames in a task of its own, on the workers that take the
 // "onnx-gpu" task type. Install: copy this file into the `scripts` folder next to `flamenco-manager`
-// and define the variables `onnx_python` and `onnx_engine_dir` in flamenco-manager.yaml (docs/farm.md).
+// and define the Manager variables in flamenco-manager.yaml (docs/farm.md, section 2): `onnx_engine`, the
+// installed `onnx-image-runtime` command of the engine's wheel (setting engine = "command"), or
+// `onnx_python` and `onnx_engine_dir`, a Python and a folder holding engine/ (engine = "python", the
+// default, as before the wheel existed).
 //
 // Written against the job compiler API of Flamenco 3.9 (author.Task, author.Command with a step count,
 // task.addCommand, task.addDependency, job.addTask, frameChunker, frameCount, formatTimestampLocal).
 // Since 3.9 the job type, not the Blender add-on, sets the render output options: the render tasks do.
 // The script uses only what goja (Flamenco's JavaScript VM) has: no console, no `??` or `?.`.
+
+// The engine's --working-space choices. Blender 5 stores a working colour space per file and renders in
+// it; Blender 4.x has none: its renders are linear Rec.709.
+const workingSpaces = ["rec709", "rec2020", "acescg"];
+
+// Evaluated by the Flamenco add-on in the submitting Blender (eval(expr, {}, {"bpy": bpy, "C": context,
+// ...})): the file's working space by its Color Interop Forum id, which stays the same when an OCIO config
+// renames the space. Blender 4.2-4.5 have no bpy.data.colorspace: the getattr fallbacks give rec709 there.
+// A space the engine cannot convert (a custom config) evaluates to its own name, which compileJob refuses
+// with a message that names it: run as rec709, the model would get the wrong colours without a word.
+// One expression, no comprehension: with separate globals and locals, a comprehension in eval() cannot
+// see `bpy` on Python 3.11, which Blender 4.2 to 5.0 bundle.
+const workingSpaceEval =
+    "{'lin_rec709_scene': 'rec709', 'lin_rec2020_scene': 'rec2020', 'lin_ap1_scene': 'acescg'}.get(" +
+    "getattr(getattr(bpy.data, 'colorspace', None), 'working_space_interop_id', 'lin_rec709_scene'), " +
+    "str(getattr(getattr(bpy.data, 'colorspace', None), 'working_space', '')) or 'unnamed')";
 
 const JOB_TYPE = {
     label: "Render + ONNX Post-Process",
@@ -49,10 +68,26 @@ const JOB_TYPE = {
           description: "Fail a post-process task at once (exit status 4) on a worker where CUDA cannot run the model" },
         { key: "post_task_type", type: "string", default: "onnx-gpu", visible: "submission",
           description: "Task type of the post-process tasks: list it in the task_types of the GPU workers only" },
+        // The colour space of the rendered pixels: the submitted file's working space (Blender 5), converted
+        // by the engine to linear Rec.709 for the model and back. See workingSpaceEval.
+        { key: "working_space", type: "string", default: "rec709", choices: workingSpaces,
+          eval: workingSpaceEval,
+          evalInfo: { showLinkButton: true, description: "The working colour space of the file (Blender 4.x: rec709)" },
+          description: "Working colour space of the rendered frames (the engine's --working-space)" },
+        // How a worker starts the engine. "command": the engine's wheel installed on the workers, its
+        // console command given by the Manager variable onnx_engine. "python": a Python with the engine's
+        // requirements and a folder holding engine/ (a checkout or the extension's folder), the variables
+        // onnx_python and onnx_engine_dir. "python" stays the default: a Manager set up for this job type
+        // before the wheel existed has no onnx_engine variable, and its jobs would fail on every worker.
+        { key: "engine", type: "string", default: "python", choices: ["python", "command"], visible: "submission",
+          description: "How the workers run the engine: 'command' runs the installed onnx-image-runtime " +
+              "(variable onnx_engine); 'python' runs engine/ from a folder (variables onnx_python, onnx_engine_dir)" },
+        { key: "engine_command", type: "string", default: "{onnx_engine}", visible: "submission",
+          description: "With engine 'command': the onnx-image-runtime command on the workers (default: the Manager variable onnx_engine)" },
         { key: "python", type: "string", default: "{onnx_python}", visible: "submission",
-          description: "Python with the engine's requirements on the workers (default: the Manager variable onnx_python)" },
+          description: "With engine 'python': Python with the engine's requirements on the workers (default: the Manager variable onnx_python)" },
         { key: "engine_dir", type: "string", default: "{onnx_engine_dir}", visible: "submission",
-          description: "The folder holding engine/ on the workers (default: the Manager variable onnx_engine_dir)" },
+          description: "With engine 'python': the folder holding engine/ on the workers (default: the Manager variable onnx_engine_dir)" },
         { key: "cache_dir", type: "string", subtype: "dir_path", default: "", visible: "submission",
           description: "Shared cache of prepared models (empty: each worker's own cache)" },
 
@@ -88,8 +123,9 @@ const renderOverrides = [
     "[setattr(s.onnx_image_runtime, 'postprocess', False) for s in bpy.data.scenes if hasattr(s, 'onnx_image_runtime')]",
 ].join("; ");
 
-// `python -c` entry point: the engine folder comes first, then the engine's own command line (the
-// exec command has no working-directory or environment parameter, so `python -m engine` cannot find it).
+// `python -c` entry point for engine "python": the engine folder comes first, then the engine's own
+// command line (the exec command has no working-directory or environment parameter, so `python -m engine`
+// cannot find it). Engine "command" needs none of this: the wheel's console command is the same CLI.
 const engineLauncher =
     "import sys; sys.path.insert(0, sys.argv.pop(1)); from engine.cli import main; sys.exit(main())";
 
@@ -117,6 +153,12 @@ function compileJob(job) {
     if (!setting(settings, "model")) {
         throw "no model: choose the .onnx model in the job settings";
     }
+    checkChoice(settings, "engine");
+    const workingSpace = setting(settings, "working_space");
+    if (workingSpaces.indexOf(workingSpace) < 0) {
+        throw `working_space "${workingSpace}": the file's working colour space is not one the engine converts ` +
+            `(${workingSpaces.join(", ")}); set the file to Linear Rec.709, Linear Rec.2020 or ACEScg`;
+    }
     const renderFormat = exrFormats.indexOf(sceneFormat) >= 0 ? sceneFormat : "OPEN_EXR";
     const renderOutput = withTimestamp(job, setting(settings, "render_output_path"), "render_output_path");
     const outputPattern = withTimestamp(job, setting(settings, "output_pattern"), "output_pattern");
@@ -135,6 +177,17 @@ function compileJob(job) {
         postTask.addDependency(renderTask); // before job.addTask(): the job keeps a copy of the task
         job.addTask(renderTask);
         job.addTask(postTask);
+    }
+}
+
+// The Manager does not check a submitted value against the setting's choices: a script (or a typo) can send
+// any string, and the job is refused here rather than compiled into tasks that fail on the workers.
+function checkChoice(settings, key) {
+    const value = setting(settings, key);
+    for (const s of JOB_TYPE.settings) {
+        if (s.key == key && s.choices.indexOf(value) < 0) {
+            throw `${key} "${value}" is not one of ${s.choices.join(", ")}`;
+        }
     }
 }
 
@@ -169,9 +222,9 @@ function authorRenderTask(settings, renderOutput, renderFormat, chunk) {
     return task;
 }
 
-function postProcessArgs(settings, inputPattern, outputPattern, chunk) {
+// The engine's `sequence` command line, the same for both ways of starting the engine.
+function sequenceArgs(settings, inputPattern, outputPattern, chunk) {
     let args = [
-        "-c", engineLauncher, setting(settings, "engine_dir"),
         "sequence", setting(settings, "model"),
         "--input", inputPattern,
         "--output", outputPattern,
@@ -186,14 +239,30 @@ function postProcessArgs(settings, inputPattern, outputPattern, chunk) {
     if (setting(settings, "require_gpu")) {
         args.push("--require-gpu");
     }
+    // rec709 is the engine's default: the flag is left out, so an engine from before --working-space
+    // still runs the jobs of Blender 4.x files and Rec.709 Blender 5 files.
+    const workingSpace = setting(settings, "working_space");
+    if (workingSpace != "rec709") {
+        args = args.concat(["--working-space", workingSpace]);
+    }
     return args;
+}
+
+// The exec command: exe and args, each argument passed as it is (no shell), the Manager's {variables}
+// replaced per worker platform when the task is handed to a worker.
+function postProcessCommand(settings, inputPattern, outputPattern, chunk) {
+    const sequence = sequenceArgs(settings, inputPattern, outputPattern, chunk);
+    if (setting(settings, "engine") == "command") {
+        return { exe: setting(settings, "engine_command"), args: sequence };
+    }
+    return {
+        exe: setting(settings, "python"),
+        args: ["-c", engineLauncher, setting(settings, "engine_dir")].concat(sequence),
+    };
 }
 
 function authorPostTask(settings, inputPattern, outputPattern, chunk) {
     const task = author.Task(`onnx-${chunk}`, setting(settings, "post_task_type"));
-    task.addCommand(author.Command("exec", {
-        exe: setting(settings, "python"),
-        args: postProcessArgs(settings, inputPattern, outputPattern, chunk),
-    }));
+    task.addCommand(author.Command("exec", postProcessCommand(settings, inputPattern, outputPattern, chunk)));
     return task;
 }

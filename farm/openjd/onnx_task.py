@@ -133,7 +133,7 @@ def postprocess(args) -> int:
     target = inside(args.output_dir, args.output_pattern, "OutputPattern")
     command = [*engine, "sequence", args.model, "--input", source, "--output", target]
     command += ["--frames", engine_frames(args.frames), "--skip-existing", "--precision", args.precision]
-    if args.working_space and args.working_space != "rec709":  # rec709 is the engine's default
+    if args.working_space and args.working_space != "auto":  # auto: each frame's header, the engine's default
         command += ["--working-space", args.working_space]
     if args.cache_dir:
         command += ["--cache-dir", args.cache_dir]

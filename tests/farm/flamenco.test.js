@@ -215,6 +215,73 @@ test("options: cache folder, no GPU requirement, another task type, uneven chunk
     assert.equal(renders[2].commands[0].totalStepCount, 2);
 });
 
+// The exec command of the first post-process task of a job compiled from SUBMITTED plus `extra`.
+const postCommand = (extra) => {
+    const job = standin.compile(JOB_FILE, { ...SUBMITTED, ...extra }, { created: CREATED });
+    return plain(job.tasks.find((t) => t.type == "onnx-gpu").commands[0].parameters);
+};
+
+test("engine 'command' runs the installed onnx-image-runtime with the same sequence arguments", () => {
+    const byKey = settingsByKey();
+    // Existing farms keep working: their Managers have onnx_python and onnx_engine_dir, not onnx_engine.
+    assert.equal(byKey.engine.default, "python");
+    assert.deepEqual(plain(byKey.engine.choices), ["python", "command"]);
+    assert.equal(byKey.engine_command.default, "{onnx_engine}");
+
+    const python = postCommand({ engine: "python" });
+    assert.equal(python.exe, "{onnx_python}");
+    assert.deepEqual(python.args.slice(0, 3), ["-c", LAUNCHER, "{onnx_engine_dir}"]);
+    const command = postCommand({ engine: "command" });
+    // The Manager replaces {onnx_engine} per worker platform; the command's own CLI starts at `sequence`,
+    // with no launcher, no engine folder and no Python variable anywhere in the command.
+    assert.equal(command.exe, "{onnx_engine}");
+    assert.equal(command.args[0], "sequence");
+    assert.deepEqual(command.args, python.args.slice(3));
+    assert.ok(!JSON.stringify(command).includes("onnx_python") && !JSON.stringify(command).includes("engine_dir"));
+    // The setting picks the exe, as `python` does for the other way; each way ignores the other's settings.
+    const own = postCommand({ engine: "command", engine_command: "/opt/onnx/bin/onnx-image-runtime", python: "/x/py" });
+    assert.equal(own.exe, "/opt/onnx/bin/onnx-image-runtime");
+    assert.deepEqual(own.args, command.args);
+    assert.equal(postCommand({ engine: "python", engine_command: "/opt/onnx/bin/onnx-image-runtime" }).exe,
+        "{onnx_python}");
+    // An empty engine_command (a cleared field) takes the default variable, as the other settings do.
+    assert.equal(postCommand({ engine: "command", engine_command: "" }).exe, "{onnx_engine}");
+    // The Manager does not check choices: an unknown engine is refused here, not compiled into failing tasks.
+    assert.throws(() => postCommand({ engine: "wheel" }), /engine "wheel" is not one of python, command/);
+});
+
+test("working_space: --working-space for rec2020 and acescg, no flag for rec709, others refused", () => {
+    const byKey = settingsByKey();
+    assert.deepEqual(plain(byKey.working_space.choices), ["rec709", "rec2020", "acescg"]);
+    assert.equal(byKey.working_space.default, "rec709");
+    // The add-on evaluates it in the submitting Blender (tests/farm/test_flamenco.py runs it with bpy).
+    assert.equal(typeof byKey.working_space.eval, "string");
+    assert.equal(byKey.working_space.evalInfo.showLinkButton, true);
+
+    const rec709 = postCommand({ working_space: "rec709" });
+    for (const engine of ["python", "command"]) {
+        for (const space of ["rec2020", "acescg"]) {
+            const args = postCommand({ engine, working_space: space }).args;
+            assert.equal(args.filter((a) => a == "--working-space").length, 1, `${engine} ${space}`);
+            assert.equal(argAfter(args, "--working-space"), space);
+            // Nothing else changes: the flag is added to the rec709 command line.
+            const without = args.filter((a, i) => a != "--working-space" && args[i - 1] != "--working-space");
+            assert.deepEqual(without, postCommand({ engine, working_space: "rec709" }).args);
+        }
+    }
+    // rec709 is the engine's default: no flag, so an engine from before --working-space runs the job.
+    assert.ok(!rec709.args.includes("--working-space"));
+    const bare = { ...SUBMITTED };
+    delete bare.working_space;
+    const absent = standin.compile(JOB_FILE, bare, { created: CREATED }).tasks[1].commands[0].parameters;
+    assert.deepEqual(plain(absent.args), rec709.args);
+    // The add-on's eval gives the name of a space the engine cannot convert (a custom OCIO config): refused,
+    // with that name in the message, instead of post-processing its colours as if they were Rec.709.
+    assert.throws(() => postCommand({ working_space: "Linear DCI-P3" }),
+        /working_space "Linear DCI-P3": the file's working colour space is not one the engine converts/);
+    assert.throws(() => postCommand({ working_space: "ACEScg" }), /working_space "ACEScg"/); // the engine's names only
+});
+
 test("bad jobs are refused", () => {
     assert.throws(() => standin.compile(JOB_FILE, { ...SUBMITTED, model: "" }), /no model/);
     assert.throws(() => standin.compile(JOB_FILE, { ...SUBMITTED, format: "FFMPEG" }), /image sequences/);

@@ -263,3 +263,21 @@ def test_closed_parameters_refuse_other_values(tmp_path, template):
             _requirements(template, "PostProcess", ModelFile=str(MODEL), InputDir=str(tmp_path),
                           OutputDir=str(tmp_path / "o"), Frames="1", SceneFile=str(tmp_path / "s.blend"),
                           **{name: wrong})  # fmt: skip
+
+
+def test_working_space_parameter_reaches_the_engine(frames_dir):
+    """WorkingSpace=acescg is passed as --working-space (auto, the default, passes nothing: each EXR's header
+    rules); the outputs are what the engine gives for that space."""
+    result = openjd(
+        "run", str(POSTPROCESS), "--step", "PostProcess", *post_params(frames_dir, "1", WorkingSpace="acescg"),
+        cwd=frames_dir,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "--working-space acescg" in result.stdout
+    direct = frames_dir / "direct.exr"
+    ran = run([sys.executable, "-m", "engine", "run", str(MODEL), str(frames_dir / "render" / "0001.exr"), str(direct),
+               "--working-space", "acescg", "--cache-dir", str(frames_dir / "cache")], cwd=ROOT)  # fmt: skip
+    assert ran.returncode == 0, ran.stderr
+    np.testing.assert_allclose(read_image(frames_dir / "post" / "0001.exr"), read_image(direct), rtol=0, atol=1e-6)
+    default = openjd("run", str(POSTPROCESS), "--step", "PostProcess", *post_params(frames_dir, "2"), cwd=frames_dir)
+    assert default.returncode == 0 and "--working-space" not in default.stdout

@@ -99,8 +99,45 @@ def test_the_flag_is_on_run_and_sequence_rec709_by_default_and_checked():
 
     parser = build_parser()
     seq = parser.parse_args(["sequence", "m.onnx", "--input", "a/####.exr", "--output", "b/", "--frames", "1"])
-    assert seq.working_space is WorkingSpace.REC709
+    assert seq.working_space is None  # not said: each EXR's header, else Rec.709
+    unsaid = _run_settings(seq, None)
+    assert unsaid.working_space is WorkingSpace.REC709 and unsaid.working_space_from_files
     run = parser.parse_args(["run", "m.onnx", "a.exr", "b.exr", "--working-space", "rec2020"])
-    assert _run_settings(run, None).working_space is WorkingSpace.REC2020
+    said = _run_settings(run, None)
+    assert said.working_space is WorkingSpace.REC2020 and not said.working_space_from_files
     done = _cli("run", "m.onnx", "a.exr", "b.exr", "--working-space", "p3")
     assert done.returncode == 64 and "--working-space" in done.stderr and "p3" in done.stderr
+
+
+def _tagged(path, image: np.ndarray, interop: str) -> None:
+    """An EXR as Blender 5 writes it: its header's colorInteropID names the file's working space."""
+    import OpenImageIO as oiio
+
+    h, w, c = image.shape
+    spec = oiio.ImageSpec(w, h, c, "float")
+    spec.channelnames = tuple("RGBA"[:c])
+    spec.attribute("colorInteropID", interop)
+    out = oiio.ImageOutput.create(str(path))
+    assert out.open(str(path), spec) and out.write_image(np.ascontiguousarray(image)) and out.close()
+
+
+def test_an_exr_header_says_its_working_space(tmp_path):
+    """Blender 5 writes the working space into each EXR (colorInteropID, `lin_ap1_scene` for ACEScg): without the
+    flag the engine follows it, the result carries it, and a flag that says another space is refused."""
+    from engine.image.files import colour_interop_id
+
+    path = models.save(models.square(), tmp_path / "square.onnx")
+    picture = _picture()
+    _tagged(tmp_path / "acescg.exr", from_rec709(picture, WorkingSpace.ACESCG), "lin_ap1_scene")
+    common = ["--provider", "cpu", "--cache-dir", tmp_path / "cache"]
+    done = _cli("run", path, tmp_path / "acescg.exr", tmp_path / "out.exr", *common)
+    assert done.returncode == 0, done.stderr
+    out = read_image(tmp_path / "out.exr")
+    np.testing.assert_allclose(to_rec709(out, WorkingSpace.ACESCG)[:, :, :3], picture[:, :, :3] ** 2, atol=1e-4)
+    assert colour_interop_id(tmp_path / "out.exr") == "lin_ap1_scene"
+    refused = _cli("run", path, tmp_path / "acescg.exr", tmp_path / "no.exr", "--working-space", "rec709", *common)
+    assert refused.returncode != 0 and not (tmp_path / "no.exr").exists()
+    assert "rendered in acescg (its header's colorInteropID lin_ap1_scene), not in rec709" in refused.stderr
+    agreed = _cli("run", path, tmp_path / "acescg.exr", tmp_path / "yes.exr", "--working-space", "acescg", *common)
+    assert agreed.returncode == 0, agreed.stderr
+    np.testing.assert_allclose(read_image(tmp_path / "yes.exr"), out, atol=1e-6)
