@@ -39,6 +39,24 @@ def compile_job(settings: dict):
     return run([node(), str(HERE / "flamenco_standin.js"), str(JOB_TYPE), json.dumps(settings)])
 
 
+def job_settings(tmp_path: Path, render_output_path: str, frames: str, chunk_size: int, **more) -> dict:
+    """The settings the add-on submits for a job on real frames in `tmp_path` (the model, fp32 on any worker)."""
+    return {
+        "frames": frames,
+        "chunk_size": chunk_size,
+        "render_output_path": render_output_path,
+        "output_pattern": str(tmp_path / "post" / "####.exr"),
+        "model": str(MODEL),
+        "precision": "fp32",
+        "require_gpu": False,
+        "blendfile": str(tmp_path / "shot.blend"),
+        "format": "OPEN_EXR",
+        "scene": "Scene",
+        "cache_dir": str(tmp_path / "cache"),
+        **more,
+    }
+
+
 def compiled(settings: dict) -> dict:
     result = compile_job(settings)
     assert result.returncode == 0, result.stdout + result.stderr
@@ -76,22 +94,7 @@ def expected_in_space(src: Path, dst: Path, space: WorkingSpace) -> np.ndarray:
 def test_the_post_process_task_runs_the_engine(tmp_path):
     render = tmp_path / "render"
     write_frames(render, frames=(1, 2, 3))
-    job = compiled(
-        {
-            "frames": "1-3",
-            "chunk_size": 3,
-            "render_output_root": str(tmp_path),
-            "render_output_path": str(render / "####"),
-            "output_pattern": str(tmp_path / "post" / "####.exr"),
-            "model": str(MODEL),
-            "precision": "fp32",
-            "require_gpu": False,
-            "blendfile": str(tmp_path / "shot.blend"),
-            "format": "OPEN_EXR",
-            "scene": "Scene",
-            "cache_dir": str(tmp_path / "cache"),
-        }
-    )
+    job = compiled(job_settings(tmp_path, str(render / "####"), "1-3", 3, render_output_root=str(tmp_path)))
     post = [t for t in job["tasks"] if t["type"] == "onnx-gpu"]
     assert [t["dependencies"] for t in post] == [["render-1-3"]]
     command = worker_command(post[0]["commands"][0])
@@ -122,13 +125,10 @@ def make_scene(blend: str) -> None:
     Extensions off, PNG, placeholders on. The render task must override all three."""
     import bpy  # noqa: TID251
 
+    from tests.farm.bpy_blender import tiny_cycles
+
     scene = bpy.context.scene
-    scene.render.engine = "CYCLES"
-    scene.cycles.device = "CPU"
-    scene.cycles.samples = 1
-    scene.cycles.use_denoising = False
-    scene.render.resolution_x, scene.render.resolution_y = 32, 24
-    scene.render.resolution_percentage = 100
+    tiny_cycles(scene)
     scene.render.image_settings.file_format = "PNG"
     scene.render.use_file_extension = False
     scene.render.use_placeholder = True
@@ -188,21 +188,9 @@ def test_the_render_task_writes_what_the_post_process_reads(tmp_path, scene_form
     `format` is what the add-on evaluated: a PNG scene renders OpenEXR, a multilayer one stays multilayer."""
     blend = tmp_path / "shot.blend"
     bpy_run("make_scene(sys.argv[1])", str(blend))
-    job = compiled(
-        {
-            "frames": "1-2",
-            "chunk_size": 2,
-            "render_output_path": str(tmp_path / "render" / "{timestamp}" / "######"),
-            "output_pattern": str(tmp_path / "post" / "{timestamp}" / "######.exr"),
-            "model": str(MODEL),
-            "precision": "fp32",
-            "require_gpu": False,
-            "blendfile": str(blend),
-            "format": scene_format,
-            "scene": "Scene",
-            "cache_dir": str(tmp_path / "cache"),
-        }
-    )
+    rendered_to = str(tmp_path / "render" / "{timestamp}" / "######")
+    posted_to = str(tmp_path / "post" / "{timestamp}" / "######.exr")
+    job = compiled(job_settings(tmp_path, rendered_to, "1-2", 2, output_pattern=posted_to, format=scene_format))
     render_task, post_task = job["tasks"]
     params = render_task["commands"][0]["parameters"]
     assert params["argsBefore"] == []
@@ -279,23 +267,7 @@ def test_engine_command_runs_the_installed_wheel_with_the_working_space(onnx_eng
     writes what the engine writes for those frames in ACEScg, which is not what it writes for Rec.709."""
     render = tmp_path / "render"
     write_frames(render, frames=(1, 2))
-    job = compiled(
-        {
-            "frames": "1-2",
-            "chunk_size": 2,
-            "render_output_path": str(render / "####"),
-            "output_pattern": str(tmp_path / "post" / "####.exr"),
-            "model": str(MODEL),
-            "precision": "fp32",
-            "require_gpu": False,
-            "blendfile": str(tmp_path / "shot.blend"),
-            "format": "OPEN_EXR",
-            "scene": "Scene",
-            "cache_dir": str(tmp_path / "cache"),
-            "engine": "command",
-            "working_space": "acescg",
-        }
-    )
+    job = compiled(job_settings(tmp_path, str(render / "####"), "1-2", 2, engine="command", working_space="acescg"))
     post = [t for t in job["tasks"] if t["type"] == "onnx-gpu"]
     params = post[0]["commands"][0]["parameters"]
     assert params["exe"] == "{onnx_engine}" and params["args"][0] == "sequence"
