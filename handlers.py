@@ -89,7 +89,7 @@ def _start(scene, render: _Render) -> None:
         parse_mapping,
     )
     from .operators.common import postprocess_pattern, render_pattern
-    from .operators.jobs import error_text, first_time
+    from .operators.jobs import error_text, first_time, mapping_notes
     from .operators.settings import run_settings, scene_model_job
 
     settings = scene.onnx_image_runtime
@@ -111,7 +111,7 @@ def _start(scene, render: _Render) -> None:
         return
     if prepared.fallback_reason and first_time(prepared.fallback_reason):
         _say(prepared.fallback_reason)
-    for warning in prepared.warnings:
+    for warning in prepared.warnings + tuple(mapping_notes(mapping, prepared.info)):
         _say(warning)
     _say(
         f"{prepared.precision} on {prepared.provider.upper()} (ready in {time.perf_counter() - start:.2f} s), "
@@ -126,7 +126,14 @@ def _start(scene, render: _Render) -> None:
         _say(f"the first frame is not checked against fp32: {error_text(exc)}")
     exr = ExrOptions(keep_passes=settings.postprocess_keep_passes)
     render.batch = FrameBatch(
-        prepared, pattern, run, settings.postprocess_stop_on_error, mapping, reference=reference, exr=exr
+        prepared,
+        pattern,
+        run,
+        settings.postprocess_stop_on_error,
+        mapping,
+        reference=reference,
+        exr=exr,
+        temporal_blend=settings.postprocess_temporal_blend,
     )
     render.reference = reference
     render.input_pattern = render_pattern(scene)

@@ -69,6 +69,53 @@ FIT_ITEMS = (
     ("TILE", "Tile", "Cut the image into tiles the model takes"),
     ("RESIZE", "Resize", "Resize the image to the model's size and back"),
 )
+# Contract round two (README "The model contract"): 'From Model' leaves each to the model's own contract.
+SIZE_ITEMS = (
+    ("MODEL", "From Model", "What the model's contract says (the graph's declared size when it says nothing)"),
+    ("DECLARED", "Declared", "The image inputs' height and width as the graph declares them"),
+    (
+        "DYNAMIC",
+        "Any Size",
+        "The declared size is an export artefact of a fully convolutional net: run at any size "
+        "(proved by running two sizes; a really fixed graph is refused with the reason)",
+    ),
+)
+RESIZE_RULE_ITEMS = (
+    ("MODEL", "From Model", "The resize rule the model's contract says (none when it says nothing)"),
+    ("NONE", "None", "No rule: resize to the model's fixed size, or to what fits in memory"),
+    (
+        "SHORT_SIDE_MIN",
+        "Short Side at Least",
+        "Scale up so the short side is at least Side, each side rounded to Multiple (text detectors)",
+    ),
+    (
+        "LONG_SIDE_MAX",
+        "Long Side at Most",
+        "Scale down so the long side is at most Side, each side rounded to Multiple",
+    ),
+    ("MULTIPLE", "Multiple Only", "Each side rounded to the nearest Multiple, not scaled"),
+    ("LETTERBOX", "Letterbox", "Fit a fixed-size input keeping the aspect ratio, pad the rest, crop the result back"),
+)
+INPUT_SCALE_ITEMS = (
+    ("MODEL", "From Model", "What the model's contract says (no scaling when it says nothing)"),
+    ("NONE", "None", "The picture as it is"),
+    ("IMAGE_MAX", "Image Max", "The picture divided by its own largest value first (background-removal models)"),
+)
+HDR_ITEMS = (
+    ("MODEL", "From Model", "What the model's contract says (clip when it says nothing)"),
+    ("CLIP", "Clip", "Values above 1 are clipped by the sRGB encoding"),
+    ("COMPRESS", "Compress", "Values above 1 are rolled off under 1 before the model and restored after"),
+)
+NORMALIZE_ITEMS = (
+    ("MODEL", "From Model", "What the model's contract says (the output's range when it says nothing)"),
+    ("NONE", "Range", "The output's values mapped by its range"),
+    ("MINMAX", "Min-Max", "The whole output's own minimum and maximum become 0 and 1"),
+)
+OUTPUT_AS_ITEMS = (
+    ("MODEL", "From Model", "What the model's contract says (the output as an image when it says nothing)"),
+    ("IMAGE", "Image", "The model's output is the result"),
+    ("ALPHA", "Alpha", "The source's colour with the model's one-channel output (a matte) as its alpha"),
+)
 
 
 class ONNX_PG_settings(bpy.types.PropertyGroup):
@@ -119,6 +166,56 @@ class ONNX_PG_settings(bpy.types.PropertyGroup):
         description="The model output to use as the result; empty uses the contract's, else the first image-like one",
         default="",
     )
+    contract_input_scale: bpy.props.EnumProperty(
+        name="Scale", description="What the picture is divided by first", items=INPUT_SCALE_ITEMS, default="MODEL"
+    )
+    contract_hdr: bpy.props.EnumProperty(
+        name="HDR", description="Values above 1 for a display-referred (sRGB) model", items=HDR_ITEMS, default="MODEL"
+    )
+    contract_output_normalize: bpy.props.EnumProperty(
+        name="Output Values",
+        description="How the output's values become the result's",
+        items=NORMALIZE_ITEMS,
+        default="MODEL",
+    )
+    contract_output_as: bpy.props.EnumProperty(
+        name="Result", description="What the result is", items=OUTPUT_AS_ITEMS, default="MODEL"
+    )
+    contract_resize: bpy.props.EnumProperty(
+        name="Resize Rule",
+        description="How a resized image is sized, the way the model's package does",
+        items=RESIZE_RULE_ITEMS,
+        default="MODEL",
+    )
+    contract_resize_side: bpy.props.IntProperty(
+        name="Side",
+        description="The short side's minimum or the long side's maximum, in pixels",
+        default=736,
+        min=1,
+        max=65536,
+    )
+    contract_resize_multiple: bpy.props.IntProperty(
+        name="Multiple", description="Each side rounded to the nearest multiple of this", default=32, min=1, max=4096
+    )
+    contract_size: bpy.props.EnumProperty(
+        name="Input Size",
+        description="Whose word the image inputs' height and width are",
+        items=SIZE_ITEMS,
+        default="MODEL",
+    )
+    contract_batch: bpy.props.IntProperty(
+        name="Batch",
+        description="The image inputs' batch re-declared; -1 follows the model's contract, 0 the graph",
+        default=-1,
+        min=-1,
+        max=4096,
+    )
+    contract_constants: bpy.props.StringProperty(
+        name="Constants",
+        description="Values for the model's non-image inputs, 'name=value' or 'name=v1,v2,...', separated by ';' "
+        "(e.g. 'noise_level=0.1; strength=0.5'); they override the contract's",
+        default="",
+    )
     output_name: bpy.props.StringProperty(
         name="Output", description="Name of the image to write; empty makes '<source> ONNX'", default=""
     )
@@ -147,6 +244,16 @@ class ONNX_PG_settings(bpy.types.PropertyGroup):
         name="Stop on Error",
         description="Stop post-processing at the first frame that fails; otherwise report it and go on",
         default=False,
+    )
+    postprocess_temporal_blend: bpy.props.FloatProperty(
+        name="Temporal Blend",
+        description="Blend each post-processed frame with the previous one where the motion (the Vector pass) can "
+        "be trusted, so static and smoothly moving parts stop shimmering; the first frame and cuts are left "
+        "alone. 0 is off. The flicker against the render's is measured and reported either way",
+        default=0.0,
+        min=0.0,
+        max=1.0,
+        subtype="FACTOR",
     )
     postprocess_keep_passes: bpy.props.BoolProperty(
         name="Keep Passes",

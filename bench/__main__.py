@@ -117,6 +117,10 @@ def main(argv=None) -> int:
         for codec in (None, "piz", "dwaa", "none")
     ]
     keep("sequence")
+    from .temporal_cost import temporal_row
+
+    results["temporal"] = [temporal_row(sample_name, sample, settings, cache, (540, 960), max(5, args.repeats))]
+    keep("temporal")
     chain = models.save(models.conv_chain((3, 16, 16, 3)), work / "conv_chain.onnx")
     results["memory"] = [
         memory_row("conv_chain 3-16-16-3 (generated)", chain, size, args.provider, cache)

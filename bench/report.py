@@ -184,6 +184,16 @@ def markdown(results: dict) -> str:
                 for r in results["sequence"]
             ],
         )
+    if "temporal" in results:
+        lines += ["### Temporal measure and blend, per frame, against the model's run on it", ""]
+        lines += _table(
+            ["model", "size", "run ms", "measure ms", "blend ms", "measure / run", "blend / run"],
+            [
+                [r["model"], r["size"], r["run_ms"], r["measure_ms"], r["blend_ms"], r["measure_share"],
+                 r["blend_share"]]
+                for r in results["temporal"]
+            ],
+        )  # fmt: skip
     if "pixels" in results:
         lines += [
             "### Blender pixel path (image datablock to datablock, fp32)",

@@ -45,6 +45,16 @@ _EXPORTS: dict[str, str] = {
     "model_metadata": ".model.contract",
     "sidecar_path": ".model.contract",
     "write_sidecar": ".model.contract",
+    "contract_layers": ".model.contract",
+    "DeclaredSize": ".model.contract",
+    "InputScale": ".model.contract",
+    "OutputNormalize": ".model.contract",
+    "OutputAs": ".model.contract",
+    "HdrMode": ".model.contract",
+    "ResizeRule": ".model.contract",
+    "contract_schema": ".model.contract_schema",
+    "schema_problems": ".model.contract_schema",
+    "layer_problems": ".model.contract_schema",
     "ModelInfo": ".model.records",
     "TensorInfo": ".model.records",
     "inspect_model": ".model.inspect",
@@ -58,6 +68,7 @@ _EXPORTS: dict[str, str] = {
     "resolve_provider": ".runtime.sessions",
     "ProviderChoice": ".runtime.sessions",
     "PreparedModel": ".runtime.prepare",
+    "PreparedFrom": ".runtime.prepare",
     "prepare_model": ".runtime.prepare",
     "needs_sample": ".runtime.prepare",
     "release_model": ".runtime.prepare",
@@ -77,6 +88,8 @@ _EXPORTS: dict[str, str] = {
     "parse_mapping": ".image.passes",
     "select_inputs": ".image.passes",
     "data_inputs": ".image.passes",
+    "combined_layer": ".image.passes",
+    "mapping_warning": ".image.passes",
     # inference
     "RunSettings": ".inference.settings",
     "RunResult": ".inference.pipeline",
@@ -119,21 +132,29 @@ if TYPE_CHECKING:
     from .image.alpha import premultiply
     from .image.colour import from_rec709, srgb_to_linear, to_rec709
     from .image.files import EXR_CODECS, ExrOptions, read_image, read_layers, same_file, write_image
-    from .image.passes import data_inputs, parse_mapping, select_inputs
+    from .image.passes import combined_layer, data_inputs, mapping_warning, parse_mapping, select_inputs
     from .inference.pipeline import RunResult, run_image
     from .inference.settings import RunSettings
     from .inference.tile_plan import TilingReport
     from .model.contract import (
         RANGE_PRESETS,
         ContractError,
+        DeclaredSize,
+        HdrMode,
+        InputScale,
         ModelContract,
+        OutputAs,
+        OutputNormalize,
+        ResizeRule,
         TensorContract,
         build_contract,
+        contract_layers,
         load_contract,
         model_metadata,
         sidecar_path,
         write_sidecar,
     )
+    from .model.contract_schema import contract_schema, layer_problems, schema_problems
     from .model.inspect import inspect_model
     from .model.onnx_io import load_model, save_model
     from .model.records import ModelInfo, TensorInfo
@@ -154,7 +175,7 @@ if TYPE_CHECKING:
     from .precision.convert import convert_model_file
     from .precision.records import Backend, ConversionOptions, ConversionReport
     from .progress import Progress
-    from .runtime.prepare import PreparedModel, is_loaded, needs_sample, prepare_model, release_model
+    from .runtime.prepare import PreparedFrom, PreparedModel, is_loaded, needs_sample, prepare_model, release_model
     from .runtime.sessions import ProviderChoice, SessionSettings, resolve_provider
 
 

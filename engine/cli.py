@@ -24,6 +24,10 @@ from . import (
     Device,
     EngineError,
     Fit,
+    HdrMode,
+    InputScale,
+    OutputAs,
+    OutputNormalize,
     Precision,
     Provider,
     Status,
@@ -176,6 +180,27 @@ def _npy_numbers(path: str, name: str) -> list[float]:
     return [float(v) for v in array.ravel()]
 
 
+_OUTPUT_WORDS = (("output", "normalize", "output_normalize"), ("output", "as", "output_as"))
+
+
+def _resize_rule(text: str) -> dict:
+    """--resize 'short_side_min=736,multiple=32', 'long_side_max=960,multiple=32', 'letterbox[,pad=0.5]' or 'none':
+    the contract's resize object (checked by the contract's parser, which names the key)."""
+    rule: dict = {}
+    for item in (part.strip() for part in text.split(",") if part.strip() and part.strip().lower() != "none"):
+        name, sep, value = item.partition("=")
+        if name == "letterbox" and not sep:
+            rule["letterbox"] = True
+            continue
+        try:
+            rule[name] = float(value) if name == "pad" else int(value)
+        except ValueError:
+            raise EngineError(
+                f"--resize takes KEY=NUMBER items (e.g. short_side_min=736,multiple=32, or letterbox), not {item!r}"
+            ) from None
+    return rule
+
+
 def contract_flags(args) -> dict:
     """The single contract flags given, as a contract layer (the highest)."""
     layer: dict = {}
@@ -191,8 +216,13 @@ def contract_flags(args) -> dict:
         layer.setdefault("input", {})["order"] = str(args.channel_order)
     if getattr(args, "color", None):
         layer.setdefault("input", {})["colour"] = str(args.color)
+    for side, key, flag in (("input", "scale", "input_scale"), ("input", "hdr", "hdr"), *_OUTPUT_WORDS):
+        if getattr(args, flag, None):
+            layer.setdefault(side, {})[key] = str(getattr(args, flag))
     if getattr(args, "fit", None):
         layer["fit"] = str(args.fit)
+    if getattr(args, "resize", None) is not None:
+        layer["resize"] = _resize_rule(args.resize)
     if getattr(args, "output_name", None):
         layer["output_name"] = args.output_name
     constants = {}
@@ -214,15 +244,19 @@ def _contract(args):
 
 
 def _cmd_info(args) -> int:
-    from . import inspect_model
+    from . import build_contract, contract_layers, inspect_model, layer_problems
 
-    contract = _contract(args)
+    layers = contract_layers(args.model, contract_file=getattr(args, "contract", None), overrides=contract_flags(args))
+    contract = build_contract(layers)
     info = inspect_model(args.model, contract)
     data = info.to_json()
     sources = contract.source_map()
     effective = contract.to_json()
-    parts = [f"input.{k}" for k in effective["input"]] + ["fit", "output_name", "size", "batch"]
+    parts = [f"input.{k}" for k in effective["input"]] + ["fit", "resize", "output_name", "size", "batch"]
     data["contract"] = effective
+    # Each layer as written, and the effective contract, against docs/contract.schema.json: the parser refused what
+    # it cannot run already; this names what the schema (editors, pipeline tools) would refuse besides.
+    data["contract_schema_problems"] = layer_problems([*layers, ("effective", effective)])
     data["contract_sources"] = {
         **{part: sources.get(part, "default") for part in parts},
         **{k: v for k, v in sources.items() if k.startswith(("output.", "constants."))},
@@ -343,6 +377,18 @@ def _print_notes(prepared) -> None:
         print(f"note: {warning}", file=sys.stderr)
 
 
+def _mapping_notes(args, prepared) -> list[str]:
+    """--pass entries for inputs the model lacks, said on stderr and returned for the JSON's notes: ignored
+    silently, a typo or the wrong model would pass for a working setup."""
+    from . import mapping_warning
+
+    warning = mapping_warning(pass_mapping(args), [t.name for t in prepared.info.image_inputs])
+    if warning is None:
+        return []
+    print(f"note: {warning}", file=sys.stderr)
+    return [warning]
+
+
 def _cmd_run(args) -> int:
     from . import needs_sample, prepare_model, process_frame, read_image, same_file
 
@@ -358,6 +404,7 @@ def _cmd_run(args) -> int:
     _print_notes(prepared)
     if prepared.fallback_reason and args.provider != Provider.CPU:
         print(f"note: {prepared.fallback_reason}", file=sys.stderr)
+    mapping_notes = _mapping_notes(args, prepared)
     result = process_frame(
         prepared,
         args.input,
@@ -376,7 +423,7 @@ def _cmd_run(args) -> int:
             "precision": prepared.precision,
             "precision_note": prepared.precision_note,
             "tiles": result.tiles,
-            "notes": list(result.notes),
+            "notes": mapping_notes + list(result.notes),
             "tiling": None if result.tiling is None else result.tiling.to_json(),
         }
     )
@@ -396,6 +443,7 @@ def _cmd_sequence(args) -> int:
     prepared = prepare_model(args.model, args.precision, _settings(args), args.cache_dir, sample, contract=contract)
     _require_gpu(args, prepared.provider, prepared.fallback_reason)
     _print_notes(prepared)
+    mapping_notes = _mapping_notes(args, prepared)
     summary = process_sequence(
         prepared,
         args.input,
@@ -408,14 +456,26 @@ def _cmd_sequence(args) -> int:
         progress=_progress_printer("frames"),
         exr=_exr(args),
         reference=_fp32_reference(args, prepared, sample, contract),
+        temporal_blend=args.temporal_blend,
     )
     print(file=sys.stderr)
+    summary.notes[:0] = mapping_notes  # before the frames' own notes, as it was said before them
     _json(summary.to_json())
     if summary.cancelled:
         done = len(summary.done) + len(summary.skipped)
         _error(f"cancelled (Ctrl-C) after {done} of {len(frames)} frames; nothing partial was written")
         return CANCELLED_EXIT
     return 0 if summary.ok else 3
+
+
+def _strength(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"the strength is a number from 0 to 1, not {text!r}")
+    return value
 
 
 def _size(text: str) -> tuple[int, int]:
@@ -443,9 +503,11 @@ def _cmd_advise(args) -> int:
         growth = (after.total_macs / before.total_macs - 1) * 100 if before.total_macs else 0.0
         summary = f"{done.summary()}, {growth:+.1f}% MACs"
         padded = list(done.padded)
+        print(f"note: {before.scope()}", file=sys.stderr)
         _json({"padding": summary, "padded_nodes": padded, "before": before.to_json(), "after": after.to_json()})
         return 0
     advice = advise_model(args.model, args.precision, _settings(args), args.cache_dir, args.size, args.profile)
+    print(f"note: {advice.scope()}", file=sys.stderr)
     _json(advice.to_json())
     return 0
 
@@ -456,6 +518,37 @@ class HelpWithDefaults(argparse.ArgumentDefaultsHelpFormatter):
     def _get_help_string(self, action: argparse.Action) -> str | None:
         text = action.help or ""
         return text if "(default:" in text else super()._get_help_string(action)
+
+
+def _contract_value_args(p: argparse.ArgumentParser) -> None:
+    """The contract's resize rule, normalisations, HDR handling and matte output (README "The model contract")."""
+    p.add_argument(
+        "--resize",
+        metavar="RULE",
+        help="how a resized image is sized: short_side_min=N or long_side_max=N with multiple=M, letterbox[,pad=V] "
+        "(a fixed-size model), or none (default: the contract's)",
+    )
+    p.add_argument(
+        "--input-scale", type=InputScale, choices=list(InputScale), help="image-max: divide by the picture's maximum"
+    )
+    p.add_argument(
+        "--hdr",
+        type=HdrMode,
+        choices=list(HdrMode),
+        help="values above 1 for an sRGB model: clip, or compress under 1 and restore (default: the contract's, clip)",
+    )
+    p.add_argument(
+        "--output-normalize",
+        type=OutputNormalize,
+        choices=list(OutputNormalize),
+        help="minmax: the output's own min and max become 0 and 1 (default: the contract's, none)",
+    )
+    p.add_argument(
+        "--output-as",
+        type=OutputAs,
+        choices=list(OutputAs),
+        help="alpha: write the source's colour with the one-channel output as alpha (default: image)",
+    )
 
 
 def _contract_args(p: argparse.ArgumentParser, colour: bool = True, output_alias: bool = False) -> None:
@@ -483,6 +576,7 @@ def _contract_args(p: argparse.ArgumentParser, colour: bool = True, output_alias
         choices=list(Fit),
         help="auto: whole, else seamless tiles, else resize; tile; resize (default: the contract's, auto)",
     )
+    _contract_value_args(p)
     p.add_argument(
         "--const",
         action="append",
@@ -627,7 +721,8 @@ def _add_advise(sub, help_format) -> None:
         "advise", formatter_class=help_format, help="Tensor Core eligibility, layout conversions and casts"
     )
     advise.add_argument("model", help="the .onnx model")
-    _session_args(advise, "fp16")
+    # Auto, as everywhere: the advice is for the precision that would run (fp32 on a CPU) and says so.
+    _session_args(advise)
     advise.add_argument("--size", type=_size, default=(1080, 1920), help="HEIGHTxWIDTH for MAC counts")
     advise.add_argument("--profile", action="store_true", help="time the layout conversions on one run")
     advise.add_argument(
@@ -658,6 +753,14 @@ def _add_sequence(sub, help_format) -> None:
     seq.add_argument("--frames", required=True, help="1-250, 1-250x5 or 1,5,9")
     seq.add_argument("--skip-existing", action="store_true", help="leave frames whose output exists (resume)")
     seq.add_argument("--stop-on-error", action="store_true", help="stop at the first failing frame")
+    seq.add_argument(
+        "--temporal-blend",
+        type=_strength,
+        default=0.0,
+        metavar="STRENGTH",
+        help="0-1: blend each output with the previous one where the motion (the Vector pass) can be trusted, so "
+        "static and smoothly moving parts stop shimmering; the first frame and cuts are left alone (default 0)",
+    )
     _run_args(seq)
     seq.set_defaults(func=_cmd_sequence)
 

@@ -65,13 +65,17 @@ def _last_hash_run(name: str) -> int:
 
 def store_prepared(context, prepared) -> str:
     """Keep what the panel shows about the last prepared model; returns a one-line summary."""
+    from ..engine import PreparedFrom
+
     scene = scene_settings(context)
     scene.last_provider = prepared.provider.upper()
     scene.last_fallback = prepared.fallback_reason or ""
     scene.last_report = report_text(prepared)
     scene.last_precision = str(prepared.precision)
-    cache = "cache hit" if prepared.cache_hit else "converted and cached"
-    return f"{prepared.precision} on {prepared.provider.upper()} ({cache}, startup {prepared.startup_seconds:.2f} s)"
+    # Converted, loaded from the file cache, or handed out again in memory (its startup was the first time's).
+    origin = prepared.prepared_from
+    startup = "no startup" if origin == PreparedFrom.MEMORY else f"startup {prepared.startup_seconds:.2f} s"
+    return f"{prepared.precision} on {prepared.provider.upper()} ({origin}, {startup})"
 
 
 def report_text(prepared) -> str:

@@ -198,6 +198,14 @@ class JobResult:
     """How the image met the model (fit, tiles, overlap, covered area), one line."""
 
 
+def mapping_notes(mapping: dict[str, str], info: ModelInfo) -> list[str]:
+    """The pass mapping's entries for inputs the model lacks, as a note (the engine's mapping_warning)."""
+    from ..engine import mapping_warning
+
+    warning = mapping_warning(mapping, [t.name for t in info.image_inputs])
+    return [warning] if warning else []
+
+
 def _layer_label(layers: dict[str, np.ndarray] | None, array: np.ndarray, fallback: str) -> str:
     """The pass name of `array` in `layers` ('ViewLayer.Diffuse Color' -> 'Diffuse Color'; '' -> 'Combined')."""
     for name, layer in (layers or {}).items():
@@ -251,7 +259,7 @@ class ImageJob:
         run = replace(self.run, data_inputs=self.data_inputs(prepared.info))
         result = run_image(prepared, image, extra=extra, settings=run, progress=progress)
         progress.check()
-        notes = list(prepared.warnings) + list(result.notes)
+        notes = list(prepared.warnings) + mapping_notes(self.mapping, prepared.info) + list(result.notes)
         return JobResult(
             result.image,
             prepared,
@@ -294,17 +302,31 @@ class BenchmarkJob:
 
     model: ModelJob
     image: np.ndarray
+    """HxWxC float32 top-down: the first model input (of a render, its Combined pass)."""
     repeats: int
+    layers: dict[str, np.ndarray] | None = None
+    """Render passes, cropped like `image`: the model's inputs are picked from them as Run on Render picks them."""
+    mapping: dict[str, str] = field(default_factory=dict)
+
+    def inputs(self, info: ModelInfo) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        """The first model input and the others: from the passes as RenderJob picks them, or the image alone."""
+        from ..engine import select_inputs
+
+        names = [t.name for t in info.image_inputs]
+        if self.layers is None and len(names) < 2:
+            return self.image, {}
+        return select_inputs(self.layers or {"": self.image}, names, self.mapping)
 
     def _time(self, prepared: PreparedModel, progress: Progress) -> float:
         from ..engine import run_image
 
-        run_image(prepared, self.image)  # warm-up: the first run allocates and tunes
+        image, extra = self.inputs(prepared.info)
+        run_image(prepared, image, extra=extra)  # warm-up: the first run allocates and tunes
         times = []
         for _ in range(self.repeats):
             progress.check()
             start = time.perf_counter()
-            run_image(prepared, self.image)
+            run_image(prepared, image, extra=extra)
             times.append(time.perf_counter() - start)
         return float(np.median(times))
 
@@ -342,14 +364,16 @@ class AdviseJob:
     size: tuple[int, int]
 
     def work(self, progress: Progress) -> AdviceResult:
-        from ..engine import SessionSettings, advise_model
+        from ..engine import advise_model
 
-        # Prepared first (converted, optimized, cached: the long part, and where a cancel is honoured); the
-        # advisor then finds the prepared model and its converted graph instead of making them again.
+        # Prepared first (converted, optimized, cached: the long part, and where a cancel is honoured, with the
+        # scene's contract); the advisor is given it, and the precision asked for (auto, say), so the advice says
+        # which precision it is for and why.
         prepared = _prepare(self.model, progress)
         progress.update(0.5, "inspecting the model")
-        settings = SessionSettings(provider=self.model.provider, device_id=self.model.device_id)
-        advice = advise_model(self.model.model_path, prepared.precision, settings, self.model.cache_dir, self.size)
+        settings = self.model.session_settings()
+        path, cache = self.model.model_path, self.model.cache_dir
+        advice = advise_model(path, self.model.precision, settings, cache, self.size, prepared=prepared)
         progress.check()
         return AdviceResult(advice)
 
@@ -376,6 +400,8 @@ class SequenceJob:
     mapping: dict[str, str] = field(default_factory=dict)
     keep_passes: bool = True
     """A multilayer EXR frame gives a multilayer EXR output with its other passes (engine ExrOptions)."""
+    temporal_blend: float = 0.0
+    """The temporal blend's strength (engine batch/temporal.py); flicker is measured either way."""
 
     def work(self, progress: Progress) -> SequenceResult:
         from ..engine import ExrOptions, fp32_reference, process_sequence
@@ -397,9 +423,11 @@ class SequenceJob:
             progress=progress,
             exr=ExrOptions(keep_passes=self.keep_passes),
             reference=reference,
+            temporal_blend=self.temporal_blend,
         )
-        # failed frames are the operator's error, not notes (reported once)
-        notes = list(prepared.warnings) + ([summary.tiling] if summary.tiling else [])
+        # Failed frames are the operator's error, not notes (reported once); the tiling line is information, which
+        # the operator reports as such (notes are warnings).
+        notes = list(prepared.warnings) + mapping_notes(self.mapping, prepared.info)
         if summary.cancelled:
             notes.append("cancelled: the frames done so far are complete; the rest were not started")
         return SequenceResult(summary, prepared, notes, time.perf_counter() - start)

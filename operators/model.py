@@ -8,7 +8,7 @@ from ..properties import PATH_OPTIONS
 from . import jobs
 from .blender_io import read_pixels
 from .common import ModelArgs, store_prepared
-from .run import active_image
+from .run import active_image, render_layers_of
 from .runner import JobRunner, report_failure
 from .settings import blend_path, model_contract, model_job, scene_settings
 
@@ -86,11 +86,23 @@ class ONNX_OT_benchmark_model(JobRunner, ModelArgs, bpy.types.Operator):
     repeats: bpy.props.IntProperty(name="Repeats", default=3, min=1, max=50)
 
     def build(self, context) -> jobs.BenchmarkJob:
+        from ..engine import combined_layer, parse_mapping
+
         img = bpy.data.images.get(self.image) if self.image else active_image(context)
+        if img is None and self.image:
+            raise ValueError(f"no image named '{self.image}'")
         if img is None:
             raise ValueError("no image: open one in the Image Editor or pass image=")
-        pixels = read_pixels(img)[:BENCH_MAX_SIDE, :BENCH_MAX_SIDE]
-        return jobs.BenchmarkJob(model=model_job(self, context, sample=pixels), image=pixels, repeats=self.repeats)
+        layers = render_layers_of(img, context.scene)
+        if layers is None:
+            pixels, mapping = read_pixels(img)[:BENCH_MAX_SIDE, :BENCH_MAX_SIDE], {}
+        else:
+            # The Render Result and loaded multilayer EXRs have no pixels in the datablock: their passes are read
+            # as Run on Image reads them, and the model's inputs picked from them as Run on Render picks them.
+            layers = {name: layer[:BENCH_MAX_SIDE, :BENCH_MAX_SIDE] for name, layer in layers.items()}
+            pixels, mapping = combined_layer(layers), parse_mapping(scene_settings(context).pass_mapping)
+        model = model_job(self, context, sample=pixels)
+        return jobs.BenchmarkJob(model=model, image=pixels, repeats=self.repeats, layers=layers, mapping=mapping)
 
     def finish(self, context, job, result) -> str:
         text = bpy.data.texts.get(BENCH_TEXT) or bpy.data.texts.new(BENCH_TEXT)

@@ -79,6 +79,7 @@ class ONNX_OT_process_sequence(JobRunner, ModelArgs, bpy.types.Operator):
             stop_on_error=stop,
             mapping=parse_mapping(settings.pass_mapping),
             keep_passes=settings.postprocess_keep_passes,
+            temporal_blend=settings.postprocess_temporal_blend,
         )
 
     def background_progress(self):
@@ -99,6 +100,8 @@ class ONNX_OT_process_sequence(JobRunner, ModelArgs, bpy.types.Operator):
             # An error report makes `bpy.ops` raise in scripts and `blender -b` logs show it once.
             reasons = "; ".join(f"frame {frame}: {why}" for frame, why in sorted(summary.failed.items()))
             raise ValueError(f"{len(summary.failed)} of {len(job.frames)} frames failed ({reasons})")
+        if summary.tiling:
+            self.report({"INFO"}, summary.tiling)  # how the frames met the model: information, not a warning
         line = f"{text} in {result.seconds:.2f} s -> {job.output_pattern}"
         if bpy.app.background:
             print(f"{PRINT_PREFIX}: {line}", flush=True)

@@ -8,7 +8,16 @@ from typing import TYPE_CHECKING, Any
 
 import bpy
 
-from ..engine import RANGE_PRESETS, Precision, Provider, RunSettings, WorkingSpace, load_contract, parse_option
+from ..engine import (
+    RANGE_PRESETS,
+    ContractError,
+    Precision,
+    Provider,
+    RunSettings,
+    WorkingSpace,
+    load_contract,
+    parse_option,
+)
 from ..preferences import machine_settings
 from . import jobs
 from .jobs import ModelJob
@@ -58,22 +67,82 @@ def _model_path(path: str) -> str:
     return path
 
 
-def scene_contract_layer(settings) -> dict[str, Any]:
-    """The contract keys the scene overrides ('From Model' leaves a key to the model's own contract)."""
+# The scene's words -> the contract's (the other enums are the contract's words in capitals).
+_CONTRACT_WORDS = {"IMAGE_MAX": "image-max", "DECLARED": "model"}
+
+
+def _word(value: str) -> str:
+    return _CONTRACT_WORDS.get(value, value.lower())
+
+
+def _scene_records(settings) -> dict[str, Any]:
+    """The input and output records the scene overrides."""
     layer: dict[str, Any] = {}
     record: dict[str, Any] = {}
     if settings.contract_range != "MODEL":
         record.update(RANGE_PRESETS[RANGE_PRESET_NAMES[settings.contract_range]])
-    if settings.contract_order != "MODEL":
-        record["order"] = settings.contract_order.lower()
-    if settings.color_mode != "MODEL":
-        record["colour"] = settings.color_mode.lower()
+    for key, value in (
+        ("order", settings.contract_order),
+        ("colour", settings.color_mode),
+        ("scale", settings.contract_input_scale),
+        ("hdr", settings.contract_hdr),
+    ):
+        if value != "MODEL":
+            record[key] = _word(value)
     if record:
         layer["input"] = record
+    output = {
+        key: _word(value)
+        for key, value in (("normalize", settings.contract_output_normalize), ("as", settings.contract_output_as))
+        if value != "MODEL"
+    }
+    if output:
+        layer["output"] = output
+    return layer
+
+
+def _scene_resize(settings) -> dict[str, Any] | None:
+    """The scene's resize rule as the contract's object; None leaves it to the model ('{}' is no rule)."""
+    rule = settings.contract_resize
+    if rule == "MODEL":
+        return None
+    if rule == "LETTERBOX":
+        return {"letterbox": True}
+    side = {rule.lower(): settings.contract_resize_side} if rule in ("SHORT_SIDE_MIN", "LONG_SIDE_MAX") else {}
+    return {} if rule == "NONE" else {**side, "multiple": settings.contract_resize_multiple}
+
+
+def scene_constants(text: str) -> dict[str, Any]:
+    """'noise_level=0.1; style=1,2,3' -> {'noise_level': 0.1, 'style': [1.0, 2.0, 3.0]}; a one-line error naming
+    the item otherwise (the panel shows it, a run stops with it)."""
+    constants: dict[str, Any] = {}
+    for item in (part.strip() for part in text.split(";") if part.strip()):
+        name, sep, values = item.partition("=")
+        try:
+            numbers = [float(v) for v in values.split(",") if v.strip()]
+        except ValueError:
+            numbers = []
+        if not sep or not name.strip() or not numbers:
+            raise ContractError(f"Constants: {item!r} is not name=value or name=v1,v2,... (items separated by ';')")
+        constants[name.strip()] = numbers[0] if len(numbers) == 1 else numbers
+    return constants
+
+
+def scene_contract_layer(settings) -> dict[str, Any]:
+    """The contract keys the scene overrides ('From Model' leaves a key to the model's own contract)."""
+    layer = _scene_records(settings)
     if settings.contract_fit != "MODEL":
         layer["fit"] = settings.contract_fit.lower()
+    if (resize := _scene_resize(settings)) is not None:
+        layer["resize"] = resize
     if settings.model_output:
         layer["output_name"] = settings.model_output
+    if settings.contract_size != "MODEL":
+        layer["size"] = _word(settings.contract_size)
+    if settings.contract_batch >= 0:
+        layer["batch"] = settings.contract_batch
+    if constants := scene_constants(settings.contract_constants):
+        layer["constants"] = constants
     return layer
 
 

@@ -16,7 +16,7 @@ from ..engine import EngineError, load_contract
 from ..operators import jobs
 from ..operators.settings import scene_contract_layer
 from . import postprocess
-from .text import label_wrapped
+from .text import draw_full_path, label_wrapped, short_path
 
 
 class _ONNXPanel:
@@ -51,14 +51,15 @@ class ONNX_PT_model(_ONNXPanel, bpy.types.Panel):
             )
             return
         if not os.path.isfile(path):  # a stat() only: said at once, before any operator runs
-            label_wrapped(layout, context, f"Model file not found: {path}", "ERROR")
+            label_wrapped(layout, context, f"Model file not found: {os.path.basename(path)}", "ERROR")
+            draw_full_path(layout, context, path, "onnx_missing_model_path")
             return
         info = jobs.cached_info(path)
         if info is None:
             layout.operator("onnx.inspect_model", text="Inspect Model", icon="VIEWZOOM")
             return
         if isinstance(info, str):
-            label_wrapped(layout, context, info, "ERROR")
+            label_wrapped(layout, context, short_path(info, path), "ERROR")
             return
         col = layout.column(align=True)
         col.label(text="Inputs:")
@@ -72,7 +73,7 @@ class ONNX_PT_model(_ONNXPanel, bpy.types.Panel):
             size += f", multiple of {info.size_multiple}"
         layout.label(text=f"Scale x{info.scale:g}, size {size}")
         for warning in info.warnings:
-            label_wrapped(layout, context, warning, "ERROR")
+            label_wrapped(layout, context, short_path(warning, path), "ERROR")
         _draw_contract(layout, settings, path)
 
 
@@ -89,12 +90,17 @@ def contract_lines(contract, out_channels: int, in_channels: int) -> list[str]:
 
     i = contract.input
     o = contract.output_for(in_channels, out_channels)
+    out_values = "min-max" if o.normalize == "minmax" else _values(o.range)
     lines = [
         f"In: {_values(i.range)} ({src('input.range')}), {i.order.upper()} ({src('input.order')}), "
         f"{i.colour} ({src('input.colour')})",
-        f"In mean {_values(i.mean)} / std {_values(i.std)} ({src('input.mean')})",
-        f"Out: {_values(o.range)}, {o.order.upper()}, {o.colour}, mean {_values(o.mean)} / std {_values(o.std)}",
+        f"In mean {_values(i.mean)} / std {_values(i.std)} ({src('input.mean')}); scale {i.scale} "
+        f"({src('input.scale')}), HDR {i.hdr} ({src('input.hdr')})",
+        f"Out: {out_values}, {o.order.upper()}, {o.colour}, mean {_values(o.mean)} / std {_values(o.std)}; "
+        f"as {contract.output_as} ({src('output.as')})",
         f"Fit: {contract.fit} ({src('fit')}); result: {contract.output_name or 'first image output'}",
+        f"Resize rule: {contract.resize.text() if contract.resize else 'none'} ({src('resize')})",
+        f"Input size: {contract.size} ({src('size')}), batch {contract.batch or 'of the graph'} ({src('batch')})",
     ]
     lines += [f"Constant {name} = {_values(value)} ({src('constants.' + name)})" for name, value in contract.constants]
     return lines
@@ -107,8 +113,20 @@ def _draw_contract(layout, settings, path: str) -> None:
     col.prop(settings, "contract_range")
     col.prop(settings, "contract_order")
     col.prop(settings, "color_mode")
+    col.prop(settings, "contract_input_scale")
+    col.prop(settings, "contract_hdr")
+    col.prop(settings, "contract_output_normalize")
+    col.prop(settings, "contract_output_as")
     col.prop(settings, "contract_fit")
+    col.prop(settings, "contract_resize")
+    if settings.contract_resize in ("SHORT_SIDE_MIN", "LONG_SIDE_MAX"):
+        col.prop(settings, "contract_resize_side")
+    if settings.contract_resize in ("SHORT_SIDE_MIN", "LONG_SIDE_MAX", "MULTIPLE"):
+        col.prop(settings, "contract_resize_multiple")
     col.prop(settings, "model_output")
+    col.prop(settings, "contract_size")
+    col.prop(settings, "contract_batch")
+    col.prop(settings, "contract_constants")
     try:
         # Metadata from the cache (filled when the model was inspected or prepared): no model file read here.
         contract = load_contract(
@@ -154,8 +172,10 @@ def benchmark_rows(text: str) -> tuple[str, list[list[str]]]:
 def draw_benchmark(layout, context, text: str) -> None:
     """The last benchmark as a table (the same lines stay in the 'ONNX Benchmark' text block for copying)."""
     title, rows = benchmark_rows(text)
+    model, *measured = title.rsplit("  ", 2)  # '<model path>  <W>x<H>  median of <N>'
     box = layout.box()
-    label_wrapped(box, context, title, "TIME")
+    # The model by file name (the text block keeps the path): a path wrapped over the box hid the figures.
+    label_wrapped(box, context, "  ".join([os.path.basename(model), *measured]), "TIME")
     grid = box.grid_flow(row_major=True, columns=4, even_columns=False, align=True)
     notes = []
     for row in rows:

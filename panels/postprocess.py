@@ -40,6 +40,7 @@ class ONNX_PT_postprocess(bpy.types.Panel):
             col.label(text=f"Frames go to {postprocess_pattern(scene)}", icon="FILE_FOLDER")
         col.prop(settings, "postprocess_stop_on_error")
         col.prop(settings, "postprocess_keep_passes")
+        col.prop(settings, "postprocess_temporal_blend")
         col.prop(settings, "postprocess_require_gpu")
         if settings.postprocess and not settings.model_path:
             col.label(text="Choose a .onnx model", icon="ERROR")

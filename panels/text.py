@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import textwrap
 
 # Blender's UI font averages about 6.5 px per character at a UI scale of 1; a little margin for the icon.
@@ -33,3 +34,17 @@ def label_wrapped(layout, context, text: str, icon: str = "NONE") -> None:
     column = layout.column(align=True)
     for i, line in enumerate(wrap(text, *panel_width(context))):
         column.label(text=line, icon=icon if i == 0 else "BLANK1" if icon != "NONE" else "NONE")
+
+
+def short_path(text: str, path: str) -> str:
+    """`text` with `path` named by its file name: an absolute path wrapped over three sidebar lines hides the
+    message around it, and the file field above the message shows where the file is."""
+    return text.replace(path, os.path.basename(path)) if path else text
+
+
+def draw_full_path(layout, context, path: str, idname: str) -> None:
+    """The whole path in a sub-panel that stays closed until opened: there when asked for, not every time."""
+    header, body = layout.panel(idname, default_closed=True)
+    header.label(text="Full Path")
+    if body is not None:  # None while closed
+        label_wrapped(body, context, path)

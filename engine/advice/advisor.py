@@ -16,7 +16,8 @@ from onnx import TensorProto
 
 from ..model.graph_index import GraphIndex
 from ..model.records import ModelInfo
-from ..options import OptLevel, Precision
+from ..options import Device, OptLevel, Precision
+from ..runtime.prepared import PreparedModel
 
 MAC_OPS = ("Conv", "ConvTranspose", "MatMul", "Gemm")
 LAYOUT_OPS = ("Transpose", "ReorderInput", "ReorderOutput")
@@ -51,9 +52,30 @@ class Advice:
     input_size: tuple[int, int]
     casts: list[dict] = field(default_factory=list)
     layout: LayoutAdvice | None = None
+    precision: Precision = Precision.FP32
+    """The precision the advice is for: the one that runs (auto resolved as prepare_model resolves it)."""
+    requested: Precision = Precision.FP32
+    """What was asked for (auto, or a precision by name)."""
+    provider: Device = Device.CPU
+    """Where that precision runs."""
+    precision_note: str = ""
+    """Why auto chose `precision` (prepare_model's note); empty when a precision was asked for by name."""
+
+    def scope(self) -> str:
+        """One line: which precision the advice is for and why. Auto on a CPU runs fp32, where no layer is Tensor
+        Core eligible: said, with how to see what a GPU would run, so 0% is not read as a verdict on the model."""
+        where = self.provider.upper()
+        if self.requested != Precision.AUTO:
+            return f"advice for {self.precision} on {where}, as asked"
+        text = f"advice for {self.precision}, what auto runs on this {where}"
+        if self.precision_note:
+            text += f" ({self.precision_note})"
+        if self.precision == Precision.FP32:
+            text += "; ask for fp16 to see what an NVIDIA GPU's Tensor Cores would run"
+        return text
 
     def to_json(self) -> dict:
-        return json.loads(json.dumps(asdict(self)))
+        return {**json.loads(json.dumps(asdict(self))), "advice_for": self.scope()}
 
 
 def _initializers(model: onnx.ModelProto) -> dict[str, onnx.TensorProto]:
@@ -214,22 +236,22 @@ def profile_layout_share(trace_path: str) -> float:
 
 def advise_model(
     model_path: str,
-    precision: str = "fp16",
+    precision: Precision | str = Precision.AUTO,
     settings=None,
     cache_dir=None,
     size: tuple[int, int] = (1080, 1920),
     profile: bool = False,
+    prepared: PreparedModel | None = None,
 ) -> Advice:
-    """The whole report for `model_path` as prepared at `precision` on the chosen provider."""
-    import tempfile
-
+    """The whole report for `model_path` as prepared at `precision` on the chosen provider: auto is advised at the
+    precision it resolves to (fp32 on a CPU), and the advice says which. `prepared` is the model already prepared
+    at `precision` (the Blender job prepares it first, with the scene's contract): not prepared again."""
     from ..model.onnx_io import load_model
-    from ..precision.validation_feeds import synthetic_image
     from ..runtime.prepare import prepare_model
-    from ..runtime.sessions import SessionSettings, create_session, resolve_provider
+    from ..runtime.sessions import SessionSettings
 
-    settings = settings or SessionSettings()
-    prepared = prepare_model(model_path, precision, settings, cache_dir)
+    settings = settings or (prepared.settings if prepared is not None else SessionSettings())
+    prepared = prepared or prepare_model(model_path, precision, settings, cache_dir)
     source = load_model(model_path)
     float_nodes = set(prepared.report.fp32_nodes) if prepared.report else set()
     if prepared.converted_model:
@@ -245,15 +267,24 @@ def advise_model(
         source = converted or source
     advice = advise_nodes(source, prepared.info, size, float_nodes)
     advice.casts = cast_report(source, float_nodes)
+    advice.precision, advice.requested = prepared.precision, Precision(precision)
+    advice.provider, advice.precision_note = prepared.provider, prepared.precision_note
     if prepared.optimized_model:
         advice.layout = layout_conversions(load_model(prepared.optimized_model), prepared.provider)
         if profile:
-            with tempfile.TemporaryDirectory() as workdir:
-                profiled = SessionSettings(**{**settings.__dict__, "profiling": True, "profile_prefix": f"{workdir}/p"})
-                session, _ = create_session(
-                    prepared.optimized_model, profiled, resolve_provider(settings), OptLevel.DISABLED
-                )
-                image = synthetic_image(*size)
-                session.run(None, prepared.session_feeds(image))
-                advice.layout.time_share = profile_layout_share(session.end_profiling())
+            advice.layout.time_share = _profiled_layout_share(prepared.optimized_model, prepared, settings, size)
     return advice
+
+
+def _profiled_layout_share(optimized_model: str, prepared: PreparedModel, settings, size: tuple[int, int]) -> float:
+    """Share of one run's node time spent in layout conversions, from an onnxruntime profile of the optimized model."""
+    import tempfile
+
+    from ..precision.validation_feeds import synthetic_image
+    from ..runtime.sessions import SessionSettings, create_session, resolve_provider
+
+    with tempfile.TemporaryDirectory() as workdir:
+        profiled = SessionSettings(**{**settings.__dict__, "profiling": True, "profile_prefix": f"{workdir}/p"})
+        session, _ = create_session(optimized_model, profiled, resolve_provider(settings), OptLevel.DISABLED)
+        session.run(None, prepared.session_feeds(synthetic_image(*size)))
+        return profile_layout_share(session.end_profiling())

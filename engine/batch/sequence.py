@@ -14,6 +14,7 @@ import time
 from collections.abc import Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -33,13 +34,14 @@ from ..image.files import (
     write_image,
     write_layers_like,
 )
-from ..image.passes import data_inputs, select_inputs
+from ..image.passes import data_inputs, find_pass, select_inputs
 from ..inference.pipeline import RunResult, RunSettings, run_image
 from ..options import WorkingSpace
 from ..progress import SILENT, Progress
 from ..runtime.prepare import PreparedModel
 from .accuracy_check import recheck_affordable, recheck_against_fp32
 from .frames import frame_path
+from .temporal import Flicker, FrameState, Motion, Tracker
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +67,8 @@ class SequenceSummary:
     redone: list[int] = field(default_factory=list)
     """Frames whose earlier output existed but did not read back whole (cut, empty, wrong size): processed again
     under --skip-existing, and counted in `done` once written."""
+    temporal: Flicker = field(default_factory=Flicker)
+    """How much the output flickers against the input, frame to frame (batch/temporal.py)."""
 
     @property
     def ok(self) -> bool:
@@ -85,6 +89,7 @@ class SequenceSummary:
             "tiling": self.tiling,
             "notes": self.notes,
             "redone": self.redone,
+            "temporal": self.temporal.to_json(),
         }
 
     def text(self) -> str:
@@ -96,6 +101,8 @@ class SequenceSummary:
             line += f" (frame {first}: {self.failed[first]}{more})"
         if self.cancelled:
             line += ", cancelled"
+        if flicker := self.temporal.text():
+            line += f"; {flicker}"
         return line
 
 
@@ -128,6 +135,12 @@ class _Frame:
     """The run's settings with this frame's data inputs (its normal, depth... passes: never converted)."""
     result_space: WorkingSpace
     """The result's colour space (a data result is never converted: Rec.709 stands for 'as it is')."""
+    motion: Motion | None = None
+    """Blender's Vector pass, when the frame has one (the temporal measure and blend follow it)."""
+    depth: np.ndarray | None = None
+
+    def state(self, frame: int, output: np.ndarray) -> FrameState:
+        return FrameState(frame, self.image, output, self.motion, self.depth)
 
 
 def _frame_space(path: str, settings: RunSettings) -> WorkingSpace:
@@ -159,7 +172,9 @@ def _load(path: str, pass_inputs: Mapping[str, str], input_names: list[str], set
         image = from_rec709(image, space) if settings.converts(input_names[0]) else image
         extra = {name: from_rec709(a, space) if settings.converts(name) else a for name, a in extra.items()}
     result_space = space if settings.converts(input_names[0]) else WorkingSpace.REC709
-    return _Frame(image, extra, settings, result_space)
+    vector = find_pass(layers, "Vector")
+    motion = Motion.from_vector_pass(vector) if vector is not None and vector.shape[2] >= 4 else None
+    return _Frame(image, extra, settings, result_space, motion, find_pass(layers, "Depth"))
 
 
 LOGGED_FAILURES = 5
@@ -199,17 +214,52 @@ def _write_like(src: str, dst: str, image, exr: ExrOptions | None, space: Workin
     return write_image(dst, image, exr.over(exr_options_of(src)))
 
 
+def _tracked(tracker: Tracker, loaded: _Frame, frame: int, output, prime) -> np.ndarray:
+    """The output to write: measured against the frame before, and blended with it when asked (`prime` first
+    gives the tracker that frame when it has not seen it)."""
+    prime(frame=frame)
+    return tracker.step(loaded.state(frame, output))
+
+
+def _write_new(src: str, dst: str, image, exr: ExrOptions | None, space: WorkingSpace) -> list[str]:
+    """`_write_like` into a folder made first if needed (the sequence's writer thread)."""
+    Path(dst).parent.mkdir(parents=True, exist_ok=True)
+    return _write_like(src, dst, image, exr, space)
+
+
 def _recheck(reference, prepared, image, extra, output, settings: RunSettings) -> None:
     """The first full output of a reduced-precision model against fp32 (see accuracy_check)."""
     if reference is not None and recheck_affordable(image):
         recheck_against_fp32(reference, image, extra, output, settings, str(prepared.precision))
 
 
-def _run_and_write(prepared, frame: _Frame, src: str, dst: str, progress: Progress, exr=None, reference=None):
+def _run_and_write(
+    prepared, frame: _Frame, src: str, dst: str, progress: Progress, exr=None, reference=None, tracker=None, number=0
+):
+    """Run one loaded frame and write it; with `tracker` (a sequence's), the output goes through its measure and
+    blend first (frame `number`)."""
     Path(dst).parent.mkdir(parents=True, exist_ok=True)
     result = _run_checked(prepared, frame.image, frame.extra, frame.settings, progress, reference)
-    written = _write_like(src, dst, result.image, exr, frame.result_space)
+    image = tracker.step(frame.state(number, result.image)) if tracker is not None else result.image
+    written = _write_like(src, dst, image, exr, frame.result_space)
     return replace(result, notes=result.notes + tuple(written)) if written else result
+
+
+def _prime(tracker: Tracker, prepared, input_pattern: str, frame: int, pass_inputs, settings: RunSettings) -> None:
+    """Give the temporal blend the frame before `frame` when it has not seen it (a farm chunk's first frame, or
+    one after a gap): that frame is run, not written. Nothing to do without a blend, or without that frame."""
+    if tracker.strength <= 0 or tracker.last_frame == frame - 1:
+        return
+    src = frame_path(input_pattern, frame - 1)
+    if not os.path.isfile(src):
+        return
+    try:
+        loaded = _load(src, pass_inputs, _input_names(prepared), settings)
+        result = run_image(prepared, loaded.image, loaded.extra, loaded.settings, SILENT)
+    except FRAME_ERRORS as exc:  # the frame before cannot help: this one starts afresh
+        log.info("frame %d: not primed with frame %d (%s)", frame, frame - 1, exc)
+        return
+    tracker.prime(loaded.state(frame - 1, result.image))
 
 
 def _clean_temps(folder: str) -> None:
@@ -363,36 +413,35 @@ def process_sequence(
     progress: Progress | None = None,
     exr: ExrOptions | None = None,
     reference: PreparedModel | None = None,
+    temporal_blend: float = 0.0,
 ) -> SequenceSummary:
     """Process `frames` of `input_pattern` into `output_pattern` ('#' runs are frame numbers).
 
     A failing frame is recorded in `summary.failed` with the reason and writes nothing; the others go on unless
     `stop_on_error`. Cancelling through `progress` stops before the next frame or tile and keeps only complete
-    files; an output an earlier run finished is never removed. Progress text: 'frame 7 processed (3/10)' or
-    'frame 7 failed (3/10)' after each frame (its file is written in the background; the summary says when it
-    was). EXR outputs are stored like their source frames unless `exr` is given. With `reference` (the fp32
-    model), the first frame is compared with fp32 before it is written: outside tolerance, ConversionError ends
-    the sequence with nothing written."""
-    settings = settings or RunSettings()
-    progress = progress or SILENT
-    pass_inputs = pass_inputs or {}
-    summary = SequenceSummary()
-    scale = _output_scale(prepared, settings, skip_existing)
-    todo = _frames_to_do(input_pattern, output_pattern, frames, scale, summary)
+    files; an output an earlier run finished is never removed. Progress: 'frame 7 processed (3/10)' or 'frame 7
+    failed (3/10)' (written in the background). EXR outputs are stored like their sources unless `exr` says.
+    With `reference` (the fp32 model), the first frame is checked against fp32 before it is written (outside
+    tolerance: ConversionError, nothing written). Flicker: `summary.temporal`; blend: batch/temporal.py."""
+    settings, progress, pass_inputs = settings or RunSettings(), progress or SILENT, pass_inputs or {}
+    tracker, summary = Tracker(temporal_blend), SequenceSummary()
+    todo = _frames_to_do(
+        input_pattern, output_pattern, frames, _output_scale(prepared, settings, skip_existing), summary
+    )
     writes = _Writes(summary, stop_on_error)  # three stages overlap: read the next, run this, write the last
     with ThreadPoolExecutor(max_workers=1) as reader, ThreadPoolExecutor(max_workers=1) as writer:
         frames_in = _Prefetch(reader, [src for _, src, _ in todo], pass_inputs, _input_names(prepared), settings)
+        prime = partial(_prime, tracker, prepared, input_pattern, pass_inputs=pass_inputs, settings=settings)
         for index, (frame, src, dst) in enumerate(todo):
             try:
                 progress.check()  # a cancel before the next frame: Cancelled, below
                 loaded = frames_in.take(index)
                 start = time.perf_counter()
-                Path(dst).parent.mkdir(parents=True, exist_ok=True)
                 frame_progress = _FrameProgress(progress, index, len(todo), frame)
                 result = _run_checked(prepared, loaded.image, loaded.extra, loaded.settings, frame_progress, reference)
                 reference = None  # the first frame decides
-                write = writer.submit(_write_like, src, dst, result.image, exr, loaded.result_space)
-                writes.pending.append((frame, write))
+                image = _tracked(tracker, loaded, frame, result.image, prime)
+                writes.pending.append((frame, writer.submit(_write_new, src, dst, image, exr, loaded.result_space)))
                 summary.note_plan(result, len(todo))
                 log.info("frame %d -> %s (%.2f s)", frame, dst, time.perf_counter() - start)
             except Cancelled:
@@ -409,6 +458,7 @@ def process_sequence(
             state = "failed" if frame in summary.failed else "processed"
             progress.update((index + 1) / len(todo), f"frame {frame} {state} ({index + 1}/{len(todo)})")
         writes.harvest(wait_all=True)
+    summary.temporal = tracker.flicker
     return _finished(summary)
 
 
@@ -439,8 +489,11 @@ class FrameBatch:
         progress: Progress | None = None,
         reference: PreparedModel | None = None,
         exr: ExrOptions | None = None,
+        temporal_blend: float = 0.0,
     ):
         self.prepared = prepared
+        self.tracker = Tracker(temporal_blend)
+        """Frames come in render order: measured against the one before, and blended with it when asked."""
         self.exr = exr
         """How outputs are stored (None: like each rendered frame, its passes kept)."""
         self.reference = reference
@@ -453,6 +506,7 @@ class FrameBatch:
         self.pass_inputs = dict(pass_inputs or {})
         self.progress = progress or Progress()
         self.summary = SequenceSummary()
+        self.summary.temporal = self.tracker.flicker
         self.stopped = False
         self._cleaned: set[str] = set()
 
@@ -480,7 +534,9 @@ class FrameBatch:
         try:
             _check_paths(src, dst)
             loaded = _load(src, self.pass_inputs, _input_names(self.prepared), self.settings)
-            _run_and_write(self.prepared, loaded, src, dst, self.progress, self.exr, self.reference)
+            _run_and_write(
+                self.prepared, loaded, src, dst, self.progress, self.exr, self.reference, self.tracker, frame
+            )
             self.reference = None  # the first frame processed decides
         except Cancelled:
             self.summary.cancelled = True

@@ -1,27 +1,78 @@
-"""Pictures to model tensors and back, the contract's way: colour (scene-linear or sRGB), value range,
-mean/std and channel order (see model/contract.py)."""
+"""Pictures to model tensors and back, the contract's way: highlights (clipped or compressed), colour
+(scene-linear or sRGB), the picture's own scale, value range, mean/std and channel order (see model/contract.py).
+
+Input: tensor = ((encode(shoulder(picture)) / scale) scaled to range - mean) / std, channels in order.
+Output: picture = shoulder^-1(decode((value * std + mean) scaled back from range, or min-max normalised)).
+"""
 
 from __future__ import annotations
 
 import numpy as np
 
-from ..model.contract import TensorContract
+from ..model.contract import HdrMode, InputScale, OutputNormalize, TensorContract
 from ..options import ChannelOrder, ColorMode
 from .colour import linear_to_srgb, srgb_to_linear
+
+HDR_KNEE = 0.8
+"""Where `hdr: compress` starts rolling highlights off (scene-linear; 0.906 once sRGB-encoded). Below it a picture
+reaches the model unchanged; above it the shoulder maps (0.8, inf) onto (0.8, 1), the 20% of the linear range (the
+top 9% of sRGB codes) that a display-referred model sees as near-white."""
+
+
+def compress_highlights(x: np.ndarray) -> np.ndarray:
+    """The `hdr: compress` shoulder: x below the knee k as it is; above it k + (1 - k) t / (1 + t) with
+    t = (x - k) / (1 - k) (Reinhard's x / (1 + x), scaled to start at the knee with slope 1, so the curve has no
+    kink there), which stays under 1 for every finite x and is undone exactly by `expand_highlights`."""
+    k = np.float32(HDR_KNEE)
+    t = np.maximum(x - k, 0.0) / (1 - k)
+    return np.where(x > k, k + (1 - k) * (t / (1 + t)), x).astype(np.float32)
+
+
+def expand_highlights(y: np.ndarray, ceiling: float) -> np.ndarray:
+    """The inverse of `compress_highlights`: above the knee x = k + (1 - k) s / (1 - s), s = (y - k) / (1 - k).
+    Values are held at or below the shoulder's value of `ceiling` (the brightest input, at least 1): near 1 the
+    inverse runs to infinity, and a model's 1.0 must not come back as a firefly. Computed in float64 on the
+    pixels above the knee (s is within 1e-6 of 1 for highlights of several hundred)."""
+    k = HDR_KNEE
+    above = y > k
+    if not above.any():
+        return np.asarray(y, np.float32)
+    t_top = (max(ceiling, 1.0) - k) / (1 - k)
+    top = t_top / (1 + t_top)  # the ceiling's s
+    s = np.minimum((y[above].astype(np.float64) - k) / (1 - k), top)
+    out = np.array(y, np.float32, copy=True)
+    out[above] = k + (1 - k) * s / (1 - s)
+    return out
+
+
+def out_of_range(picture: np.ndarray, contract: TensorContract, tolerance: float = 0.0) -> int:
+    """Pixels the input encoding will clip: outside [0, 1] (by more than `tolerance`) for an sRGB model, below 0
+    only when highlights are compressed (the shoulder keeps every value under 1), none for a linear model."""
+    if contract.colour != ColorMode.SRGB:
+        return 0
+    low = picture < -tolerance
+    return int((low if contract.hdr == HdrMode.COMPRESS else low | (picture > 1.0 + tolerance)).any(axis=2).sum())
 
 
 def _per_channel(values: tuple[float, ...]) -> np.ndarray:
     return np.asarray(values, np.float32)
 
 
-def encode(picture: np.ndarray, contract: TensorContract) -> tuple[np.ndarray, int]:
-    """HxWxC scene-linear picture -> HxWxC model values; returns (array, pixels clipped by the sRGB transform)."""
+def encode(picture: np.ndarray, contract: TensorContract, count_clipped: bool = True) -> tuple[np.ndarray, int]:
+    """HxWxC scene-linear picture -> HxWxC model values; returns (array, pixels clipped by the sRGB transform, or 0
+    when not `count_clipped`: the pipeline counts on the picture given, before resampling)."""
     clipped = 0
     x = picture
+    if contract.hdr == HdrMode.COMPRESS:
+        x = compress_highlights(x)
     if contract.colour == ColorMode.SRGB:
-        # sRGB models were trained on display-referred [0, 1]; HDR values cannot be represented.
-        clipped = int(((x < 0.0) | (x > 1.0)).any(axis=2).sum())
+        # sRGB models were trained on display-referred [0, 1]; HDR values cannot be represented (unless compressed).
+        clipped = out_of_range(picture, contract) if count_clipped else 0
         x = linear_to_srgb(np.clip(x, 0.0, 1.0))
+    if contract.scale == InputScale.IMAGE_MAX:
+        # The whole picture's largest value (encode sees the whole image, before tiling), as `im / max(im)`.
+        peak = float(x.max())
+        x = x / np.float32(peak) if peak > 0 else x
     if contract.order == ChannelOrder.BGR and x.shape[2] >= 3:
         x = np.concatenate([x[:, :, 2::-1], x[:, :, 3:]], axis=2)
     lo, hi = contract.range
@@ -32,16 +83,23 @@ def encode(picture: np.ndarray, contract: TensorContract) -> tuple[np.ndarray, i
     return np.asarray(x, np.float32), clipped
 
 
-def decode(values: np.ndarray, contract: TensorContract) -> np.ndarray:
-    """HxWxC model values -> HxWxC scene-linear picture: `encode` undone with the output's record."""
+def decode(values: np.ndarray, contract: TensorContract, ceiling: float = 1.0) -> np.ndarray:
+    """HxWxC model values -> HxWxC scene-linear picture: `encode` undone with the output's record. `values` must be
+    the whole output (min-max normalisation takes the extremes of what it is given); `ceiling` is the brightest
+    input value, where compressed highlights stop (`expand_highlights`)."""
     x = values
     if contract.mean != (0.0,) or contract.std != (1.0,):
         x = x * _per_channel(contract.std) + _per_channel(contract.mean)
     lo, hi = contract.range
-    if (lo, hi) != (0.0, 1.0):
+    if contract.normalize == OutputNormalize.MINMAX:
+        lo, hi = float(x.min()), float(x.max())
+        x = (x - np.float32(lo)) / np.float32(hi - lo) if hi > lo else np.zeros_like(x)
+    elif (lo, hi) != (0.0, 1.0):
         x = (x - np.float32(lo)) / np.float32(hi - lo)
     if contract.order == ChannelOrder.BGR and x.shape[2] >= 3:
         x = np.concatenate([x[:, :, 2::-1], x[:, :, 3:]], axis=2)
     if contract.colour == ColorMode.SRGB:
         x = srgb_to_linear(x)
+    if contract.hdr == HdrMode.COMPRESS:
+        x = expand_highlights(x, ceiling)
     return np.asarray(x, np.float32)

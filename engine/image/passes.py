@@ -21,6 +21,7 @@ __all__ = [
     "data_inputs",
     "find_pass",
     "is_data_pass",
+    "mapping_warning",
     "normalize",
     "parse_mapping",
     "select_inputs",
@@ -92,6 +93,20 @@ def parse_mapping(text: str | Iterable[str]) -> dict[str, str]:
             raise ValueError(f"pass mapping entry '{part.strip()}' needs the form input=Pass Name")
         mapping[key] = value
     return mapping
+
+
+def mapping_warning(mapping: Mapping[str, str], input_names: Iterable[str]) -> str | None:
+    """A warning for mapping entries that name no image input of the model, with the inputs it has; None when
+    every entry names one. Such entries are never used (README's 'albedo=...,normal=...' on a one-input model),
+    and a run that goes on without saying so lets a typo or the wrong model pass for a working setup."""
+    names = list(input_names)
+    known = {name.lower() for name in names}  # matched ignoring case, as select_inputs matches them
+    unknown = [key for key in mapping if key.lower() not in known]
+    if not unknown:
+        return None
+    listed = ", ".join(names) or "none"
+    entries = ", ".join(f"'{k}={mapping[k]}'" for k in unknown)
+    return f"pass mapping {entries} ignored: the model has no image input of that name; its image inputs: {listed}"
 
 
 def _short(layer: str) -> str:

@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 
-from ..errors import ImageError, RuntimeFailure
+from ..errors import ImageError, ModelError, RuntimeFailure
 from ..image.alpha import has_transparency
 from ..image.bands import all_finite, contiguous_copy, copy_channels
 from ..image.channels import from_tensor, split_alpha, to_rgba, to_tensor
 from ..image.colour import from_rec709, to_rec709
-from ..image.normalize import decode, encode
+from ..image.normalize import decode, encode, out_of_range
+from ..model.contract import HdrMode, ModelContract, OutputAs
 from ..model.records import TensorInfo
 from ..options import Fit, FitChoice, Layout
 from ..progress import SILENT, Progress
@@ -20,6 +20,7 @@ from ..runtime.memory import auto_tile_side, memory_budget
 from ..runtime.prepare import PreparedModel
 from .contract_feeds import constant_feeds, runner_key
 from .resize_fit import resample
+from .resize_policy import crop, place
 from .run_state import run_state
 from .settings import RunSettings
 from .tile_plan import Plan, TilingReport, plan_fit, stitches_exactly
@@ -43,6 +44,25 @@ class RunResult:
     tile_size: tuple[int, int] | None = None
     tiling: TilingReport | None = None
     """The fit chosen and why, the tiles and what they covered."""
+
+
+@dataclass(kw_only=True)
+class _ModelInputs:
+    """Each model input's pixels as the model takes them, and what the run keeps from making them."""
+
+    colours: dict[str, np.ndarray]
+    alpha: np.ndarray | None
+    """The first input's alpha, kept aside."""
+    clipped: int
+    """Pixels of the first input the encoding clipped (counted on the picture given, before any resampling)."""
+    notes: list[str]
+    ceiling: float = 1.0
+    """The first input's brightest value (at least 1): where the output's compressed highlights stop."""
+
+
+SOURCE_TOLERANCE = 1e-6
+"""A source value within this of [0, 1] is not out of range: matrices and filters whose weights sum to one in
+float32 turn a white 1.0 into 1.0000001, which is rounding, not a highlight the sRGB encoding loses."""
 
 
 def _check_finite(name: str, image: np.ndarray) -> None:
@@ -135,13 +155,11 @@ def _run_image(prepared, image, extra, settings, progress, mapping) -> RunResult
     assigned = _assign_inputs(inputs, image, extra or {}, mapping, constants)
     raw = {t.name for t in inputs[1:] if t.name in constants and assigned[t.name].shape[2] == (t.channels or 1)}
     out_t = info.output_named(contract.output_name)
+    _check_matte(contract, out_t)
     h, w = image.shape[:2]
-    plan = (
-        plan_fit(info, h, w, settings.effective_fit(), settings.overlap, _tile_size(prepared, h, w, settings))
-        if h and w
-        else None
-    )
-    colours, alpha, clipped, notes = _model_inputs(inputs, assigned, raw, image.shape[:2], plan, settings)
+    limit = _tile_size(prepared, h, w, settings) if h and w else (0, 0)
+    plan = plan_fit(info, h, w, settings.effective_fit(), settings.overlap, limit, contract.resize) if h and w else None
+    fed = _model_inputs(inputs, assigned, raw, image.shape[:2], plan, settings)
 
     assert plan is not None  # an empty image was refused by split_alpha
     out_contract = contract.output_for(inputs[0].channels or 1, out_t.channels or 1)
@@ -150,38 +168,72 @@ def _run_image(prepared, image, extra, settings, progress, mapping) -> RunResult
     # a one-tile run may then leave it in the runner's reused buffer instead of allocating a fresh one (100 MB
     # at a 4K output) only to copy it again.
     transient = settings.blender_rgba or plan.resize_to is not None
-    result, tiles, tile = _run_plan(prepared, colours, plan, settings, progress, out_t, transient)
+    result, tiles, tile = _run_plan(prepared, fed.colours, plan, settings, progress, out_t, transient)
     # Before the result is read: measuring a seam runs the model again, on the runners' buffers.
-    report = _report(prepared, colours, plan, tile, tiles, settings, h, w)
+    report = _report(prepared, fed.colours, plan, tile, tiles, settings, h, w)
     s = info.output_scale(out_t)
     out_h, out_w = round(h * s), round(w * s)
-    ran_h, ran_w = plan.resize_to or (h, w)
-    result = decode(result[: round(ran_h * s), : round(ran_w * s)], out_contract)
+    # Decoded whole (never per tile): min-max normalisation takes the extremes of the whole output.
+    result = decode(_ran_part(result, plan, s, h, w), out_contract, fed.ceiling)
     if plan.resize_to is not None:
         result = resample(result, out_h, out_w)  # back to the expected size, in linear light
-    if settings.converts(inputs[0].name):
-        result = from_rec709(result, settings.working_space)  # back into the working space the image came in
-    notes.extend(_plan_notes(report, settings, info, h, w))
-    result = _with_alpha(result, _output_alpha(alpha, (out_h, out_w), plan, settings), settings)
+    notes = fed.notes + _plan_notes(report, settings, info, h, w)
+    if contract.output_as == OutputAs.ALPHA:
+        result = _with_alpha(*_source_with_matte(image, result), settings)
+    else:
+        if settings.converts(inputs[0].name):
+            result = from_rec709(result, settings.working_space)  # back into the working space the image came in
+        result = _with_alpha(result, _output_alpha(fed.alpha, (out_h, out_w), plan, settings), settings)
     return RunResult(
         image=result,
         notes=tuple(notes),
-        clipped_pixels=clipped,
+        clipped_pixels=fed.clipped,
         tiles=tiles,
         tile_size=tile,
         tiling=report,
     )
 
 
-def _model_inputs(inputs, assigned, raw, hw, plan, settings) -> tuple[dict[str, np.ndarray], Any, int, list[str]]:
+def _check_matte(contract: ModelContract, out_t: TensorInfo) -> None:
+    """`output.as: alpha` takes a one-channel output (a matte); refused before anything runs."""
+    if contract.output_as == OutputAs.ALPHA and (out_t.channels or 1) != 1:
+        raise ModelError(
+            f"contract output.as alpha needs a one-channel output; '{out_t.name}' has {out_t.channels} channels "
+            "(choose the matte with output_name)"
+        )
+
+
+def _ran_part(result: np.ndarray, plan: Plan, scale: float, h: int, w: int) -> np.ndarray:
+    """The output the image's own pixels made: without the padding up to the model's size multiple or fixed size,
+    and for a letterbox, without its bars."""
+    if plan.letterbox is not None:
+        return crop(result, plan.letterbox, scale)
+    ran_h, ran_w = plan.resize_to or (h, w)
+    return result[: round(ran_h * scale), : round(ran_w * scale)]
+
+
+def _source_with_matte(image: np.ndarray, matte: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """`output.as: alpha`: the source picture's colour with the model's matte (clipped to [0, 1], resized to the
+    source when the model changes the size) as its alpha, premultiplied as the engine keeps colour
+    (image/alpha.py): colour x matte, alpha = the source's alpha x matte. Files that store straight alpha get the
+    source's colour back on writing; Blender's float images are premultiplied."""
+    h, w = image.shape[:2]
+    source = image if image.ndim == 3 else image[:, :, None]
+    cut = np.clip(matte[:, :, 0], 0.0, 1.0)
+    if cut.shape != (h, w):
+        cut = resample(cut, h, w)
+    channels = source.shape[2]
+    colour = source[:, :, :3] if channels >= 3 else source[:, :, :1]
+    alpha = cut * source[:, :, channels - 1] if channels in (2, 4) else cut
+    return np.asarray(colour * cut[:, :, None], np.float32), np.asarray(alpha, np.float32)
+
+
+def _model_inputs(inputs, assigned, raw, hw, plan, settings) -> _ModelInputs:
     """Each model input's pixels as the model takes them: colour moved from the working space to linear Rec.709,
-    split from alpha (checked finite), resized for a resize plan, the first encoded by the contract. Returns them,
-    the first input's alpha, the pixels clipped by the encoding and the notes."""
+    split from alpha (checked finite), resized for a resize plan (letterboxed for a letterbox rule), the first
+    encoded by the contract."""
     contract = settings.effective_contract()
-    notes: list[str] = []
-    colours: dict[str, np.ndarray] = {}
-    alpha = None
-    clipped = 0
+    fed = _ModelInputs(colours={}, alpha=None, clipped=0, notes=[])
     for t in inputs:
         source = np.asarray(assigned[t.name], np.float32)
         if source.shape[:2] != hw:
@@ -200,19 +252,37 @@ def _model_inputs(inputs, assigned, raw, hw, plan, settings) -> tuple[dict[str, 
                 if a is not None:
                     _check_finite(f"{t.name} alpha", a[:, :, None])
             if note:
-                notes.append(f"{t.name}: {note}")
+                fed.notes.append(f"{t.name}: {note}")
             if t is inputs[0]:
-                alpha = a
-        if plan is not None and plan.resize_to is not None:
-            colour = resample(colour, *plan.resize_to)  # in linear light, before the model's encoding
+                fed.alpha = a
         if t is not inputs[0]:
-            colours[t.name] = colour  # auxiliary images (albedo, normal) and constant maps go in as they are
+            colour = _resized(colour, plan)
+            # Auxiliary images (albedo, normal) and constant maps go in as they are; letterbox bars are 0.
+            fed.colours[t.name] = place(colour, plan.letterbox, 0.0) if plan and plan.letterbox else colour
             continue
         contract.input.check_channels(colour.shape[2], "input")
-        colours[t.name], clipped = encode(colour, contract.input)
-    if clipped:
-        notes.append(f"{clipped} pixels were outside [0, 1] and clipped by the sRGB transform")
-    return colours, alpha, clipped, notes
+        _encode_first(fed, t.name, colour, plan, contract)
+    if fed.clipped:
+        fed.notes.append(f"{fed.clipped} pixels were outside [0, 1] and clipped by the sRGB transform")
+    return fed
+
+
+def _resized(colour: np.ndarray, plan: Plan | None) -> np.ndarray:
+    if plan is not None and plan.resize_to is not None:
+        return resample(colour, *plan.resize_to)  # in linear light, before the model's encoding
+    return colour
+
+
+def _encode_first(fed: _ModelInputs, name: str, colour: np.ndarray, plan: Plan | None, contract: ModelContract) -> None:
+    """The first input encoded the contract's way. Out-of-range pixels are counted on the picture given (within
+    SOURCE_TOLERANCE), not on its resampled copy, whose float rounding is no picture's value."""
+    record = contract.input
+    fed.clipped = out_of_range(colour, record, SOURCE_TOLERANCE)
+    resized = _resized(colour, plan)
+    if record.hdr == HdrMode.COMPRESS:
+        fed.ceiling = max(1.0, float(resized.max()))
+    encoded, _ = encode(resized, record, count_clipped=False)
+    fed.colours[name] = place(encoded, plan.letterbox, plan.letterbox.pad) if plan and plan.letterbox else encoded
 
 
 def _output_alpha(alpha, out_hw: tuple[int, int], plan: Plan, settings: RunSettings) -> np.ndarray | None:
@@ -268,6 +338,7 @@ def _report(prepared, colours, plan: Plan, tile, tiles: int, settings: RunSettin
         exact=exact,
         resized_to=plan.resize_to,
         seam_difference=seam,
+        letterbox=plan.letterbox,
     )
 
 
@@ -286,7 +357,10 @@ def _plan_notes(report: TilingReport, settings: RunSettings, info, h: int, w: in
     """What the user should know about the plan: tiles that may show seams, or auto resizing a model that takes
     any size (said, never silent, with the size used and how to choose otherwise)."""
     notes = [] if report.exact else [_seam_note(report)]
-    if report.resized_to is not None and settings.effective_fit() == Fit.AUTO and not info.fixed_size:
+    rule = settings.effective_contract().resize
+    if rule is not None and report.fit != FitChoice.RESIZE:
+        notes.append(f"the contract's resize rule ({rule.text()}) was not used: tiles were asked for")
+    if report.resized_to is not None and settings.effective_fit() == Fit.AUTO and not info.fixed_size and not rule:
         rh, rw = report.resized_to
         notes.append(
             f"fit auto resized the image from {w}x{h} to {rw}x{rh} for the model and back: {report.reason}. "

@@ -12,8 +12,10 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from ..model.contract import ContractError, ResizeRule
 from ..model.records import ModelInfo
 from ..options import Fit, FitChoice
+from .resize_policy import Letterbox, letterbox, rule_size
 from .tiling import round_up, tile_starts
 
 UNMEASURED_OVERLAP = 32
@@ -42,6 +44,8 @@ class TilingReport:
     """Height and width the image was resized to (the `resize` fit)."""
     seam_difference: float | None = None
     """Measured on a small crop when tiling is not exact: largest tiled vs whole-image difference."""
+    letterbox: Letterbox | None = None
+    """Where the resized picture sat in a letterboxed model input (the contract's `resize.letterbox`)."""
 
     def to_json(self) -> dict:
         return {
@@ -57,6 +61,7 @@ class TilingReport:
             "exact": self.exact,
             "resized_to": None if self.resized_to is None else list(self.resized_to),
             "seam_difference": self.seam_difference,
+            "letterbox": None if self.letterbox is None else self.letterbox.to_json(),
         }
 
     def text(self) -> str:
@@ -65,6 +70,9 @@ class TilingReport:
         if self.fit == FitChoice.RESIZE:
             rh, rw = self.resized_to or self.tile_shape
             shape = f"resized to {rw}x{rh}"
+            if self.letterbox is not None:
+                top, left = self.letterbox.offset
+                shape += f" in a {w}x{h} letterbox at x {left}, y {top}"
         elif self.tiles == 1:
             shape = f"whole image ({w}x{h})"
         else:
@@ -80,6 +88,10 @@ class Plan:
     overlap: int
     exact: bool
     resize_to: tuple[int, int] | None = None
+    letterbox: Letterbox | None = None
+    """Set when the resized picture is padded into a fixed-size input (the contract's letterbox rule)."""
+    by_rule: bool = False
+    """The size came from the contract's resize rule (the package's word), not from memory or the model's size."""
 
 
 def needed_overlap(radius: int | str | None) -> int | None:
@@ -136,9 +148,20 @@ def _resize_size(h: int, w: int, limit: tuple[int, int], multiple: int) -> tuple
     )
 
 
-def plan_fit(info: ModelInfo, h: int, w: int, requested: Fit, overlap: int | None, limit: tuple[int, int]) -> Plan:
+def plan_fit(
+    info: ModelInfo,
+    h: int,
+    w: int,
+    requested: Fit,
+    overlap: int | None,
+    limit: tuple[int, int],
+    rule: ResizeRule | None = None,
+) -> Plan:
     """Choose how an `h` x `w` image runs. `limit` is the largest tile one run may take (memory or the
-    user's tile size); `overlap` None is automatic (from the receptive radius)."""
+    user's tile size); `overlap` None is automatic (from the receptive radius). A contract's resize `rule` decides
+    alone unless tiles were asked for: the package feeds its model that way, whatever the image's size."""
+    if rule is not None and requested != Fit.TILE:
+        return _rule_plan(info, h, w, rule)
     m = info.size_multiple
     radius = info.receptive_radius
     needed = needed_overlap(radius)
@@ -179,16 +202,16 @@ def plan_fit(info: ModelInfo, h: int, w: int, requested: Fit, overlap: int | Non
         cols, tile_w = axis_tiles(pw, max_tile[1], used, m)
         tile = (tile_h, tile_w)
     used = min(used, tile[0] // 2, tile[1] // 2)
-    exact = needed is not None and needed <= used
-    if exact:
-        reason = (
-            f"too large to run whole; the model sees {radius} px around each pixel, so {used} px of overlap is seamless"
-        )
-        if radius is None:
-            reason = "too large to run whole; receptive field not measured (prepare the model again to measure it)"
-    else:
-        reason = "tiles were asked for, but the model " + _why_not_exact(radius, used)
-    return Plan(FitChoice.TILE, reason, tile, used, exact)
+    return Plan(FitChoice.TILE, _tile_reason(radius, needed, used), tile, used, needed is not None and needed <= used)
+
+
+def _tile_reason(radius: int | str | None, needed: int | None, used: int) -> str:
+    """Why a tile plan is (or is not) seamless, in words."""
+    if needed is None or needed > used:
+        return "tiles were asked for, but the model " + _why_not_exact(radius, used)
+    if radius is None:
+        return "too large to run whole; receptive field not measured (prepare the model again to measure it)"
+    return f"too large to run whole; the model sees {radius} px around each pixel, so {used} px of overlap is seamless"
 
 
 def _resize_plan(info: ModelInfo, h: int, w: int, limit: tuple[int, int], reason: str) -> Plan:
@@ -197,3 +220,26 @@ def _resize_plan(info: ModelInfo, h: int, w: int, limit: tuple[int, int], reason
     else:
         size = _resize_size(h, w, limit, info.size_multiple)
     return Plan(FitChoice.RESIZE, reason, size, 0, True, resize_to=size)
+
+
+def _rule_plan(info: ModelInfo, h: int, w: int, rule: ResizeRule) -> Plan:
+    """The contract's resize rule applied: one run at the rule's size (a multiple of the model's, padded if not),
+    or letterboxed into the model's fixed size."""
+    reason = f"the contract's resize rule: {rule.text()}"
+    if rule.letterbox:
+        if not info.fixed_size:
+            raise ContractError(
+                "contract resize.letterbox fills a fixed-size input; this model takes any size: use "
+                "resize.short_side_min, long_side_max or multiple"
+            )
+        canvas = (info.fixed_size[0], info.fixed_size[1])
+        box = letterbox(rule, canvas, h, w)
+        return Plan(FitChoice.RESIZE, reason, canvas, 0, True, resize_to=box.scaled, letterbox=box, by_rule=True)
+    if info.fixed_size:
+        raise ContractError(
+            f"contract resize ({rule.text()}) needs a model that takes any size; this one takes only "
+            f"{info.fixed_size[1]}x{info.fixed_size[0]}: use resize.letterbox"
+        )
+    size = rule_size(rule, h, w)
+    tile = (round_up(size[0], info.size_multiple), round_up(size[1], info.size_multiple))
+    return Plan(FitChoice.RESIZE, reason, tile, 0, True, resize_to=size, by_rule=True)

@@ -26,8 +26,10 @@ from ..options import ChannelOrder, ColorMode, Fit
 METADATA_KEY = "onnx_image_runtime.contract"
 SIDECAR_SUFFIX = ".contract.json"
 
-TENSOR_KEYS = ("range", "mean", "std", "order", "colour")
-TOP_KEYS = ("input", "output", "fit", "constants", "output_name", "size", "batch")
+INPUT_KEYS = ("range", "mean", "std", "order", "colour", "scale", "hdr")
+OUTPUT_KEYS = ("range", "mean", "std", "order", "colour", "normalize", "as")
+TOP_KEYS = ("input", "output", "fit", "resize", "constants", "output_name", "size", "batch")
+RESIZE_KEYS = ("short_side_min", "long_side_max", "multiple", "letterbox", "pad")
 
 RANGE_PRESETS: dict[str, dict[str, Any]] = {
     "0-1": {"range": [0.0, 1.0], "mean": [0.0], "std": [1.0]},
@@ -50,16 +52,58 @@ class DeclaredSize(StrEnum):
     DYNAMIC = "dynamic"
 
 
+class InputScale(StrEnum):
+    """What the picture is divided by before it is scaled to the input's range."""
+
+    NONE = "none"
+    IMAGE_MAX = "image-max"
+    """The picture's own largest value (over every pixel and colour channel), as background-removal packages feed
+    their models (`im / max(im)`); an all-black picture is fed as it is."""
+
+
+class OutputNormalize(StrEnum):
+    """How the output's values become picture values."""
+
+    NONE = "none"
+    """By the output's range (and mean/std)."""
+    MINMAX = "minmax"
+    """(v - min v) / (max v - min v) over the whole output, instead of the range: the output's own extremes become
+    0 and 1 (a constant output gives 0)."""
+
+
+class OutputAs(StrEnum):
+    """What the result is."""
+
+    IMAGE = "image"
+    """The model's output, as a picture."""
+    ALPHA = "alpha"
+    """The source picture's colour with the model's one-channel output (a matte) as its alpha."""
+
+
+class HdrMode(StrEnum):
+    """What becomes of scene-linear values above 1 on the way into the model."""
+
+    CLIP = "clip"
+    """Clipped to 1 by the sRGB encoding (display-referred models were trained on 0-1)."""
+    COMPRESS = "compress"
+    """Values above a knee rolled off under 1 by an invertible shoulder (image/normalize.py), undone on the output."""
+
+
 @dataclass(frozen=True, kw_only=True)
 class TensorContract:
-    """How values are mapped between the picture and one tensor: tensor = ((picture in `colour`, scaled to
-    `range`) - mean) / std, channels in `order`; mean and std are in the tensor's channel order."""
+    """How values are mapped between the picture and one tensor: tensor = ((picture in `colour`, divided by
+    `scale`, scaled to `range`) - mean) / std, channels in `order`; mean and std are in the tensor's channel order.
+    `scale` is the input's only, `normalize` the output's only; `hdr` is said for the input and undone on an output
+    that follows it."""
 
     range: tuple[float, float] = (0.0, 1.0)
     mean: tuple[float, ...] = (0.0,)
     std: tuple[float, ...] = (1.0,)
     order: ChannelOrder = ChannelOrder.RGB
     colour: ColorMode = ColorMode.LINEAR
+    scale: InputScale = InputScale.NONE
+    hdr: HdrMode = HdrMode.CLIP
+    normalize: OutputNormalize = OutputNormalize.NONE
 
     def check_channels(self, channels: int, where: str) -> None:
         """A one-line error when mean or std has neither one value nor one per channel."""
@@ -72,13 +116,52 @@ class TensorContract:
                 )
 
     def to_json(self) -> dict[str, Any]:
+        """The input record's keys (the output is written as given: ModelContract.to_json)."""
         return {
             "range": list(self.range),
             "mean": list(self.mean),
             "std": list(self.std),
             "order": str(self.order),
             "colour": str(self.colour),
+            "scale": str(self.scale),
+            "hdr": str(self.hdr),
         }
+
+
+@dataclass(frozen=True, kw_only=True)
+class ResizeRule:
+    """How the `resize` fit sizes the image, the way the model's own package does; see
+    inference/resize_policy.py for the arithmetic. At most one of `short_side_min` and `long_side_max`; `letterbox`
+    goes with neither (nor with `multiple`): it is for a fixed-size input."""
+
+    short_side_min: int = 0
+    """Scale up so the short side is at least this (0: no such rule)."""
+    long_side_max: int = 0
+    """Scale down so the long side is at most this (0: no such rule)."""
+    multiple: int = 1
+    """Each side rounded to the nearest multiple of this (as the packages round)."""
+    letterbox: bool = False
+    """Scale to fit the model's fixed size keeping the aspect ratio, pad the rest, crop the result back."""
+    pad: float = 0.0
+    """The letterbox's padding, as a value of the model's input tensor (after range and mean/std)."""
+
+    def to_json(self) -> dict[str, Any]:
+        """The keys a contract would give for this rule (the defaults left out)."""
+        default = ResizeRule()
+        return {k: getattr(self, k) for k in RESIZE_KEYS if getattr(self, k) != getattr(default, k)}
+
+    def text(self) -> str:
+        """The rule in words, for a run's report."""
+        if self.letterbox:
+            return f"letterboxed (aspect ratio kept, padded with {self.pad:g})"
+        parts = []
+        if self.short_side_min:
+            parts.append(f"short side at least {self.short_side_min}")
+        if self.long_side_max:
+            parts.append(f"long side at most {self.long_side_max}")
+        if self.multiple > 1:
+            parts.append(f"each side a multiple of {self.multiple}")
+        return ", ".join(parts) or "as it is"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -96,6 +179,9 @@ class ModelContract:
     size: DeclaredSize = DeclaredSize.MODEL
     batch: int = 0
     """The image inputs' batch re-declared (an export's fixed batch of 10, say); 0: as the graph declares it."""
+    resize: ResizeRule | None = None
+    """How a resized image is sized (the package's rule); None: the model's fixed size, or what fits in memory.
+    A layer gives the whole rule: a later layer's rule replaces an earlier one's, `{}` removes it."""
     sources: tuple[tuple[str, str], ...] = ()
     """(key, layer) for every key a layer other than the defaults set, e.g. ('input.range', 'sidecar')."""
 
@@ -103,9 +189,14 @@ class ModelContract:
     def constant_values(self) -> dict[str, tuple[float, ...]]:
         return dict(self.constants)
 
+    @property
+    def output_as(self) -> OutputAs:
+        return dict(self.output_keys).get("as", OutputAs.IMAGE)
+
     def output_for(self, in_channels: int, out_channels: int) -> TensorContract:
         """The output's record: the keys given for it, the rest from the input (same channel count) or the
-        defaults."""
+        defaults. The input's `hdr` follows with its colour (the shoulder is undone where the sRGB encoding is);
+        `scale` is the input's alone."""
         base = self.input if in_channels == out_channels else TensorContract()
         given = dict(self.output_keys)
         return TensorContract(
@@ -114,6 +205,8 @@ class ModelContract:
             std=given.get("std", base.std),
             order=given.get("order", base.order),
             colour=given.get("colour", base.colour),
+            hdr=base.hdr,
+            normalize=given.get("normalize", OutputNormalize.NONE),
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -123,6 +216,7 @@ class ModelContract:
             "input": self.input.to_json(),
             "output": output,
             "fit": str(self.fit),
+            "resize": self.resize.to_json() if self.resize else {},
             "constants": {k: (v[0] if len(v) == 1 else list(v)) for k, v in self.constants},
             "output_name": self.output_name,
             "size": str(self.size),
@@ -159,14 +253,35 @@ def _choice(kind, value: Any, key: str, where: str):
         raise ContractError(f"contract {where}: {key} must be one of {choices}, not {value!r}") from None
 
 
+def _whole(value: Any, key: str, where: str, low: int, high: int) -> int:
+    """A whole number in [low, high]; 32.0 counts as 32 (JSON has one number type, and JSON Schema's integer
+    takes it)."""
+    number = value if isinstance(value, int | float) and not isinstance(value, bool) else None
+    if number is None or not math.isfinite(number) or number != int(number) or not low <= number <= high:
+        raise ContractError(f"contract {where}: {key} must be a whole number from {low} to {high}, not {value!r}")
+    return int(number)
+
+
+_CHOICES: dict[str, type[StrEnum]] = {
+    "order": ChannelOrder,
+    "colour": ColorMode,
+    "scale": InputScale,
+    "hdr": HdrMode,
+    "normalize": OutputNormalize,
+    "as": OutputAs,
+}
+"""The tensor records' keys that take one word of a closed set."""
+
+
 def _tensor_keys(record: Any, prefix: str, where: str) -> dict[str, Any]:
     if not isinstance(record, Mapping):
         raise ContractError(f"contract {where}: {prefix} must be an object, not {record!r}")
+    known = INPUT_KEYS if prefix == "input" else OUTPUT_KEYS
     parsed: dict[str, Any] = {}
     for key, value in record.items():
         name = f"{prefix}.{key}"
-        if key not in TENSOR_KEYS:
-            raise ContractError(f"contract {where}: unknown key {name!r}; known: {', '.join(TENSOR_KEYS)}")
+        if key not in known:
+            raise ContractError(f"contract {where}: unknown key {name!r}; known: {', '.join(known)}")
         if key == "range":
             lo_hi = _numbers(value, name, where)
             if len(lo_hi) != 2 or not lo_hi[0] < lo_hi[1]:
@@ -179,11 +294,40 @@ def _tensor_keys(record: Any, prefix: str, where: str) -> dict[str, Any]:
             if key == "std" and any(v == 0 for v in values):
                 raise ContractError(f"contract {where}: {name} has a 0 (values are divided by it)")
             parsed[key] = values
-        elif key == "order":
-            parsed[key] = _choice(ChannelOrder, value, name, where)
         else:
-            parsed[key] = _choice(ColorMode, value, name, where)
+            parsed[key] = _choice(_CHOICES[key], value, name, where)
     return parsed
+
+
+def _resize_rule(record: Any, where: str) -> ResizeRule | None:
+    """The `resize` object as a rule; `{}` is no rule (it removes a lower layer's)."""
+    if not isinstance(record, Mapping):
+        raise ContractError(f"contract {where}: resize must be an object, not {record!r}")
+    given: dict[str, Any] = {}
+    for key, value in record.items():
+        name = f"resize.{key}"
+        if key not in RESIZE_KEYS:
+            raise ContractError(f"contract {where}: unknown key {name!r}; known: {', '.join(RESIZE_KEYS)}")
+        if key == "letterbox":
+            if not isinstance(value, bool):
+                raise ContractError(f"contract {where}: {name} must be true or false, not {value!r}")
+            given[key] = value
+        elif key == "pad":
+            if isinstance(value, list):
+                raise ContractError(f"contract {where}: {name} must be one number, not {value!r}")
+            given[key] = _numbers(value, name, where)[0]
+        else:
+            given[key] = _whole(value, name, where, 1, 4096 if key == "multiple" else 65536)
+    if "short_side_min" in given and "long_side_max" in given:
+        raise ContractError(f"contract {where}: resize takes short_side_min or long_side_max, not both")
+    if given.get("letterbox") and given.keys() & {"short_side_min", "long_side_max", "multiple"}:
+        raise ContractError(
+            f"contract {where}: resize.letterbox fills a fixed-size input; it takes no short_side_min, "
+            "long_side_max or multiple"
+        )
+    if "pad" in given and not given.get("letterbox"):
+        raise ContractError(f"contract {where}: resize.pad is the letterbox's padding; give resize.letterbox: true")
+    return ResizeRule(**given) if given and given != {"letterbox": False} else None
 
 
 def parse_layer(data: Any, where: str) -> dict[str, Any]:
@@ -205,11 +349,9 @@ def parse_layer(data: Any, where: str) -> dict[str, Any]:
         elif key == "size":
             flat["size"] = _choice(DeclaredSize, value, "size", where)
         elif key == "batch":
-            if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= 4096:
-                raise ContractError(
-                    f"contract {where}: batch must be a whole number from 1 (0: the model's), not {value!r}"
-                )
-            flat["batch"] = value
+            flat["batch"] = _whole(value, "batch", where, 0, 4096)
+        elif key == "resize":
+            flat["resize"] = _resize_rule(value, where)
         else:
             if not isinstance(value, Mapping):
                 raise ContractError(f"contract {where}: constants must be an object of name: value")
@@ -234,6 +376,7 @@ def build_contract(layers: list[Layer]) -> ModelContract:
         output_name=merged.get("output_name", ""),
         size=merged.get("size", DeclaredSize.MODEL),
         batch=merged.get("batch", 0),
+        resize=merged.get("resize"),
         sources=tuple(sorted(sources.items())),
     )
 

@@ -20,6 +20,7 @@ from ..progress import Progress
 from .cache import CacheEntry, ModelCache, cache_key, default_cache_dir
 from .prepared import (
     SESSIONS,
+    PreparedFrom,
     PreparedModel,
     Request,
     channels_last_io,
@@ -28,7 +29,15 @@ from .prepared import (
 )
 from .sessions import SessionSettings, create_session, resolve_provider
 
-__all__ = ["SESSIONS", "PreparedModel", "is_loaded", "needs_sample", "prepare_model", "release_model"]
+__all__ = [
+    "SESSIONS",
+    "PreparedFrom",
+    "PreparedModel",
+    "is_loaded",
+    "needs_sample",
+    "prepare_model",
+    "release_model",
+]
 
 log = logging.getLogger(__name__)
 

@@ -4,6 +4,7 @@ hit builds one without loading the ONNX library)."""
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -18,6 +19,17 @@ from .sessions import ProviderChoice, SessionCache, SessionSettings
 
 if TYPE_CHECKING:
     import onnxruntime
+
+
+class PreparedFrom(StrEnum):
+    """How this process got a prepared model; its value is the words a report uses."""
+
+    CONVERTED = "converted and cached"
+    """Built here: converted (or optimized, for fp32) and written to the cache."""
+    CACHE_HIT = "cache hit"
+    """Loaded from the file cache, nothing converted."""
+    MEMORY = "reused in memory"
+    """Handed out again by this process's SESSIONS: no file was read."""
 
 
 @dataclass(frozen=True, kw_only=True, eq=False)
@@ -51,6 +63,14 @@ class PreparedModel:
     """Why this precision runs when auto chose it (shown in the panel and the JSON summary)."""
     channels_last: bool = False
     """The session's image tensors were made NHWC (model/channels_last.py)."""
+
+    @property
+    def prepared_from(self) -> PreparedFrom:
+        """Converted, loaded from the cache, or reused in memory. The last is a property of this process, not of the
+        session (the same object is handed out again, so no field can say it): SESSIONS remembers it."""
+        if SESSIONS.reused(self):
+            return PreparedFrom.MEMORY
+        return PreparedFrom.CACHE_HIT if self.cache_hit else PreparedFrom.CONVERTED
 
     def session_view(self, tensor: TensorInfo) -> TensorInfo:
         """`tensor` as the session takes or gives it."""

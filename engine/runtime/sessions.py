@@ -161,14 +161,27 @@ class SessionCache(Generic[T]):
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._entries: dict[Hashable, T] = {}
+        self._reused: set[Hashable] = set()
+        """Keys a `get` found: their value was handed out again, not made for that call."""
 
     def get(self, key: Hashable) -> T | None:
+        """The value under `key`, or None; a value found is remembered as reused (see `reused`)."""
         with self._lock:
-            return self._entries.get(key)
+            value = self._entries.get(key)
+            if value is not None:
+                self._reused.add(key)
+            return value
 
     def put(self, key: Hashable, value: T) -> None:
         with self._lock:
             self._entries[key] = value
+            self._reused.discard(key)
+
+    def reused(self, value: T) -> bool:
+        """Whether `value` has been handed out by a `get` since it was put: a report then says the model was
+        reused in memory, not converted or loaded again."""
+        with self._lock:
+            return any(held is value and key in self._reused for key, held in self._entries.items())
 
     def holds(self, value: T) -> bool:
         with self._lock:
@@ -181,8 +194,10 @@ class SessionCache(Generic[T]):
             keys = [key for key, held in self._entries.items() if held is value]
             for key in keys:
                 del self._entries[key]
+                self._reused.discard(key)
             return len(keys)
 
     def clear(self) -> None:
         with self._lock:
             self._entries.clear()
+            self._reused.clear()

@@ -19,6 +19,12 @@ class Recorder:
 
         return call
 
+    def panel(self, *args, **kwargs):
+        """UILayout.panel: (header, body), body None while the panel is closed; here always open, so what it holds
+        is recorded (after a ('panel', ...) call that says where it starts)."""
+        self.calls.append(("panel", args, kwargs))
+        return Recorder(self.calls), Recorder(self.calls)
+
     def texts(self) -> list[str]:
         return [kw.get("text", "") for name, _, kw in self.calls if name == "label"]
 

@@ -11,7 +11,24 @@ from tests import models
 from tests.blender.layout import draw
 from tests.blender.test_operators import make_image, pixels
 
-CONTRACT_KEYS = ("contract_range", "contract_order", "color_mode", "contract_fit", "model_output", "precision")
+CONTRACT_KEYS = (
+    "contract_range",
+    "contract_order",
+    "color_mode",
+    "contract_fit",
+    "model_output",
+    "precision",
+    "contract_input_scale",
+    "contract_hdr",
+    "contract_output_normalize",
+    "contract_output_as",
+    "contract_resize",
+    "contract_resize_side",
+    "contract_resize_multiple",
+    "contract_size",
+    "contract_batch",
+    "contract_constants",
+)
 
 
 @pytest.fixture
@@ -117,3 +134,117 @@ def test_bad_sidecar_makes_the_run_fail_with_the_key_named(contract_scene):
     with pytest.raises(RuntimeError, match=r"input\.std has a 0"):
         bpy.ops.onnx.run_image(image=src.name, output_name="never", provider="CPU")
     assert "never" not in bpy.data.images
+
+
+ROUND_TWO = (
+    "contract_input_scale",
+    "contract_hdr",
+    "contract_output_normalize",
+    "contract_output_as",
+    "contract_resize",
+    "model_output",
+    "contract_size",
+    "contract_batch",
+    "contract_constants",
+)
+
+
+def test_round_two_settings_flow_into_the_contract_and_the_panel(contract_scene):
+    """Each new scene setting becomes the contract's key, with 'scene' as its source, and the panel shows it."""
+    bpy, settings, _model, path = contract_scene
+    from onnx_image_runtime import panels
+    from onnx_image_runtime.engine import HdrMode, InputScale, OutputAs, OutputNormalize, ResizeRule
+    from onnx_image_runtime.operators.settings import model_contract
+
+    settings.contract_input_scale, settings.contract_hdr = "IMAGE_MAX", "COMPRESS"
+    settings.contract_output_normalize, settings.contract_output_as = "MINMAX", "ALPHA"
+    settings.contract_resize = "SHORT_SIDE_MIN"
+    settings.contract_resize_side, settings.contract_resize_multiple = 64, 16
+    settings.contract_size, settings.contract_batch = "DYNAMIC", 1
+    settings.contract_constants = "noise_level=0.25; style=1,2,3"
+    contract = model_contract(settings, str(path))
+    assert (contract.input.scale, contract.input.hdr) == (InputScale.IMAGE_MAX, HdrMode.COMPRESS)
+    assert contract.output_for(3, 1).normalize == OutputNormalize.MINMAX and contract.output_as == OutputAs.ALPHA
+    assert contract.resize == ResizeRule(short_side_min=64, multiple=16)
+    assert (str(contract.size), contract.batch) == ("dynamic", 1)
+    assert contract.constant_values == {"noise_level": (0.25,), "style": (1.0, 2.0, 3.0)}
+    sources = contract.source_map()
+    assert {sources[k] for k in ("input.scale", "output.as", "resize", "size", "batch", "constants.style")} == {"scene"}
+
+    assert bpy.ops.onnx.inspect_model() == {"FINISHED"}
+    drawn = draw(panels.ONNX_PT_model, bpy.context)
+    assert set(ROUND_TWO) | {"contract_resize_side", "contract_resize_multiple"} <= set(drawn.props())
+    texts = drawn.texts()
+    assert "Resize rule: short side at least 64, each side a multiple of 16 (scene)" in texts
+    assert any("scale image-max (scene), HDR compress (scene)" in t for t in texts)
+    assert any(t.startswith("Out: min-max") and "as alpha (scene)" in t for t in texts)
+    assert "Input size: dynamic (scene), batch 1 (scene)" in texts
+    settings.contract_resize = "LETTERBOX"  # the letterbox takes no side or multiple: they are not drawn
+    assert "contract_resize_side" not in draw(panels.ONNX_PT_model, bpy.context).props()
+    assert model_contract(settings, str(path)).resize == ResizeRule(letterbox=True)
+    settings.contract_constants = "noise_level"
+    texts = draw(panels.ONNX_PT_model, bpy.context).texts()
+    assert any("Constants: 'noise_level' is not name=value" in t for t in texts)
+
+
+def _alpha_over(bpy, image, background) -> np.ndarray:
+    """Blender's own compositor: `image` over a flat colour (Alpha Over), written to an EXR and read back."""
+    import tempfile
+
+    from onnx_image_runtime.engine import read_image
+
+    scene = bpy.context.scene
+    scene.render.engine = "CYCLES"
+    scene.cycles.samples = 1
+    scene.render.resolution_x, scene.render.resolution_y = image.size
+    scene.render.resolution_percentage = 100
+    tree = bpy.data.node_groups.new("Comp", "CompositorNodeTree")
+    scene.compositing_node_group = tree
+    scene.render.use_compositing = True
+    node = tree.nodes.new("CompositorNodeImage")
+    node.image = image
+    over = tree.nodes.new("CompositorNodeAlphaOver")
+    over.inputs["Background"].default_value = (*background, 1.0)
+    tree.links.new(node.outputs["Image"], over.inputs["Foreground"])
+    folder = tempfile.mkdtemp()
+    out = tree.nodes.new("CompositorNodeOutputFile")
+    out.directory, out.file_name = folder + "/", "over"
+    out.format.media_type = "IMAGE"
+    out.format.file_format, out.format.color_depth = "OPEN_EXR", "32"
+    if not out.file_output_items:
+        out.file_output_items.new("RGBA", "Image")
+    tree.links.new(over.outputs[0], out.inputs[0])
+    tree.interface.new_socket("Image", in_out="OUTPUT", socket_type="NodeSocketColor")
+    tree.links.new(over.outputs[0], tree.nodes.new("NodeGroupOutput").inputs[0])
+    bpy.ops.render.render()
+    (written,) = __import__("pathlib").Path(folder).glob("over*.exr")
+    return read_image(written)
+
+
+def test_a_matte_as_alpha_composites_over_a_colour_in_blenders_compositor(clean_file, tmp_path):
+    bpy = clean_file
+    if not hasattr(bpy.context.scene, "compositing_node_group"):
+        pytest.skip("Blender 5's compositor node group (4.2 composites through scene.node_tree)")
+    settings = bpy.context.scene.onnx_image_runtime
+    model = models.mask_net()
+    settings.model_path = str(models.save(model, tmp_path / "matte.onnx"))
+    settings.contract_output_as = "ALPHA"
+    src, top_down = make_image(bpy)  # premultiplied float colour, alpha 0.25 to 1
+    session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    x = np.ascontiguousarray(top_down[:, :, :3].transpose(2, 0, 1)[None], np.float32)
+    matte = session.run(None, {"x": x})[0][0, 0]
+    result = bpy.data.images[_run_name(bpy, src, "matte")]
+    out = pixels(result)
+    assert result.alpha_mode == "PREMUL" and matte.std() > 0.05
+    np.testing.assert_allclose(out[:, :, 3], top_down[:, :, 3] * matte, atol=1e-5)
+    np.testing.assert_allclose(out[:, :, :3], top_down[:, :, :3] * matte[:, :, None], atol=1e-5)
+    background = (0.2, 0.5, 0.8)
+    composite = _alpha_over(bpy, result, background)
+    alpha = (top_down[:, :, 3] * matte)[:, :, None]
+    expected = top_down[:, :, :3] * matte[:, :, None] + np.array(background, np.float32) * (1 - alpha)
+    np.testing.assert_allclose(composite[:, :, :3], expected, atol=1e-5)
+
+
+def _run_name(bpy, src, name: str) -> str:
+    assert bpy.ops.onnx.run_image(image=src.name, output_name=name, provider="CPU") == {"FINISHED"}
+    return name

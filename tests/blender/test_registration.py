@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import re
 import sys
 
 import pytest
@@ -176,9 +177,11 @@ def test_advise_operator_fills_the_architecture_panel(bpy_data, models_dir):
     shown = " ".join(lines)
     assert "in 3 not a multiple of 8" in shown and "out 12 not a multiple of 8" in shown
     # A CPU session keeps the model's NCHW layout: what is left is NCHWc's own reorder, no adapter Transpose.
-    assert "layout conversions on CPU: ReorderOutput" in shown and "Transpose" not in shown
-    # The panel wraps long lines; the text block keeps them whole for copying.
-    assert " ".join(bpy.data.texts["ONNX Advice"].as_string().split()) == " ".join(" ".join(lines).split())
+    assert re.search(r"layout conversions on CPU: \d+ ReorderOutput", shown) and "Transpose" not in shown
+    # The panel wraps long lines; the text block keeps them whole for copying, then names every node.
+    whole, _, details = bpy.data.texts["ONNX Advice"].as_string().partition("\n\n")
+    assert " ".join(whole.split()) == " ".join(" ".join(lines).split())
+    assert details.startswith("Layers:\n") and "Layout conversions:\n  ReorderOutput" in details
     settings.model_path = str(models_dir / "not_onnx.onnx")
     with pytest.raises(RuntimeError, match="not a readable ONNX model"):
         bpy.ops.onnx.advise_model()

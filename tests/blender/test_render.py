@@ -123,6 +123,37 @@ def test_run_image_on_render_result_and_multilayer_exr_goes_the_render_way(bpy_d
         bpy.context.scene.onnx_image_runtime.property_unset("pass_mapping")
 
 
+def benchmark_rows(bpy) -> tuple[str, dict[str, str]]:
+    lines = bpy.data.texts["ONNX Benchmark"].as_string().splitlines()
+    return lines[0], {line.split()[0]: line for line in lines[2:]}
+
+
+def test_benchmark_on_render_result_and_multilayer_exr_reads_their_passes(bpy_data, models_dir, rendered):
+    """Issue 27: Benchmark said "has no pixels" on the Render Result and on a loaded multilayer EXR, which Run on
+    Image reads; it reads them the same way, and feeds a model's other inputs their passes as Run on Render does."""
+    bpy = bpy_data
+    model = str(models_dir / "multi_input.onnx")  # color, albedo, normal: Combined, Diffuse Color, Normal
+    loaded = bpy.data.images.load(str(rendered))
+    assert tuple(loaded.size) == (0, 0)  # no pixels in the datablock: read_pixels alone cannot time it
+    for name in ("Render Result", loaded.name):
+        assert bpy.ops.onnx.benchmark_model(image=name, model=model, provider="CPU", repeats=1) == {"FINISHED"}
+        title, rows = benchmark_rows(bpy)
+        assert title.endswith("32x32  median of 1"), title
+        assert set(rows) == {"FP32", "FP16", "AMP"}, rows
+        for row in rows.values():  # each precision ran on the passes: no "failed: ... needs an image" row
+            assert "failed" not in row and " cpu " in row and float(row.split()[2]) > 0, rows
+    # The scene's pass mapping is followed: a pass the render lacks fails each row with the reason, as a run would.
+    bpy.context.scene.onnx_image_runtime.pass_mapping = "albedo=Glossy Color"
+    try:
+        assert bpy.ops.onnx.benchmark_model(image="Render Result", model=model, provider="CPU", repeats=1) == {
+            "FINISHED"
+        }
+    finally:
+        bpy.context.scene.onnx_image_runtime.property_unset("pass_mapping")
+    _, rows = benchmark_rows(bpy)
+    assert all("failed: model input 'albedo' needs 'Glossy Color'" in row for row in rows.values()), rows
+
+
 def output_settings(scene) -> dict:
     """Every writable plain setting of the scene's render output format."""
     settings = scene.render.image_settings

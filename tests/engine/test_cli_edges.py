@@ -324,3 +324,39 @@ def test_an_atomic_write_into_a_missing_folder_names_the_folder(tmp_path):
     target = tmp_path / "gone" / "model.onnx"
     with pytest.raises(FileNotFoundError, match=f"cannot write {target}: the folder {target.parent} does not exist"):
         atomic.write_bytes(target, b"x")
+
+
+@pytest.mark.parametrize("command", ["run", "sequence"])
+def test_pass_names_for_inputs_the_model_lacks_are_a_note(files, tmp_path, command):
+    """Issue 27: README's `albedo=...,normal=...` on a one-input model was ignored silently."""
+    import json
+
+    model, image, out = files
+    if command == "run":
+        done = _cli("run", model, image, out, "--provider", "cpu", "--pass", "albedo=Diffuse Color,normal=Normal")
+    else:
+        write_image(tmp_path / "f_0001.exr", np.random.default_rng(1).random((8, 8, 3), np.float32))
+        pattern = tmp_path / "f_####.exr"
+        done = _cli(
+            "sequence",
+            model,
+            "--input",
+            pattern,
+            "--output",
+            tmp_path / "o" / "f_####.exr",
+            "--frames",
+            "1",
+            "--provider",
+            "cpu",
+            "--pass",
+            "albedo=Diffuse Color",
+            "--pass",
+            "normal=Normal",
+        )
+    assert done.returncode == 0, done.stderr
+    note = (
+        "pass mapping 'albedo=Diffuse Color', 'normal=Normal' ignored: the model has no image input of that name; "
+        "its image inputs: x"
+    )
+    assert f"note: {note}" in done.stderr.splitlines()
+    assert json.loads(done.stdout)["notes"][0] == note

@@ -107,15 +107,37 @@ def test_cli_advise_and_pad(tmp_path):
     path.write_bytes(serialize(conv_chain((3, 12, 12, 3))))
     common = ["--provider", "cpu", "--cache-dir", str(tmp_path / "c"), "--size", "64x64"]
     run = [sys.executable, "-m", "engine", "advise", str(path), *common]
-    done = subprocess.run(run, capture_output=True, text=True, cwd=ROOT)
+    done = subprocess.run([*run, "--precision", "fp16"], capture_output=True, text=True, cwd=ROOT)
     assert done.returncode == 0, done.stderr
-    assert json.loads(done.stdout)["eligible_mac_share"] == 0
+    assert json.loads(done.stdout)["eligible_mac_share"] == 0  # 12 channels: not a multiple of 8
+    assert json.loads(done.stdout)["advice_for"] == "advice for fp16 on CPU, as asked"
     done = subprocess.run(
-        [*run, "--pad-channels", "8", "--out", str(tmp_path / "p.onnx")], capture_output=True, text=True, cwd=ROOT
+        [*run, "--precision", "fp16", "--pad-channels", "8", "--out", str(tmp_path / "p.onnx")],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
     )
     data = json.loads(done.stdout)
     assert data["padding"].startswith("padded 2 Conv nodes (not padded: 1 read by an op other than Conv")
     assert data["after"]["eligible_mac_share"] > 0
+
+
+def test_cli_advise_defaults_to_what_auto_runs_and_says_so(tmp_path):
+    """Issue 27: the command line advised fp16 by default (90% eligible) while Blender's Auto, fp32 on a CPU, said
+    0%: both now advise the precision that would run, and say which and why."""
+    path = tmp_path / "m.onnx"
+    path.write_bytes(serialize(conv_chain((3, 16, 16, 3))))
+    run = [sys.executable, "-m", "engine", "advise", str(path), "--provider", "cpu", "--cache-dir", str(tmp_path / "c")]
+    done = subprocess.run([*run, "--size", "32x32"], capture_output=True, text=True, cwd=ROOT)
+    assert done.returncode == 0, done.stderr
+    data = json.loads(done.stdout)
+    assert (data["precision"], data["requested"], data["provider"]) == ("fp32", "auto", "cpu")
+    assert data["eligible_mac_share"] == 0 and all(n["dtype"] == "fp32" for n in data["nodes"])
+    assert data["advice_for"].startswith("advice for fp32, what auto runs on this CPU (auto chose fp32: on the CPU")
+    assert data["advice_for"].endswith("ask for fp16 to see what an NVIDIA GPU's Tensor Cores would run")
+    assert f"note: {data['advice_for']}" in done.stderr.splitlines()
+    # The same model asked for at fp16 has its 16->16 Conv eligible: the default, not the model, gave 0%.
+    assert advise_model(str(path), "fp16", CPU, tmp_path / "c", (32, 32)).eligible_mac_share > 0
 
 
 def test_padding_that_changes_nothing_says_why():

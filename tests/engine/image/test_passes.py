@@ -17,6 +17,7 @@ from engine.image.passes import (
     data_inputs,
     find_pass,
     is_data_pass,
+    mapping_warning,
     normalize,
     parse_mapping,
     select_inputs,
@@ -176,3 +177,19 @@ def write_parts(path: str, passes: list[tuple[str, str, float]], pixel_type: str
             assert out.open(path, spec, "AppendSubimage")
         out.write_image(np.full((2, 4, len(channels)), value, np.float32))
     out.close()
+
+
+def test_mapping_entries_for_inputs_the_model_lacks_are_named_with_the_inputs_it_has():
+    """Issue 27: README's 'albedo=...,normal=...' on a one-input model was ignored without a word."""
+    mapping = parse_mapping("albedo=Diffuse Color, normal=Normal")
+    assert mapping_warning(mapping, ["input"]) == (
+        "pass mapping 'albedo=Diffuse Color', 'normal=Normal' ignored: the model has no image input of that name; "
+        "its image inputs: input"
+    )
+    # Names match ignoring case, as select_inputs matches them: only the entry for no input is named.
+    assert mapping_warning(parse_mapping("Albedo=DiffCol,nromal=Normal"), ["color", "albedo", "normal"]) == (
+        "pass mapping 'nromal=Normal' ignored: the model has no image input of that name; "
+        "its image inputs: color, albedo, normal"
+    )
+    assert mapping_warning(mapping, ["color", "albedo", "normal"]) is None
+    assert mapping_warning({}, ["input"]) is None

@@ -52,6 +52,13 @@ def test_output_follows_the_input_for_same_channels_and_defaults_for_masks():
         ({"input": {"order": "grb"}}, r"input\.order must be one of rgb, bgr"),
         ({"fit": "stretch"}, r"fit must be one of auto, tile, resize"),
         ({"constants": {"noise": "high"}}, r"constants\.noise must be a number"),
+        ({"output": {"scale": "image-max"}}, r"unknown key 'output\.scale'; known: .*normalize, as"),
+        ({"input": {"hdr": "tonemap"}}, r"input\.hdr must be one of clip, compress"),
+        ({"output": {"as": "mask"}}, r"output\.as must be one of image, alpha"),
+        ({"resize": {"multiple": 0}}, r"resize\.multiple must be a whole number from 1 to 4096, not 0"),
+        ({"resize": {"short_side_min": 736, "long_side_max": 960}}, r"short_side_min or long_side_max, not both"),
+        ({"resize": {"letterbox": True, "multiple": 32}}, r"resize\.letterbox fills a fixed-size input; it takes no"),
+        ({"resize": {"pad": 0.5}}, r"resize\.pad is the letterbox's padding"),
     ],
 )
 def test_bad_contracts_are_one_line_errors_naming_the_key(tmp_path, data, message):
@@ -129,3 +136,13 @@ def read_json_file_text(folder, text):
     path = folder / "ok.json"
     path.write_text(text)
     return read_json_file(path, "contract file")["input"]["range"] == [0, 255]
+
+
+def test_a_resize_rule_is_replaced_as_a_whole_and_an_empty_one_removes_it():
+    from engine.model.contract import ResizeRule, build_contract
+
+    sidecar = ("sidecar", {"resize": {"short_side_min": 736, "multiple": 32}})
+    replaced = build_contract([sidecar, ("flags", {"resize": {"long_side_max": 960}})])
+    assert replaced.resize == ResizeRule(long_side_max=960) and replaced.source_map()["resize"] == "flags"
+    assert build_contract([sidecar, ("flags", {"resize": {}})]).resize is None
+    assert build_contract([sidecar]).to_json()["resize"] == {"short_side_min": 736, "multiple": 32}

@@ -50,6 +50,22 @@ def test_in_process_session_cache_returns_the_same_session(model_file, cache_dir
     assert prepare_model(path, "fp32", CPU, cache_dir) is prepare_model(path, "fp32", CPU, cache_dir)
 
 
+def test_prepared_from_tells_converted_cache_hit_and_reuse_in_memory_apart(model_file, cache_dir):
+    """Issue 27: a second run in Blender said "converted and cached" again; it had reused the model in memory."""
+    from engine.runtime.prepare import PreparedFrom, release_model
+
+    path = model_file("sr_x2")
+    first = prepare_model(path, "fp16", CPU, cache_dir)
+    assert first.prepared_from == PreparedFrom.CONVERTED == "converted and cached"
+    again = prepare_model(path, "fp16", CPU, cache_dir)
+    assert again is first and again.prepared_from == PreparedFrom.MEMORY == "reused in memory"
+    assert prepare_model(path, "fp32", CPU, cache_dir).prepared_from == PreparedFrom.CONVERTED  # another key
+    release_model(first)  # as after a render: the next prepare loads the file cache, nothing converted
+    loaded = prepare_model(path, "fp16", CPU, cache_dir)
+    assert loaded is not first and loaded.prepared_from == PreparedFrom.CACHE_HIT
+    assert prepare_model(path, "fp16", CPU, cache_dir).prepared_from == PreparedFrom.MEMORY
+
+
 def test_corrupt_cache_entry_is_detected_and_rebuilt(model_file, cache_dir):
     path = model_file("sr_x2")
     entry = prepare_model(path, "fp32", CPU, cache_dir).optimized_model

@@ -1,0 +1,172 @@
+"""Issue 29: flicker measured while a sequence runs, and the temporal blend. The sequences have known motion: a
+texture moving right by 2 px a frame, with a Vector pass written the way Blender writes it (X, Y = position in the
+previous frame - position now; Z, W = position now - position in the next frame; pixels, y up: checked on a
+Cycles render in tests/blender/test_temporal.py)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import onnx
+import pytest
+from onnx import TensorProto, helper
+
+from engine.batch.sequence import process_sequence
+from engine.batch.temporal import FlickerMethod, FrameState, Motion, Tracker, warp
+from engine.image.files import read_image, write_image
+from engine.runtime.prepare import prepare_model
+from engine.runtime.sessions import SessionSettings
+from tests import models
+from tests.helpers import ROOT, write_passes
+
+H, W, SPEED, FRAMES = 32, 48, 2, 8
+
+
+def _texture(width: int) -> np.ndarray:
+    """Smooth random colour with a hard vertical edge at column 30 (what the blend must keep sharp)."""
+    rng = np.random.default_rng(3)
+    coarse = rng.random((H // 4 + 1, width // 4 + 1, 3)).astype(np.float32)
+    smooth = np.repeat(np.repeat(coarse, 4, axis=0), 4, axis=1)[:H, :width] * 0.5 + 0.2
+    smooth[:, 30:] += 0.4
+    return smooth
+
+
+def _frame(t: int) -> np.ndarray:
+    """Frame t: the texture moved right by SPEED px a frame (new content comes in at the left)."""
+    big = _texture(W + SPEED * FRAMES)
+    start = SPEED * (FRAMES - t)
+    return np.ascontiguousarray(big[:, start : start + W])
+
+
+def _vector(h: int = H, w: int = W) -> np.ndarray:
+    vector = np.zeros((h, w, 4), np.float32)
+    vector[:, :, 0] = -SPEED  # the previous frame had each point SPEED px to the left
+    vector[:, :, 2] = -SPEED  # the next frame has it SPEED px to the right: now - next = -SPEED
+    return vector
+
+
+def _write_sequence(folder, with_vector: bool = True) -> str:
+    folder.mkdir(parents=True, exist_ok=True)
+    for t in range(1, FRAMES + 1):
+        rgba = np.concatenate([_frame(t), np.ones((H, W, 1), np.float32)], axis=2)
+        passes = {"Combined": ("RGBA", rgba)}
+        if with_vector:
+            passes["Vector"] = ("XYZW", _vector())
+        write_passes(folder / f"{t:04d}.exr", passes)
+    return str(folder / "####.exr")
+
+
+def _model(noise: float) -> onnx.ModelProto:
+    """y = x + noise * (uniform(0, 1) - 0.5), fresh noise every run: a model that shimmers (noise 0: identity)."""
+    nodes = [
+        helper.make_node("RandomUniformLike", ["x"], ["u"], name="noise", low=-0.5, high=0.5),
+        helper.make_node("Mul", ["u", "amount"], ["n"], name="scale"),
+        helper.make_node("Add", ["x", "n"], ["y"], name="add"),
+    ]
+    inits = [onnx.numpy_helper.from_array(np.array([noise], np.float32), "amount")]
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, "h", "w"])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 3, "h", "w"])
+    graph = helper.make_graph(nodes, "flicker", [x], [y], inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 10
+    return model
+
+
+def _run(tmp_path, noise: float, blend: float = 0.0, with_vector: bool = True, frames=None):
+    pattern = _write_sequence(tmp_path / "in", with_vector)
+    path = models.save(_model(noise), tmp_path / f"flicker{noise}.onnx")
+    prepared = prepare_model(path, "fp32", SessionSettings(provider="cpu"), tmp_path / "cache")
+    out = str(tmp_path / f"out_{noise}_{blend}_{with_vector}" / "####.exr")
+    summary = process_sequence(prepared, pattern, out, frames or list(range(1, FRAMES + 1)), temporal_blend=blend)
+    assert summary.ok, summary.failed
+    return summary, out
+
+
+def test_warp_follows_blender_vectors():
+    motion = Motion.from_vector_pass(_vector())
+    warped, inside = warp(_frame(2), motion.to_previous)
+    np.testing.assert_allclose(warped[:, SPEED:], _frame(3)[:, SPEED:], atol=1e-6)  # all but the new content
+    assert not inside[:, :SPEED].any() and inside[:, SPEED:].all()
+
+
+def test_an_identity_model_adds_no_flicker(tmp_path):
+    summary, _ = _run(tmp_path, noise=0.0)
+    flicker = summary.temporal
+    assert flicker.method == FlickerMethod.VECTOR and len(flicker.frames) == FRAMES - 1
+    assert flicker.ratio == pytest.approx(1.0, abs=0.01)
+
+
+def test_the_measure_rises_with_the_noise(tmp_path):
+    ratios = [_run(tmp_path / str(n), noise=n)[0].temporal.ratio for n in (0.02, 0.08, 0.2)]
+    assert 1.5 < ratios[0] < ratios[1] < ratios[2], ratios
+
+
+def test_without_a_vector_pass_the_difference_method_is_used(tmp_path):
+    still = tmp_path / "still"
+    still.mkdir()
+    for t in range(1, 5):  # a still camera: the same picture every frame
+        write_image(still / f"{t:04d}.exr", _frame(1))
+    path = models.save(_model(0.05), tmp_path / "f.onnx")
+    prepared = prepare_model(path, "fp32", SessionSettings(provider="cpu"), tmp_path / "cache")
+    summary = process_sequence(prepared, str(still / "####.exr"), str(tmp_path / "o" / "####.exr"), [1, 2, 3, 4])
+    assert summary.temporal.method == FlickerMethod.DIFFERENCE and summary.temporal.ratio > 10
+
+
+def _edge_contrast(image: np.ndarray, column: int) -> float:
+    """The step across the moving hard edge: mean of 2 columns right of it minus 2 columns left of it."""
+    return float(image[:, column : column + 2, :3].mean() - image[:, column - 2 : column, :3].mean())
+
+
+def test_the_blend_halves_the_flicker_and_keeps_a_moving_edge_sharp(tmp_path):
+    plain, plain_out = _run(tmp_path / "plain", noise=0.08)
+    blended, blended_out = _run(tmp_path / "blend", noise=0.08, blend=0.8)
+    assert blended.temporal.ratio - 1 < (plain.temporal.ratio - 1) / 2, (plain.temporal.ratio, blended.temporal.ratio)
+    assert blended.temporal.blended == list(range(2, FRAMES + 1))  # the first frame is left alone
+    last = FRAMES
+    edge = 30 + SPEED * (FRAMES - last)  # where the edge is in the last frame
+    a = _edge_contrast(read_image(plain_out.replace("####", f"{last:04d}")), edge)
+    b = _edge_contrast(read_image(blended_out.replace("####", f"{last:04d}")), edge)
+    truth = _edge_contrast(_frame(last), edge)
+    assert abs(b - truth) <= 0.02 * truth and abs(a - truth) <= 0.05 * truth, (a, b, truth)
+
+
+def test_a_cut_is_not_blended():
+    tracker = Tracker(0.8)
+    first = FrameState(1, _frame(1), _frame(1), None, None)
+    other = np.random.default_rng(9).random((H, W, 3)).astype(np.float32)  # a different shot
+    tracker.step(first)
+    out = tracker.step(FrameState(2, other, other + 0.1, None, None))
+    np.testing.assert_array_equal(out, other + 0.1)
+    assert tracker.flicker.blended == []
+
+
+def test_a_chunk_is_primed_with_the_frame_before(tmp_path):
+    """A farm chunk 5-8 of a blended sequence starts from frame 4 (run, not written): its first frame is blended."""
+    summary, out = _run(tmp_path, noise=0.08, blend=0.8, frames=[5, 6, 7, 8])
+    assert summary.temporal.blended == [5, 6, 7, 8]
+    assert sorted(p.name for p in (tmp_path / "out_0.08_0.8_True").iterdir()) == [f"{t:04d}.exr" for t in (5, 6, 7, 8)]
+
+
+def test_the_command_line_reports_and_blends(tmp_path):
+    pattern = _write_sequence(tmp_path / "in")
+    path = models.save(_model(0.08), tmp_path / "f.onnx")
+    common = ["--input", pattern, "--frames", f"1-{FRAMES}", "--provider", "cpu", "--cache-dir", str(tmp_path / "c")]
+    runs = {}
+    for blend in ("0", "0.8"):
+        done = subprocess.run(
+            [sys.executable, "-m", "engine", "sequence", str(path), "--output", str(tmp_path / blend / "####.exr"),
+             "--temporal-blend", blend, *common],
+            capture_output=True, text=True, cwd=ROOT,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        runs[blend] = json.loads(done.stdout)["temporal"]
+    assert runs["0"]["method"] == "vector" and set(runs["0"]["frames"]) == {str(t) for t in range(2, FRAMES + 1)}
+    assert runs["0.8"]["ratio"] < runs["0"]["ratio"] and runs["0"]["blended"] == []
+    bad = subprocess.run(
+        [sys.executable, "-m", "engine", "sequence", str(path), "--output", "x", "--temporal-blend", "2", *common],
+        capture_output=True, text=True, cwd=ROOT,
+    )  # fmt: skip
+    assert bad.returncode != 0 and "the strength is a number from 0 to 1" in bad.stderr

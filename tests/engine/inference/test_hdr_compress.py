@@ -1,0 +1,73 @@
+"""`input.hdr: compress` (issue 27 item 2): scene-linear highlights survive a display-referred (sRGB) model. An
+identity model is the measuring stick: with `clip` every value above 1 comes back as 1; with `compress` the
+highlights of a render-like image come back within 1%, and values below the knee are not touched."""
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper
+
+from engine.image.normalize import HDR_KNEE, compress_highlights, expand_highlights
+from engine.inference.pipeline import run_image
+from engine.inference.settings import RunSettings
+from engine.model.contract import build_contract
+from engine.runtime.prepare import prepare_model
+from engine.runtime.sessions import SessionSettings
+from tests import models
+
+CPU = SessionSettings(provider="cpu")
+
+
+def identity() -> onnx.ModelProto:
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, "h", "w"])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 3, "h", "w"])
+    graph = helper.make_graph([helper.make_node("Identity", ["x"], ["y"])], "identity", [x], [y])
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=9)
+
+
+def render_like(h: int = 96, w: int = 128) -> np.ndarray:
+    """Diffuse shading (0.02-0.75), a bright wall just under 1 (0.85-0.98), glossy highlights (peaks 3, 12 and 40)
+    and a light source (150), as a path tracer's beauty pass has them."""
+    y, x = np.mgrid[0:h, 0:w].astype(np.float32)
+    shade = 0.02 + 0.73 * (0.5 + 0.5 * np.sin(x / 17.0) * np.cos(y / 23.0))
+    image = np.stack([shade, 0.9 * shade, 0.8 * shade], axis=2)
+    image[:, 100:] = np.linspace(0.85, 0.98, h, dtype=np.float32)[:, None, None]
+    for (cy, cx), peak in (((20, 30), 3.0), ((60, 50), 12.0), ((30, 80), 40.0)):
+        blob = peak * np.exp(-((y - cy) ** 2 + (x - cx) ** 2) / 18.0)
+        image += blob[:, :, None] * np.array([1.0, 0.95, 0.9], np.float32)
+    image[70:76, 10:16] = 150.0
+    return image.astype(np.float32)
+
+
+def _run(tmp_path, image, hdr: str):
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    path = models.save(identity(), tmp_path / "id.onnx")
+    contract = build_contract([("file", {"input": {"colour": "srgb", "hdr": hdr}})])
+    prepared = prepare_model(path, "fp32", CPU, tmp_path / "cache", contract=contract)
+    return run_image(prepared, image, settings=RunSettings(contract=contract))
+
+
+def test_compress_returns_the_highlights_that_clip_loses(tmp_path):
+    image = render_like()
+    bright = image > 1.0
+    assert bright.sum() > 100 and image.max() == 150.0
+    clipped = _run(tmp_path / "clip", image, "clip")
+    compressed = _run(tmp_path / "compress", image, "compress")
+    clip_error = np.abs(clipped.image - image)[bright] / image[bright]
+    error = np.abs(compressed.image - image)[bright] / image[bright]
+    assert clip_error.max() > 0.9  # 150 came back as 1
+    assert error.max() < 0.01
+    assert clipped.clipped_pixels == int(bright.any(axis=2).sum()) and compressed.clipped_pixels == 0
+    below = image <= HDR_KNEE  # untouched by the shoulder: only the sRGB round trip's float rounding
+    np.testing.assert_allclose(compressed.image[below], image[below], rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(compressed.image[below], clipped.image[below], rtol=1e-5, atol=1e-6)
+
+
+def test_the_curve_is_smooth_at_the_knee_and_inverted_exactly():
+    x = np.array([0.0, 0.5, HDR_KNEE, 0.8001, 1.0, 4.0, 100.0], np.float32)
+    y = compress_highlights(x)
+    assert np.all(y < 1.0) and np.all(np.diff(y) > 0) and np.all(y[:3] == x[:3])
+    slope = (compress_highlights(np.float32([HDR_KNEE + 1e-4])) - np.float32(HDR_KNEE)) / 1e-4
+    assert abs(slope[0] - 1.0) < 2e-3  # no kink at the knee
+    np.testing.assert_allclose(expand_highlights(y, 100.0), x, rtol=2e-4)  # float32 y: 1 - 2e-4 at x = 100
+    # A model's 1.0 (the shoulder's infinity) comes back as the brightest input, not as a firefly.
+    assert expand_highlights(np.float32([[1.0]]), 100.0)[0, 0] == np.float32(100.0)
