@@ -46,3 +46,20 @@ def write_passes(path: Path, passes: dict) -> Path:
         out.write_image(np.ascontiguousarray(array, np.float32))
     out.close()
     return path
+
+
+def run_with_contract(tmp_path: Path, model, image, layer: dict, **settings):
+    """`model` (an onnx.ModelProto) saved, prepared fp32 on the CPU and run on `image` with the contract `layer` (as
+    from a contract file) and RunSettings(**settings): how the contract tests see a result."""
+    from engine.inference.pipeline import run_image
+    from engine.inference.settings import RunSettings
+    from engine.model.contract import build_contract
+    from engine.runtime.prepare import prepare_model
+    from engine.runtime.sessions import SessionSettings
+    from tests import models
+
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    path = models.save(model, tmp_path / "m.onnx")
+    contract = build_contract([("file", layer)])
+    prepared = prepare_model(path, "fp32", SessionSettings(provider="cpu"), tmp_path / "cache", contract=contract)
+    return run_image(prepared, image, settings=RunSettings(contract=contract, **settings))

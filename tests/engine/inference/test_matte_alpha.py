@@ -13,14 +13,10 @@ import pytest
 from engine.errors import ModelError
 from engine.image.colour import linear_to_srgb
 from engine.image.files import read_image, write_image
-from engine.inference.pipeline import run_image
-from engine.inference.settings import RunSettings
-from engine.model.contract import build_contract
 from engine.precision.validation_feeds import synthetic_image
-from engine.runtime.prepare import prepare_model
 from engine.runtime.sessions import SessionSettings
 from tests import models
-from tests.helpers import ROOT
+from tests.helpers import ROOT, run_with_contract
 
 CPU = SessionSettings(provider="cpu")
 AS_ALPHA = {"output": {"as": "alpha"}}
@@ -31,12 +27,7 @@ def _mask(model, rgb: np.ndarray) -> np.ndarray:
     return session.run(None, {"x": np.ascontiguousarray(rgb.transpose(2, 0, 1)[None], np.float32)})[0][0, 0]
 
 
-def _run(tmp_path, model, image, layer: dict, **kw):
-    tmp_path.mkdir(parents=True, exist_ok=True)
-    path = models.save(model, tmp_path / "m.onnx")
-    contract = build_contract([("file", layer)])
-    prepared = prepare_model(path, "fp32", CPU, tmp_path / "cache", contract=contract)
-    return run_image(prepared, image, settings=RunSettings(contract=contract, **kw))
+_run = run_with_contract
 
 
 def test_the_source_colour_gets_the_matte_as_alpha(tmp_path):

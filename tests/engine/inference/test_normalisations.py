@@ -8,14 +8,12 @@ import pytest
 
 from engine.image.colour import linear_to_srgb
 from engine.image.normalize import decode, encode
-from engine.inference.pipeline import run_image
-from engine.inference.settings import RunSettings
-from engine.model.contract import InputScale, OutputNormalize, TensorContract, build_contract
+from engine.model.contract import InputScale, OutputNormalize, TensorContract
 from engine.options import ColorMode
 from engine.precision.validation_feeds import synthetic_image
-from engine.runtime.prepare import prepare_model
 from engine.runtime.sessions import SessionSettings
 from tests import models
+from tests.helpers import run_with_contract
 
 CPU = SessionSettings(provider="cpu")
 MEAN, STD = np.array([0.485, 0.456, 0.406], np.float32), np.array([0.229, 0.224, 0.225], np.float32)
@@ -25,12 +23,7 @@ REMBG_LIKE = {
 }
 
 
-def _run(tmp_path, model, image, layer: dict, **kw):
-    tmp_path.mkdir(parents=True, exist_ok=True)
-    path = models.save(model, tmp_path / "m.onnx")
-    contract = build_contract([("file", layer)])
-    prepared = prepare_model(path, "fp32", CPU, tmp_path / "cache", contract=contract)
-    return run_image(prepared, image, settings=RunSettings(contract=contract, **kw))
+_run = run_with_contract
 
 
 def _rembg_way(model, picture: np.ndarray) -> np.ndarray:

@@ -12,18 +12,15 @@ import onnxruntime as ort
 import pytest
 
 from engine.image.files import write_image
-from engine.inference.pipeline import run_image
 from engine.inference.resize_fit import resample
 from engine.inference.resize_policy import letterbox, rule_size
-from engine.inference.settings import RunSettings
 from engine.inference.tile_plan import plan_fit
-from engine.model.contract import ContractError, ResizeRule, build_contract
+from engine.model.contract import ContractError, ResizeRule
 from engine.options import Fit, FitChoice
 from engine.precision.validation_feeds import synthetic_image
-from engine.runtime.prepare import prepare_model
 from engine.runtime.sessions import SessionSettings
 from tests import models
-from tests.helpers import ROOT
+from tests.helpers import ROOT, run_with_contract
 
 CPU = SessionSettings(provider="cpu")
 
@@ -34,12 +31,7 @@ def _raw(model, hwc: np.ndarray) -> np.ndarray:
     return session.run(None, {"x": x})[0][0].transpose(1, 2, 0)
 
 
-def _run(tmp_path, model, image, layer: dict, **kw):
-    tmp_path.mkdir(parents=True, exist_ok=True)
-    path = models.save(model, tmp_path / "m.onnx")
-    contract = build_contract([("file", layer)])
-    prepared = prepare_model(path, "fp32", CPU, tmp_path / "cache", contract=contract)
-    return run_image(prepared, image, settings=RunSettings(contract=contract, **kw))
+_run = run_with_contract
 
 
 @pytest.mark.parametrize(
