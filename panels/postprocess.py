@@ -10,6 +10,16 @@ import bpy
 from ..operators.common import postprocess_pattern
 
 
+def short_pattern(pattern: str) -> str:
+    """A frame pattern short enough for a panel line: relative to the .blend where it is inside its folder, else
+    its last folder and file name ('.../render_onnx/####.exr'); a long absolute path wraps unreadably."""
+    relative = bpy.path.relpath(pattern) if bpy.data.filepath else pattern
+    if relative.startswith("//") and not relative.startswith("//.."):
+        return relative
+    parts = pattern.replace("\\", "/").rstrip("/").split("/")
+    return "/".join(parts[-2:]) if len(parts) <= 2 else ".../" + "/".join(parts[-2:])
+
+
 class ONNX_PT_postprocess(bpy.types.Panel):
     bl_label = "ONNX Post-Process"
     bl_space_type = "PROPERTIES"
@@ -37,7 +47,7 @@ class ONNX_PT_postprocess(bpy.types.Panel):
         col.prop(settings, "pass_mapping")
         col.prop(settings, "postprocess_output")
         if not settings.postprocess_output:
-            col.label(text=f"Frames go to {postprocess_pattern(scene)}", icon="FILE_FOLDER")
+            col.label(text=f"Frames go to {short_pattern(postprocess_pattern(scene))}", icon="FILE_FOLDER")
         col.prop(settings, "postprocess_stop_on_error")
         col.prop(settings, "postprocess_keep_passes")
         col.prop(settings, "postprocess_temporal_blend")

@@ -198,7 +198,7 @@ def test_postprocess_panel_draws(bpy_data, scene_settings, tmp_path):
         "postprocess_require_gpu",
     ]
     labels = [c[2].get("text") for c in body if c[0] == "label"]
-    assert f"Frames go to {tmp_path / 'render_onnx' / '####'}.exr" in labels
+    assert "Frames go to .../render_onnx/####.exr" in labels  # issue 27: no wrapped absolute path
     assert "Last batch: done 3, skipped 0, failed 0" in labels
     assert [c[1][0] for c in body if c[0] == "operator"] == ["onnx.process_sequence"]
 
@@ -253,3 +253,14 @@ def test_output_pattern_without_extension_gets_the_format_extension(bpy_data, sc
         assert postprocess_pattern(scene) == str(tmp_path / "post" / "shot_####.png")
     finally:
         scene.render.filepath, scene.render.image_settings.file_format = saved
+
+
+def test_the_panel_shows_frame_patterns_short(clean_file, tmp_path):
+    """Issue 27: a wrapped absolute path in the panel. Inside the saved .blend's folder the pattern is shown relative
+    to it ('//'), elsewhere as its last folder and file name."""
+    bpy = clean_file
+    from onnx_image_runtime.panels.postprocess import short_pattern
+
+    bpy.ops.wm.save_as_mainfile(filepath=str(tmp_path / "shot.blend"))
+    assert short_pattern(str(tmp_path / "render_onnx" / "####.exr")) == "//render_onnx/####.exr"
+    assert short_pattern("/elsewhere/farm/shot/render_onnx/####.exr") == ".../render_onnx/####.exr"
