@@ -108,6 +108,9 @@ _EXPORTS: dict[str, str] = {
     "with_extension": ".batch.frames",
     # advice
     "advise_model": ".advice.advisor",
+    "CastAdvice": ".advice.records",
+    "CastReason": ".advice.records",
+    "LayoutConversion": ".advice.records",
     "Advice": ".advice.advisor",
     "pad_channels": ".advice.channel_padding",
     "pad_channels_file": ".advice.channel_padding",
@@ -125,6 +128,7 @@ if TYPE_CHECKING:
     from . import gpu
     from .advice.advisor import Advice, advise_model
     from .advice.channel_padding import pad_channels, pad_channels_file
+    from .advice.records import CastAdvice, CastReason, LayoutConversion
     from .batch.accuracy_check import fp32_reference
     from .batch.frames import frame_path, parse_frames, sibling_output_pattern, with_extension
     from .batch.sequence import FrameBatch, SequenceSummary, first_frame_sample, process_frame, process_sequence

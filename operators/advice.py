@@ -6,6 +6,7 @@ from collections import Counter
 
 import bpy
 
+from ..engine import CastReason
 from . import jobs
 from .common import ModelArgs
 from .runner import JobRunner
@@ -41,10 +42,10 @@ def advice_lines(advice) -> list[str]:
     ]
     if advice.layout is not None:
         conversions = advice.layout.conversions
-        kinds = ", ".join(f"{count} {kind}" for kind, count in _counted([c["op_type"] for c in conversions]))
-        names = f"; nodes: {names_summary([c['name'] for c in conversions])}" if conversions else ""
+        kinds = ", ".join(f"{count} {kind}" for kind, count in _counted([c.op_type for c in conversions]))
+        names = f"; nodes: {names_summary([c.name for c in conversions])}" if conversions else ""
         lines.append(f"layout conversions on {advice.layout.provider.upper()}: {kinds or 'none'}{names}")
-    kept = [c for c in advice.casts if "island" in c["why"]]
+    kept = [c for c in advice.casts if c.why is CastReason.FP32_ISLAND]
     lines.append(f"casts: {len(advice.casts)} ({len(kept)} around fp32 islands)")
     return lines
 
@@ -55,12 +56,11 @@ def advice_details(advice) -> list[str]:
     if advice.layout is not None and advice.layout.conversions:
         lines.append("Layout conversions:")
         lines += [
-            f"  {c['op_type']} {c['name']}" + (f" after {c['after']}" if c["after"] else "")
-            for c in advice.layout.conversions
+            f"  {c.op_type} {c.name}" + (f" after {c.after}" if c.after else "") for c in advice.layout.conversions
         ]
     if advice.casts:
         lines.append("Casts:")
-        lines += [f"  {c['name']} to {c['to']}: {c['why']}" for c in advice.casts]
+        lines += [f"  {c.name} to {c.to}: {c.why}" for c in advice.casts]
     return lines
 
 

@@ -18,6 +18,7 @@ from ..model.graph_index import GraphIndex
 from ..model.records import ModelInfo
 from ..options import Device, OptLevel, Precision
 from ..runtime.prepared import PreparedModel
+from .records import CastAdvice, CastReason, LayoutConversion
 
 MAC_OPS = ("Conv", "ConvTranspose", "MatMul", "Gemm")
 LAYOUT_OPS = ("Transpose", "ReorderInput", "ReorderOutput")
@@ -38,8 +39,7 @@ class NodeAdvice:
 @dataclass
 class LayoutAdvice:
     provider: str
-    conversions: list[dict] = field(default_factory=list)
-    """Each: name, op_type, after (producer node), before (consumer nodes)."""
+    conversions: list[LayoutConversion] = field(default_factory=list)
     time_share: float | None = None
     """Share of node run time spent in layout conversions, when profiled."""
 
@@ -50,7 +50,7 @@ class Advice:
     eligible_mac_share: float
     total_macs: int
     input_size: tuple[int, int]
-    casts: list[dict] = field(default_factory=list)
+    casts: list[CastAdvice] = field(default_factory=list)
     layout: LayoutAdvice | None = None
     precision: Precision = Precision.FP32
     """The precision the advice is for: the one that runs (auto resolved as prepare_model resolves it)."""
@@ -179,7 +179,7 @@ def advise_nodes(
     return Advice(advice, share, total, size)
 
 
-def cast_report(model: onnx.ModelProto, float_nodes: set[str]) -> list[dict]:
+def cast_report(model: onnx.ModelProto, float_nodes: set[str]) -> list[CastAdvice]:
     """Each Cast left in a converted model and why it is there."""
     index = GraphIndex.of(model.graph)
     graph_io, producers = index.io, index.producers
@@ -192,12 +192,12 @@ def cast_report(model: onnx.ModelProto, float_nodes: set[str]) -> list[dict]:
         after = source.name if source else node.input[0]
         before = [r.name for r in index.readers.get(node.output[0], [])]
         if node.input[0] in graph_io or node.output[0] in graph_io:
-            why = "graph input/output kept float32 so callers pass float32 (keep_io_types)"
+            why = CastReason.GRAPH_IO
         elif (source and source.name in float_nodes) or any(r in float_nodes for r in before):
-            why = "boundary of an fp32 island (block list, overflow guard or mixed precision)"
+            why = CastReason.FP32_ISLAND
         else:
-            why = "present in the original model or inserted by the converter"
-        casts.append({"name": node.name, "to": to, "after": after, "before": before, "why": why})
+            why = CastReason.ORIGINAL
+        casts.append(CastAdvice(name=node.name, to=to, after=after, before=tuple(before), why=why))
     return casts
 
 
@@ -207,12 +207,12 @@ def layout_conversions(optimized: onnx.ModelProto, provider: str) -> LayoutAdvic
     too: they are real per-run work."""
     index = GraphIndex.of(optimized.graph)
     found = [
-        {
-            "name": node.name,
-            "op_type": node.op_type,
-            "after": index.producers[node.input[0]].name if node.input[0] in index.producers else node.input[0],
-            "before": [r.name for r in index.readers.get(node.output[0], [])],
-        }
+        LayoutConversion(
+            name=node.name,
+            op_type=node.op_type,
+            after=index.producers[node.input[0]].name if node.input[0] in index.producers else node.input[0],
+            before=tuple(r.name for r in index.readers.get(node.output[0], [])),
+        )
         for node in optimized.graph.node
         if node.op_type in LAYOUT_OPS
     ]

@@ -74,7 +74,7 @@ def test_cast_report_explains_each_cast():
     model = models.unet()
     converted, report = convert_model(model, sample_feeds(describe_model(model)), ConversionOptions())
     casts = cast_report(converted, set(report.fp32_nodes))
-    reasons = {c["name"]: c["why"] for c in casts}
+    reasons = {c.name: c.why for c in casts}
     assert len(casts) == report.casts_after
     assert sum("keep_io_types" in why for why in reasons.values()) == 2
     assert sum("fp32 island" in why for why in reasons.values()) == 2
@@ -85,7 +85,7 @@ def test_layout_conversions_on_the_cpu_provider(tmp_path):
     path = tmp_path / "m.onnx"
     path.write_bytes(serialize(model))
     advice = advise_model(str(path), "fp32", CPU, tmp_path / "cache", (32, 32), profile=True)
-    kinds = [c["op_type"] for c in advice.layout.conversions]
+    kinds = [c.op_type for c in advice.layout.conversions]
     # The CPU default level is 'all' and a CPU session keeps the model's own NCHW layout (no channels-last
     # adapter): the only layout work left is what onnxruntime's own 'all' level adds on this CPU (NCHWc's
     # reorders on x86-64 with AVX2 or AVX-512; none where MLAS has no blocked format, as on ARM).
@@ -93,7 +93,7 @@ def test_layout_conversions_on_the_cpu_provider(tmp_path):
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     options.optimized_model_filepath = str(tmp_path / "all.onnx")
     ort.InferenceSession(serialize(model), options, providers=["CPUExecutionProvider"])
-    plain = [c["op_type"] for c in layout_conversions(onnx.load(str(tmp_path / "all.onnx")), "cpu").conversions]
+    plain = [c.op_type for c in layout_conversions(onnx.load(str(tmp_path / "all.onnx")), "cpu").conversions]
     assert kinds == plain and "Transpose" not in kinds
     assert set(kinds) <= {"ReorderInput", "ReorderOutput"}
     if kinds:
@@ -169,4 +169,4 @@ def test_advice_reads_the_converted_graph_from_the_cache_instead_of_converting_a
 
     monkeypatch.setattr(convert, "convert_model", no_conversion)
     again = advise_model(str(path), "fp16", CPU, tmp_path / "cache", (32, 32))
-    assert [c["name"] for c in again.casts] == [c["name"] for c in first.casts] and first.casts
+    assert [c.name for c in again.casts] == [c.name for c in first.casts] and first.casts
