@@ -37,12 +37,7 @@ def temporal_row(name: str, model: Path, settings: SessionSettings, cache: Path,
 
     run_s, measure_s = paired(run, lambda: measure(previous, current), repeats)
 
-    # The blend works on outputs in pixel order: the tracker copies them once (Tracker.step), counted here.
-    def blend_frame() -> None:
-        blend(previous, FrameState(2, images[1], np.ascontiguousarray(outputs[1]), motion, None), 0.5)
-
-    previous = FrameState(1, images[0], np.ascontiguousarray(outputs[0]), motion, None)
-    run_again_s, blend_s = paired(run, blend_frame, repeats)
+    run_again_s, blend_s = paired(run, lambda: blend(previous, current, 0.5), repeats)
     return {
         "model": name,
         "size": f"{h}x{w}",

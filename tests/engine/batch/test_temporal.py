@@ -88,7 +88,9 @@ def _run(tmp_path, noise: float, blend: float = 0.0, with_vector: bool = True, f
 def test_warp_follows_blender_vectors():
     motion = Motion.from_vector_pass(_vector())
     warped, inside = warp(_frame(2), motion.to_previous)
-    np.testing.assert_allclose(warped[:, SPEED:], _frame(3)[:, SPEED:], atol=1e-6)  # all but the new content
+    np.testing.assert_allclose(
+        warped[:, SPEED:], _frame(3)[:, SPEED:], atol=1e-5
+    )  # all but the new content (onnxruntime warps in float32)
     assert not inside[:, :SPEED].any() and inside[:, SPEED:].all()
 
 
