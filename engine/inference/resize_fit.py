@@ -39,9 +39,12 @@ def axis_matrix(source: int, target: int) -> np.ndarray:
 
 
 def resample(image: np.ndarray, height: int, width: int) -> np.ndarray:
-    """HxW or HxWxC float image resampled to `height` x `width` (area down, tent up, per axis)."""
+    """HxW or HxWxC float image resampled to `height` x `width` (area down, tent up, per axis). Always a new array,
+    even at the same size: the input may be a runner's reused output buffer, which the next run overwrites."""
     squeeze = image.ndim == 2
-    array = np.asarray(image, np.float32)
+    array = (
+        np.array(image, np.float32, copy=True) if image.shape[:2] == (height, width) else np.asarray(image, np.float32)
+    )
     if squeeze:
         array = array[:, :, None]
     h, w, c = array.shape

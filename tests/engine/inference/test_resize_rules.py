@@ -133,3 +133,23 @@ def test_run_json_reports_the_size_used(tmp_path):
     assert tiling["fit"] == "resize" and tiling["resized_to"] == [64, 96] and tiling["letterbox"] is None
     bad = subprocess.run([*map(str, args[:-1]), "short_side_min=a"], capture_output=True, text=True, cwd=ROOT)
     assert bad.returncode == 1 and bad.stderr.count("\n") == 1 and "--resize takes KEY=NUMBER" in bad.stderr
+
+
+def test_a_rule_that_keeps_the_size_never_returns_the_runners_buffer(tmp_path):
+    """Review finding: a rule whose size is the image's own left the result in the runner's reused output buffer, so
+    the next frame's run changed a frame still being written. Each result is its own array."""
+    from engine.inference.pipeline import run_image
+    from engine.inference.settings import RunSettings
+    from engine.model.contract import build_contract
+    from engine.runtime.prepare import prepare_model
+    from engine.runtime.sessions import SessionSettings
+
+    path = models.save(models.luminance(), tmp_path / "luma.onnx")
+    contract = build_contract([("file", {"resize": {"short_side_min": 32, "multiple": 32}})])
+    prepared = prepare_model(path, "fp32", SessionSettings(provider="cpu"), tmp_path / "cache", contract=contract)
+    settings = RunSettings(contract=contract)
+    first = run_image(prepared, np.full((32, 64, 3), 0.25, np.float32), settings=settings).image
+    kept = first.copy()
+    second = run_image(prepared, np.full((32, 64, 3), 0.75, np.float32), settings=settings).image
+    assert not np.shares_memory(first, second)
+    np.testing.assert_array_equal(first, kept)
