@@ -37,7 +37,10 @@ def temporal_row(name: str, model: Path, settings: SessionSettings, cache: Path,
 
     run_s, measure_s = paired(run, lambda: measure(previous, current), repeats)
 
-    run_again_s, blend_s = paired(run, lambda: blend(previous, current, 0.5), repeats)
+    # The blend's full window: the frame before, and the one before that already brought onto it.
+    before = blend(previous, previous, None, 0.5)
+    window = before[1] if before is not None else None
+    run_again_s, blend_s = paired(run, lambda: blend(current, previous, window, 0.5), repeats)
     return {
         "model": name,
         "size": f"{h}x{w}",

@@ -84,7 +84,7 @@ def strip(pattern: str, out: Path, frames: int, blend: float) -> Path:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--frames", type=int, default=8)
-    parser.add_argument("--blend", type=float, default=0.6)
+    parser.add_argument("--blend", type=float, default=1.0)
     parser.add_argument("--out", type=Path, default=ROOT / "demo_output" / "temporal")
     args = parser.parse_args(argv)
     pattern = render(args.out, args.frames)

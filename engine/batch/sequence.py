@@ -245,21 +245,27 @@ def _run_and_write(
     return replace(result, notes=result.notes + tuple(written)) if written else result
 
 
+PRIMING_FRAMES = 2
+"""The blend's window reaches two frames back (batch/temporal.py): a chunk runs (not writes) those two first."""
+
+
 def _prime(tracker: Tracker, prepared, input_pattern: str, frame: int, pass_inputs, settings: RunSettings) -> None:
-    """Give the temporal blend the frame before `frame` when it has not seen it (a farm chunk's first frame, or
-    one after a gap): that frame is run, not written. Nothing to do without a blend, or without that frame."""
+    """Give the temporal blend the frames before `frame` when it has not seen them (a farm chunk's first frame, or
+    one after a gap): they are run, not written, so the chunk's pixels are those of one long run. Nothing to do
+    without a blend; a frame before that is missing or fails leaves the window shorter, as in a long run."""
     if tracker.strength <= 0 or tracker.last_frame == frame - 1:
         return
-    src = frame_path(input_pattern, frame - 1)
-    if not os.path.isfile(src):
-        return
-    try:
-        loaded = _load(src, pass_inputs, _input_names(prepared), settings)
-        result = run_image(prepared, loaded.image, loaded.extra, loaded.settings, SILENT)
-    except FRAME_ERRORS as exc:  # the frame before cannot help: this one starts afresh
-        log.info("frame %d: not primed with frame %d (%s)", frame, frame - 1, exc)
-        return
-    tracker.prime(loaded.state(frame - 1, result.image))
+    for earlier in range(frame - PRIMING_FRAMES, frame):
+        src = frame_path(input_pattern, earlier)
+        if earlier < 0 or not os.path.isfile(src):
+            continue
+        try:
+            loaded = _load(src, pass_inputs, _input_names(prepared), settings)
+            result = run_image(prepared, loaded.image, loaded.extra, loaded.settings, SILENT)
+        except FRAME_ERRORS as exc:
+            log.info("frame %d: not primed with frame %d (%s)", frame, earlier, exc)
+            continue
+        tracker.step(loaded.state(earlier, result.image), written=False)
 
 
 def _clean_temps(folder: str) -> None:

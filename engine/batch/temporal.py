@@ -327,15 +327,12 @@ def _grid_sample(planar: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.n
     return _grid_sample_session().run(None, feeds)[0][0]
 
 
-def _previous_output_here(previous: FrameState, current: FrameState, factor: int) -> np.ndarray:
-    """The previous (written) output brought onto the current one at the output's size, channel-planar (CxHxW):
+def _warp_output(planar: np.ndarray, motion: Motion, factor: int) -> np.ndarray:
+    """A channel-planar (CxHxW) image at the output's size brought from the previous frame onto the current one:
     each output pixel of input pixel (r, c) follows that pixel's motion, `factor` times larger."""
-    planar = np.ascontiguousarray(previous.output.transpose(2, 0, 1))  # no copy for a model's planar result
-    if current.motion is None or previous.motion is None:
-        return planar
-    h, w = current.input.shape[:2]
+    h, w = motion.to_previous.shape[:2]
     big_h, big_w = h * factor, w * factor
-    offsets = current.motion.to_previous * np.float32(factor)
+    offsets = motion.to_previous * np.float32(factor)
     within = np.arange(factor, dtype=np.float32)
     blocks = (h, factor, w, factor)
     rows = np.arange(h, dtype=np.float32)[:, None, None, None] * factor + within[None, :, None, None]
@@ -345,53 +342,93 @@ def _previous_output_here(previous: FrameState, current: FrameState, factor: int
     return _grid_sample(planar, rows.reshape(big_h, big_w), cols.reshape(big_h, big_w))
 
 
-def blend(previous: FrameState, current: FrameState, strength: float) -> np.ndarray | None:
-    """The current output blended with the previous (written) output brought onto it, where the warp is trusted;
-    None for a cut (too little trusted). Weight = strength x trust, trust = consistent x (1 - colour difference
-    of the inputs / TRUST_COLOUR), clipped to [0, 1]. Works channel-planar, as models give their results."""
-    h, w = current.input.shape[:2]
-    factor = current.output.shape[0] // h
+def _planar(image: np.ndarray) -> np.ndarray:
+    return np.ascontiguousarray(image.transpose(2, 0, 1))  # no copy for a model's channel-planar result
+
+
+def whole_factor(state: FrameState) -> int | None:
+    """The output's size as a whole multiple (1 or more) of the input's on both axes, else None: the blend warps
+    in blocks of factor x factor output pixels per input pixel."""
+    (h, w), (out_h, out_w) = state.input.shape[:2], state.output.shape[:2]
+    factor = out_h // h
+    return factor if factor >= 1 and (out_h, out_w) == (h * factor, w * factor) else None
+
+
+@dataclass(frozen=True)
+class Onto:
+    """An earlier frame's raw output brought onto a later frame (channel-planar), and how far each input pixel of
+    that later frame can trust it (0 to 1)."""
+
+    frame: int
+    """The frame it was brought onto."""
+    output: np.ndarray
+    trust: np.ndarray
+
+
+def blend(
+    current: FrameState, previous: FrameState, before_previous: Onto | None, strength: float
+) -> tuple[np.ndarray, Onto] | None:
+    """The current raw output blended with the two frames before it, raw too, brought onto it where the warp is
+    trusted (a window, not a recursion: a farm chunk that runs the two frames before it gives the same pixels as
+    one long run). With weights a = strength / 3 x trust: out = now + a1 (previous - now) + a2 (before - now); at
+    strength 1 and full trust, the mean of the three (the frame-to-frame flicker of per-frame noise falls to a
+    third). `before_previous` is the frame before `previous` already brought onto `previous`. Returns the blended
+    output (HxWxC view of planar data) and `previous` brought onto the current frame, for the next frame; None for
+    a cut (too little trusted)."""
+    factor = whole_factor(current)
     trust = _trust(previous, current)
-    if float((trust > 0.5).mean()) < CUT_TRUST:
+    if factor is None or float((trust > 0.5).mean()) < CUT_TRUST:
         return None
-    before = _previous_output_here(previous, current, factor)
-    c = current.output.shape[2]
-    # In blocks of factor x factor output pixels per input pixel: the weight broadcasts, never repeated in memory.
-    out = current.output.transpose(2, 0, 1).reshape(c, h, factor, w, factor)
-    weight = (trust * np.float32(strength))[None, :, None, :, None]
-    blended = out + weight * (before.reshape(c, h, factor, w, factor) - out)
-    return blended.reshape(c, h * factor, w * factor).astype(np.float32, copy=False).transpose(1, 2, 0)
+    motion = current.motion if current.motion is not None and previous.motion is not None else None
+    here = _warp_output(_planar(previous.output), motion, factor) if motion else _planar(previous.output)
+    parts = [(here, trust)]
+    if before_previous is not None and before_previous.frame == previous.frame:
+        older = _warp_output(before_previous.output, motion, factor) if motion else before_previous.output
+        older_trust = warp(before_previous.trust[:, :, None], motion.to_previous)[0][:, :, 0] if motion else None
+        parts.append((older, trust * (older_trust if older_trust is not None else before_previous.trust)))
+    h, w, c = current.input.shape[0], current.input.shape[1], current.output.shape[2]
+    now = current.output.transpose(2, 0, 1).reshape(c, h, factor, w, factor)
+    blended = now.copy()
+    for image, weight in parts:  # the weights broadcast over each factor x factor block: never repeated in memory
+        a = (weight * np.float32(strength / 3))[None, :, None, :, None]
+        blended += a * (image.reshape(c, h, factor, w, factor) - now)
+    out = blended.reshape(c, h * factor, w * factor).transpose(1, 2, 0)
+    return out, Onto(current.frame, here, trust)
 
 
 class Tracker:
-    """Follows a sequence frame by frame: measures each frame against the one before and, with `strength` > 0,
-    blends it (frames must come in order; a gap in the numbering starts afresh)."""
+    """Follows a sequence frame by frame: measures each written frame against the one before and, with `strength`
+    > 0, blends each raw output with the two raw outputs before it (frames must come in order; a gap in the
+    numbering starts afresh)."""
 
     def __init__(self, strength: float = 0.0):
         if not 0.0 <= strength <= 1.0:
             raise ValueError(f"the temporal blend's strength is from 0 to 1, not {strength}")
         self.strength = strength
         self.flicker = Flicker()
-        self._previous: FrameState | None = None
+        self._raw: FrameState | None = None
+        """The last frame as the model gave it (what the blend uses)."""
+        self._written: FrameState | None = None
+        """The last frame as it was written (what the measure compares with)."""
+        self._onto: Onto | None = None
 
-    def step(self, current: FrameState) -> np.ndarray:
-        """The output to write for `current` (blended or as it is), its flicker recorded."""
-        previous = self._previous
-        output = current.output
-        if previous is not None and previous.frame == current.frame - 1 and previous.input.shape == current.input.shape:
-            if self.strength > 0 and (blended := blend(previous, current, self.strength)) is not None:
-                output = blended
+    def step(self, current: FrameState, written: bool = True) -> np.ndarray:
+        """The output to write for `current` (blended or as it is), its flicker recorded; `written=False` primes
+        the tracker with a frame that is run but not written (nothing recorded)."""
+        raw, output, onto = self._raw, current.output, None
+        follows = raw is not None and raw.frame == current.frame - 1 and raw.input.shape == current.input.shape
+        done = blend(current, raw, self._onto, self.strength) if raw is not None and follows and self.strength else None
+        if done is not None:
+            output, onto = done
+            if written:
                 self.flicker.blended.append(current.frame)
-            current = FrameState(current.frame, current.input, output, current.motion, current.depth)
-            if (found := measure(previous, current)) is not None:
+        shown = FrameState(current.frame, current.input, output, current.motion, current.depth)
+        if follows and written and self._written is not None and self._written.frame == current.frame - 1:
+            if (found := measure(self._written, shown)) is not None:
                 self.flicker.frames.append(found)
-        self._previous = current
+        self._raw, self._written, self._onto = current, shown, onto
         return output
 
     @property
     def last_frame(self) -> int | None:
-        return None if self._previous is None else self._previous.frame
-
-    def prime(self, state: FrameState) -> None:
-        """Start from a frame that is not written (a farm chunk's first frame's predecessor)."""
-        self._previous = state
+        return None if self._raw is None else self._raw.frame

@@ -124,7 +124,7 @@ def _edge_contrast(image: np.ndarray, column: int) -> float:
 
 def test_the_blend_halves_the_flicker_and_keeps_a_moving_edge_sharp(tmp_path):
     plain, plain_out = _run(tmp_path / "plain", noise=0.08)
-    blended, blended_out = _run(tmp_path / "blend", noise=0.08, blend=0.8)
+    blended, blended_out = _run(tmp_path / "blend", noise=0.08, blend=1.0)
     assert blended.temporal.ratio - 1 < (plain.temporal.ratio - 1) / 2, (plain.temporal.ratio, blended.temporal.ratio)
     assert blended.temporal.blended == list(range(2, FRAMES + 1))  # the first frame is left alone
     last = FRAMES
@@ -145,11 +145,41 @@ def test_a_cut_is_not_blended():
     assert tracker.flicker.blended == []
 
 
-def test_a_chunk_is_primed_with_the_frame_before(tmp_path):
-    """A farm chunk 5-8 of a blended sequence starts from frame 4 (run, not written): its first frame is blended."""
-    summary, out = _run(tmp_path, noise=0.08, blend=0.8, frames=[5, 6, 7, 8])
-    assert summary.temporal.blended == [5, 6, 7, 8]
-    assert sorted(p.name for p in (tmp_path / "out_0.08_0.8_True").iterdir()) == [f"{t:04d}.exr" for t in (5, 6, 7, 8)]
+def test_a_chunk_gives_the_pixels_of_one_long_run(tmp_path):
+    """Review finding: a recursive blend made a farm chunk's frames differ from one long run's. The blend is a window
+    of the two frames before (raw model outputs); a chunk runs them first (not written): same pixels, x2 model."""
+    pattern = _write_sequence(tmp_path / "in")
+    path = models.save(models.sr_x2(), tmp_path / "sr.onnx")
+    prepared = prepare_model(path, "fp32", SessionSettings(provider="cpu"), tmp_path / "cache")
+    whole = str(tmp_path / "whole" / "####.exr")
+    chunked = str(tmp_path / "chunked" / "####.exr")
+    assert process_sequence(prepared, pattern, whole, list(range(1, FRAMES + 1)), temporal_blend=1.0).ok
+    for chunk in ([1, 2, 3], [4, 5, 6], [7, 8]):
+        summary = process_sequence(prepared, pattern, chunked, chunk, temporal_blend=1.0)
+        assert summary.temporal.blended == [f for f in chunk if f > 1]  # a chunk's first frame is blended too
+    for t in range(1, FRAMES + 1):
+        name = f"{t:04d}.exr"
+        np.testing.assert_allclose(
+            read_image(chunked.replace("####.exr", name)), read_image(whole.replace("####.exr", name)), atol=1e-6
+        )
+    assert sorted(p.name for p in (tmp_path / "chunked").iterdir()) == [f"{t:04d}.exr" for t in range(1, FRAMES + 1)]
+
+
+def test_a_downscaling_model_is_measured_and_not_blended(tmp_path):
+    """Review finding: the blend failed every frame after the first for an output that is not a whole multiple of
+    the input (a downscaler). It is left unblended (and measured)."""
+    pattern = _write_sequence(tmp_path / "in")
+    pool = helper.make_node("AveragePool", ["x"], ["y"], name="pool", kernel_shape=[2, 2], strides=[2, 2])
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, "h", "w"])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 3, "oh", "ow"])
+    model = helper.make_model(helper.make_graph([pool], "half", [x], [y]), opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 10
+    prepared = prepare_model(
+        models.save(model, tmp_path / "half.onnx"), "fp32", SessionSettings(provider="cpu"), tmp_path / "c"
+    )
+    summary = process_sequence(prepared, pattern, str(tmp_path / "o" / "####.exr"), [1, 2, 3], temporal_blend=1.0)
+    assert summary.ok and summary.done == [1, 2, 3], summary.failed
+    assert summary.temporal.blended == [] and len(summary.temporal.frames) == 2
 
 
 def test_the_command_line_reports_and_blends(tmp_path):
