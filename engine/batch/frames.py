@@ -53,14 +53,17 @@ def sibling_output_pattern(input_pattern: str, suffix: str = "_onnx", extension:
     frame numbering, as float EXR. 'out/render/####.png' -> 'out/render_onnx/####.exr'; with no '#' the
     4-digit frame number that Blender appends is made explicit: 'render/shot_' -> 'render_onnx/shot_####.exr'.
     Blender's '//' prefix (relative to the .blend) is kept; a file with no folder of its own gets 'onnx/', and so
-    does an output that names only a folder ('/tmp/', Blender's default): its sibling would sit beside it, at the
-    disk root for '/tmp/', so the results go inside it ('/tmp/onnx/####.exr')."""
+    do an output that names only a folder and a folder at the top of a disk ('/tmp/####', Blender's default): its
+    sibling would be at the disk root, so the results go inside it ('/tmp/onnx/####.exr')."""
     path = input_pattern.replace("\\", "/")
     cut = path.rfind("/") + 1
     folder, name = path[:cut], path[cut:]
     core = folder.rstrip("/")
-    last = core.rpartition("/")[2]
-    if not last or last.endswith(":") or not name:
+    parent, _, last = core.rpartition("/")
+    # A folder at the top of a disk ('/tmp', Blender's default, or 'C:/renders'): its sibling would be at the disk
+    # root, where a user cannot write. Blender's '//' (the .blend's folder) is not a disk root.
+    top_level = not core.startswith("//") and (core.startswith("/") and not parent or parent.endswith(":"))
+    if not last or last.endswith(":") or not name or top_level:
         folder = f"{folder}onnx/"
     else:
         folder = f"{core}{suffix}/"

@@ -264,3 +264,15 @@ def test_the_panel_shows_frame_patterns_short(clean_file, tmp_path):
     bpy.ops.wm.save_as_mainfile(filepath=str(tmp_path / "shot.blend"))
     assert short_pattern(str(tmp_path / "render_onnx" / "####.exr")) == "//render_onnx/####.exr"
     assert short_pattern("/elsewhere/farm/shot/render_onnx/####.exr") == ".../render_onnx/####.exr"
+
+
+def test_blenders_default_output_post_processes_inside_it(clean_file):
+    """Issue 27 (and a review finding: the helper got '/tmp/', the scene gives '/tmp/####.png'): a new scene's output
+    '/tmp/' sends post-processed frames to '/tmp/onnx/', never to '/tmp_onnx/' at the disk root."""
+    bpy = clean_file
+    from onnx_image_runtime.operators.common import postprocess_pattern
+
+    scene = bpy.context.scene
+    scene.render.filepath = "/tmp/"
+    scene.onnx_image_runtime.postprocess_output = ""
+    assert postprocess_pattern(scene) == "/tmp/onnx/####.exr"

@@ -117,10 +117,12 @@ def test_multilayer_file_round_trip(tmp_path):
         ("/farm/shot/render/sh010_", "/farm/shot/render_onnx/sh010_####.exr"),
         ("/farm/shot/render/sh010.####.exr", "/farm/shot/render_onnx/sh010.####.exr"),
         ("/tmp/", "/tmp/onnx/####.exr"),  # Blender's default output: inside it, not at the disk root
+        ("/tmp/####.png", "/tmp/onnx/####.exr"),  # what render_pattern makes of it
         ("/proj/shot/render/", "/proj/shot/render/onnx/####.exr"),
         ("//", "//onnx/####.exr"),
         ("####.exr", "onnx/####.exr"),
-        ("C:\\renders\\####", "C:/renders_onnx/####.exr"),
+        ("C:\\renders\\####", "C:/renders/onnx/####.exr"),
+        ("C:\\proj\\renders\\####", "C:/proj/renders_onnx/####.exr"),
     ],
 )
 def test_sibling_output_pattern(render, expected):
