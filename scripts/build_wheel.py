@@ -9,8 +9,8 @@ requirements.txt. onnxruntime-gpu has wheels for x86-64 Linux and Windows only; 
 the CPU build of the same version.
 
 The wheel is written here with the standard library (a wheel is a zip with three metadata files), so building
-it needs no build backend and no network, and the same checkout gives the same bytes: names are sorted and
-every entry carries one fixed timestamp.
+it needs no build backend and no network, and the same checkout gives the same bytes: only the files git tracks
+under engine/, names sorted, every entry with one fixed timestamp.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ import argparse
 import base64
 import hashlib
 import re
+import subprocess
 import sys
 import tomllib
 import zipfile
@@ -65,11 +66,24 @@ def runtime_requirements() -> list[str]:
     return lines
 
 
+def _engine_files() -> list[Path]:
+    """The engine's files as the checkout commits them (`git ls-files`): an untracked or ignored file in the working
+    tree (an editor's leftover, someone's work in progress) never ships. Outside a git checkout (a source archive),
+    every file under engine/."""
+    try:
+        listed = subprocess.run(
+            ["git", "ls-files", "-z", "--", "engine"], cwd=REPO, capture_output=True, check=True, timeout=60
+        ).stdout.decode()
+    except (OSError, subprocess.SubprocessError):
+        return [p for p in sorted((REPO / "engine").rglob("*")) if p.is_file()]
+    return sorted(REPO / name for name in listed.split("\0") if name)
+
+
 def _sources() -> list[tuple[str, bytes]]:
     """The engine's files under the wheel's package name (no caches, no compiled files)."""
     files = []
-    for path in sorted((REPO / "engine").rglob("*")):
-        if path.is_file() and "__pycache__" not in path.parts and path.suffix != ".pyc":
+    for path in _engine_files():
+        if "__pycache__" not in path.parts and path.suffix != ".pyc":
             relative = path.relative_to(REPO / "engine").as_posix()
             files.append((f"{PACKAGE}/{relative}", path.read_bytes()))
     return files

@@ -147,6 +147,13 @@ def _frame_space(path: str, settings: RunSettings) -> WorkingSpace:
     """The working space a frame's colour is in: what its EXR header says (Blender 5 writes it), else the run's."""
     interop = colour_interop_id(path)
     said = WorkingSpace.from_interop_id(interop) if interop else None
+    if interop and said is None and settings.working_space_from_files:
+        # A space this engine does not convert (a custom OCIO config): run as Rec.709, the model would get the
+        # wrong colours without a word. A working space given explicitly is the user's word over the header.
+        raise ImageError(
+            f"{path} says its colour is in '{interop}' (its header's colorInteropID), a space this engine does not "
+            "convert: give --working-space rec709, rec2020 or acescg if its pixels are in one of them"
+        )
     if said is None or said == settings.working_space:
         return settings.working_space
     if settings.working_space_from_files:

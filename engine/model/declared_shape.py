@@ -49,6 +49,12 @@ def _declared(info: TensorInfo) -> str:
     return "x".join(str(d) if d is not None else "?" for d in info.shape)
 
 
+def _declared_batch(images: list[TensorInfo]) -> int:
+    """The batch the graph declares for its image inputs (kept when the contract re-declares only the size)."""
+    first = images[0].shape[0] if images and images[0].shape else None
+    return first if isinstance(first, int) and first > 0 else 1
+
+
 def _prove(
     model: onnx.ModelProto,
     images: list[TensorInfo],
@@ -64,7 +70,7 @@ def _prove(
         session = cpu_session(model, log_severity=4)
     except Exception as exc:  # noqa: BLE001 - onnxruntime raises its own exception types
         raise ModelError(f"onnxruntime cannot load the model with the contract's shapes: {exc}") from exc
-    batch = contract.batch or 1
+    batch = contract.batch or _declared_batch(images)
     sizes = [(h0, w0)]
     if contract.size == DeclaredSize.DYNAMIC:
         sizes.append((h0 + _OTHER_SIZE, w0 + 2 * _OTHER_SIZE))

@@ -6,11 +6,13 @@ from __future__ import annotations
 import numpy as np
 
 W, H = 40, 20
-PX_PER_FRAME = 2  # an orthographic camera 20 units wide over 40 px: 2 px a unit; the plane moves 1 unit a frame
+PX_PER_FRAME = 2  # an orthographic camera 20 units wide over 40 px: 2 px a unit; the plane moves 1 unit a frame right
+UP_PER_FRAME = 1  # and half a unit a frame up (Blender's y): both signs of the Vector pass are checked
 
 
 def moving_plane_scene(bpy, folder):
-    """A plane moving right by 1 unit (2 px) a frame in front of an orthographic camera, rendered as multilayer
+    """A plane moving right by 1 unit (2 px) and up by half a unit (1 px) a frame in front of an orthographic camera,
+    rendered as multilayer
     EXR frames with the Vector and Depth passes (motion blur off: Cycles then writes the Vector pass)."""
     scene = bpy.context.scene
     scene.render.engine = "CYCLES"
@@ -30,8 +32,8 @@ def moving_plane_scene(bpy, folder):
     camera.location, camera.rotation_euler = (0, 0, 10), (0, 0, 0)
     scene.collection.objects.link(camera)
     scene.camera = camera
-    for frame, x in ((1, -2.0), (5, 2.0)):
-        plane.location = (x, 0, 0)
+    for frame, x, y in ((1, -2.0, -1.0), (5, 2.0, 1.0)):
+        plane.location = (x, y, 0)
         plane.keyframe_insert("location", frame=frame)
     scene.frame_set(1)
     layer = scene.view_layers[0]
@@ -71,10 +73,15 @@ def test_the_vector_pass_layout_from_a_real_render(clean_file, tmp_path):
     assert all(v is not None and v.shape[2] == 4 for v in vectors.values())
     moving = np.abs(vectors[3]).max(axis=2) > 0
     assert moving.any() and not moving.all()  # the plane moves, the background does not
-    # X, Y = previous - now; Z, W = now - next, pixels, y up: a plane moving right gives X = Z = -2, Y = W = 0.
-    np.testing.assert_allclose(vectors[3][moving], [[-PX_PER_FRAME, 0, -PX_PER_FRAME, 0]] * int(moving.sum()))
+    # X, Y = previous - now; Z, W = now - next, pixels, y up: a plane moving right and up gives X = Z = -2 and
+    # Y = W = -1.
+    want = [[-PX_PER_FRAME, -UP_PER_FRAME, -PX_PER_FRAME, -UP_PER_FRAME]] * int(moving.sum())
+    np.testing.assert_allclose(vectors[3][moving], want, atol=1e-3)
     motion = {f: Motion.from_vector_pass(vectors[f]) for f in (2, 3)}
-    assert np.all(motion[3].to_previous[moving] == [0, -PX_PER_FRAME])  # its previous point: 2 columns left
+    # Its previous point: 2 columns left and, rows going down the array, 1 row lower.
+    np.testing.assert_allclose(
+        motion[3].to_previous[moving], [[UP_PER_FRAME, -PX_PER_FRAME]] * int(moving.sum()), atol=1e-3
+    )
     previous, current = combined_layer(layers[2]), combined_layer(layers[3])
     warped, _ = warp(previous, motion[3].to_previous)
     ok = consistent(motion[3], motion[2], find_pass(layers[3], "Depth"), find_pass(layers[2], "Depth"))

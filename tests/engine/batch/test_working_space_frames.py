@@ -141,3 +141,15 @@ def test_an_exr_header_says_its_working_space(tmp_path):
     agreed = _cli("run", path, tmp_path / "acescg.exr", tmp_path / "yes.exr", "--working-space", "acescg", *common)
     assert agreed.returncode == 0, agreed.stderr
     np.testing.assert_allclose(read_image(tmp_path / "yes.exr"), out, atol=1e-6)
+
+
+def test_an_unknown_colour_interop_id_is_refused_unless_the_space_is_given(tmp_path):
+    """Review finding: an EXR tagged with a space the engine does not convert ran silently as Rec.709."""
+    path = models.save(models.square(), tmp_path / "square.onnx")
+    _tagged(tmp_path / "ap0.exr", _picture(), "lin_ap0_scene")
+    common = ["--provider", "cpu", "--cache-dir", tmp_path / "cache"]
+    refused = _cli("run", path, tmp_path / "ap0.exr", tmp_path / "no.exr", *common)
+    assert refused.returncode != 0 and not (tmp_path / "no.exr").exists()
+    assert "'lin_ap0_scene' (its header's colorInteropID), a space this engine does not convert" in refused.stderr
+    said = _cli("run", path, tmp_path / "ap0.exr", tmp_path / "yes.exr", "--working-space", "rec709", *common)
+    assert said.returncode == 0, said.stderr

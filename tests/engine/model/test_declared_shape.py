@@ -145,3 +145,11 @@ def test_convert_of_a_vector_input_model(tmp_path):
     converted = _cli("convert", path, "--precision", "fp16", "--out", out, "--const", "style=0.1")
     assert converted.returncode == 0, converted.stderr
     assert out.is_file()
+
+
+def test_size_dynamic_alone_keeps_the_declared_batch(tmp_path):
+    """Review finding: `size: dynamic` without `batch` was proved at batch 1 against a declared 10 and refused as a
+    fixed graph. It is proved at the declared batch, and runs."""
+    path = models.save(models.export_fixed_fcn(), tmp_path / "face.onnx")
+    info = inspect_model(path, build_contract([("sidecar", {"size": "dynamic"})]))
+    assert info.fixed_size is None and info.batch == 10
