@@ -6,6 +6,7 @@ can make exactly that step fail without touching `os.replace` for the whole proc
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import secrets
@@ -14,13 +15,27 @@ from dataclasses import dataclass
 from pathlib import Path
 
 
-def _host_label(name: str) -> str:
-    """A host name as one dot-free name segment: chunks of one farm job write into one shared folder from several
-    workers, and a process id means something only on the host that owns it."""
-    return re.sub(r"[^A-Za-z0-9-]", "-", name.split(".")[0])[:40] or "host"
+def _machine_id() -> str:
+    """The OS's id of this machine (systemd's /etc/machine-id), '' where there is none."""
+    for path in ("/etc/machine-id", "/var/lib/dbus/machine-id"):
+        try:
+            return Path(path).read_text().strip()
+        except OSError:
+            continue
+    return ""
 
 
-HOST = _host_label(socket.gethostname())
+def _host_label(name: str, machine: str = "") -> str:
+    """A host as one dot-free name segment: chunks of one farm job write into one shared folder from several workers,
+    and a process id means something only on the host that owns it. The short name for people, then a digest of the
+    full name and the machine id, so 'render01.siteA' and 'render01.siteB' (or two machines both called
+    'localhost') are told apart."""
+    short = re.sub(r"[^A-Za-z0-9-]", "-", name.split(".")[0])[:24] or "host"
+    digest = hashlib.sha256("\0".join((name, machine)).encode()).hexdigest()[:8]
+    return f"{short}-{digest}"
+
+
+HOST = _host_label(socket.gethostname(), _machine_id())
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import re
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -76,6 +77,8 @@ def same_file(a: str | os.PathLike, b: str | os.PathLike) -> bool:
 def _pid_alive(pid: int) -> bool:
     if pid == os.getpid():
         return True
+    if sys.platform == "win32":
+        return _windows_pid_alive(pid)
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -83,6 +86,25 @@ def _pid_alive(pid: int) -> bool:
     except OSError:  # exists but belongs to someone else
         return True
     return True
+
+
+def _windows_pid_alive(pid: int) -> bool:
+    """On Windows `os.kill(pid, 0)` sends CTRL_C_EVENT (0) to a console group instead of testing the process: asked
+    through the process API instead. A process that cannot be opened for another reason counts as alive (its
+    files are kept: the safe side)."""
+    import ctypes
+
+    kernel32 = ctypes.WinDLL("kernel32", use_last_error=True)  # type: ignore[attr-defined]
+    handle = kernel32.OpenProcess(0x1000, False, pid)  # PROCESS_QUERY_LIMITED_INFORMATION
+    if not handle:
+        return ctypes.get_last_error() != 87  # type: ignore[attr-defined]  # ERROR_INVALID_PARAMETER: no such process
+    try:
+        code = ctypes.c_ulong()
+        if not kernel32.GetExitCodeProcess(handle, ctypes.byref(code)):
+            return True
+        return code.value == 259  # STILL_ACTIVE
+    finally:
+        kernel32.CloseHandle(handle)
 
 
 def _is_stale(folder: str | os.PathLike, name: str, now: float) -> bool:

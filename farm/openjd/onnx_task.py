@@ -40,6 +40,21 @@ ENGINE_ENV = "ONNX_IMAGE_RUNTIME_ENGINE"  # set by install-engine through `openj
 COMMAND = "onnx-image-runtime"
 
 
+# Child output is UTF-8 (Blender's, Python's with PYTHONUTF8 or not): read as such on every worker; the locale's
+# code page on Windows (cp1252) cannot decode it and would end the task with a decode error.
+TEXT = {"text": True, "encoding": "utf-8", "errors": "replace"}
+
+
+def command_words(text: str, windows: bool) -> list[str]:
+    """A command line given as one parameter ('blender', '"C:\\Program Files\\Blender\\blender.exe" --factory-startup')
+    as its words. Windows keeps backslashes (no POSIX escapes) but drops the quotes around a word: a quoted
+    executable path would otherwise reach CreateProcess with its quotes and not be found."""
+    words = shlex.split(text, posix=not windows)
+    if windows:
+        words = [w[1:-1] if len(w) >= 2 and w[0] == w[-1] and w[0] in "\"'" else w for w in words]
+    return words
+
+
 def say(line: str) -> None:
     print(line, flush=True)
 
@@ -141,7 +156,7 @@ def postprocess(args) -> int:
         command.append("--require-gpu")
     command += args.extra
     say("running: " + " ".join(shlex.quote(c) for c in command))
-    proc = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, **TEXT)
     stdout: list[str] = []
     reader = threading.Thread(target=_pump, args=(proc.stdout, stdout), daemon=True)
     reader.start()
@@ -184,7 +199,7 @@ def postprocess(args) -> int:
 
 def render(args) -> int:
     start, end, step = chunk_bounds(args.frames)
-    blender = shlex.split(args.blender, posix=os.name != "nt")
+    blender = command_words(args.blender, windows=os.name == "nt")
     command = [*blender, "-b", args.scene_file]
     if args.output_dir:
         # Blender's -o takes the path without the extension it adds itself (-x 1): the frames land where the
@@ -195,7 +210,7 @@ def render(args) -> int:
     command += (["-j", str(step)] if step != 1 else []) + ["-a"]
     total = len(range(start, end + 1, step))
     say("running: " + " ".join(shlex.quote(c) for c in command))
-    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, **TEXT)
     saved = 0
     for raw in proc.stdout:
         line = raw.rstrip("\n")

@@ -281,3 +281,19 @@ def test_working_space_parameter_reaches_the_engine(frames_dir):
     np.testing.assert_allclose(read_image(frames_dir / "post" / "0001.exr"), read_image(direct), rtol=0, atol=1e-6)
     default = openjd("run", str(POSTPROCESS), "--step", "PostProcess", *post_params(frames_dir, "2"), cwd=frames_dir)
     assert default.returncode == 0 and "--working-space" not in default.stdout
+
+
+def test_a_quoted_blender_path_on_windows_loses_its_quotes():
+    """Review finding: on Windows shlex kept the quotes of '"C:\\Program Files\\...\\blender.exe"', and CreateProcess
+    found no such file. POSIX splitting is unchanged."""
+    sys.path.insert(0, str(FARM / "openjd"))
+    try:
+        import onnx_task
+    finally:
+        sys.path.pop(0)
+    windows = onnx_task.command_words('"C:\\Program Files\\Blender\\blender.exe" --factory-startup', windows=True)
+    assert windows == ["C:\\Program Files\\Blender\\blender.exe", "--factory-startup"]
+    assert onnx_task.command_words("'/opt/my blender/blender' -noaudio", windows=False) == [
+        "/opt/my blender/blender",
+        "-noaudio",
+    ]

@@ -267,3 +267,26 @@ def test_skip_existing_keeps_only_outputs_that_read_back_whole(prepared, tmp_pat
     from engine.image.files import whole_image_problem
 
     assert all(whole_image_problem(out / f"000{n}.exr") == "" for n in (1, 2, 3, 4))
+
+
+def test_hosts_with_one_short_name_are_told_apart():
+    """Review finding: the label was the short host name, so 'render01.siteA' and 'render01.siteB' (or containers all
+    called 'localhost') judged each other's process ids as their own."""
+    from engine import atomic
+
+    labels = {atomic._host_label(name, machine) for name, machine in
+              (("render01.siteA", ""), ("render01.siteB", ""), ("localhost", "a1"), ("localhost", "b2"))}  # fmt: skip
+    assert len(labels) == 4
+    assert all(atomic.temp_owner(f".0001.{label}.42.0a1b2c3d.tmp.exr")[0].host == label for label in labels)
+
+
+def test_on_windows_a_writer_is_asked_through_the_process_api_never_signalled(monkeypatch):
+    """Review finding: on Windows os.kill(pid, 0) sends CTRL_C_EVENT to a console group (0 is CTRL_C_EVENT) instead of
+    testing the process: the clean-up must never call it there."""
+    from engine.image import files
+
+    asked = []
+    monkeypatch.setattr(files.sys, "platform", "win32")
+    monkeypatch.setattr(files, "_windows_pid_alive", lambda pid: asked.append(pid) or False)
+    monkeypatch.setattr(files.os, "kill", lambda *a: pytest.fail("os.kill on Windows"))
+    assert files._pid_alive(_dead_pid()) is False and len(asked) == 1
