@@ -45,6 +45,48 @@ def expand_highlights(y: np.ndarray, ceiling: float) -> np.ndarray:
     return out
 
 
+def _shoulder_rate(ceiling: float) -> float:
+    """The rate a of the shoulder that reaches 1 exactly at `ceiling` with slope 1 at the knee: a = ln(1 + a T),
+    T = (ceiling - k) / (1 - k) (Newton's method; 0 when T <= 1: nothing above 1 to fold in, the curve is x)."""
+    top = (max(ceiling, 1.0) - HDR_KNEE) / (1 - HDR_KNEE)
+    if top <= 1.0 + 1e-6:
+        return 0.0
+    a = 2.0 * np.log(top)
+    for _ in range(60):
+        step = (a - np.log1p(a * top)) / (1 - top / (1 + a * top))
+        a -= step
+        if abs(step) < 1e-12:
+            break
+    return float(a)
+
+
+def roll_off(x: np.ndarray, ceiling: float) -> np.ndarray:
+    """`hdr: compress` as encoded: x below the knee k as it is; above it k + (1 - k) ln(1 + a t) / a with
+    t = (x - k) / (1 - k), the rate a chosen per picture so that its brightest value `ceiling` lands on 1 and the
+    slope at the knee is 1 (`_shoulder_rate`). Logarithmic, the shoulder keeps the same relative resolution from the
+    knee to the ceiling: rounded to fp16 (a GPU's reduced precision), a highlight of 150 comes back within 1 %,
+    where a Reinhard shoulder over (0.8, 1) returned the ceiling (review finding)."""
+    a = _shoulder_rate(ceiling)
+    if a == 0.0:
+        return np.asarray(x, np.float32)
+    k = np.float32(HDR_KNEE)
+    t = np.maximum(x - k, 0.0) / (1 - k)
+    return np.where(x > k, k + (1 - k) * (np.log1p(np.float32(a) * t) / np.float32(a)), x).astype(np.float32)
+
+
+def roll_back(y: np.ndarray, ceiling: float) -> np.ndarray:
+    """`roll_off` undone (in float64, on the pixels above the knee), held at most at `ceiling` (a model's 1.0 never
+    comes back brighter than the brightest input)."""
+    a = _shoulder_rate(ceiling)
+    above = y > HDR_KNEE
+    if a == 0.0 or not above.any():
+        return np.minimum(np.asarray(y, np.float32), np.float32(max(ceiling, 1.0)))
+    s = np.minimum((y[above].astype(np.float64) - HDR_KNEE) / (1 - HDR_KNEE), 1.0)
+    out = np.array(y, np.float32, copy=True)
+    out[above] = HDR_KNEE + (1 - HDR_KNEE) * np.expm1(a * s) / a
+    return out
+
+
 def out_of_range(picture: np.ndarray, contract: TensorContract, tolerance: float = 0.0) -> int:
     """Pixels the input encoding will clip: outside [0, 1] (by more than `tolerance`) for an sRGB model, below 0
     only when highlights are compressed (the shoulder keeps every value under 1), none for a linear model."""
@@ -58,13 +100,16 @@ def _per_channel(values: tuple[float, ...]) -> np.ndarray:
     return np.asarray(values, np.float32)
 
 
-def encode(picture: np.ndarray, contract: TensorContract, count_clipped: bool = True) -> tuple[np.ndarray, int]:
+def encode(
+    picture: np.ndarray, contract: TensorContract, count_clipped: bool = True, ceiling: float = 1.0
+) -> tuple[np.ndarray, int]:
     """HxWxC scene-linear picture -> HxWxC model values; returns (array, pixels clipped by the sRGB transform, or 0
-    when not `count_clipped`: the pipeline counts on the picture given, before resampling)."""
+    when not `count_clipped`: the pipeline counts on the picture given, before resampling). `ceiling`: the whole
+    picture's brightest value, where compressed highlights reach 1 (`roll_off`)."""
     clipped = 0
     x = picture
     if contract.hdr == HdrMode.COMPRESS:
-        x = compress_highlights(x)
+        x = roll_off(x, ceiling)
     if contract.colour == ColorMode.SRGB:
         # sRGB models were trained on display-referred [0, 1]; HDR values cannot be represented (unless compressed).
         clipped = out_of_range(picture, contract) if count_clipped else 0
@@ -101,5 +146,5 @@ def decode(values: np.ndarray, contract: TensorContract, ceiling: float = 1.0) -
     if contract.colour == ColorMode.SRGB:
         x = srgb_to_linear(x)
     if contract.hdr == HdrMode.COMPRESS:
-        x = expand_highlights(x, ceiling)
+        x = roll_back(x, ceiling)
     return np.asarray(x, np.float32)

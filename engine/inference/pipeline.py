@@ -281,7 +281,7 @@ def _encode_first(fed: _ModelInputs, name: str, colour: np.ndarray, plan: Plan |
     resized = _resized(colour, plan)
     if record.hdr == HdrMode.COMPRESS:
         fed.ceiling = max(1.0, float(resized.max()))
-    encoded, _ = encode(resized, record, count_clipped=False)
+    encoded, _ = encode(resized, record, count_clipped=False, ceiling=fed.ceiling)
     fed.colours[name] = place(encoded, plan.letterbox, plan.letterbox.pad) if plan and plan.letterbox else encoded
 
 

@@ -55,7 +55,7 @@ def test_compress_returns_the_highlights_that_clip_loses(tmp_path):
     clip_error = np.abs(clipped.image - image)[bright] / image[bright]
     error = np.abs(compressed.image - image)[bright] / image[bright]
     assert clip_error.max() > 0.9  # 150 came back as 1
-    assert error.max() < 0.01
+    assert error.max() < 1e-4  # fp32: 1.1e-5 measured
     assert clipped.clipped_pixels == int(bright.any(axis=2).sum()) and compressed.clipped_pixels == 0
     below = image <= HDR_KNEE  # untouched by the shoulder: only the sRGB round trip's float rounding
     np.testing.assert_allclose(compressed.image[below], image[below], rtol=1e-5, atol=1e-6)
@@ -71,3 +71,23 @@ def test_the_curve_is_smooth_at_the_knee_and_inverted_exactly():
     np.testing.assert_allclose(expand_highlights(y, 100.0), x, rtol=2e-4)  # float32 y: 1 - 2e-4 at x = 100
     # A model's 1.0 (the shoulder's infinity) comes back as the brightest input, not as a firefly.
     assert expand_highlights(np.float32([[1.0]]), 100.0)[0, 0] == np.float32(100.0)
+
+
+def test_the_fitted_shoulder_survives_fp16_and_is_smooth_at_the_knee():
+    """Review finding: the fixed shoulder squeezed everything above 0.8 into (0.8, 1), where fp16 (a GPU's reduced
+    precision) has steps of 2^-11: a highlight of 150 came back as the frame's brightest value. The shoulder fitted
+    to the picture keeps one relative resolution up to its brightest value."""
+    from engine.image.normalize import roll_back, roll_off
+
+    for ceiling in (1.5, 150.0, 20000.0):
+        x = np.array([0.5, HDR_KNEE, 0.9, 1.0, 3.0, 12.0, 40.0, 150.0, ceiling], np.float32)
+        x = x[x <= ceiling]
+        y = roll_off(x, ceiling)
+        assert y.max() == np.float32(1.0) and np.all(np.diff(y) >= 0) and np.all(y[:2] == x[:2])
+        np.testing.assert_allclose(roll_back(y, ceiling), x, rtol=1e-5)
+        through_fp16 = roll_back(y.astype(np.float16).astype(np.float32), ceiling)
+        assert np.abs(through_fp16 / x - 1).max() < 0.02, (ceiling, through_fp16)
+        slope = (roll_off(np.float32([HDR_KNEE + 1e-4]), ceiling)[0] - np.float32(HDR_KNEE)) / 1e-4
+        assert abs(slope - 1.0) < 5e-3  # no kink at the knee (a finite difference over 1e-4)
+    plain = np.array([0.2, 0.9, 1.0], np.float32)  # nothing above 1: fed as it is
+    assert np.array_equal(roll_off(plain, 1.0), plain)
