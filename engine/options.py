@@ -36,6 +36,9 @@ class ColorMode(StrEnum):
     """The model takes scene-linear values."""
     SRGB = "srgb"
     """The model takes display-encoded (sRGB) values in [0, 1]."""
+    DATA = "data"
+    """Values that are not colour (normals, positions, depth, a matte): never moved between colour spaces (the file's
+    working space) and never sRGB-encoded; a normal-estimation model's output, say."""
 
 
 class WorkingSpace(StrEnum):

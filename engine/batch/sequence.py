@@ -36,7 +36,7 @@ from ..image.files import (
 )
 from ..image.passes import data_inputs, find_pass, select_inputs
 from ..inference.pipeline import RunResult, RunSettings, run_image
-from ..options import WorkingSpace
+from ..options import ColorMode, WorkingSpace
 from ..progress import SILENT, Progress
 from ..runtime.prepare import PreparedModel
 from .accuracy_check import recheck_affordable, recheck_against_fp32
@@ -164,6 +164,14 @@ def _frame_space(path: str, settings: RunSettings) -> WorkingSpace:
     )
 
 
+def _data_result(settings: RunSettings) -> bool:
+    """Whether the contract says the result is data (`output.colour: data`, or a data input the output follows):
+    written as the model gave it, in no colour space."""
+    contract = settings.effective_contract()
+    said = dict(contract.output_keys).get("colour")
+    return said == ColorMode.DATA or (said is None and contract.input.colour == ColorMode.DATA)
+
+
 def _load(path: str, pass_inputs: Mapping[str, str], input_names: list[str], settings: RunSettings) -> _Frame:
     layers = read_layers(path)
     try:
@@ -178,7 +186,7 @@ def _load(path: str, pass_inputs: Mapping[str, str], input_names: list[str], set
         # Blender brings an sRGB image into it (the run takes it back out for the model: a no-op overall).
         image = from_rec709(image, space) if settings.converts(input_names[0]) else image
         extra = {name: from_rec709(a, space) if settings.converts(name) else a for name, a in extra.items()}
-    result_space = space if settings.converts(input_names[0]) else WorkingSpace.REC709
+    result_space = space if settings.converts(input_names[0]) and not _data_result(settings) else WorkingSpace.REC709
     vector = find_pass(layers, "Vector")
     motion = Motion.from_vector_pass(vector) if vector is not None and vector.shape[2] >= 4 else None
     return _Frame(image, extra, settings, result_space, motion, find_pass(layers, "Depth"))

@@ -14,7 +14,7 @@ from ..image.colour import from_rec709, to_rec709
 from ..image.normalize import decode, encode, out_of_range
 from ..model.contract import HdrMode, ModelContract, OutputAs
 from ..model.records import TensorInfo
-from ..options import Fit, FitChoice, Layout
+from ..options import ColorMode, Fit, FitChoice, Layout
 from ..progress import SILENT, Progress
 from ..runtime.memory import auto_tile_side, memory_budget
 from ..runtime.prepare import PreparedModel
@@ -181,7 +181,7 @@ def _run_image(prepared, image, extra, settings, progress, mapping) -> RunResult
     if contract.output_as == OutputAs.ALPHA:
         result = _with_alpha(*_source_with_matte(image, result), settings)
     else:
-        if settings.converts(inputs[0].name):
+        if settings.converts(inputs[0].name) and out_contract.colour != ColorMode.DATA:
             result = from_rec709(result, settings.working_space)  # back into the working space the image came in
         result = _with_alpha(result, _output_alpha(fed.alpha, (out_h, out_w), plan, settings), settings)
     return RunResult(
@@ -241,7 +241,8 @@ def _model_inputs(inputs, assigned, raw, hw, plan, settings) -> _ModelInputs:
         if t.name in raw:
             colour = source
         else:
-            if settings.converts(t.name):
+            data = t is inputs[0] and contract.input.colour == ColorMode.DATA
+            if settings.converts(t.name) and not data:
                 # Before split_alpha, whose luminance for a one-channel model weighs Rec.709 primaries.
                 source = to_rec709(source, settings.working_space)
             colour, a, note = split_alpha(source, t.channels)

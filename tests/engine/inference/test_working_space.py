@@ -76,6 +76,22 @@ def test_a_data_input_reaches_the_model_as_stored(prepared):
     assert np.abs(to_rec709(as_colour.image, WorkingSpace.ACESCG) - normal).max() > 0.05
 
 
+def test_an_output_declared_data_is_not_moved_into_the_working_space(prepared):
+    """Review finding: a model that takes colour and gives data (normals, positions) had its output multiplied by the
+    Rec.709 -> ACEScg matrix. `output.colour: data` leaves it as the model gave it."""
+    from engine.model.contract import build_contract
+
+    returns_normal = prepared("returns_normal")
+    colour = from_rec709(_picture(alpha=False), WorkingSpace.ACESCG)
+    normal = np.random.default_rng(5).uniform(-1.0, 1.0, colour.shape).astype(np.float32)
+    contract = build_contract([("file", {"output": {"colour": "data"}})])
+    settings = RunSettings(working_space=WorkingSpace.ACESCG, data_inputs=frozenset({"normal"}), contract=contract)
+    result = run_image(returns_normal, colour, extra={"normal": normal}, settings=settings).image
+    np.testing.assert_allclose(result, normal, atol=1e-6)  # as the model gave it: no matrix
+    as_colour = run_image(returns_normal, colour, extra={"normal": normal}, settings=replace(settings, contract=None))
+    assert np.abs(as_colour.image - normal).max() > 0.05  # without the key, the output went back into ACEScg
+
+
 def test_a_data_image_passes_through_untouched(prepared):
     """A Non-Color image (first input data): neither it nor the result is converted."""
     square = prepared("square")

@@ -136,7 +136,7 @@ def test_info_reports_what_the_schema_refuses_and_validates_the_effective_contra
 
     data = info("--resize", "short_side_min=736,multiple=32", "--hdr", "compress")
     # The parser takes any case; the schema (editors, pipeline tools) lists the canonical lowercase.
-    assert data["contract_schema_problems"] == ["sidecar: /input/colour: 'SRGB' is not one of linear, srgb"]
+    assert data["contract_schema_problems"] == ["sidecar: /input/colour: 'SRGB' is not one of linear, srgb, data"]
     assert data["contract"]["resize"] == {"short_side_min": 736, "multiple": 32}
     assert data["contract_sources"]["resize"] == "flags" and data["contract"]["input"]["hdr"] == "compress"
     assert schema_problems(data["contract"]) == []
