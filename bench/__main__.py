@@ -128,6 +128,13 @@ def main(argv=None) -> int:
     ]
     keep("memory")
     if args.provider == "cpu":
+        from .int8_suite import cpu_row, int8_models, int8_row
+
+        # INT8 where the CPU runs it faster (issue 30): 1080p, interleaved, with the rule's figures and auto's choice.
+        results["cpu"] = cpu_row()
+        results["int8"] = [int8_row(name, path, cache, args.repeats) for name, path in int8_models(work).items()]
+        keep("int8")
+    if args.provider == "cpu":
         from .cli_process import SIZES as PROCESS_SIZES
         from .cli_process import prepare_row, process_row
 

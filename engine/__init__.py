@@ -59,6 +59,7 @@ _EXPORTS: dict[str, str] = {
     "TensorInfo": ".model.records",
     "inspect_model": ".model.inspect",
     # precision
+    "AccuracyRule": ".precision.accuracy",
     "ConversionOptions": ".precision.records",
     "ConversionReport": ".precision.records",
     "Backend": ".precision.records",
@@ -77,6 +78,7 @@ _EXPORTS: dict[str, str] = {
     # image
     "read_layers": ".image.files",
     "read_image": ".image.files",
+    "image_size": ".image.files",
     "write_image": ".image.files",
     "same_file": ".image.files",
     "ExrOptions": ".image.files",
@@ -135,7 +137,7 @@ if TYPE_CHECKING:
     from .errors import Cancelled, ConversionError, EngineError, ImageError, ModelError, RuntimeFailure
     from .image.alpha import premultiply
     from .image.colour import from_rec709, srgb_to_linear, to_rec709
-    from .image.files import EXR_CODECS, ExrOptions, read_image, read_layers, same_file, write_image
+    from .image.files import EXR_CODECS, ExrOptions, image_size, read_image, read_layers, same_file, write_image
     from .image.passes import combined_layer, data_inputs, mapping_warning, parse_mapping, select_inputs
     from .inference.pipeline import RunResult, run_image
     from .inference.settings import RunSettings
@@ -176,6 +178,7 @@ if TYPE_CHECKING:
         WorkingSpace,
     )
     from .options import parse as parse_option
+    from .precision.accuracy import AccuracyRule
     from .precision.convert import convert_model_file
     from .precision.records import Backend, ConversionOptions, ConversionReport
     from .progress import Progress

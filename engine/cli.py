@@ -302,6 +302,8 @@ def _cmd_convert(args) -> int:
         _error(f"conversion failed: {report.reason}{hint}")
         return 2
     print(f"note: the accuracy was judged on {report.validated_on}", file=sys.stderr)
+    if report.calibration is not None:
+        print(f"note: int8 calibrated ({report.calibration.method}) on {report.calibration.data}", file=sys.stderr)
     if report.decision:
         print(f"note: {report.decision}", file=sys.stderr)
     return 0
@@ -390,16 +392,20 @@ def _mapping_notes(args, prepared) -> list[str]:
 
 
 def _cmd_run(args) -> int:
-    from . import needs_sample, prepare_model, process_frame, read_image, same_file
+    from . import image_size, needs_sample, prepare_model, process_frame, read_image, same_file
 
     if same_file(args.input, args.output):
         raise EngineError("the output would overwrite the input image; choose another output path")
     _check_gpu_first(args)
     contract = _contract(args)
-    # Reduced precision is validated on the image being processed, not on a synthetic one; fp32 (auto on a CPU
-    # included) reads it once, in process_frame.
-    sample = read_image(args.input) if needs_sample(args.precision, _settings(args)) else None
-    prepared = prepare_model(args.model, args.precision, _settings(args), args.cache_dir, sample, contract=contract)
+    # Reduced precision is validated (int8 calibrated) on the image being processed, not on a synthetic one; fp32
+    # (auto on a CPU where int8 was measured not faster for this model and size) reads it once, in process_frame.
+    size = image_size(args.input)
+    wanted = needs_sample(args.precision, _settings(args), args.model, size, args.cache_dir)
+    sample = read_image(args.input) if wanted else None
+    prepared = prepare_model(
+        args.model, args.precision, _settings(args), args.cache_dir, sample, contract=contract, size=size
+    )
     _require_gpu(args, prepared.provider, prepared.fallback_reason)
     _print_notes(prepared)
     if prepared.fallback_reason and args.provider != Provider.CPU:
@@ -431,7 +437,16 @@ def _cmd_run(args) -> int:
 
 
 def _cmd_sequence(args) -> int:
-    from . import first_frame_sample, needs_sample, parse_frames, prepare_model, process_sequence, with_extension
+    from . import (
+        first_frame_sample,
+        frame_path,
+        image_size,
+        needs_sample,
+        parse_frames,
+        prepare_model,
+        process_sequence,
+        with_extension,
+    )
 
     try:
         frames = parse_frames(args.frames)
@@ -439,8 +454,13 @@ def _cmd_sequence(args) -> int:
         raise EngineError(str(exc)) from exc
     _check_gpu_first(args)
     contract = _contract(args)
-    sample = first_frame_sample(args.input, frames) if needs_sample(args.precision, _settings(args)) else None
-    prepared = prepare_model(args.model, args.precision, _settings(args), args.cache_dir, sample, contract=contract)
+    first = frame_path(args.input, frames[0]) if frames else ""
+    size = image_size(first) if first and Path(first).is_file() else None
+    wanted = needs_sample(args.precision, _settings(args), args.model, size, args.cache_dir)
+    sample = first_frame_sample(args.input, frames) if wanted else None
+    prepared = prepare_model(
+        args.model, args.precision, _settings(args), args.cache_dir, sample, contract=contract, size=size
+    )
     _require_gpu(args, prepared.provider, prepared.fallback_reason)
     _print_notes(prepared)
     mapping_notes = _mapping_notes(args, prepared)
@@ -686,16 +706,21 @@ def _add_convert(sub, help_format) -> None:
     convert.add_argument(
         "--precision",
         type=Precision,
-        choices=[Precision.FP16, Precision.AMP, Precision.AUTO],
+        choices=[Precision.FP16, Precision.AMP, Precision.INT8, Precision.AUTO],
         default="fp16",
-        help="fp16: every node half precision; amp: half where it stays accurate; auto: fp16 if it passes, else amp",
+        help="fp16: every node half precision; amp: half where it stays accurate; int8: static quantization "
+        "calibrated on --sample (for CPUs with VNNI); auto: fp16 if it passes, else amp",
     )
     _contract_args(convert)
     convert.add_argument("--out", required=True, help="where the converted model is written")
-    convert.add_argument("--sample", help="image to validate on (its most detailed crops are used)")
-    convert.add_argument("--rtol", type=_positive, default=1e-2, help="relative tolerance of the accuracy check")
-    convert.add_argument("--atol", type=_positive, default=1e-2, help="absolute tolerance of the accuracy check")
-    convert.add_argument("--block-op", action="append", default=[], help="op type to keep fp32 (repeatable)")
+    convert.add_argument(
+        "--sample", help="image to validate on, and to calibrate int8 on (its most detailed crops and its extremes)"
+    )
+    convert.add_argument("--rtol", type=_positive, default=1e-2, help="relative tolerance of mixed precision's search")
+    convert.add_argument("--atol", type=_positive, default=1e-2, help="absolute tolerance of mixed precision's search")
+    convert.add_argument(
+        "--block-op", action="append", default=[], help="op type to keep fp32 (float for int8; repeatable)"
+    )
     convert.add_argument(
         "--backend", choices=["onnxconverter", "ort"], default="onnxconverter", help="the fp16 converter to use"
     )

@@ -13,9 +13,13 @@ class Precision(StrEnum):
     FP16 = "fp16"
     AMP = "amp"
     """Automatic mixed precision: fp16 where the accuracy check allows, fp32 elsewhere."""
+    INT8 = "int8"
+    """Static int8 quantization (QDQ) calibrated on the image being processed: faster than fp32 on CPUs with int8
+    dot-product instructions (AVX-512 VNNI, AVX-VNNI), slower on others (precision/int8.py)."""
     AUTO = "auto"
-    """The fastest precision that passes the accuracy check on the provider that runs it (fp32 on the CPU,
-    where fp16 and mixed precision run slower: docs/benchmarks.md)."""
+    """The fastest precision that passes the accuracy check on the provider that runs it: on CUDA fp16, else mixed
+    precision, else fp32; on the CPU int8 where it is measured faster on this CPU and passes, else fp32 (fp16 and
+    mixed precision run slower there: docs/benchmarks.md)."""
 
 
 class Provider(StrEnum):

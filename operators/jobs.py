@@ -120,11 +120,12 @@ class ModelJob:
         return SessionSettings(provider=self.provider, device_id=self.device_id)
 
     def needs_sample(self) -> bool:
-        """Whether the precision that will run is reduced, so a sample image judges its conversion (the engine's
-        needs_sample: `auto` on a CPU runs fp32 and reads no sample)."""
+        """Whether the precision that will run is reduced, so a sample image judges (for int8: calibrates) its
+        conversion (the engine's needs_sample: `auto` on a CPU reads none once int8 was measured not faster for
+        this model on this computer)."""
         from ..engine import needs_sample
 
-        return needs_sample(self.precision, self.session_settings())
+        return needs_sample(self.precision, self.session_settings(), self.model_path, cache_dir=self.cache_dir)
 
     def with_sample(self, read: Callable[[], np.ndarray]) -> ModelJob:
         """This job with a sample image read by `read`, only when the precision that runs needs one."""
@@ -287,7 +288,7 @@ class RenderJob(ImageJob):
         return data_inputs(self.layers or {}, [t.name for t in info.image_inputs], self.mapping)
 
 
-BENCH_PRECISIONS = (Precision.FP32, Precision.FP16, Precision.AMP)
+BENCH_PRECISIONS = (Precision.FP32, Precision.FP16, Precision.AMP, Precision.INT8)
 
 
 @dataclass

@@ -76,7 +76,7 @@ class ONNX_OT_save_contract(bpy.types.Operator):
 
 
 class ONNX_OT_benchmark_model(JobRunner, ModelArgs, bpy.types.Operator):
-    """Time the model at FP32, FP16 and mixed precision on the active image (cropped to 256 px)"""
+    """Time the model at FP32, FP16, mixed precision and INT8 on the active image (cropped to 256 px)"""
 
     bl_idname = "onnx.benchmark_model"
     bl_label = "Benchmark ONNX Model"

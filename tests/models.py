@@ -683,3 +683,42 @@ def style_vector(seed: int = 24, length: int = 100) -> onnx.ModelProto:
     inits.append(_init("one_i", np.array([1], np.int64)))
     style = helper.make_tensor_value_info("style", TensorProto.FLOAT, [1, 1, 1, length])
     return _model(nodes, [_img("x"), style], [_img("y")], inits)
+
+
+def tone_curve(seed: int = 25, hidden: int = 8) -> onnx.ModelProto:
+    """The sample model's shape in small: scene-linear in and out, a log curve inside (y = log(1 + 16 x) / log 17),
+    two 3x3 convolutions working on that perceptual scale with a residual, and the inverse curve out. Its int8
+    version stays within the accuracy rule on an SDR image (the curve is float, the convolutions see a 0-1 range)
+    and not on an HDR one (the log of 40 stretches that range, and every step with it). Weights are small next to
+    each output channel's largest, so no int8 dot product saturates on CPUs without VNNI either."""
+    r = _rng(seed)
+    w1 = (r.standard_normal((hidden, 3, 3, 3)) * 0.05).astype(np.float32)
+    w1[np.arange(hidden), np.arange(hidden) % 3, 1, 1] = 1.0
+    w2 = (r.standard_normal((3, hidden, 3, 3)) * 0.01).astype(np.float32)
+    w2[np.arange(3), np.arange(3), 1, 1] = 0.25
+    log17 = float(np.log(17.0))
+    inits = [
+        _init("w1", w1),
+        _init("b1", np.zeros(hidden, np.float32)),
+        _init("w2", w2),
+        _init("b2", np.zeros(3, np.float32)),
+        _init("sixteen", np.array(16.0, np.float32)),
+        _init("one", np.array(1.0, np.float32)),
+        _init("log17", np.array(log17, np.float32)),
+    ]
+    nodes = [
+        helper.make_node("Relu", ["x"], ["xr"], name="positive"),
+        helper.make_node("Mul", ["xr", "sixteen"], ["x16"], name="gain"),
+        helper.make_node("Add", ["x16", "one"], ["x17"], name="plus_one"),
+        helper.make_node("Log", ["x17"], ["lg"], name="log"),
+        helper.make_node("Div", ["lg", "log17"], ["curve"], name="curve"),
+        _conv("conv1", "curve", "w1", "b1", "h"),
+        helper.make_node("Relu", ["h"], ["hr"], name="relu"),
+        _conv("conv2", "hr", "w2", "b2", "d"),
+        helper.make_node("Add", ["curve", "d"], ["z"], name="residual"),
+        helper.make_node("Mul", ["z", "log17"], ["zl"], name="unscale"),
+        helper.make_node("Exp", ["zl"], ["e"], name="exp"),
+        helper.make_node("Sub", ["e", "one"], ["e1"], name="minus_one"),
+        helper.make_node("Div", ["e1", "sixteen"], ["y"], name="linear"),
+    ]
+    return _model(nodes, [_img("x")], [_img("y")], inits)

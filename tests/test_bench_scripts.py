@@ -92,3 +92,21 @@ def test_cli_process_rows_time_the_default_command_against_a_plain_script(tmp_pa
     # auto: fp32 on a CPU; on CUDA the fastest precision that passes
     assert prepared["default_precision"] == "fp32" or not NO_CUDA
     assert prepared["raw_ms"] > 0
+
+
+def test_int8_bench_row_times_both_and_gives_the_rules_figures(tmp_path):
+    """Issue 30's bench row: int8 and fp32 timed on one image, the rule's figures on it, auto's choice and the CPU's
+    vector extensions (the timings are this machine's and never asserted)."""
+    from bench.int8_suite import cpu_row, int8_row
+    from engine.precision.accuracy import AccuracyRule
+    from tests import models
+
+    rule = AccuracyRule()
+    sdr = int8_row("tone", models.save(models.tone_curve(), tmp_path / "tone.onnx"), tmp_path / "c", 1, (192, 256))
+    assert sdr["fp32_ms"] > 0 and sdr["int8_ms"] > 0 and sdr["int8_over_fp32"] == sdr["int8_ms"] / sdr["fp32_ms"]
+    assert sdr["psnr_db"] >= rule.min_psnr_db and sdr["rule_on_whole_image"] == "within"
+    assert sdr["rule_on_crops"] == "passed" and sdr["auto"].startswith("fp32: auto chose fp32: int8 not faster")
+    chain = int8_row("chain", models.save(models.conv_chain(), tmp_path / "chain.onnx"), tmp_path / "c", 1, (96, 128))
+    assert chain["rule_on_whole_image"].startswith("outside: ") and chain["rule_on_crops"].startswith("refused: ")
+    cpu = cpu_row()
+    assert set(cpu) == {"extensions", "int8_dot_product"} and cpu["int8_dot_product"]

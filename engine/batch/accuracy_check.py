@@ -14,15 +14,15 @@ import numpy as np
 from ..errors import ConversionError
 from ..inference.pipeline import RunSettings, run_image
 from ..options import Precision
-from ..precision.accuracy import compare
+from ..precision.accuracy import AccuracyRule, compare, picture_view
 
 if TYPE_CHECKING:
     from ..runtime.prepare import PreparedModel
 
 RECHECK_PIXELS = 4_000_000
 """Images up to this size (about 2560x1560) are re-run in fp32 for the check; larger ones are not."""
-RTOL = ATOL = 1e-2
-"""ConversionOptions' default tolerance: the one the conversion was validated with."""
+RULE = AccuracyRule()
+"""The accuracy rule every conversion is judged by (precision.accuracy), here on the whole delivered picture."""
 
 
 def recheck_affordable(image: np.ndarray) -> bool:
@@ -33,11 +33,14 @@ def fp32_reference(
     prepared: PreparedModel, sample: np.ndarray | None, prepare_fp32: Callable[[], PreparedModel]
 ) -> PreparedModel | None:
     """The one re-check policy (the command line, Blender's operators and the render post-process all call it):
-    the first full output is compared with fp32 when the precision that *runs* is reduced (the resolved one:
+    the first full output is compared with fp32 when the precision that *runs* is fp16 or mixed (the resolved one:
     `auto` that chose fp32 on a CPU runs the model once), the image is at hand and it is small enough to run
-    twice. Returns the fp32 model to compare with (made by `prepare_fp32`), or None when nothing is
-    re-checked."""
-    if prepared.precision == Precision.FP32 or sample is None or not recheck_affordable(sample):
+    twice. Returns the fp32 model to compare with (made by `prepare_fp32`), or None when nothing is re-checked.
+
+    int8 is not re-checked: it was calibrated and judged on this very image when it was prepared (its cache key
+    holds the image), so the reason for the re-check, a conversion cached after being judged on another image,
+    does not hold; and running fp32 as well would cost more than int8 saves."""
+    if prepared.precision in (Precision.FP32, Precision.INT8) or sample is None or not recheck_affordable(sample):
         return None
     return prepare_fp32()
 
@@ -50,13 +53,12 @@ def recheck_against_fp32(
     settings: RunSettings,
     precision: str,
 ) -> None:
-    """Raise ConversionError when `output` (the reduced-precision result for `image`) is outside the
-    tolerance of the fp32 model `reference` on the same image."""
+    """Raise ConversionError when `output` (the reduced-precision result for `image`) is outside the accuracy rule
+    against the fp32 model `reference` on the same image."""
     expected = run_image(reference, image, extra, settings).image
-    acc = compare(expected, output)
-    if not acc.within(RTOL, ATOL, expected, output):
+    acc = compare(expected, output, picture_view(expected.shape[2] if expected.ndim == 3 else 1), RULE)
+    if failures := RULE.failures(acc):
         raise ConversionError(
             f"the {precision} model's output on this image differs from fp32 by up to {acc.max_abs_error:.3g} "
-            f"(tolerance rtol {RTOL}, atol {ATOL}; PSNR {acc.psnr_db:.1f} dB): nothing was written; "
-            "use fp32, or amp validated on this image"
+            f"({'; '.join(failures)}): nothing was written; use fp32, or amp validated on this image"
         )

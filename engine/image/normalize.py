@@ -20,29 +20,13 @@ top 9% of sRGB codes) that a display-referred model sees as near-white."""
 
 
 def compress_highlights(x: np.ndarray) -> np.ndarray:
-    """The `hdr: compress` shoulder: x below the knee k as it is; above it k + (1 - k) t / (1 + t) with
-    t = (x - k) / (1 - k) (Reinhard's x / (1 + x), scaled to start at the knee with slope 1, so the curve has no
-    kink there), which stays under 1 for every finite x and is undone exactly by `expand_highlights`."""
+    """A fixed highlight shoulder for putting errors in display units (precision/accuracy.py): x below the knee k
+    as it is; above it k + (1 - k) t / (1 + t) with t = (x - k) / (1 - k) (Reinhard's x / (1 + x) moved to the knee,
+    slope 1 there), under 1 for every finite x. The same for every picture, so every model is judged alike; the
+    `hdr: compress` mode fits its shoulder to each picture instead (`roll_off`)."""
     k = np.float32(HDR_KNEE)
     t = np.maximum(x - k, 0.0) / (1 - k)
     return np.where(x > k, k + (1 - k) * (t / (1 + t)), x).astype(np.float32)
-
-
-def expand_highlights(y: np.ndarray, ceiling: float) -> np.ndarray:
-    """The inverse of `compress_highlights`: above the knee x = k + (1 - k) s / (1 - s), s = (y - k) / (1 - k).
-    Values are held at or below the shoulder's value of `ceiling` (the brightest input, at least 1): near 1 the
-    inverse runs to infinity, and a model's 1.0 must not come back as a firefly. Computed in float64 on the
-    pixels above the knee (s is within 1e-6 of 1 for highlights of several hundred)."""
-    k = HDR_KNEE
-    above = y > k
-    if not above.any():
-        return np.asarray(y, np.float32)
-    t_top = (max(ceiling, 1.0) - k) / (1 - k)
-    top = t_top / (1 + t_top)  # the ceiling's s
-    s = np.minimum((y[above].astype(np.float64) - k) / (1 - k), top)
-    out = np.array(y, np.float32, copy=True)
-    out[above] = k + (1 - k) * s / (1 - s)
-    return out
 
 
 def _shoulder_rate(ceiling: float) -> float:
@@ -131,7 +115,7 @@ def encode(
 def decode(values: np.ndarray, contract: TensorContract, ceiling: float = 1.0) -> np.ndarray:
     """HxWxC model values -> HxWxC scene-linear picture: `encode` undone with the output's record. `values` must be
     the whole output (min-max normalisation takes the extremes of what it is given); `ceiling` is the brightest
-    input value, where compressed highlights stop (`expand_highlights`)."""
+    input value, where compressed highlights stop (`roll_back`)."""
     x = values
     if contract.mean != (0.0,) or contract.std != (1.0,):
         x = x * _per_channel(contract.std) + _per_channel(contract.mean)

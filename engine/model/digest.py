@@ -36,3 +36,14 @@ def external_data_digest(data: bytes, base_dir: str | os.PathLike, name: str = "
         return ""
     files = _external_files(model, Path(base_dir), name)
     return sha256_bytes("".join(f"{f.name}:{sha256_file(f)}" for f in files).encode()) if files else ""
+
+
+def array_digest(array: object) -> str:
+    """SHA-256 of a picture's shape and float32 values ('' for None): an int8 model is calibrated on an image, so
+    the image is part of its cache key."""
+    if array is None:
+        return ""
+    import numpy as np
+
+    data = np.ascontiguousarray(array, np.float32)
+    return sha256_bytes(repr(data.shape).encode() + data.tobytes())

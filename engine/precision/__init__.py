@@ -1,1 +1,1 @@
-"""FP16 and mixed precision as ordered passes: graph repairs, casts, fp16 range checks, accuracy, validation feeds."""
+"""Reduced precision as ordered passes: fp16, mixed precision and int8, judged by one accuracy rule."""

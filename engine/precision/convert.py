@@ -1,5 +1,5 @@
-"""FP16 and automatic mixed precision conversion, validated against fp32 and reported (the option and report
-records live in precision.records)."""
+"""FP16, automatic mixed precision and INT8 conversion, judged against fp32 by the one accuracy rule
+(precision.accuracy) and reported (the option and report records live in precision.records)."""
 
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ from ..model.cpu_session import cpu_session
 from ..model.records import ModelInfo
 from ..options import Precision, Status
 from ..progress import Progress
-from .accuracy import compare
+from .accuracy import OutputKind, OutputView, compare
 from .casts import (
     count_casts,
     float_output_names,
@@ -34,6 +34,7 @@ from .casts import (
 )
 from .fp16_range import FP16_MAX, HEADROOM, activation_peaks, nodes_over
 from .graph_repair import oversized_nodes, prepare_for_fp16
+from .int8 import CalibrationSet, KeptFloat, calibration_of_feeds, quantize
 from .records import Backend, ConversionOptions, ConversionReport
 
 log = logging.getLogger(__name__)
@@ -43,8 +44,13 @@ log = logging.getLogger(__name__)
 Clock = Callable[[], float]
 
 
-def _run(model: onnx.ModelProto, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
-    return cpu_session(model).run(None, feeds)
+def _run(model: onnx.ModelProto, feeds: dict[str, np.ndarray], output: str = "") -> list[np.ndarray]:
+    """Every output, or only `output` when named."""
+    return cpu_session(model).run([output] if output else None, feeds)
+
+
+VALUES = OutputView(layout=None, kind=OutputKind.VALUES)
+"""How convert_model judges an output it is told nothing about: its first output, as plain values."""
 
 
 def _float_nodes(model: onnx.ModelProto) -> list[str]:
@@ -250,22 +256,38 @@ def convert_model(
     progress: Progress | None = None,
     *,
     clock: Clock = time.monotonic,
+    view: OutputView = VALUES,
+    calibration: CalibrationSet | None = None,
 ) -> tuple[onnx.ModelProto | None, ConversionReport]:
-    """Convert and validate on `feeds`. Returns (model, report); model is None when the report failed.
-    `auto` tries fp16, then mixed precision; its report names the one chosen and why (or both failures). Mixed
-    precision reports its search through `progress`, stops on its cancel (Cancelled) and within
-    `options.time_budget_s` as read on `clock` (seconds).
+    """Convert and judge on `feeds` by `options.rule`, reading the output through `view`. Returns (model, report);
+    model is None when the report failed. `auto` tries fp16, then mixed precision; its report names the one chosen
+    and why (or both failures). Mixed precision reports its search through `progress`, stops on its cancel
+    (Cancelled) and within `options.time_budget_s` as read on `clock` (seconds). int8 is calibrated on
+    `calibration` (default: `feeds` alone).
     Raises ModelError when the model has no float32 input, ValueError for precision fp32."""
     if options.precision == Precision.AUTO:
-        return _convert_auto(model, feeds, options, progress, clock)
+        return _convert_auto(model, feeds, options, progress, clock, view)
     if options.precision == Precision.FP32:
-        raise ValueError(f"convert_model handles fp16 and amp, not {options.precision}")
+        raise ValueError(f"convert_model handles fp16, amp and int8, not {options.precision}")
     float_inputs = [vi for vi in model.graph.input if vi.type.tensor_type.elem_type == onnx.TensorProto.FLOAT]
     if not float_inputs:
         raise ModelError("model has no float32 inputs: it is already reduced precision, nothing to convert")
+    if options.precision == Precision.INT8:
+        return _convert_int8(model, feeds, options, calibration or calibration_of_feeds(feeds), view)
+    return _convert_half(model, feeds, options, progress, clock, view)
 
+
+def _convert_half(
+    model: onnx.ModelProto,
+    feeds: dict[str, np.ndarray],
+    options: ConversionOptions,
+    progress: Progress | None,
+    clock: Clock,
+    view: OutputView,
+) -> tuple[onnx.ModelProto | None, ConversionReport]:
+    """fp16 or mixed precision: repairs, the fp16 range check, the conversion, then the accuracy rule."""
     report = ConversionReport(status=Status.FAILED, precision=options.precision, casts_before=count_casts(model))
-    reference = _run(model, feeds)[0]
+    reference = _run(model, feeds, view.name)[0]
     with tempfile.TemporaryDirectory() as workdir:
         repaired, report.repairs = prepare_for_fp16(model, workdir)
     blocked = oversized_nodes(repaired)
@@ -302,7 +324,14 @@ def convert_model(
     report.repairs.extend(fixes.describe())
     report.casts_after = count_casts(converted)
     report.fp32_nodes = _float_nodes(converted)
-    return _judged(converted, reference, feeds, options, report)
+    return _judged(converted, reference, feeds, options, report, view)
+
+
+UNITS = {
+    OutputKind.PICTURE: " (in display units)",
+    OutputKind.MASK: " (mask values)",
+    OutputKind.VALUES: "",
+}
 
 
 def _judged(
@@ -311,28 +340,59 @@ def _judged(
     feeds: dict[str, np.ndarray],
     options: ConversionOptions,
     report: ConversionReport,
+    view: OutputView,
 ) -> tuple[onnx.ModelProto | None, ConversionReport]:
-    """The converted model's output against fp32's on the same feeds: the figures, and the model only if it
-    passed (finite and within the tolerance)."""
+    """The converted model's output against fp32's on the same feeds, judged by the accuracy rule: the figures,
+    and the model only if it passed."""
     try:
-        output = _run(converted, feeds)[0]
+        output = _run(converted, feeds, view.name)[0]
     except Exception as exc:  # noqa: BLE001 - the converter's output is untrusted until it loads
         report.reason = f"converted model does not load or run in onnxruntime: {_first_line(exc)}"
         report.converter_failed = True
         return None, report
-    acc = compare(reference, output)
-    report.max_abs_error, report.mean_abs_error = acc.max_abs_error, acc.mean_abs_error
-    report.psnr_db, report.nonfinite_count = acc.psnr_db, acc.nonfinite_count
+    acc = compare(reference, output, view, options.rule)
+    report.take(acc, options.rule)
+    failures = options.rule.failures(acc)
     if acc.nonfinite_count:
         report.reason = f"{acc.nonfinite_count} output values are NaN or Inf in {options.precision}"
-    elif not acc.within(options.rtol, options.atol, reference, output):
-        report.reason = (
-            f"max abs error {acc.max_abs_error:.4g} is outside the tolerance (rtol {options.rtol}, atol {options.atol})"
-        )
+    elif failures:
+        report.reason = f"outside the tolerance: {'; '.join(failures)}{UNITS[acc.kind]}"
     else:
         report.status = Status.OK
         return converted, report
     return None, report
+
+
+def _kept_notes(kept: list[KeptFloat]) -> list[str]:
+    """One line per reason: how many nodes int8 left in float for it."""
+    reasons: dict[str, int] = {}
+    for k in kept:
+        reasons[k.reason] = reasons.get(k.reason, 0) + 1
+    return [f"kept {n} node{'s' * (n != 1)} float: {reason}" for reason, n in reasons.items()]
+
+
+def _convert_int8(
+    model: onnx.ModelProto,
+    feeds: dict[str, np.ndarray],
+    options: ConversionOptions,
+    calibration: CalibrationSet,
+    view: OutputView,
+) -> tuple[onnx.ModelProto | None, ConversionReport]:
+    """Static int8 quantization calibrated on `calibration`, judged on `feeds` like every precision."""
+    report = ConversionReport(status=Status.FAILED, precision=Precision.INT8, casts_before=count_casts(model))
+    report.calibration = calibration.record
+    reference = _run(model, feeds, view.name)[0]
+    try:
+        quantized, kept = quantize(model, calibration, options.op_block_list)
+    except (Cancelled, MemoryError):
+        raise
+    except Exception as exc:  # noqa: BLE001 - the quantizer's own failure is a report, not a traceback
+        report.reason, report.converter_failed = f"int8 quantization failed: {_first_line(exc)}", True
+        return None, report
+    report.fp32_nodes = [k.node for k in kept]
+    report.repairs.extend(_kept_notes(kept))
+    report.casts_after = count_casts(quantized)
+    return _judged(quantized, reference, feeds, options, report, view)
 
 
 def _convert_auto(
@@ -341,13 +401,16 @@ def _convert_auto(
     options: ConversionOptions,
     progress: Progress | None,
     clock: Clock,
+    view: OutputView,
 ) -> tuple[onnx.ModelProto | None, ConversionReport]:
-    fp16, first = convert_model(model, feeds, replace(options, precision=Precision.FP16))
+    fp16, first = convert_model(model, feeds, replace(options, precision=Precision.FP16), view=view)
     if fp16 is not None:
         first.requested = Precision.AUTO
         first.decision = "fp16: it passed the accuracy check (the fastest reduced precision)"
         return fp16, first
-    amp, second = convert_model(model, feeds, replace(options, precision=Precision.AMP), progress, clock=clock)
+    amp, second = convert_model(
+        model, feeds, replace(options, precision=Precision.AMP), progress, clock=clock, view=view
+    )
     second.requested = Precision.AUTO
     second.attempts = [first.to_json()]
     if amp is not None:
@@ -366,10 +429,15 @@ def convert_judged(
     progress: Progress | None = None,
 ) -> tuple[onnx.ModelProto | None, ConversionReport]:
     """convert_model on feeds made from `sample` (validation_feeds decides how: the whole image for a global
-    model, the richest crops otherwise, a synthetic image without one); the report says which."""
-    from .validation_feeds import sample_feeds, validated_on
+    model, the richest crops otherwise, a synthetic image without one), judging the output that is the result the
+    contract's way; int8 is calibrated on the same image (int8.calibration_set). The report says on what."""
+    from .int8 import calibration_set
+    from .validation_feeds import output_view, sample_feeds, validated_on
 
-    converted, report = convert_model(model, sample_feeds(info, sample, contract), options, progress)
+    view = output_view(info, contract)
+    calibration = calibration_set(info, sample, contract) if options.precision == Precision.INT8 else None
+    feeds = calibration.feeds[0] if calibration else sample_feeds(info, sample, contract)
+    converted, report = convert_model(model, feeds, options, progress, view=view, calibration=calibration)
     judged = validated_on(info, sample)
     report.validated_on = judged
     for attempt in report.attempts:

@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..errors import ModelError
 from ..image.channels import split_alpha, to_tensor
 from ..image.normalize import encode
 from ..model.contract import ModelContract
 from ..model.records import ModelInfo, TensorInfo, constant_feed
+from .accuracy import OutputKind, OutputView
 
 SAMPLE_SIZE = 64
 MOSAIC = 2
@@ -31,7 +33,8 @@ def synthetic_image(h: int, w: int, channels: int = 3, seed: int = 0) -> np.ndar
     return np.clip(image, 0.0, 1.0).astype(np.float32)
 
 
-def _sample_size(info: ModelInfo) -> tuple[int, int]:
+def sample_size(info: ModelInfo) -> tuple[int, int]:
+    """The side of one validation crop: the model's fixed size, else SAMPLE_SIZE cut to its size multiple."""
     if info.fixed_size:
         return info.fixed_size[0], info.fixed_size[1]
     m = info.size_multiple
@@ -103,7 +106,7 @@ def validated_on(info: ModelInfo, image: np.ndarray | None) -> str:
     if judges_whole_image(info):
         h, w = _whole_downscaled(image if image.ndim == 3 else image[:, :, None], info.size_multiple).shape[:2]
         return f"the whole sample image, at {w}x{h}"
-    h, w = _sample_size(info)
+    h, w = sample_size(info)
     count = 1 if info.fixed_size else MOSAIC * MOSAIC
     return f"the {count} most detailed {w}x{h} crops of the sample image"
 
@@ -135,7 +138,7 @@ def sample_feeds(
     synthetic image, mapped the contract's way for the first one; the validation is only as good as this input
     is typical. Other inputs: the contract's constant, else random values in the contract's input range."""
     contract = contract or ModelContract()
-    h, w = _sample_size(info)
+    h, w = sample_size(info)
     feeds: dict[str, np.ndarray] = {}
     rng = np.random.default_rng(0)
     constants = contract.constant_values
@@ -163,3 +166,19 @@ def sample_feeds(
             continue
         feeds[t.name] = to_tensor(crop, t)
     return feeds
+
+
+def output_view(info: ModelInfo, contract: ModelContract | None = None) -> OutputView:
+    """How a conversion's output is judged: the output that is the result, mapped the contract's way back to
+    picture values, a picture (or a mask: one channel); the first output as plain values for a model with no
+    image output."""
+    contract = contract or ModelContract()
+    try:
+        out = info.output_named(contract.output_name)
+    except (ModelError, StopIteration):
+        return OutputView(name=info.outputs[0].name if info.outputs else "", layout=None, kind=OutputKind.VALUES)
+    channels = out.channels or 1
+    inputs = info.image_inputs
+    mapping = contract.output_for((inputs[0].channels or 1) if inputs else channels, channels)
+    kind = OutputKind.MASK if channels == 1 else OutputKind.PICTURE
+    return OutputView(name=out.name, layout=out.layout, contract=mapping, kind=kind)

@@ -2,7 +2,8 @@
 
 An entry is `<key>.onnx` plus `<key>.json`; the JSON is written last and holds the model's size and
 SHA-256 and a SHA-256 of the JSON's own content, so a crash mid-write leaves no entry, and a damaged or
-hand-edited file is detected and rebuilt.
+hand-edited file is detected and rebuilt. A record (`<key>.record.json`: a measured verdict, an int8 refusal)
+is JSON alone, checked the same way.
 """
 
 from __future__ import annotations
@@ -116,6 +117,40 @@ class ModelCache:
             self._remove(key)
             raise CacheUnavailable(f"cannot write to cache folder {self.root}: {exc.strerror or exc}") from exc
         return CacheEntry(model, meta)
+
+    def _record_path(self, key: str) -> Path:
+        return self.root / f"{key}.record.json"
+
+    def read_record(self, key: str) -> dict | None:
+        """A record write_record stored (a measured verdict, a refusal): no model, only JSON checked against its
+        own SHA-256. None when there is none; a damaged one is removed (it is measured or judged again)."""
+        path = self._record_path(key)
+        if not path.exists():
+            return None
+        try:
+            if path.is_symlink():
+                raise ValueError("it is a symbolic link, not a file this cache wrote")
+            data = json.loads(path.read_text())
+            if not isinstance(data, dict) or data.get("meta_sha256") != _meta_digest(data):
+                raise ValueError("it does not match its checksum")
+            record = data["record"]
+            if not isinstance(record, dict):
+                raise TypeError("its record is not an object")
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            log.warning("cache record %s is damaged (%s); measuring again", key, exc)
+            path.unlink(missing_ok=True)
+            return None
+        return record
+
+    def write_record(self, key: str, record: dict) -> None:
+        """Store `record` under `key` atomically; CacheUnavailable when the folder cannot be written."""
+        data: dict = {"record": json.loads(json.dumps(record, default=str))}
+        data["meta_sha256"] = _meta_digest(data)
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+            atomic.write_bytes(self._record_path(key), json.dumps(data, indent=1).encode())
+        except OSError as exc:
+            raise CacheUnavailable(f"cannot write to cache folder {self.root}: {exc.strerror or exc}") from exc
 
     def _remove(self, key: str) -> None:
         for path in self._paths(key):

@@ -1,8 +1,10 @@
 """prepare_model: a session for a model at a precision, from the cache when it holds one (a hit loads the cached
-optimized graph without the ONNX library), else built (runtime.build). `auto` resolves here."""
+optimized graph without the ONNX library), else built (runtime.build). `auto` resolves here: on CUDA by the
+accuracy check, on the CPU by a measured int8 verdict (runtime.int8_choice) and the accuracy check."""
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from dataclasses import replace
@@ -12,12 +14,23 @@ import numpy as np
 
 from ..errors import ConversionError, ModelError
 from ..model.contract import ModelContract
-from ..model.digest import external_data_digest, sha256_bytes
+from ..model.digest import array_digest, external_data_digest, sha256_bytes, sha256_file
 from ..model.records import ModelInfo
 from ..options import Device, OptLevel, Precision
 from ..precision.records import ConversionOptions, ConversionReport
 from ..progress import Progress
-from .cache import CacheEntry, ModelCache, cache_key, default_cache_dir
+from . import int8_choice
+from .cache import CacheEntry, CacheUnavailable, ModelCache, cache_key, default_cache_dir
+from .int8_choice import (
+    DEFAULT_SHAPE,
+    MIN_PIXELS,
+    TIMING_RULE,
+    Measure,
+    SpeedVerdict,
+    cpu_identity,
+    measure_verdict,
+    size_class,
+)
 from .prepared import (
     SESSIONS,
     PreparedFrom,
@@ -49,6 +62,7 @@ def _request(
     options: ConversionOptions | None,
     contract: ModelContract | None = None,
     precision_note: str = "",
+    sample: np.ndarray | None = None,
 ) -> Request:
     precision = Precision(precision)
     contract = contract or ModelContract()
@@ -71,6 +85,11 @@ def _request(
     if precision != Precision.FP32:
         # A conversion is validated on inputs fed the contract's way: it changes the converted graph.
         conversion["contract"] = {"input": contract.input.to_json(), "constants": contract.to_json()["constants"]}
+    if precision == Precision.INT8:
+        # int8's scales are calibrated on the image (its quantized bytes follow from it), and its format is the one
+        # measured fastest on a CPU: both are part of what the converted model is.
+        conversion["calibration"] = array_digest(sample) or "synthetic"
+        conversion["cpu"] = cpu_identity()
     key = cache_key(
         {
             **conversion,
@@ -93,13 +112,30 @@ def _request(
     )
 
 
-def needs_sample(precision: Precision | str, settings: SessionSettings | None = None) -> bool:
-    """Whether preparing at `precision` converts the model, and so judges a sample of the image: never for
-    fp32, nor for `auto` where it resolves to fp32 (no CUDA). A caller reads a sample only when this says so."""
+def needs_sample(
+    precision: Precision | str,
+    settings: SessionSettings | None = None,
+    model_path: str | Path | None = None,
+    size: tuple[int, int] | None = None,
+    cache_dir: str | Path | None = None,
+    options: ConversionOptions | None = None,
+) -> bool:
+    """Whether preparing at `precision` converts the model, and so judges (and for int8 calibrates on) a sample of
+    the image: never for fp32. `auto` on the CPU may choose int8 unless this CPU's measured verdict for the model
+    at the image's `size` says int8 is not faster (known only with `model_path`: then auto runs fp32 and no sample
+    is read). A caller reads a sample only when this says so."""
     precision = Precision(precision)
-    if precision == Precision.AUTO:
-        return resolve_provider(settings or SessionSettings()).name == Device.CUDA
-    return precision != Precision.FP32
+    if precision != Precision.AUTO:
+        return precision != Precision.FP32
+    settings = settings or SessionSettings()
+    if resolve_provider(settings).name == Device.CUDA:
+        return True
+    if _too_small_for_int8(size):
+        return False
+    if model_path is None or not Path(model_path).is_file():
+        return True
+    verdict = _cached_verdict(ModelCache(cache_dir or default_cache_dir()), _speed_key(model_path, options, size))
+    return verdict is None or verdict.faster
 
 
 def prepare_model(
@@ -111,30 +147,37 @@ def prepare_model(
     options: ConversionOptions | None = None,
     contract: ModelContract | None = None,
     progress: Progress | None = None,
+    *,
+    size: tuple[int, int] | None = None,
+    measure: Measure | None = None,
 ) -> PreparedModel:
     """Return a session for `model_path` at `precision`, reusing the cached optimized model when one
-    matches everything it depends on. `sample` (HxWxC) validates conversions; raises ConversionError
-    (with `.report`) when the converted model is outside tolerance, and caches nothing then. `auto` runs the
-    fastest precision that passes on the provider that runs it (see `_auto`). `contract` gives the constants
-    for non-image inputs and how validation inputs are fed. `progress` follows (and can cancel) a mixed-precision
+    matches everything it depends on. `sample` (HxWxC) validates conversions (and calibrates int8); raises
+    ConversionError (with `.report`) when the converted model is outside tolerance, and caches no model then. `auto`
+    runs the fastest precision that passes on the provider that runs it (see `_auto`): on the CPU it may time int8
+    against fp32 once, with `measure`, at the size class of `sample` (or `size`, the image's (height, width) when no
+    sample is given); None measures with int8_choice.interleaved_medians. `contract` gives the constants for
+    non-image inputs and how validation inputs are fed. `progress` follows (and can cancel) a mixed-precision
     search."""
     if Precision(precision) == Precision.AUTO:
-        return _auto(model_path, settings, cache_dir, sample, options, contract, progress)
-    return _prepare(_request(model_path, precision, settings, options, contract), cache_dir, sample, "", progress)
+        shape = sample.shape[:2] if sample is not None else size
+        timing = (shape, measure or int8_choice.interleaved_medians)  # read here: tests replace the module's
+        return _auto(model_path, settings, cache_dir, sample, options, contract, progress, timing)
+    request = _request(model_path, precision, settings, options, contract, sample=sample)
+    return _prepare(request, cache_dir, sample, "", progress)
 
 
 _AUTO_CHOICES: dict[str, tuple[Precision, str]] = {}
 """(model hash, provider) -> what auto chose and why, so a failed fp16 conversion is not retried per frame."""
 
 
-def _auto(model_path, settings, cache_dir, sample, options, contract, progress) -> PreparedModel:
-    """Auto: fp32 on the CPU, where fp16 and mixed precision run slower (docs/benchmarks.md); on CUDA fp16 when
-    it passes the accuracy check, else mixed precision, else fp32. The prepared model says which and why."""
+def _auto(model_path, settings, cache_dir, sample, options, contract, progress, timing) -> PreparedModel:
+    """Auto: on the CPU int8 or fp32 (`_auto_cpu`: fp16 and mixed precision run slower there, docs/benchmarks.md);
+    on CUDA fp16 when it passes the accuracy check, else mixed precision, else fp32. The prepared model says which
+    and why."""
     choice = resolve_provider(settings or SessionSettings())
     if choice.name != Device.CUDA:
-        note = "auto chose fp32: on the CPU, fp16 and mixed precision run slower than fp32"
-        request = _request(model_path, Precision.FP32, settings, options, contract, note)
-        return _prepare(request, cache_dir, sample, Precision.AUTO, progress)
+        return _auto_cpu(model_path, settings, cache_dir, sample, options, contract, progress, *timing)
     if not Path(model_path).is_file():
         raise ModelError(f"model file not found: {model_path}")
     memo = cache_key({"model": sha256_bytes(Path(model_path).read_bytes()), "provider": choice.key})
@@ -161,6 +204,134 @@ def _auto(model_path, settings, cache_dir, sample, options, contract, progress) 
     return _prepare(request, cache_dir, sample, Precision.AUTO, progress)
 
 
+_SPEED_VERDICTS: dict[tuple[str, str], SpeedVerdict] = {}
+"""(cache folder, speed key) -> int8 verdict, as read from or written to that cache: a second prepare in this
+process reads no file."""
+
+
+@functools.lru_cache(maxsize=64)
+def _file_digest(path: str, _mtime_ns: int, _size: int) -> str:
+    return sha256_file(path)
+
+
+def _model_digest(model_path: str | Path) -> str:
+    """The model file's SHA-256, computed once per file version (needs_sample and auto both key on it)."""
+    stat = Path(model_path).stat()
+    return _file_digest(str(Path(model_path).resolve()), stat.st_mtime_ns, stat.st_size)
+
+
+def _speed_key(model_path: str | Path, options: ConversionOptions | None, size: tuple[int, int] | None) -> str:
+    """What an int8 speed verdict holds for: the model, the op types kept float, onnxruntime, this CPU and the
+    image's size class (not the image: int8 kernels take the same time whatever the values)."""
+    h, w = size or DEFAULT_SHAPE
+    return cache_key(
+        {
+            "int8_speed": _model_digest(model_path),
+            "block_ops": list(options.op_block_list) if options else [],
+            "onnxruntime": __import__("onnxruntime").__version__,
+            "cpu": cpu_identity(),
+            "size_log2": size_class(h, w),
+        }
+    )
+
+
+def _cached_verdict(cache: ModelCache, key: str) -> SpeedVerdict | None:
+    if (str(cache.root), key) in _SPEED_VERDICTS:
+        return _SPEED_VERDICTS[str(cache.root), key]
+    record = cache.read_record(key)
+    if record is None:
+        return None
+    try:
+        verdict = SpeedVerdict.from_json(record)
+    except (KeyError, TypeError, ValueError) as exc:
+        log.warning("int8 speed record %s is not a verdict (%s); measuring again", key, exc)
+        return None
+    _SPEED_VERDICTS[str(cache.root), key] = verdict
+    return verdict
+
+
+def _too_small_for_int8(size: tuple[int, int] | None) -> bool:
+    return size is not None and size[0] * size[1] < MIN_PIXELS
+
+
+def _measured_verdict(
+    model_path, settings, cache_dir, options, contract, key, size, measure
+) -> tuple[SpeedVerdict, PreparedModel | None]:
+    """Time int8 against fp32 once for this model, size class and CPU, and keep the verdict; returns it with the fp32
+    model timed (auto serves that one when it chooses fp32). The int8 model timed is calibrated on a synthetic image
+    and not judged (TIMING_RULE): it is never served, and its speed does not depend on its accuracy, so the verdict
+    holds for every image of the class."""
+    timing = replace(options or ConversionOptions(), precision=Precision.INT8, rule=TIMING_RULE)
+    fp32 = None
+    try:
+        int8 = _prepare(_request(model_path, Precision.INT8, settings, timing, contract), cache_dir, None)
+    except ConversionError as exc:  # the quantizer cannot make this model: kept, so it is not tried every run
+        verdict = SpeedVerdict.unavailable(exc.report.reason if exc.report is not None else str(exc))
+    else:
+        fp32 = _prepare(_request(model_path, Precision.FP32, settings, options, contract), cache_dir, None)
+        h, w = size or DEFAULT_SHAPE
+        verdict = measure_verdict(fp32, int8, contract or ModelContract(), size_class(h, w), measure)
+        release_model(int8)  # never served: its memory back now
+    cache = ModelCache(cache_dir or default_cache_dir())
+    _SPEED_VERDICTS[str(cache.root), key] = verdict
+    try:
+        cache.write_record(key, verdict.to_json())
+    except CacheUnavailable as exc:
+        log.warning("the int8 speed verdict is not cached (%s): it is measured again next time", exc)
+    return verdict, fp32
+
+
+def _adopted(probe: PreparedModel, request: Request) -> PreparedModel:
+    """The fp32 model prepared to be timed, served as auto's fp32 under `request`'s note: the same session and the
+    same start-up figures (a first run says it converted, not that it hit the cache), kept in SESSIONS as auto's."""
+    release_model(probe)
+    prepared = replace(probe, precision_note=request.precision_note)
+    SESSIONS.put(_session_key(request, Precision.AUTO), prepared)
+    return prepared
+
+
+def _session_key(request: Request, requested: str) -> tuple:
+    # Auto's prepared models carry their note: kept apart from the same precision asked for by name.
+    return (request.key, request.settings, requested)
+
+
+def _auto_cpu(model_path, settings, cache_dir, sample, options, contract, progress, size, measure) -> PreparedModel:
+    """Auto on the CPU: int8 when this CPU runs it measurably faster than fp32 for this model at the image's size
+    class (timed once, then read from the cache: int8_choice) and it passes the accuracy rule on this image; fp32
+    otherwise. The prepared model's note says which and why."""
+    if not Path(model_path).is_file():
+        raise ModelError(f"model file not found: {model_path}")
+    if _too_small_for_int8(size):
+        h, w = size
+        note = f"auto chose fp32: a {w}x{h} image is too small for int8 to pay on the CPU (under {MIN_PIXELS} pixels)"
+        request = _request(model_path, Precision.FP32, settings, options, contract, note)
+        return _prepare(request, cache_dir, None, Precision.AUTO)
+    key = _speed_key(model_path, options, size)
+    verdict, timed = _cached_verdict(ModelCache(cache_dir or default_cache_dir()), key), None
+    if verdict is None:
+        if progress is not None:
+            progress.update(0.0, "timing int8 against fp32 on this CPU (once per model and image size)")
+        verdict, timed = _measured_verdict(model_path, settings, cache_dir, options, contract, key, size, measure)
+    if verdict.faster:
+        note = f"auto chose int8: {verdict.text()} and within tolerance"
+        try:
+            request = _request(model_path, Precision.INT8, settings, options, contract, note, sample)
+            int8 = _prepare(request, cache_dir, sample, Precision.AUTO, progress)
+            if timed is not None:
+                release_model(timed)  # the fp32 model timed is not what runs: its memory back now
+            return int8
+        except ConversionError as exc:
+            report = exc.report
+            why = f"is {report.reason}" if report is not None and not report.converter_failed else f"failed: {exc}"
+            note = f"auto chose fp32: {verdict.text()}, but int8 {why}"
+    else:
+        note = f"auto chose fp32: {verdict.text()}"
+    request = _request(model_path, Precision.FP32, settings, options, contract, note)
+    if timed is not None:
+        return _adopted(timed, request)
+    return _prepare(request, cache_dir, sample, Precision.AUTO, progress)
+
+
 def _prepare(
     request: Request,
     cache_dir: str | Path | None,
@@ -168,8 +339,7 @@ def _prepare(
     requested: str = "",
     progress: Progress | None = None,
 ) -> PreparedModel:
-    # Auto's prepared models carry their note: kept apart from the same precision asked for by name.
-    session_key = (request.key, request.settings, requested)
+    session_key = _session_key(request, requested)
     if cached := SESSIONS.get(session_key):
         return cached
     cache = ModelCache(cache_dir or default_cache_dir())

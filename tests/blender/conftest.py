@@ -24,6 +24,22 @@ def addon(tmp_path_factory):
     module.unregister()
 
 
+@pytest.fixture(autouse=True)
+def _extension_int8_timed_slower(request, monkeypatch):
+    """As tests/conftest.py does for the engine, for the extension's own copy of it (imported under the package's
+    name): `auto` on the CPU never depends on the CPU running the suite, unless a test injects its timing."""
+    if "addon" not in request.fixturenames:
+        return
+    import sys
+
+    module = sys.modules.get("onnx_image_runtime.engine.runtime.int8_choice")
+    if module is None:
+        import importlib
+
+        module = importlib.import_module("onnx_image_runtime.engine.runtime.int8_choice")
+    monkeypatch.setattr(module, "interleaved_medians", lambda fp32_run, int8_run: (1.0, 2.0))
+
+
 @pytest.fixture(scope="session")
 def models_dir(tmp_path_factory):
     from tests import models

@@ -158,7 +158,7 @@ def test_long_model_operators_run_in_the_worker_and_finish(bpy_data, models_dir,
         assert settings.last_provider == "CPU" and "fp32" in settings.last_report
     elif name == "benchmark":
         rows = bpy.data.texts["ONNX Benchmark"].as_string().splitlines()[2:]
-        assert [row.split()[0] for row in rows] == ["FP32", "FP16", "AMP"], rows
+        assert [row.split()[0] for row in rows] == ["FP32", "FP16", "AMP", "INT8"], rows
         assert settings.last_benchmark.splitlines()[2:] == rows
     else:
         assert bpy.data.texts["ONNX Advice"].as_string().startswith("Tensor Core eligible:")

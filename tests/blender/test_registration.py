@@ -66,13 +66,13 @@ def test_scene_settings_defaults_and_items(bpy_data):
     assert settings.color_mode == "MODEL"
     assert settings.output_name == "" and settings.pass_mapping == ""
     props = settings.bl_rna.properties
-    assert [i.identifier for i in props["precision"].enum_items] == ["AUTO", "FP32", "FP16", "AMP"]
+    assert [i.identifier for i in props["precision"].enum_items] == ["AUTO", "FP32", "FP16", "AMP", "INT8"]
     assert [i.identifier for i in props["provider"].enum_items] == ["AUTO", "CUDA", "CPU"]
-    assert [i.identifier for i in props["color_mode"].enum_items] == ["MODEL", "LINEAR", "SRGB"]
+    assert [i.identifier for i in props["color_mode"].enum_items] == ["MODEL", "LINEAR", "SRGB", "DATA"]
     assert [i.identifier for i in props["contract_fit"].enum_items] == ["MODEL", "AUTO", "TILE", "RESIZE"]
     assert props["model_path"].subtype == "FILE_PATH"
     with pytest.raises(TypeError):
-        settings.precision = "INT8"
+        settings.precision = "BF16"
     state = bpy.context.window_manager.onnx_image_runtime
     assert state.progress == 0.0 and state.status == "" and not state.running
 

@@ -139,8 +139,10 @@ def test_benchmark_on_render_result_and_multilayer_exr_reads_their_passes(bpy_da
         assert bpy.ops.onnx.benchmark_model(image=name, model=model, provider="CPU", repeats=1) == {"FINISHED"}
         title, rows = benchmark_rows(bpy)
         assert title.endswith("32x32  median of 1"), title
-        assert set(rows) == {"FP32", "FP16", "AMP"}, rows
-        for row in rows.values():  # each precision ran on the passes: no "failed: ... needs an image" row
+        assert set(rows) == {"FP32", "FP16", "AMP", "INT8"}, rows
+        for name, row in rows.items():  # each precision ran on the passes: no "failed: ... needs an image" row
+            if name == "INT8" and "outside the tolerance" in row:
+                continue  # int8 judged on these passes and refused: a verdict, not a failure to read them
             assert "failed" not in row and " cpu " in row and float(row.split()[2]) > 0, rows
     # The scene's pass mapping is followed: a pass the render lacks fails each row with the reason, as a run would.
     bpy.context.scene.onnx_image_runtime.pass_mapping = "albedo=Glossy Color"

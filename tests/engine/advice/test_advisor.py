@@ -133,7 +133,8 @@ def test_cli_advise_defaults_to_what_auto_runs_and_says_so(tmp_path):
     data = json.loads(done.stdout)
     assert (data["precision"], data["requested"], data["provider"]) == ("fp32", "auto", "cpu")
     assert data["eligible_mac_share"] == 0 and all(n["dtype"] == "fp32" for n in data["nodes"])
-    assert data["advice_for"].startswith("advice for fp32, what auto runs on this CPU (auto chose fp32: on the CPU")
+    # Why fp32: int8 measured not faster on this CPU, or faster but outside the accuracy rule (issue 30).
+    assert data["advice_for"].startswith("advice for fp32, what auto runs on this CPU (auto chose fp32: int8 ")
     assert data["advice_for"].endswith("ask for fp16 to see what an NVIDIA GPU's Tensor Cores would run")
     assert f"note: {data['advice_for']}" in done.stderr.splitlines()
     # The same model asked for at fp16 has its 16->16 Conv eligible: the default, not the model, gave 0%.

@@ -34,7 +34,23 @@ def test_no_sample_or_an_image_too_large_to_run_twice_is_not_rechecked():
     assert _policy(Precision.FP16, np.zeros((side, side, 1), np.float32)) == (None, 0)
 
 
-def test_auto_reads_a_sample_only_where_it_can_resolve_to_a_reduced_precision():
+def test_int8_is_not_rechecked_it_was_calibrated_and_judged_on_this_image():
+    assert _policy(Precision.INT8, np.zeros((64, 64, 3), np.float32)) == (None, 0)
+
+
+def test_auto_reads_a_sample_only_where_it_can_resolve_to_a_reduced_precision(tmp_path):
+    from engine.runtime.prepare import prepare_model
+    from tests import models
+
     cpu = SessionSettings(provider="cpu")
-    assert not needs_sample(Precision.AUTO, cpu) and not needs_sample(Precision.FP32, cpu)
-    assert needs_sample(Precision.FP16, cpu) and needs_sample(Precision.AMP, cpu)
+    assert not needs_sample(Precision.FP32, cpu)
+    assert needs_sample(Precision.FP16, cpu) and needs_sample(Precision.AMP, cpu) and needs_sample(Precision.INT8, cpu)
+    # Auto on the CPU may choose int8, calibrated on the image: a sample is read until this CPU's verdict for the
+    # model at that size says int8 is not faster (issue 30).
+    model = models.save(models.sr_x2(), tmp_path / "m.onnx")
+    size = (256, 256)
+    assert needs_sample(Precision.AUTO, cpu) and needs_sample(Precision.AUTO, cpu, model, size, tmp_path / "c")
+    prepare_model(model, Precision.AUTO, cpu, tmp_path / "c", size=size, measure=lambda a, b: (0.1, 0.2))
+    assert not needs_sample(Precision.AUTO, cpu, model, size, tmp_path / "c")
+    # An image too small for int8 to pay needs none whatever was measured.
+    assert not needs_sample(Precision.AUTO, cpu, model, (40, 50), tmp_path / "other")

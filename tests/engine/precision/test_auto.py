@@ -4,6 +4,7 @@ import numpy as np
 
 from engine.model.describe import describe_model
 from engine.options import Precision
+from engine.precision.accuracy import AccuracyRule
 from engine.precision.convert import ConversionOptions, convert_model, convert_model_file
 from engine.precision.validation_feeds import sample_feeds
 from engine.runtime.prepare import prepare_model
@@ -31,9 +32,10 @@ def test_auto_falls_back_to_mixed_precision_and_says_why():
 
 
 def test_auto_refuses_with_both_reports_when_neither_passes():
-    # A zero tolerance fp16 cannot meet, and a time budget mixed precision spends before its first answer
-    # (with time, it would keep every convolution fp32 and pass with zero error).
-    converted, report = _auto(models.conv_chain(), rtol=0.0, atol=0.0, time_budget_s=1e-6)
+    # A rule only identical outputs meet (fp16 cannot), and a time budget mixed precision spends before its first
+    # answer (with time, it would keep every convolution fp32 and pass with zero error).
+    exact = AccuracyRule(min_psnr_db=float("inf"))
+    converted, report = _auto(models.conv_chain(), rtol=0.0, atol=0.0, rule=exact, time_budget_s=1e-6)
     assert converted is None and report.status == "failed"
     assert "neither fp16" in report.reason and "nor mixed precision" in report.reason
     assert report.to_json()["attempts"][0]["precision"] == "fp16"

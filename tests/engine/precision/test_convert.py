@@ -5,6 +5,7 @@ from onnx import TensorProto, helper
 
 from engine.errors import ModelError
 from engine.model.describe import describe_model
+from engine.precision.accuracy import AccuracyRule
 from engine.precision.casts import count_casts, remove_redundant_pairs
 from engine.precision.convert import ConversionOptions, convert_model
 from engine.precision.validation_feeds import sample_feeds
@@ -88,8 +89,10 @@ def test_fp16_only_model_has_nothing_to_convert():
 
 
 def test_tolerance_failure_is_reported_not_used():
-    converted, report = _convert(models.sr_x2(), rtol=0.0, atol=1e-9)
+    strict = AccuracyRule(min_psnr_db=200.0, max_p999_error=1e-9)  # only an exact conversion passes
+    converted, report = _convert(models.sr_x2(), rule=strict)
     assert converted is None and report.status == "failed" and "tolerance" in report.reason
+    assert "PSNR" in report.reason and "99.9th percentile" in report.reason  # each figure beyond its threshold
 
 
 def test_report_json_has_the_documented_keys():
