@@ -100,6 +100,7 @@ _EXPORTS: dict[str, str] = {
     # batch
     "process_sequence": ".batch.sequence",
     "first_frame_sample": ".batch.sequence",
+    "next_frames_sample": ".batch.sequence",
     "fp32_reference": ".batch.accuracy_check",
     "process_frame": ".batch.sequence",
     "SequenceSummary": ".batch.sequence",
@@ -133,7 +134,14 @@ if TYPE_CHECKING:
     from .advice.records import CastAdvice, CastReason, LayoutConversion
     from .batch.accuracy_check import fp32_reference
     from .batch.frames import frame_path, parse_frames, sibling_output_pattern, with_extension
-    from .batch.sequence import FrameBatch, SequenceSummary, first_frame_sample, process_frame, process_sequence
+    from .batch.sequence import (
+        FrameBatch,
+        SequenceSummary,
+        first_frame_sample,
+        next_frames_sample,
+        process_frame,
+        process_sequence,
+    )
     from .errors import Cancelled, ConversionError, EngineError, ImageError, ModelError, RuntimeFailure
     from .image.alpha import premultiply
     from .image.colour import from_rec709, srgb_to_linear, to_rec709

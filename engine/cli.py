@@ -377,6 +377,9 @@ def _print_notes(prepared) -> None:
     """What the user should know about how the model was prepared (an unusable cache, say)."""
     for warning in prepared.warnings:
         print(f"note: {warning}", file=sys.stderr)
+    calibration = prepared.report.calibration if prepared.report is not None else None
+    if calibration is not None:  # what an int8 model's ranges were set from: one image, or a sequence's first frames
+        print(f"note: int8 calibrated ({calibration.method}) on {calibration.data}", file=sys.stderr)
 
 
 def _mapping_notes(args, prepared) -> list[str]:
@@ -442,6 +445,7 @@ def _cmd_sequence(args) -> int:
         frame_path,
         image_size,
         needs_sample,
+        next_frames_sample,
         parse_frames,
         prepare_model,
         process_sequence,
@@ -458,9 +462,13 @@ def _cmd_sequence(args) -> int:
     size = image_size(first) if first and Path(first).is_file() else None
     wanted = needs_sample(args.precision, _settings(args), args.model, size, args.cache_dir)
     sample = first_frame_sample(args.input, frames) if wanted else None
+    # int8 (asked for, or auto's choice) is calibrated on the first frames, not the first alone.
+    int8 = wanted and args.precision in (Precision.INT8, Precision.AUTO)
+    more = next_frames_sample(args.input, frames, sample) if int8 else ()
     prepared = prepare_model(
-        args.model, args.precision, _settings(args), args.cache_dir, sample, contract=contract, size=size
-    )
+        args.model, args.precision, _settings(args), args.cache_dir, sample, contract=contract, size=size,
+        calibration_frames=more,
+    )  # fmt: skip
     _require_gpu(args, prepared.provider, prepared.fallback_reason)
     _print_notes(prepared)
     mapping_notes = _mapping_notes(args, prepared)

@@ -113,6 +113,8 @@ class ModelJob:
     sample: np.ndarray | None = None
     contract: ModelContract | None = None
     """The effective contract (the scene's overrides included): constants and validation feeds."""
+    calibration_frames: tuple[np.ndarray, ...] = ()
+    """A sequence's next frames, which int8 is calibrated on as well as the sample."""
 
     def session_settings(self) -> SessionSettings:
         from ..engine import SessionSettings
@@ -127,9 +129,16 @@ class ModelJob:
 
         return needs_sample(self.precision, self.session_settings(), self.model_path, cache_dir=self.cache_dir)
 
-    def with_sample(self, read: Callable[[], np.ndarray]) -> ModelJob:
-        """This job with a sample image read by `read`, only when the precision that runs needs one."""
-        return replace(self, sample=read()) if self.needs_sample() else self
+    def with_sample(
+        self, read: Callable[[], np.ndarray], more: Callable[[np.ndarray], tuple[np.ndarray, ...]] | None = None
+    ) -> ModelJob:
+        """This job with a sample image read by `read`, only when the precision that runs needs one; `more` reads
+        the frames int8 is also calibrated on (a sequence's next frames), given the sample."""
+        if not self.needs_sample():
+            return self
+        sample = read()
+        frames = more(sample) if more is not None and self.precision in (Precision.INT8, Precision.AUTO) else ()
+        return replace(self, sample=sample, calibration_frames=frames)
 
     def prepare(self, precision: Precision | None = None, progress: Progress | None = None) -> PreparedModel:
         from ..engine import prepare_model
@@ -142,6 +151,7 @@ class ModelJob:
             sample=self.sample,
             contract=self.contract,
             progress=progress,  # a mixed-precision search shows its attempts and stops on Esc
+            calibration_frames=self.calibration_frames,
         )
         key = model_key(self.model_path)
         if key:

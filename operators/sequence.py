@@ -65,10 +65,13 @@ class ONNX_OT_process_sequence(JobRunner, ModelArgs, bpy.types.Operator):
             if self.properties.is_property_set("stop_on_error")
             else settings.postprocess_stop_on_error
         )
-        from ..engine import first_frame_sample  # loads the engine: only when an operator runs
+        from ..engine import first_frame_sample, next_frames_sample  # loads the engine: only when an operator runs
 
         # Reduced precision is judged on the first frame, not on a synthetic image (fp32 reads no sample).
-        model = model_job(self, context).with_sample(lambda: first_frame_sample(input_pattern, frames))
+        model = model_job(self, context).with_sample(
+            lambda: first_frame_sample(input_pattern, frames),
+            lambda first: next_frames_sample(input_pattern, frames, first),  # int8: its first frames
+        )
         return jobs.SequenceJob(
             model=model,
             input_pattern=input_pattern,

@@ -326,6 +326,33 @@ def first_frame_sample(input_pattern: str, frames: list[int]):
     return None
 
 
+CALIBRATION_FRAMES = 3
+"""A sequence's int8 model is calibrated on its first frames, not only the first: what the next frames bring (a light
+coming on, the camera turning) must fit the ranges calibration sets."""
+
+
+def next_frames_sample(input_pattern: str, frames: list[int], first: np.ndarray | None) -> tuple[np.ndarray, ...]:
+    """The frames after the first of a sequence, up to CALIBRATION_FRAMES in all, of the first's size (their
+    combined layer), for int8 calibration; () without a first frame. A frame that cannot be read is passed over."""
+    from ..image.files import read_image
+
+    if first is None:
+        return ()
+    more: list[np.ndarray] = []
+    for frame in frames[1 : 4 * CALIBRATION_FRAMES]:
+        path = frame_path(input_pattern, frame)
+        if len(more) == CALIBRATION_FRAMES - 1:
+            break
+        if os.path.isfile(path):
+            try:
+                image = read_image(path)
+            except EngineError:
+                continue
+            if image.shape == first.shape and not np.array_equal(image, first):
+                more.append(image)
+    return tuple(more)
+
+
 def _check_paths(src: str, dst: str) -> None:
     """Refuse an output that is its source file: same path, a symlinked folder, a hard link, or a
     name that differs only in case on a case-insensitive file system."""

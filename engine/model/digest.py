@@ -47,3 +47,13 @@ def array_digest(array: object) -> str:
 
     data = np.ascontiguousarray(array, np.float32)
     return sha256_bytes(repr(data.shape).encode() + data.tobytes())
+
+
+def frames_digest(image: object, more: tuple = ()) -> str:
+    """SHA-256 of the images an int8 model is calibrated on ('' without an image): what its cache key holds. One
+    image gives its array_digest, so a single image keeps the key it had."""
+    if image is None:
+        return ""
+    if not more:
+        return array_digest(image)
+    return hashlib.sha256("".join(array_digest(a) for a in (image, *more)).encode()).hexdigest()

@@ -427,15 +427,17 @@ def convert_judged(
     options: ConversionOptions,
     contract: ModelContract | None = None,
     progress: Progress | None = None,
+    more: tuple[np.ndarray, ...] = (),
 ) -> tuple[onnx.ModelProto | None, ConversionReport]:
     """convert_model on feeds made from `sample` (validation_feeds decides how: the whole image for a global
     model, the richest crops otherwise, a synthetic image without one), judging the output that is the result the
-    contract's way; int8 is calibrated on the same image (int8.calibration_set). The report says on what."""
+    contract's way; int8 is calibrated on the same image and `more` frames (int8.calibration_set). The report says
+    on what."""
     from .int8 import calibration_set
     from .validation_feeds import output_view, sample_feeds, validated_on
 
     view = output_view(info, contract)
-    calibration = calibration_set(info, sample, contract) if options.precision == Precision.INT8 else None
+    calibration = calibration_set(info, sample, contract, more) if options.precision == Precision.INT8 else None
     feeds = calibration.feeds[0] if calibration else sample_feeds(info, sample, contract)
     converted, report = convert_model(model, feeds, options, progress, view=view, calibration=calibration)
     judged = validated_on(info, sample)

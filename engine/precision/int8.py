@@ -19,7 +19,7 @@ import numpy as np
 import onnx
 
 from ..model.contract import ModelContract
-from ..model.digest import array_digest
+from ..model.digest import frames_digest
 from ..model.onnx_io import parse_model, serialize
 from ..model.records import ModelInfo
 from .graph_repair import drop_initializer_inputs, name_nodes
@@ -93,14 +93,25 @@ def _extreme_crops(info: ModelInfo, image: np.ndarray) -> list[np.ndarray]:
     return crops
 
 
-def calibration_set(info: ModelInfo, image: np.ndarray | None, contract: ModelContract | None) -> CalibrationSet:
+def calibration_set(
+    info: ModelInfo,
+    image: np.ndarray | None,
+    contract: ModelContract | None,
+    more: tuple[np.ndarray, ...] = (),
+) -> CalibrationSet:
     """The validation input (the image's richest crops, or the whole image for a global model, or a synthetic one)
-    and, for an image, the crops around its extremes, each fed the contract's way."""
+    and, for an image, the crops around its extremes, each fed the contract's way; `more` (a sequence's next frames)
+    adds the same of each: a range calibrated on one frame clips what the next frames bring (a light coming on)."""
     feeds = [sample_feeds(info, image, contract)]
     data = validated_on(info, image)
     if image is not None:
         feeds += [sample_feeds(info, crop, contract) for crop in _extreme_crops(info, image)]
         data = f"{data}, {EXTREME_CROPS}"
+        for frame in more:
+            feeds += [sample_feeds(info, frame, contract)]
+            feeds += [sample_feeds(info, crop, contract) for crop in _extreme_crops(info, frame)]
+        if more:
+            data += f"; the same of {len(more)} more frame{'s' * (len(more) != 1)}"
     elif data == SYNTHETIC:
         data = "a synthetic image (no image was given: calibrate on a typical one)"
     record = Calibration(
@@ -109,7 +120,7 @@ def calibration_set(info: ModelInfo, image: np.ndarray | None, contract: ModelCo
         data=data + (" (the whole image: the model sees all of it)" if judges_whole_image(info) else ""),
         inputs=len(feeds),
         sha256=_feeds_digest(tuple(feeds)),
-        source_sha256=array_digest(image),
+        source_sha256=frames_digest(image, more),
     )
     return CalibrationSet(tuple(feeds), record)
 

@@ -60,7 +60,8 @@ def _convert(
             )
     if (refused := _cached_refusal(request, cache)) is not None:
         raise conversion_failed(refused)
-    converted, report = convert_judged(model, info, sample, request.options, request.contract, progress)
+    more = request.calibration_frames
+    converted, report = convert_judged(model, info, sample, request.options, request.contract, progress, more)
     if converted is None:
         _keep_refusal(request, cache, report)
         raise conversion_failed(report)

@@ -14,7 +14,7 @@ import numpy as np
 
 from ..errors import ConversionError, ModelError
 from ..model.contract import ModelContract
-from ..model.digest import array_digest, external_data_digest, sha256_bytes, sha256_file
+from ..model.digest import external_data_digest, frames_digest, sha256_bytes, sha256_file
 from ..model.records import ModelInfo
 from ..options import Device, OptLevel, Precision
 from ..precision.records import ConversionOptions, ConversionReport
@@ -63,6 +63,7 @@ def _request(
     contract: ModelContract | None = None,
     precision_note: str = "",
     sample: np.ndarray | None = None,
+    frames: tuple[np.ndarray, ...] = (),
 ) -> Request:
     precision = Precision(precision)
     contract = contract or ModelContract()
@@ -88,7 +89,7 @@ def _request(
     if precision == Precision.INT8:
         # int8's scales are calibrated on the image (its quantized bytes follow from it), and its format is the one
         # measured fastest on a CPU: both are part of what the converted model is.
-        conversion["calibration"] = array_digest(sample) or "synthetic"
+        conversion["calibration"] = frames_digest(sample, frames) or "synthetic"
         conversion["cpu"] = cpu_identity()
     key = cache_key(
         {
@@ -109,6 +110,7 @@ def _request(
         conversion_key=cache_key({**conversion, "stage": "converted"}),
         contract=contract,
         precision_note=precision_note,
+        calibration_frames=frames if precision == Precision.INT8 and sample is not None else (),
     )
 
 
@@ -150,6 +152,7 @@ def prepare_model(
     *,
     size: tuple[int, int] | None = None,
     measure: Measure | None = None,
+    calibration_frames: tuple[np.ndarray, ...] = (),
 ) -> PreparedModel:
     """Return a session for `model_path` at `precision`, reusing the cached optimized model when one
     matches everything it depends on. `sample` (HxWxC) validates conversions (and calibrates int8); raises
@@ -162,8 +165,8 @@ def prepare_model(
     if Precision(precision) == Precision.AUTO:
         shape = sample.shape[:2] if sample is not None else size
         timing = (shape, measure or int8_choice.interleaved_medians)  # read here: tests replace the module's
-        return _auto(model_path, settings, cache_dir, sample, options, contract, progress, timing)
-    request = _request(model_path, precision, settings, options, contract, sample=sample)
+        return _auto(model_path, settings, cache_dir, (sample, calibration_frames), options, contract, progress, timing)
+    request = _request(model_path, precision, settings, options, contract, sample=sample, frames=calibration_frames)
     return _prepare(request, cache_dir, sample, "", progress)
 
 
@@ -171,13 +174,14 @@ _AUTO_CHOICES: dict[str, tuple[Precision, str]] = {}
 """(model hash, provider) -> what auto chose and why, so a failed fp16 conversion is not retried per frame."""
 
 
-def _auto(model_path, settings, cache_dir, sample, options, contract, progress, timing) -> PreparedModel:
+def _auto(model_path, settings, cache_dir, samples, options, contract, progress, timing) -> PreparedModel:
     """Auto: on the CPU int8 or fp32 (`_auto_cpu`: fp16 and mixed precision run slower there, docs/benchmarks.md);
     on CUDA fp16 when it passes the accuracy check, else mixed precision, else fp32. The prepared model says which
-    and why."""
+    and why. `samples`: (the sample, more frames int8 is calibrated on)."""
+    sample, frames = samples
     choice = resolve_provider(settings or SessionSettings())
     if choice.name != Device.CUDA:
-        return _auto_cpu(model_path, settings, cache_dir, sample, options, contract, progress, *timing)
+        return _auto_cpu(model_path, settings, cache_dir, samples, options, contract, progress, *timing)
     if not Path(model_path).is_file():
         raise ModelError(f"model file not found: {model_path}")
     memo = cache_key({"model": sha256_bytes(Path(model_path).read_bytes()), "provider": choice.key})
@@ -295,10 +299,11 @@ def _session_key(request: Request, requested: str) -> tuple:
     return (request.key, request.settings, requested)
 
 
-def _auto_cpu(model_path, settings, cache_dir, sample, options, contract, progress, size, measure) -> PreparedModel:
+def _auto_cpu(model_path, settings, cache_dir, samples, options, contract, progress, size, measure) -> PreparedModel:
     """Auto on the CPU: int8 when this CPU runs it measurably faster than fp32 for this model at the image's size
     class (timed once, then read from the cache: int8_choice) and it passes the accuracy rule on this image; fp32
     otherwise. The prepared model's note says which and why."""
+    sample, frames = samples
     if not Path(model_path).is_file():
         raise ModelError(f"model file not found: {model_path}")
     if _too_small_for_int8(size):
@@ -315,7 +320,7 @@ def _auto_cpu(model_path, settings, cache_dir, sample, options, contract, progre
     if verdict.faster:
         note = f"auto chose int8: {verdict.text()} and within tolerance"
         try:
-            request = _request(model_path, Precision.INT8, settings, options, contract, note, sample)
+            request = _request(model_path, Precision.INT8, settings, options, contract, note, sample, frames)
             int8 = _prepare(request, cache_dir, sample, Precision.AUTO, progress)
             if timed is not None:
                 release_model(timed)  # the fp32 model timed is not what runs: its memory back now

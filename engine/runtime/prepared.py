@@ -141,6 +141,8 @@ class Request:
     """Cache key of the converted graph alone: the same for every provider and optimization level."""
     contract: ModelContract
     precision_note: str = ""
+    calibration_frames: tuple[np.ndarray, ...] = ()
+    """More frames int8 is calibrated on besides the sample (a sequence's next frames); in `key` by their digest."""
 
     def prepared(
         self,

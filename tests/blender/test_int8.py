@@ -67,3 +67,36 @@ def test_auto_on_the_cpu_runs_int8_where_it_was_measured_faster_and_says_so(bpy_
     settings = bpy.context.scene.onnx_image_runtime
     assert settings.last_precision == "int8"
     assert "auto chose int8: int8 2.0x faster than fp32 on this CPU" in settings.last_report
+
+
+def test_process_sequence_at_int8_calibrates_on_the_first_frames(bpy_data, tmp_path):
+    """Issue 30: Blender's Process Sequence calibrates int8 on the sequence's first frames (the first and the next
+    two), not the first alone."""
+    from onnx_image_runtime.engine import write_image
+    from onnx_image_runtime.operators.jobs import ModelJob
+
+    from engine.precision.validation_feeds import synthetic_image
+
+    bpy = bpy_data
+    model = str(models.save(models.tone_curve(), tmp_path / "tone.onnx"))
+    folder = tmp_path / "render"
+    folder.mkdir()
+    for frame, gain in enumerate((1.0, 0.8, 0.6, 0.4), start=1):
+        write_image(folder / f"{frame:04d}.exr", synthetic_image(H, W) * np.float32(gain))
+    seen = []
+    real = ModelJob.prepare
+
+    def prepare(self, precision=None, progress=None):
+        seen.append(len(self.calibration_frames))
+        return real(self, precision, progress)
+
+    ModelJob.prepare = prepare
+    try:
+        done = bpy.ops.onnx.process_sequence(
+            input_pattern=str(folder / "####.exr"), output_pattern=str(tmp_path / "post" / "####.exr"),
+            frames="1-4", model=model, precision="INT8", provider="CPU",
+        )  # fmt: skip
+    finally:
+        ModelJob.prepare = real
+    assert done == {"FINISHED"} and seen and seen[0] == 2
+    assert sorted(p.name for p in (tmp_path / "post").iterdir()) == [f"{f:04d}.exr" for f in range(1, 5)]

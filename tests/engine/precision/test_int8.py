@@ -193,3 +193,35 @@ def test_cli_convert_int8_writes_the_model_or_refuses_with_exit_2(tmp_path):
     errors = [line for line in done.stderr.splitlines() if line.startswith("error:")]
     assert len(errors) == 1 and "outside the tolerance" in errors[0] and "PSNR" in errors[0]
     assert json.loads(done.stdout)["psnr_db"] < 40
+
+
+def test_a_sequence_calibrates_on_its_first_frames(tmp_path):
+    """Issue 30: int8 for a sequence is calibrated on its first frames, not the first alone: what the next frames
+    bring (a highlight coming in) sets the ranges too, and is part of the cache key."""
+    from engine.batch.sequence import CALIBRATION_FRAMES, next_frames_sample
+
+    model = models.tone_curve()
+    info = describe_model(model)
+    one = calibration_set(info, sdr(), None)
+    three = calibration_set(info, sdr(), None, (hdr(), sdr() * 0.5))
+    assert three.record.inputs == 3 * one.record.inputs and "the same of 2 more frames" in three.record.data
+    assert three.record.source_sha256 != one.record.source_sha256
+    assert quantize(model, three)[0].SerializeToString() != quantize(model, one)[0].SerializeToString()
+    again = quantize(model, calibration_set(info, sdr(), None, (hdr(), sdr() * 0.5)))[0].SerializeToString()
+    assert again == quantize(model, three)[0].SerializeToString()  # reproducible with the frames too
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for frame, image in enumerate((sdr(), sdr() * 0.8, sdr() * 0.6, hdr(), sdr(96, 128)), start=1):
+        write_image(folder / f"{frame:04d}.exr", image)
+    pattern = str(folder / "####.exr")
+    more = next_frames_sample(pattern, [1, 2, 3, 4, 5], sdr())
+    assert len(more) == CALIBRATION_FRAMES - 1  # frames 2 and 3
+    np.testing.assert_allclose(more[1], sdr() * 0.6, atol=1e-6)
+    path = models.save(model, tmp_path / "tone.onnx")
+    done = subprocess.run(
+        [sys.executable, "-m", "engine", "sequence", str(path), "--input", pattern, "--output",
+         str(tmp_path / "out" / "####.exr"), "--frames", "1-4", "--precision", "int8", "--provider", "cpu",
+         "--cache-dir", str(tmp_path / "cache")],
+        capture_output=True, text=True, cwd=ROOT,
+    )  # fmt: skip
+    assert "the same of 2 more frames" in done.stderr, done.stderr
