@@ -271,12 +271,20 @@ def _cmd_info(args) -> int:
     return 0
 
 
-def _sample(path):
-    if not path:
+def _sample(paths):
+    """The first --sample image (what a conversion is judged on), else None."""
+    if not paths:
         return None
     from . import read_image
 
-    return read_image(path)
+    return read_image(paths[0])
+
+
+def _more_samples(paths) -> tuple:
+    """The other --sample images: int8 is calibrated on them too."""
+    from . import read_image
+
+    return tuple(read_image(path) for path in (paths or [])[1:])
 
 
 def _cmd_convert(args) -> int:
@@ -289,7 +297,9 @@ def _cmd_convert(args) -> int:
         op_block_list=tuple(args.block_op),
         backend=args.backend,
     )
-    report = convert_model_file(args.model, options, _sample(args.sample), args.out, _contract(args))
+    report = convert_model_file(
+        args.model, options, _sample(args.sample), args.out, _contract(args), more=_more_samples(args.sample)
+    )
     data = report.to_json()
     if args.report:
         Path(args.report).write_text(json.dumps(data, indent=2, default=str))
@@ -313,7 +323,13 @@ def _cmd_optimize(args) -> int:
     from . import prepare_model
 
     prepared = prepare_model(
-        args.model, args.precision, _settings(args), args.cache_dir, _sample(args.sample), contract=_contract(args)
+        args.model,
+        args.precision,
+        _settings(args),
+        args.cache_dir,
+        _sample(args.sample),
+        contract=_contract(args),
+        calibration_frames=_more_samples(args.sample),
     )
     _json(prepared.summary())
     return 0
@@ -722,7 +738,10 @@ def _add_convert(sub, help_format) -> None:
     _contract_args(convert)
     convert.add_argument("--out", required=True, help="where the converted model is written")
     convert.add_argument(
-        "--sample", help="image to validate on, and to calibrate int8 on (its most detailed crops and its extremes)"
+        "--sample",
+        action="append",
+        help="image to validate on, and to calibrate int8 on (its most detailed crops and its extremes); repeat it to "
+        "calibrate int8 on more images (the first is the one the accuracy is judged on)",
     )
     convert.add_argument("--rtol", type=_positive, default=1e-2, help="relative tolerance of mixed precision's search")
     convert.add_argument("--atol", type=_positive, default=1e-2, help="absolute tolerance of mixed precision's search")
@@ -742,7 +761,11 @@ def _add_optimize(sub, help_format) -> None:
         "optimize", formatter_class=help_format, help="offline-optimize into the cache; print start-up figures"
     )
     optimize.add_argument("model", help="the .onnx model")
-    optimize.add_argument("--sample", help="image to validate a conversion on (None: a synthetic image)")
+    optimize.add_argument(
+        "--sample",
+        action="append",
+        help="image to validate a conversion on (None: a synthetic image); repeat it to calibrate int8 on more images",
+    )
     _session_args(optimize)
     _contract_args(optimize)
     optimize.set_defaults(func=_cmd_optimize)

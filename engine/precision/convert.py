@@ -453,6 +453,7 @@ def convert_model_file(
     sample: np.ndarray | None = None,
     out: str | os.PathLike[str] | None = None,
     contract: ModelContract | None = None,
+    more: tuple[np.ndarray, ...] = (),
 ) -> ConversionReport:
     """Convert any float model file, validated on feeds made from its inputs (`sample` HxWxC, or a synthetic
     image, for image inputs; the contract's constants or random values elsewhere), and save the result to
@@ -468,7 +469,7 @@ def convert_model_file(
     clamp_ir_version(model)
     apply_declarations(model, contract)
     info = describe_inputs(model, contract.constant_values)
-    converted, report = convert_judged(model, info, sample, options, contract)
+    converted, report = convert_judged(model, info, sample, options, contract, more=more)
     if converted is not None and out is not None:
         save_model(converted, out)
     return report

@@ -111,7 +111,7 @@ def calibration_set(
             feeds += [sample_feeds(info, frame, contract)]
             feeds += [sample_feeds(info, crop, contract) for crop in _extreme_crops(info, frame)]
         if more:
-            data += f"; the same of {len(more)} more frame{'s' * (len(more) != 1)}"
+            data += f"; the same of {len(more)} more image{'s' * (len(more) != 1)}"
     elif data == SYNTHETIC:
         data = "a synthetic image (no image was given: calibrate on a typical one)"
     record = Calibration(

@@ -204,7 +204,7 @@ def test_a_sequence_calibrates_on_its_first_frames(tmp_path):
     info = describe_model(model)
     one = calibration_set(info, sdr(), None)
     three = calibration_set(info, sdr(), None, (hdr(), sdr() * 0.5))
-    assert three.record.inputs == 3 * one.record.inputs and "the same of 2 more frames" in three.record.data
+    assert three.record.inputs == 3 * one.record.inputs and "the same of 2 more images" in three.record.data
     assert three.record.source_sha256 != one.record.source_sha256
     assert quantize(model, three)[0].SerializeToString() != quantize(model, one)[0].SerializeToString()
     again = quantize(model, calibration_set(info, sdr(), None, (hdr(), sdr() * 0.5)))[0].SerializeToString()
@@ -224,4 +224,18 @@ def test_a_sequence_calibrates_on_its_first_frames(tmp_path):
          "--cache-dir", str(tmp_path / "cache")],
         capture_output=True, text=True, cwd=ROOT,
     )  # fmt: skip
-    assert "the same of 2 more frames" in done.stderr, done.stderr
+    assert "the same of 2 more images" in done.stderr, done.stderr
+
+
+def test_convert_calibrates_on_every_sample_given(tmp_path):
+    """Issue 30: `--sample` repeated: the first judges the accuracy, all of them calibrate int8."""
+    path = models.save(models.tone_curve(), tmp_path / "tone.onnx")
+    for name, image in (("a.exr", sdr()), ("b.exr", sdr() * 0.7)):
+        write_image(tmp_path / name, image)
+    done = subprocess.run(
+        [sys.executable, "-m", "engine", "convert", str(path), "--precision", "int8", "--out", str(tmp_path / "q.onnx"),
+         "--sample", str(tmp_path / "a.exr"), "--sample", str(tmp_path / "b.exr")],
+        capture_output=True, text=True, cwd=ROOT,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "the same of 1 more image" in done.stderr and (tmp_path / "q.onnx").is_file()
