@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -24,7 +25,7 @@ from .resize_policy import crop, place
 from .run_state import run_state
 from .settings import RunSettings
 from .tile_plan import Plan, TilingReport, plan_fit, stitches_exactly
-from .tile_runner import TileRunner
+from .tile_runner import DescriptionMismatch, TileRunner
 from .tiling import apply_window, axis_cuts, axis_weights, blend_into, pad_to, round_up, tile_starts
 
 MIN_TILE = 64
@@ -420,6 +421,8 @@ def _run_plan(prepared, colours, plan: Plan, settings, progress, out_t, transien
     try:
         result, tiles = _run_tiled(prepared, colours, tile, settings, progress, out_t, plan.overlap, transient)
         return result, tiles, tile
+    except DescriptionMismatch as exc:
+        raise DescriptionMismatch(f"{exc}; {_forget(prepared)}") from None
     except MemoryError as exc:
         run_state(prepared).runners.pop(runner_key(tile, settings, out_t.name), None)  # free the failed buffers
         m = prepared.info.size_multiple
@@ -433,6 +436,20 @@ def _run_plan(prepared, colours, plan: Plan, settings, progress, out_t, transien
             f"out of memory with {tile[1]}x{tile[0]} tiles ({exc}); nothing was written: run with --tile {smaller} "
             f"(Blender: Tile Size {smaller}), which needs about a quarter of the memory"
         ) from exc
+
+
+def _forget(prepared: PreparedModel) -> str:
+    """A prepared model whose description is wrong is dropped from memory and its cache entry discarded, so the next
+    run rebuilds it from the model file instead of failing the same way (or, cropped, writing a wrong picture)."""
+    from ..runtime.cache import ModelCache
+    from ..runtime.prepare import release_model
+
+    release_model(prepared)
+    if prepared.optimized_model is None:
+        return "nothing was written"
+    path = Path(prepared.optimized_model)
+    ModelCache(path.parent).discard(path.stem, "returns another shape than its description")
+    return "nothing was written; its cache entry was discarded: the next run rebuilds it"
 
 
 MAX_RUNNERS = 2

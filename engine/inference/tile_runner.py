@@ -9,6 +9,16 @@ from ..errors import ModelError, RuntimeFailure
 _OOM_MARKERS = ("out of memory", "failed to allocate", "bad_alloc", "cudaerrormemoryallocation")
 
 
+class DescriptionMismatch(ModelError):
+    """The model returned another shape than its description (scale, layout) says: a description read from a
+    damaged cache entry. Never cropped or padded into a wrong picture."""
+
+
+def _mismatch(actual: tuple | None, expected: tuple) -> str:
+    got = f"a {actual} result" if actual is not None else "a result of another size"
+    return f"the model returned {got} where its description says {expected}: its cached description is wrong"
+
+
 def is_out_of_memory(exc: BaseException) -> bool:
     text = str(exc).lower()
     return any(marker in text for marker in _OOM_MARKERS)
@@ -58,6 +68,8 @@ class TileRunner:
         self.image_output = output_name or next(o.name for o in session.get_outputs() if len(o.shape) == 4)
         self.out_type = _np_type(next(o.type for o in session.get_outputs() if o.name == self.image_output))
         self.batch = int(tuple(output_shape)[0]) if len(tuple(output_shape)) else 1
+        self.expected = tuple(output_shape)
+        """The result's shape the model's description gives (its scale): what every run must return."""
         self.constants = dict(constants or {})
         if not use_binding:
             return
@@ -105,7 +117,10 @@ class TileRunner:
         the next run. With `out` (the output shape and dtype), the result is written there."""
         try:
             if not self.use_binding:
-                return self.session.run([self.image_output], {**feeds, **self.constants})[0]
+                result = self.session.run([self.image_output], {**feeds, **self.constants})[0]
+                if tuple(result.shape) != self.expected:
+                    raise DescriptionMismatch(_mismatch(tuple(result.shape), self.expected))
+                return result
             for name, value in feeds.items():
                 if self.on_gpu:
                     self.device_inputs[name].update_inplace(value)
@@ -127,7 +142,11 @@ class TileRunner:
                 return self.device_output.numpy()
             assert self.host_output is not None  # bound on the CPU: the reused output buffer
             return self.host_output
+        except DescriptionMismatch:
+            raise
         except Exception as exc:  # noqa: BLE001 - onnxruntime's exception types are not public
             if is_out_of_memory(exc):
                 raise MemoryError(str(exc)) from exc
+            if "computed output shape" in str(exc):  # the bound output has the size the description gives
+                raise DescriptionMismatch(_mismatch(None, self.expected)) from exc
             raise RuntimeFailure(f"onnxruntime failed while running the model: {str(exc).splitlines()[0]}") from exc

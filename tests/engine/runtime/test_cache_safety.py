@@ -187,3 +187,35 @@ def test_an_entry_that_is_a_link_or_points_outside_the_cache_is_rebuilt(tmp_path
     (tmp_path / "cache" / "k2.onnx").unlink()
     (tmp_path / "cache" / "k2.onnx").symlink_to(other)
     assert cache.lookup("k2") is None and other.read_bytes() == b"model bytes"
+
+
+@pytest.mark.parametrize("binding", [True, False], ids=["io-binding", "plain-run"])
+def test_a_description_edited_with_its_checksum_never_gives_a_wrong_picture(model_file, cache_dir, binding):
+    """Issue 25: metadata edited by hand with a recomputed checksum was trusted: a changed scale gave exit 0 and a
+    64x64 output instead of 128x128 (cropped). The result's shape is checked on every run: the run fails in one line,
+    the entry is discarded, and the next run rebuilds it and gives the right picture."""
+    from engine.errors import ModelError
+    from engine.inference.settings import RunSettings
+    from engine.runtime import cache as cache_module
+
+    path = model_file("sr_x2")
+    expected = run_image(prepare_model(path, "fp32", CPU, cache_dir), IMAGE).image
+    (meta_path,) = _metas(cache_dir)
+    meta = json.loads(meta_path.read_text())
+    meta["info"]["scale"] = 1.0
+    for output in meta["info"]["outputs"]:
+        output["scale"] = 1.0 if output.get("scale") else output.get("scale")
+    meta["meta_sha256"] = cache_module._meta_digest(meta)  # the checksum recomputed: the entry looks consistent
+    meta_path.write_text(json.dumps(meta))
+    SESSIONS.clear()
+    tampered = prepare_model(path, "fp32", CPU, cache_dir)
+    assert tampered.cache_hit and tampered.info.scale == 1.0
+    with pytest.raises(ModelError, match="its cached description is wrong; nothing was written; its cache entry was"):
+        run_image(tampered, IMAGE, settings=RunSettings(use_binding=binding))
+    assert not meta_path.exists()
+    SESSIONS.clear()
+    again = prepare_model(path, "fp32", CPU, cache_dir)
+    assert not again.cache_hit
+    np.testing.assert_allclose(
+        run_image(again, IMAGE, settings=RunSettings(use_binding=binding)).image, expected, atol=1e-6
+    )
