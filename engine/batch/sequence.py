@@ -23,11 +23,10 @@ from ..errors import Cancelled, ConversionError, EngineError, ImageError
 from ..image.colour import from_rec709, to_rec709
 from ..image.files import (
     ExrOptions,
+    FrameHeader,
     clean_stale_temps,
-    colour_interop_id,
-    exr_options_of,
+    frame_header,
     image_size,
-    layer_count,
     read_layers,
     same_file,
     whole_image_problem,
@@ -138,14 +137,16 @@ class _Frame:
     motion: Motion | None = None
     """Blender's Vector pass, when the frame has one (the temporal measure and blend follow it)."""
     depth: np.ndarray | None = None
+    header: FrameHeader = FrameHeader(0, None)
+    """The source frame's header, read once: its working space, and how its result is stored (`_write_like`)."""
 
     def state(self, frame: int, output: np.ndarray) -> FrameState:
         return FrameState(frame, self.image, output, self.motion, self.depth)
 
 
-def _frame_space(path: str, settings: RunSettings) -> WorkingSpace:
+def _frame_space(path: str, header: FrameHeader, settings: RunSettings) -> WorkingSpace:
     """The working space a frame's colour is in: what its EXR header says (Blender 5 writes it), else the run's."""
-    interop = colour_interop_id(path)
+    interop = header.exr.colour_interop if header.exr is not None else ""
     said = WorkingSpace.from_interop_id(interop) if interop else None
     if interop and said is None and settings.working_space_from_files:
         # A space this engine does not convert (a custom OCIO config): run as Rec.709, the model would get the
@@ -179,7 +180,8 @@ def _load(path: str, pass_inputs: Mapping[str, str], input_names: list[str], set
         data = data_inputs(layers, input_names, pass_inputs)
     except EngineError as exc:
         raise type(exc)(f"{path}: {exc}") from exc
-    settings = replace(settings, data_inputs=data, working_space=_frame_space(path, settings))
+    header = frame_header(path)
+    settings = replace(settings, data_inputs=data, working_space=_frame_space(path, header, settings))
     space = settings.working_space
     if Path(path).suffix.lower() not in _SCENE_LINEAR:
         # Display sRGB decoded to linear Rec.709: brought into the working space the run takes its colour in, as
@@ -189,7 +191,7 @@ def _load(path: str, pass_inputs: Mapping[str, str], input_names: list[str], set
     result_space = space if settings.converts(input_names[0]) and not _data_result(settings) else WorkingSpace.REC709
     vector = find_pass(layers, "Vector")
     motion = Motion.from_vector_pass(vector) if vector is not None and vector.shape[2] >= 4 else None
-    return _Frame(image, extra, settings, result_space, motion, find_pass(layers, "Depth"))
+    return _Frame(image, extra, settings, result_space, motion, find_pass(layers, "Depth"), header)
 
 
 LOGGED_FAILURES = 5
@@ -215,18 +217,27 @@ def _record_failure(summary: SequenceSummary, frame: int, exc: BaseException) ->
         log.debug("frame %d failed: %s", frame, exc)
 
 
-def _write_like(src: str, dst: str, image, exr: ExrOptions | None, space: WorkingSpace = WorkingSpace.REC709):
+def _write_like(
+    src: str,
+    dst: str,
+    image,
+    exr: ExrOptions | None,
+    space: WorkingSpace = WorkingSpace.REC709,
+    header: FrameHeader | None = None,
+):
     """Write `dst` stored like its source frame (EXR depth and codec), except where `exr` says. A
     multilayer EXR frame written to an EXR keeps its other passes (unless `exr.keep_passes` is False):
     the next step of a pipeline expects the layout it rendered. `space`: the result's colour space; a display
-    format stores sRGB, encoded from linear Rec.709. Returns the write's notes (image.files.fit_half)."""
+    format stores sRGB, encoded from linear Rec.709. `header`: the source's, when it was read already. Returns the
+    write's notes (image.files.fit_half)."""
     if Path(dst).suffix.lower() not in _SCENE_LINEAR:
         image = to_rec709(image, space)
     exr = exr or ExrOptions()
+    header = header if header is not None else frame_header(src)
     keep = exr.keep_passes is not False and all(Path(p).suffix.lower() == ".exr" for p in (src, dst))
-    if keep and layer_count(src) > 1:
+    if keep and header.layers > 1:
         return write_layers_like(src, dst, image, exr)
-    return write_image(dst, image, exr.over(exr_options_of(src)))
+    return write_image(dst, image, exr.over(header.exr))
 
 
 def _tracked(tracker: Tracker, loaded: _Frame, frame: int, output, prime) -> np.ndarray:
@@ -236,10 +247,10 @@ def _tracked(tracker: Tracker, loaded: _Frame, frame: int, output, prime) -> np.
     return tracker.step(loaded.state(frame, output))
 
 
-def _write_new(src: str, dst: str, image, exr: ExrOptions | None, space: WorkingSpace) -> list[str]:
+def _write_new(src: str, dst: str, image, exr: ExrOptions | None, frame: _Frame) -> list[str]:
     """`_write_like` into a folder made first if needed (the sequence's writer thread)."""
     Path(dst).parent.mkdir(parents=True, exist_ok=True)
-    return _write_like(src, dst, image, exr, space)
+    return _write_like(src, dst, image, exr, frame.result_space, frame.header)
 
 
 def _recheck(reference, prepared, image, extra, output, settings: RunSettings) -> None:
@@ -256,7 +267,7 @@ def _run_and_write(
     Path(dst).parent.mkdir(parents=True, exist_ok=True)
     result = _run_checked(prepared, frame.image, frame.extra, frame.settings, progress, reference)
     image = tracker.step(frame.state(number, result.image)) if tracker is not None else result.image
-    written = _write_like(src, dst, image, exr, frame.result_space)
+    written = _write_like(src, dst, image, exr, frame.result_space, frame.header)
     return replace(result, notes=result.notes + tuple(written)) if written else result
 
 
@@ -489,7 +500,7 @@ def process_sequence(
                 result = _run_checked(prepared, loaded.image, loaded.extra, loaded.settings, frame_progress, reference)
                 reference = None  # the first frame decides
                 image = _tracked(tracker, loaded, frame, result.image, prime)
-                writes.pending.append((frame, writer.submit(_write_new, src, dst, image, exr, loaded.result_space)))
+                writes.pending.append((frame, writer.submit(_write_new, src, dst, image, exr, loaded)))
                 summary.note_plan(result, len(todo))
                 log.info("frame %d -> %s (%.2f s)", frame, dst, time.perf_counter() - start)
             except Cancelled:

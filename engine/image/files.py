@@ -29,6 +29,8 @@ __all__ = [
     "ExrOptions",
     "clean_stale_temps",
     "colour_interop_id",
+    "FrameHeader",
+    "frame_header",
     "combined_layer",
     "exr_options_of",
     "layer_count",
@@ -283,24 +285,45 @@ def fit_half(image: np.ndarray, half: bool, asked: bool) -> tuple[np.ndarray, bo
     return image, False, f"{over} values beyond half float's range (65504): written as 32-bit float, not half"
 
 
-def exr_options_of(path: str | os.PathLike) -> ExrOptions | None:
-    """The pixel depth and codec of an EXR's first part; None when `path` is not an EXR."""
-    if Path(path).suffix.lower() != ".exr":
-        return None
+@dataclass(frozen=True)
+class FrameHeader:
+    """What a frame's header says, read once (a sequence used to open each frame's header four times)."""
+
+    layers: int
+    """How many layers (passes) it holds over all its parts; 0 when it cannot be opened."""
+    exr: ExrOptions | None
+    """Its first part's pixel depth, codec and colorInteropID when it is an EXR; None otherwise."""
+
+
+def _exr_options(spec: Any) -> ExrOptions:
+    codec = spec.get_string_attribute("compression") or "zip"
+    return ExrOptions(
+        half=str(spec.format) == "half",
+        codec=codec if codec in EXR_CODECS else "zip",
+        colour_interop=spec.get_string_attribute("colorInteropID") or "",
+    )
+
+
+def frame_header(path: str | os.PathLike) -> FrameHeader:
+    """The header of `path`: its layer count and, for an EXR, how it is stored (one open, no pixels read)."""
     oiio = _oiio()
     inp = oiio.ImageInput.open(str(path))
     if inp is None:
-        return None
+        return FrameHeader(0, None)
     try:
-        spec = inp.spec()
-        codec = spec.get_string_attribute("compression") or "zip"
-        return ExrOptions(
-            half=str(spec.format) == "half",
-            codec=codec if codec in EXR_CODECS else "zip",
-            colour_interop=spec.get_string_attribute("colorInteropID") or "",
-        )
+        exr = _exr_options(inp.spec()) if Path(path).suffix.lower() == ".exr" else None
+        layers, part = 0, 0
+        while inp.seek_subimage(part, 0):
+            layers += len(_split_layers(list(inp.spec().channelnames)))
+            part += 1
+        return FrameHeader(layers, exr)
     finally:
         inp.close()
+
+
+def exr_options_of(path: str | os.PathLike) -> ExrOptions | None:
+    """The pixel depth and codec of an EXR's first part; None when `path` is not an EXR."""
+    return frame_header(path).exr if Path(path).suffix.lower() == ".exr" else None
 
 
 def _hwc_float32(image: np.ndarray) -> np.ndarray:
@@ -448,32 +471,13 @@ def _nearest(pixels: np.ndarray, height: int, width: int) -> np.ndarray:
 def colour_interop_id(path: str | os.PathLike) -> str:
     """The `colorInteropID` an EXR's header names (Blender 5 writes its working space there, `lin_ap1_scene` for
     ACEScg); '' when it names none or `path` is not an EXR."""
-    if Path(path).suffix.lower() != ".exr":
-        return ""
-    oiio = _oiio()
-    inp = oiio.ImageInput.open(str(path))
-    if inp is None:
-        return ""
-    try:
-        return inp.spec().get_string_attribute("colorInteropID") or ""
-    finally:
-        inp.close()
+    exr = exr_options_of(path)
+    return exr.colour_interop if exr is not None else ""
 
 
 def layer_count(path: str | os.PathLike) -> int:
     """How many layers (passes) an image holds over all its parts; 0 when it cannot be opened."""
-    oiio = _oiio()
-    inp = oiio.ImageInput.open(str(path))
-    if inp is None:
-        return 0
-    try:
-        layers, part = 0, 0
-        while inp.seek_subimage(part, 0):
-            layers += len(_split_layers(list(inp.spec().channelnames)))
-            part += 1
-        return layers
-    finally:
-        inp.close()
+    return frame_header(path).layers
 
 
 def _read_parts(src: str | os.PathLike) -> list[tuple[Any, np.ndarray]]:

@@ -290,3 +290,26 @@ def test_on_windows_a_writer_is_asked_through_the_process_api_never_signalled(mo
     monkeypatch.setattr(files, "_windows_pid_alive", lambda pid: asked.append(pid) or False)
     monkeypatch.setattr(files.os, "kill", lambda *a: pytest.fail("os.kill on Windows"))
     assert files._pid_alive(_dead_pid()) is False and len(asked) == 1
+
+
+def test_each_frame_header_is_read_once(prepared, tmp_path, monkeypatch):
+    """A frame's header (working space, storage, layers) was opened four times per frame; once serves all."""
+    from engine.batch import sequence
+    from engine.image import files
+
+    _frames(tmp_path / "in", [1, 2, 3])
+    opened = []
+    real = files.frame_header
+
+    def counted(path):
+        opened.append(path)
+        return real(path)
+
+    # Both names: the sequence's own, and the one exr_options_of, layer_count and colour_interop_id go through.
+    monkeypatch.setattr(sequence, "frame_header", counted)
+    monkeypatch.setattr(files, "frame_header", counted)
+    summary = process_sequence(
+        prepared, str(tmp_path / "in" / "####.exr"), str(tmp_path / "out" / "####.exr"), [1, 2, 3]
+    )
+    assert summary.done == [1, 2, 3]
+    assert sorted(os.path.basename(p) for p in opened) == ["0001.exr", "0002.exr", "0003.exr"]
