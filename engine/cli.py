@@ -411,7 +411,7 @@ def _mapping_notes(args, prepared) -> list[str]:
 
 
 def _cmd_run(args) -> int:
-    from . import image_size, needs_sample, prepare_model, process_frame, read_image, same_file
+    from . import combined_layer, image_size, needs_sample, prepare_model, process_frame, read_layers, same_file
 
     if same_file(args.input, args.output):
         raise EngineError("the output would overwrite the input image; choose another output path")
@@ -421,7 +421,8 @@ def _cmd_run(args) -> int:
     # (auto on a CPU where int8 was measured not faster for this model and size) reads it once, in process_frame.
     size = image_size(args.input)
     wanted = needs_sample(args.precision, _settings(args), args.model, size, args.cache_dir)
-    sample = read_image(args.input) if wanted else None
+    layers = read_layers(args.input) if wanted else None  # decoded once: the sample, then the run
+    sample = combined_layer(layers) if layers is not None else None
     prepared = prepare_model(
         args.model, args.precision, _settings(args), args.cache_dir, sample, contract=contract, size=size
     )
@@ -439,6 +440,7 @@ def _cmd_run(args) -> int:
         _progress_printer("tiles"),
         _exr(args),
         _fp32_reference(args, prepared, sample, contract),
+        layers=layers,
     )
     print(file=sys.stderr)
     _json(

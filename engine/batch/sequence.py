@@ -173,8 +173,10 @@ def _data_result(settings: RunSettings) -> bool:
     return said == ColorMode.DATA or (said is None and contract.input.colour == ColorMode.DATA)
 
 
-def _load(path: str, pass_inputs: Mapping[str, str], input_names: list[str], settings: RunSettings) -> _Frame:
-    layers = read_layers(path)
+def _load(
+    path: str, pass_inputs: Mapping[str, str], input_names: list[str], settings: RunSettings, layers=None
+) -> _Frame:
+    layers = layers if layers is not None else read_layers(path)
     try:
         image, extra = select_inputs(layers, input_names, pass_inputs)
         data = data_inputs(layers, input_names, pass_inputs)
@@ -314,11 +316,21 @@ class _FrameProgress(Progress):
 
 
 def process_frame(
-    prepared, src: str, dst: str, settings: RunSettings, pass_inputs=None, progress=None, exr=None, reference=None
+    prepared,
+    src: str,
+    dst: str,
+    settings: RunSettings,
+    pass_inputs=None,
+    progress=None,
+    exr=None,
+    reference=None,
+    *,
+    layers: dict[str, np.ndarray] | None = None,
 ):
     """Run one image file into another. With `reference` (the fp32 model), a reduced-precision result
-    outside tolerance of fp32 on this image raises ConversionError and nothing is written."""
-    frame = _load(src, pass_inputs or {}, _input_names(prepared), settings)
+    outside tolerance of fp32 on this image raises ConversionError and nothing is written. `layers`: the file's
+    `read_layers`, when the caller read them already (to calibrate or judge a conversion on it): not decoded twice."""
+    frame = _load(src, pass_inputs or {}, _input_names(prepared), settings, layers)
     return _run_and_write(prepared, frame, src, dst, progress or SILENT, exr, reference)
 
 

@@ -152,6 +152,10 @@ def test_default_run_on_the_cpu_runs_the_model_once_and_reads_the_image_once(tmp
     assert run("out.exr") == 1 and prepared == ["fp32"] and len(reads) == 1
     assert run("o2.exr", "--precision", "fp32") == 1 and prepared == ["fp32"]
     assert files.read_image(tmp_path / "out.exr").tobytes() == files.read_image(tmp_path / "o2.exr").tobytes()
+    # A reduced precision reads the input as its sample (to judge, or for int8 to calibrate and key, the conversion):
+    # the run reuses that read instead of decoding the image a second time.
+    run("fp16.exr", "--precision", "fp16")
+    assert prepared[0] == "fp16" and len(reads) == 1  # (then the fp32 model its first output is checked against)
 
 
 def test_a_converter_crash_exits_1_with_no_figures_and_a_synthetic_judgement_is_said(tmp_path, monkeypatch, capfd):
