@@ -137,16 +137,6 @@ class Motion:
         to_next = np.stack([v[:, :, 3], -v[:, :, 2]], axis=2)
         return cls(to_previous, to_next)
 
-    def scaled(self, factor: int) -> Motion:
-        """The motion of an image `factor` times larger (nearest neighbour, offsets scaled)."""
-        if factor == 1:
-            return self
-
-        def up(a: np.ndarray) -> np.ndarray:
-            return np.repeat(np.repeat(a, factor, axis=0), factor, axis=1) * np.float32(factor)
-
-        return Motion(up(self.to_previous), up(self.to_next))
-
 
 _ROWS_AT_ONCE = 32
 """Rows sampled per step: the temporaries of a few rows stay in the CPU's cache (twice as fast as whole images)."""

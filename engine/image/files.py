@@ -28,12 +28,10 @@ from .passes import combined_layer, find_pass
 __all__ = [
     "ExrOptions",
     "clean_stale_temps",
-    "colour_interop_id",
     "FrameHeader",
     "frame_header",
     "combined_layer",
     "exr_options_of",
-    "layer_count",
     "find_pass",
     "read_image",
     "read_layers",
@@ -466,18 +464,6 @@ def _nearest(pixels: np.ndarray, height: int, width: int) -> np.ndarray:
     rows = np.minimum(((np.arange(height) + 0.5) * h / height).astype(np.intp), h - 1)
     cols = np.minimum(((np.arange(width) + 0.5) * w / width).astype(np.intp), w - 1)
     return pixels[rows][:, cols]
-
-
-def colour_interop_id(path: str | os.PathLike) -> str:
-    """The `colorInteropID` an EXR's header names (Blender 5 writes its working space there, `lin_ap1_scene` for
-    ACEScg); '' when it names none or `path` is not an EXR."""
-    exr = exr_options_of(path)
-    return exr.colour_interop if exr is not None else ""
-
-
-def layer_count(path: str | os.PathLike) -> int:
-    """How many layers (passes) an image holds over all its parts; 0 when it cannot be opened."""
-    return frame_header(path).layers
 
 
 def _read_parts(src: str | os.PathLike) -> list[tuple[Any, np.ndarray]]:

@@ -273,15 +273,21 @@ _CHOICES: dict[str, type[StrEnum]] = {
 """The tensor records' keys that take one word of a closed set."""
 
 
-def _tensor_keys(record: Any, prefix: str, where: str) -> dict[str, Any]:
+def _known_items(record: Any, prefix: str, known: tuple[str, ...], where: str) -> Iterator[tuple[str, str, Any]]:
+    """(key, 'prefix.key', value) of a contract object whose keys must all be `known`; one line for anything else."""
     if not isinstance(record, Mapping):
         raise ContractError(f"contract {where}: {prefix} must be an object, not {record!r}")
-    known = INPUT_KEYS if prefix == "input" else OUTPUT_KEYS
-    parsed: dict[str, Any] = {}
     for key, value in record.items():
         name = f"{prefix}.{key}"
         if key not in known:
             raise ContractError(f"contract {where}: unknown key {name!r}; known: {', '.join(known)}")
+        yield key, name, value
+
+
+def _tensor_keys(record: Any, prefix: str, where: str) -> dict[str, Any]:
+    known = INPUT_KEYS if prefix == "input" else OUTPUT_KEYS
+    parsed: dict[str, Any] = {}
+    for key, name, value in _known_items(record, prefix, known, where):
         if key == "range":
             lo_hi = _numbers(value, name, where)
             if len(lo_hi) != 2 or not lo_hi[0] < lo_hi[1]:
@@ -301,13 +307,8 @@ def _tensor_keys(record: Any, prefix: str, where: str) -> dict[str, Any]:
 
 def _resize_rule(record: Any, where: str) -> ResizeRule | None:
     """The `resize` object as a rule; `{}` is no rule (it removes a lower layer's)."""
-    if not isinstance(record, Mapping):
-        raise ContractError(f"contract {where}: resize must be an object, not {record!r}")
     given: dict[str, Any] = {}
-    for key, value in record.items():
-        name = f"resize.{key}"
-        if key not in RESIZE_KEYS:
-            raise ContractError(f"contract {where}: unknown key {name!r}; known: {', '.join(RESIZE_KEYS)}")
+    for key, name, value in _known_items(record, "resize", RESIZE_KEYS, where):
         if key == "letterbox":
             if not isinstance(value, bool):
                 raise ContractError(f"contract {where}: {name} must be true or false, not {value!r}")

@@ -305,7 +305,7 @@ def test_each_frame_header_is_read_once(prepared, tmp_path, monkeypatch):
         opened.append(path)
         return real(path)
 
-    # Both names: the sequence's own, and the one exr_options_of, layer_count and colour_interop_id go through.
+    # Both names: the sequence's own, and the one exr_options_of goes through.
     monkeypatch.setattr(sequence, "frame_header", counted)
     monkeypatch.setattr(files, "frame_header", counted)
     summary = process_sequence(

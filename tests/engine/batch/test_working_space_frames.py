@@ -124,7 +124,7 @@ def _tagged(path, image: np.ndarray, interop: str) -> None:
 def test_an_exr_header_says_its_working_space(tmp_path):
     """Blender 5 writes the working space into each EXR (colorInteropID, `lin_ap1_scene` for ACEScg): without the
     flag the engine follows it, the result carries it, and a flag that says another space is refused."""
-    from engine.image.files import colour_interop_id
+    from engine.image.files import exr_options_of
 
     path = models.save(models.square(), tmp_path / "square.onnx")
     picture = _picture()
@@ -134,7 +134,7 @@ def test_an_exr_header_says_its_working_space(tmp_path):
     assert done.returncode == 0, done.stderr
     out = read_image(tmp_path / "out.exr")
     np.testing.assert_allclose(to_rec709(out, WorkingSpace.ACESCG)[:, :, :3], picture[:, :, :3] ** 2, atol=1e-4)
-    assert colour_interop_id(tmp_path / "out.exr") == "lin_ap1_scene"
+    assert exr_options_of(tmp_path / "out.exr").colour_interop == "lin_ap1_scene"
     refused = _cli("run", path, tmp_path / "acescg.exr", tmp_path / "no.exr", "--working-space", "rec709", *common)
     assert refused.returncode != 0 and not (tmp_path / "no.exr").exists()
     assert "rendered in acescg (its header's colorInteropID lin_ap1_scene), not in rec709" in refused.stderr
