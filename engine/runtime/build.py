@@ -26,6 +26,7 @@ from ..precision.validation_feeds import sample_feeds
 from ..progress import Progress
 from .cache import CacheUnavailable, ModelCache
 from .prepared import PreparedModel, Request, actual_provider, channels_last_io, conversion_failed
+from .refusals import keep_refusal
 from .sessions import create_session
 
 if TYPE_CHECKING:
@@ -58,12 +59,10 @@ def _convert(
                 cached_report,
                 str(entry.model_path),
             )
-    if (refused := _cached_refusal(request, cache)) is not None:
-        raise conversion_failed(refused)
     more = request.calibration_frames
     converted, report = convert_judged(model, info, sample, request.options, request.contract, progress, more)
     if converted is None:
-        _keep_refusal(request, cache, report)
+        keep_refusal(request, cache, report)
         raise conversion_failed(report)
     try:
         temp = cache.temp_model_path(request.conversion_key)
@@ -73,30 +72,6 @@ def _convert(
         log.warning("the converted model is not cached: %s", exc)
         return converted, report, None
     return converted, report, str(stored.model_path)
-
-
-def _cached_refusal(request: Request, cache: ModelCache) -> ConversionReport | None:
-    """The report of an int8 conversion refused before on the same image (its key holds the image): calibration is
-    deterministic, so quantizing again would give the same model and the same verdict."""
-    if request.precision != Precision.INT8:
-        return None
-    record = cache.read_record(request.conversion_key)
-    try:
-        return ConversionReport.from_json(record["refused"]) if record is not None else None
-    except (KeyError, TypeError, ValueError) as exc:
-        log.warning("int8 refusal record is not a report (%s); converting again", exc)
-        return None
-
-
-def _keep_refusal(request: Request, cache: ModelCache, report: ConversionReport) -> None:
-    """Remember an int8 accuracy refusal (never a crash, which may be the machine's) under the conversion's key. Other
-    precisions' keys do not hold the image they were judged on, so their refusals are not kept."""
-    if request.precision != Precision.INT8 or report.converter_failed:
-        return
-    try:
-        cache.write_record(request.conversion_key, {"refused": report.to_json()})
-    except CacheUnavailable as exc:
-        log.debug("int8 refusal not cached: %s", exc)
 
 
 def _footprint_of_served_graph(

@@ -37,9 +37,11 @@ from .prepared import (
     PreparedModel,
     Request,
     channels_last_io,
+    conversion_failed,
     is_loaded,
     release_model,
 )
+from .refusals import cached_refusal
 from .sessions import SessionSettings, create_session, resolve_provider
 
 __all__ = [
@@ -360,6 +362,8 @@ def _prepare(
             # traceback and never an entry that fails every time.
             cache.discard(request.key, f"has invalid metadata ({type(exc).__name__}: {exc})")
     if prepared is None:
+        if (refused := cached_refusal(request, cache)) is not None:  # judged on this image before: no ONNX import
+            raise conversion_failed(refused)
         from ..model.onnx_io import clamp_ir_version, parse_model  # the ONNX library: only on a miss
         from .build import build
 

@@ -147,7 +147,9 @@ def test_the_block_list_keeps_softmax_and_the_output_node_float_and_says_why():
 
 
 def test_prepare_int8_refuses_an_hdr_frame_and_remembers_the_refusal(tmp_path, monkeypatch):
+    from engine.model import onnx_io
     from engine.precision import convert
+    from engine.runtime.prepared import SESSIONS
 
     path = models.save(models.tone_curve(), tmp_path / "tone.onnx")
     with pytest.raises(ConversionError, match="outside the tolerance") as refused:
@@ -157,7 +159,12 @@ def test_prepare_int8_refuses_an_hdr_frame_and_remembers_the_refusal(tmp_path, m
     def never(*_a, **_k):
         raise AssertionError("quantized again: the refusal of this image should have been read from the cache")
 
+    def no_parse(*_a, **_k):
+        raise AssertionError("the source model was parsed: a known refusal is read before the ONNX library is needed")
+
     monkeypatch.setattr(convert, "quantize", never)
+    monkeypatch.setattr(onnx_io, "parse_model", no_parse)
+    SESSIONS.clear()
     with pytest.raises(ConversionError, match="outside the tolerance") as again:
         prepare_model(path, "int8", CPU, tmp_path / "cache", sample=hdr())
     assert again.value.report.psnr_db == pytest.approx(refused.value.report.psnr_db)
