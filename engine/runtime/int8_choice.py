@@ -5,6 +5,7 @@ their own timings, never the machine's."""
 
 from __future__ import annotations
 
+import functools
 import math
 import platform
 import statistics
@@ -47,6 +48,7 @@ Measure = Callable[[Callable[[], object], Callable[[], object]], tuple[float, fl
 """(fp32 run, int8 run) -> (fp32 seconds, int8 seconds): how the two are timed."""
 
 
+@functools.cache
 def vector_extensions() -> tuple[str, ...]:
     """This CPU's SIMD extensions that matter for int8 and fp32 kernels, as /proc/cpuinfo names them (x86 `flags`,
     Arm `Features`); empty where it cannot be read."""
@@ -74,9 +76,12 @@ def int8_dot_product(extensions: tuple[str, ...]) -> str:
     return ", ".join(words for flag, words in names.items() if flag in extensions)
 
 
+@functools.cache
 def cpu_identity() -> str:
-    """The CPU model and its vector extensions: what a speed verdict holds for."""
-    name = platform.processor() or platform.machine()
+    """The CPU model and its vector extensions: what a speed verdict holds for. Read once per process; the model
+    name from /proc/cpuinfo first, because platform.processor() runs `uname -p` as a child process on Linux (14 ms of
+    every run's start-up), and only where there is no /proc/cpuinfo (macOS, Windows) is it asked."""
+    name = ""
     try:
         with open("/proc/cpuinfo") as fh:
             for line in fh:
@@ -86,6 +91,7 @@ def cpu_identity() -> str:
                     break
     except OSError:
         pass
+    name = name or platform.processor() or platform.machine()
     return f"{platform.machine()} {name} [{' '.join(vector_extensions())}]"
 
 
