@@ -313,23 +313,34 @@ def _grid_sample(planar: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.n
     np.multiply(cols, np.float32(2 / max(w - 1, 1)), out=grid[..., 0])
     np.multiply(rows, np.float32(2 / max(h - 1, 1)), out=grid[..., 1])
     grid -= 1
-    feeds = {"x": planar[None], "grid": grid.reshape(1, *rows.shape, 2)}
+    return _sampled(planar, grid)
+
+
+def _sampled(planar: np.ndarray, grid: np.ndarray) -> np.ndarray:
+    """`planar` (CxHxW) sampled by GridSample at `grid` (RxSx2: x, y in -1..1): CxRxS."""
+    feeds = {"x": planar[None], "grid": grid.reshape(1, *grid.shape)}
     return _grid_sample_session().run(None, feeds)[0][0]
 
 
-def _warp_output(planar: np.ndarray, motion: Motion, factor: int) -> np.ndarray:
-    """A channel-planar (CxHxW) image at the output's size brought from the previous frame onto the current one:
-    each output pixel of input pixel (r, c) follows that pixel's motion, `factor` times larger."""
+def _output_grid(motion: Motion, factor: int) -> np.ndarray:
+    """GridSample's grid (x, y in -1..1) that brings an image at the output's size from the previous frame onto the
+    current one: output pixel (r f + i, c f + j) of input pixel (r, c) follows that pixel's motion, `factor` times
+    larger. Built at the input's size and spread over each factor x factor block in passes along whole rows (the
+    5-D broadcast it replaces ran numpy's inner loops over 2 values); positions outside the frame are left to
+    GridSample's border padding, which clamps them as a clip would."""
     h, w = motion.to_previous.shape[:2]
     big_h, big_w = h * factor, w * factor
-    offsets = motion.to_previous * np.float32(factor)
+    sx, sy = np.float32(2 / max(big_w - 1, 1)), np.float32(2 / max(big_h - 1, 1))
     within = np.arange(factor, dtype=np.float32)
-    blocks = (h, factor, w, factor)
-    rows = np.arange(h, dtype=np.float32)[:, None, None, None] * factor + within[None, :, None, None]
-    rows = np.clip(np.broadcast_to(rows + offsets[:, None, :, None, 0], blocks), 0, big_h - 1)
-    cols = np.arange(w, dtype=np.float32)[None, None, :, None] * factor + within[None, None, None, :]
-    cols = np.clip(np.broadcast_to(cols + offsets[:, None, :, None, 1], blocks), 0, big_w - 1)
-    return _grid_sample(planar, rows.reshape(big_h, big_w), cols.reshape(big_h, big_w))
+    f = np.float32(factor)
+    x = (np.arange(w, dtype=np.float32)[None, :] + motion.to_previous[:, :, 1]) * (f * sx) - 1  # h x w, at j = 0
+    y = (np.arange(h, dtype=np.float32)[:, None] + motion.to_previous[:, :, 0]) * (f * sy) - 1  # h x w, at i = 0
+    grid = np.empty((h, factor, big_w, 2), np.float32)
+    across = np.repeat(x, factor, axis=1) + np.tile(within * sx, w)[None, :]  # h x W: x depends on r, c and j
+    grid[:, :, :, 0] = across[:, None, :]
+    down = y[:, None, :] + (within * sy)[None, :, None]  # h x f x w: y depends on r, i and c
+    grid[:, :, :, 1] = np.repeat(down, factor, axis=2)
+    return grid.reshape(big_h, big_w, 2)
 
 
 def _planar(image: np.ndarray) -> np.ndarray:
@@ -370,19 +381,24 @@ def blend(
     if factor is None or float((trust > 0.5).mean()) < CUT_TRUST:
         return None
     motion = current.motion if current.motion is not None and previous.motion is not None else None
-    here = _warp_output(_planar(previous.output), motion, factor) if motion else _planar(previous.output)
+    grid = _output_grid(motion, factor) if motion else None  # both earlier outputs move the same way
+    here = _sampled(_planar(previous.output), grid) if grid is not None else _planar(previous.output)
     parts = [(here, trust)]
     if before_previous is not None and before_previous.frame == previous.frame:
-        older = _warp_output(before_previous.output, motion, factor) if motion else before_previous.output
+        older = _sampled(before_previous.output, grid) if grid is not None else before_previous.output
         older_trust = warp(before_previous.trust[:, :, None], motion.to_previous)[0][:, :, 0] if motion else None
         parts.append((older, trust * (older_trust if older_trust is not None else before_previous.trust)))
-    h, w, c = current.input.shape[0], current.input.shape[1], current.output.shape[2]
-    now = current.output.transpose(2, 0, 1).reshape(c, h, factor, w, factor)
+    now = _planar(current.output)  # no copy for a model's channel-planar result
     blended = now.copy()
-    for image, weight in parts:  # the weights broadcast over each factor x factor block: never repeated in memory
-        a = (weight * np.float32(strength / 3))[None, :, None, :, None]
-        blended += a * (image.reshape(c, h, factor, w, factor) - now)
-    out = blended.reshape(c, h * factor, w * factor).transpose(1, 2, 0)
+    for image, weight in parts:
+        # Each input pixel's weight spread over its factor x factor block, so every pass runs along whole rows.
+        a = weight * np.float32(strength / 3)
+        if factor > 1:
+            a = np.repeat(np.repeat(a, factor, axis=0), factor, axis=1)
+        step = np.subtract(image, now)
+        step *= a
+        blended += step
+    out = blended.transpose(1, 2, 0)
     return out, Onto(current.frame, here, trust)
 
 
