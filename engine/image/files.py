@@ -23,6 +23,7 @@ from ..errors import ImageError
 from . import limits
 from .alpha import premultiply, unpremultiply
 from .colour import linear_to_srgb, srgb_to_linear
+from .exr_structure import scanline_exr_gap
 from .passes import combined_layer, find_pass
 
 __all__ = [
@@ -418,6 +419,17 @@ def _does_not_read_back(path: Path, specs: list[Any] | None = None, first_size: 
         inp.close()
 
 
+def _not_whole(path: Path, specs: list[Any]) -> str:
+    """Why the file just written at `path` is not whole, or "": a single-part scanline EXR (what a run writes) from
+    its structure (image.exr_structure: a few bytes per chunk), anything else by decoding every part."""
+    if len(specs) == 1 and path.suffix.lower() == ".exr":
+        spec = specs[0]
+        why = scanline_exr_gap(path, spec.width, spec.height, spec.nchannels)
+        if why is not None:
+            return why
+    return _does_not_read_back(path, specs)
+
+
 def _write_checked(path: Path, parts: list[tuple[Any, np.ndarray]]) -> None:
     """Write `parts` (OpenImageIO spec, HxWxC pixels), one subimage each, to a temporary file, check
     every step, flush it and rename it onto `path`; on any failure `path` is left as it was."""
@@ -450,7 +462,7 @@ def _write_checked(path: Path, parts: list[tuple[Any, np.ndarray]]) -> None:
         if not ok or error or os.path.getsize(tmp) == 0:
             raise ImageError(f"cannot write {path}: {_one_line(error) or 'write failed (disk full?)'}")
         _fsync(tmp)
-        if why := _does_not_read_back(tmp, [spec for spec, _ in parts]):
+        if why := _not_whole(tmp, [spec for spec, _ in parts]):
             raise ImageError(f"cannot write {path}: what reached the disk does not read back whole ({why}; disk full?)")
         atomic.publish(tmp, path)
     finally:
