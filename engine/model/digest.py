@@ -46,7 +46,9 @@ def array_digest(array: object) -> str:
     import numpy as np
 
     data = np.ascontiguousarray(array, np.float32)
-    return sha256_bytes(repr(data.shape).encode() + data.tobytes())
+    digest = hashlib.sha256(repr(data.shape).encode())
+    digest.update(memoryview(data).cast("B"))  # the same digest as over shape + bytes, without two copies of them
+    return digest.hexdigest()
 
 
 def frames_digest(image: object, more: tuple = ()) -> str:
