@@ -47,7 +47,7 @@ def array_digest(array: object) -> str:
 
     data = np.ascontiguousarray(array, np.float32)
     digest = hashlib.sha256(repr(data.shape).encode())
-    digest.update(memoryview(data).cast("B"))  # the same digest as over shape + bytes, without two copies of them
+    digest.update(data.data.cast("B"))  # the same digest as over shape + bytes, without two copies of them
     return digest.hexdigest()
 
 
