@@ -264,7 +264,7 @@ def _cmd_info(args) -> int:
     data["result_output"] = info.output_named(contract.output_name).name
     given = contract.constant_values
     data["non_image_inputs"] = [
-        {"name": t.name, "shape": t.shape, "value": list(given[t.name]) if t.name in given else None}
+        {"name": t.name, "shape": list(t.shape), "value": list(given[t.name]) if t.name in given else None}
         for t in info.other_inputs
     ]
     _json(data)

@@ -9,9 +9,13 @@ class Report(Protocol):
     """What an error carries about a failed conversion (precision.convert.ConversionReport is one): described
     by its shape, so the foundation layer imports nothing above it."""
 
-    reason: str
-    converter_failed: bool
-    """The converter or onnxruntime failed (a crash), rather than the accuracy check refusing the result."""
+    @property
+    def reason(self) -> str: ...
+
+    @property
+    def converter_failed(self) -> bool:
+        """The converter or onnxruntime failed (a crash), rather than the accuracy check refusing the result."""
+        ...
 
     def to_json(self) -> dict[str, Any]: ...
 

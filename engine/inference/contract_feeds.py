@@ -19,7 +19,7 @@ def constant_feeds(info: ModelInfo, contract: ModelContract) -> dict[str, np.nda
     if missing:
         t = missing[0]
         raise ModelError(
-            f"model input '{t.name}' {t.shape} is not an image and needs a value: set it in the contract's "
+            f"model input '{t.name}' {list(t.shape)} is not an image and needs a value: set it in the contract's "
             f"constants (--const {t.name}=VALUE on the command line, or in the model panel's contract)"
         )
     return {t.name: constant_feed(t, constants[t.name]) for t in info.other_inputs}

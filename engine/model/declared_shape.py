@@ -10,6 +10,8 @@ size, a fully connected head) is refused with onnxruntime's reason.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import onnx
 
 from ..errors import ModelError
@@ -110,8 +112,7 @@ def apply_declarations(model: onnx.ModelProto, contract: ModelContract) -> list[
     del model.graph.value_info[:]
     redeclared = [_tensor_info(model, vi) for vi, _ in images]
     names = {info.name for info in redeclared}
-    others = [_tensor_info(model, vi) for vi in inputs if vi.name not in names]
-    for other in others:
-        other.layout, other.channels = None, None  # fed as constants, never as pictures
+    # Fed as constants, never as pictures.
+    others = [replace(_tensor_info(model, vi), layout=None, channels=None) for vi in inputs if vi.name not in names]
     _prove(model, redeclared, others, contract, base)
     return notes

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -56,14 +57,14 @@ def _tensor_info(model: onnx.ModelProto, vi: onnx.ValueInfoProto) -> TensorInfo:
     elem = vi.type.tensor_type.elem_type
     dtype = _NP_TYPES.get(elem) or (onnx.helper.tensor_dtype_to_np_dtype(elem).name if elem else "unknown")
     shape = _dims(vi)
-    info = TensorInfo(vi.name, shape, dtype)
+    info = TensorInfo(name=vi.name, shape=tuple(shape), dtype=dtype)
     if len(shape) != 4 or not dtype.startswith("float"):
         return info
     nchw, nhwc = _channels(shape[1]), _channels(shape[3])
     if nhwc and (not nchw or _transposed_to_nchw(model, vi.name)):
-        info.layout, info.channels = Layout.NHWC, nhwc
-    elif nchw:
-        info.layout, info.channels = Layout.NCHW, nchw
+        return replace(info, layout=Layout.NHWC, channels=nhwc)
+    if nchw:
+        return replace(info, layout=Layout.NCHW, channels=nchw)
     return info
 
 
@@ -93,16 +94,17 @@ def _out_hw(out: np.ndarray, layout: Layout | None) -> tuple[int, int]:
     return (out.shape[2], out.shape[3]) if layout == "NCHW" else (out.shape[1], out.shape[2])
 
 
-def _resolve_output(t: TensorInfo, value: np.ndarray) -> None:
-    """Symbolic dimensions: the layout and channels as the probe run gave them."""
+def _resolve_output(t: TensorInfo, value: np.ndarray) -> TensorInfo:
+    """Symbolic dimensions: `t` with the layout and channels as the probe run gave them."""
     if t.is_image or value.ndim != 4 or not is_float(t):
-        return
+        return t
     shape = [int(d) for d in value.shape]
     nchw, nhwc = _channels(shape[1]), _channels(shape[3])
     if nchw and not nhwc:
-        t.layout, t.channels = Layout.NCHW, nchw
-    elif nhwc and not nchw:
-        t.layout, t.channels = Layout.NHWC, nhwc
+        return replace(t, layout=Layout.NCHW, channels=nchw)
+    if nhwc and not nchw:
+        return replace(t, layout=Layout.NHWC, channels=nhwc)
+    return t
 
 
 _CANDIDATES = [(layout, c) for c in (3, 1, 4) for layout in (Layout.NCHW, Layout.NHWC)]
@@ -123,27 +125,26 @@ def _unresolved_images(inputs: list[TensorInfo], constants: Constants | None = N
     ]
 
 
-def _resolve_inputs(session, inputs: list[TensorInfo], constants: Constants) -> None:
-    """Give symbolic-channel 4-D inputs the first layout and channel count the model runs with."""
-    unresolved = _unresolved_images(inputs, constants)
+def _resolve_inputs(session, inputs: list[TensorInfo], constants: Constants) -> list[TensorInfo]:
+    """`inputs`, the symbolic-channel 4-D ones given the first layout and channel count the model runs with (left
+    as they are, not images, when it runs with none)."""
+    unresolved = {t.name for t in _unresolved_images(inputs, constants)}
     if not unresolved:
-        return
+        return inputs
     for layout, channels in _CANDIDATES:
-        for t in unresolved:
-            t.layout, t.channels = layout, channels
-        images = [t for t in inputs if t.is_image]
-        others = [t for t in inputs if not t.is_image]
+        tried = [replace(t, layout=layout, channels=channels) if t.name in unresolved else t for t in inputs]
+        images = [t for t in tried if t.is_image]
+        others = [t for t in tried if not t.is_image]
         try:
             session.run(None, _feeds(images, others, constants, _PROBE_BASE, _PROBE_BASE, _batch(images)))
-            return
+            return tried
         except Exception:  # noqa: BLE001 - a refused layout is the answer we are probing for
             continue
-    for t in unresolved:
-        t.layout, t.channels = None, None
+    return inputs
 
 
 def _no_image_input(inputs: list[TensorInfo]) -> ModelError:
-    described = ", ".join(f"{t.name} {t.shape}" for t in inputs) or "none"
+    described = ", ".join(f"{t.name} {list(t.shape)}" for t in inputs) or "none"
     return ModelError(
         f"model has no image-like input (a 4-D float tensor with 1-4 channels, NCHW or NHWC); inputs: {described}"
     )
@@ -165,16 +166,18 @@ def _first_run(
     raise ModelError("model fails to run on 64x64 and 256x256 test inputs")
 
 
-def _resolve_outputs(outputs: list[TensorInfo], results: list[np.ndarray], base_h: int) -> int:
-    """Layouts, channels and scales of the outputs from a run; the index of the first image-like one."""
-    for t, value in zip(outputs, results, strict=True):
-        _resolve_output(t, value)
-        if t.is_image:
-            t.scale = _out_hw(value, t.layout)[0] / base_h
+def _resolve_outputs(
+    declared: list[TensorInfo], results: list[np.ndarray], base_h: int
+) -> tuple[list[TensorInfo], int]:
+    """The outputs with their layouts, channels and scales from a run; the index of the first image-like one."""
+    outputs = []
+    for t, value in zip(declared, results, strict=True):
+        t = _resolve_output(t, value)
+        outputs.append(replace(t, scale=_out_hw(value, t.layout)[0] / base_h) if t.is_image else t)
     if not any(t.is_image for t in outputs):
         described = ", ".join(f"{t.name} {list(v.shape)}" for t, v in zip(outputs, results, strict=True))
         raise ModelError(f"model has no image-like output (4-D float tensor with 1-4 channels); outputs: {described}")
-    return next(i for i, t in enumerate(outputs) if t.is_image)
+    return outputs, next(i for i, t in enumerate(outputs) if t.is_image)
 
 
 def _declared_inputs(model: onnx.ModelProto, constants: Constants) -> list[TensorInfo]:
@@ -182,10 +185,7 @@ def _declared_inputs(model: onnx.ModelProto, constants: Constants) -> list[Tenso
     of [1, 1, 1, 100] reads like a 1x100 one-channel image)."""
     initializers = {init.name for init in model.graph.initializer}
     inputs = [_tensor_info(model, vi) for vi in model.graph.input if vi.name not in initializers]
-    for t in inputs:
-        if t.name in constants:
-            t.layout, t.channels = None, None
-    return inputs
+    return [replace(t, layout=None, channels=None) if t.name in constants else t for t in inputs]
 
 
 def describe_model(model: onnx.ModelProto, constants: Constants | None = None) -> ModelInfo:
@@ -201,7 +201,7 @@ def describe_model(model: onnx.ModelProto, constants: Constants | None = None) -
         session = cpu_session(model, log_severity=4)
     except Exception as exc:  # noqa: BLE001 - onnxruntime raises its own exception types
         raise ModelError(f"onnxruntime cannot load the model: {exc}") from exc
-    _resolve_inputs(session, inputs, constants)
+    inputs = _resolve_inputs(session, inputs, constants)
     images = [t for t in inputs if t.is_image]
     others = [t for t in inputs if not t.is_image]
     if not images:
@@ -226,13 +226,13 @@ def describe_model(model: onnx.ModelProto, constants: Constants | None = None) -
         return bytes_per_pixel(model, _feeds(images, others, constants, h, w, batch), h * w)
 
     base_h, base_w, results = _first_run(run, fixed[0] if fixed else None, batch)
-    out_index = _resolve_outputs(outputs, results, base_h)
+    outputs, out_index = _resolve_outputs(outputs, results, base_h)
     out = outputs[out_index]
-    scale = float(out.scale or 1.0)
+    described = ModelInfo(
+        inputs=tuple(inputs), outputs=tuple(outputs), scale=float(out.scale or 1.0), fixed_size=None, size_multiple=1
+    )
     if fixed:
-        info = ModelInfo(
-            inputs, outputs, scale, [base_h, base_w], 1, bytes_per_pixel=memory(base_h, base_w), batch=batch
-        )
+        info = replace(described, fixed_size=(base_h, base_w), bytes_per_pixel=memory(base_h, base_w), batch=batch)
         return _with_radius(model, session, info, out_index, others, constants)
 
     def probe(side: int) -> tuple[int, int] | None:
@@ -240,10 +240,10 @@ def describe_model(model: onnx.ModelProto, constants: Constants | None = None) -
         return None if got is None else _out_hw(got[out_index], out.layout)
 
     multiple = next(
-        (m for m in _MULTIPLES if probe(base_h + m) == (round(scale * (base_h + m)),) * 2),
+        (m for m in _MULTIPLES if probe(base_h + m) == (round(described.scale * (base_h + m)),) * 2),
         base_h,
     )
-    info = ModelInfo(inputs, outputs, scale, None, multiple, bytes_per_pixel=memory(base_h, base_h), batch=batch)
+    info = replace(described, size_multiple=multiple, bytes_per_pixel=memory(base_h, base_h), batch=batch)
     return _with_radius(model, session, info, out_index, others, constants)
 
 
@@ -265,7 +265,7 @@ def _with_radius(
         output_index=out_index,
         output_layout=Layout(str(out.layout)),
         scale=info.scale,
-        fixed_size=(info.fixed_size[0], info.fixed_size[1]) if info.fixed_size else None,
+        fixed_size=info.fixed_size,
         size_multiple=info.size_multiple,
     )
     fixed = {t.name: constant_feed(t, tuple(constants.get(t.name, (0.0,)))) for t in others}
@@ -274,8 +274,7 @@ def _with_radius(
         batched = {name: np.repeat(value, info.batch, axis=0) for name, value in feeds.items()}
         return session.run(None, {**batched, **fixed})[out_index][:1]
 
-    info.receptive_radius = receptive_radius(model, run, spec, out.name)
-    return info
+    return replace(info, receptive_radius=receptive_radius(model, run, spec, out.name))
 
 
 def describe_inputs(model: onnx.ModelProto, constants: Constants | None = None) -> ModelInfo:
@@ -287,5 +286,8 @@ def describe_inputs(model: onnx.ModelProto, constants: Constants | None = None) 
         inputs = _declared_inputs(model, constants or {})
         outputs = [_tensor_info(model, vi) for vi in model.graph.output]
         sizes = [t.spatial() for t in inputs if t.is_image]
-        fixed = next(([h, w] for h, w in sizes if isinstance(h, int) and isinstance(w, int)), None)
-        return ModelInfo(inputs, outputs, 1.0, fixed, 1, batch=_batch([t for t in inputs if t.is_image]))
+        fixed = next(((h, w) for h, w in sizes if isinstance(h, int) and isinstance(w, int)), None)
+        batch = _batch([t for t in inputs if t.is_image])
+        return ModelInfo(
+            inputs=tuple(inputs), outputs=tuple(outputs), scale=1.0, fixed_size=fixed, size_multiple=1, batch=batch
+        )

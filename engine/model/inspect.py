@@ -4,6 +4,7 @@ the contract's declarations applied (model.declared_shape), then described (mode
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 
 from .contract import ModelContract
 from .declared_shape import apply_declarations
@@ -19,5 +20,4 @@ def inspect_model(path: str | os.PathLike[str], contract: ModelContract | None =
     model = load_model(path)
     warnings = clamp_ir_version(model) + apply_declarations(model, contract)
     info = describe_model(model, contract.constant_values)
-    info.warnings.extend(warnings)
-    return info
+    return replace(info, warnings=(*info.warnings, *warnings))

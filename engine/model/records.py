@@ -3,22 +3,45 @@ back, and images are laid out, without loading the ONNX library). model.describe
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
 from ..errors import ModelError
+from ..json_values import (
+    Json,
+    float_from_json,
+    float_to_json,
+    int_from_json,
+    ints_from_json,
+    list_from_json,
+    number_from_json,
+    object_from_json,
+    optional_int_from_json,
+    str_from_json,
+    strs_from_json,
+)
 from ..options import Layout
 
 Dim = int | str | None
 Constants = Mapping[str, tuple[float, ...]]
+GLOBAL = "global"
+"""A receptive radius that is the whole image."""
 
 
-@dataclass
+def _dim_from_json(value: object, key: str) -> Dim:
+    if value is None or isinstance(value, str):
+        return value
+    return int_from_json(value, key)
+
+
+@dataclass(frozen=True, kw_only=True)
 class TensorInfo:
     name: str
-    shape: list[Dim]
+    shape: tuple[Dim, ...]
+    """Each dimension: its size, the name of a symbolic one, or None for an unnamed one."""
     dtype: str
     layout: Layout | None = None
     """Set for image tensors, None for anything else."""
@@ -27,9 +50,21 @@ class TensorInfo:
     """For image outputs: output size divided by input size (from a probe run)."""
 
     def __post_init__(self) -> None:
-        # Read back from a cache entry's JSON as a plain string.
+        object.__setattr__(self, "shape", tuple(self.shape))
         if self.layout is not None:
-            self.layout = Layout(self.layout)
+            object.__setattr__(self, "layout", Layout(self.layout))  # ValueError for a layout that is none
+        if not all(d is None or isinstance(d, str) or (type(d) is int and d >= 0) for d in self.shape):
+            raise ValueError(f"tensor {self.name!r}: shape {list(self.shape)} has a dimension that is no size or name")
+        if (self.layout is None) != (self.channels is None):
+            raise ValueError(f"tensor {self.name!r}: an image has a layout and a channel count, anything else neither")
+        # An output whose shape the graph does not declare (no dimensions) is an image when a run shows one.
+        if self.layout is not None and (len(self.shape) not in (0, 4) or not 1 <= (self.channels or 0) <= 4):
+            raise ValueError(
+                f"tensor {self.name!r}: an image is 4-D with 1-4 channels, not shape {list(self.shape)} with "
+                f"{self.channels} channels"
+            )
+        if self.scale is not None and not (math.isfinite(self.scale) and self.scale > 0):
+            raise ValueError(f"tensor {self.name!r}: scale {self.scale} is not a positive number")
 
     @property
     def is_image(self) -> bool:
@@ -44,26 +79,80 @@ class TensorInfo:
         """The shape with every symbolic dimension as 1: how a constant is fed to a non-image input."""
         return tuple(d if isinstance(d, int) and d > 0 else 1 for d in self.shape)
 
+    def to_json(self) -> Json:
+        return {
+            "name": self.name,
+            "shape": list(self.shape),
+            "dtype": self.dtype,
+            "layout": None if self.layout is None else str(self.layout),
+            "channels": self.channels,
+            "scale": float_to_json(self.scale),
+        }
 
-@dataclass
+    @classmethod
+    def from_json(cls, data: object) -> TensorInfo:
+        """What to_json wrote; layout, channels and scale may be missing (a non-image tensor)."""
+        values = object_from_json(data, "tensor")
+        name = str_from_json(values["name"], "tensor name")
+        shape = list_from_json(values["shape"], f"{name}.shape")
+        layout = values.get("layout")
+        return cls(
+            name=name,
+            shape=tuple(_dim_from_json(d, f"{name}.shape[{i}]") for i, d in enumerate(shape)),
+            dtype=str_from_json(values["dtype"], f"{name}.dtype"),
+            layout=None if layout is None else Layout(str_from_json(layout, f"{name}.layout")),
+            channels=optional_int_from_json(values.get("channels"), f"{name}.channels"),
+            scale=float_from_json(values.get("scale"), f"{name}.scale"),
+        )
+
+
+@dataclass(frozen=True, kw_only=True)
 class ModelInfo:
-    inputs: list[TensorInfo]
-    outputs: list[TensorInfo]
+    inputs: tuple[TensorInfo, ...]
+    outputs: tuple[TensorInfo, ...]
     scale: float
     """Output size divided by input size along height and width (2.0 for an x2 upscaler), of the first
     image-like output (each image output has its own `scale`)."""
-    fixed_size: list[int] | None
-    """[height, width] when the model only takes one size, else None."""
+    fixed_size: tuple[int, int] | None
+    """(height, width) when the model only takes one size, else None."""
     size_multiple: int
     """Height and width must be multiples of this (1 when any size works)."""
-    warnings: list[str] = field(default_factory=list)
+    warnings: tuple[str, ...] = ()
     bytes_per_pixel: float = 0.0
     """Memory of every tensor the model computes, per input pixel (an upper bound; 0 if unknown)."""
     receptive_radius: int | str | None = None
-    """Input pixels on each side an output pixel depends on, "global" for the whole image, None if not
+    """Input pixels on each side an output pixel depends on, GLOBAL ("global") for the whole image, None if not
     measured (a description cached before it was)."""
     batch: int = 1
     """Images per run: the fixed batch of the image inputs (1 when the batch is dynamic)."""
+
+    def __post_init__(self) -> None:
+        for name in ("inputs", "outputs", "warnings"):
+            object.__setattr__(self, name, tuple(getattr(self, name)))
+        if self.fixed_size is not None:
+            object.__setattr__(self, "fixed_size", tuple(self.fixed_size))
+        self._check()
+
+    def _check(self) -> None:
+        """The invariants: a description that breaks one would crop or misplace pixels, so it is never made (a
+        cached one that breaks one is discarded and rebuilt)."""
+        if isinstance(self.scale, bool) or not (math.isfinite(self.scale) and self.scale > 0):
+            raise ValueError(f"scale {self.scale!r} is not a positive number")
+        fixed = self.fixed_size
+        if fixed is not None and not (len(fixed) == 2 and all(type(d) is int and d > 0 for d in fixed)):
+            raise ValueError(f"fixed_size {fixed!r} is not (height, width) in pixels")
+        if type(self.size_multiple) is not int or self.size_multiple < 1:
+            raise ValueError(f"size_multiple {self.size_multiple!r} is not a positive integer")
+        if type(self.batch) is not int or self.batch < 1:
+            raise ValueError(f"batch {self.batch!r} is not a positive integer")
+        if not (math.isfinite(self.bytes_per_pixel) and self.bytes_per_pixel >= 0):
+            raise ValueError(f"bytes_per_pixel {self.bytes_per_pixel!r} is not 0 or more")
+        radius = self.receptive_radius
+        if not (radius is None or radius == GLOBAL or (type(radius) is int and radius >= 0)):
+            raise ValueError(f"receptive_radius {radius!r} is not pixels (0 or more), {GLOBAL!r} or None")
+        names = [t.name for t in self.inputs]
+        if len(set(names)) != len(names):
+            raise ValueError(f"input names repeat: {names}")
 
     @property
     def image_inputs(self) -> list[TensorInfo]:
@@ -87,40 +176,49 @@ class ModelInfo:
         if found is None:
             raise ModelError(f"model has no output {name!r}; its outputs: {listed}")
         if not found.is_image:
-            raise ModelError(f"output {name!r} is not image-like (shape {found.shape}); its outputs: {listed}")
+            raise ModelError(f"output {name!r} is not image-like (shape {list(found.shape)}); its outputs: {listed}")
         return found
 
     def output_scale(self, t: TensorInfo) -> float:
         return self.scale if t.scale is None else t.scale
 
-    def to_json(self) -> dict:
-        data = asdict(self)
-        keys = (
-            "inputs",
-            "outputs",
-            "scale",
-            "fixed_size",
-            "size_multiple",
-            "warnings",
-            "bytes_per_pixel",
-            "receptive_radius",
-            "batch",
-        )
-        return {key: data[key] for key in keys}
+    def to_json(self) -> Json:
+        return {
+            "inputs": [t.to_json() for t in self.inputs],
+            "outputs": [t.to_json() for t in self.outputs],
+            "scale": float_to_json(self.scale),
+            "fixed_size": None if self.fixed_size is None else list(self.fixed_size),
+            "size_multiple": self.size_multiple,
+            "warnings": list(self.warnings),
+            "bytes_per_pixel": float_to_json(self.bytes_per_pixel),
+            "receptive_radius": self.receptive_radius,
+            "batch": self.batch,
+        }
 
     @classmethod
-    def from_json(cls, data: dict) -> ModelInfo:
+    def from_json(cls, data: object) -> ModelInfo:
+        """What to_json wrote. Keys newer than the first cached descriptions (warnings, bytes_per_pixel,
+        receptive_radius, batch) may be missing: such a description reads with their defaults."""
+        values = object_from_json(data, "model description")
+        fixed = values["fixed_size"]
+        radius = values.get("receptive_radius")
         return cls(
-            inputs=[TensorInfo(**t) for t in data["inputs"]],
-            outputs=[TensorInfo(**t) for t in data["outputs"]],
-            scale=data["scale"],
-            fixed_size=data["fixed_size"],
-            size_multiple=data["size_multiple"],
-            warnings=list(data.get("warnings", [])),
-            bytes_per_pixel=float(data.get("bytes_per_pixel", 0.0)),
-            receptive_radius=data.get("receptive_radius"),
-            batch=int(data.get("batch", 1)),
+            inputs=tuple(TensorInfo.from_json(t) for t in list_from_json(values["inputs"], "inputs")),
+            outputs=tuple(TensorInfo.from_json(t) for t in list_from_json(values["outputs"], "outputs")),
+            scale=number_from_json(values["scale"], "scale"),
+            fixed_size=None if fixed is None else _pair(ints_from_json(fixed, "fixed_size")),
+            size_multiple=int_from_json(values["size_multiple"], "size_multiple"),
+            warnings=strs_from_json(values.get("warnings", []), "warnings"),
+            bytes_per_pixel=number_from_json(values.get("bytes_per_pixel", 0.0), "bytes_per_pixel"),
+            receptive_radius=radius if radius is None or isinstance(radius, str) else int_from_json(radius, "radius"),
+            batch=int_from_json(values.get("batch", 1), "batch"),
         )
+
+
+def _pair(values: tuple[int, ...]) -> tuple[int, int]:
+    if len(values) != 2:
+        raise ValueError(f"fixed_size {list(values)} is not [height, width]")
+    return values[0], values[1]
 
 
 def is_float(t: TensorInfo) -> bool:

@@ -148,6 +148,14 @@ def _first_line(exc: BaseException) -> str:
     return lines[0] if lines else type(exc).__name__
 
 
+class _OutOfTime(ConversionError):
+    """Mixed precision's time budget ended: the reason, and the best node set found so far for the report."""
+
+    def __init__(self, reason: str, fp32_nodes: tuple[str, ...]):
+        super().__init__(reason)
+        self.fp32_nodes = fp32_nodes
+
+
 class _BudgetSpent(Exception):
     def __init__(self, search: _Search):
         super().__init__()
@@ -224,7 +232,6 @@ def _amp(
     options: ConversionOptions,
     feeds: dict[str, np.ndarray],
     forced: list[str],
-    report: ConversionReport,
     progress: Progress | None,
     clock: Clock,
 ) -> tuple[onnx.ModelProto, _Repairs]:
@@ -239,8 +246,7 @@ def _amp(
             )
             return converted, repairs[-1]
         except _BudgetSpent as spent:
-            report.fp32_nodes = list(search.best or [])
-            raise ConversionError(spent.reason()) from None
+            raise _OutOfTime(spent.reason(), tuple(search.best or ())) from None
         except Cancelled:
             raise
         except ValueError as exc:
@@ -289,18 +295,18 @@ def _convert_half(
     report = ConversionReport(status=Status.FAILED, precision=options.precision, casts_before=count_casts(model))
     reference = _run(model, feeds, view.name)[0]
     with tempfile.TemporaryDirectory() as workdir:
-        repaired, report.repairs = prepare_for_fp16(model, workdir)
+        repaired, repairs = prepare_for_fp16(model, workdir)
     blocked = oversized_nodes(repaired)
     if blocked:
-        report.repairs.append(f"kept {len(blocked)} nodes fp32: their weights exceed fp16's safe range")
+        repairs.append(f"kept {len(blocked)} nodes fp32: their weights exceed fp16's safe range")
     peaks = activation_peaks(repaired, feeds)
     if options.precision == Precision.FP16 and (over := nodes_over(peaks, FP16_MAX)):
         worst = max(over, key=lambda name: peaks[name])
-        report.reason = (
+        reason = (
             f"{len(over)} nodes produce values beyond fp16's range (largest {peaks[worst]:.3g} at {worst}); "
             "use mixed precision (AMP), which keeps them fp32"
         )
-        return None, report
+        return None, replace(report, repairs=tuple(repairs), reason=reason)
     try:
         with _converter_chatter_to_log():
             if options.precision == Precision.FP16:
@@ -310,21 +316,30 @@ def _convert_half(
             else:
                 hot = nodes_over(peaks, FP16_MAX / HEADROOM)
                 if hot:
-                    report.repairs.append(f"kept {len(hot)} nodes fp32: their activations come near fp16's limit")
-                converted, fixes = _amp(repaired, options, feeds, blocked + hot, report, progress, clock)
-    except ConversionError as exc:
-        report.reason, report.converter_failed = str(exc), isinstance(exc, _ConverterCrash)
-        return None, report
+                    repairs.append(f"kept {len(hot)} nodes fp32: their activations come near fp16's limit")
+                converted, fixes = _amp(repaired, options, feeds, blocked + hot, progress, clock)
     except (Cancelled, MemoryError):
         raise
     except Exception as exc:  # noqa: BLE001 - the converter's own failure is a report, not a traceback
-        report.reason, report.converter_failed = f"{options.precision} conversion failed: {_first_line(exc)}", True
-        return None, report
-    report.redundant_casts_removed = fixes.removed
-    report.repairs.extend(fixes.describe())
-    report.casts_after = count_casts(converted)
-    report.fp32_nodes = _float_nodes(converted)
+        return None, _conversion_failed(replace(report, repairs=tuple(repairs)), exc)
+    report = replace(
+        report,
+        redundant_casts_removed=fixes.removed,
+        repairs=(*repairs, *fixes.describe()),
+        casts_after=count_casts(converted),
+        fp32_nodes=tuple(_float_nodes(converted)),
+    )
     return _judged(converted, reference, feeds, options, report, view)
+
+
+def _conversion_failed(report: ConversionReport, exc: Exception) -> ConversionReport:
+    """`report` with why the conversion failed: a refusal of the search (an accuracy verdict, with the best node set
+    found when the time ran out), or the converter's crash."""
+    if isinstance(exc, _OutOfTime):
+        return replace(report, reason=str(exc), fp32_nodes=exc.fp32_nodes)
+    if isinstance(exc, ConversionError):
+        return replace(report, reason=str(exc), converter_failed=isinstance(exc, _ConverterCrash))
+    return replace(report, reason=f"{report.precision} conversion failed: {_first_line(exc)}", converter_failed=True)
 
 
 UNITS = {
@@ -347,20 +362,17 @@ def _judged(
     try:
         output = _run(converted, feeds, view.name)[0]
     except Exception as exc:  # noqa: BLE001 - the converter's output is untrusted until it loads
-        report.reason = f"converted model does not load or run in onnxruntime: {_first_line(exc)}"
-        report.converter_failed = True
-        return None, report
+        reason = f"converted model does not load or run in onnxruntime: {_first_line(exc)}"
+        return None, replace(report, reason=reason, converter_failed=True)
     acc = compare(reference, output, view, options.rule)
-    report.take(acc, options.rule)
+    report = report.judged(acc, options.rule)
     failures = options.rule.failures(acc)
     if acc.nonfinite_count:
-        report.reason = f"{acc.nonfinite_count} output values are NaN or Inf in {options.precision}"
-    elif failures:
-        report.reason = f"outside the tolerance: {'; '.join(failures)}{UNITS[acc.kind]}"
-    else:
-        report.status = Status.OK
-        return converted, report
-    return None, report
+        reason = f"{acc.nonfinite_count} output values are NaN or Inf in {options.precision}"
+        return None, replace(report, reason=reason)
+    if failures:
+        return None, replace(report, reason=f"outside the tolerance: {'; '.join(failures)}{UNITS[acc.kind]}")
+    return converted, replace(report, status=Status.OK)
 
 
 def _kept_notes(kept: list[KeptFloat]) -> list[str]:
@@ -379,19 +391,22 @@ def _convert_int8(
     view: OutputView,
 ) -> tuple[onnx.ModelProto | None, ConversionReport]:
     """Static int8 quantization calibrated on `calibration`, judged on `feeds` like every precision."""
-    report = ConversionReport(status=Status.FAILED, precision=Precision.INT8, casts_before=count_casts(model))
-    report.calibration = calibration.record
+    report = ConversionReport(
+        status=Status.FAILED, precision=Precision.INT8, casts_before=count_casts(model), calibration=calibration.record
+    )
     reference = _run(model, feeds, view.name)[0]
     try:
         quantized, kept = quantize(model, calibration, options.op_block_list)
     except (Cancelled, MemoryError):
         raise
     except Exception as exc:  # noqa: BLE001 - the quantizer's own failure is a report, not a traceback
-        report.reason, report.converter_failed = f"int8 quantization failed: {_first_line(exc)}", True
-        return None, report
-    report.fp32_nodes = [k.node for k in kept]
-    report.repairs.extend(_kept_notes(kept))
-    report.casts_after = count_casts(quantized)
+        return None, replace(report, reason=f"int8 quantization failed: {_first_line(exc)}", converter_failed=True)
+    report = replace(
+        report,
+        fp32_nodes=tuple(k.node for k in kept),
+        repairs=tuple(_kept_notes(kept)),
+        casts_after=count_casts(quantized),
+    )
     return _judged(quantized, reference, feeds, options, report, view)
 
 
@@ -405,19 +420,16 @@ def _convert_auto(
 ) -> tuple[onnx.ModelProto | None, ConversionReport]:
     fp16, first = convert_model(model, feeds, replace(options, precision=Precision.FP16), view=view)
     if fp16 is not None:
-        first.requested = Precision.AUTO
-        first.decision = "fp16: it passed the accuracy check (the fastest reduced precision)"
-        return fp16, first
+        decision = "fp16: it passed the accuracy check (the fastest reduced precision)"
+        return fp16, replace(first, requested=Precision.AUTO, decision=decision)
     amp, second = convert_model(
         model, feeds, replace(options, precision=Precision.AMP), progress, clock=clock, view=view
     )
-    second.requested = Precision.AUTO
-    second.attempts = [first.to_json()]
+    second = replace(second, requested=Precision.AUTO, attempts=(first,))
     if amp is not None:
-        second.decision = f"mixed precision: fp16 failed the accuracy check ({first.reason})"
-        return amp, second
-    second.reason = f"neither fp16 ({first.reason}) nor mixed precision ({second.reason}) passed; keep fp32"
-    return None, second
+        return amp, replace(second, decision=f"mixed precision: fp16 failed the accuracy check ({first.reason})")
+    reason = f"neither fp16 ({first.reason}) nor mixed precision ({second.reason}) passed; keep fp32"
+    return None, replace(second, reason=reason)
 
 
 def convert_judged(
@@ -441,10 +453,8 @@ def convert_judged(
     feeds = calibration.feeds[0] if calibration else sample_feeds(info, sample, contract)
     converted, report = convert_model(model, feeds, options, progress, view=view, calibration=calibration)
     judged = validated_on(info, sample)
-    report.validated_on = judged
-    for attempt in report.attempts:
-        attempt["validated_on"] = judged
-    return converted, report
+    attempts = tuple(replace(attempt, validated_on=judged) for attempt in report.attempts)
+    return converted, replace(report, validated_on=judged, attempts=attempts)
 
 
 def convert_model_file(

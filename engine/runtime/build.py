@@ -24,7 +24,7 @@ from ..precision.convert import convert_judged
 from ..precision.records import ConversionReport
 from ..precision.validation_feeds import sample_feeds
 from ..progress import Progress
-from .cache import CacheUnavailable, ModelCache
+from .cache import CacheUnavailable, EntryMeta, ModelCache
 from .prepared import PreparedModel, Request, actual_provider, channels_last_io, conversion_failed
 from .refusals import keep_refusal
 from .sessions import create_session
@@ -48,17 +48,14 @@ def _convert(
     if request.precision == Precision.FP32:
         return model, None, None
     entry = cache.lookup(request.conversion_key)
-    if entry is not None:
-        try:
-            cached_report = ConversionReport.from_json(entry.meta["report"])
-        except (KeyError, TypeError, ValueError) as exc:
-            cache.discard(request.conversion_key, f"has invalid metadata ({type(exc).__name__}: {exc})")
-        else:
-            return (
-                parse_model(entry.model_path.read_bytes(), "cached converted model"),
-                cached_report,
-                str(entry.model_path),
-            )
+    if entry is not None and entry.meta.report is None:
+        cache.discard(request.conversion_key, "has no conversion report")
+    elif entry is not None and entry.meta.report is not None:
+        return (
+            parse_model(entry.model_path.read_bytes(), "cached converted model"),
+            entry.meta.report,
+            str(entry.model_path),
+        )
     more = request.calibration_frames
     converted, report = convert_judged(model, info, sample, request.options, request.contract, progress, more)
     if converted is None:
@@ -67,7 +64,7 @@ def _convert(
     try:
         temp = cache.temp_model_path(request.conversion_key)
         temp.write_bytes(serialize(converted))
-        stored = cache.commit(request.conversion_key, temp, {"report": report.to_json()})
+        stored = cache.commit(request.conversion_key, temp, EntryMeta(report=report))
     except (CacheUnavailable, OSError) as exc:
         log.warning("the converted model is not cached: %s", exc)
         return converted, report, None
@@ -148,13 +145,13 @@ def build(
     if provider == Device.CPU:
         info = _footprint_of_served_graph(info, temp, model, request.contract)
     if temp is not None:
-        meta = {
-            "warnings": list(warnings),
-            "info": info.to_json(),
-            "report": report.to_json() if report else None,
-            "precision": request.precision,
-            "converted_model": converted_path,
-        }
+        meta = EntryMeta(
+            info=info,
+            report=report,
+            warnings=tuple(warnings),
+            precision=request.precision,
+            converted_model=converted_path,
+        )
         try:
             optimized = str(cache.commit(request.key, temp, meta).model_path)
         except CacheUnavailable as exc:

@@ -17,10 +17,10 @@ from ..model.contract import ModelContract
 from ..model.digest import external_data_digest, frames_digest, sha256_bytes, sha256_file
 from ..model.records import ModelInfo
 from ..options import Device, OptLevel, Precision
-from ..precision.records import ConversionOptions, ConversionReport
+from ..precision.records import ConversionOptions
 from ..progress import Progress
 from . import int8_choice
-from .cache import CacheEntry, CacheUnavailable, ModelCache, cache_key, default_cache_dir
+from .cache import CacheEntry, CacheUnavailable, EntryMeta, ModelCache, cache_key, default_cache_dir
 from .int8_choice import (
     DEFAULT_SHAPE,
     MIN_PIXELS,
@@ -373,32 +373,20 @@ def _prepare(
     return prepared
 
 
-def _cached_info(meta: dict) -> tuple[ModelInfo, ConversionReport | None]:
-    """The model description and report of a cache entry's metadata; ValueError/TypeError/KeyError
-    when it is not what this version writes (the caller rebuilds the entry)."""
-    info = ModelInfo.from_json(meta["info"])
-    number = (int, float)
-    if not (isinstance(info.scale, number) and not isinstance(info.scale, bool) and info.scale > 0):
-        raise ValueError(f"scale {info.scale!r} is not a positive number")
-    if not (isinstance(info.size_multiple, int) and info.size_multiple >= 1):
-        raise ValueError(f"size_multiple {info.size_multiple!r} is not a positive integer")
-    fixed = info.fixed_size
-    if fixed is not None and not (isinstance(fixed, list) and len(fixed) == 2 and all(type(d) is int for d in fixed)):
-        raise ValueError(f"fixed_size {fixed!r} is not [height, width]")
+def _cached_info(meta: EntryMeta) -> ModelInfo:
+    """The model description of an optimized model's cache entry (its types and invariants were checked as it was
+    read); ValueError when it is not one a model can run with (the caller rebuilds the entry)."""
+    info = meta.info
+    if info is None:
+        raise ValueError("it has no model description")
     if not info.image_inputs or not any(t.is_image for t in info.outputs):
         raise ValueError("no image input or output")
-    report = meta.get("report")
-    if report is not None and not isinstance(report, dict):
-        raise TypeError(f"report is a {type(report).__name__}")
-    return info, ConversionReport.from_json(report) if report else None
+    return info
 
 
 def _from_cache(request: Request, entry: CacheEntry) -> PreparedModel:
     start = time.perf_counter()
-    info, report = _cached_info(entry.meta)
-    warnings = entry.meta.get("warnings", [])
-    if not isinstance(warnings, list) or not all(isinstance(w, str) for w in warnings):
-        raise TypeError("warnings is not a list of strings")
+    info = _cached_info(entry.meta)
     session, reason = create_session(str(entry.model_path), request.settings, request.choice, OptLevel.DISABLED)
     return request.prepared(
         session,
@@ -407,7 +395,7 @@ def _from_cache(request: Request, entry: CacheEntry) -> PreparedModel:
         cache_hit=True,
         startup_seconds=time.perf_counter() - start,
         optimized_model=str(entry.model_path),
-        report=report,
-        warnings=tuple(warnings),
-        converted_model=entry.meta.get("converted_model"),
+        report=entry.meta.report,
+        warnings=entry.meta.warnings,
+        converted_model=entry.meta.converted_model,
     )

@@ -51,7 +51,7 @@ def _nchw(hwc: np.ndarray) -> np.ndarray:
 
 def test_a_fixed_export_is_read_as_declared_without_the_contract(tmp_path):
     info = inspect_model(models.save(models.export_fixed_fcn(), tmp_path / "face.onnx"))
-    assert info.fixed_size == [32, 32] and info.batch == 10
+    assert info.fixed_size == (32, 32) and info.batch == 10
 
 
 def test_size_dynamic_runs_the_whole_picture_like_the_package(tmp_path):
@@ -72,7 +72,7 @@ def test_the_declaration_is_part_of_the_cache_key(tmp_path):
     path = models.save(models.export_fixed_fcn(), tmp_path / "face.onnx")
     as_declared = prepare_model(path, "fp32", CPU, tmp_path / "cache")
     redeclared = prepare_model(path, "fp32", CPU, tmp_path / "cache", contract=DYNAMIC)
-    assert as_declared.info.fixed_size == [32, 32] and redeclared.info.fixed_size is None
+    assert as_declared.info.fixed_size == (32, 32) and redeclared.info.fixed_size is None
     again = prepare_model(path, "fp32", CPU, tmp_path / "cache2", contract=DYNAMIC)
     assert again.info.fixed_size is None  # a second cache folder: built again, the same description
 

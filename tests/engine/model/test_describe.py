@@ -10,7 +10,7 @@ def test_x2_upscaler_is_described_from_a_measured_run():
     info = describe_model(models.sr_x2())
     (x,) = info.inputs
     assert (x.name, x.layout, x.channels, x.dtype) == ("x", "NCHW", 3, "float32")
-    assert x.shape == [1, 3, "height", "width"]
+    assert x.shape == (1, 3, "height", "width")
     assert info.scale == 2.0 and info.fixed_size is None and info.size_multiple == 1
 
 
@@ -25,7 +25,7 @@ def test_nhwc_layout_is_detected():
 
 def test_fixed_size_model():
     info = describe_model(models.fixed_size())
-    assert info.fixed_size == [256, 256] and info.scale == 1.0
+    assert info.fixed_size == (256, 256) and info.scale == 1.0
 
 
 def test_multi_input_described_input_by_input():
@@ -66,14 +66,20 @@ def test_model_info_round_trips_through_json(radius):
     import json
 
     from engine.model.records import ModelInfo, TensorInfo
+    from engine.options import Layout
 
     info = ModelInfo(
-        inputs=[TensorInfo("x", [1, 3, "h", None], "float32", "NCHW", 3), TensorInfo("k", [1], "float32")],
-        outputs=[TensorInfo("y", [1, 3, "h2", "w2"], "float32", "NCHW", 3, scale=2.0)],
+        inputs=(
+            TensorInfo(name="x", shape=(1, 3, "h", None), dtype="float32", layout=Layout.NCHW, channels=3),
+            TensorInfo(name="k", shape=(1,), dtype="float32"),
+        ),
+        outputs=(
+            TensorInfo(name="y", shape=(1, 3, "h2", "w2"), dtype="float32", layout=Layout.NCHW, channels=3, scale=2.0),
+        ),
         scale=2.0,
-        fixed_size=None if radius != 3 else [64, 96],
+        fixed_size=None if radius != 3 else (64, 96),
         size_multiple=8,
-        warnings=["IR lowered"],
+        warnings=("IR lowered",),
         bytes_per_pixel=396.0,
         receptive_radius=radius,
         batch=1,

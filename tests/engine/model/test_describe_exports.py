@@ -23,7 +23,7 @@ def test_mask_output_with_symbolic_dims_is_a_one_channel_image():
 
 def test_fixed_batch_is_probed_at_its_batch():
     info = describe_model(models.fixed_batch(batch=4, size=32))
-    assert info.batch == 4 and info.fixed_size == [32, 32] and info.scale == 1.0
+    assert info.batch == 4 and info.fixed_size == (32, 32) and info.scale == 1.0
 
 
 def test_several_outputs_first_image_by_default_and_picked_by_name():
@@ -40,7 +40,7 @@ def test_several_outputs_first_image_by_default_and_picked_by_name():
 def test_scalar_input_is_a_non_image_input_fed_its_constant_while_probing():
     info = describe_model(models.scalar_input(), {"noise_level": (0.5,)})
     assert [t.name for t in info.image_inputs] == ["x"]
-    assert [(t.name, t.shape) for t in info.other_inputs] == [("noise_level", [1])]
+    assert [(t.name, t.shape) for t in info.other_inputs] == [("noise_level", (1,))]
 
 
 def test_model_without_image_input_is_still_described_for_conversion():

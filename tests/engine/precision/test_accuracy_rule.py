@@ -80,7 +80,8 @@ def test_the_rule_reads_back_from_a_report_and_is_part_of_the_options_key():
 
     strict = AccuracyRule(min_psnr_db=50.0)
     assert ConversionOptions(rule=strict).key() != ConversionOptions().key()
-    report = ConversionReport(status="ok", precision="int8", rule=strict, psnr_db=51.0, p999_abs_error=0.01)
+    figures = {"max_abs_error": 0.02, "mean_abs_error": 0.001, "psnr_db": 51.0, "p999_abs_error": 0.01}
+    report = ConversionReport(status="ok", precision="int8", rule=strict, **figures)
     again = ConversionReport.from_json(report.to_json())
     assert again.rule == strict and again.p999_abs_error == 0.01
 

@@ -38,7 +38,7 @@ def test_budget_ends_the_search_with_the_best_so_far_and_progress_on_every_attem
     if "best node set" in report.reason:
         assert f"keeps {len(report.fp32_nodes)} nodes fp32" in report.reason
     else:
-        assert report.fp32_nodes == [] and "no node set within tolerance was found yet" in report.reason
+        assert report.fp32_nodes == () and "no node set within tolerance was found yet" in report.reason
 
 
 def test_cancel_stops_the_search_between_attempts():

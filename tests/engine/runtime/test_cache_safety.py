@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import shutil
 
 import numpy as np
 import onnx
@@ -43,16 +42,27 @@ def test_edited_metadata_is_rebuilt_with_a_warning(model_file, cache_dir, caplog
     assert prepare_model(path, "fp32", CPU, cache_dir).cache_hit  # rebuilt, not failing forever
 
 
-@pytest.mark.parametrize("bad", [{}, {"info": {"scale": "two"}, "report": None}, {"info": [], "report": 3}])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {},
+        {"info": {"scale": "two"}, "report": None},
+        {"info": [], "report": 3},
+        {"info": None},
+        {"warnings": "not a list"},
+        {"precision": "fp64"},
+    ],
+)
 def test_schema_invalid_metadata_is_rebuilt(model_file, cache_dir, caplog, tmp_path, bad):
+    from engine.runtime.cache import _meta_digest
+
     path = model_file("sr_x2")
     prepare_model(path, "fp32", CPU, cache_dir)
     (meta_path,) = _metas(cache_dir)
-    key = meta_path.stem
-    cache = ModelCache(cache_dir)
-    temp = cache.temp_model_path(key)
-    shutil.copy(cache_dir / f"{key}.onnx", temp)
-    cache.commit(key, temp, bad)  # a consistent entry (checksums fine) with the wrong content
+    meta = json.loads(meta_path.read_text())
+    meta = {"size": meta["size"], "sha256": meta["sha256"]} if bad == {} else {**meta, **bad}
+    meta["meta_sha256"] = _meta_digest(meta)  # a consistent entry (checksums fine) with the wrong content
+    meta_path.write_text(json.dumps(meta))
     SESSIONS.clear()
     with caplog.at_level(logging.WARNING):
         again = prepare_model(path, "fp32", CPU, cache_dir)
@@ -159,16 +169,16 @@ def test_an_entry_that_is_a_link_or_points_outside_the_cache_is_rebuilt(tmp_path
     link. Only files of the cache folder are read; such an entry is discarded and rebuilt."""
     import json
 
-    from engine.runtime.cache import ModelCache, _meta_digest
+    from engine.runtime.cache import EntryMeta, ModelCache, _meta_digest
 
     cache = ModelCache(tmp_path / "cache")
     temp = cache.temp_model_path("k1")
     temp.write_bytes(b"model bytes")
     converted_temp = cache.temp_model_path("c1")
     converted_temp.write_bytes(b"converted")
-    converted = cache.commit("c1", converted_temp, {})
-    cache.commit("k1", temp, {"converted_model": str(converted.model_path)})
-    assert cache.lookup("k1").meta["converted_model"] == str(converted.model_path)
+    converted = cache.commit("c1", converted_temp, EntryMeta())
+    cache.commit("k1", temp, EntryMeta(converted_model=str(converted.model_path)))
+    assert cache.lookup("k1").meta.converted_model == str(converted.model_path)
 
     elsewhere = tmp_path / "elsewhere.onnx"
     elsewhere.write_bytes(b"not the cache's")
@@ -183,7 +193,7 @@ def test_an_entry_that_is_a_link_or_points_outside_the_cache_is_rebuilt(tmp_path
     other.write_bytes(b"model bytes")
     temp = cache.temp_model_path("k2")
     temp.write_bytes(b"model bytes")
-    cache.commit("k2", temp, {})
+    cache.commit("k2", temp, EntryMeta())
     (tmp_path / "cache" / "k2.onnx").unlink()
     (tmp_path / "cache" / "k2.onnx").symlink_to(other)
     assert cache.lookup("k2") is None and other.read_bytes() == b"model bytes"
