@@ -202,7 +202,7 @@ def on_render_write(scene, *_args):
         return
     render.frames_seen += 1
     if render.refused:
-        batch.summary.failed[frame] = render.refused
+        batch.fail(frame, render.refused)
         _say(f"frame {frame} FAILED: {render.refused}")
         return
     result = batch.process(frame, src)

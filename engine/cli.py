@@ -12,6 +12,7 @@ import sys
 import tempfile
 import time
 import warnings
+from dataclasses import replace
 from pathlib import Path
 from typing import NoReturn
 
@@ -505,7 +506,7 @@ def _cmd_sequence(args) -> int:
         temporal_blend=args.temporal_blend,
     )
     print(file=sys.stderr)
-    summary.notes[:0] = mapping_notes  # before the frames' own notes, as it was said before them
+    summary = replace(summary, notes=(*mapping_notes, *summary.notes))  # said before the frames' own notes
     _json(summary.to_json())
     if summary.cancelled:
         done = len(summary.done) + len(summary.skipped)

@@ -88,3 +88,10 @@ def strs_from_json(value: object, key: str) -> tuple[str, ...]:
 
 def ints_from_json(value: object, key: str) -> tuple[int, ...]:
     return tuple(int_from_json(item, f"{key}[{i}]") for i, item in enumerate(list_from_json(value, key)))
+
+
+def int_key_from_json(key: str, what: str) -> int:
+    """An integer (a frame number) from a JSON object's key: JSON's keys are strings."""
+    if not key.lstrip("-").isdigit():
+        raise ValueError(f"{what} {key!r} is not an integer")
+    return int(key)

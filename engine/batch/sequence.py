@@ -16,6 +16,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
+from types import MappingProxyType
 
 import numpy as np
 
@@ -35,6 +36,15 @@ from ..image.files import (
 )
 from ..image.passes import data_inputs, find_pass, select_inputs
 from ..inference.pipeline import RunResult, RunSettings, run_image
+from ..json_values import (
+    Json,
+    bool_from_json,
+    int_key_from_json,
+    ints_from_json,
+    object_from_json,
+    str_from_json,
+    strs_from_json,
+)
 from ..options import ColorMode, WorkingSpace
 from ..progress import SILENT, Progress
 from ..runtime.prepare import PreparedModel
@@ -52,44 +62,70 @@ FRAME_ERRORS = (Exception,)
 MAX_PENDING_WRITES = 2
 
 
-@dataclass
+@dataclass(frozen=True, kw_only=True)
 class SequenceSummary:
-    done: list[int] = field(default_factory=list)
-    skipped: list[int] = field(default_factory=list)
-    failed: dict[int, str] = field(default_factory=dict)
+    """What a sequence run did, frame by frame (made once the run ends; a running batch's is a snapshot)."""
+
+    done: tuple[int, ...] = ()
+    skipped: tuple[int, ...] = ()
+    failed: Mapping[int, str] = field(default_factory=dict)
+    """Failed frames and why, in the order they failed (read-only)."""
     cancelled: bool = False
     tiling: str = ""
     """How the first frame met the model (fit, tiles, overlap, covered area), one line; every frame of a
     sequence of one size is planned the same way."""
-    notes: list[str] = field(default_factory=list)
+    notes: tuple[str, ...] = ()
     """What the user should know about frames that were written (values beyond half's range, say)."""
-    redone: list[int] = field(default_factory=list)
+    redone: tuple[int, ...] = ()
     """Frames whose earlier output existed but did not read back whole (cut, empty, wrong size): processed again
     under --skip-existing, and counted in `done` once written."""
     temporal: Flicker = field(default_factory=Flicker)
     """How much the output flickers against the input, frame to frame (batch/temporal.py)."""
 
+    def __post_init__(self) -> None:
+        for name in ("done", "skipped", "notes", "redone"):
+            object.__setattr__(self, name, tuple(getattr(self, name)))
+        object.__setattr__(self, "failed", MappingProxyType(dict(self.failed)))
+        if both := sorted(set(self.done) & set(self.failed)):
+            raise ValueError(f"frames {both} are both done and failed")
+        if processed := sorted(set(self.skipped) & (set(self.done) | set(self.failed) | set(self.redone))):
+            raise ValueError(f"frames {processed} are skipped (kept as they were) and processed")
+        if "\n" in self.tiling:
+            raise ValueError(f"tiling is one line, not {self.tiling!r}")
+
     @property
     def ok(self) -> bool:
         return not self.failed and not self.cancelled
 
-    def note_plan(self, result: RunResult, frames: int) -> None:
-        """Keep (and log, as the sequence's first line) how the first frame processed met the model."""
-        if not self.tiling and result.tiling is not None:
-            self.tiling = result.tiling.text()
-            log.info("sequence of %d frames: %s", frames, self.tiling)
-
-    def to_json(self) -> dict:
+    def to_json(self) -> Json:
         return {
-            "done": self.done,
-            "skipped": self.skipped,
-            "failed": self.failed,
+            "done": list(self.done),
+            "skipped": list(self.skipped),
+            "failed": {str(frame): why for frame, why in self.failed.items()},
             "cancelled": self.cancelled,
             "tiling": self.tiling,
-            "notes": self.notes,
-            "redone": self.redone,
+            "notes": list(self.notes),
+            "redone": list(self.redone),
             "temporal": self.temporal.to_json(),
         }
+
+    @classmethod
+    def from_json(cls, data: object) -> SequenceSummary:
+        values = object_from_json(data, "summary")
+        failed = object_from_json(values.get("failed", {}), "failed")
+        reasons = {
+            int_key_from_json(k, "failed frame"): str_from_json(why, f"failed[{k}]") for k, why in failed.items()
+        }
+        return cls(
+            done=ints_from_json(values.get("done", []), "done"),
+            skipped=ints_from_json(values.get("skipped", []), "skipped"),
+            failed=reasons,
+            cancelled=bool_from_json(values.get("cancelled", False), "cancelled"),
+            tiling=str_from_json(values.get("tiling", ""), "tiling"),
+            notes=strs_from_json(values.get("notes", []), "notes"),
+            redone=ints_from_json(values.get("redone", []), "redone"),
+            temporal=Flicker.from_json(values.get("temporal", {})),
+        )
 
     def text(self) -> str:
         """One line for a status bar or a log: 'done 3, skipped 0, failed 1 (frame 2: ...)'."""
@@ -103,6 +139,49 @@ class SequenceSummary:
         if flicker := self.temporal.text():
             line += f"; {flicker}"
         return line
+
+
+class _Tally:
+    """A sequence's outcome as it comes in (writes finish in the background, a render hands frames over one by one);
+    `summary` is the record of it so far. A frame's last outcome counts: one processed again after a failure is done
+    (a render may write a frame twice)."""
+
+    def __init__(self) -> None:
+        self.done: dict[int, None] = {}
+        """Frames written, as an ordered set."""
+        self.skipped: list[int] = []
+        self.redone: list[int] = []
+        self.failed: dict[int, str] = {}
+        self.notes: list[str] = []
+        self.cancelled = False
+        self.tiling = ""
+
+    def wrote(self, frame: int, notes: list[str] | tuple[str, ...] = ()) -> None:
+        self.failed.pop(frame, None)
+        self.done[frame] = None
+        self.notes.extend(f"frame {frame}: {note}" for note in notes)
+
+    def fail(self, frame: int, reason: str) -> None:
+        self.done.pop(frame, None)
+        self.failed[frame] = reason
+
+    def note_plan(self, result: RunResult, frames: int) -> None:
+        """Keep (and log, as the sequence's first line) how the first frame processed met the model."""
+        if not self.tiling and result.tiling is not None:
+            self.tiling = result.tiling.text()
+            log.info("sequence of %d frames: %s", frames, self.tiling)
+
+    def summary(self, temporal: Flicker) -> SequenceSummary:
+        return SequenceSummary(
+            done=tuple(sorted(self.done)),
+            skipped=tuple(self.skipped),
+            failed=self.failed,
+            cancelled=self.cancelled,
+            tiling=self.tiling,
+            notes=tuple(self.notes),
+            redone=tuple(self.redone),
+            temporal=temporal,
+        )
 
 
 def _ranges(frames: list[int]) -> str:
@@ -200,20 +279,19 @@ LOGGED_FAILURES = 5
 """Frame failures logged one by one; the rest are counted in one line at the end (and listed in the summary)."""
 
 
-def _finished(summary: SequenceSummary) -> SequenceSummary:
-    """The summary in frame order, the failures not logged one by one counted in one line."""
-    if len(summary.failed) > LOGGED_FAILURES:
-        log.error("%d more frames failed (listed in the summary)", len(summary.failed) - LOGGED_FAILURES)
-    summary.done.sort()
-    return summary
+def _finished(tally: _Tally, temporal: Flicker) -> SequenceSummary:
+    """The summary (done frames in frame order), the failures not logged one by one counted in one line."""
+    if len(tally.failed) > LOGGED_FAILURES:
+        log.error("%d more frames failed (listed in the summary)", len(tally.failed) - LOGGED_FAILURES)
+    return tally.summary(temporal)
 
 
-def _record_failure(summary: SequenceSummary, frame: int, exc: BaseException) -> None:
+def _record_failure(tally: _Tally, frame: int, exc: BaseException) -> None:
     """A failed frame writes nothing: write_image removes its own temporary file, and an output an
     earlier run finished is kept (the input may be archived or unmounted this time)."""
-    summary.failed[frame] = str(exc)
+    tally.fail(frame, str(exc))
     # A pattern that matches nothing fails every frame alike: the log names the first few, the JSON has them all.
-    if len(summary.failed) <= LOGGED_FAILURES:
+    if len(tally.failed) <= LOGGED_FAILURES:
         log.error("frame %d failed: %s", frame, exc)
     else:
         log.debug("frame %d failed: %s", frame, exc)
@@ -395,11 +473,11 @@ def _frames_to_do(
     output_pattern: str,
     frames: list[int],
     keep_at_scale: float | None,
-    summary: SequenceSummary,
+    tally: _Tally,
 ) -> list[tuple[int, str, str]]:
-    """(frame, source, target) of each frame to process; skipped ones go to `summary`. `keep_at_scale` (the model's
+    """(frame, source, target) of each frame to process; skipped ones go to `tally`. `keep_at_scale` (the model's
     output scale, when earlier outputs may be kept): an output is kept only when it reads back whole at the size
-    the model makes; a cut, empty or wrong-sized one is redone (`summary.redone`). A dead writer's temporary files
+    the model makes; a cut, empty or wrong-sized one is redone (`tally.redone`). A dead writer's temporary files
     in the output folder are cleaned first."""
     todo = []
     if frames:
@@ -411,21 +489,21 @@ def _frames_to_do(
             source = image_size(src)
             size = None if source is None else (round(source[0] * keep_at_scale), round(source[1] * keep_at_scale))
             if not (problem := whole_image_problem(dst, size)):
-                summary.skipped.append(frame)
+                tally.skipped.append(frame)
                 continue
             log.warning("frame %d: the existing %s is redone: %s", frame, dst, problem)
-            summary.redone.append(frame)
+            tally.redone.append(frame)
         todo.append((frame, src, dst))
     return todo
 
 
 class _Writes:
-    """Frames being written in the background, recorded in the summary as they finish. A sequence overlaps three
+    """Frames being written in the background, recorded in the tally as they finish. A sequence overlaps three
     stages: the next frame is read, the current one runs, the previous one is written (EXR compression costs about
     as much as a small model's inference). Writes are bounded: at most MAX_PENDING_WRITES results wait in memory."""
 
-    def __init__(self, summary: SequenceSummary, stop_on_error: bool):
-        self.summary, self.stop_on_error = summary, stop_on_error
+    def __init__(self, tally: _Tally, stop_on_error: bool):
+        self.tally, self.stop_on_error = tally, stop_on_error
         self.pending: list[tuple[int, Future[list[str]]]] = []
 
     def harvest(self, wait_all: bool) -> bool:
@@ -435,10 +513,9 @@ class _Writes:
         while self.pending and (wait_all or len(self.pending) >= MAX_PENDING_WRITES or self.pending[0][1].done()):
             frame, future = self.pending.pop(0)
             try:
-                self.summary.notes.extend(f"frame {frame}: {note}" for note in future.result())
-                self.summary.done.append(frame)
+                self.tally.wrote(frame, future.result())
             except FRAME_ERRORS as exc:
-                _record_failure(self.summary, frame, exc)
+                _record_failure(self.tally, frame, exc)
                 keep_going = not self.stop_on_error
         return keep_going
 
@@ -495,11 +572,9 @@ def process_sequence(
     With `reference` (the fp32 model), the first frame is checked against fp32 before it is written (outside
     tolerance: ConversionError, nothing written). Flicker: `summary.temporal`; blend: batch/temporal.py."""
     settings, progress, pass_inputs = settings or RunSettings(), progress or SILENT, pass_inputs or {}
-    tracker, summary = Tracker(temporal_blend), SequenceSummary()
-    todo = _frames_to_do(
-        input_pattern, output_pattern, frames, _output_scale(prepared, settings, skip_existing), summary
-    )
-    writes = _Writes(summary, stop_on_error)  # three stages overlap: read the next, run this, write the last
+    tracker, tally = Tracker(temporal_blend), _Tally()
+    todo = _frames_to_do(input_pattern, output_pattern, frames, _output_scale(prepared, settings, skip_existing), tally)
+    writes = _Writes(tally, stop_on_error)  # three stages overlap: read the next, run this, write the last
     with ThreadPoolExecutor(max_workers=1) as reader, ThreadPoolExecutor(max_workers=1) as writer:
         frames_in = _Prefetch(reader, [src for _, src, _ in todo], pass_inputs, _input_names(prepared), settings)
         prime = partial(_prime, tracker, prepared, input_pattern, pass_inputs=pass_inputs, settings=settings)
@@ -513,24 +588,23 @@ def process_sequence(
                 reference = None  # the first frame decides
                 image = _tracked(tracker, loaded, frame, result.image, prime)
                 writes.pending.append((frame, writer.submit(_write_new, src, dst, image, exr, loaded)))
-                summary.note_plan(result, len(todo))
+                tally.note_plan(result, len(todo))
                 log.info("frame %d -> %s (%.2f s)", frame, dst, time.perf_counter() - start)
             except Cancelled:
-                summary.cancelled = True
+                tally.cancelled = True
                 break
             except ConversionError:
                 raise  # the model is wrong on these pixels, not this frame: no frame is written
             except FRAME_ERRORS as exc:
-                _record_failure(summary, frame, exc)
+                _record_failure(tally, frame, exc)
                 if stop_on_error:
                     break
             if not writes.harvest(wait_all=False):
                 break
-            state = "failed" if frame in summary.failed else "processed"
+            state = "failed" if frame in tally.failed else "processed"
             progress.update((index + 1) / len(todo), f"frame {frame} {state} ({index + 1}/{len(todo)})")
         writes.harvest(wait_all=True)
-    summary.temporal = tracker.flicker
-    return _finished(summary)
+    return _finished(tally, tracker.flicker)
 
 
 @dataclass
@@ -576,10 +650,18 @@ class FrameBatch:
         self.stop_on_error = stop_on_error
         self.pass_inputs = dict(pass_inputs or {})
         self.progress = progress or Progress()
-        self.summary = SequenceSummary()
-        self.summary.temporal = self.tracker.flicker
+        self._tally = _Tally()
         self.stopped = False
         self._cleaned: set[str] = set()
+
+    @property
+    def summary(self) -> SequenceSummary:
+        """What the batch did so far."""
+        return self._tally.summary(self.tracker.flicker)
+
+    def fail(self, frame: int, reason: str) -> None:
+        """Record `frame` as failed without processing it (the render handler's refusal: a GPU that is required)."""
+        self._tally.fail(frame, reason)
 
     @property
     def active(self) -> bool:
@@ -587,7 +669,7 @@ class FrameBatch:
 
     def cancel(self) -> None:
         self.progress.cancel()
-        self.summary.cancelled = True
+        self._tally.cancelled = True
 
     def process(self, frame: int, src: str) -> FrameResult | None:
         """Process one frame; None when the batch has stopped or was cancelled."""
@@ -600,7 +682,7 @@ class FrameBatch:
             self._cleaned.add(folder)
             _clean_temps(folder)
         if self.refused:
-            self.summary.failed[frame] = self.refused
+            self._tally.fail(frame, self.refused)
             return FrameResult(frame, dst, 0.0, self.refused)
         try:
             _check_paths(src, dst)
@@ -610,17 +692,17 @@ class FrameBatch:
             )
             self.reference = None  # the first frame processed decides
         except Cancelled:
-            self.summary.cancelled = True
+            self._tally.cancelled = True
             return None
         except ConversionError as exc:
             # Wrong on these frames, not on this one only: every later frame fails with the same reason.
             self.refused = str(exc)
-            self.summary.failed[frame] = self.refused
+            self._tally.fail(frame, self.refused)
             return FrameResult(frame, dst, time.perf_counter() - start, self.refused)
         except FRAME_ERRORS as exc:
             # Not logged here: the render handler prints each failed frame itself.
-            self.summary.failed[frame] = str(exc)
+            self._tally.fail(frame, str(exc))
             self.stopped = self.stop_on_error
             return FrameResult(frame, dst, time.perf_counter() - start, str(exc))
-        self.summary.done.append(frame)
+        self._tally.wrote(frame)
         return FrameResult(frame, dst, time.perf_counter() - start)

@@ -25,10 +25,21 @@ frame. Arrays here are top-down, so a row offset is -y.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import StrEnum
 
 import numpy as np
+
+from ..json_values import (
+    Json,
+    float_to_json,
+    int_from_json,
+    int_key_from_json,
+    ints_from_json,
+    number_from_json,
+    object_from_json,
+    str_from_json,
+)
 
 CONSISTENT_PX = 0.5
 """Most a pixel's forward and backward motion may disagree, in pixels, for the warp to be trusted."""
@@ -53,7 +64,7 @@ class FlickerMethod(StrEnum):
     DIFFERENCE = "difference"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class FrameFlicker:
     """One frame against the previous one: mean errors of the input and of the output over `pixels` pixels."""
 
@@ -63,21 +74,54 @@ class FrameFlicker:
     pixels: int
     method: FlickerMethod
 
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "method", FlickerMethod(self.method))
+        # NaN passes (pixels that were NaN give a NaN mean, reported as it came); a negative mean error is no error.
+        if self.input < 0 or self.output < 0:
+            raise ValueError(f"frame {self.frame}: flicker errors are 0 or more, not {self.input} and {self.output}")
+        if self.pixels < 1:
+            raise ValueError(f"frame {self.frame}: flicker is measured over 1 pixel or more, not {self.pixels}")
+
     @property
     def ratio(self) -> float:
         return (self.output + EPSILON) / (self.input + EPSILON)
 
-    def to_json(self) -> dict:
-        return {"input": self.input, "output": self.output, "ratio": self.ratio, "pixels": self.pixels}
+    def to_json(self) -> Json:
+        """Keyed by its frame in Flicker's JSON, so without it; `ratio` is derived (from_json does not read it)."""
+        return {
+            "input": float_to_json(self.input),
+            "output": float_to_json(self.output),
+            "ratio": float_to_json(self.ratio),
+            "pixels": self.pixels,
+            "method": str(self.method),
+        }
+
+    @classmethod
+    def from_json(cls, frame: int, data: object) -> FrameFlicker:
+        values = object_from_json(data, f"flicker of frame {frame}")
+        return cls(
+            frame=frame,
+            input=number_from_json(values["input"], f"frame {frame} input"),
+            output=number_from_json(values["output"], f"frame {frame} output"),
+            pixels=int_from_json(values["pixels"], f"frame {frame} pixels"),
+            method=FlickerMethod(str_from_json(values["method"], f"frame {frame} method")),
+        )
 
 
-@dataclass
+@dataclass(frozen=True, kw_only=True)
 class Flicker:
     """A sequence's flicker: its frames' figures and their means."""
 
-    frames: list[FrameFlicker] = field(default_factory=list)
-    blended: list[int] = field(default_factory=list)
+    frames: tuple[FrameFlicker, ...] = ()
+    blended: tuple[int, ...] = ()
     """Frames the temporal blend changed (the first frame and cuts are left alone)."""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "frames", tuple(self.frames))
+        object.__setattr__(self, "blended", tuple(self.blended))
+        numbers = [f.frame for f in self.frames]
+        if len(set(numbers)) != len(numbers):
+            raise ValueError(f"a frame's flicker is measured once, not {numbers}")
 
     @property
     def method(self) -> FlickerMethod | None:
@@ -96,16 +140,29 @@ class Flicker:
         mean_in, mean_out = self.means()
         return (mean_out + EPSILON) / (mean_in + EPSILON)
 
-    def to_json(self) -> dict:
+    def to_json(self) -> Json:
+        """The frames and the blended ones, with the sequence's method, means and ratio (derived: from_json does
+        not read them)."""
         mean_in, mean_out = self.means()
         return {
             "method": str(self.method) if self.method else None,
-            "input": mean_in if self.frames else None,
-            "output": mean_out if self.frames else None,
-            "ratio": self.ratio,
+            "input": float_to_json(mean_in) if self.frames else None,
+            "output": float_to_json(mean_out) if self.frames else None,
+            "ratio": float_to_json(self.ratio),
             "frames": {str(f.frame): f.to_json() for f in self.frames},
-            "blended": self.blended,
+            "blended": list(self.blended),
         }
+
+    @classmethod
+    def from_json(cls, data: object) -> Flicker:
+        values = object_from_json(data, "flicker")
+        frames = object_from_json(values.get("frames", {}), "flicker frames")
+        return cls(
+            frames=tuple(
+                FrameFlicker.from_json(int_key_from_json(key, "flicker frame"), value) for key, value in frames.items()
+            ),
+            blended=ints_from_json(values.get("blended", []), "blended"),
+        )
 
     def text(self) -> str:
         if self.ratio is None:
@@ -264,7 +321,7 @@ def measure(previous: FrameState, current: FrameState) -> FrameFlicker | None:
         mask = np.abs(compress(cur_in) - compress(prev_in)).mean(axis=2) < STATIC_DIFFERENCE
         method = FlickerMethod.DIFFERENCE
     e_in, e_out, count = _errors(cur_in, prev_in, cur_out, prev_out, mask)
-    return FrameFlicker(current.frame, e_in, e_out, count, method) if count else None
+    return FrameFlicker(frame=current.frame, input=e_in, output=e_out, pixels=count, method=method) if count else None
 
 
 def _trust(previous: FrameState, current: FrameState) -> np.ndarray:
@@ -411,7 +468,8 @@ class Tracker:
         if not 0.0 <= strength <= 1.0:
             raise ValueError(f"the temporal blend's strength is from 0 to 1, not {strength}")
         self.strength = strength
-        self.flicker = Flicker()
+        self._measured: list[FrameFlicker] = []
+        self._blended: list[int] = []
         self._raw: FrameState | None = None
         """The last frame as the model gave it (what the blend uses)."""
         self._written: FrameState | None = None
@@ -427,13 +485,18 @@ class Tracker:
         if done is not None:
             output, onto = done
             if written:
-                self.flicker.blended.append(current.frame)
+                self._blended.append(current.frame)
         shown = FrameState(current.frame, current.input, output, current.motion, current.depth)
         if follows and written and self._written is not None and self._written.frame == current.frame - 1:
             if (found := measure(self._written, shown)) is not None:
-                self.flicker.frames.append(found)
+                self._measured.append(found)
         self._raw, self._written, self._onto = current, shown, onto
         return output
+
+    @property
+    def flicker(self) -> Flicker:
+        """The flicker measured so far."""
+        return Flicker(frames=tuple(self._measured), blended=tuple(self._blended))
 
     @property
     def last_frame(self) -> int | None:

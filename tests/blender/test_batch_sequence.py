@@ -139,10 +139,10 @@ def test_stop_on_error_and_engine_failures(scene_settings, models_dir, tmp_path)
     model = prepared(models_dir)
     inputs, out = str(tmp_path / "in" / "####.exr"), tmp_path / "out"
     summary = process_sequence(model, inputs, str(out / "####.exr"), [1, 2, 3, 4], stop_on_error=True)
-    assert summary.done == [1] and list(summary.failed) == [2] and "image not found" in summary.failed[2]
+    assert summary.done == (1,) and list(summary.failed) == [2] and "image not found" in summary.failed[2]
     assert listing(out) == ["0001.exr"]
     summary = process_sequence(model, inputs, str(out / "####.exr"), [1, 2, 3, 4], skip_existing=True)
-    assert summary.skipped == [1] and summary.done == [3, 4] and list(summary.failed) == [2]
+    assert summary.skipped == (1,) and summary.done == (3, 4) and list(summary.failed) == [2]
     with pytest.raises(EngineError, match="would overwrite its source frame"):
         process_sequence(model, inputs, inputs, [1])
 
@@ -220,14 +220,14 @@ def test_nan_output_frame_is_reported_and_removed(addon, tmp_path):
         write_image(tmp_path / "in" / f"{f:04d}.exr", np.full((8, 8, 3), 1e36 if f == 2 else 0.5, np.float32))
     inputs, outputs = str(tmp_path / "in" / "####.exr"), str(tmp_path / "out" / "####.exr")
     summary = process_sequence(model, inputs, outputs, [1, 2, 3])
-    assert summary.done == [1, 3] and "NaN/Inf values" in summary.failed[2]
+    assert summary.done == (1, 3) and "NaN/Inf values" in summary.failed[2]
     assert listing(tmp_path / "out") == ["0001.exr", "0003.exr"]
 
     # The same through the frame-at-a-time batch the render handlers use, stopping at the failure.
     batch = FrameBatch(model, str(tmp_path / "batch" / "####.exr"), stop_on_error=True)
     results = [batch.process(f, inputs.replace("####", f"{f:04d}")) for f in (1, 2, 3)]
     assert results[0].error == "" and "NaN/Inf" in results[1].error and results[2] is None
-    assert batch.stopped and batch.summary.done == [1] and list(batch.summary.failed) == [2]
+    assert batch.stopped and batch.summary.done == (1,) and list(batch.summary.failed) == [2]
     assert listing(tmp_path / "batch") == ["0001.exr"]
 
 

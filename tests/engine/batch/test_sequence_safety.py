@@ -40,7 +40,7 @@ def test_failed_rerun_keeps_the_finished_outputs(prepared, tmp_path):
     _frames(tmp_path / "in")
     out = tmp_path / "out" / "####.exr"
     first = process_sequence(prepared, str(tmp_path / "in" / "####.exr"), str(out), [1, 2, 3])
-    assert first.done == [1, 2, 3]
+    assert first.done == (1, 2, 3)
     before = {f: read_image(tmp_path / "out" / f"{f:04d}.exr") for f in (1, 2, 3)}
     # A re-run with a typo in the input pattern: every frame fails, and nothing finished is lost.
     again = process_sequence(prepared, str(tmp_path / "typo" / "####.exr"), str(out), [1, 2, 3])
@@ -121,11 +121,11 @@ def test_full_disk_frame_is_reported_failed_and_skip_existing_redoes_it(prepared
     monkeypatch.setattr(atomic, "publish", full_on_frame_2)
     pattern_in, pattern_out = str(tmp_path / "in" / "####.exr"), str(tmp_path / "out" / "####.exr")
     summary = process_sequence(prepared, pattern_in, pattern_out, [1, 2, 3])
-    assert summary.done == [1, 3] and "No space left" in summary.failed[2]
+    assert summary.done == (1, 3) and "No space left" in summary.failed[2]
     assert sorted(os.listdir(tmp_path / "out")) == ["0001.exr", "0003.exr"]
     monkeypatch.setattr(atomic, "publish", real_replace)
     resumed = process_sequence(prepared, pattern_in, pattern_out, [1, 2, 3], skip_existing=True)
-    assert resumed.done == [2] and resumed.skipped == [1, 3]
+    assert resumed.done == (2,) and resumed.skipped == (1, 3)
 
 
 def _dead_pid() -> int:
@@ -146,7 +146,7 @@ def test_stale_temp_files_of_dead_processes_are_cleaned_when_a_sequence_starts(p
     for p in (stale, alive, unrelated):
         p.write_bytes(b"partial")
     summary = process_sequence(prepared, str(tmp_path / "in" / "####.exr"), str(out / "####.exr"), [1])
-    assert summary.done == [1]
+    assert summary.done == (1,)
     assert sorted(os.listdir(out)) == sorted(["0001.exr", alive.name, unrelated.name])
 
 
@@ -157,7 +157,7 @@ atomic.HOST = sys.argv[1]  # this process plays the worker of that name
 from engine import SessionSettings, prepare_model, process_sequence
 prepared = prepare_model(sys.argv[2], "fp32", SessionSettings(provider="cpu"), sys.argv[3])
 summary = process_sequence(prepared, sys.argv[4], sys.argv[5], [1])
-print(summary.done)
+print(list(summary.done))
 """
 
 
@@ -251,7 +251,7 @@ def test_skip_existing_keeps_only_outputs_that_read_back_whole(prepared, tmp_pat
     whole at the size the model makes; the others are redone and counted."""
     _frames(tmp_path / "in", [1, 2, 3, 4])
     pattern_in, pattern_out = str(tmp_path / "in" / "####.exr"), str(tmp_path / "out" / "####.exr")
-    assert process_sequence(prepared, pattern_in, pattern_out, [1, 2, 3, 4]).done == [1, 2, 3, 4]
+    assert process_sequence(prepared, pattern_in, pattern_out, [1, 2, 3, 4]).done == (1, 2, 3, 4)
     out = tmp_path / "out"
     kept = (out / "0001.exr").read_bytes()
     data = (out / "0002.exr").read_bytes()
@@ -261,7 +261,7 @@ def test_skip_existing_keeps_only_outputs_that_read_back_whole(prepared, tmp_pat
 
     write_image(out / "0004.exr", np.zeros((8, 8, 3), np.float32))  # whole, but not the size the model makes
     resumed = process_sequence(prepared, pattern_in, pattern_out, [1, 2, 3, 4], skip_existing=True)
-    assert resumed.skipped == [1] and resumed.redone == [2, 3, 4] and resumed.done == [2, 3, 4]
+    assert resumed.skipped == (1,) and resumed.redone == (2, 3, 4) and resumed.done == (2, 3, 4)
     assert resumed.to_json()["redone"] == [2, 3, 4]
     assert (out / "0001.exr").read_bytes() == kept
     from engine.image.files import whole_image_problem
@@ -311,5 +311,5 @@ def test_each_frame_header_is_read_once(prepared, tmp_path, monkeypatch):
     summary = process_sequence(
         prepared, str(tmp_path / "in" / "####.exr"), str(tmp_path / "out" / "####.exr"), [1, 2, 3]
     )
-    assert summary.done == [1, 2, 3]
+    assert summary.done == (1, 2, 3)
     assert sorted(os.path.basename(p) for p in opened) == ["0001.exr", "0002.exr", "0003.exr"]

@@ -126,7 +126,7 @@ def test_the_blend_halves_the_flicker_and_keeps_a_moving_edge_sharp(tmp_path):
     plain, plain_out = _run(tmp_path / "plain", noise=0.08)
     blended, blended_out = _run(tmp_path / "blend", noise=0.08, blend=1.0)
     assert blended.temporal.ratio - 1 < (plain.temporal.ratio - 1) / 2, (plain.temporal.ratio, blended.temporal.ratio)
-    assert blended.temporal.blended == list(range(2, FRAMES + 1))  # the first frame is left alone
+    assert blended.temporal.blended == tuple(range(2, FRAMES + 1))  # the first frame is left alone
     last = FRAMES
     edge = 30 + SPEED * (FRAMES - last)  # where the edge is in the last frame
     a = _edge_contrast(read_image(plain_out.replace("####", f"{last:04d}")), edge)
@@ -142,7 +142,7 @@ def test_a_cut_is_not_blended():
     tracker.step(first)
     out = tracker.step(FrameState(2, other, other + 0.1, None, None))
     np.testing.assert_array_equal(out, other + 0.1)
-    assert tracker.flicker.blended == []
+    assert tracker.flicker.blended == ()
 
 
 def test_a_chunk_gives_the_pixels_of_one_long_run(tmp_path):
@@ -156,7 +156,7 @@ def test_a_chunk_gives_the_pixels_of_one_long_run(tmp_path):
     assert process_sequence(prepared, pattern, whole, list(range(1, FRAMES + 1)), temporal_blend=1.0).ok
     for chunk in ([1, 2, 3], [4, 5, 6], [7, 8]):
         summary = process_sequence(prepared, pattern, chunked, chunk, temporal_blend=1.0)
-        assert summary.temporal.blended == [f for f in chunk if f > 1]  # a chunk's first frame is blended too
+        assert summary.temporal.blended == tuple(f for f in chunk if f > 1)  # a chunk's first frame is blended too
     for t in range(1, FRAMES + 1):
         name = f"{t:04d}.exr"
         np.testing.assert_allclose(
@@ -178,8 +178,8 @@ def test_a_downscaling_model_is_measured_and_not_blended(tmp_path):
         models.save(model, tmp_path / "half.onnx"), "fp32", SessionSettings(provider="cpu"), tmp_path / "c"
     )
     summary = process_sequence(prepared, pattern, str(tmp_path / "o" / "####.exr"), [1, 2, 3], temporal_blend=1.0)
-    assert summary.ok and summary.done == [1, 2, 3], summary.failed
-    assert summary.temporal.blended == [] and len(summary.temporal.frames) == 2
+    assert summary.ok and summary.done == (1, 2, 3), summary.failed
+    assert summary.temporal.blended == () and len(summary.temporal.frames) == 2
 
 
 def test_the_command_line_reports_and_blends(tmp_path):

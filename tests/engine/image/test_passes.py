@@ -131,9 +131,9 @@ def test_sibling_output_pattern(render, expected):
 
 
 def test_summary_text():
-    summary = SequenceSummary(done=[1, 4], skipped=[5], failed={2: "bad pixels", 3: "disk full", 7: "x"})
+    summary = SequenceSummary(done=(1, 4), skipped=(5,), failed={2: "bad pixels", 3: "disk full", 7: "x"})
     assert summary.text() == "done 2, skipped 1, failed 3 (frame 2: bad pixels; frames 2-3,7)"
-    assert SequenceSummary(done=[1], cancelled=True).text() == "done 1, skipped 0, failed 0, cancelled"
+    assert SequenceSummary(done=(1,), cancelled=True).text() == "done 1, skipped 0, failed 0, cancelled"
 
 
 def test_cli_pass_option():

@@ -61,7 +61,7 @@ def test_a_sequence_logs_its_tiling_first_and_keeps_it_in_the_summary(tmp_path, 
             [1, 2],
             settings=RunSettings(tile=64),
         )
-    assert summary.done == [1, 2] and summary.to_json()["tiling"] == summary.tiling
+    assert summary.done == (1, 2) and summary.to_json()["tiling"] == summary.tiling
     first = caplog.records[0].getMessage()
     overlap = exact_overlap(prepared.info.receptive_radius)  # 3 stacked 3x3 convolutions: radius 3
     assert prepared.info.receptive_radius == 3
