@@ -8,6 +8,7 @@ Blender data by the main thread only. Engine names load lazily: enabling the ext
 from __future__ import annotations
 
 import logging
+import math
 import os
 import queue
 import time
@@ -444,19 +445,45 @@ class SequenceJob:
         return SequenceResult(summary, prepared, notes, time.perf_counter() - start)
 
 
-Message = tuple[str, object] | tuple[str, float, str]
-"""('progress', fraction, text), ('done', result) or ('error', exception)."""
+@dataclass(frozen=True, kw_only=True)
+class Progressed:
+    """The job's progress, posted by its Progress callback: the status bar's fraction and line."""
+
+    fraction: float
+    text: str
+
+    def __post_init__(self) -> None:
+        if not math.isfinite(self.fraction):
+            raise ValueError(f"a progress fraction is a number, not {self.fraction}")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Finished:
+    """The job ended with its result."""
+
+    result: Result
+
+
+@dataclass(frozen=True, kw_only=True)
+class Failed:
+    """The job raised `error` (Cancelled included), or the runner gave up waiting for it after Esc."""
+
+    error: BaseException
+
+
+Message = Progressed | Finished | Failed
+"""What the worker thread posts to the main thread: progress along the way, then how the job ended."""
 
 
 def worker(job: Job, progress: Progress, messages: queue.Queue[Message]) -> None:
-    """Thread target: runs the job and posts ('done', result) or ('error', exception).
+    """Thread target: runs the job and posts Finished(result) or Failed(exception).
 
-    Progress updates are posted by the Progress object's callback as ('progress', fraction, text)."""
+    Progress updates are posted by the Progress object's callback as Progressed(fraction, text)."""
     try:
-        messages.put(("done", job.work(progress)))
+        messages.put(Finished(result=job.work(progress)))
     except Exception as exc:  # noqa: BLE001 - handed to the main thread, which reports it
         log.debug("job failed", exc_info=True)
-        messages.put(("error", exc))
+        messages.put(Failed(error=exc))
 
 
 def error_text(exc: BaseException) -> str:

@@ -91,8 +91,9 @@ class JobRunner:
         except Exception as exc:  # noqa: BLE001 - reported to the user
             return report_failure(self, exc)
         if bpy.app.background or context.window is None:
-            messages: queue.Queue = queue.Queue()
+            messages: queue.Queue[jobs.Message] = queue.Queue()
             jobs.worker(job, self.background_progress(), messages)
+            # The background Progress prints; the worker posts one message, Finished or Failed.
             return self.complete(context, job, messages.get())
         return self.start(context, job)
 
@@ -100,7 +101,7 @@ class JobRunner:
         """Run `job` on a worker thread; modal() drains its messages on a timer."""
         self._job, self._esc_at = job, None
         self._queue = messages = queue.Queue()
-        self.progress = Progress(on_update=lambda f, t: messages.put(("progress", f, t)))
+        self.progress = Progress(on_update=lambda f, t: messages.put(jobs.Progressed(fraction=f, text=t)))
         self._thread = threading.Thread(target=jobs.worker, args=(job, self.progress, messages), daemon=True)
         wm = context.window_manager
         state = wm.onnx_image_runtime
@@ -123,17 +124,17 @@ class JobRunner:
         if self._esc_at is not None and self._queue.empty() and clock() - self._esc_at >= ESC_GRACE_S:
             # The job has not reached a check: Blender is given back now; the worker's result is never read.
             self._end(context)
-            return self.complete(context, self._job, ("error", Cancelled("cancelled by the user; nothing was written")))
+            cancelled = Cancelled("cancelled by the user; nothing was written")
+            return self.complete(context, self._job, jobs.Failed(error=cancelled))
         while True:
             try:
                 message = self._queue.get_nowait()
             except queue.Empty:
                 return {"RUNNING_MODAL"}
-            if message[0] == "progress":
-                _, fraction, text = message
+            if isinstance(message, jobs.Progressed):
                 state = context.window_manager.onnx_image_runtime
-                state.progress, state.status = fraction, text
-                context.window_manager.progress_update(fraction)
+                state.progress, state.status = message.fraction, message.text
+                context.window_manager.progress_update(message.fraction)
                 if context.area:
                     context.area.tag_redraw()
                 continue
@@ -158,12 +159,13 @@ class JobRunner:
         state = wm.onnx_image_runtime
         state.running, state.status, state.progress = False, "", 0.0
 
-    def complete(self, context, job, message) -> set[str]:
+    def complete(self, context, job, message: jobs.Finished | jobs.Failed) -> set[str]:
         """Main thread: turn the worker's final message into Blender data and reports."""
-        kind, payload = message[0], message[1]
-        if kind == "error":
-            self.ended(context, job, jobs.Outcome.CANCELLED if isinstance(payload, Cancelled) else jobs.Outcome.FAILED)
-            return report_failure(self, payload)
+        if isinstance(message, jobs.Failed):
+            error = message.error
+            self.ended(context, job, jobs.Outcome.CANCELLED if isinstance(error, Cancelled) else jobs.Outcome.FAILED)
+            return report_failure(self, error)
+        payload = message.result
         try:
             text = self.finish(context, job, payload)
         except Exception as exc:  # noqa: BLE001 - reported to the user

@@ -8,12 +8,25 @@ measures both on a model as it will actually run.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, replace
 
 import numpy as np
 import onnx
 from onnx import TensorProto
 
+from ..json_values import (
+    Json,
+    bool_from_json,
+    float_from_json,
+    float_to_json,
+    int_from_json,
+    ints_from_json,
+    list_from_json,
+    number_from_json,
+    object_from_json,
+    optional_int_from_json,
+    str_from_json,
+)
 from ..model.graph_index import GraphIndex
 from ..model.records import ModelInfo
 from ..options import Device, OptLevel, Precision
@@ -24,33 +37,97 @@ MAC_OPS = ("Conv", "ConvTranspose", "MatMul", "Gemm")
 LAYOUT_OPS = ("Transpose", "ReorderInput", "ReorderOutput")
 
 
-@dataclass
+WEIGHT_TYPES = ("fp16", "fp32")
+
+
+@dataclass(frozen=True, kw_only=True)
 class NodeAdvice:
     name: str
     op_type: str
     in_channels: int | None
     out_channels: int | None
     dtype: str
+    """The weights' type: "fp16" or "fp32"."""
     macs: int
     eligible: bool
     verdict: str
 
+    def __post_init__(self) -> None:
+        if self.dtype not in WEIGHT_TYPES:
+            raise ValueError(f"node {self.name!r}: weight type {self.dtype!r} is not one of {WEIGHT_TYPES}")
+        channels = (self.in_channels, self.out_channels)
+        if self.macs < 0 or any(c is not None and c < 0 for c in channels):
+            raise ValueError(f"node {self.name!r}: MACs {self.macs} and channels {channels} are not 0 or more")
+        # What _verdict says: Tensor Cores take fp16 with both channel counts known and multiples of 8.
+        if self.eligible and (self.dtype != "fp16" or any(c is None or c % 8 for c in channels)):
+            raise ValueError(f"node {self.name!r}: {self.dtype} with channels {channels} is not Tensor Core eligible")
 
-@dataclass
+    def to_json(self) -> Json:
+        return {
+            "name": self.name,
+            "op_type": self.op_type,
+            "in_channels": self.in_channels,
+            "out_channels": self.out_channels,
+            "dtype": self.dtype,
+            "macs": self.macs,
+            "eligible": self.eligible,
+            "verdict": self.verdict,
+        }
+
+    @classmethod
+    def from_json(cls, data: object) -> NodeAdvice:
+        values = object_from_json(data, "node")
+        name = str_from_json(values["name"], "node name")
+        return cls(
+            name=name,
+            op_type=str_from_json(values["op_type"], f"{name}.op_type"),
+            in_channels=optional_int_from_json(values["in_channels"], f"{name}.in_channels"),
+            out_channels=optional_int_from_json(values["out_channels"], f"{name}.out_channels"),
+            dtype=str_from_json(values["dtype"], f"{name}.dtype"),
+            macs=int_from_json(values["macs"], f"{name}.macs"),
+            eligible=bool_from_json(values["eligible"], f"{name}.eligible"),
+            verdict=str_from_json(values["verdict"], f"{name}.verdict"),
+        )
+
+
+@dataclass(frozen=True, kw_only=True)
 class LayoutAdvice:
     provider: str
-    conversions: list[LayoutConversion] = field(default_factory=list)
+    conversions: tuple[LayoutConversion, ...] = ()
     time_share: float | None = None
     """Share of node run time spent in layout conversions, when profiled."""
 
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "conversions", tuple(self.conversions))
+        if self.time_share is not None and not 0 <= self.time_share <= 1:
+            raise ValueError(f"time_share {self.time_share} is not a share (0 to 1)")
 
-@dataclass
+    def to_json(self) -> Json:
+        return {
+            "provider": self.provider,
+            "conversions": [c.to_json() for c in self.conversions],
+            "time_share": float_to_json(self.time_share),
+        }
+
+    @classmethod
+    def from_json(cls, data: object) -> LayoutAdvice:
+        values = object_from_json(data, "layout")
+        conversions = list_from_json(values.get("conversions", []), "conversions")
+        return cls(
+            provider=str_from_json(values["provider"], "layout provider"),
+            conversions=tuple(LayoutConversion.from_json(c) for c in conversions),
+            time_share=float_from_json(values.get("time_share"), "time_share"),
+        )
+
+
+@dataclass(frozen=True, kw_only=True)
 class Advice:
-    nodes: list[NodeAdvice]
+    nodes: tuple[NodeAdvice, ...]
     eligible_mac_share: float
     total_macs: int
     input_size: tuple[int, int]
-    casts: list[CastAdvice] = field(default_factory=list)
+    """(height, width) the work is counted at."""
+    casts: tuple[CastAdvice, ...] = ()
     layout: LayoutAdvice | None = None
     precision: Precision = Precision.FP32
     """The precision the advice is for: the one that runs (auto resolved as prepare_model resolves it)."""
@@ -60,6 +137,22 @@ class Advice:
     """Where that precision runs."""
     precision_note: str = ""
     """Why auto chose `precision` (prepare_model's note); empty when a precision was asked for by name."""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "nodes", tuple(self.nodes))
+        object.__setattr__(self, "casts", tuple(self.casts))
+        object.__setattr__(self, "input_size", tuple(self.input_size))
+        object.__setattr__(self, "precision", Precision(self.precision))
+        object.__setattr__(self, "requested", Precision(self.requested))
+        object.__setattr__(self, "provider", Device(self.provider))
+        if self.precision == Precision.AUTO:
+            raise ValueError("the advice is for the precision that runs, never auto (auto resolves to one)")
+        if not 0 <= self.eligible_mac_share <= 1:
+            raise ValueError(f"eligible_mac_share {self.eligible_mac_share} is not a share (0 to 1)")
+        if self.total_macs != sum(n.macs for n in self.nodes):
+            raise ValueError(f"total_macs {self.total_macs} is not the nodes' {sum(n.macs for n in self.nodes)}")
+        if not (len(self.input_size) == 2 and all(type(d) is int and d > 0 for d in self.input_size)):
+            raise ValueError(f"input_size {self.input_size} is not (height, width) in pixels")
 
     def scope(self) -> str:
         """One line: which precision the advice is for and why. Auto on a CPU runs fp32, where no layer is Tensor
@@ -74,8 +167,39 @@ class Advice:
             text += "; ask for fp16 to see what an NVIDIA GPU's Tensor Cores would run"
         return text
 
-    def to_json(self) -> dict:
-        return {**json.loads(json.dumps(asdict(self))), "advice_for": self.scope()}
+    def to_json(self) -> Json:
+        """The advice, and `advice_for` (its scope line: derived, from_json does not read it)."""
+        return {
+            "nodes": [n.to_json() for n in self.nodes],
+            "eligible_mac_share": float_to_json(self.eligible_mac_share),
+            "total_macs": self.total_macs,
+            "input_size": list(self.input_size),
+            "casts": [c.to_json() for c in self.casts],
+            "layout": None if self.layout is None else self.layout.to_json(),
+            "precision": str(self.precision),
+            "requested": str(self.requested),
+            "provider": str(self.provider),
+            "precision_note": self.precision_note,
+            "advice_for": self.scope(),
+        }
+
+    @classmethod
+    def from_json(cls, data: object) -> Advice:
+        values = object_from_json(data, "advice")
+        height, width = ints_from_json(values["input_size"], "input_size")
+        layout = values.get("layout")
+        return cls(
+            nodes=tuple(NodeAdvice.from_json(n) for n in list_from_json(values["nodes"], "nodes")),
+            eligible_mac_share=number_from_json(values["eligible_mac_share"], "eligible_mac_share"),
+            total_macs=int_from_json(values["total_macs"], "total_macs"),
+            input_size=(height, width),
+            casts=tuple(CastAdvice.from_json(c) for c in list_from_json(values.get("casts", []), "casts")),
+            layout=None if layout is None else LayoutAdvice.from_json(layout),
+            precision=Precision(str_from_json(values["precision"], "precision")),
+            requested=Precision(str_from_json(values["requested"], "requested")),
+            provider=Device(str_from_json(values["provider"], "provider")),
+            precision_note=str_from_json(values.get("precision_note", ""), "precision_note"),
+        )
 
 
 def _initializers(model: onnx.ModelProto) -> dict[str, onnx.TensorProto]:
@@ -173,10 +297,21 @@ def advise_nodes(
         cin, cout, macs = _channels_and_macs(node, shapes)
         dtype = _weight_dtype(node, inits, float_nodes or set())
         eligible, verdict = _verdict(node.op_type, cin, cout, dtype)
-        advice.append(NodeAdvice(node.name, node.op_type, cin, cout, dtype, macs, eligible, verdict))
+        advice.append(
+            NodeAdvice(
+                name=node.name,
+                op_type=node.op_type,
+                in_channels=cin,
+                out_channels=cout,
+                dtype=dtype,
+                macs=macs,
+                eligible=eligible,
+                verdict=verdict,
+            )
+        )
     total = sum(n.macs for n in advice)
     share = sum(n.macs for n in advice if n.eligible) / total if total else 0.0
-    return Advice(advice, share, total, size)
+    return Advice(nodes=tuple(advice), eligible_mac_share=share, total_macs=total, input_size=size)
 
 
 def cast_report(model: onnx.ModelProto, float_nodes: set[str]) -> list[CastAdvice]:
@@ -216,7 +351,7 @@ def layout_conversions(optimized: onnx.ModelProto, provider: str) -> LayoutAdvic
         for node in optimized.graph.node
         if node.op_type in LAYOUT_OPS
     ]
-    return LayoutAdvice(provider, found)
+    return LayoutAdvice(provider=provider, conversions=tuple(found))
 
 
 def profile_layout_share(trace_path: str) -> float:
@@ -265,15 +400,21 @@ def advise_model(
         options = ConversionOptions(precision=prepared.precision)
         converted, _ = convert_model(source, sample_feeds(prepared.info), options)
         source = converted or source
-    advice = advise_nodes(source, prepared.info, size, float_nodes)
-    advice.casts = cast_report(source, float_nodes)
-    advice.precision, advice.requested = prepared.precision, Precision(precision)
-    advice.provider, advice.precision_note = prepared.provider, prepared.precision_note
+    layout = None
     if prepared.optimized_model:
-        advice.layout = layout_conversions(load_model(prepared.optimized_model), prepared.provider)
+        layout = layout_conversions(load_model(prepared.optimized_model), prepared.provider)
         if profile:
-            advice.layout.time_share = _profiled_layout_share(prepared.optimized_model, prepared, settings, size)
-    return advice
+            share = _profiled_layout_share(prepared.optimized_model, prepared, settings, size)
+            layout = replace(layout, time_share=share)
+    return replace(
+        advise_nodes(source, prepared.info, size, float_nodes),
+        casts=tuple(cast_report(source, float_nodes)),
+        layout=layout,
+        precision=prepared.precision,
+        requested=Precision(precision),
+        provider=prepared.provider,
+        precision_note=prepared.precision_note,
+    )
 
 
 def _profiled_layout_share(optimized_model: str, prepared: PreparedModel, settings, size: tuple[int, int]) -> float:
