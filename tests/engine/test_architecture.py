@@ -20,6 +20,7 @@ LAYERS = {
     "atomic": 0,
     "progress": 0,
     "options": 0,
+    "json_values": 0,
     "model": 1,
     "image": 2,
     "precision": 3,
