@@ -83,7 +83,7 @@ def test_resume_after_interruption_gives_identical_pixels(bpy_data, scene_settin
     inputs, frames = str(tmp_path / "in" / "####.exr"), [1, 2, 3, 4]
     model = prepared(models_dir)
     reference = process_sequence(model, inputs, str(tmp_path / "ref" / "####.exr"), frames)
-    assert reference.done == frames and reference.ok
+    assert reference.done == tuple(frames) and reference.ok
 
     # Interrupted after the first frame (Esc in the UI, a farm job killed between frames).
     def cancel_after_first(fraction, text):
@@ -92,7 +92,7 @@ def test_resume_after_interruption_gives_identical_pixels(bpy_data, scene_settin
 
     progress = Progress(cancel_after_first)
     partial = process_sequence(model, inputs, str(tmp_path / "out" / "####.exr"), frames, progress=progress)
-    assert partial.cancelled and partial.done == [1] and not partial.failed
+    assert partial.cancelled and partial.done == (1,) and not partial.failed
     assert listing(tmp_path / "out") == ["0001.exr"]  # only complete files, no temporary ones
     first = os.stat(tmp_path / "out" / "0001.exr").st_mtime_ns
 

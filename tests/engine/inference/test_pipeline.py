@@ -281,10 +281,12 @@ def test_concurrent_runs_on_one_prepared_model_take_turns(prepared):
 
 
 def test_out_of_memory_where_no_smaller_tile_exists_says_what_else_to_do(prepared, monkeypatch):
+    from dataclasses import replace
+
     from engine.inference import tile_runner
 
     prep = prepared("sr_x2")
-    prep.info.size_multiple = 256  # as a model that only takes multiples of 256
+    prep = replace(prep, info=replace(prep.info, size_multiple=256))  # as a model that only takes multiples of 256
     calls = []
 
     def always_oom(self, feeds, out=None):
