@@ -13,13 +13,14 @@ nothing, so soft edges stay right. Files that store straight alpha get it back o
 from __future__ import annotations
 
 import numpy as np
+from numpy.typing import NDArray
 
 
 def _alpha_index(channels: int) -> int | None:
     return 3 if channels == 4 else (1 if channels == 2 else None)
 
 
-def premultiply(image: np.ndarray) -> np.ndarray:
+def premultiply(image: NDArray[np.float32]) -> NDArray[np.float32]:
     """HxWxC with straight alpha (C 2 or 4) -> a new float32 array with colour multiplied by alpha (a copy
     when there is no alpha)."""
     out = np.array(image, np.float32, copy=True)
@@ -30,7 +31,7 @@ def premultiply(image: np.ndarray) -> np.ndarray:
     return out
 
 
-def unpremultiply(image: np.ndarray) -> np.ndarray:
+def unpremultiply(image: NDArray[np.float32]) -> NDArray[np.float32]:
     """The inverse of `premultiply` where alpha > 0 (a new array); fully transparent pixels get colour 0."""
     out = np.array(image, np.float32, copy=True)
     a = _alpha_index(out.shape[2]) if out.ndim == 3 else None
@@ -42,6 +43,6 @@ def unpremultiply(image: np.ndarray) -> np.ndarray:
     return out
 
 
-def has_transparency(alpha: np.ndarray | None) -> bool:
+def has_transparency(alpha: NDArray[np.float32] | None) -> bool:
     """True when some pixel is not fully opaque (an all-1 alpha channel is no alpha worth mentioning)."""
     return alpha is not None and bool((alpha < 1.0).any())

@@ -10,11 +10,15 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from typing import TypeVar
 
 import numpy as np
+from numpy.typing import NDArray
 
 PARALLEL_PIXELS = 1 << 20
 _POOL: ThreadPoolExecutor | None = None
+_T = TypeVar("_T")
+_Scalar = TypeVar("_Scalar", bound=np.generic)
 
 
 def _pool() -> ThreadPoolExecutor:
@@ -24,7 +28,7 @@ def _pool() -> ThreadPoolExecutor:
     return _POOL
 
 
-def in_bands(height: int, pixels: int, band: Callable[[int, int], object]) -> list:
+def in_bands(height: int, pixels: int, band: Callable[[int, int], _T]) -> list[_T]:
     """`band(top, end)` over rows [top, end) covering `height`, in parallel when the image has `pixels` of at
     least PARALLEL_PIXELS; returns each band's result in row order."""
     count = (os.cpu_count() or 1) * 2 if pixels >= PARALLEL_PIXELS else 1
@@ -35,12 +39,12 @@ def in_bands(height: int, pixels: int, band: Callable[[int, int], object]) -> li
     return list(_pool().map(lambda top: band(top, min(height, top + step)), starts))
 
 
-def _pixels(array: np.ndarray) -> int:
+def _pixels(array: NDArray[np.generic]) -> int:
     """Pixels of an HxW or HxWxC array."""
     return array.size // (array.shape[2] if array.ndim > 2 else 1)
 
 
-def all_finite(array: np.ndarray) -> bool:
+def all_finite(array: NDArray[np.generic]) -> bool:
     """No NaN or Inf in an HxW(xC) array. One reduction per band: NaN and Inf propagate through a sum, summed in
     float32 (4x cheaper than float64 at 4K); a sum that overflows only sends the caller to its exact per-pixel
     count, which then finds nothing."""
@@ -55,7 +59,7 @@ BLOCK_BYTES = 768 << 10
 channels' passes (4K from NCHW planes on one core: 39 ms unblocked, 22 ms in blocks of 16 rows)."""
 
 
-def copy_channels(dst: np.ndarray, src: np.ndarray) -> None:
+def copy_channels(dst: NDArray[np.generic], src: NDArray[np.generic]) -> None:
     """dst[...] = src for HxWxC arrays of a few channels, one channel at a time in blocks of rows: numpy's own
     copy runs its inner loop over the last axis, 1-4 values long here, and is 2-4x slower (4K from a model's
     NCHW planes: 93 ms) than C passes whose inner loop runs along a row."""
@@ -65,7 +69,7 @@ def copy_channels(dst: np.ndarray, src: np.ndarray) -> None:
             np.copyto(dst[top : top + rows, ..., c], src[top : top + rows, ..., c], casting="unsafe")
 
 
-def contiguous_copy(array: np.ndarray, dtype: np.dtype) -> np.ndarray:
+def contiguous_copy(array: NDArray[np.generic], dtype: np.dtype[_Scalar]) -> NDArray[_Scalar]:
     """A C-contiguous copy of an HxW or HxWxC array (rows split in bands), cast to `dtype`."""
     out = np.empty(array.shape, dtype)
 
@@ -79,7 +83,7 @@ def contiguous_copy(array: np.ndarray, dtype: np.dtype) -> np.ndarray:
     return out
 
 
-def planar_copy(hwc: np.ndarray, dtype: np.dtype) -> np.ndarray:
+def planar_copy(hwc: NDArray[np.generic], dtype: np.dtype[_Scalar]) -> NDArray[_Scalar]:
     """HxWxC to a new contiguous CxHxW (a model's NCHW planes) cast to `dtype`, rows split in bands."""
     h, w, c = hwc.shape
     out = np.empty((c, h, w), dtype)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+from numpy.typing import NDArray
 
 from ..errors import ImageError
 from ..model.records import TensorInfo
@@ -13,7 +14,7 @@ from .bands import contiguous_copy, copy_channels, in_bands, planar_copy
 _LUMA = np.array([0.2126, 0.7152, 0.0722], np.float32)
 
 
-def split_alpha(image: np.ndarray, wanted: int) -> tuple[np.ndarray, np.ndarray | None, str]:
+def split_alpha(image: NDArray[np.float32], wanted: int) -> tuple[NDArray[np.float32], NDArray[np.float32] | None, str]:
     """Map HxWxC (C 1-4) to HxWx`wanted` colour channels; returns (colour, alpha or None, note)."""
     if image.ndim == 2:
         image = image[:, :, None]
@@ -37,7 +38,7 @@ def split_alpha(image: np.ndarray, wanted: int) -> tuple[np.ndarray, np.ndarray 
     raise ImageError(f"model input expects {wanted} channels, the image has {have}: choose a matching image or pass")
 
 
-def to_tensor(hwc: np.ndarray, info: TensorInfo) -> np.ndarray:
+def to_tensor(hwc: NDArray[np.float32], info: TensorInfo) -> NDArray[np.generic]:
     """HxWxC float32 to the model's 1-batch layout and dtype, contiguous."""
     dtype = np.dtype(info.dtype)
     if info.layout == "NCHW":
@@ -48,13 +49,15 @@ def to_tensor(hwc: np.ndarray, info: TensorInfo) -> np.ndarray:
     return contiguous_copy(hwc, dtype)[None]
 
 
-def from_tensor(tensor: np.ndarray, layout: str) -> np.ndarray:
+def from_tensor(tensor: NDArray[np.generic], layout: str) -> NDArray[np.float32]:
     """A 1-batch model output to HxWxC float32."""
     hwc = tensor[0].transpose(1, 2, 0) if layout == "NCHW" else tensor[0]
     return np.asarray(hwc, dtype=np.float32)
 
 
-def to_rgba(colour: np.ndarray, alpha: np.ndarray | None = None, bottom_up: bool = False) -> np.ndarray:
+def to_rgba(
+    colour: NDArray[np.float32], alpha: NDArray[np.float32] | None = None, bottom_up: bool = False
+) -> NDArray[np.float32]:
     """HxWxC (C 1-4) and an optional HxW alpha to a new contiguous HxWx4 float32, in one pass: grey
     repeated into RGB, missing alpha set to 1, rows reversed when `bottom_up` (Blender's order)."""
     if colour.ndim == 2:
@@ -70,7 +73,7 @@ def to_rgba(colour: np.ndarray, alpha: np.ndarray | None = None, bottom_up: bool
     return out
 
 
-def _fill_rgba(rows: np.ndarray, colour: np.ndarray, alpha: np.ndarray | None) -> None:
+def _fill_rgba(rows: NDArray[np.float32], colour: NDArray[np.float32], alpha: NDArray[np.float32] | None) -> None:
     c = colour.shape[2]
     if c in (1, 2):
         for k in range(3):

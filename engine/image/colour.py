@@ -4,6 +4,7 @@ value mapping is in normalize.py)."""
 from __future__ import annotations
 
 import numpy as np
+from numpy.typing import NDArray
 
 from ..options import WorkingSpace
 
@@ -47,27 +48,27 @@ FROM_REC709: dict[WorkingSpace, Matrix] = {
 """Linear Rec.709 -> linear colour in a working space (each the inverse of its TO_REC709)."""
 
 
-def linear_to_srgb(x: np.ndarray) -> np.ndarray:
+def linear_to_srgb(x: NDArray[np.float32]) -> NDArray[np.float32]:
     return np.where(x <= 0.0031308, x * 12.92, 1.055 * np.power(np.maximum(x, 0.0031308), 1 / 2.4) - 0.055).astype(
         np.float32
     )
 
 
-def srgb_to_linear(x: np.ndarray) -> np.ndarray:
+def srgb_to_linear(x: NDArray[np.float32]) -> NDArray[np.float32]:
     return np.where(x <= 0.04045, x / 12.92, np.power((np.maximum(x, 0.04045) + 0.055) / 1.055, 2.4)).astype(np.float32)
 
 
-def to_rec709(image: np.ndarray, space: WorkingSpace) -> np.ndarray:
+def to_rec709(image: NDArray[np.float32], space: WorkingSpace) -> NDArray[np.float32]:
     """HxWxC scene-linear pixels in `space` -> linear Rec.709 (see `_convert`)."""
     return _convert(image, TO_REC709[WorkingSpace(space)])
 
 
-def from_rec709(image: np.ndarray, space: WorkingSpace) -> np.ndarray:
+def from_rec709(image: NDArray[np.float32], space: WorkingSpace) -> NDArray[np.float32]:
     """HxWxC linear Rec.709 pixels -> scene-linear in `space` (see `_convert`)."""
     return _convert(image, FROM_REC709[WorkingSpace(space)])
 
 
-def _convert(image: np.ndarray, matrix: Matrix) -> np.ndarray:
+def _convert(image: NDArray[np.float32], matrix: Matrix) -> NDArray[np.float32]:
     """The first three channels through `matrix`, the others (alpha) kept, in a new float32 array. `image` itself
     comes back when nothing would change: the identity (Rec.709 to Rec.709), and grey images (1 or 2 channels),
     which every working space keeps as they are, since they all share one white."""

@@ -14,9 +14,10 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
+from numpy.typing import NDArray
 
 from .. import atomic
 from ..errors import ImageError
@@ -25,6 +26,9 @@ from .alpha import premultiply, unpremultiply
 from .colour import linear_to_srgb, srgb_to_linear
 from .exr_structure import scanline_exr_gap
 from .passes import combined_layer, find_pass
+
+if TYPE_CHECKING:  # loaded when an image is read or written, not when the extension is enabled
+    import OpenImageIO
 
 __all__ = [
     "ExrOptions",
@@ -63,7 +67,7 @@ def _one_line(text: str) -> str:
     return f"{lines[0]} (+{len(lines) - 1} more messages)"
 
 
-def same_file(a: str | os.PathLike, b: str | os.PathLike) -> bool:
+def same_file(a: str | os.PathLike[str], b: str | os.PathLike[str]) -> bool:
     """Whether writing `b` would replace `a`: the same real file through symlinks, hard links, `..`
     and, on case-insensitive file systems, a name differing only in case (the OS says they are one
     file). When `b` does not exist yet, their resolved paths are compared."""
@@ -98,7 +102,8 @@ def _windows_pid_alive(pid: int) -> bool:
     kernel32 = ctypes.WinDLL("kernel32", use_last_error=True)  # type: ignore[attr-defined]
     handle = kernel32.OpenProcess(0x1000, False, pid)  # PROCESS_QUERY_LIMITED_INFORMATION
     if not handle:
-        return ctypes.get_last_error() != 87  # type: ignore[attr-defined]  # ERROR_INVALID_PARAMETER: no such process
+        last_error: int = ctypes.get_last_error()  # type: ignore[attr-defined]
+        return last_error != 87  # ERROR_INVALID_PARAMETER: no such process
     try:
         code = ctypes.c_ulong()
         if not kernel32.GetExitCodeProcess(handle, ctypes.byref(code)):
@@ -108,7 +113,7 @@ def _windows_pid_alive(pid: int) -> bool:
         kernel32.CloseHandle(handle)
 
 
-def _is_stale(folder: str | os.PathLike, name: str, now: float) -> bool:
+def _is_stale(folder: str | os.PathLike[str], name: str, now: float) -> bool:
     """Whether `name` is a temporary image file of a write that can no longer finish: this host's dead process,
     or another host's file older than FOREIGN_TEMP_AGE_S."""
     found = atomic.temp_owner(name)
@@ -123,7 +128,7 @@ def _is_stale(folder: str | os.PathLike, name: str, now: float) -> bool:
         return False
 
 
-def clean_stale_temps(folder: str | os.PathLike) -> list[str]:
+def clean_stale_temps(folder: str | os.PathLike[str]) -> list[str]:
     """Remove write_image's temporary files left in `folder` by writes that can no longer finish (a killed
     render); a live process's write in progress, here or on another host, is left alone. Returns the removed
     names."""
@@ -153,12 +158,6 @@ def _fsync(path: Path) -> None:
         os.close(fd)
 
 
-def _oiio():
-    import OpenImageIO
-
-    return OpenImageIO
-
-
 def _split_layers(names: list[str]) -> dict[str, list[int]]:
     """'ViewLayer.Diffuse Color.R' -> layer 'ViewLayer.Diffuse Color'; plain 'R' -> layer ''."""
     layers: dict[str, list[int]] = {}
@@ -170,9 +169,10 @@ def _split_layers(names: list[str]) -> dict[str, list[int]]:
     return layers
 
 
-def read_layers(path: str | os.PathLike) -> dict[str, np.ndarray]:
+def read_layers(path: str | os.PathLike[str]) -> dict[str, NDArray[np.float32]]:
     """Every layer of every part: {layer name: HxWxC}. Single-layer files give one entry, ''."""
-    oiio = _oiio()
+    import OpenImageIO as oiio
+
     path = str(path)
     if not os.path.isfile(path):
         raise ImageError(f"image not found: {path}")
@@ -182,7 +182,7 @@ def read_layers(path: str | os.PathLike) -> dict[str, np.ndarray]:
     inp = oiio.ImageInput.open(path, config)
     if inp is None:
         raise ImageError(f"cannot read image {path}: {_one_line(oiio.geterror()) or 'unknown format'}")
-    layers: dict[str, np.ndarray] = {}
+    layers: dict[str, NDArray[np.float32]] = {}
     try:
         _check_decode_memory(inp, path)
         part = 0
@@ -207,7 +207,7 @@ def read_layers(path: str | os.PathLike) -> dict[str, np.ndarray]:
     return layers
 
 
-def _check_decode_memory(inp, path: str) -> None:
+def _check_decode_memory(inp: OpenImageIO.ImageInput, path: str) -> None:
     """Refuse an image whose decoding (every part, as float) would not fit in the machine's decode budget."""
     needed, part = 0, 0
     while inp.seek_subimage(part, 0):
@@ -223,14 +223,14 @@ def _check_decode_memory(inp, path: str) -> None:
         )
 
 
-def _decode_srgb(image: np.ndarray) -> np.ndarray:
+def _decode_srgb(image: NDArray[np.float32]) -> NDArray[np.float32]:
     out = image.copy()
     colour = min(3, out.shape[2]) if out.shape[2] != 2 else 1
     out[:, :, :colour] = srgb_to_linear(out[:, :, :colour])
     return out
 
 
-def read_image(path: str | os.PathLike) -> np.ndarray:
+def read_image(path: str | os.PathLike[str]) -> NDArray[np.float32]:
     return combined_layer(read_layers(path))
 
 
@@ -269,7 +269,7 @@ HALF_MAX = 65504.0
 """The largest finite half float: anything beyond becomes Inf when stored as half."""
 
 
-def fit_half(image: np.ndarray, half: bool, asked: bool) -> tuple[np.ndarray, bool, str]:
+def fit_half(image: NDArray[np.float32], half: bool, asked: bool) -> tuple[NDArray[np.float32], bool, str]:
     """The one policy for values beyond half's range in a half EXR: never Inf. When half was asked for, they are
     clamped to +-65504; when it only follows the source frame, the image is written as 32-bit float instead.
     Returns (pixels, half, note for the run's notes or "")."""
@@ -294,7 +294,7 @@ class FrameHeader:
     """Its first part's pixel depth, codec and colorInteropID when it is an EXR; None otherwise."""
 
 
-def _exr_options(spec: Any) -> ExrOptions:
+def _exr_options(spec: OpenImageIO.ImageSpec) -> ExrOptions:
     codec = spec.get_string_attribute("compression") or "zip"
     return ExrOptions(
         half=str(spec.format) == "half",
@@ -303,9 +303,10 @@ def _exr_options(spec: Any) -> ExrOptions:
     )
 
 
-def frame_header(path: str | os.PathLike) -> FrameHeader:
+def frame_header(path: str | os.PathLike[str]) -> FrameHeader:
     """The header of `path`: its layer count and, for an EXR, how it is stored (one open, no pixels read)."""
-    oiio = _oiio()
+    import OpenImageIO as oiio
+
     inp = oiio.ImageInput.open(str(path))
     if inp is None:
         return FrameHeader(0, None)
@@ -320,21 +321,22 @@ def frame_header(path: str | os.PathLike) -> FrameHeader:
         inp.close()
 
 
-def exr_options_of(path: str | os.PathLike) -> ExrOptions | None:
+def exr_options_of(path: str | os.PathLike[str]) -> ExrOptions | None:
     """The pixel depth and codec of an EXR's first part; None when `path` is not an EXR."""
     return frame_header(path).exr if Path(path).suffix.lower() == ".exr" else None
 
 
-def _hwc_float32(image: np.ndarray) -> np.ndarray:
+def _hwc_float32(image: NDArray[np.float32]) -> NDArray[np.float32]:
     """What is written: contiguous float32, HxWxC (a grey HxW gets its channel axis)."""
     image = np.ascontiguousarray(image, np.float32)
     return image[:, :, None] if image.ndim == 2 else image
 
 
-def write_image(path: str | os.PathLike, image: np.ndarray, exr: ExrOptions | None = None) -> list[str]:
+def write_image(path: str | os.PathLike[str], image: NDArray[np.float32], exr: ExrOptions | None = None) -> list[str]:
     """Atomic write; the format follows the extension (`exr` sets an EXR's depth and codec). Never
     leaves a partial file at `path`. Returns notes for the run (values beyond half's range, see fit_half)."""
-    oiio = _oiio()
+    import OpenImageIO as oiio
+
     path = Path(path)
     image = _hwc_float32(image)
     h, w, c = image.shape
@@ -357,7 +359,7 @@ def write_image(path: str | os.PathLike, image: np.ndarray, exr: ExrOptions | No
     spec = oiio.ImageSpec(w, h, c, fmt)
     spec.attribute("oiio:UnassociatedAlpha", 1)
     if suffix == ".exr" and exr is not None:
-        spec.attribute("compression", exr.codec)
+        spec.attribute("compression", exr.codec or "zip")  # `over` has set it; None is only its type's
         if exr.colour_interop:
             spec.attribute("colorInteropID", exr.colour_interop)
     spec.channelnames = tuple("RGBA"[:c]) if c in (3, 4) else (("Y", "A")[:c] if c <= 2 else spec.channelnames)
@@ -365,9 +367,10 @@ def write_image(path: str | os.PathLike, image: np.ndarray, exr: ExrOptions | No
     return notes
 
 
-def image_size(path: str | os.PathLike) -> tuple[int, int] | None:
+def image_size(path: str | os.PathLike[str]) -> tuple[int, int] | None:
     """Height and width of an image file's first part from its header (None when it cannot be opened)."""
-    oiio = _oiio()
+    import OpenImageIO as oiio
+
     inp = oiio.ImageInput.open(str(path))
     if inp is None:
         return None
@@ -377,7 +380,7 @@ def image_size(path: str | os.PathLike) -> tuple[int, int] | None:
         inp.close()
 
 
-def whole_image_problem(path: str | os.PathLike, size: tuple[int, int] | None = None) -> str:
+def whole_image_problem(path: str | os.PathLike[str], size: tuple[int, int] | None = None) -> str:
     """Why the file at `path` is not a whole image (every part decoded; the first of `size` HxW when given), or ""
     when it is: what `--skip-existing` checks before it trusts an earlier output."""
     if not os.path.isfile(path) or os.path.getsize(path) == 0:
@@ -385,12 +388,15 @@ def whole_image_problem(path: str | os.PathLike, size: tuple[int, int] | None = 
     return _does_not_read_back(Path(path), first_size=size)
 
 
-def _does_not_read_back(path: Path, specs: list[Any] | None = None, first_size: tuple[int, int] | None = None) -> str:
+def _does_not_read_back(
+    path: Path, specs: list[OpenImageIO.ImageSpec] | None = None, first_size: tuple[int, int] | None = None
+) -> str:
     """Why the file at `path` is not a whole image, or "" when it is: every part decoded; with `specs` (what was
     written), exactly those parts at their size and channels; with `first_size`, the first part that HxW. Encoders
     buffer: a disk that fills near the end of a file can fail the last flush unseen by the library (PNG, TIFF and
     EXR all left cut files behind with no error), so only reading back proves it."""
-    oiio = _oiio()
+    import OpenImageIO as oiio
+
     inp = oiio.ImageInput.open(str(path))
     if inp is None:
         return _one_line(oiio.geterror()) or "it cannot be opened"
@@ -419,7 +425,7 @@ def _does_not_read_back(path: Path, specs: list[Any] | None = None, first_size: 
         inp.close()
 
 
-def _not_whole(path: Path, specs: list[Any]) -> str:
+def _not_whole(path: Path, specs: list[OpenImageIO.ImageSpec]) -> str:
     """Why the file just written at `path` is not whole, or "": a single-part scanline EXR (what a run writes) from
     its structure (image.exr_structure: a few bytes per chunk), anything else by decoding every part."""
     if len(specs) == 1 and path.suffix.lower() == ".exr":
@@ -430,10 +436,11 @@ def _not_whole(path: Path, specs: list[Any]) -> str:
     return _does_not_read_back(path, specs)
 
 
-def _write_checked(path: Path, parts: list[tuple[Any, np.ndarray]]) -> None:
+def _write_checked(path: Path, parts: list[tuple[OpenImageIO.ImageSpec, NDArray[np.float32]]]) -> None:
     """Write `parts` (OpenImageIO spec, HxWxC pixels), one subimage each, to a temporary file, check
     every step, flush it and rename it onto `path`; on any failure `path` is left as it was."""
-    oiio = _oiio()
+    import OpenImageIO as oiio
+
     try:
         tmp = atomic.reserve(path, f".tmp{path.suffix}")
     except OSError as exc:
@@ -469,22 +476,24 @@ def _write_checked(path: Path, parts: list[tuple[Any, np.ndarray]]) -> None:
         tmp.unlink(missing_ok=True)
 
 
-def _nearest(pixels: np.ndarray, height: int, width: int) -> np.ndarray:
+def _nearest(pixels: NDArray[np.float32], height: int, width: int) -> NDArray[np.float32]:
     """Nearest-neighbour resize: data passes (depth, normals, object IDs) must never be interpolated,
     an ID halfway between two objects names a third one."""
     h, w = pixels.shape[:2]
     rows = np.minimum(((np.arange(height) + 0.5) * h / height).astype(np.intp), h - 1)
     cols = np.minimum(((np.arange(width) + 0.5) * w / width).astype(np.intp), w - 1)
-    return pixels[rows][:, cols]
+    resized: NDArray[np.float32] = pixels[rows][:, cols]  # fancy indexing is untyped in numpy's stubs
+    return resized
 
 
-def _read_parts(src: str | os.PathLike) -> list[tuple[Any, np.ndarray]]:
+def _read_parts(src: str | os.PathLike[str]) -> list[tuple[OpenImageIO.ImageSpec, NDArray[np.float32]]]:
     """Every part of an EXR as (its OpenImageIO spec, HxWxC float32 pixels)."""
-    oiio = _oiio()
+    import OpenImageIO as oiio
+
     inp = oiio.ImageInput.open(str(src))
     if inp is None:
         raise ImageError(f"cannot read image {src}: {_one_line(oiio.geterror()) or 'unknown format'}")
-    sources: list[tuple[Any, np.ndarray]] = []
+    sources: list[tuple[OpenImageIO.ImageSpec, NDArray[np.float32]]] = []
     try:
         part = 0
         while inp.seek_subimage(part, 0):
@@ -499,10 +508,13 @@ def _read_parts(src: str | os.PathLike) -> list[tuple[Any, np.ndarray]]:
     return sources
 
 
-def _part_spec(spec: Any, names: list[str], formats: list[str], size: tuple[int, int], exr: ExrOptions) -> Any:
+def _part_spec(
+    spec: OpenImageIO.ImageSpec, names: list[str], formats: list[str], size: tuple[int, int], exr: ExrOptions
+) -> OpenImageIO.ImageSpec:
     """The output spec of one part: the source part's, with its metadata (Blender's camera, time, view), at the
     output size, with these channels and pixel types, and the codec `exr` asks for."""
-    oiio = _oiio()
+    import OpenImageIO as oiio
+
     height, width = size
     out = oiio.ImageSpec(spec)
     out.width, out.height, out.nchannels = width, height, len(names)
@@ -520,7 +532,7 @@ def _part_spec(spec: Any, names: list[str], formats: list[str], size: tuple[int,
 
 
 def write_layers_like(
-    src: str | os.PathLike, dst: str | os.PathLike, image: np.ndarray, exr: ExrOptions | None = None
+    src: str | os.PathLike[str], dst: str | os.PathLike[str], image: NDArray[np.float32], exr: ExrOptions | None = None
 ) -> list[str]:
     """Write `dst` as a multilayer EXR laid out like the EXR `src`: the same parts, part names, channel
     names, per-channel pixel types, compression and metadata, with `image` in place of the combined
@@ -546,7 +558,7 @@ def write_layers_like(
     combined = combined_layer(layers)
     name = next(key for key, value in layers.items() if value is combined)
     combined_part, combined_idx = where[name]
-    parts: list[tuple[Any, np.ndarray]] = []
+    parts: list[tuple[OpenImageIO.ImageSpec, NDArray[np.float32]]] = []
     notes: list[str] = []
     for index, (spec, pixels) in enumerate(sources):
         names = list(spec.channelnames)

@@ -8,6 +8,7 @@ Output: picture = shoulder^-1(decode((value * std + mean) scaled back from range
 from __future__ import annotations
 
 import numpy as np
+from numpy.typing import NDArray
 
 from ..model.contract import HdrMode, InputScale, OutputNormalize, TensorContract
 from ..options import ChannelOrder, ColorMode
@@ -19,7 +20,7 @@ reaches the model unchanged; above it the shoulder maps (0.8, inf) onto (0.8, 1)
 top 9% of sRGB codes) that a display-referred model sees as near-white."""
 
 
-def compress_highlights(x: np.ndarray) -> np.ndarray:
+def compress_highlights(x: NDArray[np.float32]) -> NDArray[np.float32]:
     """A fixed highlight shoulder for putting errors in display units (precision/accuracy.py): x below the knee k
     as it is; above it k + (1 - k) t / (1 + t) with t = (x - k) / (1 - k) (Reinhard's x / (1 + x) moved to the knee,
     slope 1 there), under 1 for every finite x. The same for every picture, so every model is judged alike; the
@@ -44,7 +45,7 @@ def _shoulder_rate(ceiling: float) -> float:
     return float(a)
 
 
-def roll_off(x: np.ndarray, ceiling: float) -> np.ndarray:
+def roll_off(x: NDArray[np.float32], ceiling: float) -> NDArray[np.float32]:
     """`hdr: compress` as encoded: x below the knee k as it is; above it k + (1 - k) ln(1 + a t) / a with
     t = (x - k) / (1 - k), the rate a chosen per picture so that its brightest value `ceiling` lands on 1 and the
     slope at the knee is 1 (`_shoulder_rate`). Logarithmic, the shoulder keeps the same relative resolution from the
@@ -58,7 +59,7 @@ def roll_off(x: np.ndarray, ceiling: float) -> np.ndarray:
     return np.where(x > k, k + (1 - k) * (np.log1p(np.float32(a) * t) / np.float32(a)), x).astype(np.float32)
 
 
-def roll_back(y: np.ndarray, ceiling: float) -> np.ndarray:
+def roll_back(y: NDArray[np.float32], ceiling: float) -> NDArray[np.float32]:
     """`roll_off` undone (in float64, on the pixels above the knee), held at most at `ceiling` (a model's 1.0 never
     comes back brighter than the brightest input)."""
     a = _shoulder_rate(ceiling)
@@ -71,7 +72,7 @@ def roll_back(y: np.ndarray, ceiling: float) -> np.ndarray:
     return out
 
 
-def out_of_range(picture: np.ndarray, contract: TensorContract, tolerance: float = 0.0) -> int:
+def out_of_range(picture: NDArray[np.float32], contract: TensorContract, tolerance: float = 0.0) -> int:
     """Pixels the input encoding will clip: outside [0, 1] (by more than `tolerance`) for an sRGB model, below 0
     only when highlights are compressed (the shoulder keeps every value under 1), none for a linear model."""
     if contract.colour != ColorMode.SRGB:
@@ -80,13 +81,13 @@ def out_of_range(picture: np.ndarray, contract: TensorContract, tolerance: float
     return int((low if contract.hdr == HdrMode.COMPRESS else low | (picture > 1.0 + tolerance)).any(axis=2).sum())
 
 
-def _per_channel(values: tuple[float, ...]) -> np.ndarray:
+def _per_channel(values: tuple[float, ...]) -> NDArray[np.float32]:
     return np.asarray(values, np.float32)
 
 
 def encode(
-    picture: np.ndarray, contract: TensorContract, count_clipped: bool = True, ceiling: float = 1.0
-) -> tuple[np.ndarray, int]:
+    picture: NDArray[np.float32], contract: TensorContract, count_clipped: bool = True, ceiling: float = 1.0
+) -> tuple[NDArray[np.float32], int]:
     """HxWxC scene-linear picture -> HxWxC model values; returns (array, pixels clipped by the sRGB transform, or 0
     when not `count_clipped`: the pipeline counts on the picture given, before resampling). `ceiling`: the whole
     picture's brightest value, where compressed highlights reach 1 (`roll_off`)."""
@@ -112,7 +113,7 @@ def encode(
     return np.asarray(x, np.float32), clipped
 
 
-def decode(values: np.ndarray, contract: TensorContract, ceiling: float = 1.0) -> np.ndarray:
+def decode(values: NDArray[np.float32], contract: TensorContract, ceiling: float = 1.0) -> NDArray[np.float32]:
     """HxWxC model values -> HxWxC scene-linear picture: `encode` undone with the output's record. `values` must be
     the whole output (min-max normalisation takes the extremes of what it is given); `ceiling` is the brightest
     input value, where compressed highlights stop (`roll_back`)."""

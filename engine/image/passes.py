@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 
 import numpy as np
+from numpy.typing import NDArray
 
 from ..errors import ImageError
 
@@ -114,14 +115,14 @@ def _short(layer: str) -> str:
     return layer.rsplit(".", 1)[-1] if layer else "Combined"
 
 
-def find_pass(layers: Mapping[str, np.ndarray], name: str) -> np.ndarray | None:
+def find_pass(layers: Mapping[str, NDArray[np.float32]], name: str) -> NDArray[np.float32] | None:
     """A pass by name in either Blender spelling, with or without the view layer prefix
     ('Normal', 'ViewLayer.Normal', 'ViewLayer.DiffCol'); the first view layer wins."""
     key = _find_key(layers, name)
     return None if key is None else layers[key]
 
 
-def _find_key(layers: Mapping[str, np.ndarray], name: str) -> str | None:
+def _find_key(layers: Mapping[str, NDArray[np.float32]], name: str) -> str | None:
     """The layer `find_pass` returns, by its key."""
     name = name.strip()
     view, _, short = name.rpartition(".")
@@ -135,12 +136,12 @@ def _find_key(layers: Mapping[str, np.ndarray], name: str) -> str | None:
     return None
 
 
-def combined_layer(layers: Mapping[str, np.ndarray]) -> np.ndarray:
+def combined_layer(layers: Mapping[str, NDArray[np.float32]]) -> NDArray[np.float32]:
     """The image to process: the plain RGBA layer, else Blender's Combined pass, else the first."""
     return layers[_combined_key(layers)]
 
 
-def _combined_key(layers: Mapping[str, np.ndarray]) -> str:
+def _combined_key(layers: Mapping[str, NDArray[np.float32]]) -> str:
     if "" in layers:
         return ""
     found = _find_key(layers, "Combined")
@@ -153,13 +154,13 @@ def is_data_pass(layer: str) -> bool:
     return short in DATA_PASSES or short.startswith("crypto")
 
 
-def _available(layers: Mapping[str, np.ndarray]) -> str:
+def _available(layers: Mapping[str, NDArray[np.float32]]) -> str:
     return ", ".join(sorted(k or "Combined" for k in layers)) or "none"
 
 
 def select_inputs(
-    layers: Mapping[str, np.ndarray], input_names: list[str], mapping: Mapping[str, str] | None = None
-) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    layers: Mapping[str, NDArray[np.float32]], input_names: list[str], mapping: Mapping[str, str] | None = None
+) -> tuple[NDArray[np.float32], dict[str, NDArray[np.float32]]]:
     """(first input image, {other input: pass}) for a model whose image inputs are `input_names`.
 
     The first input gets `mapping[input]` or Combined; the others get `mapping[input]`, else the
@@ -170,7 +171,7 @@ def select_inputs(
 
 
 def data_inputs(
-    layers: Mapping[str, np.ndarray], input_names: list[str], mapping: Mapping[str, str] | None = None
+    layers: Mapping[str, NDArray[np.float32]], input_names: list[str], mapping: Mapping[str, str] | None = None
 ) -> frozenset[str]:
     """The model inputs `select_inputs` feeds a data pass (normal, depth, position, ...: `is_data_pass`), which no
     colour-space conversion may touch (RunSettings.data_inputs). Raises what select_inputs raises."""
@@ -179,7 +180,7 @@ def data_inputs(
 
 
 def _select_keys(
-    layers: Mapping[str, np.ndarray], input_names: list[str], mapping: Mapping[str, str] | None
+    layers: Mapping[str, NDArray[np.float32]], input_names: list[str], mapping: Mapping[str, str] | None
 ) -> dict[str, str]:
     """{model input: layer key}, the first input first (see select_inputs)."""
     # Input names match ignoring case, as the pipeline matches extra inputs.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+from numpy.typing import NDArray
 
 from ..errors import ModelError
 from ..model.contract import ModelContract
@@ -11,7 +12,7 @@ from .run_state import RunnerKey
 from .settings import RunSettings
 
 
-def constant_feeds(info: ModelInfo, contract: ModelContract) -> dict[str, np.ndarray]:
+def constant_feeds(info: ModelInfo, contract: ModelContract) -> dict[str, NDArray[np.generic]]:
     """One array per non-image input, from the contract's constants; an input without one is an error that
     names it."""
     constants = contract.constant_values

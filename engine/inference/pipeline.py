@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from numpy.typing import NDArray
 
 from ..errors import ImageError, ModelError, RuntimeFailure
 from ..image.alpha import has_transparency
@@ -14,7 +16,7 @@ from ..image.channels import from_tensor, split_alpha, to_rgba, to_tensor
 from ..image.colour import from_rec709, to_rec709
 from ..image.normalize import decode, encode, out_of_range
 from ..model.contract import HdrMode, ModelContract, OutputAs
-from ..model.records import TensorInfo
+from ..model.records import ModelInfo, TensorInfo
 from ..options import ColorMode, Fit, FitChoice, Layout
 from ..progress import SILENT, Progress
 from ..runtime.memory import auto_tile_side, memory_budget
@@ -36,7 +38,7 @@ AUTO_TILE = {"cpu": 1024, "cuda": 1024}
 
 @dataclass(frozen=True, kw_only=True)
 class RunResult:
-    image: np.ndarray
+    image: NDArray[np.float32]
     """HxWxC float32, top-down rows, scaled by the model's factor; alpha last when the input had it
     (with `blender_rgba`: HxWx4, rows bottom-up)."""
     notes: tuple[str, ...] = ()
@@ -51,8 +53,8 @@ class RunResult:
 class _ModelInputs:
     """Each model input's pixels as the model takes them, and what the run keeps from making them."""
 
-    colours: dict[str, np.ndarray]
-    alpha: np.ndarray | None
+    colours: dict[str, NDArray[np.float32]]
+    alpha: NDArray[np.float32] | None
     """The first input's alpha, kept aside."""
     clipped: int
     """Pixels of the first input the encoding clipped (counted on the picture given, before any resampling)."""
@@ -66,7 +68,7 @@ SOURCE_TOLERANCE = 1e-6
 float32 turn a white 1.0 into 1.0000001, which is rounding, not a highlight the sRGB encoding loses."""
 
 
-def _check_finite(name: str, image: np.ndarray) -> None:
+def _check_finite(name: str, image: NDArray[np.float32]) -> None:
     bad = int((~np.isfinite(image)).any(axis=-1).sum())
     if bad:
         raise ImageError(f"{name} has {bad} pixels with NaN or Inf values; fix the render or pass before running")
@@ -74,11 +76,11 @@ def _check_finite(name: str, image: np.ndarray) -> None:
 
 def _assign_inputs(
     inputs: list[TensorInfo],
-    image: np.ndarray,
-    extra: dict[str, np.ndarray],
+    image: NDArray[np.float32],
+    extra: dict[str, NDArray[np.float32]],
     mapping: dict[str, str] | None,
     constants: dict[str, tuple[float, ...]],
-) -> dict[str, np.ndarray]:
+) -> dict[str, NDArray[np.float32]]:
     """The first image input gets `image`; the others are matched by name, ignoring case (or through
     `mapping[input] = key`)."""
     assigned = {inputs[0].name: image}
@@ -97,10 +99,11 @@ def _assign_inputs(
     return assigned
 
 
-def _resize_alpha(alpha: np.ndarray, height: int, width: int) -> np.ndarray:
+def _resize_alpha(alpha: NDArray[np.float32], height: int, width: int) -> NDArray[np.float32]:
     rows = np.minimum((np.arange(height) + 0.5) * alpha.shape[0] / height, alpha.shape[0] - 1).astype(int)
     cols = np.minimum((np.arange(width) + 0.5) * alpha.shape[1] / width, alpha.shape[1] - 1).astype(int)
-    return alpha[rows][:, cols]
+    resized: NDArray[np.float32] = alpha[rows][:, cols]  # fancy indexing is untyped in numpy's stubs
+    return resized
 
 
 def _tile_size(prepared: PreparedModel, h: int, w: int, settings: RunSettings) -> tuple[int, int]:
@@ -132,8 +135,8 @@ def _budget(prepared: PreparedModel) -> int:
 
 def run_image(
     prepared: PreparedModel,
-    image: np.ndarray,
-    extra: dict[str, np.ndarray] | None = None,
+    image: NDArray[np.float32],
+    extra: dict[str, NDArray[np.float32]] | None = None,
     settings: RunSettings | None = None,
     progress: Progress | None = None,
     mapping: dict[str, str] | None = None,
@@ -145,7 +148,14 @@ def run_image(
         return _run_image(prepared, image, extra, settings, progress, mapping)
 
 
-def _run_image(prepared, image, extra, settings, progress, mapping) -> RunResult:
+def _run_image(
+    prepared: PreparedModel,
+    image: NDArray[np.float32],
+    extra: dict[str, NDArray[np.float32]] | None,
+    settings: RunSettings | None,
+    progress: Progress | None,
+    mapping: dict[str, str] | None,
+) -> RunResult:
     settings = settings or RunSettings()
     progress = progress or SILENT
     info = prepared.info
@@ -204,7 +214,7 @@ def _check_matte(contract: ModelContract, out_t: TensorInfo) -> None:
         )
 
 
-def _ran_part(result: np.ndarray, plan: Plan, scale: float, h: int, w: int) -> np.ndarray:
+def _ran_part(result: NDArray[np.float32], plan: Plan, scale: float, h: int, w: int) -> NDArray[np.float32]:
     """The output the image's own pixels made: without the padding up to the model's size multiple or fixed size,
     and for a letterbox, without its bars."""
     if plan.letterbox is not None:
@@ -213,7 +223,9 @@ def _ran_part(result: np.ndarray, plan: Plan, scale: float, h: int, w: int) -> n
     return result[: round(ran_h * scale), : round(ran_w * scale)]
 
 
-def _source_with_matte(image: np.ndarray, matte: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _source_with_matte(
+    image: NDArray[np.float32], matte: NDArray[np.float32]
+) -> tuple[NDArray[np.float32], NDArray[np.float32]]:
     """`output.as: alpha`: the source picture's colour with the model's matte (clipped to [0, 1], resized to the
     source when the model changes the size) as its alpha, premultiplied as the engine keeps colour
     (image/alpha.py): colour x matte, alpha = the source's alpha x matte. Files that store straight alpha get the
@@ -229,7 +241,14 @@ def _source_with_matte(image: np.ndarray, matte: np.ndarray) -> tuple[np.ndarray
     return np.asarray(colour * cut[:, :, None], np.float32), np.asarray(alpha, np.float32)
 
 
-def _model_inputs(inputs, assigned, raw, hw, plan, settings) -> _ModelInputs:
+def _model_inputs(
+    inputs: list[TensorInfo],
+    assigned: dict[str, NDArray[np.float32]],
+    raw: set[str],
+    hw: tuple[int, ...],
+    plan: Plan | None,
+    settings: RunSettings,
+) -> _ModelInputs:
     """Each model input's pixels as the model takes them: colour moved from the working space to linear Rec.709,
     split from alpha (checked finite), resized for a resize plan (letterboxed for a letterbox rule), the first
     encoded by the contract."""
@@ -246,7 +265,7 @@ def _model_inputs(inputs, assigned, raw, hw, plan, settings) -> _ModelInputs:
             if settings.converts(t.name) and not data:
                 # Before split_alpha, whose luminance for a one-channel model weighs Rec.709 primaries.
                 source = to_rec709(source, settings.working_space)
-            colour, a, note = split_alpha(source, t.channels)
+            colour, a, note = split_alpha(source, t.channels or 1)
             # Every channel of the source reaches the result (alpha passes through: NaN there is as wrong as in
             # colour): one pass over all of them, and the precise count only when something is off.
             if not all_finite(source):
@@ -269,13 +288,15 @@ def _model_inputs(inputs, assigned, raw, hw, plan, settings) -> _ModelInputs:
     return fed
 
 
-def _resized(colour: np.ndarray, plan: Plan | None) -> np.ndarray:
+def _resized(colour: NDArray[np.float32], plan: Plan | None) -> NDArray[np.float32]:
     if plan is not None and plan.resize_to is not None:
         return resample(colour, *plan.resize_to)  # in linear light, before the model's encoding
     return colour
 
 
-def _encode_first(fed: _ModelInputs, name: str, colour: np.ndarray, plan: Plan | None, contract: ModelContract) -> None:
+def _encode_first(
+    fed: _ModelInputs, name: str, colour: NDArray[np.float32], plan: Plan | None, contract: ModelContract
+) -> None:
     """The first input encoded the contract's way. Out-of-range pixels are counted on the picture given (within
     SOURCE_TOLERANCE), not on its resampled copy, whose float rounding is no picture's value."""
     record = contract.input
@@ -287,7 +308,9 @@ def _encode_first(fed: _ModelInputs, name: str, colour: np.ndarray, plan: Plan |
     fed.colours[name] = place(encoded, plan.letterbox, plan.letterbox.pad) if plan and plan.letterbox else encoded
 
 
-def _output_alpha(alpha, out_hw: tuple[int, int], plan: Plan, settings: RunSettings) -> np.ndarray | None:
+def _output_alpha(
+    alpha: NDArray[np.float32] | None, out_hw: tuple[int, int], plan: Plan, settings: RunSettings
+) -> NDArray[np.float32] | None:
     """The result's alpha at the output size: None where the input had none (or, for Blender's RGBA, was opaque)."""
     if alpha is None:
         return None
@@ -299,7 +322,9 @@ def _output_alpha(alpha, out_hw: tuple[int, int], plan: Plan, settings: RunSetti
     return _resize_alpha(alpha, *out_hw)
 
 
-def _with_alpha(result: np.ndarray, out_alpha: np.ndarray | None, settings: RunSettings) -> np.ndarray:
+def _with_alpha(
+    result: NDArray[np.float32], out_alpha: NDArray[np.float32] | None, settings: RunSettings
+) -> NDArray[np.float32]:
     """The final contiguous array (Blender's bottom-up RGBA, or HxWxC with alpha), checked finite."""
     if settings.blender_rgba:
         result = to_rgba(result, out_alpha, bottom_up=True)
@@ -318,7 +343,16 @@ def _with_alpha(result: np.ndarray, out_alpha: np.ndarray | None, settings: RunS
     return result
 
 
-def _report(prepared, colours, plan: Plan, tile, tiles: int, settings: RunSettings, h: int, w: int) -> TilingReport:
+def _report(
+    prepared: PreparedModel,
+    colours: dict[str, NDArray[np.float32]],
+    plan: Plan,
+    tile: tuple[int, int],
+    tiles: int,
+    settings: RunSettings,
+    h: int,
+    w: int,
+) -> TilingReport:
     info = prepared.info
     m = info.size_multiple
     first = next(iter(colours.values()))
@@ -355,7 +389,7 @@ def _seam_note(report: TilingReport) -> str:
     )
 
 
-def _plan_notes(report: TilingReport, settings: RunSettings, info, h: int, w: int) -> list[str]:
+def _plan_notes(report: TilingReport, settings: RunSettings, info: ModelInfo, h: int, w: int) -> list[str]:
     """What the user should know about the plan: tiles that may show seams, or auto resizing a model that takes
     any size (said, never silent, with the size used and how to choose otherwise)."""
     notes = [] if report.exact else [_seam_note(report)]
@@ -371,7 +405,13 @@ def _plan_notes(report: TilingReport, settings: RunSettings, info, h: int, w: in
     return notes
 
 
-def _seam_difference(prepared, colours, tile, overlap, settings) -> float | None:
+def _seam_difference(
+    prepared: PreparedModel,
+    colours: dict[str, NDArray[np.float32]],
+    tile: tuple[int, int],
+    overlap: int,
+    settings: RunSettings,
+) -> float | None:
     """How far tiles stray from the whole image, measured on one tile-sized crop: run whole against run in
     four smaller tiles with the same overlap. A fixed-size model cannot run the crop in smaller tiles, so
     there two neighbouring tiles are compared where they overlap."""
@@ -388,6 +428,7 @@ def _seam_difference(prepared, colours, tile, overlap, settings) -> float | None
         runner = _runner(prepared, tile, settings, out_t)
         tensors = {t.name: prepared.session_view(t) for t in info.image_inputs}
         layout = prepared.session_view(out_t).layout
+        assert layout is not None  # the result is an image output (ModelInfo.output_named)
         outs = []
         for y, x in ((0, 0), (0, step) if horizontal else (step, 0)):
             feeds = {n: to_tensor(pad_to(c[y : y + th, x : x + tw], th, tw), tensors[n]) for n, c in colours.items()}
@@ -414,7 +455,15 @@ def _clamped(overlap: int, tile: tuple[int, int]) -> int:
     return min(overlap, tile[0] // 2, tile[1] // 2)
 
 
-def _run_plan(prepared, colours, plan: Plan, settings, progress, out_t, transient: bool):
+def _run_plan(
+    prepared: PreparedModel,
+    colours: dict[str, NDArray[np.float32]],
+    plan: Plan,
+    settings: RunSettings,
+    progress: Progress,
+    out_t: TensorInfo,
+    transient: bool,
+) -> tuple[NDArray[np.float32], int, tuple[int, int]]:
     """Run the plan as made: out of memory is an error that names a plan needing less (never a silently
     different plan, which would make this frame unlike the others of its sequence)."""
     tile = plan.tile
@@ -489,7 +538,14 @@ def _shape(t: TensorInfo, hw: tuple[int, int], batch: int = 1) -> tuple[int, ...
     return (batch, c, *hw) if t.layout == Layout.NCHW else (batch, *hw, c)
 
 
-def _run_one_tile(runner: TileRunner, feeds, out_view: TensorInfo, out_hw, progress, transient: bool) -> np.ndarray:
+def _run_one_tile(
+    runner: TileRunner,
+    feeds: dict[str, NDArray[np.generic]],
+    out_view: TensorInfo,
+    out_hw: tuple[int, int],
+    progress: Progress,
+    transient: bool,
+) -> NDArray[np.float32]:
     """The whole (padded) image in one run. `transient`: the runner's reused output buffer may be returned."""
     progress.check()
     out = runner.run(feeds) if transient else runner.run(feeds, out=np.empty(_shape(out_view, out_hw), runner.out_type))
@@ -498,7 +554,16 @@ def _run_one_tile(runner: TileRunner, feeds, out_view: TensorInfo, out_hw, progr
     return from_tensor(out, out_view.layout)
 
 
-def _run_tiled(prepared, colours, tile, settings, progress, out_t, overlap: int, transient: bool = False):
+def _run_tiled(
+    prepared: PreparedModel,
+    colours: dict[str, NDArray[np.float32]],
+    tile: tuple[int, int],
+    settings: RunSettings,
+    progress: Progress,
+    out_t: TensorInfo,
+    overlap: int,
+    transient: bool = False,
+) -> tuple[NDArray[np.float32], int]:
     """The model's output for the padded image, and the number of tiles. `transient`: the caller copies the
     output before the next run, so a one-tile run may return the runner's reused buffer."""
     info = prepared.info
@@ -514,10 +579,11 @@ def _run_tiled(prepared, colours, tile, settings, progress, out_t, overlap: int,
     runner = _runner(prepared, tile, settings, out_t)
     tensors = {t.name: prepared.session_view(t) for t in info.image_inputs}
     out_view = prepared.session_view(out_t)
+    assert out_view.layout is not None  # the result is an image output (ModelInfo.output_named)
     if len(ys) == 1 and len(xs) == 1 and runner.batch == 1:
         whole = {n: to_tensor(p, tensors[n]) for n, p in padded.items()}
         return _run_one_tile(runner, whole, out_view, (round(ph * s), round(pw * s)), progress, transient), 1
-    out_c = out_t.channels
+    out_c = out_t.channels or 1
     result = np.empty((round(ph * s), round(pw * s), out_c), np.float32)
     oh, ow = round(tile[0] * s), round(tile[1] * s)
     stitch = stitches_exactly(info.receptive_radius, overlap)
@@ -527,29 +593,43 @@ def _run_tiled(prepared, colours, tile, settings, progress, out_t, overlap: int,
         row_weights = axis_weights(ph, tile[0], overlap, tuple(ys), s)
         col_weights = axis_weights(pw, tile[1], overlap, tuple(xs), s)
     total = len(ys) * len(xs)
-    # Row-major, sent `runner.batch` tiles per run (a fixed-batch model takes that many at once).
+    # The runner's output buffer is consumed right here (copied out, or weighted in place and added).
+    for done, (i, j, out) in enumerate(
+        _tile_outputs(runner, padded, tensors, (ys, xs), tile, out_view.layout, progress), start=1
+    ):
+        oy, ox = round(ys[i] * s), round(xs[j] * s)
+        if stitch:
+            (top, bottom), (left, right) = row_cuts[i], col_cuts[j]
+            copy_channels(result[top:bottom, left:right], out[top - oy : bottom - oy, left - ox : right - ox])
+        else:
+            apply_window(out, row_weights[i], col_weights[j])
+            # Output rows and columns the tiles above and to the left already wrote.
+            row_end = round(ys[i - 1] * s) + oh if i else 0
+            col_end = round(xs[j - 1] * s) + ow if j else 0
+            blend_into(result, out, oy, ox, max(0, row_end - oy), max(0, col_end - ox))
+        progress.update(done / total, f"{done}/{total} tiles")
+    return result, total
+
+
+def _tile_outputs(
+    runner: TileRunner,
+    padded: dict[str, NDArray[np.float32]],
+    tensors: dict[str, TensorInfo],
+    starts: tuple[list[int], list[int]],
+    tile: tuple[int, int],
+    layout: Layout,
+    progress: Progress,
+) -> Iterator[tuple[int, int, NDArray[np.float32]]]:
+    """(row, column, output) of each tile, row-major, sent `runner.batch` tiles per run (a fixed-batch model takes
+    that many at once). An output may be the runner's reused buffer: each is consumed before the next is asked for."""
+    ys, xs = starts
     positions = [(i, j) for i in range(len(ys)) for j in range(len(xs))]
-    done = 0
-    for start in range(0, total, runner.batch):
+    for start in range(0, len(positions), runner.batch):
         group = positions[start : start + runner.batch]
         progress.check()
         feeds = [
             {n: to_tensor(p[ys[i] : ys[i] + tile[0], xs[j] : xs[j] + tile[1]], tensors[n]) for n, p in padded.items()}
             for i, j in group
         ]
-        # The runner's output buffer is consumed right here (copied out, or weighted in place and added).
         for (i, j), tensor in zip(group, runner.run_batch(feeds), strict=True):
-            out = from_tensor(tensor, out_view.layout)
-            oy, ox = round(ys[i] * s), round(xs[j] * s)
-            if stitch:
-                (top, bottom), (left, right) = row_cuts[i], col_cuts[j]
-                copy_channels(result[top:bottom, left:right], out[top - oy : bottom - oy, left - ox : right - ox])
-            else:
-                apply_window(out, row_weights[i], col_weights[j])
-                # Output rows and columns the tiles above and to the left already wrote.
-                row_end = round(ys[i - 1] * s) + oh if i else 0
-                col_end = round(xs[j - 1] * s) + ow if j else 0
-                blend_into(result, out, oy, ox, max(0, row_end - oy), max(0, col_end - ox))
-            done += 1
-            progress.update(done / total, f"{done}/{total} tiles")
-    return result, total
+            yield i, j, from_tensor(tensor, layout)

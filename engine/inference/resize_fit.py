@@ -8,10 +8,11 @@ from __future__ import annotations
 import functools
 
 import numpy as np
+from numpy.typing import NDArray
 
 
 @functools.lru_cache(maxsize=32)
-def axis_matrix(source: int, target: int) -> np.ndarray:
+def axis_matrix(source: int, target: int) -> NDArray[np.float32]:
     """A target x source matrix whose rows sum to one: output = matrix @ input along one axis."""
     if source == target:
         return np.eye(target, dtype=np.float32)
@@ -38,7 +39,7 @@ def axis_matrix(source: int, target: int) -> np.ndarray:
     return result
 
 
-def resample(image: np.ndarray, height: int, width: int) -> np.ndarray:
+def resample(image: NDArray[np.float32], height: int, width: int) -> NDArray[np.float32]:
     """HxW or HxWxC float image resampled to `height` x `width` (area down, tent up, per axis). Always a new array,
     even at the same size: the input may be a runner's reused output buffer, which the next run overwrites."""
     squeeze = image.ndim == 2

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.typing import NDArray
 
 from ..model.contract import ResizeRule
 
@@ -55,7 +56,7 @@ def letterbox(rule: ResizeRule, canvas: tuple[int, int], h: int, w: int) -> Lett
     return Letterbox(scaled=(sh, sw), offset=((ch - sh) // 2, (cw - sw) // 2), canvas=canvas, pad=rule.pad)
 
 
-def place(values: np.ndarray, box: Letterbox, pad: float) -> np.ndarray:
+def place(values: NDArray[np.float32], box: Letterbox, pad: float) -> NDArray[np.float32]:
     """HxWxC `values` (the scaled picture) on a canvas of the model's size filled with `pad`."""
     (top, left), (sh, sw) = box.offset, box.scaled
     canvas = np.full((*box.canvas, values.shape[2]), pad, np.float32)
@@ -63,7 +64,7 @@ def place(values: np.ndarray, box: Letterbox, pad: float) -> np.ndarray:
     return canvas
 
 
-def crop(values: np.ndarray, box: Letterbox, scale: float) -> np.ndarray:
+def crop(values: NDArray[np.float32], box: Letterbox, scale: float) -> NDArray[np.float32]:
     """The part of a model output (`scale` x its input) that the picture's pixels made."""
     (top, left), (sh, sw) = box.offset, box.scaled
     return values[round(top * scale) : round((top + sh) * scale), round(left * scale) : round((left + sw) * scale)]

@@ -13,7 +13,7 @@ if TYPE_CHECKING:
     from ..runtime.prepare import PreparedModel
     from .tile_runner import TileRunner
 
-RunnerKey = tuple[tuple[int, int], bool, str, tuple]
+RunnerKey = tuple[tuple[int, int], bool, str, tuple[tuple[str, tuple[float, ...]], ...]]
 """(tile height and width, IO binding on, result output, constants)."""
 
 

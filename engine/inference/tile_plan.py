@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 from ..model.contract import ContractError, ResizeRule
 from ..model.records import ModelInfo
@@ -47,7 +48,7 @@ class TilingReport:
     letterbox: Letterbox | None = None
     """Where the resized picture sat in a letterboxed model input (the contract's `resize.letterbox`)."""
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         return {
             "fit": str(self.fit),
             "requested_fit": str(self.requested),

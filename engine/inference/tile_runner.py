@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
+from numpy.typing import NDArray
 
 from ..errors import ModelError, RuntimeFailure
+
+if TYPE_CHECKING:
+    import onnxruntime
 
 _OOM_MARKERS = ("out of memory", "failed to allocate", "bad_alloc", "cudaerrormemoryallocation")
 
@@ -14,7 +20,7 @@ class DescriptionMismatch(ModelError):
     damaged cache entry. Never cropped or padded into a wrong picture."""
 
 
-def _mismatch(actual: tuple | None, expected: tuple) -> str:
+def _mismatch(actual: tuple[int, ...] | None, expected: tuple[int, ...]) -> str:
     got = f"a {actual} result" if actual is not None else "a result of another size"
     return f"the model returned {got} where its description says {expected}: its cached description is wrong"
 
@@ -24,10 +30,15 @@ def is_out_of_memory(exc: BaseException) -> bool:
     return any(marker in text for marker in _OOM_MARKERS)
 
 
-_NP_TYPES = {"float": np.float32, "float16": np.float16, "double": np.float64, "bool": np.bool_}
+_NP_TYPES: dict[str, type[np.generic]] = {
+    "float": np.float32,
+    "float16": np.float16,
+    "double": np.float64,
+    "bool": np.bool_,
+}
 
 
-def _np_type(ort_type: str):
+def _np_type(ort_type: str) -> type[np.generic]:
     """numpy's type for onnxruntime's 'tensor(T)' (image inputs are float; constant inputs may be int64 or bool)."""
     name = ort_type.removeprefix("tensor(").removesuffix(")")
     found = _NP_TYPES.get(name) or getattr(np, name, None)
@@ -47,15 +58,15 @@ class TileRunner:
 
     def __init__(
         self,
-        session,
+        session: onnxruntime.InferenceSession,
         provider: str,
         device_id: int,
-        input_shapes: dict,
-        output_shape,
+        input_shapes: dict[str, tuple[int, ...]],
+        output_shape: tuple[int, ...],
         use_binding: bool,
         output_name: str | None = None,
-        constants: dict[str, np.ndarray] | None = None,
-    ):
+        constants: dict[str, NDArray[np.generic]] | None = None,
+    ) -> None:
         """`input_shapes` and `output_shape` include the batch (the model's fixed batch, else 1); `constants`
         feed the non-image inputs, the same for every run; `output_name` is the output returned."""
         import onnxruntime as ort
@@ -99,10 +110,10 @@ class TileRunner:
             if name != self.image_output:
                 self.binding.bind_output(name, "cpu")
 
-    def run_batch(self, feeds: list[dict[str, np.ndarray]]) -> list[np.ndarray]:
+    def run_batch(self, feeds: list[dict[str, NDArray[np.generic]]]) -> list[NDArray[np.generic]]:
         """Several 1-batch tiles in one run of the model's batch (the last group padded by repeating its last
         tile); returns each tile's 1-batch output, to be consumed before the next run."""
-        results: list[np.ndarray] = []
+        results: list[NDArray[np.generic]] = []
         for start in range(0, len(feeds), self.batch):
             group = feeds[start : start + self.batch]
             padded = group + [group[-1]] * (self.batch - len(group))
@@ -112,12 +123,12 @@ class TileRunner:
             results.extend(out[k : k + 1] for k in range(len(group)))
         return results
 
-    def run(self, feeds: dict[str, np.ndarray], out: np.ndarray | None = None) -> np.ndarray:
+    def run(self, feeds: dict[str, NDArray[np.generic]], out: NDArray[np.generic] | None = None) -> NDArray[np.generic]:
         """The result output. Without `out`, a CPU-bound result is a reused buffer: consume it before
         the next run. With `out` (the output shape and dtype), the result is written there."""
         try:
             if not self.use_binding:
-                result = self.session.run([self.image_output], {**feeds, **self.constants})[0]
+                result: NDArray[np.generic] = self.session.run([self.image_output], {**feeds, **self.constants})[0]
                 if tuple(result.shape) != self.expected:
                     raise DescriptionMismatch(_mismatch(tuple(result.shape), self.expected))
                 return result
@@ -139,7 +150,8 @@ class TileRunner:
                 if out is not None:
                     np.copyto(out, self.device_output.numpy())
                     return out
-                return self.device_output.numpy()
+                copied: NDArray[np.generic] = self.device_output.numpy()
+                return copied
             assert self.host_output is not None  # bound on the CPU: the reused output buffer
             return self.host_output
         except DescriptionMismatch:

@@ -14,6 +14,7 @@ import itertools
 from typing import Literal
 
 import numpy as np
+from numpy.typing import NDArray
 
 
 def tile_starts(length: int, tile: int, overlap: int, multiple: int = 1) -> list[int]:
@@ -37,7 +38,7 @@ def axis_cuts(length: int, tile: int, starts: tuple[int, ...], scale: float) -> 
     return tuple(zip(bounds[:-1], bounds[1:], strict=True))
 
 
-def _ramp(size: int, overlap: int, inner_start: bool, inner_end: bool) -> np.ndarray:
+def _ramp(size: int, overlap: int, inner_start: bool, inner_end: bool) -> NDArray[np.float32]:
     ramp = np.ones(size, np.float32)
     if overlap <= 0:
         return ramp
@@ -54,7 +55,9 @@ def _ramp(size: int, overlap: int, inner_start: bool, inner_end: bool) -> np.nda
 
 
 @functools.lru_cache(maxsize=16)
-def axis_weights(length: int, tile: int, overlap: int, starts: tuple[int, ...], scale: float) -> tuple:
+def axis_weights(
+    length: int, tile: int, overlap: int, starts: tuple[int, ...], scale: float
+) -> tuple[NDArray[np.float32], ...]:
     """Per tile along one axis, at output resolution: its ramp divided by the sum of all ramps there.
 
     Every tile of a grid row shares its row ramp and every tile of a column its column ramp, so the
@@ -75,7 +78,7 @@ def axis_weights(length: int, tile: int, overlap: int, starts: tuple[int, ...], 
     return tuple(weights)
 
 
-def _bands(weights: np.ndarray) -> tuple[int, int]:
+def _bands(weights: NDArray[np.float32]) -> tuple[int, int]:
     """Lengths of the leading and trailing runs below one; the whole axis when the ones are not one
     contiguous interior (a tile heavily overlapped by the shifted last tile may have no interior)."""
     full = np.flatnonzero(weights >= 1.0)
@@ -84,7 +87,7 @@ def _bands(weights: np.ndarray) -> tuple[int, int]:
     return int(full[0]), int(weights.size - 1 - full[-1])
 
 
-def apply_window(tile: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> None:
+def apply_window(tile: NDArray[np.float32], rows: NDArray[np.float32], cols: NDArray[np.float32]) -> None:
     """Multiply in place by outer(rows, cols), touching only the bands where a weight is below one:
     the interior, most of the tile, is left as is."""
     h, w = rows.size, cols.size
@@ -100,7 +103,7 @@ def apply_window(tile: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> None:
         tile[:, w - right :] *= cols[None, w - right :, None]
 
 
-def blend_into(result: np.ndarray, tile: np.ndarray, oy: int, ox: int, top: int, left: int) -> None:
+def blend_into(result: NDArray[np.float32], tile: NDArray[np.float32], oy: int, ox: int, top: int, left: int) -> None:
     """Add a weighted tile to the result where earlier tiles already wrote (the `top` rows, then the
     `left` columns below them) and assign elsewhere: tiles go in raster order, so the result needs
     no zero-filling, and each page of a fresh result is touched once."""
@@ -112,7 +115,7 @@ def blend_into(result: np.ndarray, tile: np.ndarray, oy: int, ox: int, top: int,
     result[oy + top : oy + h, ox + left : ox + w] = tile[top:, left:]
 
 
-def pad_to(image: np.ndarray, height: int, width: int) -> np.ndarray:
+def pad_to(image: NDArray[np.float32], height: int, width: int) -> NDArray[np.float32]:
     """Reflect-pad at the bottom and right (edge-pad where the image is too small to reflect)."""
     pad_h, pad_w = height - image.shape[0], width - image.shape[1]
     if pad_h <= 0 and pad_w <= 0:

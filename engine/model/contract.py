@@ -17,7 +17,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from .. import atomic
 from ..errors import ModelError
@@ -191,7 +191,8 @@ class ModelContract:
 
     @property
     def output_as(self) -> OutputAs:
-        return dict(self.output_keys).get("as", OutputAs.IMAGE)
+        given: OutputAs = dict(self.output_keys).get("as", OutputAs.IMAGE)  # parse_layer made it an OutputAs
+        return given
 
     def output_for(self, in_channels: int, out_channels: int) -> TensorContract:
         """The output's record: the keys given for it, the rest from the input (same channel count) or the
@@ -245,7 +246,10 @@ def _numbers(value: Any, key: str, where: str) -> tuple[float, ...]:
     return tuple(float(v) for v in values)
 
 
-def _choice(kind, value: Any, key: str, where: str):
+_Choice = TypeVar("_Choice", bound=StrEnum)
+
+
+def _choice(kind: type[_Choice], value: Any, key: str, where: str) -> _Choice:
     try:
         return kind(str(value).lower())
     except ValueError:
@@ -425,8 +429,8 @@ def read_json_file(path: str | os.PathLike[str], what: str) -> Any:
     return _parse_json(text, f"the {what} {path}")
 
 
-def metadata_layer(metadata: Mapping[str, str]) -> dict[str, Any] | None:
-    """The contract in a model's metadata_props (a JSON string), or None."""
+def metadata_layer(metadata: Mapping[str, str]) -> Any:
+    """The contract in a model's metadata_props (a JSON document, which parse_layer checks is an object), or None."""
     text = metadata.get(METADATA_KEY)
     if text is None:
         return None

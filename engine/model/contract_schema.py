@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from enum import Enum
 from typing import Any
 
 from ..options import ChannelOrder, ColorMode, Fit
@@ -32,7 +33,7 @@ SCHEMA_ID = "urn:onnx-image-runtime:model-contract"
 _NUMBER = {"type": "number"}
 
 
-def _enum(kind, description: str) -> dict[str, Any]:
+def _enum(kind: type[Enum], description: str) -> dict[str, Any]:
     return {"enum": [m.value for m in kind], "description": description}
 
 

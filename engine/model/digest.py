@@ -12,7 +12,7 @@ def sha256_bytes(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def sha256_file(path: str | os.PathLike) -> str:
+def sha256_file(path: str | os.PathLike[str]) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as fh:
         for block in iter(lambda: fh.read(1 << 20), b""):
@@ -20,7 +20,7 @@ def sha256_file(path: str | os.PathLike) -> str:
     return digest.hexdigest()
 
 
-def external_data_digest(data: bytes, base_dir: str | os.PathLike, name: str = "model") -> str:
+def external_data_digest(data: bytes, base_dir: str | os.PathLike[str], name: str = "model") -> str:
     """SHA-256 over the external-data files of a serialized model ('' when it has none), for cache keys:
     changed weights beside an unchanged .onnx file must not reuse a cached model."""
     if b"location" not in data:  # no external data entry at all: the common case costs no parse
@@ -51,7 +51,7 @@ def array_digest(array: object) -> str:
     return digest.hexdigest()
 
 
-def frames_digest(image: object, more: tuple = ()) -> str:
+def frames_digest(image: object, more: tuple[object, ...] = ()) -> str:
     """SHA-256 of the images an int8 model is calibrated on ('' without an image): what its cache key holds. One
     image gives its array_digest, so a single image keeps the key it had."""
     if image is None:

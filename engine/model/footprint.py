@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import numpy as np
 import onnx
+from numpy.typing import NDArray
 
 from .intermediates import intermediate_values
 
 
-def live_peak_bytes(model: onnx.ModelProto, feeds: dict[str, np.ndarray]) -> int:
+def live_peak_bytes(model: onnx.ModelProto, feeds: dict[str, NDArray[np.generic]]) -> int:
     """Largest number of bytes held by the graph's inputs and computed tensors at any one node, running the
     nodes in their stored (topological) order."""
     values = intermediate_values(model, feeds)
@@ -37,6 +38,6 @@ def live_peak_bytes(model: onnx.ModelProto, feeds: dict[str, np.ndarray]) -> int
     return peak
 
 
-def bytes_per_pixel(model: onnx.ModelProto, feeds: dict[str, np.ndarray], pixels: int) -> float:
+def bytes_per_pixel(model: onnx.ModelProto, feeds: dict[str, NDArray[np.generic]], pixels: int) -> float:
     """Peak live tensor bytes per input pixel (see the module docstring)."""
     return live_peak_bytes(model, feeds) / pixels

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import numpy as np
 import onnx
+from numpy.typing import NDArray
 
 from .cpu_session import cpu_session
 
 
-def intermediate_values(model: onnx.ModelProto, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+def intermediate_values(
+    model: onnx.ModelProto, feeds: dict[str, NDArray[np.generic]]
+) -> dict[str, NDArray[np.generic]]:
     """Run `model` on `feeds` (CPU, no graph optimization, so every node's tensor exists) and return
     each node output by name."""
     probe = onnx.ModelProto.FromString(model.SerializeToString())

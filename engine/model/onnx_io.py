@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import logging
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import onnx
@@ -50,10 +51,11 @@ def clamp_ir_version(model: onnx.ModelProto) -> list[str]:
 
 def serialize(model: onnx.ModelProto) -> bytes:
     clamp_ir_version(model)
-    return model.SerializeToString()
+    data: bytes = model.SerializeToString()  # untyped in onnx's protobuf stubs
+    return data
 
 
-def load_model(path: str | os.PathLike) -> onnx.ModelProto:
+def load_model(path: str | os.PathLike[str]) -> onnx.ModelProto:
     """Load and sanity-check a model file; raises ModelError naming the file and the problem. External
     weights are read from the model's folder."""
     path = Path(path)
@@ -63,7 +65,7 @@ def load_model(path: str | os.PathLike) -> onnx.ModelProto:
     return parse_model(data, str(path), path.parent)
 
 
-def _tensors(graph: onnx.GraphProto):
+def _tensors(graph: onnx.GraphProto) -> Iterator[onnx.TensorProto]:
     """Every tensor of a graph and its subgraphs (initializers and Constant/attribute tensors)."""
     yield from graph.initializer
     for node in graph.node:
@@ -96,7 +98,7 @@ def _external_files(model: onnx.ModelProto, base_dir: Path, name: str) -> list[P
     return files
 
 
-def parse_model(data: bytes, name: str = "model", base_dir: str | os.PathLike | None = None) -> onnx.ModelProto:
+def parse_model(data: bytes, name: str = "model", base_dir: str | os.PathLike[str] | None = None) -> onnx.ModelProto:
     """Parse and check a serialized model; external weights are loaded from `base_dir` (the model's
     folder), so the returned model is self-contained."""
     if not data:
@@ -123,6 +125,6 @@ def parse_model(data: bytes, name: str = "model", base_dir: str | os.PathLike | 
     return model
 
 
-def save_model(model: onnx.ModelProto, path: str | os.PathLike) -> None:
+def save_model(model: onnx.ModelProto, path: str | os.PathLike[str]) -> None:
     """Write atomically: a reader never sees half a model."""
     atomic.write_bytes(Path(path), serialize(model))

@@ -20,6 +20,7 @@ from typing import Literal
 
 import numpy as np
 import onnx
+from numpy.typing import NDArray
 from onnx import numpy_helper
 
 from ..options import Layout
@@ -76,7 +77,7 @@ def _string(node: onnx.NodeProto, name: str, default: str) -> str:
     return next((a.s.decode() for a in node.attribute if a.name == name), default)
 
 
-def _constants(model: onnx.ModelProto) -> dict[str, np.ndarray]:
+def _constants(model: onnx.ModelProto) -> dict[str, NDArray[np.generic]]:
     values = {init.name: numpy_helper.to_array(init) for init in model.graph.initializer}
     for node in model.graph.node:
         if node.op_type == "Constant" and node.attribute and node.attribute[0].name == "value":
@@ -84,14 +85,14 @@ def _constants(model: onnx.ModelProto) -> dict[str, np.ndarray]:
     return values
 
 
-def _kernel(node: onnx.NodeProto, constants: dict[str, np.ndarray]) -> list[int] | None:
+def _kernel(node: onnx.NodeProto, constants: dict[str, NDArray[np.generic]]) -> list[int] | None:
     shape = _ints(node, "kernel_shape")
     if shape is None and len(node.input) > 1 and node.input[1] in constants:
         shape = list(constants[node.input[1]].shape[2:])
     return shape
 
 
-def _kernel_reach(node: onnx.NodeProto, constants: dict[str, np.ndarray]) -> tuple[float, float] | None:
+def _kernel_reach(node: onnx.NodeProto, constants: dict[str, NDArray[np.generic]]) -> tuple[float, float] | None:
     """(reach in the node's input pixels, stride factor) of a kernel operator, or None if unreadable."""
     kernel = _kernel(node, constants)
     if not kernel:
@@ -115,7 +116,7 @@ def _kernel_reach(node: onnx.NodeProto, constants: dict[str, np.ndarray]) -> tup
     return reach, stride
 
 
-def _reduces_space(node: onnx.NodeProto, constants: dict[str, np.ndarray]) -> bool:
+def _reduces_space(node: onnx.NodeProto, constants: dict[str, NDArray[np.generic]]) -> bool:
     axes = _ints(node, "axes")
     if axes is None and len(node.input) > 1 and node.input[1]:
         value = constants.get(node.input[1])
@@ -128,7 +129,7 @@ def _reduces_space(node: onnx.NodeProto, constants: dict[str, np.ndarray]) -> bo
     return bool({2, -2} & set(axes)) or len(axes) > 1
 
 
-def _resize_factor(node: onnx.NodeProto, constants: dict[str, np.ndarray]) -> float | Literal["fixed"] | None:
+def _resize_factor(node: onnx.NodeProto, constants: dict[str, NDArray[np.generic]]) -> float | Literal["fixed"] | None:
     """Output size / input size of a Resize or Upsample; "fixed" for a constant target size."""
     inputs = list(node.input)
     if len(inputs) > 3 and inputs[3]:
@@ -207,7 +208,7 @@ class ProbeModel:
     size_multiple: int
 
 
-def _feed(spec: ProbeModel, images: list[np.ndarray]) -> dict[str, np.ndarray]:
+def _feed(spec: ProbeModel, images: list[NDArray[np.float32]]) -> dict[str, NDArray[np.generic]]:
     feeds = {}
     for (name, layout, _, dtype), image in zip(spec.inputs, images, strict=True):
         tensor = image.transpose(2, 0, 1) if layout == Layout.NCHW else image
@@ -215,13 +216,15 @@ def _feed(spec: ProbeModel, images: list[np.ndarray]) -> dict[str, np.ndarray]:
     return feeds
 
 
-def _hw_first(out: np.ndarray, layout: Layout) -> np.ndarray:
+def _hw_first(out: NDArray[np.generic], layout: Layout) -> NDArray[np.float64]:
     """Output as HxWxC float64."""
     array = out[0].transpose(1, 2, 0) if layout == Layout.NCHW else out[0]
     return np.asarray(array, np.float64)
 
 
-def probe_reach(run: Callable[[dict[str, np.ndarray]], np.ndarray], spec: ProbeModel, size: tuple[int, int]) -> int:
+def probe_reach(
+    run: Callable[[dict[str, NDArray[np.generic]]], NDArray[np.generic]], spec: ProbeModel, size: tuple[int, int]
+) -> int:
     """Measured radius in input pixels, or -1 when the response reaches the probe's borders.
 
     A block as large as the size multiple (every phase of a strided model) is changed at the centre, on two
@@ -267,7 +270,10 @@ def _probe_size(spec: ProbeModel, bound: int | None) -> tuple[int, int]:
 
 
 def receptive_radius(
-    model: onnx.ModelProto, run: Callable[[dict[str, np.ndarray]], np.ndarray], spec: ProbeModel, output: str
+    model: onnx.ModelProto,
+    run: Callable[[dict[str, NDArray[np.generic]]], NDArray[np.generic]],
+    spec: ProbeModel,
+    output: str,
 ) -> Radius:
     """The model's receptive radius: measured by the probe, cross-checked against the graph."""
     graph = graph_reach(model, [name for name, *_ in spec.inputs], output)

@@ -110,7 +110,7 @@ class CacheEntry:
 
 
 class ModelCache:
-    def __init__(self, root: str | os.PathLike):
+    def __init__(self, root: str | os.PathLike[str]):
         self.root = Path(root)
 
     def _paths(self, key: str) -> tuple[Path, Path]:

@@ -58,7 +58,7 @@ def preload_active_libraries(
     if loader is None:
         mode = getattr(os, "RTLD_GLOBAL", 0)
 
-        def loader(path):
+        def loader(path: str) -> object:
             return ctypes.CDLL(path, mode=mode)
 
     loaded, failed = [], []
@@ -74,7 +74,7 @@ def preload_active_libraries(
 
 
 def activate(
-    target: str | os.PathLike, load_libraries: bool = True, loader: Callable[[str], object] | None = None
+    target: str | os.PathLike[str], load_libraries: bool = True, loader: Callable[[str], object] | None = None
 ) -> ActivationResult:
     """Make an installed GPU runtime folder usable in this process.
 
@@ -109,7 +109,7 @@ def activate(
     return result
 
 
-def deactivate(target: str | os.PathLike) -> None:
+def deactivate(target: str | os.PathLike[str]) -> None:
     """Forget an activated folder (libraries already loaded stay loaded in this process)."""
     target = os.path.abspath(str(target))
     remove_active_target(target)

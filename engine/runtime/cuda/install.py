@@ -63,9 +63,9 @@ def needs_onnxruntime_gpu() -> bool:
 
 
 def install_command(
-    target: str | os.PathLike,
+    target: str | os.PathLike[str],
     packages: Sequence[str],
-    wheel_dir: str | os.PathLike | None = None,
+    wheel_dir: str | os.PathLike[str] | None = None,
     python: str | None = None,
 ) -> list[str]:
     command = [python or sys.executable, "-m", "pip", "install", "--target", str(target), "--upgrade", "--no-deps"]
@@ -76,9 +76,9 @@ def install_command(
 
 
 def install_gpu_runtime(
-    target: str | os.PathLike,
-    wheel_dir: str | os.PathLike | None = None,
-    runner: Callable[..., subprocess.CompletedProcess] = subprocess.run,
+    target: str | os.PathLike[str],
+    wheel_dir: str | os.PathLike[str] | None = None,
+    runner: Callable[..., subprocess.CompletedProcess[str]] = subprocess.run,
     packages: Sequence[str] | None = None,
     python: str | None = None,
     timeout: float = 3600,
