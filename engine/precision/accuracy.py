@@ -13,6 +13,7 @@ from enum import StrEnum
 from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 
 from ..image.colour import linear_to_srgb
 from ..image.normalize import compress_highlights, decode
@@ -87,22 +88,23 @@ class OutputView:
     kind: OutputKind = OutputKind.PICTURE
 
 
-def display_units(picture: np.ndarray) -> np.ndarray:
+def display_units(picture: NDArray[np.float32]) -> NDArray[np.float32]:
     """Scene-linear picture values as a display shows them: the engine's highlight shoulder (values above 1 rolled
     off under 1, so a highlight's error counts as much as a viewer sees of it), then the sRGB encoding (whose steep
     toe is where linear errors show). Negative values are mirrored, so a signed output is judged on both sides."""
     x = np.asarray(picture, np.float32)
-    return np.sign(x) * linear_to_srgb(compress_highlights(np.abs(x)))
+    shown: NDArray[np.float32] = np.sign(x) * linear_to_srgb(compress_highlights(np.abs(x)))
+    return shown
 
 
-def delivered(values: np.ndarray, view: OutputView) -> np.ndarray:
+def delivered(values: NDArray[np.generic], view: OutputView) -> NDArray[np.float64]:
     """An output tensor on the scale it is judged on (see OutputView), float64."""
-    values = np.asarray(values, np.float32)
-    if values.ndim == 3 and view.layout is not None:
-        values = values[None]  # one picture, without its batch axis (run_image's result)
-    if view.layout is None or values.ndim != 4:
-        return values.astype(np.float64)
-    hwc = values.transpose(0, 2, 3, 1) if view.layout == Layout.NCHW else values
+    array = np.asarray(values, np.float32)
+    if array.ndim == 3 and view.layout is not None:
+        array = array[None]  # one picture, without its batch axis (run_image's result)
+    if view.layout is None or array.ndim != 4:
+        return array.astype(np.float64)
+    hwc = array.transpose(0, 2, 3, 1) if view.layout == Layout.NCHW else array
     n, h, w, c = hwc.shape
     picture = decode(hwc.reshape(n * h, w, c), view.contract)
     if view.kind == OutputKind.PICTURE:
@@ -130,14 +132,17 @@ class Accuracy:
         return {**asdict(self), "kind": str(self.kind)}
 
 
-def _iou(reference: np.ndarray, output: np.ndarray, threshold: float) -> float:
+def _iou(reference: NDArray[np.float64], output: NDArray[np.float64], threshold: float) -> float:
     a, b = reference > threshold, output > threshold
     union = int((a | b).sum())
     return 1.0 if union == 0 else float((a & b).sum()) / union
 
 
 def compare(
-    reference: np.ndarray, output: np.ndarray, view: OutputView | None = None, rule: AccuracyRule | None = None
+    reference: NDArray[np.generic],
+    output: NDArray[np.generic],
+    view: OutputView | None = None,
+    rule: AccuracyRule | None = None,
 ) -> Accuracy:
     """The figures of `output` against `reference` (same shape), both read through `view` (default: an NCHW picture
     with the identity contract); `rule` gives the mask threshold."""

@@ -10,12 +10,14 @@ import os
 import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import onnx
+from numpy.typing import NDArray
 
 from ..errors import Cancelled, ConversionError, EngineError, ModelError
 from ..model.contract import ModelContract
@@ -44,9 +46,10 @@ log = logging.getLogger(__name__)
 Clock = Callable[[], float]
 
 
-def _run(model: onnx.ModelProto, feeds: dict[str, np.ndarray], output: str = "") -> list[np.ndarray]:
+def _run(model: onnx.ModelProto, feeds: dict[str, NDArray[np.generic]], output: str = "") -> list[NDArray[np.generic]]:
     """Every output, or only `output` when named."""
-    return cpu_session(model).run([output] if output else None, feeds)
+    outputs: list[NDArray[np.generic]] = cpu_session(model).run([output] if output else None, feeds)
+    return outputs
 
 
 VALUES = OutputView(layout=None, kind=OutputKind.VALUES)
@@ -65,7 +68,7 @@ def _float_nodes(model: onnx.ModelProto) -> list[str]:
 
 
 @contextlib.contextmanager
-def _converter_chatter_to_log():
+def _converter_chatter_to_log() -> Iterator[None]:
     buffer = io.StringIO()
     try:
         with contextlib.redirect_stdout(buffer):
@@ -107,11 +110,11 @@ class _Search:
     """The mixed-precision search as it goes: attempts, time, and the smallest fp32 node set that
     passed so far (what is reported when the time budget ends)."""
 
-    def __init__(self, options: ConversionOptions, progress: Progress | None, clock: Clock):
+    def __init__(self, options: ConversionOptions, progress: Progress | None, clock: Clock) -> None:
         self.options, self.progress, self.clock = options, progress, clock
         self.start = clock()
         self.attempts = 0
-        self.reference: list[np.ndarray] | None = None
+        self.reference: list[NDArray[np.generic]] | None = None
         self.trying: list[str] = []
         self.best: list[str] | None = None
 
@@ -128,7 +131,7 @@ class _Search:
         self.attempts += 1
         self.trying = blocks
 
-    def judged(self, results: list[np.ndarray]) -> None:
+    def judged(self, results: list[NDArray[np.generic]]) -> None:
         """Called with each run's outputs: the first is the fp32 reference, the others attempts."""
         if self.reference is None:
             self.reference = results
@@ -157,7 +160,7 @@ class _OutOfTime(ConversionError):
 
 
 class _BudgetSpent(Exception):
-    def __init__(self, search: _Search):
+    def __init__(self, search: _Search) -> None:
         super().__init__()
         self.search = search
 
@@ -179,24 +182,26 @@ worker and a render handler) would see each other's block lists and repairs, so 
 
 
 @contextlib.contextmanager
-def _patched_converter(extra_blocks: tuple[str, ...], forced_nodes: list[str], repairs: list, search: _Search):
+def _patched_converter(
+    extra_blocks: tuple[str, ...], forced_nodes: list[str], repairs: list[_Repairs], search: _Search
+) -> Iterator[None]:
     """auto_convert_mixed_precision takes no op block list and calls the converter many times
     internally: it reads the module default at call time, and each attempt needs the Cast repairs.
     `repairs` receives each attempt's counts; the last one is the returned model's. `search` sees
     every attempt (time budget, progress, cancel) and every result (best node set so far)."""
     from onnxconverter_common import auto_mixed_precision, float16
 
-    def convert_and_repair(*args, **kwargs):
+    def convert_and_repair(*args: Any, **kwargs: Any) -> onnx.ModelProto:
         kwargs["node_block_list"] = list(kwargs.get("node_block_list") or []) + forced_nodes
         search.before_attempt(kwargs["node_block_list"])
         source = args[0] if args else kwargs["model"]
         keep = float_output_names(source) if kwargs.get("keep_io_types") else frozenset()
-        converted = saved_convert(*args, **kwargs)
+        converted: onnx.ModelProto = saved_convert(*args, **kwargs)
         repairs.append(_repair_casts(converted, keep))
         return converted
 
-    def values_and_judge(*args, **kwargs):
-        results = saved_values(*args, **kwargs)
+    def values_and_judge(*args: Any, **kwargs: Any) -> list[NDArray[np.generic]]:
+        results: list[NDArray[np.generic]] = saved_values(*args, **kwargs)
         search.judged(results)
         return results
 
@@ -219,18 +224,19 @@ def _fp16(model: onnx.ModelProto, options: ConversionOptions, node_blocks: list[
             from onnxruntime.transformers.float16 import DEFAULT_OP_BLOCK_LIST, convert_float_to_float16
         else:
             from onnxconverter_common.float16 import DEFAULT_OP_BLOCK_LIST, convert_float_to_float16
-    return convert_float_to_float16(
+    converted: onnx.ModelProto = convert_float_to_float16(
         model,
         keep_io_types=options.keep_io_types,
         op_block_list=list(DEFAULT_OP_BLOCK_LIST) + list(options.op_block_list),
         node_block_list=node_blocks,
     )
+    return converted
 
 
 def _amp(
     model: onnx.ModelProto,
     options: ConversionOptions,
-    feeds: dict[str, np.ndarray],
+    feeds: dict[str, NDArray[np.generic]],
     forced: list[str],
     progress: Progress | None,
     clock: Clock,
@@ -257,7 +263,7 @@ def _amp(
 
 def convert_model(
     model: onnx.ModelProto,
-    feeds: dict[str, np.ndarray],
+    feeds: dict[str, NDArray[np.generic]],
     options: ConversionOptions,
     progress: Progress | None = None,
     *,
@@ -285,7 +291,7 @@ def convert_model(
 
 def _convert_half(
     model: onnx.ModelProto,
-    feeds: dict[str, np.ndarray],
+    feeds: dict[str, NDArray[np.generic]],
     options: ConversionOptions,
     progress: Progress | None,
     clock: Clock,
@@ -351,8 +357,8 @@ UNITS = {
 
 def _judged(
     converted: onnx.ModelProto,
-    reference: np.ndarray,
-    feeds: dict[str, np.ndarray],
+    reference: NDArray[np.generic],
+    feeds: dict[str, NDArray[np.generic]],
     options: ConversionOptions,
     report: ConversionReport,
     view: OutputView,
@@ -385,7 +391,7 @@ def _kept_notes(kept: list[KeptFloat]) -> list[str]:
 
 def _convert_int8(
     model: onnx.ModelProto,
-    feeds: dict[str, np.ndarray],
+    feeds: dict[str, NDArray[np.generic]],
     options: ConversionOptions,
     calibration: CalibrationSet,
     view: OutputView,
@@ -412,7 +418,7 @@ def _convert_int8(
 
 def _convert_auto(
     model: onnx.ModelProto,
-    feeds: dict[str, np.ndarray],
+    feeds: dict[str, NDArray[np.generic]],
     options: ConversionOptions,
     progress: Progress | None,
     clock: Clock,
@@ -435,11 +441,11 @@ def _convert_auto(
 def convert_judged(
     model: onnx.ModelProto,
     info: ModelInfo,
-    sample: np.ndarray | None,
+    sample: NDArray[np.float32] | None,
     options: ConversionOptions,
     contract: ModelContract | None = None,
     progress: Progress | None = None,
-    more: tuple[np.ndarray, ...] = (),
+    more: tuple[NDArray[np.float32], ...] = (),
 ) -> tuple[onnx.ModelProto | None, ConversionReport]:
     """convert_model on feeds made from `sample` (validation_feeds decides how: the whole image for a global
     model, the richest crops otherwise, a synthetic image without one), judging the output that is the result the
@@ -460,10 +466,10 @@ def convert_judged(
 def convert_model_file(
     model_path: str | os.PathLike[str],
     options: ConversionOptions,
-    sample: np.ndarray | None = None,
+    sample: NDArray[np.float32] | None = None,
     out: str | os.PathLike[str] | None = None,
     contract: ModelContract | None = None,
-    more: tuple[np.ndarray, ...] = (),
+    more: tuple[NDArray[np.float32], ...] = (),
 ) -> ConversionReport:
     """Convert any float model file, validated on feeds made from its inputs (`sample` HxWxC, or a synthetic
     image, for image inputs; the contract's constants or random values elsewhere), and save the result to

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 import onnx
+from numpy.typing import NDArray
 
 from ..model.intermediates import intermediate_values
 
@@ -17,7 +18,7 @@ FP16_MAX = 65504.0
 HEADROOM = 2.0
 
 
-def activation_peaks(model: onnx.ModelProto, feeds: dict[str, np.ndarray]) -> dict[str, float]:
+def activation_peaks(model: onnx.ModelProto, feeds: dict[str, NDArray[np.generic]]) -> dict[str, float]:
     """Largest magnitude of each node's float inputs and outputs on `feeds`, keyed by node name: a
     node reading a huge value overflows in fp16 as surely as one writing it."""
     tensors = {

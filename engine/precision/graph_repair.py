@@ -39,7 +39,7 @@ def name_nodes(model: onnx.ModelProto) -> int:
     return renamed
 
 
-def fold_with_ort_basic(model: onnx.ModelProto, workdir) -> onnx.ModelProto:
+def fold_with_ort_basic(model: onnx.ModelProto, workdir: str) -> onnx.ModelProto:
     """ONNX Runtime's basic (provider-independent) optimizations fold BatchNormalization into the
     preceding Conv and Constant nodes into initializers, which removes the classic fp16 overflow of
     running variances."""
@@ -60,7 +60,7 @@ def oversized_nodes(model: onnx.ModelProto) -> list[str]:
     return [node.name for node in model.graph.node if big.intersection(node.input)]
 
 
-def prepare_for_fp16(model: onnx.ModelProto, workdir) -> tuple[onnx.ModelProto, list[str]]:
+def prepare_for_fp16(model: onnx.ModelProto, workdir: str) -> tuple[onnx.ModelProto, list[str]]:
     """Return a repaired copy and the notes on what was repaired."""
     model = onnx.ModelProto.FromString(model.SerializeToString())
     notes = []

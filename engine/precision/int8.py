@@ -12,11 +12,13 @@ import hashlib
 import io
 import logging
 import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import onnx
+from numpy.typing import NDArray
 
 from ..model.contract import ModelContract
 from ..model.digest import frames_digest
@@ -59,11 +61,11 @@ class KeptFloat:
 class CalibrationSet:
     """The inputs a model is calibrated on, and their record for the report."""
 
-    feeds: tuple[dict[str, np.ndarray], ...]
+    feeds: tuple[dict[str, NDArray[np.generic]], ...]
     record: Calibration
 
 
-def _feeds_digest(feeds: tuple[dict[str, np.ndarray], ...]) -> str:
+def _feeds_digest(feeds: tuple[dict[str, NDArray[np.generic]], ...]) -> str:
     digest = hashlib.sha256()
     for feed in feeds:
         for name in sorted(feed):
@@ -73,14 +75,14 @@ def _feeds_digest(feeds: tuple[dict[str, np.ndarray], ...]) -> str:
     return digest.hexdigest()
 
 
-def _around(image: np.ndarray, y: int, x: int, h: int, w: int) -> np.ndarray:
+def _around(image: NDArray[np.float32], y: int, x: int, h: int, w: int) -> NDArray[np.float32]:
     """The h x w window of `image` holding pixel (y, x), moved inside the image where it can be."""
     top = min(max(0, y - h // 2), max(0, image.shape[0] - h))
     left = min(max(0, x - w // 2), max(0, image.shape[1] - w))
     return image[top : top + h, left : left + w]
 
 
-def _extreme_crops(info: ModelInfo, image: np.ndarray) -> list[np.ndarray]:
+def _extreme_crops(info: ModelInfo, image: NDArray[np.float32]) -> list[NDArray[np.float32]]:
     """Crops around the brightest and the darkest pixel: MinMax calibration sets each tensor's range from what it
     sees, and a value beyond that range is clipped at run time (a highlight the richest crops missed)."""
     h, w = sample_size(info)
@@ -95,9 +97,9 @@ def _extreme_crops(info: ModelInfo, image: np.ndarray) -> list[np.ndarray]:
 
 def calibration_set(
     info: ModelInfo,
-    image: np.ndarray | None,
+    image: NDArray[np.float32] | None,
     contract: ModelContract | None,
-    more: tuple[np.ndarray, ...] = (),
+    more: tuple[NDArray[np.float32], ...] = (),
 ) -> CalibrationSet:
     """The validation input (the image's richest crops, or the whole image for a global model, or a synthetic one)
     and, for an image, the crops around its extremes, each fed the contract's way; `more` (a sequence's next frames)
@@ -125,7 +127,7 @@ def calibration_set(
     return CalibrationSet(tuple(feeds), record)
 
 
-def calibration_of_feeds(feeds: dict[str, np.ndarray]) -> CalibrationSet:
+def calibration_of_feeds(feeds: dict[str, NDArray[np.generic]]) -> CalibrationSet:
     """Calibration on the validation feeds alone (convert_model called with no image to cut crops from)."""
     record = Calibration(
         method=METHOD,
@@ -159,15 +161,15 @@ def kept_float(model: onnx.ModelProto, extra_ops: tuple[str, ...] = ()) -> list[
 class _Feeds:
     """onnxruntime's calibration reader over a fixed list (its interface: get_next until None)."""
 
-    def __init__(self, feeds: tuple[dict[str, np.ndarray], ...]):
+    def __init__(self, feeds: tuple[dict[str, NDArray[np.generic]], ...]) -> None:
         self._feeds = iter(feeds)
 
-    def get_next(self) -> dict[str, np.ndarray] | None:
+    def get_next(self) -> dict[str, NDArray[np.generic]] | None:
         return next(self._feeds, None)
 
 
 @contextlib.contextmanager
-def _quantizer_chatter_to_log():
+def _quantizer_chatter_to_log() -> Iterator[None]:
     """onnxruntime's quantization tools print and log warnings of their own (pre-processing advice, opset
     upgrades): the engine's log at debug level, not the user's terminal."""
     buffer = io.StringIO()

@@ -5,6 +5,7 @@ would hide what its global context does), or a fixed synthetic image when there 
 from __future__ import annotations
 
 import numpy as np
+from numpy.typing import NDArray
 
 from ..errors import ModelError
 from ..image.channels import split_alpha, to_tensor
@@ -24,12 +25,12 @@ this size once, which bounds its memory."""
 SYNTHETIC = "a synthetic image (no sample was given: pass a typical image to judge the model on it)"
 
 
-def synthetic_image(h: int, w: int, channels: int = 3, seed: int = 0) -> np.ndarray:
+def synthetic_image(h: int, w: int, channels: int = 3, seed: int = 0) -> NDArray[np.float32]:
     """Smooth gradients plus texture in [0, 1]: closer to a render than white noise."""
     rng = np.random.default_rng(seed)
     y, x = np.mgrid[0:h, 0:w].astype(np.float32)
     base = [0.5 + 0.4 * np.sin(x / (7 + 3 * c) + y / (11 + 2 * c) + c) for c in range(channels)]
-    image = np.stack(base, axis=2) + 0.1 * rng.random((h, w, channels), dtype=np.float32)
+    image: NDArray[np.float32] = np.stack(base, axis=2) + 0.1 * rng.random((h, w, channels), dtype=np.float32)
     return np.clip(image, 0.0, 1.0).astype(np.float32)
 
 
@@ -42,23 +43,25 @@ def sample_size(info: ModelInfo) -> tuple[int, int]:
     return side, side
 
 
-def _pad_to(src: np.ndarray, h: int, w: int) -> np.ndarray:
+def _pad_to(src: NDArray[np.float32], h: int, w: int) -> NDArray[np.float32]:
     pad_h, pad_w = max(0, h - src.shape[0]), max(0, w - src.shape[1])
     if pad_h or pad_w:
         src = np.pad(src, ((0, pad_h), (0, pad_w), (0, 0)), mode="reflect" if src.shape[0] > 1 else "edge")
     return src
 
 
-def _detail(image: np.ndarray) -> np.ndarray:
+def _detail(image: NDArray[np.float32]) -> NDArray[np.float32]:
     """Per-pixel detail: absolute differences to the right and below neighbours, finite values only."""
-    grey = np.nan_to_num(image[:, :, : min(3, image.shape[2])].mean(axis=2), nan=0.0, posinf=0.0, neginf=0.0)
+    grey: NDArray[np.float32] = np.nan_to_num(
+        image[:, :, : min(3, image.shape[2])].mean(axis=2), nan=0.0, posinf=0.0, neginf=0.0
+    )
     detail = np.zeros_like(grey)
     detail[:, :-1] += np.abs(np.diff(grey, axis=1))
     detail[:-1, :] += np.abs(np.diff(grey, axis=0))
     return detail
 
 
-def rich_crops(image: np.ndarray, h: int, w: int, count: int) -> list[np.ndarray]:
+def rich_crops(image: NDArray[np.float32], h: int, w: int, count: int) -> list[NDArray[np.float32]]:
     """Up to `count` non-overlapping h x w crops of `image`, the most detailed first (a blank page's
     centre is never chosen over its text). An image smaller than one crop is reflect-padded."""
     src = _pad_to(image if image.ndim == 3 else image[:, :, None], h, w)
@@ -83,7 +86,7 @@ def rich_crops(image: np.ndarray, h: int, w: int, count: int) -> list[np.ndarray
     return [src[t : t + h, left : left + w] for t, left in chosen]
 
 
-def _whole_downscaled(image: np.ndarray, multiple: int) -> np.ndarray:
+def _whole_downscaled(image: NDArray[np.float32], multiple: int) -> NDArray[np.float32]:
     """The whole image, area-averaged by a whole factor to at most GLOBAL_SAMPLE_PIXELS, cut to `multiple`."""
     h, w = image.shape[:2]
     factor = max(1, int(np.ceil(np.sqrt(h * w / GLOBAL_SAMPLE_PIXELS))))
@@ -99,7 +102,7 @@ def judges_whole_image(info: ModelInfo) -> bool:
     return not info.fixed_size and info.receptive_radius == "global"
 
 
-def validated_on(info: ModelInfo, image: np.ndarray | None) -> str:
+def validated_on(info: ModelInfo, image: NDArray[np.float32] | None) -> str:
     """What a conversion's accuracy was judged on, for its report (the same choice sample_feeds makes)."""
     if image is None:
         return SYNTHETIC
@@ -111,7 +114,7 @@ def validated_on(info: ModelInfo, image: np.ndarray | None) -> str:
     return f"the {count} most detailed {w}x{h} crops of the sample image"
 
 
-def _sample_of(image: np.ndarray, h: int, w: int, fixed: bool) -> np.ndarray:
+def _sample_of(image: NDArray[np.float32], h: int, w: int, fixed: bool) -> NDArray[np.float32]:
     """One crop for a fixed-size model; else MOSAIC x MOSAIC of the richest crops (repeated when the
     image has fewer), so the converted model is judged on its text and edges, not its blank areas."""
     if fixed:
@@ -122,7 +125,7 @@ def _sample_of(image: np.ndarray, h: int, w: int, fixed: bool) -> np.ndarray:
     return np.concatenate(rows, axis=0)
 
 
-def _random_feed(t: TensorInfo, low: float, high: float, rng: np.random.Generator) -> np.ndarray:
+def _random_feed(t: TensorInfo, low: float, high: float, rng: np.random.Generator) -> NDArray[np.generic]:
     """Any other input: its declared shape (symbolic dimensions 1, spatial ones the sample size), uniform in
     [low, high); integer inputs get zeros."""
     shape = t.fixed_shape()
@@ -132,14 +135,14 @@ def _random_feed(t: TensorInfo, low: float, high: float, rng: np.random.Generato
 
 
 def sample_feeds(
-    info: ModelInfo, image: np.ndarray | None = None, contract: ModelContract | None = None
-) -> dict[str, np.ndarray]:
+    info: ModelInfo, image: NDArray[np.float32] | None = None, contract: ModelContract | None = None
+) -> dict[str, NDArray[np.generic]]:
     """Feeds for every input. Image inputs: the most content-rich crops of `image` (see `rich_crops`), or the
     synthetic image, mapped the contract's way for the first one; the validation is only as good as this input
     is typical. Other inputs: the contract's constant, else random values in the contract's input range."""
     contract = contract or ModelContract()
     h, w = sample_size(info)
-    feeds: dict[str, np.ndarray] = {}
+    feeds: dict[str, NDArray[np.generic]] = {}
     rng = np.random.default_rng(0)
     constants = contract.constant_values
     for t in info.other_inputs:

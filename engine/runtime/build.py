@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import onnx
+from numpy.typing import NDArray
 
 from ..model.channels_last import to_channels_last
 from ..model.contract import ModelContract
@@ -39,7 +40,7 @@ def _convert(
     request: Request,
     model: onnx.ModelProto,
     info: ModelInfo,
-    sample: np.ndarray | None,
+    sample: NDArray[np.float32] | None,
     cache: ModelCache,
     progress: Progress | None = None,
 ) -> tuple[onnx.ModelProto, ConversionReport | None, str | None]:
@@ -128,7 +129,7 @@ def build(
     model: onnx.ModelProto,
     cache: ModelCache,
     warnings: list[str],
-    sample: np.ndarray | None = None,
+    sample: NDArray[np.float32] | None = None,
     progress: Progress | None = None,
 ) -> PreparedModel:
     """A prepared model made from the source `model` on a cache miss, committed to `cache` when it can be."""

@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 
 from ..image.channels import to_tensor
 from ..model.contract import ModelContract
@@ -178,7 +179,9 @@ def interleaved_medians(
     return statistics.median(times[0]), statistics.median(times[1])
 
 
-def _timing_feeds(prepared: PreparedModel, contract: ModelContract, shape: tuple[int, int]) -> dict[str, np.ndarray]:
+def _timing_feeds(
+    prepared: PreparedModel, contract: ModelContract, shape: tuple[int, int]
+) -> dict[str, NDArray[np.generic]]:
     """Feeds at `shape` as the session takes them: a synthetic picture for every image input (int8 kernels take the
     same time whatever the values), the contract's constants for the others."""
     info = prepared.info

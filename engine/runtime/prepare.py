@@ -11,6 +11,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
+from numpy.typing import NDArray
 
 from ..errors import ConversionError, ModelError
 from ..model.contract import ModelContract
@@ -64,8 +65,8 @@ def _request(
     options: ConversionOptions | None,
     contract: ModelContract | None = None,
     precision_note: str = "",
-    sample: np.ndarray | None = None,
-    frames: tuple[np.ndarray, ...] = (),
+    sample: NDArray[np.float32] | None = None,
+    frames: tuple[NDArray[np.float32], ...] = (),
 ) -> Request:
     precision = Precision(precision)
     contract = contract or ModelContract()
@@ -147,14 +148,14 @@ def prepare_model(
     precision: Precision | str = Precision.AUTO,
     settings: SessionSettings | None = None,
     cache_dir: str | Path | None = None,
-    sample: np.ndarray | None = None,
+    sample: NDArray[np.float32] | None = None,
     options: ConversionOptions | None = None,
     contract: ModelContract | None = None,
     progress: Progress | None = None,
     *,
     size: tuple[int, int] | None = None,
     measure: Measure | None = None,
-    calibration_frames: tuple[np.ndarray, ...] = (),
+    calibration_frames: tuple[NDArray[np.float32], ...] = (),
 ) -> PreparedModel:
     """Return a session for `model_path` at `precision`, reusing the cached optimized model when one
     matches everything it depends on. `sample` (HxWxC) validates conversions (and calibrates int8); raises
@@ -165,7 +166,7 @@ def prepare_model(
     non-image inputs and how validation inputs are fed. `progress` follows (and can cancel) a mixed-precision
     search."""
     if Precision(precision) == Precision.AUTO:
-        shape = sample.shape[:2] if sample is not None else size
+        shape = (sample.shape[0], sample.shape[1]) if sample is not None else size
         timing = (shape, measure or int8_choice.interleaved_medians)  # read here: tests replace the module's
         return _auto(model_path, settings, cache_dir, (sample, calibration_frames), options, contract, progress, timing)
     request = _request(model_path, precision, settings, options, contract, sample=sample, frames=calibration_frames)
@@ -176,7 +177,16 @@ _AUTO_CHOICES: dict[str, tuple[Precision, str]] = {}
 """(model hash, provider) -> what auto chose and why, so a failed fp16 conversion is not retried per frame."""
 
 
-def _auto(model_path, settings, cache_dir, samples, options, contract, progress, timing) -> PreparedModel:
+def _auto(
+    model_path: str | Path,
+    settings: SessionSettings | None,
+    cache_dir: str | Path | None,
+    samples: tuple[NDArray[np.float32] | None, tuple[NDArray[np.float32], ...]],
+    options: ConversionOptions | None,
+    contract: ModelContract | None,
+    progress: Progress | None,
+    timing: tuple[tuple[int, int] | None, Measure],
+) -> PreparedModel:
     """Auto: on the CPU int8 or fp32 (`_auto_cpu`: fp16 and mixed precision run slower there, docs/benchmarks.md);
     on CUDA fp16 when it passes the accuracy check, else mixed precision, else fp32. The prepared model says which
     and why. `samples`: (the sample, more frames int8 is calibrated on)."""
@@ -261,7 +271,14 @@ def _too_small_for_int8(size: tuple[int, int] | None) -> bool:
 
 
 def _measured_verdict(
-    model_path, settings, cache_dir, options, contract, key, size, measure
+    model_path: str | Path,
+    settings: SessionSettings | None,
+    cache_dir: str | Path | None,
+    options: ConversionOptions | None,
+    contract: ModelContract | None,
+    key: str,
+    size: tuple[int, int] | None,
+    measure: Measure,
 ) -> tuple[SpeedVerdict, PreparedModel | None]:
     """Time int8 against fp32 once for this model, size class and CPU, and keep the verdict; returns it with the fp32
     model timed (auto serves that one when it chooses fp32). The int8 model timed is calibrated on a synthetic image
@@ -296,19 +313,29 @@ def _adopted(probe: PreparedModel, request: Request) -> PreparedModel:
     return prepared
 
 
-def _session_key(request: Request, requested: str) -> tuple:
+def _session_key(request: Request, requested: str) -> tuple[str, SessionSettings, str]:
     # Auto's prepared models carry their note: kept apart from the same precision asked for by name.
     return (request.key, request.settings, requested)
 
 
-def _auto_cpu(model_path, settings, cache_dir, samples, options, contract, progress, size, measure) -> PreparedModel:
+def _auto_cpu(
+    model_path: str | Path,
+    settings: SessionSettings | None,
+    cache_dir: str | Path | None,
+    samples: tuple[NDArray[np.float32] | None, tuple[NDArray[np.float32], ...]],
+    options: ConversionOptions | None,
+    contract: ModelContract | None,
+    progress: Progress | None,
+    size: tuple[int, int] | None,
+    measure: Measure,
+) -> PreparedModel:
     """Auto on the CPU: int8 when this CPU runs it measurably faster than fp32 for this model at the image's size
     class (timed once, then read from the cache: int8_choice) and it passes the accuracy rule on this image; fp32
     otherwise. The prepared model's note says which and why."""
     sample, frames = samples
     if not Path(model_path).is_file():
         raise ModelError(f"model file not found: {model_path}")
-    if _too_small_for_int8(size):
+    if size is not None and _too_small_for_int8(size):
         h, w = size
         note = f"auto chose fp32: a {w}x{h} image is too small for int8 to pay on the CPU (under {MIN_PIXELS} pixels)"
         request = _request(model_path, Precision.FP32, settings, options, contract, note)
@@ -342,7 +369,7 @@ def _auto_cpu(model_path, settings, cache_dir, samples, options, contract, progr
 def _prepare(
     request: Request,
     cache_dir: str | Path | None,
-    sample: np.ndarray | None,
+    sample: NDArray[np.float32] | None,
     requested: str = "",
     progress: Progress | None = None,
 ) -> PreparedModel:

@@ -8,6 +8,7 @@ from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from numpy.typing import NDArray
 
 from ..errors import ConversionError
 from ..image.channels import to_tensor
@@ -76,7 +77,7 @@ class PreparedModel:
         """`tensor` as the session takes or gives it."""
         return replace(tensor, layout=Layout.NHWC) if self.channels_last else tensor
 
-    def session_feeds(self, image: np.ndarray) -> dict[str, np.ndarray]:
+    def session_feeds(self, image: NDArray[np.float32]) -> dict[str, NDArray[np.generic]]:
         """An HxWxC image fed to every image input as the session takes it (cut to each input's channels)."""
         return {t.name: to_tensor(image[:, :, : t.channels], self.session_view(t)) for t in self.info.image_inputs}
 
@@ -141,7 +142,7 @@ class Request:
     """Cache key of the converted graph alone: the same for every provider and optimization level."""
     contract: ModelContract
     precision_note: str = ""
-    calibration_frames: tuple[np.ndarray, ...] = ()
+    calibration_frames: tuple[NDArray[np.float32], ...] = ()
     """More frames int8 is calibrated on besides the sample (a sequence's next frames); in `key` by their digest."""
 
     def prepared(
