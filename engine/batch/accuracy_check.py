@@ -10,9 +10,11 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import numpy as np
+from numpy.typing import NDArray
 
 from ..errors import ConversionError
-from ..inference.pipeline import RunSettings, run_image
+from ..inference.pipeline import run_image
+from ..inference.settings import RunSettings
 from ..options import Precision
 from ..precision.accuracy import AccuracyRule, compare, picture_view
 
@@ -25,12 +27,12 @@ RULE = AccuracyRule()
 """The accuracy rule every conversion is judged by (precision.accuracy), here on the whole delivered picture."""
 
 
-def recheck_affordable(image: np.ndarray) -> bool:
+def recheck_affordable(image: NDArray[np.float32]) -> bool:
     return image.shape[0] * image.shape[1] <= RECHECK_PIXELS
 
 
 def fp32_reference(
-    prepared: PreparedModel, sample: np.ndarray | None, prepare_fp32: Callable[[], PreparedModel]
+    prepared: PreparedModel, sample: NDArray[np.float32] | None, prepare_fp32: Callable[[], PreparedModel]
 ) -> PreparedModel | None:
     """The one re-check policy (the command line, Blender's operators and the render post-process all call it):
     the first full output is compared with fp32 when the precision that *runs* is fp16 or mixed (the resolved one:
@@ -47,9 +49,9 @@ def fp32_reference(
 
 def recheck_against_fp32(
     reference: PreparedModel,
-    image: np.ndarray,
-    extra: dict[str, np.ndarray] | None,
-    output: np.ndarray,
+    image: NDArray[np.float32],
+    extra: dict[str, NDArray[np.float32]] | None,
+    output: NDArray[np.float32],
     settings: RunSettings,
     precision: str,
 ) -> None:

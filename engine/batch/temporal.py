@@ -25,10 +25,13 @@ frame. Arrays here are top-down, so a row offset is -y.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from numpy.typing import NDArray
 
 from ..json_values import (
     Json,
@@ -40,6 +43,9 @@ from ..json_values import (
     object_from_json,
     str_from_json,
 )
+
+if TYPE_CHECKING:
+    import onnxruntime
 
 CONSISTENT_PX = 0.5
 """Most a pixel's forward and backward motion may disagree, in pixels, for the warp to be trusted."""
@@ -170,10 +176,10 @@ class Flicker:
         return f"flicker x{self.ratio:.2f} of the input's ({self.method}, {len(self.frames)} frames)"
 
 
-def compress(image: np.ndarray) -> np.ndarray:
+def compress(image: NDArray[np.float32]) -> NDArray[np.float32]:
     """c(x) = x / (1 + x) of the colour channels (the first 3, or the one grey channel), negatives as 0."""
     colour = image[:, :, : 3 if image.shape[2] >= 3 else 1]
-    x = np.maximum(colour, 0.0)
+    x: NDArray[np.float32] = np.maximum(colour, 0.0)
     return x / (1.0 + x)
 
 
@@ -182,13 +188,13 @@ class Motion:
     """Blender's Vector pass in array terms: per pixel, the row and column offsets to the same point in the
     previous frame, and from the previous frame's point to this one (its motion to the next frame)."""
 
-    to_previous: np.ndarray
+    to_previous: NDArray[np.float32]
     """HxWx2 (rows, columns)."""
-    to_next: np.ndarray
+    to_next: NDArray[np.float32]
     """HxWx2 (rows, columns): where this pixel is in the next frame, relative to here."""
 
     @classmethod
-    def from_vector_pass(cls, vector: np.ndarray) -> Motion:
+    def from_vector_pass(cls, vector: NDArray[np.float32]) -> Motion:
         v = vector.astype(np.float32)
         to_previous = np.stack([-v[:, :, 1], v[:, :, 0]], axis=2)
         to_next = np.stack([v[:, :, 3], -v[:, :, 2]], axis=2)
@@ -199,7 +205,7 @@ _ROWS_AT_ONCE = 32
 """Rows sampled per step: the temporaries of a few rows stay in the CPU's cache (twice as fast as whole images)."""
 
 
-def _gatherer(image: np.ndarray):
+def _gatherer(image: NDArray[np.float32]) -> Callable[[NDArray[np.integer[Any]]], NDArray[np.float32]]:
     """A function index -> pixels (index.shape + (C,)) over `image` flattened without copying it where it can be:
     pixel-interleaved (C-contiguous) as rows of one array, channel-planar (a model's NCHW result seen as HxWxC)
     plane by plane."""
@@ -215,7 +221,7 @@ def _gatherer(image: np.ndarray):
     return lambda index: flat.take(index, axis=0)
 
 
-def _sample(image: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+def _sample(image: NDArray[np.float32], rows: NDArray[np.float32], cols: NDArray[np.float32]) -> NDArray[np.float32]:
     """`image` (HxWxC) at fractional (rows, cols) inside it (2-D arrays), bilinear: four gathers from the flattened
     image (one `take` each: several times faster than 2-D fancy indexing), a few rows at a time."""
     h, w, c = image.shape
@@ -238,8 +244,8 @@ def _sample(image: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray
 
 
 def warp(
-    image: np.ndarray, offsets: np.ndarray, grid: tuple[slice, slice] | None = None
-) -> tuple[np.ndarray, np.ndarray]:
+    image: NDArray[np.float32], offsets: NDArray[np.float32], grid: tuple[slice, slice] | None = None
+) -> tuple[NDArray[np.float32], NDArray[np.bool_]]:
     """`image` sampled (bilinear) at each pixel + `offsets` (HxWx2 rows, columns): the previous frame brought onto
     the current one; with `grid` (row and column slices), only at those pixels. Returns (warped, inside), `inside`
     marking samples within the image. A whole frame is warped by onnxruntime (`_grid_sample`), a grid's few pixels
@@ -259,13 +265,17 @@ def warp(
 
 
 def consistent(
-    motion: Motion, previous: Motion, depth=None, previous_depth=None, grid: tuple[slice, slice] | None = None
-) -> np.ndarray:
+    motion: Motion,
+    previous: Motion,
+    depth: NDArray[np.float32] | None = None,
+    previous_depth: NDArray[np.float32] | None = None,
+    grid: tuple[slice, slice] | None = None,
+) -> NDArray[np.bool_]:
     """Pixels (of `grid`, else all) whose previous-frame point is visible there: inside the frame, the motion
     consistent both ways, and (with Depth) at the same distance."""
     grid = grid or (slice(None), slice(None))
     back, inside = warp(previous.to_next, motion.to_previous, grid)
-    ok = inside & (np.abs(motion.to_previous[grid] + back).max(axis=2) <= CONSISTENT_PX)
+    ok: NDArray[np.bool_] = inside & (np.abs(motion.to_previous[grid] + back).max(axis=2) <= CONSISTENT_PX)
     if depth is not None and previous_depth is not None:
         warped_depth, _ = warp(previous_depth[:, :, :1], motion.to_previous, grid)
         here = depth[grid][:, :, 0]
@@ -279,13 +289,19 @@ class FrameState:
     its motion and depth."""
 
     frame: int
-    input: np.ndarray
-    output: np.ndarray
+    input: NDArray[np.float32]
+    output: NDArray[np.float32]
     motion: Motion | None
-    depth: np.ndarray | None
+    depth: NDArray[np.float32] | None
 
 
-def _errors(cur_in, prev_in, cur_out, prev_out, mask: np.ndarray) -> tuple[float, float, int]:
+def _errors(
+    cur_in: NDArray[np.float32],
+    prev_in: NDArray[np.float32],
+    cur_out: NDArray[np.float32],
+    prev_out: NDArray[np.float32],
+    mask: NDArray[np.bool_],
+) -> tuple[float, float, int]:
     count = int(mask.sum())
     if count == 0:
         return 0.0, 0.0, 0
@@ -294,7 +310,7 @@ def _errors(cur_in, prev_in, cur_out, prev_out, mask: np.ndarray) -> tuple[float
     return float(e_in), float(e_out), count
 
 
-def _output_at(state: FrameState, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+def _output_at(state: FrameState, rows: NDArray[np.float32], cols: NDArray[np.float32]) -> NDArray[np.float32]:
     """The output at input-pixel positions (rows, cols): sampled at those pixels' centres at the output's scale,
     which for a x2 upscaler is the mean of each 2x2 block (an area average, without resampling the whole image)."""
     (h, w), (out_h, out_w) = state.input.shape[:2], state.output.shape[:2]
@@ -324,7 +340,7 @@ def measure(previous: FrameState, current: FrameState) -> FrameFlicker | None:
     return FrameFlicker(frame=current.frame, input=e_in, output=e_out, pixels=count, method=method) if count else None
 
 
-def _trust(previous: FrameState, current: FrameState) -> np.ndarray:
+def _trust(previous: FrameState, current: FrameState) -> NDArray[np.float32]:
     """Per input pixel, how far the previous frame brought onto this one can stand for it (0 to 1)."""
     if current.motion is not None and previous.motion is not None:
         ok = consistent(current.motion, previous.motion, current.depth, previous.depth)
@@ -336,12 +352,12 @@ def _trust(previous: FrameState, current: FrameState) -> np.ndarray:
     return np.where(ok, np.clip(1.0 - difference / TRUST_COLOUR, 0.0, 1.0), 0.0).astype(np.float32)
 
 
-_GRID_SAMPLE: list = []
+_GRID_SAMPLE: list[onnxruntime.InferenceSession] = []
 """One onnxruntime session running GridSample (bilinear, border, align_corners): whole-frame warps, multithreaded
 and reading a model's channel-planar result as it is (numpy took 150 ms where this takes 67 ms at 1080p, measured)."""
 
 
-def _grid_sample_session():
+def _grid_sample_session() -> onnxruntime.InferenceSession:
     if not _GRID_SAMPLE:
         import onnx
         from onnx import TensorProto, helper
@@ -362,7 +378,9 @@ def _grid_sample_session():
     return _GRID_SAMPLE[0]
 
 
-def _grid_sample(planar: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+def _grid_sample(
+    planar: NDArray[np.float32], rows: NDArray[np.float32], cols: NDArray[np.float32]
+) -> NDArray[np.float32]:
     """`planar` (CxHxW) at fractional (rows, cols) inside it (arrays of the result's shape), bilinear, by onnxruntime:
     CxRxS."""
     h, w = planar.shape[1:]
@@ -373,13 +391,14 @@ def _grid_sample(planar: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.n
     return _sampled(planar, grid)
 
 
-def _sampled(planar: np.ndarray, grid: np.ndarray) -> np.ndarray:
+def _sampled(planar: NDArray[np.float32], grid: NDArray[np.float32]) -> NDArray[np.float32]:
     """`planar` (CxHxW) sampled by GridSample at `grid` (RxSx2: x, y in -1..1): CxRxS."""
     feeds = {"x": planar[None], "grid": grid.reshape(1, *grid.shape)}
-    return _grid_sample_session().run(None, feeds)[0][0]
+    sampled: NDArray[np.float32] = _grid_sample_session().run(None, feeds)[0][0]
+    return sampled
 
 
-def _output_grid(motion: Motion, factor: int) -> np.ndarray:
+def _output_grid(motion: Motion, factor: int) -> NDArray[np.float32]:
     """GridSample's grid (x, y in -1..1) that brings an image at the output's size from the previous frame onto the
     current one: output pixel (r f + i, c f + j) of input pixel (r, c) follows that pixel's motion, `factor` times
     larger. Built at the input's size and spread over each factor x factor block in passes along whole rows (the
@@ -400,7 +419,7 @@ def _output_grid(motion: Motion, factor: int) -> np.ndarray:
     return grid.reshape(big_h, big_w, 2)
 
 
-def _planar(image: np.ndarray) -> np.ndarray:
+def _planar(image: NDArray[np.float32]) -> NDArray[np.float32]:
     return np.ascontiguousarray(image.transpose(2, 0, 1))  # no copy for a model's channel-planar result
 
 
@@ -419,13 +438,13 @@ class Onto:
 
     frame: int
     """The frame it was brought onto."""
-    output: np.ndarray
-    trust: np.ndarray
+    output: NDArray[np.float32]
+    trust: NDArray[np.float32]
 
 
 def blend(
     current: FrameState, previous: FrameState, before_previous: Onto | None, strength: float
-) -> tuple[np.ndarray, Onto] | None:
+) -> tuple[NDArray[np.float32], Onto] | None:
     """The current raw output blended with the two frames before it, raw too, brought onto it where the warp is
     trusted (a window, not a recursion: a farm chunk that runs the two frames before it gives the same pixels as
     one long run). With weights a = strength / 3 x trust: out = now + a1 (previous - now) + a2 (before - now); at
@@ -464,7 +483,7 @@ class Tracker:
     > 0, blends each raw output with the two raw outputs before it (frames must come in order; a gap in the
     numbering starts afresh)."""
 
-    def __init__(self, strength: float = 0.0):
+    def __init__(self, strength: float = 0.0) -> None:
         if not 0.0 <= strength <= 1.0:
             raise ValueError(f"the temporal blend's strength is from 0 to 1, not {strength}")
         self.strength = strength
@@ -476,7 +495,7 @@ class Tracker:
         """The last frame as it was written (what the measure compares with)."""
         self._onto: Onto | None = None
 
-    def step(self, current: FrameState, written: bool = True) -> np.ndarray:
+    def step(self, current: FrameState, written: bool = True) -> NDArray[np.float32]:
         """The output to write for `current` (blended or as it is), its flicker recorded; `written=False` primes
         the tracker with a frame that is run but not written (nothing recorded)."""
         raw, output, onto = self._raw, current.output, None
