@@ -12,9 +12,11 @@ import sys
 import tempfile
 import time
 import warnings
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
-from typing import NoReturn
+from types import FrameType
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from . import (
     EXR_CODECS,
@@ -34,6 +36,12 @@ from . import (
     Status,
     WorkingSpace,
 )
+
+if TYPE_CHECKING:  # the facade loads these lazily; a command imports what it uses
+    import numpy as np
+    from numpy.typing import NDArray
+
+    from . import ExrOptions, ModelContract, PreparedModel, Progress, RunSettings, SessionSettings
 
 log = logging.getLogger("engine")
 # The engine installed from its wheel (scripts/build_wheel.py) is the package onnx_image_runtime with a console
@@ -56,7 +64,7 @@ class _Parser(argparse.ArgumentParser):
         raise SystemExit(USAGE_EXIT)
 
 
-def _count(minimum: int):
+def _count(minimum: int) -> Callable[[str], int]:
     """An argparse type: an integer of at least `minimum`."""
 
     def parse(text: str) -> int:
@@ -85,14 +93,14 @@ class GpuRequired(EngineError):
     """--require-gpu, and the model would run on the CPU (exit status 4)."""
 
 
-def _require_gpu(args, provider: str, reason: str) -> None:
+def _require_gpu(args: argparse.Namespace, provider: str, reason: str) -> None:
     """--require-gpu: stop before any work when the model would not run on CUDA, and say why."""
     if getattr(args, "require_gpu", False) and provider != Device.CUDA:
         why = reason or f"--provider {args.provider} runs on the CPU"
         raise GpuRequired(f"--require-gpu: the model would run on the CPU: {why}")
 
 
-def _check_gpu_first(args) -> None:
+def _check_gpu_first(args: argparse.Namespace) -> None:
     """The cheap check before preparing the model (CUDA can still fail for one model: checked again after)."""
     if getattr(args, "require_gpu", False):
         from . import resolve_provider
@@ -101,7 +109,7 @@ def _check_gpu_first(args) -> None:
         _require_gpu(args, choice.name, choice.fallback_reason)
 
 
-def _progress_printer(unit: str):
+def _progress_printer(unit: str) -> Progress:
     from . import Progress
 
     start = time.perf_counter()
@@ -126,14 +134,14 @@ def _progress_printer(unit: str):
     return progress
 
 
-_CANCEL_ON_CTRL_C: list = []
+_CANCEL_ON_CTRL_C: list[Progress] = []
 """The running command's progress objects: Ctrl-C cancels them (the work stops between tiles or frames, nothing
 partial is written, and `sequence` still prints its summary) instead of raising in the middle of a library."""
 
 
 @contextlib.contextmanager
-def _ctrl_c_cancels():
-    def on_sigint(signum, frame):
+def _ctrl_c_cancels() -> Iterator[None]:
+    def on_sigint(signum: int, frame: FrameType | None) -> None:
         if not _CANCEL_ON_CTRL_C:
             raise KeyboardInterrupt
         for progress in _CANCEL_ON_CTRL_C:
@@ -151,11 +159,11 @@ def _ctrl_c_cancels():
         _CANCEL_ON_CTRL_C.clear()
 
 
-def _json(data) -> None:
+def _json(data: object) -> None:
     print(json.dumps(data, indent=2, default=str))
 
 
-def _settings(args):
+def _settings(args: argparse.Namespace) -> SessionSettings:
     from . import SessionSettings
 
     return SessionSettings(provider=args.provider, device_id=args.device_id)
@@ -184,10 +192,10 @@ def _npy_numbers(path: str, name: str) -> list[float]:
 _OUTPUT_WORDS = (("output", "normalize", "output_normalize"), ("output", "as", "output_as"))
 
 
-def _resize_rule(text: str) -> dict:
+def _resize_rule(text: str) -> dict[str, bool | int | float]:
     """--resize 'short_side_min=736,multiple=32', 'long_side_max=960,multiple=32', 'letterbox[,pad=0.5]' or 'none':
     the contract's resize object (checked by the contract's parser, which names the key)."""
-    rule: dict = {}
+    rule: dict[str, bool | int | float] = {}
     for item in (part.strip() for part in text.split(",") if part.strip() and part.strip().lower() != "none"):
         name, sep, value = item.partition("=")
         if name == "letterbox" and not sep:
@@ -202,9 +210,9 @@ def _resize_rule(text: str) -> dict:
     return rule
 
 
-def contract_flags(args) -> dict:
+def contract_flags(args: argparse.Namespace) -> dict[str, Any]:
     """The single contract flags given, as a contract layer (the highest)."""
-    layer: dict = {}
+    layer: dict[str, Any] = {}
     for side in ("input", "output"):
         record = {}
         for key in ("range", "mean", "std"):
@@ -238,13 +246,13 @@ def contract_flags(args) -> dict:
     return layer
 
 
-def _contract(args):
+def _contract(args: argparse.Namespace) -> ModelContract:
     from . import load_contract
 
     return load_contract(args.model, contract_file=getattr(args, "contract", None), overrides=contract_flags(args))
 
 
-def _cmd_info(args) -> int:
+def _cmd_info(args: argparse.Namespace) -> int:
     from . import build_contract, contract_layers, inspect_model, layer_problems
 
     layers = contract_layers(args.model, contract_file=getattr(args, "contract", None), overrides=contract_flags(args))
@@ -272,7 +280,7 @@ def _cmd_info(args) -> int:
     return 0
 
 
-def _sample(paths):
+def _sample(paths: list[str] | None) -> NDArray[np.float32] | None:
     """The first --sample image (what a conversion is judged on), else None."""
     if not paths:
         return None
@@ -281,14 +289,14 @@ def _sample(paths):
     return read_image(paths[0])
 
 
-def _more_samples(paths) -> tuple:
+def _more_samples(paths: list[str] | None) -> tuple[NDArray[np.float32], ...]:
     """The other --sample images: int8 is calibrated on them too."""
     from . import read_image
 
     return tuple(read_image(path) for path in (paths or [])[1:])
 
 
-def _cmd_convert(args) -> int:
+def _cmd_convert(args: argparse.Namespace) -> int:
     from . import ConversionOptions, convert_model_file
 
     options = ConversionOptions(
@@ -320,7 +328,7 @@ def _cmd_convert(args) -> int:
     return 0
 
 
-def _cmd_optimize(args) -> int:
+def _cmd_optimize(args: argparse.Namespace) -> int:
     from . import prepare_model
 
     prepared = prepare_model(
@@ -336,7 +344,7 @@ def _cmd_optimize(args) -> int:
     return 0
 
 
-def _run_settings(args, contract):
+def _run_settings(args: argparse.Namespace, contract: ModelContract) -> RunSettings:
     from . import RunSettings
 
     return RunSettings(
@@ -349,7 +357,7 @@ def _run_settings(args, contract):
     )
 
 
-def _exr(args):
+def _exr(args: argparse.Namespace) -> ExrOptions | None:
     """EXR storage from the options; what is not given follows each input frame."""
     from . import ExrOptions
 
@@ -362,7 +370,7 @@ def _exr(args):
     )
 
 
-def pass_mapping(args) -> dict[str, str]:
+def pass_mapping(args: argparse.Namespace) -> dict[str, str]:
     """Repeated `--pass INPUT=PASS` (or comma-separated pairs); either Blender spelling of a pass works."""
     from . import parse_mapping
 
@@ -379,18 +387,20 @@ def _error(reason: object) -> None:
     print(f"error: {lines[0]}{more}", file=sys.stderr)
 
 
-def _fp32_reference(args, prepared, sample, contract):
+def _fp32_reference(
+    args: argparse.Namespace, prepared: PreparedModel, sample: NDArray[np.float32] | None, contract: ModelContract
+) -> PreparedModel | None:
     """The fp32 model to check a reduced-precision model's first full output against, by the engine's one
     re-check policy (engine.batch.accuracy_check.fp32_reference); None when nothing is re-checked."""
     from . import fp32_reference, prepare_model
 
-    def prepare_fp32():
+    def prepare_fp32() -> PreparedModel:
         return prepare_model(args.model, Precision.FP32, _settings(args), args.cache_dir, contract=contract)
 
     return fp32_reference(prepared, sample, prepare_fp32)
 
 
-def _print_notes(prepared) -> None:
+def _print_notes(prepared: PreparedModel) -> None:
     """What the user should know about how the model was prepared (an unusable cache, say)."""
     for warning in prepared.warnings:
         print(f"note: {warning}", file=sys.stderr)
@@ -399,7 +409,7 @@ def _print_notes(prepared) -> None:
         print(f"note: int8 calibrated ({calibration.method}) on {calibration.data}", file=sys.stderr)
 
 
-def _mapping_notes(args, prepared) -> list[str]:
+def _mapping_notes(args: argparse.Namespace, prepared: PreparedModel) -> list[str]:
     """--pass entries for inputs the model lacks, said on stderr and returned for the JSON's notes: ignored
     silently, a typo or the wrong model would pass for a working setup."""
     from . import mapping_warning
@@ -411,7 +421,7 @@ def _mapping_notes(args, prepared) -> list[str]:
     return [warning]
 
 
-def _cmd_run(args) -> int:
+def _cmd_run(args: argparse.Namespace) -> int:
     from . import combined_layer, image_size, needs_sample, prepare_model, process_frame, read_layers, same_file
 
     if same_file(args.input, args.output):
@@ -458,7 +468,7 @@ def _cmd_run(args) -> int:
     return 0
 
 
-def _cmd_sequence(args) -> int:
+def _cmd_sequence(args: argparse.Namespace) -> int:
     from . import (
         first_frame_sample,
         frame_path,
@@ -536,7 +546,7 @@ def _size(text: str) -> tuple[int, int]:
     return size
 
 
-def _cmd_advise(args) -> int:
+def _cmd_advise(args: argparse.Namespace) -> int:
     from . import advise_model
 
     if args.pad_channels:
@@ -714,7 +724,7 @@ def _run_args(p: argparse.ArgumentParser, output_alias: bool = False) -> None:
     )
 
 
-def _add_info(sub, help_format) -> None:
+def _add_info(sub: argparse._SubParsersAction[_Parser], help_format: type[argparse.HelpFormatter]) -> None:
     """`info`: describe a model and its contract."""
     info = sub.add_parser(
         "info", formatter_class=help_format, help="describe a model and its effective contract as JSON"
@@ -724,7 +734,7 @@ def _add_info(sub, help_format) -> None:
     info.set_defaults(func=_cmd_info)
 
 
-def _add_convert(sub, help_format) -> None:
+def _add_convert(sub: argparse._SubParsersAction[_Parser], help_format: type[argparse.HelpFormatter]) -> None:
     """`convert`: reduced precision with its accuracy report."""
     convert = sub.add_parser(
         "convert", formatter_class=help_format, help="convert to fp16 or mixed precision and report accuracy"
@@ -758,7 +768,7 @@ def _add_convert(sub, help_format) -> None:
     convert.set_defaults(func=_cmd_convert)
 
 
-def _add_optimize(sub, help_format) -> None:
+def _add_optimize(sub: argparse._SubParsersAction[_Parser], help_format: type[argparse.HelpFormatter]) -> None:
     """`optimize`: fill the cache."""
     optimize = sub.add_parser(
         "optimize", formatter_class=help_format, help="offline-optimize into the cache; print start-up figures"
@@ -774,7 +784,7 @@ def _add_optimize(sub, help_format) -> None:
     optimize.set_defaults(func=_cmd_optimize)
 
 
-def _add_advise(sub, help_format) -> None:
+def _add_advise(sub: argparse._SubParsersAction[_Parser], help_format: type[argparse.HelpFormatter]) -> None:
     """`advise`: Tensor Core eligibility, layout conversions and casts."""
     advise = sub.add_parser(
         "advise", formatter_class=help_format, help="Tensor Core eligibility, layout conversions and casts"
@@ -791,7 +801,7 @@ def _add_advise(sub, help_format) -> None:
     advise.set_defaults(func=_cmd_advise)
 
 
-def _add_run(sub, help_format) -> None:
+def _add_run(sub: argparse._SubParsersAction[_Parser], help_format: type[argparse.HelpFormatter]) -> None:
     """`run`: one image file."""
     run = sub.add_parser("run", formatter_class=help_format, help="run a model on one image file")
     run.add_argument("model", help="the .onnx model")
@@ -801,7 +811,7 @@ def _add_run(sub, help_format) -> None:
     run.set_defaults(func=_cmd_run)
 
 
-def _add_sequence(sub, help_format) -> None:
+def _add_sequence(sub: argparse._SubParsersAction[_Parser], help_format: type[argparse.HelpFormatter]) -> None:
     """`sequence`: a frame sequence."""
     seq = sub.add_parser("sequence", formatter_class=help_format, help="post-process a frame sequence")
     seq.add_argument("model", help="the .onnx model")
@@ -836,7 +846,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 @contextlib.contextmanager
-def _library_chatter_folded(verbose: bool):
+def _library_chatter_folded(verbose: bool) -> Iterator[None]:
     """C libraries (libpng, libtiff, OpenEXR) print their own lines straight to file descriptor 2, on
     top of the error the engine reports for the same problem. Python's stderr keeps the real terminal;
     descriptor 2 goes to a temporary file whose lines are shown only with --verbose."""
@@ -879,10 +889,11 @@ def main(argv: list[str] | None = None) -> int:
         return _main(args)
 
 
-def _main(args) -> int:
+def _main(args: argparse.Namespace) -> int:
     try:
         with _ctrl_c_cancels():
-            return args.func(args)
+            status: int = args.func(args)  # the subcommand's _cmd_* (set_defaults)
+            return status
     except (Cancelled, KeyboardInterrupt):
         _error("cancelled (Ctrl-C); nothing partial was written")
         return CANCELLED_EXIT

@@ -1,0 +1,1 @@
+../../../operators/jobs.py
