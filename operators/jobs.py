@@ -18,6 +18,7 @@ from enum import StrEnum
 from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
+from numpy.typing import NDArray
 
 from ..engine import Cancelled, EngineError, Precision, Progress, Provider, RunSettings
 
@@ -43,7 +44,11 @@ class Job(Protocol):
     def work(self, progress: Progress) -> Result: ...
 
 
-def model_key(path: str) -> tuple | None:
+ModelKey = tuple[str, int, int]
+"""A model file's version: (absolute path, modification time in ns, size)."""
+
+
+def model_key(path: str) -> ModelKey | None:
     try:
         st = os.stat(path)
     except OSError:
@@ -52,7 +57,7 @@ def model_key(path: str) -> tuple | None:
 
 
 # Descriptions for the panel, keyed by (path, mtime, size): draw() only reads this.
-MODEL_INFO: dict[tuple, ModelInfo | str] = {}
+MODEL_INFO: dict[ModelKey, ModelInfo | str] = {}
 
 
 def cached_info(path: str) -> ModelInfo | str | None:
@@ -62,7 +67,7 @@ def cached_info(path: str) -> ModelInfo | str | None:
 
 
 # Model metadata (where a contract can be) by the same key, so draw() reads no model file.
-MODEL_METADATA: dict[tuple, dict[str, str]] = {}
+MODEL_METADATA: dict[ModelKey, dict[str, str]] = {}
 
 
 def model_metadata(path: str) -> dict[str, str] | None:
@@ -111,10 +116,10 @@ class ModelJob:
     provider: Provider
     device_id: int
     cache_dir: str
-    sample: np.ndarray | None = None
+    sample: NDArray[np.float32] | None = None
     contract: ModelContract | None = None
     """The effective contract (the scene's overrides included): constants and validation feeds."""
-    calibration_frames: tuple[np.ndarray, ...] = ()
+    calibration_frames: tuple[NDArray[np.float32], ...] = ()
     """A sequence's next frames, which int8 is calibrated on as well as the sample."""
 
     def session_settings(self) -> SessionSettings:
@@ -131,7 +136,9 @@ class ModelJob:
         return needs_sample(self.precision, self.session_settings(), self.model_path, cache_dir=self.cache_dir)
 
     def with_sample(
-        self, read: Callable[[], np.ndarray], more: Callable[[np.ndarray], tuple[np.ndarray, ...]] | None = None
+        self,
+        read: Callable[[], NDArray[np.float32]],
+        more: Callable[[NDArray[np.float32]], tuple[NDArray[np.float32], ...]] | None = None,
     ) -> ModelJob:
         """This job with a sample image read by `read`, only when the precision that runs needs one; `more` reads
         the frames int8 is also calibrated on (a sequence's next frames), given the sample."""
@@ -198,7 +205,7 @@ class PrepareJob:
 
 @dataclass
 class JobResult:
-    image: np.ndarray
+    image: NDArray[np.float32]
     """HxWx4 float32 in Blender's layout (rows bottom-up), ready for Image.pixels."""
     prepared: PreparedModel
     notes: list[str] = field(default_factory=list)
@@ -218,7 +225,7 @@ def mapping_notes(mapping: dict[str, str], info: ModelInfo) -> list[str]:
     return [warning] if warning else []
 
 
-def _layer_label(layers: dict[str, np.ndarray] | None, array: np.ndarray, fallback: str) -> str:
+def _layer_label(layers: dict[str, NDArray[np.float32]] | None, array: NDArray[np.float32], fallback: str) -> str:
     """The pass name of `array` in `layers` ('ViewLayer.Diffuse Color' -> 'Diffuse Color'; '' -> 'Combined')."""
     for name, layer in (layers or {}).items():
         if layer is array:
@@ -229,12 +236,12 @@ def _layer_label(layers: dict[str, np.ndarray] | None, array: np.ndarray, fallba
 @dataclass(kw_only=True)
 class ImageJob:
     model: ModelJob
-    image: np.ndarray
+    image: NDArray[np.float32]
     """HxWxC float32 top-down: the first model input."""
     output_name: str
     colorspace: str
     run: RunSettings = field(default_factory=lambda: RunSettings(blender_rgba=True))
-    layers: dict[str, np.ndarray] | None = None
+    layers: dict[str, NDArray[np.float32]] | None = None
     """Render passes by name; other model inputs are taken from here through `mapping`."""
     mapping: dict[str, str] = field(default_factory=dict)
     source_name: str = ""
@@ -246,7 +253,7 @@ class ImageJob:
         """The model inputs given data, not colour (RunSettings.data_inputs): every one for a data image."""
         return frozenset(t.name for t in info.image_inputs) if self.data else frozenset()
 
-    def inputs(self, info: ModelInfo) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    def inputs(self, info: ModelInfo) -> tuple[NDArray[np.float32], dict[str, NDArray[np.float32]]]:
         """The first model input and the others, from `layers` by `mapping` or by their default passes."""
         from ..engine import select_inputs
 
@@ -255,7 +262,7 @@ class ImageJob:
             return self.image, {}
         return self.image, select_inputs(self.layers or {"": self.image}, names, self.mapping)[1]
 
-    def bindings(self, info: ModelInfo, image: np.ndarray, extra: dict[str, np.ndarray]) -> list[str]:
+    def bindings(self, info: ModelInfo, image: NDArray[np.float32], extra: dict[str, NDArray[np.float32]]) -> list[str]:
         """'input <- source' for each model input, for the panel."""
         names = [t.name for t in info.image_inputs]
         source = f"image '{self.source_name}'" if self.source_name else "the image"
@@ -287,7 +294,7 @@ class ImageJob:
 class RenderJob(ImageJob):
     """Like ImageJob, but the first input is picked from the passes once the model is known."""
 
-    def inputs(self, info: ModelInfo) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    def inputs(self, info: ModelInfo) -> tuple[NDArray[np.float32], dict[str, NDArray[np.float32]]]:
         from ..engine import select_inputs
 
         return select_inputs(self.layers or {}, [t.name for t in info.image_inputs], self.mapping)
@@ -313,14 +320,14 @@ class BenchmarkJob:
     """Times the model at each precision on one image (median of `repeats` after a warm-up run)."""
 
     model: ModelJob
-    image: np.ndarray
+    image: NDArray[np.float32]
     """HxWxC float32 top-down: the first model input (of a render, its Combined pass)."""
     repeats: int
-    layers: dict[str, np.ndarray] | None = None
+    layers: dict[str, NDArray[np.float32]] | None = None
     """Render passes, cropped like `image`: the model's inputs are picked from them as Run on Render picks them."""
     mapping: dict[str, str] = field(default_factory=dict)
 
-    def inputs(self, info: ModelInfo) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    def inputs(self, info: ModelInfo) -> tuple[NDArray[np.float32], dict[str, NDArray[np.float32]]]:
         """The first model input and the others: from the passes as RenderJob picks them, or the image alone."""
         from ..engine import select_inputs
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import onnx
@@ -32,6 +34,9 @@ from ..model.records import ModelInfo
 from ..options import Device, OptLevel, Precision
 from ..runtime.prepared import PreparedModel
 from .records import CastAdvice, CastReason, LayoutConversion
+
+if TYPE_CHECKING:
+    from ..runtime.sessions import SessionSettings
 
 MAC_OPS = ("Conv", "ConvTranspose", "MatMul", "Gemm")
 LAYOUT_OPS = ("Transpose", "ReorderInput", "ReorderOutput")
@@ -206,10 +211,11 @@ def _initializers(model: onnx.ModelProto) -> dict[str, onnx.TensorProto]:
     return {init.name: init for init in model.graph.initializer}
 
 
-def _attr(node: onnx.NodeProto, name: str, default):
+def _attr(node: onnx.NodeProto, name: str, default: int) -> int:
     for a in node.attribute:
         if a.name == name:
-            return onnx.helper.get_attribute_value(a)
+            value: int = onnx.helper.get_attribute_value(a)  # the integer attributes read here (group, transB, to)
+            return value
     return default
 
 
@@ -239,7 +245,7 @@ def _shapes(model: onnx.ModelProto) -> dict[str, list[int]]:
     return shapes
 
 
-def _channels_and_macs(node, shapes) -> tuple[int | None, int | None, int]:
+def _channels_and_macs(node: onnx.NodeProto, shapes: dict[str, list[int]]) -> tuple[int | None, int | None, int]:
     w = shapes.get(node.input[1], []) if len(node.input) > 1 else []
     out = shapes.get(node.output[0], [])
     if node.op_type == "Conv" and len(w) >= 3:
@@ -260,7 +266,7 @@ def _channels_and_macs(node, shapes) -> tuple[int | None, int | None, int]:
     return None, None, 0
 
 
-def _weight_dtype(node, inits, float_nodes: set[str]) -> str:
+def _weight_dtype(node: onnx.NodeProto, inits: dict[str, onnx.TensorProto], float_nodes: set[str]) -> str:
     if node.name in float_nodes:
         return "fp32"
     weight = inits.get(node.input[1]) if len(node.input) > 1 else None
@@ -269,7 +275,7 @@ def _weight_dtype(node, inits, float_nodes: set[str]) -> str:
     return "fp32"
 
 
-def _verdict(op: str, cin, cout, dtype: str) -> tuple[bool, str]:
+def _verdict(op: str, cin: int | None, cout: int | None, dtype: str) -> tuple[bool, str]:
     if cin is None or cout is None:
         return False, f"{op}: channel counts unknown (weights are not constant); cannot judge"
     if dtype != "fp16":
@@ -372,8 +378,8 @@ def profile_layout_share(trace_path: str) -> float:
 def advise_model(
     model_path: str,
     precision: Precision | str = Precision.AUTO,
-    settings=None,
-    cache_dir=None,
+    settings: SessionSettings | None = None,
+    cache_dir: str | Path | None = None,
     size: tuple[int, int] = (1080, 1920),
     profile: bool = False,
     prepared: PreparedModel | None = None,
@@ -393,7 +399,8 @@ def advise_model(
         # The graph prepare_model converted and checked, cached beside the optimized model: no second conversion.
         source = load_model(prepared.converted_model)
     elif prepared.precision != Precision.FP32:
-        from ..precision.convert import ConversionOptions, convert_model
+        from ..precision.convert import convert_model
+        from ..precision.records import ConversionOptions
         from ..precision.validation_feeds import sample_feeds
 
         # Only when the cache could not be written.
@@ -417,7 +424,9 @@ def advise_model(
     )
 
 
-def _profiled_layout_share(optimized_model: str, prepared: PreparedModel, settings, size: tuple[int, int]) -> float:
+def _profiled_layout_share(
+    optimized_model: str, prepared: PreparedModel, settings: SessionSettings, size: tuple[int, int]
+) -> float:
     """Share of one run's node time spent in layout conversions, from an onnxruntime profile of the optimized model."""
     import tempfile
 

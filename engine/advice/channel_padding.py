@@ -91,7 +91,7 @@ class Padding:
         return f"padded {len(self.padded)} Conv nodes" + (f" (not padded: {why})" if why else "")
 
 
-def _pad(node: onnx.NodeProto, convs: list[onnx.NodeProto], inits: dict, multiple: int) -> None:
+def _pad(node: onnx.NodeProto, convs: list[onnx.NodeProto], inits: dict[str, onnx.TensorProto], multiple: int) -> None:
     weight = numpy_helper.to_array(inits[node.input[1]])
     extra = _round_up(weight.shape[0], multiple) - weight.shape[0]
     inits[node.input[1]].CopyFrom(

@@ -19,6 +19,7 @@ from pathlib import Path
 from types import MappingProxyType
 
 import numpy as np
+from numpy.typing import NDArray
 
 from ..errors import Cancelled, ConversionError, EngineError, ImageError
 from ..image.colour import from_rec709, to_rec709
@@ -35,7 +36,8 @@ from ..image.files import (
     write_layers_like,
 )
 from ..image.passes import data_inputs, find_pass, select_inputs
-from ..inference.pipeline import RunResult, RunSettings, run_image
+from ..inference.pipeline import RunResult, run_image
+from ..inference.settings import RunSettings
 from ..json_values import (
     Json,
     bool_from_json,
@@ -207,19 +209,19 @@ _SCENE_LINEAR = (".exr", ".hdr")
 class _Frame:
     """One frame read for the model, and how its result is stored."""
 
-    image: np.ndarray
-    extra: dict[str, np.ndarray]
+    image: NDArray[np.float32]
+    extra: dict[str, NDArray[np.float32]]
     settings: RunSettings
     """The run's settings with this frame's data inputs (its normal, depth... passes: never converted)."""
     result_space: WorkingSpace
     """The result's colour space (a data result is never converted: Rec.709 stands for 'as it is')."""
     motion: Motion | None = None
     """Blender's Vector pass, when the frame has one (the temporal measure and blend follow it)."""
-    depth: np.ndarray | None = None
+    depth: NDArray[np.float32] | None = None
     header: FrameHeader = FrameHeader(0, None)
     """The source frame's header, read once: its working space, and how its result is stored (`_write_like`)."""
 
-    def state(self, frame: int, output: np.ndarray) -> FrameState:
+    def state(self, frame: int, output: NDArray[np.float32]) -> FrameState:
         return FrameState(frame, self.image, output, self.motion, self.depth)
 
 
@@ -253,7 +255,11 @@ def _data_result(settings: RunSettings) -> bool:
 
 
 def _load(
-    path: str, pass_inputs: Mapping[str, str], input_names: list[str], settings: RunSettings, layers=None
+    path: str,
+    pass_inputs: Mapping[str, str],
+    input_names: list[str],
+    settings: RunSettings,
+    layers: dict[str, NDArray[np.float32]] | None = None,
 ) -> _Frame:
     layers = layers if layers is not None else read_layers(path)
     try:
@@ -300,11 +306,11 @@ def _record_failure(tally: _Tally, frame: int, exc: BaseException) -> None:
 def _write_like(
     src: str,
     dst: str,
-    image,
+    image: NDArray[np.float32],
     exr: ExrOptions | None,
     space: WorkingSpace = WorkingSpace.REC709,
     header: FrameHeader | None = None,
-):
+) -> list[str]:
     """Write `dst` stored like its source frame (EXR depth and codec), except where `exr` says. A
     multilayer EXR frame written to an EXR keeps its other passes (unless `exr.keep_passes` is False):
     the next step of a pipeline expects the layout it rendered. `space`: the result's colour space; a display
@@ -320,28 +326,45 @@ def _write_like(
     return write_image(dst, image, exr.over(header.exr))
 
 
-def _tracked(tracker: Tracker, loaded: _Frame, frame: int, output, prime) -> np.ndarray:
+def _tracked(
+    tracker: Tracker, loaded: _Frame, frame: int, output: NDArray[np.float32], prime: partial[None]
+) -> NDArray[np.float32]:
     """The output to write: measured against the frame before, and blended with it when asked (`prime` first
     gives the tracker that frame when it has not seen it)."""
     prime(frame=frame)
     return tracker.step(loaded.state(frame, output))
 
 
-def _write_new(src: str, dst: str, image, exr: ExrOptions | None, frame: _Frame) -> list[str]:
+def _write_new(src: str, dst: str, image: NDArray[np.float32], exr: ExrOptions | None, frame: _Frame) -> list[str]:
     """`_write_like` into a folder made first if needed (the sequence's writer thread)."""
     Path(dst).parent.mkdir(parents=True, exist_ok=True)
     return _write_like(src, dst, image, exr, frame.result_space, frame.header)
 
 
-def _recheck(reference, prepared, image, extra, output, settings: RunSettings) -> None:
+def _recheck(
+    reference: PreparedModel | None,
+    prepared: PreparedModel,
+    image: NDArray[np.float32],
+    extra: dict[str, NDArray[np.float32]],
+    output: NDArray[np.float32],
+    settings: RunSettings,
+) -> None:
     """The first full output of a reduced-precision model against fp32 (see accuracy_check)."""
     if reference is not None and recheck_affordable(image):
         recheck_against_fp32(reference, image, extra, output, settings, str(prepared.precision))
 
 
 def _run_and_write(
-    prepared, frame: _Frame, src: str, dst: str, progress: Progress, exr=None, reference=None, tracker=None, number=0
-):
+    prepared: PreparedModel,
+    frame: _Frame,
+    src: str,
+    dst: str,
+    progress: Progress,
+    exr: ExrOptions | None = None,
+    reference: PreparedModel | None = None,
+    tracker: Tracker | None = None,
+    number: int = 0,
+) -> RunResult:
     """Run one loaded frame and write it; with `tracker` (a sequence's), the output goes through its measure and
     blend first (frame `number`)."""
     Path(dst).parent.mkdir(parents=True, exist_ok=True)
@@ -355,7 +378,14 @@ PRIMING_FRAMES = 2
 """The blend's window reaches two frames back (batch/temporal.py): a chunk runs (not writes) those two first."""
 
 
-def _prime(tracker: Tracker, prepared, input_pattern: str, frame: int, pass_inputs, settings: RunSettings) -> None:
+def _prime(
+    tracker: Tracker,
+    prepared: PreparedModel,
+    input_pattern: str,
+    frame: int,
+    pass_inputs: Mapping[str, str],
+    settings: RunSettings,
+) -> None:
     """Give the temporal blend the frames before `frame` when it has not seen them (a farm chunk's first frame, or
     one after a gap): they are run, not written, so the chunk's pixels are those of one long run. Nothing to do
     without a blend; a frame before that is missing or fails leaves the window shorter, as in a long run."""
@@ -383,7 +413,7 @@ def _clean_temps(folder: str) -> None:
 class _FrameProgress(Progress):
     """Maps one frame's tile progress into the sequence's fraction and shares its cancel flag."""
 
-    def __init__(self, parent: Progress, index: int, total: int, frame: int):
+    def __init__(self, parent: Progress, index: int, total: int, frame: int) -> None:
         super().__init__()
         self._cancel = parent._cancel
         self._parent, self._index, self._total, self._frame = parent, index, total, frame
@@ -394,17 +424,17 @@ class _FrameProgress(Progress):
 
 
 def process_frame(
-    prepared,
+    prepared: PreparedModel,
     src: str,
     dst: str,
     settings: RunSettings,
-    pass_inputs=None,
-    progress=None,
-    exr=None,
-    reference=None,
+    pass_inputs: Mapping[str, str] | None = None,
+    progress: Progress | None = None,
+    exr: ExrOptions | None = None,
+    reference: PreparedModel | None = None,
     *,
-    layers: dict[str, np.ndarray] | None = None,
-):
+    layers: dict[str, NDArray[np.float32]] | None = None,
+) -> RunResult:
     """Run one image file into another. With `reference` (the fp32 model), a reduced-precision result
     outside tolerance of fp32 on this image raises ConversionError and nothing is written. `layers`: the file's
     `read_layers`, when the caller read them already (to calibrate or judge a conversion on it): not decoded twice."""
@@ -412,7 +442,7 @@ def process_frame(
     return _run_and_write(prepared, frame, src, dst, progress or SILENT, exr, reference)
 
 
-def first_frame_sample(input_pattern: str, frames: list[int]):
+def first_frame_sample(input_pattern: str, frames: list[int]) -> NDArray[np.float32] | None:
     """The first frame on disk of a sequence (its combined layer), for validating a reduced-precision
     conversion on the pixels being processed; None when none of the first few frames can be read."""
     from ..image.files import read_image
@@ -432,14 +462,16 @@ CALIBRATION_FRAMES = 3
 coming on, the camera turning) must fit the ranges calibration sets."""
 
 
-def next_frames_sample(input_pattern: str, frames: list[int], first: np.ndarray | None) -> tuple[np.ndarray, ...]:
+def next_frames_sample(
+    input_pattern: str, frames: list[int], first: NDArray[np.float32] | None
+) -> tuple[NDArray[np.float32], ...]:
     """The frames after the first of a sequence, up to CALIBRATION_FRAMES in all, of the first's size (their
     combined layer), for int8 calibration; () without a first frame. A frame that cannot be read is passed over."""
     from ..image.files import read_image
 
     if first is None:
         return ()
-    more: list[np.ndarray] = []
+    more: list[NDArray[np.float32]] = []
     for frame in frames[1 : 4 * CALIBRATION_FRAMES]:
         path = frame_path(input_pattern, frame)
         if len(more) == CALIBRATION_FRAMES - 1:
@@ -502,7 +534,7 @@ class _Writes:
     stages: the next frame is read, the current one runs, the previous one is written (EXR compression costs about
     as much as a small model's inference). Writes are bounded: at most MAX_PENDING_WRITES results wait in memory."""
 
-    def __init__(self, tally: _Tally, stop_on_error: bool):
+    def __init__(self, tally: _Tally, stop_on_error: bool) -> None:
         self.tally, self.stop_on_error = tally, stop_on_error
         self.pending: list[tuple[int, Future[list[str]]]] = []
 
@@ -523,7 +555,14 @@ class _Writes:
 class _Prefetch:
     """Frames read one ahead, on a thread of their own, while the current one runs."""
 
-    def __init__(self, reader: ThreadPoolExecutor, sources: list[str], pass_inputs: dict[str, str], names, settings):
+    def __init__(
+        self,
+        reader: ThreadPoolExecutor,
+        sources: list[str],
+        pass_inputs: dict[str, str],
+        names: list[str],
+        settings: RunSettings,
+    ) -> None:
         self.reader, self.sources, self.pass_inputs, self.names = reader, sources, pass_inputs, names
         self.settings = settings
         self.pending = reader.submit(_load, sources[0], pass_inputs, names, settings) if sources else None
@@ -539,7 +578,14 @@ class _Prefetch:
         return current.result()
 
 
-def _run_checked(prepared, image, extra, settings: RunSettings, progress: Progress, reference) -> RunResult:
+def _run_checked(
+    prepared: PreparedModel,
+    image: NDArray[np.float32],
+    extra: dict[str, NDArray[np.float32]],
+    settings: RunSettings,
+    progress: Progress,
+    reference: PreparedModel | None,
+) -> RunResult:
     """One frame's run, stopped if cancelled meanwhile, and (the first frame of a reduced precision) re-checked
     against fp32 before anything is written."""
     result = run_image(prepared, image, extra, settings, progress)

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import onnx
+from numpy.typing import NDArray
 
 from ..errors import ModelError
 from ..options import Layout
@@ -77,7 +78,7 @@ def _batch(images: list[TensorInfo]) -> int:
 
 def _feeds(
     images: list[TensorInfo], others: list[TensorInfo], constants: Constants, h: int, w: int, batch: int = 1
-) -> dict[str, np.ndarray]:
+) -> dict[str, NDArray[np.generic]]:
     rng = np.random.default_rng(0)
     feeds = {}
     for t in images:
@@ -90,11 +91,11 @@ def _feeds(
     return feeds
 
 
-def _out_hw(out: np.ndarray, layout: Layout | None) -> tuple[int, int]:
+def _out_hw(out: NDArray[np.generic], layout: Layout | None) -> tuple[int, int]:
     return (out.shape[2], out.shape[3]) if layout == "NCHW" else (out.shape[1], out.shape[2])
 
 
-def _resolve_output(t: TensorInfo, value: np.ndarray) -> TensorInfo:
+def _resolve_output(t: TensorInfo, value: NDArray[np.generic]) -> TensorInfo:
     """Symbolic dimensions: `t` with the layout and channels as the probe run gave them."""
     if t.is_image or value.ndim != 4 or not is_float(t):
         return t
@@ -125,7 +126,9 @@ def _unresolved_images(inputs: list[TensorInfo], constants: Constants | None = N
     ]
 
 
-def _resolve_inputs(session, inputs: list[TensorInfo], constants: Constants) -> list[TensorInfo]:
+def _resolve_inputs(
+    session: onnxruntime.InferenceSession, inputs: list[TensorInfo], constants: Constants
+) -> list[TensorInfo]:
     """`inputs`, the symbolic-channel 4-D ones given the first layout and channel count the model runs with (left
     as they are, not images, when it runs with none)."""
     unresolved = {t.name for t in _unresolved_images(inputs, constants)}
@@ -151,8 +154,8 @@ def _no_image_input(inputs: list[TensorInfo]) -> ModelError:
 
 
 def _first_run(
-    run: Callable[[int, int], list[np.ndarray] | None], fixed: tuple[int, int] | None, batch: int
-) -> tuple[int, int, list[np.ndarray]]:
+    run: Callable[[int, int], list[NDArray[np.generic]] | None], fixed: tuple[int, int] | None, batch: int
+) -> tuple[int, int, list[NDArray[np.generic]]]:
     """The model run once: at its fixed size, else at 64x64 (or 256x256 for a model that needs more)."""
     if fixed:
         results = run(*fixed)
@@ -167,7 +170,7 @@ def _first_run(
 
 
 def _resolve_outputs(
-    declared: list[TensorInfo], results: list[np.ndarray], base_h: int
+    declared: list[TensorInfo], results: list[NDArray[np.generic]], base_h: int
 ) -> tuple[list[TensorInfo], int]:
     """The outputs with their layouts, channels and scales from a run; the index of the first image-like one."""
     outputs = []
@@ -213,10 +216,11 @@ def describe_model(model: onnx.ModelProto, constants: Constants | None = None) -
     if fixed and len(sizes) > 1:
         raise ModelError("model's image inputs disagree on size; cannot feed them one picture")
 
-    def run(h: int, w: int) -> list[np.ndarray] | None:
+    def run(h: int, w: int) -> list[NDArray[np.generic]] | None:
         feeds = _feeds(images, others, constants, h, w, batch)  # a constant that cannot be fed is the user's error
         try:
-            return session.run(None, feeds)
+            outputs: list[NDArray[np.generic]] = session.run(None, feeds)
+            return outputs
         except Exception:  # noqa: BLE001 - a refused size is the answer we are probing for
             return None
 
@@ -270,9 +274,10 @@ def _with_radius(
     )
     fixed = {t.name: constant_feed(t, tuple(constants.get(t.name, (0.0,)))) for t in others}
 
-    def run(feeds: dict[str, np.ndarray]) -> np.ndarray:
+    def run(feeds: dict[str, NDArray[np.generic]]) -> NDArray[np.generic]:
         batched = {name: np.repeat(value, info.batch, axis=0) for name, value in feeds.items()}
-        return session.run(None, {**batched, **fixed})[out_index][:1]
+        first: NDArray[np.generic] = session.run(None, {**batched, **fixed})[out_index][:1]
+        return first
 
     return replace(info, receptive_radius=receptive_radius(model, run, spec, out.name))
 

@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.typing import NDArray
 
 from ..errors import ModelError
 from ..json_values import (
@@ -225,7 +226,7 @@ def is_float(t: TensorInfo) -> bool:
     return t.dtype.startswith("float")
 
 
-def constant_feed(t: TensorInfo, value: tuple[float, ...]) -> np.ndarray:
+def constant_feed(t: TensorInfo, value: tuple[float, ...]) -> NDArray[np.generic]:
     """A non-image input filled with a contract constant (one value, or one per element of the last axis)."""
     shape = t.fixed_shape()
     if len(value) == 1:

@@ -33,7 +33,7 @@ class CacheUnavailable(OSError):
     """The cache folder cannot be written (read-only, full, not a folder)."""
 
 
-def cache_key(parts: dict) -> str:
+def cache_key(parts: Json) -> str:
     return sha256_bytes(json.dumps({"format": FORMAT, **parts}, sort_keys=True, default=str).encode())[:32]
 
 
@@ -185,7 +185,7 @@ class ModelCache:
     def _record_path(self, key: str) -> Path:
         return self.root / f"{key}.record.json"
 
-    def read_record(self, key: str) -> dict | None:
+    def read_record(self, key: str) -> Json | None:
         """A record write_record stored (a measured verdict, a refusal): no model, only JSON checked against its
         own SHA-256. None when there is none; a damaged one is removed (it is measured or judged again)."""
         path = self._record_path(key)
@@ -206,9 +206,9 @@ class ModelCache:
             return None
         return record
 
-    def write_record(self, key: str, record: dict) -> None:
+    def write_record(self, key: str, record: Json) -> None:
         """Store `record` under `key` atomically; CacheUnavailable when the folder cannot be written."""
-        data: dict = {"record": json.loads(json.dumps(record, default=str))}
+        data: Json = {"record": json.loads(json.dumps(record, default=str))}
         data["meta_sha256"] = _meta_digest(data)
         try:
             self.root.mkdir(parents=True, exist_ok=True)
