@@ -359,7 +359,7 @@ def write_image(path: str | os.PathLike[str], image: NDArray[np.float32], exr: E
     spec = oiio.ImageSpec(w, h, c, fmt)
     spec.attribute("oiio:UnassociatedAlpha", 1)
     if suffix == ".exr" and exr is not None:
-        spec.attribute("compression", exr.codec or "zip")  # `over` has set it; None is only its type's
+        spec.attribute("compression", exr.codec or "zip")  # `over` above always sets a codec
         if exr.colour_interop:
             spec.attribute("colorInteropID", exr.colour_interop)
     spec.channelnames = tuple("RGBA"[:c]) if c in (3, 4) else (("Y", "A")[:c] if c <= 2 else spec.channelnames)
