@@ -112,7 +112,7 @@ def _chunks_gap(fd: int, header: ScanlineHeader, file_size: int) -> str:
     return ""
 
 
-def scanline_exr_gap(path: str | os.PathLike, width: int, height: int, channels: int) -> str | None:
+def scanline_exr_gap(path: str | os.PathLike[str], width: int, height: int, channels: int) -> str | None:
     """Why the single-part scanline EXR at `path` is not a whole `width` x `height` image of `channels` channels
     ("" when it is); None when it is not such a file (the caller decodes it)."""
     fd = os.open(Path(path), os.O_RDONLY)
