@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
 
+from ..json_values import Json
 from ..model.contract import ContractError, ResizeRule
 from ..model.records import ModelInfo
 from ..options import Fit, FitChoice
@@ -48,7 +48,7 @@ class TilingReport:
     letterbox: Letterbox | None = None
     """Where the resized picture sat in a letterboxed model input (the contract's `resize.letterbox`)."""
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> Json:
         return {
             "fit": str(self.fit),
             "requested_fit": str(self.requested),
