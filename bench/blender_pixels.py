@@ -27,7 +27,7 @@ def pixel_path_row(name: str, model: Path, size, settings, cache: Path, repeats:
     image = synthetic_image(h, w, 4)
     source = bpy.data.images.new("bench_source", w, h, alpha=True, float_buffer=True)
     source.pixels.foreach_set(np.ascontiguousarray(image[::-1]).ravel())
-    prepared = prepare_model(model, "fp32", settings, cache)
+    prepared = prepare_model(model, "fp32", settings=settings, cache_dir=cache)
     naive_session, _ = create_session(model.read_bytes(), settings, resolve_provider(settings), "extended")
     whole = RunSettings(tile=0, blender_rgba=True)
 

@@ -34,7 +34,7 @@ def latency_rows(
     rows, reference = [], None
     for precision in precisions:
         SESSIONS.clear()
-        prepared = prepare_model(model, precision, settings, cache, sample=image)
+        prepared = prepare_model(model, precision, settings=settings, cache_dir=cache, sample=image)
         output = run_image(prepared, image).image
         bound_run = lambda p=prepared: run_image(p, image, settings=RunSettings(use_binding=True))  # noqa: E731
         if compare_plain:
@@ -61,7 +61,7 @@ def latency_rows(
 
 def startup_row(name: str, model: Path, precision: str, settings: SessionSettings, cache: Path, repeats: int) -> dict:
     """Online (optimize while loading) vs offline (load the cached optimized model, optimizations off)."""
-    prepared = prepare_model(model, precision, settings, cache)
+    prepared = prepare_model(model, precision, settings=settings, cache_dir=cache)
     choice = resolve_provider(settings)
     from engine.model.channels_last import to_channels_last
     from engine.model.onnx_io import load_model, serialize
@@ -85,11 +85,11 @@ def startup_row(name: str, model: Path, precision: str, settings: SessionSetting
 
     def cold():
         SESSIONS.clear()
-        prepare_model(model, precision, settings, cache.parent / f"cold{next(fresh)}")
+        prepare_model(model, precision, settings=settings, cache_dir=cache.parent / f"cold{next(fresh)}")
 
     def warm():
         SESSIONS.clear()
-        prepare_model(model, precision, settings, cache)
+        prepare_model(model, precision, settings=settings, cache_dir=cache)
 
     miss, hit = paired(cold, warm, repeats)
     return {
@@ -107,7 +107,7 @@ def overhead_row(name: str, model: Path, size, settings: SessionSettings, cache:
     cached session alone (same image, channels-last, as the engine feeds it) and the whole run_image; and
     tiled (512 px) against whole-image."""
     image = synthetic_image(*size)
-    prepared = prepare_model(model, "fp32", settings, cache)
+    prepared = prepare_model(model, "fp32", settings=settings, cache_dir=cache)
     raw = raw_session(model, str(settings.provider))
     inputs = raw_feeds(raw, image)
     # The engine's session fed as the engine feeds it (its own layout on the CPU, channels-last on CUDA).
@@ -115,12 +115,16 @@ def overhead_row(name: str, model: Path, size, settings: SessionSettings, cache:
     extra = {t.name: image for t in prepared.info.image_inputs[1:]}
     whole = RunSettings(tile=0)
     raw_s, session_s = paired(lambda: raw.run(None, inputs), lambda: prepared.session.run(None, own), repeats)
-    raw_again, ours = paired(lambda: raw.run(None, inputs), lambda: run_image(prepared, image, extra, whole), repeats)
+    raw_again, ours = paired(
+        lambda: raw.run(None, inputs), lambda: run_image(prepared, image, extra=extra, settings=whole), repeats
+    )
     tiles = RunSettings(tile=512)  # overlap from the model's receptive field
     whole_t, tiled = paired(
-        lambda: run_image(prepared, image, extra, whole), lambda: run_image(prepared, image, extra, tiles), repeats
+        lambda: run_image(prepared, image, extra=extra, settings=whole),
+        lambda: run_image(prepared, image, extra=extra, settings=tiles),
+        repeats,
     )
-    result = run_image(prepared, image, extra, tiles)
+    result = run_image(prepared, image, extra=extra, settings=tiles)
     tile_area = result.tiling.covered_ratio if result.tiling else float("nan")
     return {
         "model": name,
@@ -153,7 +157,7 @@ def sequence_row(
     numbers = list(range(1, frames + 1))
     for frame in numbers:
         write_image(folder / f"in_{frame:04d}.exr", synthetic_image(*size, 4, seed=frame))
-    prepared = prepare_model(model, "fp32", settings, cache)
+    prepared = prepare_model(model, "fp32", settings=settings, cache_dir=cache)
     session = raw_session(model, str(settings.provider))
     feeds = [raw_feeds(session, synthetic_image(*size, 3, seed=f)) for f in numbers]
 
@@ -165,8 +169,8 @@ def sequence_row(
         summary = process_sequence(
             prepared,
             str(folder / "in_####.exr"),
-            str(folder / "out" / "####.exr"),
-            numbers,
+            output_pattern=str(folder / "out" / "####.exr"),
+            frames=numbers,
             settings=RunSettings(),
             exr=ExrOptions(codec=codec) if codec else None,
         )
@@ -197,7 +201,7 @@ def _stage_costs(prepared, source: Path, target: Path, codec) -> dict:
     return {
         "read_ms": median_seconds(lambda: read_layers(source), 3) * 1e3,
         "run_ms": median_seconds(lambda: run_image(prepared, image), 3) * 1e3,
-        "write_ms": median_seconds(lambda: write_image(target, result, exr), 3) * 1e3,
+        "write_ms": median_seconds(lambda: write_image(target, result, exr=exr), 3) * 1e3,
     }
 
 

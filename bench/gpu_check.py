@@ -41,9 +41,13 @@ def correctness(found, provider: str, cache: Path) -> list[dict]:
     rows = []
     for name, path in found.items():
         SESSIONS.clear()
-        reference = run_image(prepare_model(path, "fp32", SessionSettings(provider="cpu"), cache), image).image
+        reference = run_image(
+            prepare_model(path, "fp32", settings=SessionSettings(provider="cpu"), cache_dir=cache), image
+        ).image
         for precision in ("fp32", "fp16", "amp"):
-            prepared = prepare_model(path, precision, SessionSettings(provider=provider), cache, sample=image)
+            prepared = prepare_model(
+                path, precision, settings=SessionSettings(provider=provider), cache_dir=cache, sample=image
+            )
             acc = compare(reference, run_image(prepared, image).image)
             ok = acc.nonfinite_count == 0 and acc.max_abs_error <= TOLERANCE[precision]
             rows.append(
@@ -70,7 +74,7 @@ def timings(path: Path, name: str, provider: str, cache: Path, sizes, repeats: i
         for precision in ("fp32", "fp16", "amp"):
             SESSIONS.clear()
             settings = SessionSettings(provider=provider, **(extra or {}))
-            prepared = prepare_model(path, precision, settings, cache, sample=image[:256, :256])
+            prepared = prepare_model(path, precision, settings=settings, cache_dir=cache, sample=image[:256, :256])
             bound, plain = paired(
                 lambda p=prepared, i=image: run_image(p, i, settings=RunSettings(use_binding=True)),
                 lambda p=prepared, i=image: run_image(p, i, settings=RunSettings(use_binding=False)),

@@ -47,7 +47,7 @@ def cpu_row() -> dict:
 def _judged_on_crops(model: Path, image, cache: Path) -> str:
     """What `--precision int8` says: the rule on the image's richest crops and extremes, as the engine judges."""
     try:
-        prepare_model(model, "int8", CPU, cache, sample=image)
+        prepare_model(model, "int8", settings=CPU, cache_dir=cache, sample=image)
     except ConversionError as exc:
         return "refused: " + (exc.report.reason if exc.report is not None else str(exc))
     return "passed"
@@ -56,11 +56,11 @@ def _judged_on_crops(model: Path, image, cache: Path) -> str:
 def int8_row(name: str, model: Path, cache: Path, repeats: int, size=SIZE) -> dict:
     """int8 (calibrated on the image, timed whether or not the rule accepts it) against fp32 on one image."""
     image = synthetic_image(*size)
-    fp32 = prepare_model(model, "fp32", CPU, cache)
+    fp32 = prepare_model(model, "fp32", settings=CPU, cache_dir=cache)
     # The same int8 bytes as `--precision int8` makes (calibration does not depend on the rule), made under the
     # timing rule so a model the rule refuses is still timed and its figures shown.
     timing = ConversionOptions(precision="int8", rule=TIMING_RULE)
-    int8 = prepare_model(model, "int8", CPU, cache, sample=image, options=timing)
+    int8 = prepare_model(model, "int8", settings=CPU, cache_dir=cache, sample=image, options=timing)
     reference = run_image(fp32, image, settings=WHOLE).image
     output = run_image(int8, image, settings=WHOLE).image
     fp32_s, int8_s = paired(
@@ -69,7 +69,7 @@ def int8_row(name: str, model: Path, cache: Path, repeats: int, size=SIZE) -> di
     rule = AccuracyRule()
     acc = compare(reference, output, picture_view(reference.shape[2]), rule)
     failures = rule.failures(acc)
-    auto = prepare_model(model, "auto", CPU, cache.parent / f"auto-{model.stem}", sample=image)
+    auto = prepare_model(model, "auto", settings=CPU, cache_dir=cache.parent / f"auto-{model.stem}", sample=image)
     return {
         "model": name,
         "size": f"{size[1]}x{size[0]}",

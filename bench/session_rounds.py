@@ -27,7 +27,7 @@ from .timing import after_pause  # noqa: E402
 
 def session_rounds(name: str, model: Path, size, provider: str, cache: Path, rounds: int) -> dict:
     image = synthetic_image(*size)
-    prepared = prepare_model(model, "fp32", SessionSettings(provider=provider), cache)
+    prepared = prepare_model(model, "fp32", settings=SessionSettings(provider=provider), cache_dir=cache)
     raw = raw_session(model, provider)
     raw_inputs = raw_feeds(raw, image)
     own = prepared.session_feeds(image)

@@ -24,7 +24,7 @@ def _vector(h: int, w: int) -> np.ndarray:
 
 
 def temporal_row(name: str, model: Path, settings: SessionSettings, cache: Path, size, repeats: int) -> dict:
-    prepared = prepare_model(model, "fp32", settings, cache)
+    prepared = prepare_model(model, "fp32", settings=settings, cache_dir=cache)
     h, w = size
     images = [synthetic_image(h, w, 4, seed=seed) for seed in (1, 2)]
     outputs = [run_image(prepared, image, settings=RunSettings()).image for image in images]  # as the model gives them

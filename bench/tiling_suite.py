@@ -40,7 +40,7 @@ def tiling_models(work: Path) -> dict[str, Path]:
 
 def tiling_row(name: str, model: Path, settings: SessionSettings, cache: Path, repeats: int, size=SIZE) -> dict:
     image = synthetic_image(*size)
-    prepared = prepare_model(model, "fp32", settings, cache)
+    prepared = prepare_model(model, "fp32", settings=settings, cache_dir=cache)
     whole, tiles = RunSettings(tile=0), RunSettings(tile=512)
     whole_s, tiled_s = paired(
         lambda: run_image(prepared, image, settings=whole), lambda: run_image(prepared, image, settings=tiles), repeats

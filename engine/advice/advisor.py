@@ -372,6 +372,7 @@ def profile_layout_share(trace_path: str) -> float:
 def advise_model(
     model_path: str,
     precision: Precision | str = Precision.AUTO,
+    *,
     settings=None,
     cache_dir=None,
     size: tuple[int, int] = (1080, 1920),
@@ -386,7 +387,7 @@ def advise_model(
     from ..runtime.sessions import SessionSettings
 
     settings = settings or (prepared.settings if prepared is not None else SessionSettings())
-    prepared = prepared or prepare_model(model_path, precision, settings, cache_dir)
+    prepared = prepared or prepare_model(model_path, precision, settings=settings, cache_dir=cache_dir)
     source = load_model(model_path)
     float_nodes = set(prepared.report.fp32_nodes) if prepared.report else set()
     if prepared.converted_model:

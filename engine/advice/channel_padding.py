@@ -138,7 +138,7 @@ def pad_channels(model: onnx.ModelProto, multiple: int) -> tuple[onnx.ModelProto
     return padded, list(done.padded)
 
 
-def pad_channels_file(model_path: str | os.PathLike[str], multiple: int, out: str | os.PathLike[str]) -> Padding:
+def pad_channels_file(model_path: str | os.PathLike[str], multiple: int, *, out: str | os.PathLike[str]) -> Padding:
     """`padding` on a model file, saved to `out`."""
     from ..model.onnx_io import clamp_ir_version, load_model, save_model
 

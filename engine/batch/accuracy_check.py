@@ -30,7 +30,7 @@ def recheck_affordable(image: np.ndarray) -> bool:
 
 
 def fp32_reference(
-    prepared: PreparedModel, sample: np.ndarray | None, prepare_fp32: Callable[[], PreparedModel]
+    prepared: PreparedModel, sample: np.ndarray | None, *, prepare_fp32: Callable[[], PreparedModel]
 ) -> PreparedModel | None:
     """The one re-check policy (the command line, Blender's operators and the render post-process all call it):
     the first full output is compared with fp32 when the precision that *runs* is fp16 or mixed (the resolved one:
@@ -55,7 +55,7 @@ def recheck_against_fp32(
 ) -> None:
     """Raise ConversionError when `output` (the reduced-precision result for `image`) is outside the accuracy rule
     against the fp32 model `reference` on the same image."""
-    expected = run_image(reference, image, extra, settings).image
+    expected = run_image(reference, image, extra=extra, settings=settings).image
     acc = compare(expected, output, picture_view(expected.shape[2] if expected.ndim == 3 else 1), RULE)
     if failures := RULE.failures(acc):
         raise ConversionError(

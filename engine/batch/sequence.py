@@ -257,8 +257,8 @@ def _load(
 ) -> _Frame:
     layers = layers if layers is not None else read_layers(path)
     try:
-        image, extra = select_inputs(layers, input_names, pass_inputs)
-        data = data_inputs(layers, input_names, pass_inputs)
+        image, extra = select_inputs(layers, input_names, mapping=pass_inputs)
+        data = data_inputs(layers, input_names, mapping=pass_inputs)
     except EngineError as exc:
         raise type(exc)(f"{path}: {exc}") from exc
     header = frame_header(path)
@@ -317,7 +317,7 @@ def _write_like(
     keep = exr.keep_passes is not False and all(Path(p).suffix.lower() == ".exr" for p in (src, dst))
     if keep and header.layers > 1:
         return write_layers_like(src, dst, image, exr)
-    return write_image(dst, image, exr.over(header.exr))
+    return write_image(dst, image, exr=exr.over(header.exr))
 
 
 def _tracked(tracker: Tracker, loaded: _Frame, frame: int, output, prime) -> np.ndarray:
@@ -367,7 +367,7 @@ def _prime(tracker: Tracker, prepared, input_pattern: str, frame: int, pass_inpu
             continue
         try:
             loaded = _load(src, pass_inputs, _input_names(prepared), settings)
-            result = run_image(prepared, loaded.image, loaded.extra, loaded.settings, SILENT)
+            result = run_image(prepared, loaded.image, extra=loaded.extra, settings=loaded.settings, progress=SILENT)
         except FRAME_ERRORS as exc:
             log.info("frame %d: not primed with frame %d (%s)", frame, earlier, exc)
             continue
@@ -396,13 +396,13 @@ class _FrameProgress(Progress):
 def process_frame(
     prepared,
     src: str,
+    *,
     dst: str,
     settings: RunSettings,
     pass_inputs=None,
     progress=None,
     exr=None,
     reference=None,
-    *,
     layers: dict[str, np.ndarray] | None = None,
 ):
     """Run one image file into another. With `reference` (the fp32 model), a reduced-precision result
@@ -432,7 +432,7 @@ CALIBRATION_FRAMES = 3
 coming on, the camera turning) must fit the ranges calibration sets."""
 
 
-def next_frames_sample(input_pattern: str, frames: list[int], first: np.ndarray | None) -> tuple[np.ndarray, ...]:
+def next_frames_sample(input_pattern: str, frames: list[int], *, first: np.ndarray | None) -> tuple[np.ndarray, ...]:
     """The frames after the first of a sequence, up to CALIBRATION_FRAMES in all, of the first's size (their
     combined layer), for int8 calibration; () without a first frame. A frame that cannot be read is passed over."""
     from ..image.files import read_image
@@ -542,7 +542,7 @@ class _Prefetch:
 def _run_checked(prepared, image, extra, settings: RunSettings, progress: Progress, reference) -> RunResult:
     """One frame's run, stopped if cancelled meanwhile, and (the first frame of a reduced precision) re-checked
     against fp32 before anything is written."""
-    result = run_image(prepared, image, extra, settings, progress)
+    result = run_image(prepared, image, extra=extra, settings=settings, progress=progress)
     progress.check()
     _recheck(reference, prepared, image, extra, result.image, settings)
     return result
@@ -551,9 +551,9 @@ def _run_checked(prepared, image, extra, settings: RunSettings, progress: Progre
 def process_sequence(
     prepared: PreparedModel,
     input_pattern: str,
+    *,
     output_pattern: str,
     frames: list[int],
-    *,
     settings: RunSettings | None = None,
     skip_existing: bool = False,
     stop_on_error: bool = False,
@@ -628,6 +628,7 @@ class FrameBatch:
         self,
         prepared: PreparedModel,
         output_pattern: str,
+        *,
         settings: RunSettings | None = None,
         stop_on_error: bool = False,
         pass_inputs: Mapping[str, str] | None = None,

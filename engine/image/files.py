@@ -331,7 +331,7 @@ def _hwc_float32(image: np.ndarray) -> np.ndarray:
     return image[:, :, None] if image.ndim == 2 else image
 
 
-def write_image(path: str | os.PathLike, image: np.ndarray, exr: ExrOptions | None = None) -> list[str]:
+def write_image(path: str | os.PathLike, image: np.ndarray, *, exr: ExrOptions | None = None) -> list[str]:
     """Atomic write; the format follows the extension (`exr` sets an EXR's depth and codec). Never
     leaves a partial file at `path`. Returns notes for the run (values beyond half's range, see fit_half)."""
     oiio = _oiio()

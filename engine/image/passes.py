@@ -158,7 +158,7 @@ def _available(layers: Mapping[str, np.ndarray]) -> str:
 
 
 def select_inputs(
-    layers: Mapping[str, np.ndarray], input_names: list[str], mapping: Mapping[str, str] | None = None
+    layers: Mapping[str, np.ndarray], input_names: list[str], *, mapping: Mapping[str, str] | None = None
 ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     """(first input image, {other input: pass}) for a model whose image inputs are `input_names`.
 
@@ -170,7 +170,7 @@ def select_inputs(
 
 
 def data_inputs(
-    layers: Mapping[str, np.ndarray], input_names: list[str], mapping: Mapping[str, str] | None = None
+    layers: Mapping[str, np.ndarray], input_names: list[str], *, mapping: Mapping[str, str] | None = None
 ) -> frozenset[str]:
     """The model inputs `select_inputs` feeds a data pass (normal, depth, position, ...: `is_data_pass`), which no
     colour-space conversion may touch (RunSettings.data_inputs). Raises what select_inputs raises."""

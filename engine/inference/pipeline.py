@@ -133,6 +133,7 @@ def _budget(prepared: PreparedModel) -> int:
 def run_image(
     prepared: PreparedModel,
     image: np.ndarray,
+    *,
     extra: dict[str, np.ndarray] | None = None,
     settings: RunSettings | None = None,
     progress: Progress | None = None,

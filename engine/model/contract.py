@@ -500,6 +500,7 @@ def metadata_props(data: bytes) -> dict[str, str]:
 def contract_layers(
     model_path: str | os.PathLike[str] | None,
     metadata: Mapping[str, str] | None = None,
+    *,
     contract_file: str | os.PathLike[str] | None = None,
     overrides: Mapping[str, Any] | None = None,
     overrides_source: str = "flags",
@@ -522,12 +523,17 @@ def contract_layers(
 def load_contract(
     model_path: str | os.PathLike[str] | None,
     metadata: Mapping[str, str] | None = None,
+    *,
     contract_file: str | os.PathLike[str] | None = None,
     overrides: Mapping[str, Any] | None = None,
     overrides_source: str = "flags",
 ) -> ModelContract:
     """The effective contract of a model file (see the module docstring for the layers)."""
-    return build_contract(contract_layers(model_path, metadata, contract_file, overrides, overrides_source))
+    return build_contract(
+        contract_layers(
+            model_path, metadata, contract_file=contract_file, overrides=overrides, overrides_source=overrides_source
+        )
+    )
 
 
 def write_sidecar(model_path: str | os.PathLike[str], data: Mapping[str, Any]) -> Path:

@@ -460,6 +460,7 @@ def convert_judged(
 def convert_model_file(
     model_path: str | os.PathLike[str],
     options: ConversionOptions,
+    *,
     sample: np.ndarray | None = None,
     out: str | os.PathLike[str] | None = None,
     contract: ModelContract | None = None,

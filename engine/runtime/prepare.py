@@ -119,6 +119,7 @@ def _request(
 def needs_sample(
     precision: Precision | str,
     settings: SessionSettings | None = None,
+    *,
     model_path: str | Path | None = None,
     size: tuple[int, int] | None = None,
     cache_dir: str | Path | None = None,
@@ -145,13 +146,13 @@ def needs_sample(
 def prepare_model(
     model_path: str | Path,
     precision: Precision | str = Precision.AUTO,
+    *,
     settings: SessionSettings | None = None,
     cache_dir: str | Path | None = None,
     sample: np.ndarray | None = None,
     options: ConversionOptions | None = None,
     contract: ModelContract | None = None,
     progress: Progress | None = None,
-    *,
     size: tuple[int, int] | None = None,
     measure: Measure | None = None,
     calibration_frames: tuple[np.ndarray, ...] = (),

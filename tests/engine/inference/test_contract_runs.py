@@ -45,7 +45,7 @@ def _run(tmp_path, model, image, contract=None, **kw):
     tmp_path.mkdir(parents=True, exist_ok=True)
     path = models.save(model, tmp_path / "m.onnx")
     contract = contract if contract is not None else load_contract(path)
-    prepared = prepare_model(path, "fp32", CPU, tmp_path / "cache", contract=contract)
+    prepared = prepare_model(path, "fp32", settings=CPU, cache_dir=tmp_path / "cache", contract=contract)
     return run_image(prepared, image, settings=RunSettings(contract=contract, **kw))
 
 

@@ -20,7 +20,7 @@ CPU = SessionSettings(provider="cpu")
 @pytest.fixture
 def prepared(model_file, cache_dir):
     def make(name, *args):
-        return prepare_model(model_file(name, *args), "fp32", CPU, cache_dir)
+        return prepare_model(model_file(name, *args), "fp32", settings=CPU, cache_dir=cache_dir)
 
     return make
 

@@ -19,7 +19,7 @@ CPU = SessionSettings(provider="cpu")
 @pytest.fixture
 def prepared(model_file, cache_dir):
     def make(name, precision="fp32"):
-        return prepare_model(model_file(name), precision, CPU, cache_dir)
+        return prepare_model(model_file(name), precision, settings=CPU, cache_dir=cache_dir)
 
     return make
 
@@ -100,16 +100,16 @@ def test_contract_normalization_is_applied_and_inverted(prepared):
 def test_multiple_inputs_by_name_and_by_mapping(prepared):
     prep = prepared("multi_input")
     colour, albedo, normal = (synthetic_image(16, 16, 3, seed=s) for s in (1, 2, 3))
-    by_name = run_image(prep, colour, {"albedo": albedo, "normal": normal}).image
+    by_name = run_image(prep, colour, extra={"albedo": albedo, "normal": normal}).image
     mapped = run_image(
-        prep, colour, {"Diffuse Color": albedo, "Normal": normal}, mapping={"albedo": "Diffuse Color"}
+        prep, colour, extra={"Diffuse Color": albedo, "Normal": normal}, mapping={"albedo": "Diffuse Color"}
     ).image
     np.testing.assert_array_equal(by_name, mapped)
     feeds = {n: _feed(prep, n, a) for n, a in zip(("color", "albedo", "normal"), (colour, albedo, normal), strict=True)}
     direct = from_tensor(prep.session.run(None, feeds)[0], _out_layout(prep))
     np.testing.assert_allclose(by_name, direct, atol=1e-5)
     with pytest.raises(ImageError, match="'albedo' needs an image"):
-        run_image(prep, colour, {"normal": normal})
+        run_image(prep, colour, extra={"normal": normal})
 
 
 def test_odd_size_is_padded_to_the_models_multiple_and_cropped_back(prepared):
@@ -353,7 +353,7 @@ def test_the_plan_and_pixels_do_not_depend_on_the_memory_free_now(model_file, ca
         monkeypatch.setattr(os, "sysconf", _free_pages_say(free))
         monkeypatch.setattr(builtins, "open", _meminfo_says(free))
         SESSIONS.clear()  # a new process: nothing measured before is reused
-        prep = prepare_model(path, "fp32", SessionSettings(provider="cpu"), cache_dir)
+        prep = prepare_model(path, "fp32", settings=SessionSettings(provider="cpu"), cache_dir=cache_dir)
         results.append(run_image(prep, image))
     (busy, idle) = results
     assert busy.tiling is not None and idle.tiling is not None

@@ -52,13 +52,13 @@ def test_a_sequence_logs_its_tiling_first_and_keeps_it_in_the_summary(tmp_path, 
     (tmp_path / "in").mkdir()
     for f in (1, 2):
         write_image(tmp_path / f"in/{f:04d}.exr", synthetic_image(150, 190, 3, seed=f))
-    prepared = prepare_model(model, "fp32", SessionSettings(provider="cpu"), tmp_path / "c")
+    prepared = prepare_model(model, "fp32", settings=SessionSettings(provider="cpu"), cache_dir=tmp_path / "c")
     with caplog.at_level(logging.INFO, logger="engine"):
         summary = process_sequence(
             prepared,
             str(tmp_path / "in/####.exr"),
-            str(tmp_path / "out/####.exr"),
-            [1, 2],
+            output_pattern=str(tmp_path / "out/####.exr"),
+            frames=[1, 2],
             settings=RunSettings(tile=64),
         )
     assert summary.done == (1, 2) and summary.to_json()["tiling"] == summary.tiling
