@@ -17,8 +17,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from engine import SessionSettings, prepare_model  # noqa: E402
-from engine.precision.validation_feeds import synthetic_image  # noqa: E402
+from engine import SessionSettings, prepare_model, synthetic_image  # noqa: E402
 from tests import models  # noqa: E402
 
 from .raw_baseline import raw_feeds, raw_session  # noqa: E402

@@ -16,8 +16,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from engine import RunSettings, SessionSettings, prepare_model, run_image  # noqa: E402
-from engine.precision.validation_feeds import synthetic_image  # noqa: E402
+from engine import RunSettings, SessionSettings, prepare_model, run_image, synthetic_image  # noqa: E402
 from tests import models  # noqa: E402
 
 from .timing import paired  # noqa: E402

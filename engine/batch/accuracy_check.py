@@ -14,7 +14,7 @@ import numpy as np
 from ..errors import ConversionError
 from ..inference.pipeline import RunSettings, run_image
 from ..options import Precision
-from ..precision.accuracy import AccuracyRule, compare, picture_view
+from ..precision.accuracy import AccuracyRule, compare_images
 
 if TYPE_CHECKING:
     from ..runtime.prepare import PreparedModel
@@ -56,7 +56,7 @@ def recheck_against_fp32(
     """Raise ConversionError when `output` (the reduced-precision result for `image`) is outside the accuracy rule
     against the fp32 model `reference` on the same image."""
     expected = run_image(reference, image, extra=extra, settings=settings).image
-    acc = compare(expected, output, picture_view(expected.shape[2] if expected.ndim == 3 else 1), RULE)
+    acc = compare_images(expected, output, rule=RULE)
     if failures := RULE.failures(acc):
         raise ConversionError(
             f"the {precision} model's output on this image differs from fp32 by up to {acc.max_abs_error:.3g} "

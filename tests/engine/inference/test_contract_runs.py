@@ -126,4 +126,4 @@ def test_sidecar_contract_is_picked_up(tmp_path):
 def test_mean_with_the_wrong_channel_count_for_the_model_is_named(tmp_path):
     contract = build_contract([("flags", {"input": {"mean": [0.1, 0.2, 0.3]}})])
     with pytest.raises(ModelError, match=r"contract input\.mean has 3 values; the model's tensor has 1 channels"):
-        _run(tmp_path, models.sr_x2(channels=1), synthetic_image(8, 8, 1), contract)
+        _run(tmp_path, models.sr_x2(channels=1), synthetic_image(8, 8, channels=1), contract)
