@@ -381,7 +381,10 @@ def advise_model(
 ) -> Advice:
     """The whole report for `model_path` as prepared at `precision` on the chosen provider: auto is advised at the
     precision it resolves to (fp32 on a CPU), and the advice says which. `prepared` is the model already prepared
-    at `precision` (the Blender job prepares it first, with the scene's contract): not prepared again."""
+    at `precision` (the Blender job prepares it first, with the scene's contract): not prepared again.
+
+    Raises: ModelError when the model cannot be read, loaded or run on images (ContractError: its contract is
+    wrong); ConversionError when it cannot be prepared at `precision`; ImageError when its inputs cannot be fed."""
     from ..model.onnx_io import load_model
     from ..runtime.prepare import prepare_model
     from ..runtime.sessions import SessionSettings

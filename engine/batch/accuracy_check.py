@@ -39,7 +39,9 @@ def fp32_reference(
 
     int8 is not re-checked: it was calibrated and judged on this very image when it was prepared (its cache key
     holds the image), so the reason for the re-check, a conversion cached after being judged on another image,
-    does not hold; and running fp32 as well would cost more than int8 saves."""
+    does not hold; and running fp32 as well would cost more than int8 saves.
+
+    Raises: what `prepare_fp32` raises (prepare_model's ModelError or ConversionError)."""
     if prepared.precision in (Precision.FP32, Precision.INT8) or sample is None or not recheck_affordable(sample):
         return None
     return prepare_fp32()

@@ -407,7 +407,10 @@ def process_frame(
 ):
     """Run one image file into another. With `reference` (the fp32 model), a reduced-precision result
     outside tolerance of fp32 on this image raises ConversionError and nothing is written. `layers`: the file's
-    `read_layers`, when the caller read them already (to calibrate or judge a conversion on it): not decoded twice."""
+    `read_layers`, when the caller read them already (to calibrate or judge a conversion on it): not decoded twice.
+
+    Raises: ImageError when the file cannot be read or written or its passes fed; ModelError or RuntimeFailure
+    when the model cannot run on it; ConversionError as said above; Cancelled when `progress` is cancelled."""
     frame = _load(src, pass_inputs or {}, _input_names(prepared), settings, layers)
     return _run_and_write(prepared, frame, src, dst, progress or SILENT, exr, reference)
 
@@ -563,14 +566,14 @@ def process_sequence(
     reference: PreparedModel | None = None,
     temporal_blend: float = 0.0,
 ) -> SequenceSummary:
-    """Process `frames` of `input_pattern` into `output_pattern` ('#' runs are frame numbers).
+    """Process `frames` of `input_pattern` into `output_pattern` ('#' runs are frame numbers). A failing frame is
+    recorded in `summary.failed` with the reason and writes nothing; the others go on unless `stop_on_error`. Cancelling
+    through `progress` stops before the next frame or tile (`summary.cancelled`) and keeps only complete files; an
+    output an earlier run finished is never removed. Progress: 'frame 7 processed (3/10)' (or failed). EXR outputs
+    are stored like their sources unless `exr` says. Flicker: `summary.temporal`; blend: batch/temporal.py.
 
-    A failing frame is recorded in `summary.failed` with the reason and writes nothing; the others go on unless
-    `stop_on_error`. Cancelling through `progress` stops before the next frame or tile and keeps only complete
-    files; an output an earlier run finished is never removed. Progress: 'frame 7 processed (3/10)' or 'frame 7
-    failed (3/10)' (written in the background). EXR outputs are stored like their sources unless `exr` says.
-    With `reference` (the fp32 model), the first frame is checked against fp32 before it is written (outside
-    tolerance: ConversionError, nothing written). Flicker: `summary.temporal`; blend: batch/temporal.py."""
+    Raises: ConversionError when the first frame, checked against `reference` (the fp32 model) before it is written, is
+    outside tolerance (no frame is written); EngineError when an output would overwrite its source."""
     settings, progress, pass_inputs = settings or RunSettings(), progress or SILENT, pass_inputs or {}
     tracker, tally = Tracker(temporal_blend), _Tally()
     todo = _frames_to_do(input_pattern, output_pattern, frames, _output_scale(prepared, settings, skip_existing), tally)

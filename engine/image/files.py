@@ -171,7 +171,9 @@ def _split_layers(names: list[str]) -> dict[str, list[int]]:
 
 
 def read_layers(path: str | os.PathLike) -> dict[str, np.ndarray]:
-    """Every layer of every part: {layer name: HxWxC}. Single-layer files give one entry, ''."""
+    """Every layer of every part: {layer name: HxWxC}. Single-layer files give one entry, ''.
+
+    Raises: ImageError when the file is missing, unreadable or too large to decode in the memory at hand."""
     oiio = _oiio()
     path = str(path)
     if not os.path.isfile(path):
@@ -231,6 +233,9 @@ def _decode_srgb(image: np.ndarray) -> np.ndarray:
 
 
 def read_image(path: str | os.PathLike) -> np.ndarray:
+    """The file's picture, HxWxC: the combined layer of a multilayer EXR (see combined_layer).
+
+    Raises: ImageError, as read_layers does."""
     return combined_layer(read_layers(path))
 
 
@@ -333,7 +338,9 @@ def _hwc_float32(image: np.ndarray) -> np.ndarray:
 
 def write_image(path: str | os.PathLike, image: np.ndarray, *, exr: ExrOptions | None = None) -> list[str]:
     """Atomic write; the format follows the extension (`exr` sets an EXR's depth and codec). Never
-    leaves a partial file at `path`. Returns notes for the run (values beyond half's range, see fit_half)."""
+    leaves a partial file at `path`. Returns notes for the run (values beyond half's range, see fit_half).
+
+    Raises: ImageError when the file cannot be written or what reached the disk does not read back whole."""
     oiio = _oiio()
     path = Path(path)
     image = _hwc_float32(image)

@@ -163,7 +163,7 @@ def select_inputs(
     """(first input image, {other input: pass}) for a model whose image inputs are `input_names`.
 
     The first input gets `mapping[input]` or Combined; the others get `mapping[input]`, else the
-    DEFAULT_PASSES for their name. Raises ImageError naming what is missing and what the file has."""
+    DEFAULT_PASSES for their name. Raises: ImageError naming what is missing and what the file has."""
     keys = _select_keys(layers, input_names, mapping)
     first, *others = keys
     return layers[keys[first]], {name: layers[keys[name]] for name in others}
@@ -173,7 +173,7 @@ def data_inputs(
     layers: Mapping[str, np.ndarray], input_names: list[str], *, mapping: Mapping[str, str] | None = None
 ) -> frozenset[str]:
     """The model inputs `select_inputs` feeds a data pass (normal, depth, position, ...: `is_data_pass`), which no
-    colour-space conversion may touch (RunSettings.data_inputs). Raises what select_inputs raises."""
+    colour-space conversion may touch (RunSettings.data_inputs). Raises: ImageError, as select_inputs does."""
     keys = _select_keys(layers, input_names, mapping)
     return frozenset(name for name, key in keys.items() if is_data_pass(key))
 

@@ -158,13 +158,16 @@ def prepare_model(
     calibration_frames: tuple[np.ndarray, ...] = (),
 ) -> PreparedModel:
     """Return a session for `model_path` at `precision`, reusing the cached optimized model when one
-    matches everything it depends on. `sample` (HxWxC) validates conversions (and calibrates int8); raises
-    ConversionError (with `.report`) when the converted model is outside tolerance, and caches no model then. `auto`
+    matches everything it depends on. `sample` (HxWxC) validates conversions (and calibrates int8). `auto`
     runs the fastest precision that passes on the provider that runs it (see `_auto`): on the CPU it may time int8
     against fp32 once, with `measure`, at the size class of `sample` (or `size`, the image's (height, width) when no
     sample is given); None measures with int8_choice.interleaved_medians. `contract` gives the constants for
     non-image inputs and how validation inputs are fed. `progress` follows (and can cancel) a mixed-precision
-    search."""
+    search.
+
+    Raises: ModelError when the model cannot be read, loaded or described (ContractError: the contract is
+    wrong); ConversionError (with `.report`) when a conversion fails or is outside tolerance, and no model is cached
+    then; ImageError when `sample` cannot be fed to the model; Cancelled when `progress` is cancelled."""
     if Precision(precision) == Precision.AUTO:
         shape = sample.shape[:2] if sample is not None else size
         timing = (shape, measure or int8_choice.interleaved_medians)  # read here: tests replace the module's
