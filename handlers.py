@@ -121,16 +121,16 @@ def _start(scene, render: _Render) -> None:
     # also compared with fp32 before anything is written.
     reference = None
     try:
-        reference = fp32_reference(prepared, model.sample, lambda: model.prepare(Precision.FP32))
+        reference = fp32_reference(prepared, model.sample, prepare_fp32=lambda: model.prepare(Precision.FP32))
     except Exception as exc:  # noqa: BLE001 - the check is an extra; the post-process still runs
         _say(f"the first frame is not checked against fp32: {error_text(exc)}")
     exr = ExrOptions(keep_passes=settings.postprocess_keep_passes)
     render.batch = FrameBatch(
         prepared,
         pattern,
-        run,
-        settings.postprocess_stop_on_error,
-        mapping,
+        settings=run,
+        stop_on_error=settings.postprocess_stop_on_error,
+        pass_inputs=mapping,
         reference=reference,
         exr=exr,
         temporal_blend=settings.postprocess_temporal_blend,

@@ -15,7 +15,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from engine.runtime.sessions import SessionSettings  # noqa: E402
+from engine import SessionSettings  # noqa: E402
 from tests import models  # noqa: E402
 
 from .engine_suite import PRECISIONS, latency_rows, memory_row, overhead_row, sequence_row, startup_row  # noqa: E402

@@ -7,11 +7,9 @@ from pathlib import Path
 
 import numpy as np
 
-from engine import RunSettings, run_image
-from engine.precision.validation_feeds import synthetic_image
-from engine.runtime.prepare import prepare_model
-from engine.runtime.sessions import create_session, resolve_provider
+from engine import OptLevel, RunSettings, prepare_model, run_image, synthetic_image
 
+from .raw_baseline import engine_like_session
 from .timing import median_seconds, paired
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -24,11 +22,11 @@ def pixel_path_row(name: str, model: Path, size, settings, cache: Path, repeats:
 
     blender_io = import_extension("operators.blender_io")
     h, w = size
-    image = synthetic_image(h, w, 4)
+    image = synthetic_image(h, w, channels=4)
     source = bpy.data.images.new("bench_source", w, h, alpha=True, float_buffer=True)
     source.pixels.foreach_set(np.ascontiguousarray(image[::-1]).ravel())
-    prepared = prepare_model(model, "fp32", settings, cache)
-    naive_session, _ = create_session(model.read_bytes(), settings, resolve_provider(settings), "extended")
+    prepared = prepare_model(model, "fp32", settings=settings, cache_dir=cache)
+    naive_session = engine_like_session(model, settings, OptLevel.EXTENDED)
     whole = RunSettings(tile=0, blender_rgba=True)
 
     def ours():
@@ -99,7 +97,7 @@ def operator_row(name: str, model: Path, size, provider: str, repeats: int) -> d
         import_extension().register()
         _REGISTERED = True
     h, w = size
-    image = synthetic_image(h, w, 4)
+    image = synthetic_image(h, w, channels=4)
     image[:, :, 3] = 1.0  # an opaque render, as most are: the plain script writes alpha 1 too
     source = bpy.data.images.new("bench_op_source", w, h, alpha=True, float_buffer=True)
     source.pixels.foreach_set(np.ascontiguousarray(image[::-1]).ravel())

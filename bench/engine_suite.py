@@ -5,13 +5,20 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from engine import RunSettings, run_image
-from engine.precision.accuracy import compare
-from engine.precision.validation_feeds import synthetic_image
-from engine.runtime.prepare import SESSIONS, prepare_model
-from engine.runtime.sessions import SessionSettings, create_session, resolve_provider
+from engine import (
+    OptLevel,
+    OutputKind,
+    RunSettings,
+    SessionSettings,
+    compare_images,
+    prepare_model,
+    release_model,
+    resolve_provider,
+    run_image,
+    synthetic_image,
+)
 
-from .raw_baseline import raw_feeds, raw_session
+from .raw_baseline import engine_like_session, raw_feeds, raw_session
 from .timing import median_seconds, paired
 
 PRECISIONS = ("fp32", "fp16", "amp", "auto")
@@ -33,8 +40,7 @@ def latency_rows(
     image = synthetic_image(*size)
     rows, reference = [], None
     for precision in precisions:
-        SESSIONS.clear()
-        prepared = prepare_model(model, precision, settings, cache, sample=image)
+        prepared = prepare_model(model, precision, settings=settings, cache_dir=cache, sample=image)
         output = run_image(prepared, image).image
         bound_run = lambda p=prepared: run_image(p, image, settings=RunSettings(use_binding=True))  # noqa: E731
         if compare_plain:
@@ -43,7 +49,7 @@ def latency_rows(
         else:
             bound, plain = median_seconds(bound_run, repeats, warmup=False), float("nan")
         reference = output if reference is None else reference
-        acc = compare(reference, output)
+        acc = compare_images(reference, output, kind=OutputKind.VALUES)
         rows.append(
             {
                 "model": name,
@@ -56,40 +62,35 @@ def latency_rows(
                 "psnr_db": acc.psnr_db,
             }
         )
+        release_model(prepared)  # the next precision's session is its own, never this one handed out again
     return rows
 
 
 def startup_row(name: str, model: Path, precision: str, settings: SessionSettings, cache: Path, repeats: int) -> dict:
-    """Online (optimize while loading) vs offline (load the cached optimized model, optimizations off)."""
-    prepared = prepare_model(model, precision, settings, cache)
-    choice = resolve_provider(settings)
-    from engine.model.channels_last import to_channels_last
-    from engine.model.onnx_io import load_model, serialize
-
-    # Online start-up of the same graph the cache holds (converted; channels-last where the engine adapts it, on
-    # CUDA), optimized on load.
-    source = load_model(model)
-    if precision != "fp32":
-        from engine.precision.convert import ConversionOptions, convert_model
-        from engine.precision.validation_feeds import sample_feeds
-
-        source, _ = convert_model(source, sample_feeds(prepared.info), ConversionOptions(precision=precision))
-    online_bytes = serialize(to_channels_last(source, prepared.info) if prepared.channels_last else source)
+    """Online (optimize while loading) vs offline (load the cached optimized model, optimizations off), each session
+    built by onnxruntime with the engine's session options (raw_baseline.engine_like_session)."""
+    prepared = prepare_model(model, precision, settings=settings, cache_dir=cache)
+    release_model(prepared)  # the prepares timed below start from the file cache, not from this process's memory
+    # Online start-up of the graph the cache holds before optimization: the converted graph the engine keeps beside
+    # the optimized model, or the model itself in fp32. (On CUDA the engine also gives the graph channels-last
+    # inputs and outputs, a Transpose at each edge, which this graph lacks.)
+    if precision != "fp32" and prepared.converted_model is None:
+        raise RuntimeError(f"the cache holds no converted {precision} graph of {model}: is {cache} writable?")
+    online_bytes = Path(prepared.converted_model or model).read_bytes()
+    level = resolve_provider(settings).level(settings)
     online, offline = paired(
-        lambda: create_session(online_bytes, settings, choice, choice.level(settings)),
-        lambda: create_session(prepared.optimized_model, settings, choice, "disabled"),
+        lambda: engine_like_session(online_bytes, settings, level),
+        lambda: engine_like_session(str(prepared.optimized_model), settings, OptLevel.DISABLED),
         repeats,
     )
     # What an artist waits for: the whole prepare (convert, optimize, save) against a cache hit.
     fresh = iter(range(1000))
 
     def cold():
-        SESSIONS.clear()
-        prepare_model(model, precision, settings, cache.parent / f"cold{next(fresh)}")
+        release_model(prepare_model(model, precision, settings=settings, cache_dir=cache.parent / f"cold{next(fresh)}"))
 
     def warm():
-        SESSIONS.clear()
-        prepare_model(model, precision, settings, cache)
+        release_model(prepare_model(model, precision, settings=settings, cache_dir=cache))
 
     miss, hit = paired(cold, warm, repeats)
     return {
@@ -107,7 +108,7 @@ def overhead_row(name: str, model: Path, size, settings: SessionSettings, cache:
     cached session alone (same image, channels-last, as the engine feeds it) and the whole run_image; and
     tiled (512 px) against whole-image."""
     image = synthetic_image(*size)
-    prepared = prepare_model(model, "fp32", settings, cache)
+    prepared = prepare_model(model, "fp32", settings=settings, cache_dir=cache)
     raw = raw_session(model, str(settings.provider))
     inputs = raw_feeds(raw, image)
     # The engine's session fed as the engine feeds it (its own layout on the CPU, channels-last on CUDA).
@@ -115,12 +116,16 @@ def overhead_row(name: str, model: Path, size, settings: SessionSettings, cache:
     extra = {t.name: image for t in prepared.info.image_inputs[1:]}
     whole = RunSettings(tile=0)
     raw_s, session_s = paired(lambda: raw.run(None, inputs), lambda: prepared.session.run(None, own), repeats)
-    raw_again, ours = paired(lambda: raw.run(None, inputs), lambda: run_image(prepared, image, extra, whole), repeats)
+    raw_again, ours = paired(
+        lambda: raw.run(None, inputs), lambda: run_image(prepared, image, extra=extra, settings=whole), repeats
+    )
     tiles = RunSettings(tile=512)  # overlap from the model's receptive field
     whole_t, tiled = paired(
-        lambda: run_image(prepared, image, extra, whole), lambda: run_image(prepared, image, extra, tiles), repeats
+        lambda: run_image(prepared, image, extra=extra, settings=whole),
+        lambda: run_image(prepared, image, extra=extra, settings=tiles),
+        repeats,
     )
-    result = run_image(prepared, image, extra, tiles)
+    result = run_image(prepared, image, extra=extra, settings=tiles)
     tile_area = result.tiling.covered_ratio if result.tiling else float("nan")
     return {
         "model": name,
@@ -146,16 +151,15 @@ def sequence_row(
     `codec`."""
     import tempfile
 
-    from engine.batch.sequence import process_sequence
-    from engine.image.files import ExrOptions, write_image
+    from engine import ExrOptions, process_sequence, write_image
 
     folder = Path(tempfile.mkdtemp())
     numbers = list(range(1, frames + 1))
     for frame in numbers:
-        write_image(folder / f"in_{frame:04d}.exr", synthetic_image(*size, 4, seed=frame))
-    prepared = prepare_model(model, "fp32", settings, cache)
+        write_image(folder / f"in_{frame:04d}.exr", synthetic_image(*size, channels=4, seed=frame))
+    prepared = prepare_model(model, "fp32", settings=settings, cache_dir=cache)
     session = raw_session(model, str(settings.provider))
-    feeds = [raw_feeds(session, synthetic_image(*size, 3, seed=f)) for f in numbers]
+    feeds = [raw_feeds(session, synthetic_image(*size, channels=3, seed=f)) for f in numbers]
 
     def raw():
         for feed in feeds:
@@ -165,8 +169,8 @@ def sequence_row(
         summary = process_sequence(
             prepared,
             str(folder / "in_####.exr"),
-            str(folder / "out" / "####.exr"),
-            numbers,
+            output_pattern=str(folder / "out" / "####.exr"),
+            frames=numbers,
             settings=RunSettings(),
             exr=ExrOptions(codec=codec) if codec else None,
         )
@@ -188,7 +192,7 @@ def sequence_row(
 
 def _stage_costs(prepared, source: Path, target: Path, codec) -> dict:
     """One frame's read, run and write, each alone (the sequence overlaps them)."""
-    from engine.image.files import ExrOptions, read_layers, write_image
+    from engine import ExrOptions, read_layers, write_image
 
     layers = read_layers(source)
     image = next(iter(layers.values()))
@@ -197,7 +201,7 @@ def _stage_costs(prepared, source: Path, target: Path, codec) -> dict:
     return {
         "read_ms": median_seconds(lambda: read_layers(source), 3) * 1e3,
         "run_ms": median_seconds(lambda: run_image(prepared, image), 3) * 1e3,
-        "write_ms": median_seconds(lambda: write_image(target, result, exr), 3) * 1e3,
+        "write_ms": median_seconds(lambda: write_image(target, result, exr=exr), 3) * 1e3,
     }
 
 
@@ -208,12 +212,12 @@ def memory_row(name: str, model: Path, size, provider: str, cache: Path) -> dict
     import sys
     import tempfile
 
-    from engine.image.files import write_image
+    from engine import write_image
 
     root = Path(__file__).resolve().parents[1]
     folder = Path(tempfile.mkdtemp())
     source = folder / "in.exr"
-    write_image(source, synthetic_image(*size, 3))
+    write_image(source, synthetic_image(*size, channels=3))
     engine_cmd = [sys.executable, "-m", "engine", "run", str(model), str(source), str(folder / "out.exr")]
     engine_cmd += ["--provider", provider, "--precision", "fp32", "--cache-dir", str(cache)]
     raw_code = (

@@ -17,11 +17,20 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from engine import RunSettings, run_image  # noqa: E402
-from engine.precision.accuracy import compare  # noqa: E402
-from engine.precision.validation_feeds import synthetic_image  # noqa: E402
-from engine.runtime.prepare import SESSIONS, prepare_model  # noqa: E402
-from engine.runtime.sessions import SessionSettings  # noqa: E402
+from engine import (  # noqa: E402
+    OutputKind,
+    RunSettings,
+    SessionSettings,
+    compare_images,
+    gpu,
+    load_model,
+    pad_channels,
+    prepare_model,
+    release_model,
+    run_image,
+    save_model,
+    synthetic_image,
+)
 from tests import models  # noqa: E402
 
 from .engine_suite import startup_row  # noqa: E402
@@ -40,11 +49,15 @@ def correctness(found, provider: str, cache: Path) -> list[dict]:
     image = synthetic_image(256, 384, seed=3)
     rows = []
     for name, path in found.items():
-        SESSIONS.clear()
-        reference = run_image(prepare_model(path, "fp32", SessionSettings(provider="cpu"), cache), image).image
+        cpu = prepare_model(path, "fp32", settings=SessionSettings(provider="cpu"), cache_dir=cache)
+        reference = run_image(cpu, image).image
+        release_model(cpu)  # each model and precision below gets a session of its own
         for precision in ("fp32", "fp16", "amp"):
-            prepared = prepare_model(path, precision, SessionSettings(provider=provider), cache, sample=image)
-            acc = compare(reference, run_image(prepared, image).image)
+            prepared = prepare_model(
+                path, precision, settings=SessionSettings(provider=provider), cache_dir=cache, sample=image
+            )
+            acc = compare_images(reference, run_image(prepared, image).image, kind=OutputKind.VALUES)
+            release_model(prepared)
             ok = acc.nonfinite_count == 0 and acc.max_abs_error <= TOLERANCE[precision]
             rows.append(
                 {
@@ -68,14 +81,14 @@ def timings(path: Path, name: str, provider: str, cache: Path, sizes, repeats: i
     for size_name in sizes:
         image = synthetic_image(*SIZES[size_name])
         for precision in ("fp32", "fp16", "amp"):
-            SESSIONS.clear()
             settings = SessionSettings(provider=provider, **(extra or {}))
-            prepared = prepare_model(path, precision, settings, cache, sample=image[:256, :256])
+            prepared = prepare_model(path, precision, settings=settings, cache_dir=cache, sample=image[:256, :256])
             bound, plain = paired(
                 lambda p=prepared, i=image: run_image(p, i, settings=RunSettings(use_binding=True)),
                 lambda p=prepared, i=image: run_image(p, i, settings=RunSettings(use_binding=False)),
                 repeats,
             )
+            release_model(prepared)  # the next precision's session is its own, never this one handed out again
             row = {
                 "model": name,
                 "size": size_name,
@@ -100,9 +113,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    from engine.gpu import cuda_unavailable_reason
-
-    reason = cuda_unavailable_reason()
+    reason = gpu.cuda_unavailable_reason()
     if reason and not args.allow_cpu:
         log(f"no CUDA: {reason}")
         return 4
@@ -138,9 +149,6 @@ def main(argv=None) -> int:
             except Exception as exc:  # noqa: BLE001 - an option this build lacks is a finding, not a crash
                 log(f"variant {variant} failed: {exc}")
                 results.setdefault("variant_errors", []).append({"options": variant, "error": str(exc)})
-    from engine.advice.channel_padding import pad_channels
-    from engine.model.onnx_io import load_model, save_model
-
     # Channel padding for Tensor Cores on a model whose widths (20) are not multiples of 8.
     narrow = models.save(models.conv_chain((3, 20, 20, 20, 3)), work / "narrow.onnx")
     padded, names = pad_channels(load_model(narrow), 8)

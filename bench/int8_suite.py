@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 import tempfile
 from pathlib import Path
@@ -15,10 +16,17 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from engine import ConversionError, ConversionOptions, RunSettings, SessionSettings, prepare_model, run_image  # noqa: E402
-from engine.precision.accuracy import AccuracyRule, compare, picture_view  # noqa: E402
-from engine.precision.validation_feeds import synthetic_image  # noqa: E402
-from engine.runtime.int8_choice import TIMING_RULE, int8_dot_product, vector_extensions  # noqa: E402
+from engine import (  # noqa: E402
+    AccuracyRule,
+    ConversionError,
+    ConversionOptions,
+    RunSettings,
+    SessionSettings,
+    compare_images,
+    prepare_model,
+    run_image,
+    synthetic_image,
+)
 from tests import models  # noqa: E402
 
 from .timing import paired  # noqa: E402
@@ -26,6 +34,16 @@ from .timing import paired  # noqa: E402
 SIZE = (1080, 1920)
 CPU = SessionSettings(provider="cpu")
 WHOLE = RunSettings(tile=0)
+ANY_FINITE = AccuracyRule(min_psnr_db=-math.inf, max_p999_error=math.inf, min_mask_iou=0.0)
+"""The rule an int8 model that is only timed is made under, as auto's own timing does: any finite output passes."""
+DOT_PRODUCT = {
+    "avx512_vnni": "AVX-512 VNNI",
+    "avx_vnni": "AVX-VNNI",
+    "amx_int8": "AMX-INT8",
+    "i8mm": "Arm int8 matrix multiply",
+    "asimddp": "Arm dot product",
+}
+"""The CPU flags (/proc/cpuinfo) of the int8 dot-product instructions onnxruntime's int8 kernels are fast with."""
 
 
 def int8_models(work: Path) -> dict[str, Path]:
@@ -39,15 +57,30 @@ def int8_models(work: Path) -> dict[str, Path]:
     return found
 
 
+def vector_extensions() -> tuple[str, ...]:
+    """This CPU's SIMD extensions that matter for int8 and fp32 kernels (x86 `flags`, Arm `Features`)."""
+    wanted = ("avx", "sse4", "fma", "amx", "vnni", "asimd", "i8mm", "sve", "bf16")
+    try:
+        with open("/proc/cpuinfo") as fh:
+            for line in fh:
+                key, _, value = line.partition(":")
+                if key.strip() in ("flags", "Features"):
+                    return tuple(sorted(f for f in value.split() if f.startswith(wanted) or f in wanted))
+    except OSError:
+        pass
+    return ()
+
+
 def cpu_row() -> dict:
     extensions = vector_extensions()
-    return {"extensions": " ".join(extensions), "int8_dot_product": int8_dot_product(extensions) or "none"}
+    dot_product = ", ".join(words for flag, words in DOT_PRODUCT.items() if flag in extensions)
+    return {"extensions": " ".join(extensions), "int8_dot_product": dot_product or "none"}
 
 
 def _judged_on_crops(model: Path, image, cache: Path) -> str:
     """What `--precision int8` says: the rule on the image's richest crops and extremes, as the engine judges."""
     try:
-        prepare_model(model, "int8", CPU, cache, sample=image)
+        prepare_model(model, "int8", settings=CPU, cache_dir=cache, sample=image)
     except ConversionError as exc:
         return "refused: " + (exc.report.reason if exc.report is not None else str(exc))
     return "passed"
@@ -56,20 +89,20 @@ def _judged_on_crops(model: Path, image, cache: Path) -> str:
 def int8_row(name: str, model: Path, cache: Path, repeats: int, size=SIZE) -> dict:
     """int8 (calibrated on the image, timed whether or not the rule accepts it) against fp32 on one image."""
     image = synthetic_image(*size)
-    fp32 = prepare_model(model, "fp32", CPU, cache)
-    # The same int8 bytes as `--precision int8` makes (calibration does not depend on the rule), made under the
-    # timing rule so a model the rule refuses is still timed and its figures shown.
-    timing = ConversionOptions(precision="int8", rule=TIMING_RULE)
-    int8 = prepare_model(model, "int8", CPU, cache, sample=image, options=timing)
+    fp32 = prepare_model(model, "fp32", settings=CPU, cache_dir=cache)
+    # The same int8 bytes as `--precision int8` makes (calibration does not depend on the rule), made under
+    # ANY_FINITE so a model the rule refuses is still timed and its figures shown.
+    timing = ConversionOptions(precision="int8", rule=ANY_FINITE)
+    int8 = prepare_model(model, "int8", settings=CPU, cache_dir=cache, sample=image, options=timing)
     reference = run_image(fp32, image, settings=WHOLE).image
     output = run_image(int8, image, settings=WHOLE).image
     fp32_s, int8_s = paired(
         lambda: run_image(fp32, image, settings=WHOLE), lambda: run_image(int8, image, settings=WHOLE), repeats
     )
     rule = AccuracyRule()
-    acc = compare(reference, output, picture_view(reference.shape[2]), rule)
+    acc = compare_images(reference, output, rule=rule)
     failures = rule.failures(acc)
-    auto = prepare_model(model, "auto", CPU, cache.parent / f"auto-{model.stem}", sample=image)
+    auto = prepare_model(model, "auto", settings=CPU, cache_dir=cache.parent / f"auto-{model.stem}", sample=image)
     return {
         "model": name,
         "size": f"{size[1]}x{size[0]}",

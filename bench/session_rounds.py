@@ -17,8 +17,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from engine import SessionSettings, prepare_model  # noqa: E402
-from engine.precision.validation_feeds import synthetic_image  # noqa: E402
+from engine import SessionSettings, prepare_model, synthetic_image  # noqa: E402
 from tests import models  # noqa: E402
 
 from .raw_baseline import raw_feeds, raw_session  # noqa: E402
@@ -27,7 +26,7 @@ from .timing import after_pause  # noqa: E402
 
 def session_rounds(name: str, model: Path, size, provider: str, cache: Path, rounds: int) -> dict:
     image = synthetic_image(*size)
-    prepared = prepare_model(model, "fp32", SessionSettings(provider=provider), cache)
+    prepared = prepare_model(model, "fp32", settings=SessionSettings(provider=provider), cache_dir=cache)
     raw = raw_session(model, provider)
     raw_inputs = raw_feeds(raw, image)
     own = prepared.session_feeds(image)

@@ -1,52 +1,83 @@
-"""What the temporal measure and blend (engine/batch/temporal.py) cost a frame, against the model's own run on
-that frame, timed interleaved in the same run (issue 29's targets: under 5% and 15%)."""
+"""What the temporal measure and blend (engine/batch/temporal.py) add to a sequence per frame, against the model's own
+run on a frame (issue 29's targets: under 5% and 15%), measured through `process_sequence` as a pipeline pays for
+them. The same frames (Combined and a Vector pass: a camera pan) run three ways, timed interleaved in pairs:
+numbered with gaps (no frame follows another, so nothing is measured or blended), in order (each frame after the
+first measured against the one before), and in order with the blend. The differences, per frame that follows
+another, are the measure's and the blend's cost."""
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 
 import numpy as np
 
-from engine import RunSettings, run_image
-from engine.batch.temporal import FrameState, Motion, blend, measure
-from engine.precision.validation_feeds import synthetic_image
-from engine.runtime.prepare import prepare_model
-from engine.runtime.sessions import SessionSettings
+from engine import RunSettings, SessionSettings, prepare_model, process_sequence, run_image, synthetic_image
+from tests.helpers import write_passes
 
-from .timing import paired
+from .timing import median_seconds, paired
+
+FRAMES = 4
+PAN = 2
+"""Pixels the camera pans a frame (to the right: each point was PAN px to the left in the frame before)."""
+BLEND = 0.5
+
+
+def _pan(h: int, w: int) -> list[np.ndarray]:
+    """FRAMES crops of one wider picture, each PAN px further left, so the content moves right by PAN a frame."""
+    wide = synthetic_image(h, w + PAN * FRAMES, channels=4)
+    return [np.ascontiguousarray(wide[:, PAN * (FRAMES - t) :][:, :w]) for t in range(1, FRAMES + 1)]
 
 
 def _vector(h: int, w: int) -> np.ndarray:
-    """A camera pan of 1.5 px a frame, the Vector pass as Blender writes it (sub-pixel: the warp interpolates)."""
+    """The pan as Blender's Vector pass (X, Y: position in the previous frame - now; Z, W: now - in the next)."""
     vector = np.zeros((h, w, 4), np.float32)
-    vector[:, :, 0] = vector[:, :, 2] = -1.5
+    vector[:, :, 0] = vector[:, :, 2] = -PAN
     return vector
 
 
+def _write_frames(folder: Path, images: list[np.ndarray], step: int) -> tuple[str, list[int]]:
+    """The frames as multilayer EXRs numbered 1, 1 + step, ...: (their pattern, their numbers)."""
+    folder.mkdir(parents=True)
+    numbers = [1 + step * index for index in range(len(images))]
+    vector = _vector(*images[0].shape[:2])
+    for number, image in zip(numbers, images, strict=True):
+        write_passes(folder / f"{number:04d}.exr", {"Combined": ("RGBA", image), "Vector": ("XYZW", vector)})
+    return str(folder / "####.exr"), numbers
+
+
 def temporal_row(name: str, model: Path, settings: SessionSettings, cache: Path, size, repeats: int) -> dict:
-    prepared = prepare_model(model, "fp32", settings, cache)
+    prepared = prepare_model(model, "fp32", settings=settings, cache_dir=cache)
     h, w = size
-    images = [synthetic_image(h, w, 4, seed=seed) for seed in (1, 2)]
-    outputs = [run_image(prepared, image, settings=RunSettings()).image for image in images]  # as the model gives them
-    motion = Motion.from_vector_pass(_vector(h, w))
-    previous = FrameState(1, images[0], outputs[0], motion, None)
-    current = FrameState(2, images[1], outputs[1], motion, None)
+    images = _pan(h, w)
+    work = Path(tempfile.mkdtemp())
+    apart, in_order = _write_frames(work / "apart", images, 2), _write_frames(work / "in_order", images, 1)
+    output = str(work / "out" / "####.exr")
 
-    def run() -> None:
-        run_image(prepared, images[1], settings=RunSettings())
+    def sequence(frames: tuple[str, list[int]], blend: float = 0.0):
+        summary = process_sequence(prepared, frames[0], output_pattern=output, frames=frames[1], temporal_blend=blend)
+        assert summary.ok, summary.text()
+        return summary
 
-    run_s, measure_s = paired(run, lambda: measure(previous, current), repeats)
+    # What each way does, from its summary: the differences below are the measure's and the blend's cost only if
+    # frames apart are neither measured nor blended and frames in order are measured (and blended) after the first.
+    plain, measured, blended = sequence(apart), sequence(in_order), sequence(in_order, BLEND)
+    assert not plain.temporal.frames and not plain.temporal.blended, plain.text()
+    assert len(measured.temporal.frames) == FRAMES - 1 and not measured.temporal.blended, measured.text()
+    assert len(blended.temporal.blended) == FRAMES - 1, blended.text()
 
-    # The blend's full window: the frame before, and the one before that already brought onto it.
-    before = blend(previous, previous, None, 0.5)
-    window = before[1] if before is not None else None
-    run_again_s, blend_s = paired(run, lambda: blend(current, previous, window, 0.5), repeats)
+    plain_s, measured_s = paired(lambda: sequence(apart), lambda: sequence(in_order), repeats)
+    measured_again_s, blended_s = paired(lambda: sequence(in_order), lambda: sequence(in_order, BLEND), repeats)
+    run_s = median_seconds(lambda: run_image(prepared, images[1], settings=RunSettings()), repeats)
+    measure_s = (measured_s - plain_s) / (FRAMES - 1)
+    blend_s = (blended_s - measured_again_s) / (FRAMES - 1)
     return {
         "model": name,
         "size": f"{h}x{w}",
+        "frames": FRAMES,
         "run_ms": round(1000 * run_s, 1),
         "measure_ms": round(1000 * measure_s, 1),
         "blend_ms": round(1000 * blend_s, 1),
         "measure_share": round(measure_s / run_s, 3),
-        "blend_share": round(blend_s / run_again_s, 3),
+        "blend_share": round(blend_s / run_s, 3),
     }

@@ -16,8 +16,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from engine import RunSettings, SessionSettings, prepare_model, run_image  # noqa: E402
-from engine.precision.validation_feeds import synthetic_image  # noqa: E402
+from engine import RunSettings, SessionSettings, prepare_model, run_image, synthetic_image  # noqa: E402
 from tests import models  # noqa: E402
 
 from .timing import paired  # noqa: E402
@@ -40,7 +39,7 @@ def tiling_models(work: Path) -> dict[str, Path]:
 
 def tiling_row(name: str, model: Path, settings: SessionSettings, cache: Path, repeats: int, size=SIZE) -> dict:
     image = synthetic_image(*size)
-    prepared = prepare_model(model, "fp32", settings, cache)
+    prepared = prepare_model(model, "fp32", settings=settings, cache_dir=cache)
     whole, tiles = RunSettings(tile=0), RunSettings(tile=512)
     whole_s, tiled_s = paired(
         lambda: run_image(prepared, image, settings=whole), lambda: run_image(prepared, image, settings=tiles), repeats

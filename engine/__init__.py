@@ -60,6 +60,10 @@ _EXPORTS: dict[str, str] = {
     "inspect_model": ".model.inspect",
     # precision
     "AccuracyRule": ".precision.accuracy",
+    "Accuracy": ".precision.accuracy",
+    "OutputKind": ".precision.accuracy",
+    "compare_images": ".precision.accuracy",
+    "synthetic_image": ".precision.validation_feeds",
     "ConversionOptions": ".precision.records",
     "ConversionReport": ".precision.records",
     "Backend": ".precision.records",
@@ -186,9 +190,10 @@ if TYPE_CHECKING:
         WorkingSpace,
     )
     from .options import parse as parse_option
-    from .precision.accuracy import AccuracyRule
+    from .precision.accuracy import Accuracy, AccuracyRule, OutputKind, compare_images
     from .precision.convert import convert_model_file
     from .precision.records import Backend, ConversionOptions, ConversionReport
+    from .precision.validation_feeds import synthetic_image
     from .progress import Progress
     from .runtime.prepare import PreparedFrom, PreparedModel, is_loaded, needs_sample, prepare_model, release_model
     from .runtime.sessions import ProviderChoice, SessionSettings, resolve_provider

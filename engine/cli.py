@@ -307,7 +307,12 @@ def _cmd_convert(args: argparse.Namespace) -> int:
         backend=args.backend,
     )
     report = convert_model_file(
-        args.model, options, _sample(args.sample), args.out, _contract(args), more=_more_samples(args.sample)
+        args.model,
+        options,
+        sample=_sample(args.sample),
+        out=args.out,
+        contract=_contract(args),
+        more=_more_samples(args.sample),
     )
     data = report.to_json()
     if args.report:
@@ -334,9 +339,9 @@ def _cmd_optimize(args: argparse.Namespace) -> int:
     prepared = prepare_model(
         args.model,
         args.precision,
-        _settings(args),
-        args.cache_dir,
-        _sample(args.sample),
+        settings=_settings(args),
+        cache_dir=args.cache_dir,
+        sample=_sample(args.sample),
         contract=_contract(args),
         calibration_frames=_more_samples(args.sample),
     )
@@ -395,9 +400,11 @@ def _fp32_reference(
     from . import fp32_reference, prepare_model
 
     def prepare_fp32() -> PreparedModel:
-        return prepare_model(args.model, Precision.FP32, _settings(args), args.cache_dir, contract=contract)
+        return prepare_model(
+            args.model, Precision.FP32, settings=_settings(args), cache_dir=args.cache_dir, contract=contract
+        )
 
-    return fp32_reference(prepared, sample, prepare_fp32)
+    return fp32_reference(prepared, sample, prepare_fp32=prepare_fp32)
 
 
 def _print_notes(prepared: PreparedModel) -> None:
@@ -431,11 +438,17 @@ def _cmd_run(args: argparse.Namespace) -> int:
     # Reduced precision is validated (int8 calibrated) on the image being processed, not on a synthetic one; fp32
     # (auto on a CPU where int8 was measured not faster for this model and size) reads it once, in process_frame.
     size = image_size(args.input)
-    wanted = needs_sample(args.precision, _settings(args), args.model, size, args.cache_dir)
+    wanted = needs_sample(args.precision, _settings(args), model_path=args.model, size=size, cache_dir=args.cache_dir)
     layers = read_layers(args.input) if wanted else None  # decoded once: the sample, then the run
     sample = combined_layer(layers) if layers is not None else None
     prepared = prepare_model(
-        args.model, args.precision, _settings(args), args.cache_dir, sample, contract=contract, size=size
+        args.model,
+        args.precision,
+        settings=_settings(args),
+        cache_dir=args.cache_dir,
+        sample=sample,
+        contract=contract,
+        size=size,
     )
     _require_gpu(args, prepared.provider, prepared.fallback_reason)
     _print_notes(prepared)
@@ -445,12 +458,12 @@ def _cmd_run(args: argparse.Namespace) -> int:
     result = process_frame(
         prepared,
         args.input,
-        args.output,
-        _run_settings(args, contract),
-        pass_mapping(args),
-        _progress_printer("tiles"),
-        _exr(args),
-        _fp32_reference(args, prepared, sample, contract),
+        dst=args.output,
+        settings=_run_settings(args, contract),
+        pass_inputs=pass_mapping(args),
+        progress=_progress_printer("tiles"),
+        exr=_exr(args),
+        reference=_fp32_reference(args, prepared, sample, contract),
         layers=layers,
     )
     print(file=sys.stderr)
@@ -489,14 +502,14 @@ def _cmd_sequence(args: argparse.Namespace) -> int:
     contract = _contract(args)
     first = frame_path(args.input, frames[0]) if frames else ""
     size = image_size(first) if first and Path(first).is_file() else None
-    wanted = needs_sample(args.precision, _settings(args), args.model, size, args.cache_dir)
+    wanted = needs_sample(args.precision, _settings(args), model_path=args.model, size=size, cache_dir=args.cache_dir)
     sample = first_frame_sample(args.input, frames) if wanted else None
     # int8 (asked for, or auto's choice) is calibrated on the first frames, not the first alone.
     int8 = wanted and args.precision in (Precision.INT8, Precision.AUTO)
-    more = next_frames_sample(args.input, frames, sample) if int8 else ()
+    more = next_frames_sample(args.input, frames, first=sample) if int8 else ()
     prepared = prepare_model(
-        args.model, args.precision, _settings(args), args.cache_dir, sample, contract=contract, size=size,
-        calibration_frames=more,
+        args.model, args.precision, settings=_settings(args), cache_dir=args.cache_dir, sample=sample,
+        contract=contract, size=size, calibration_frames=more,
     )  # fmt: skip
     _require_gpu(args, prepared.provider, prepared.fallback_reason)
     _print_notes(prepared)
@@ -504,8 +517,8 @@ def _cmd_sequence(args: argparse.Namespace) -> int:
     summary = process_sequence(
         prepared,
         args.input,
-        with_extension(args.output, args.input),
-        frames,
+        output_pattern=with_extension(args.output, args.input),
+        frames=frames,
         settings=_run_settings(args, contract),
         skip_existing=args.skip_existing,
         stop_on_error=args.stop_on_error,
@@ -554,16 +567,27 @@ def _cmd_advise(args: argparse.Namespace) -> int:
 
         if not args.out:
             raise EngineError("--pad-channels needs --out PADDED.onnx")
-        done = pad_channels_file(args.model, args.pad_channels, args.out)
-        before = advise_model(args.model, args.precision, _settings(args), args.cache_dir, args.size)
-        after = advise_model(args.out, args.precision, _settings(args), args.cache_dir, args.size)
+        done = pad_channels_file(args.model, args.pad_channels, out=args.out)
+        before = advise_model(
+            args.model, args.precision, settings=_settings(args), cache_dir=args.cache_dir, size=args.size
+        )
+        after = advise_model(
+            args.out, args.precision, settings=_settings(args), cache_dir=args.cache_dir, size=args.size
+        )
         growth = (after.total_macs / before.total_macs - 1) * 100 if before.total_macs else 0.0
         summary = f"{done.summary()}, {growth:+.1f}% MACs"
         padded = list(done.padded)
         print(f"note: {before.scope()}", file=sys.stderr)
         _json({"padding": summary, "padded_nodes": padded, "before": before.to_json(), "after": after.to_json()})
         return 0
-    advice = advise_model(args.model, args.precision, _settings(args), args.cache_dir, args.size, args.profile)
+    advice = advise_model(
+        args.model,
+        args.precision,
+        settings=_settings(args),
+        cache_dir=args.cache_dir,
+        size=args.size,
+        profile=args.profile,
+    )
     print(f"note: {advice.scope()}", file=sys.stderr)
     _json(advice.to_json())
     return 0

@@ -115,7 +115,7 @@ class Status(StrEnum):
 E = TypeVar("E", bound=StrEnum)
 
 
-def parse(kind: type[E], value: str | E, what: str) -> E:
+def parse(kind: type[E], value: str | E, *, what: str) -> E:
     """`value` as a member of `kind`, or a ValueError naming the choices (case-insensitive)."""
     try:
         return kind(str(value).lower()) if kind is not Layout else kind(str(value).upper())

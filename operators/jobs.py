@@ -133,7 +133,9 @@ class ModelJob:
         this model on this computer)."""
         from ..engine import needs_sample
 
-        return needs_sample(self.precision, self.session_settings(), self.model_path, cache_dir=self.cache_dir)
+        return needs_sample(
+            self.precision, self.session_settings(), model_path=self.model_path, cache_dir=self.cache_dir
+        )
 
     def with_sample(
         self,
@@ -260,7 +262,7 @@ class ImageJob:
         names = [t.name for t in info.image_inputs]
         if len(names) < 2:
             return self.image, {}
-        return self.image, select_inputs(self.layers or {"": self.image}, names, self.mapping)[1]
+        return self.image, select_inputs(self.layers or {"": self.image}, names, mapping=self.mapping)[1]
 
     def bindings(self, info: ModelInfo, image: NDArray[np.float32], extra: dict[str, NDArray[np.float32]]) -> list[str]:
         """'input <- source' for each model input, for the panel."""
@@ -297,13 +299,13 @@ class RenderJob(ImageJob):
     def inputs(self, info: ModelInfo) -> tuple[NDArray[np.float32], dict[str, NDArray[np.float32]]]:
         from ..engine import select_inputs
 
-        return select_inputs(self.layers or {}, [t.name for t in info.image_inputs], self.mapping)
+        return select_inputs(self.layers or {}, [t.name for t in info.image_inputs], mapping=self.mapping)
 
     def data_inputs(self, info: ModelInfo) -> frozenset[str]:
         """The inputs given a data pass (normal, depth, position...), by the pass each one gets."""
         from ..engine import data_inputs
 
-        return data_inputs(self.layers or {}, [t.name for t in info.image_inputs], self.mapping)
+        return data_inputs(self.layers or {}, [t.name for t in info.image_inputs], mapping=self.mapping)
 
 
 BENCH_PRECISIONS = (Precision.FP32, Precision.FP16, Precision.AMP, Precision.INT8)
@@ -334,7 +336,7 @@ class BenchmarkJob:
         names = [t.name for t in info.image_inputs]
         if self.layers is None and len(names) < 2:
             return self.image, {}
-        return select_inputs(self.layers or {"": self.image}, names, self.mapping)
+        return select_inputs(self.layers or {"": self.image}, names, mapping=self.mapping)
 
     def _time(self, prepared: PreparedModel, progress: Progress) -> float:
         from ..engine import run_image
@@ -392,7 +394,9 @@ class AdviseJob:
         progress.update(0.5, "inspecting the model")
         settings = self.model.session_settings()
         path, cache = self.model.model_path, self.model.cache_dir
-        advice = advise_model(path, self.model.precision, settings, cache, self.size, prepared=prepared)
+        advice = advise_model(
+            path, self.model.precision, settings=settings, cache_dir=cache, size=self.size, prepared=prepared
+        )
         progress.check()
         return AdviceResult(advice)
 
@@ -429,12 +433,12 @@ class SequenceJob:
         prepared = _prepare(self.model, progress)
         sample = self.model.sample
         # The first frame's reduced-precision output is compared with fp32 before it is written.
-        reference = fp32_reference(prepared, sample, lambda: self.model.prepare(Precision.FP32))
+        reference = fp32_reference(prepared, sample, prepare_fp32=lambda: self.model.prepare(Precision.FP32))
         summary = process_sequence(
             prepared,
             self.input_pattern,
-            self.output_pattern,
-            self.frames,
+            output_pattern=self.output_pattern,
+            frames=self.frames,
             settings=self.run,
             skip_existing=self.skip_existing,
             stop_on_error=self.stop_on_error,

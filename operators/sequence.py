@@ -70,7 +70,7 @@ class ONNX_OT_process_sequence(JobRunner, ModelArgs, bpy.types.Operator):
         # Reduced precision is judged on the first frame, not on a synthetic image (fp32 reads no sample).
         model = model_job(self, context).with_sample(
             lambda: first_frame_sample(input_pattern, frames),
-            lambda first: next_frames_sample(input_pattern, frames, first),  # int8: its first frames
+            lambda first: next_frames_sample(input_pattern, frames, first=first),  # int8: its first frames
         )
         return jobs.SequenceJob(
             model=model,

@@ -165,8 +165,8 @@ def _model_job(path: str, precision: str, provider: str, context, sample=None, s
     return ModelJob(
         contract=model_contract(settings, model_path) if settings is not None else None,
         model_path=model_path,
-        precision=parse_option(Precision, precision, "precision"),
-        provider=parse_option(Provider, provider, "provider"),
+        precision=parse_option(Precision, precision, what="precision"),
+        provider=parse_option(Provider, provider, what="provider"),
         device_id=machine.device_id,
         cache_dir=str(machine.cache_dir),
         sample=sample,

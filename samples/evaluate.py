@@ -19,6 +19,7 @@ import argparse
 import os
 import platform
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -30,38 +31,27 @@ from samples.train_upscaler import DEFAULT_CACHE, EVAL_SEED, render_set
 MODEL = Path(__file__).with_name("upscaler_x2.onnx")
 
 
-def onnx_upscaler(model):
-    """A function HWC scene-linear -> HWC, running an onnx.ModelProto in onnxruntime on the CPU."""
+def onnx_upscaler(model: Path):
+    """A function HWC scene-linear -> HWC, running an ONNX model file in onnxruntime on the CPU."""
     import onnxruntime as ort
-
-    from engine.model.onnx_io import serialize
 
     options = ort.SessionOptions()
     options.log_severity_level = 3
-    session = ort.InferenceSession(serialize(model), options, providers=["CPUExecutionProvider"])
+    session = ort.InferenceSession(str(model), options, providers=["CPUExecutionProvider"])
     name = session.get_inputs()[0].name
     return lambda image: from_nchw(session.run(None, {name: to_nchw(image)})[0])
 
 
-def converted(model, precision: str, sample: np.ndarray):
-    """The engine's fp16 / amp conversion, validated on a crop of a held-out low-resolution render."""
-    from engine.model.describe import describe_model
-    from engine.precision.convert import ConversionOptions, convert_model
-    from engine.precision.validation_feeds import sample_feeds
+def converted(model: Path, precision: str, sample: np.ndarray, folder: Path):
+    """The engine's fp16 / amp conversion of the model file, validated on crops of `sample` (a held-out
+    low-resolution render), saved in `folder`: (the converted file, the conversion's report)."""
+    from engine import ConversionOptions, Status, convert_model_file
 
-    feeds = sample_feeds(describe_model(model), sample)
-    result, report = convert_model(model, feeds, ConversionOptions(precision=precision))
-    if result is None:
+    out = folder / f"{model.stem}_{precision}.onnx"
+    report = convert_model_file(model, ConversionOptions(precision=precision), sample=sample, out=out)
+    if report.status != Status.OK:
         raise RuntimeError(f"{precision} conversion failed: {report.reason}")
-    return result, report
-
-
-def load(path: Path):
-    from engine.model.onnx_io import clamp_ir_version, load_model
-
-    model = load_model(path)
-    clamp_ir_version(model)
-    return model
+    return out, report
 
 
 def evaluate(images: np.ndarray, methods: dict) -> dict[str, tuple[float, float]]:
@@ -95,10 +85,10 @@ def main(argv=None) -> int:
 
     start = time.perf_counter()
     images = render_set(args.scenes, EVAL_SEED, args.size, args.samples, args.cache)
-    fp32 = load(args.model)
+    fp32, work = args.model, Path(tempfile.mkdtemp())
     sample = box_downsample(images[0])
-    fp16, fp16_report = converted(fp32, "fp16", sample)
-    amp, amp_report = converted(fp32, "amp", sample)
+    fp16, fp16_report = converted(fp32, "fp16", sample, work)
+    amp, amp_report = converted(fp32, "amp", sample, work)
     methods = {
         "bilinear": bilinear_upsample,
         "bicubic": bicubic_upsample,

@@ -114,7 +114,7 @@ def render_reference() -> Path:
 
 
 def contact_sheet(source: Path, upscaled: Path, reference: Path) -> None:
-    from engine.image.files import read_image
+    from engine import read_image
     from samples.contact_sheet import compose, crop, nearest_upsample, scored_panels, write_png
     from samples.imageops import bicubic_upsample
 
@@ -144,7 +144,7 @@ def main() -> None:
     cache = OUT / "cache"
     note = prepare(cache)
     upscaled = render_with_postprocess(cache, note)
-    from engine.image.files import read_image
+    from engine import read_image
 
     frames = sorted(upscaled.glob("*.exr"))
     if not frames:

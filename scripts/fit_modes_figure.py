@@ -54,7 +54,7 @@ def _display(image: np.ndarray) -> np.ndarray:
 def main(out: Path = ROOT / "docs" / "fit_modes.png") -> Path:
     work = Path(tempfile.mkdtemp())
     model = models.save(models.fixed_global(128), work / "fixed_global.onnx")
-    prepared = prepare_model(model, "fp32", SessionSettings(provider="cpu"), work / "cache")
+    prepared = prepare_model(model, "fp32", settings=SessionSettings(provider="cpu"), cache_dir=work / "cache")
     picture = landscape()
     tiled = run_image(prepared, picture, settings=RunSettings(fit=Fit.TILE))
     auto = run_image(prepared, picture, settings=RunSettings(fit=Fit.AUTO))

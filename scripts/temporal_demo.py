@@ -63,7 +63,7 @@ def sequence(pattern: str, out: Path, frames: int, blend: float) -> dict:
 
 
 def strip(pattern: str, out: Path, frames: int, blend: float) -> Path:
-    from engine.image.files import read_image
+    from engine import read_image
     from samples.contact_sheet import nearest_upsample, write_png
     from samples.imageops import linear_to_srgb
 

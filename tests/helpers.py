@@ -61,5 +61,7 @@ def run_with_contract(tmp_path: Path, model, image, layer: dict, **settings):
     tmp_path.mkdir(parents=True, exist_ok=True)
     path = models.save(model, tmp_path / "m.onnx")
     contract = build_contract([("file", layer)])
-    prepared = prepare_model(path, "fp32", SessionSettings(provider="cpu"), tmp_path / "cache", contract=contract)
+    prepared = prepare_model(
+        path, "fp32", settings=SessionSettings(provider="cpu"), cache_dir=tmp_path / "cache", contract=contract
+    )
     return run_image(prepared, image, settings=RunSettings(contract=contract, **settings))

@@ -110,3 +110,17 @@ def test_int8_bench_row_times_both_and_gives_the_rules_figures(tmp_path):
     assert chain["rule_on_whole_image"].startswith("outside: ") and chain["rule_on_crops"].startswith("refused: ")
     cpu = cpu_row()
     assert set(cpu) == {"extensions", "int8_dot_product"} and cpu["int8_dot_product"]
+
+
+def test_temporal_bench_row_times_the_measure_and_blend_through_a_sequence(tmp_path):
+    """The temporal row's three sequences do what its differences assume (frames apart: neither measured nor
+    blended; in order: each after the first measured, and blended with the blend on): it asserts that itself from
+    the summaries, so this fails when the public path stops isolating them. The timings are never asserted."""
+    from bench.temporal_cost import FRAMES, temporal_row
+    from engine import SessionSettings
+    from tests import models
+
+    model = models.save(models.sr_x2(), tmp_path / "sr_x2.onnx")
+    row = temporal_row("sr_x2", model, SessionSettings(provider="cpu"), tmp_path / "c", (40, 56), 1)
+    assert row["size"] == "40x56" and row["frames"] == FRAMES and row["run_ms"] > 0
+    assert set(row) >= {"measure_ms", "blend_ms", "measure_share", "blend_share"}

@@ -21,15 +21,6 @@ def renders():
     return [render_random_scene(TEST_SEED + i, SIZE, samples=16) for i in range(SCENES)]
 
 
-@pytest.fixture(scope="module")
-def fp32_model():
-    from engine.model.onnx_io import clamp_ir_version, load_model
-
-    model = load_model(MODEL)
-    clamp_ir_version(model)
-    return model
-
-
 def _mean_psnr(renders, upscale) -> float:
     from samples.imageops import box_downsample, psnr
 
@@ -37,18 +28,13 @@ def _mean_psnr(renders, upscale) -> float:
 
 
 @pytest.mark.parametrize("precision", ["fp32", "fp16"])
-def test_sample_upscaler_beats_bicubic(renders, fp32_model, precision):
-    from engine.model.describe import describe_model
-    from engine.precision.convert import ConversionOptions, convert_model
-    from engine.precision.validation_feeds import sample_feeds
-    from samples.evaluate import onnx_upscaler
+def test_sample_upscaler_beats_bicubic(renders, precision, tmp_path):
+    from samples.evaluate import converted, onnx_upscaler
     from samples.imageops import bicubic_upsample, box_downsample
 
-    model = fp32_model
+    model = MODEL
     if precision == "fp16":
-        feeds = sample_feeds(describe_model(model), box_downsample(renders[0]))
-        model, report = convert_model(model, feeds, ConversionOptions(precision="fp16"))
-        assert model is not None, report.reason
+        model, _ = converted(MODEL, "fp16", box_downsample(renders[0]), tmp_path)
     upscale = onnx_upscaler(model)
     out = upscale(box_downsample(renders[0]))
     assert out.shape == renders[0].shape and np.isfinite(out).all()

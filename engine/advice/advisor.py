@@ -378,6 +378,7 @@ def profile_layout_share(trace_path: str) -> float:
 def advise_model(
     model_path: str,
     precision: Precision | str = Precision.AUTO,
+    *,
     settings: SessionSettings | None = None,
     cache_dir: str | Path | None = None,
     size: tuple[int, int] = (1080, 1920),
@@ -386,13 +387,16 @@ def advise_model(
 ) -> Advice:
     """The whole report for `model_path` as prepared at `precision` on the chosen provider: auto is advised at the
     precision it resolves to (fp32 on a CPU), and the advice says which. `prepared` is the model already prepared
-    at `precision` (the Blender job prepares it first, with the scene's contract): not prepared again."""
+    at `precision` (the Blender job prepares it first, with the scene's contract): not prepared again.
+
+    Raises: ModelError when the model cannot be read, loaded or run on images (ContractError: its contract is
+    wrong); ConversionError when it cannot be prepared at `precision`; ImageError when its inputs cannot be fed."""
     from ..model.onnx_io import load_model
     from ..runtime.prepare import prepare_model
     from ..runtime.sessions import SessionSettings
 
     settings = settings or (prepared.settings if prepared is not None else SessionSettings())
-    prepared = prepared or prepare_model(model_path, precision, settings, cache_dir)
+    prepared = prepared or prepare_model(model_path, precision, settings=settings, cache_dir=cache_dir)
     source = load_model(model_path)
     float_nodes = set(prepared.report.fp32_nodes) if prepared.report else set()
     if prepared.converted_model:

@@ -138,8 +138,11 @@ def pad_channels(model: onnx.ModelProto, multiple: int) -> tuple[onnx.ModelProto
     return padded, list(done.padded)
 
 
-def pad_channels_file(model_path: str | os.PathLike[str], multiple: int, out: str | os.PathLike[str]) -> Padding:
-    """`padding` on a model file, saved to `out`."""
+def pad_channels_file(model_path: str | os.PathLike[str], multiple: int, *, out: str | os.PathLike[str]) -> Padding:
+    """`padding` on a model file, saved to `out`.
+
+    Raises: ModelError when the model file cannot be read or loaded, or written at an IR version onnxruntime
+    accepts."""
     from ..model.onnx_io import clamp_ir_version, load_model, save_model
 
     model = load_model(model_path)

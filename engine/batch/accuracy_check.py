@@ -16,7 +16,7 @@ from ..errors import ConversionError
 from ..inference.pipeline import run_image
 from ..inference.settings import RunSettings
 from ..options import Precision
-from ..precision.accuracy import AccuracyRule, compare, picture_view
+from ..precision.accuracy import AccuracyRule, compare_images
 
 if TYPE_CHECKING:
     from ..runtime.prepare import PreparedModel
@@ -32,7 +32,7 @@ def recheck_affordable(image: NDArray[np.float32]) -> bool:
 
 
 def fp32_reference(
-    prepared: PreparedModel, sample: NDArray[np.float32] | None, prepare_fp32: Callable[[], PreparedModel]
+    prepared: PreparedModel, sample: NDArray[np.float32] | None, *, prepare_fp32: Callable[[], PreparedModel]
 ) -> PreparedModel | None:
     """The one re-check policy (the command line, Blender's operators and the render post-process all call it):
     the first full output is compared with fp32 when the precision that *runs* is fp16 or mixed (the resolved one:
@@ -41,7 +41,9 @@ def fp32_reference(
 
     int8 is not re-checked: it was calibrated and judged on this very image when it was prepared (its cache key
     holds the image), so the reason for the re-check, a conversion cached after being judged on another image,
-    does not hold; and running fp32 as well would cost more than int8 saves."""
+    does not hold; and running fp32 as well would cost more than int8 saves.
+
+    Raises: what `prepare_fp32` raises (prepare_model's ModelError or ConversionError)."""
     if prepared.precision in (Precision.FP32, Precision.INT8) or sample is None or not recheck_affordable(sample):
         return None
     return prepare_fp32()
@@ -57,8 +59,8 @@ def recheck_against_fp32(
 ) -> None:
     """Raise ConversionError when `output` (the reduced-precision result for `image`) is outside the accuracy rule
     against the fp32 model `reference` on the same image."""
-    expected = run_image(reference, image, extra, settings).image
-    acc = compare(expected, output, picture_view(expected.shape[2] if expected.ndim == 3 else 1), RULE)
+    expected = run_image(reference, image, extra=extra, settings=settings).image
+    acc = compare_images(expected, output, rule=RULE)
     if failures := RULE.failures(acc):
         raise ConversionError(
             f"the {precision} model's output on this image differs from fp32 by up to {acc.max_abs_error:.3g} "

@@ -48,7 +48,7 @@ def parse_frames(spec: str) -> list[int]:
     return sorted(frames)
 
 
-def sibling_output_pattern(input_pattern: str, suffix: str = "_onnx", extension: str = ".exr") -> str:
+def sibling_output_pattern(input_pattern: str, suffix: str = "_onnx", *, extension: str = ".exr") -> str:
     """Where post-processed frames go by default: a sibling folder of the input's, same file names and
     frame numbering, as float EXR. 'out/render/####.png' -> 'out/render_onnx/####.exr'; with no '#' the
     4-digit frame number that Blender appends is made explicit: 'render/shot_' -> 'render_onnx/shot_####.exr'.

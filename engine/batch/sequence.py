@@ -263,8 +263,8 @@ def _load(
 ) -> _Frame:
     layers = layers if layers is not None else read_layers(path)
     try:
-        image, extra = select_inputs(layers, input_names, pass_inputs)
-        data = data_inputs(layers, input_names, pass_inputs)
+        image, extra = select_inputs(layers, input_names, mapping=pass_inputs)
+        data = data_inputs(layers, input_names, mapping=pass_inputs)
     except EngineError as exc:
         raise type(exc)(f"{path}: {exc}") from exc
     header = frame_header(path)
@@ -323,7 +323,7 @@ def _write_like(
     keep = exr.keep_passes is not False and all(Path(p).suffix.lower() == ".exr" for p in (src, dst))
     if keep and header.layers > 1:
         return write_layers_like(src, dst, image, exr)
-    return write_image(dst, image, exr.over(header.exr))
+    return write_image(dst, image, exr=exr.over(header.exr))
 
 
 def _tracked(
@@ -397,7 +397,7 @@ def _prime(
             continue
         try:
             loaded = _load(src, pass_inputs, _input_names(prepared), settings)
-            result = run_image(prepared, loaded.image, loaded.extra, loaded.settings, SILENT)
+            result = run_image(prepared, loaded.image, extra=loaded.extra, settings=loaded.settings, progress=SILENT)
         except FRAME_ERRORS as exc:
             log.info("frame %d: not primed with frame %d (%s)", frame, earlier, exc)
             continue
@@ -426,18 +426,21 @@ class _FrameProgress(Progress):
 def process_frame(
     prepared: PreparedModel,
     src: str,
+    *,
     dst: str,
     settings: RunSettings,
     pass_inputs: Mapping[str, str] | None = None,
     progress: Progress | None = None,
     exr: ExrOptions | None = None,
     reference: PreparedModel | None = None,
-    *,
     layers: dict[str, NDArray[np.float32]] | None = None,
 ) -> RunResult:
     """Run one image file into another. With `reference` (the fp32 model), a reduced-precision result
     outside tolerance of fp32 on this image raises ConversionError and nothing is written. `layers`: the file's
-    `read_layers`, when the caller read them already (to calibrate or judge a conversion on it): not decoded twice."""
+    `read_layers`, when the caller read them already (to calibrate or judge a conversion on it): not decoded twice.
+
+    Raises: ImageError when the file cannot be read or written or its passes fed; ModelError or RuntimeFailure
+    when the model cannot run on it; ConversionError as said above; Cancelled when `progress` is cancelled."""
     frame = _load(src, pass_inputs or {}, _input_names(prepared), settings, layers)
     return _run_and_write(prepared, frame, src, dst, progress or SILENT, exr, reference)
 
@@ -463,7 +466,7 @@ coming on, the camera turning) must fit the ranges calibration sets."""
 
 
 def next_frames_sample(
-    input_pattern: str, frames: list[int], first: NDArray[np.float32] | None
+    input_pattern: str, frames: list[int], *, first: NDArray[np.float32] | None
 ) -> tuple[NDArray[np.float32], ...]:
     """The frames after the first of a sequence, up to CALIBRATION_FRAMES in all, of the first's size (their
     combined layer), for int8 calibration; () without a first frame. A frame that cannot be read is passed over."""
@@ -588,7 +591,7 @@ def _run_checked(
 ) -> RunResult:
     """One frame's run, stopped if cancelled meanwhile, and (the first frame of a reduced precision) re-checked
     against fp32 before anything is written."""
-    result = run_image(prepared, image, extra, settings, progress)
+    result = run_image(prepared, image, extra=extra, settings=settings, progress=progress)
     progress.check()
     _recheck(reference, prepared, image, extra, result.image, settings)
     return result
@@ -597,9 +600,9 @@ def _run_checked(
 def process_sequence(
     prepared: PreparedModel,
     input_pattern: str,
+    *,
     output_pattern: str,
     frames: list[int],
-    *,
     settings: RunSettings | None = None,
     skip_existing: bool = False,
     stop_on_error: bool = False,
@@ -609,14 +612,14 @@ def process_sequence(
     reference: PreparedModel | None = None,
     temporal_blend: float = 0.0,
 ) -> SequenceSummary:
-    """Process `frames` of `input_pattern` into `output_pattern` ('#' runs are frame numbers).
+    """Process `frames` of `input_pattern` into `output_pattern` ('#' runs are frame numbers). A failing frame is
+    recorded in `summary.failed` with the reason and writes nothing; the others go on unless `stop_on_error`. Cancelling
+    through `progress` stops before the next frame or tile (`summary.cancelled`) and keeps only complete files; an
+    output an earlier run finished is never removed. Progress: 'frame 7 processed (3/10)' (or failed). EXR outputs
+    are stored like their sources unless `exr` says. Flicker: `summary.temporal`; blend: batch/temporal.py.
 
-    A failing frame is recorded in `summary.failed` with the reason and writes nothing; the others go on unless
-    `stop_on_error`. Cancelling through `progress` stops before the next frame or tile and keeps only complete
-    files; an output an earlier run finished is never removed. Progress: 'frame 7 processed (3/10)' or 'frame 7
-    failed (3/10)' (written in the background). EXR outputs are stored like their sources unless `exr` says.
-    With `reference` (the fp32 model), the first frame is checked against fp32 before it is written (outside
-    tolerance: ConversionError, nothing written). Flicker: `summary.temporal`; blend: batch/temporal.py."""
+    Raises: ConversionError when the first frame, checked against `reference` (the fp32 model) before it is written, is
+    outside tolerance (no frame is written); EngineError when an output would overwrite its source."""
     settings, progress, pass_inputs = settings or RunSettings(), progress or SILENT, pass_inputs or {}
     tracker, tally = Tracker(temporal_blend), _Tally()
     todo = _frames_to_do(input_pattern, output_pattern, frames, _output_scale(prepared, settings, skip_existing), tally)
@@ -674,6 +677,7 @@ class FrameBatch:
         self,
         prepared: PreparedModel,
         output_pattern: str,
+        *,
         settings: RunSettings | None = None,
         stop_on_error: bool = False,
         pass_inputs: Mapping[str, str] | None = None,

@@ -170,7 +170,9 @@ def _split_layers(names: list[str]) -> dict[str, list[int]]:
 
 
 def read_layers(path: str | os.PathLike[str]) -> dict[str, NDArray[np.float32]]:
-    """Every layer of every part: {layer name: HxWxC}. Single-layer files give one entry, ''."""
+    """Every layer of every part: {layer name: HxWxC}. Single-layer files give one entry, ''.
+
+    Raises: ImageError when the file is missing, unreadable or too large to decode in the memory at hand."""
     import OpenImageIO as oiio
 
     path = str(path)
@@ -231,6 +233,9 @@ def _decode_srgb(image: NDArray[np.float32]) -> NDArray[np.float32]:
 
 
 def read_image(path: str | os.PathLike[str]) -> NDArray[np.float32]:
+    """The file's picture, HxWxC: the combined layer of a multilayer EXR (see combined_layer).
+
+    Raises: ImageError, as read_layers does."""
     return combined_layer(read_layers(path))
 
 
@@ -332,9 +337,13 @@ def _hwc_float32(image: NDArray[np.float32]) -> NDArray[np.float32]:
     return image[:, :, None] if image.ndim == 2 else image
 
 
-def write_image(path: str | os.PathLike[str], image: NDArray[np.float32], exr: ExrOptions | None = None) -> list[str]:
+def write_image(
+    path: str | os.PathLike[str], image: NDArray[np.float32], *, exr: ExrOptions | None = None
+) -> list[str]:
     """Atomic write; the format follows the extension (`exr` sets an EXR's depth and codec). Never
-    leaves a partial file at `path`. Returns notes for the run (values beyond half's range, see fit_half)."""
+    leaves a partial file at `path`. Returns notes for the run (values beyond half's range, see fit_half).
+
+    Raises: ImageError when the file cannot be written or what reached the disk does not read back whole."""
     import OpenImageIO as oiio
 
     path = Path(path)

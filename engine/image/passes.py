@@ -159,22 +159,22 @@ def _available(layers: Mapping[str, NDArray[np.float32]]) -> str:
 
 
 def select_inputs(
-    layers: Mapping[str, NDArray[np.float32]], input_names: list[str], mapping: Mapping[str, str] | None = None
+    layers: Mapping[str, NDArray[np.float32]], input_names: list[str], *, mapping: Mapping[str, str] | None = None
 ) -> tuple[NDArray[np.float32], dict[str, NDArray[np.float32]]]:
     """(first input image, {other input: pass}) for a model whose image inputs are `input_names`.
 
     The first input gets `mapping[input]` or Combined; the others get `mapping[input]`, else the
-    DEFAULT_PASSES for their name. Raises ImageError naming what is missing and what the file has."""
+    DEFAULT_PASSES for their name. Raises: ImageError naming what is missing and what the file has."""
     keys = _select_keys(layers, input_names, mapping)
     first, *others = keys
     return layers[keys[first]], {name: layers[keys[name]] for name in others}
 
 
 def data_inputs(
-    layers: Mapping[str, NDArray[np.float32]], input_names: list[str], mapping: Mapping[str, str] | None = None
+    layers: Mapping[str, NDArray[np.float32]], input_names: list[str], *, mapping: Mapping[str, str] | None = None
 ) -> frozenset[str]:
     """The model inputs `select_inputs` feeds a data pass (normal, depth, position, ...: `is_data_pass`), which no
-    colour-space conversion may touch (RunSettings.data_inputs). Raises what select_inputs raises."""
+    colour-space conversion may touch (RunSettings.data_inputs). Raises: ImageError, as select_inputs does."""
     keys = _select_keys(layers, input_names, mapping)
     return frozenset(name for name, key in keys.items() if is_data_pass(key))
 

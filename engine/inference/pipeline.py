@@ -136,6 +136,7 @@ def _budget(prepared: PreparedModel) -> int:
 def run_image(
     prepared: PreparedModel,
     image: NDArray[np.float32],
+    *,
     extra: dict[str, NDArray[np.float32]] | None = None,
     settings: RunSettings | None = None,
     progress: Progress | None = None,
@@ -143,7 +144,11 @@ def run_image(
 ) -> RunResult:
     """Run the prepared model on `image` (and `extra` inputs). Thread-safe: runs on one prepared model
     (an operator's worker and a render handler can share it) take turns, since they share its bound
-    buffers."""
+    buffers.
+
+    Raises: ImageError when the image or an extra input cannot be fed (NaN or Inf pixels, a missing pass, a
+    size that does not fit); ModelError when the model cannot take it (ContractError: the contract does not fit);
+    RuntimeFailure when onnxruntime fails while running; Cancelled when `progress` is cancelled."""
     with run_state(prepared).lock:
         return _run_image(prepared, image, extra, settings, progress, mapping)
 

@@ -366,7 +366,9 @@ def parse_layer(data: Any, where: str) -> dict[str, Any]:
 
 
 def build_contract(layers: list[Layer]) -> ModelContract:
-    """The effective contract from layers listed lowest first; later layers override key by key."""
+    """The effective contract from layers listed lowest first; later layers override key by key.
+
+    Raises: ContractError naming the key that is wrong and the layer it came from."""
     merged: dict[str, Any] = {}
     sources: dict[str, str] = {}
     for name, data in layers:
@@ -439,7 +441,9 @@ def metadata_layer(metadata: Mapping[str, str]) -> Any:
 
 def model_metadata(model_path: str | os.PathLike[str]) -> dict[str, str]:
     """The model file's metadata_props, read off the protobuf wire format: the graph and its weights are skipped,
-    not parsed, and the ONNX library is not loaded (a cached model then starts without it)."""
+    not parsed, and the ONNX library is not loaded (a cached model then starts without it).
+
+    Raises: ModelError when the file is missing or not a readable ONNX model."""
     if not Path(model_path).is_file():
         raise ModelError(f"model file not found: {model_path}")
     try:
@@ -504,11 +508,15 @@ def metadata_props(data: bytes) -> dict[str, str]:
 def contract_layers(
     model_path: str | os.PathLike[str] | None,
     metadata: Mapping[str, str] | None = None,
+    *,
     contract_file: str | os.PathLike[str] | None = None,
     overrides: Mapping[str, Any] | None = None,
     overrides_source: str = "flags",
 ) -> list[Layer]:
-    """Every layer that applies to the model, lowest first. `metadata` defaults to the file's."""
+    """Every layer that applies to the model, lowest first. `metadata` defaults to the file's.
+
+    Raises: ModelError when the model file cannot be read; ContractError when a layer (the model's metadata,
+    its sidecar, `contract_file`, `overrides`) is not a valid contract, naming the key and the layer."""
     layers: list[Layer] = []
     if model_path is not None and metadata is None:
         metadata = model_metadata(model_path)
@@ -526,16 +534,25 @@ def contract_layers(
 def load_contract(
     model_path: str | os.PathLike[str] | None,
     metadata: Mapping[str, str] | None = None,
+    *,
     contract_file: str | os.PathLike[str] | None = None,
     overrides: Mapping[str, Any] | None = None,
     overrides_source: str = "flags",
 ) -> ModelContract:
-    """The effective contract of a model file (see the module docstring for the layers)."""
-    return build_contract(contract_layers(model_path, metadata, contract_file, overrides, overrides_source))
+    """The effective contract of a model file (see the module docstring for the layers).
+
+    Raises: what contract_layers and build_contract raise: ModelError, ContractError."""
+    return build_contract(
+        contract_layers(
+            model_path, metadata, contract_file=contract_file, overrides=overrides, overrides_source=overrides_source
+        )
+    )
 
 
 def write_sidecar(model_path: str | os.PathLike[str], data: Mapping[str, Any]) -> Path:
-    """Check `data` as a contract and write it next to the model; returns the sidecar's path."""
+    """Check `data` as a contract and write it next to the model; returns the sidecar's path.
+
+    Raises: ContractError naming what is wrong in `data` (nothing is written then)."""
     parse_layer(data, "to save")
     path = sidecar_path(model_path)
     atomic.write_bytes(path, (json.dumps(data, indent=2) + "\n").encode("utf-8"))  # never a half-written sidecar

@@ -13,7 +13,10 @@ from .records import ModelInfo
 
 
 def inspect_model(path: str | os.PathLike[str], contract: ModelContract | None = None) -> ModelInfo:
-    """Load, declare and describe a model file; the IR and declaration notes join the description's warnings."""
+    """Load, declare and describe a model file; the IR and declaration notes join the description's warnings.
+
+    Raises: ModelError when the file cannot be read, loaded or run on images (ContractError: the contract's
+    shapes do not fit it)."""
     from .onnx_io import clamp_ir_version, load_model
 
     contract = contract or ModelContract()

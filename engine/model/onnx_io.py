@@ -56,8 +56,9 @@ def serialize(model: onnx.ModelProto) -> bytes:
 
 
 def load_model(path: str | os.PathLike[str]) -> onnx.ModelProto:
-    """Load and sanity-check a model file; raises ModelError naming the file and the problem. External
-    weights are read from the model's folder."""
+    """Load and sanity-check a model file. External weights are read from the model's folder.
+
+    Raises: ModelError naming the file and the problem."""
     path = Path(path)
     if not path.is_file():
         raise ModelError(f"model file not found: {path}")
@@ -126,5 +127,7 @@ def parse_model(data: bytes, name: str = "model", base_dir: str | os.PathLike[st
 
 
 def save_model(model: onnx.ModelProto, path: str | os.PathLike[str]) -> None:
-    """Write atomically: a reader never sees half a model."""
+    """Write atomically: a reader never sees half a model.
+
+    Raises: ModelError when onnxruntime accepts no IR version the model can be written at."""
     atomic.write_bytes(Path(path), serialize(model))

@@ -177,3 +177,23 @@ def picture_view(channels: int) -> OutputView:
     one channel."""
     kind = OutputKind.MASK if channels == 1 else OutputKind.PICTURE
     return OutputView(layout=Layout.NHWC, kind=kind)
+
+
+def compare_images(
+    reference: NDArray[np.float32],
+    output: NDArray[np.float32],
+    *,
+    kind: OutputKind | None = None,
+    rule: AccuracyRule | None = None,
+) -> Accuracy:
+    """The figures of `output` against `reference`, two HxWxC results of `run_image` of the same shape (one model's
+    fp32 and reduced-precision runs, say): judged as the accuracy rule judges a delivered picture, or as a mask when
+    it has one channel, unless `kind` says how (VALUES: plain values, for data such as depth or normals).
+    `rule.failures(...)` of the result says whether it passes; `rule` here gives the mask threshold."""
+    if kind == OutputKind.VALUES:
+        view = OutputView(layout=None, kind=kind)
+    elif kind is not None:
+        view = OutputView(layout=Layout.NHWC, kind=kind)
+    else:
+        view = picture_view(reference.shape[2] if reference.ndim == 3 else 1)
+    return compare(reference, output, view, rule)

@@ -466,6 +466,7 @@ def convert_judged(
 def convert_model_file(
     model_path: str | os.PathLike[str],
     options: ConversionOptions,
+    *,
     sample: NDArray[np.float32] | None = None,
     out: str | os.PathLike[str] | None = None,
     contract: ModelContract | None = None,
@@ -473,7 +474,11 @@ def convert_model_file(
 ) -> ConversionReport:
     """Convert any float model file, validated on feeds made from its inputs (`sample` HxWxC, or a synthetic
     image, for image inputs; the contract's constants or random values elsewhere), and save the result to
-    `out` when it passed. The report says whether it did."""
+    `out` when it passed. The report says whether it did.
+
+    Raises: EngineError when `out`'s folder does not exist (said before converting); ModelError when the model
+    cannot be read, loaded or converted (ContractError: the contract is wrong); ImageError when `sample` cannot be
+    fed to it. A conversion that fails or is outside tolerance raises nothing: the report says so."""
     from ..model.declared_shape import apply_declarations
     from ..model.describe import describe_inputs
     from ..model.onnx_io import clamp_ir_version, load_model, save_model

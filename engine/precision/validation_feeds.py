@@ -25,7 +25,7 @@ this size once, which bounds its memory."""
 SYNTHETIC = "a synthetic image (no sample was given: pass a typical image to judge the model on it)"
 
 
-def synthetic_image(h: int, w: int, channels: int = 3, seed: int = 0) -> NDArray[np.float32]:
+def synthetic_image(h: int, w: int, *, channels: int = 3, seed: int = 0) -> NDArray[np.float32]:
     """Smooth gradients plus texture in [0, 1]: closer to a render than white noise."""
     rng = np.random.default_rng(seed)
     y, x = np.mgrid[0:h, 0:w].astype(np.float32)
@@ -158,7 +158,7 @@ def sample_feeds(
         sample = _sample_of(image, h, w, bool(info.fixed_size))
     for t in images:
         if sample is None:
-            crop = synthetic_image(h, w, t.channels or 1)
+            crop = synthetic_image(h, w, channels=t.channels or 1)
         else:
             crop, _, _ = split_alpha(sample, t.channels or 1)
         if t is images[0]:

@@ -188,7 +188,7 @@ def _timing_feeds(
     images = {t.name for t in info.image_inputs}
     feeds = {name: value for name, value in sample_feeds(info, None, contract).items() if name not in images}
     for t in info.image_inputs:
-        picture = synthetic_image(*shape, t.channels or 1)
+        picture = synthetic_image(*shape, channels=t.channels or 1)
         tensor = to_tensor(picture, prepared.session_view(t))
         feeds[t.name] = np.concatenate([tensor] * info.batch) if info.batch > 1 else tensor
     return feeds

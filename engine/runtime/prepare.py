@@ -120,6 +120,7 @@ def _request(
 def needs_sample(
     precision: Precision | str,
     settings: SessionSettings | None = None,
+    *,
     model_path: str | Path | None = None,
     size: tuple[int, int] | None = None,
     cache_dir: str | Path | None = None,
@@ -146,25 +147,28 @@ def needs_sample(
 def prepare_model(
     model_path: str | Path,
     precision: Precision | str = Precision.AUTO,
+    *,
     settings: SessionSettings | None = None,
     cache_dir: str | Path | None = None,
     sample: NDArray[np.float32] | None = None,
     options: ConversionOptions | None = None,
     contract: ModelContract | None = None,
     progress: Progress | None = None,
-    *,
     size: tuple[int, int] | None = None,
     measure: Measure | None = None,
     calibration_frames: tuple[NDArray[np.float32], ...] = (),
 ) -> PreparedModel:
     """Return a session for `model_path` at `precision`, reusing the cached optimized model when one
-    matches everything it depends on. `sample` (HxWxC) validates conversions (and calibrates int8); raises
-    ConversionError (with `.report`) when the converted model is outside tolerance, and caches no model then. `auto`
+    matches everything it depends on. `sample` (HxWxC) validates conversions (and calibrates int8). `auto`
     runs the fastest precision that passes on the provider that runs it (see `_auto`): on the CPU it may time int8
     against fp32 once, with `measure`, at the size class of `sample` (or `size`, the image's (height, width) when no
     sample is given); None measures with int8_choice.interleaved_medians. `contract` gives the constants for
     non-image inputs and how validation inputs are fed. `progress` follows (and can cancel) a mixed-precision
-    search."""
+    search.
+
+    Raises: ModelError when the model cannot be read, loaded or described (ContractError: the contract is
+    wrong); ConversionError (with `.report`) when a conversion fails or is outside tolerance, and no model is cached
+    then; ImageError when `sample` cannot be fed to the model; Cancelled when `progress` is cancelled."""
     if Precision(precision) == Precision.AUTO:
         shape = (sample.shape[0], sample.shape[1]) if sample is not None else size
         timing = (shape, measure or int8_choice.interleaved_medians)  # read here: tests replace the module's

@@ -385,7 +385,9 @@ def test_render_post_process_judges_reduced_precision_on_its_frames(clean_file, 
     assert "not run: fp16 conversion failed: outside the tolerance: PSNR" in printed, printed
 
     # Cached by an earlier prepare that judged the conversion on a synthetic image, where it passes.
-    earlier = prepare_model(model, "fp16", SessionSettings(provider="cpu"), os.environ["ONNX_IMAGE_RUNTIME_CACHE"])
+    earlier = prepare_model(
+        model, "fp16", settings=SessionSettings(provider="cpu"), cache_dir=os.environ["ONNX_IMAGE_RUNTIME_CACHE"]
+    )
     release_model(earlier)
     printed = render()
     failed = [line for line in printed.splitlines() if " FAILED: " in line and "differs from fp32 by up to" in line]

@@ -82,7 +82,7 @@ def test_resume_after_interruption_gives_identical_pixels(bpy_data, scene_settin
     write_frames(tmp_path / "in")
     inputs, frames = str(tmp_path / "in" / "####.exr"), [1, 2, 3, 4]
     model = prepared(models_dir)
-    reference = process_sequence(model, inputs, str(tmp_path / "ref" / "####.exr"), frames)
+    reference = process_sequence(model, inputs, output_pattern=str(tmp_path / "ref" / "####.exr"), frames=frames)
     assert reference.done == tuple(frames) and reference.ok
 
     # Interrupted after the first frame (Esc in the UI, a farm job killed between frames).
@@ -91,7 +91,9 @@ def test_resume_after_interruption_gives_identical_pixels(bpy_data, scene_settin
             progress.cancel()
 
     progress = Progress(cancel_after_first)
-    partial = process_sequence(model, inputs, str(tmp_path / "out" / "####.exr"), frames, progress=progress)
+    partial = process_sequence(
+        model, inputs, output_pattern=str(tmp_path / "out" / "####.exr"), frames=frames, progress=progress
+    )
     assert partial.cancelled and partial.done == (1,) and not partial.failed
     assert listing(tmp_path / "out") == ["0001.exr"]  # only complete files, no temporary ones
     first = os.stat(tmp_path / "out" / "0001.exr").st_mtime_ns
@@ -138,13 +140,17 @@ def test_stop_on_error_and_engine_failures(scene_settings, models_dir, tmp_path)
     write_frames(tmp_path / "in", frames=(1, 3, 4))  # frame 2 is missing
     model = prepared(models_dir)
     inputs, out = str(tmp_path / "in" / "####.exr"), tmp_path / "out"
-    summary = process_sequence(model, inputs, str(out / "####.exr"), [1, 2, 3, 4], stop_on_error=True)
+    summary = process_sequence(
+        model, inputs, output_pattern=str(out / "####.exr"), frames=[1, 2, 3, 4], stop_on_error=True
+    )
     assert summary.done == (1,) and list(summary.failed) == [2] and "image not found" in summary.failed[2]
     assert listing(out) == ["0001.exr"]
-    summary = process_sequence(model, inputs, str(out / "####.exr"), [1, 2, 3, 4], skip_existing=True)
+    summary = process_sequence(
+        model, inputs, output_pattern=str(out / "####.exr"), frames=[1, 2, 3, 4], skip_existing=True
+    )
     assert summary.skipped == (1,) and summary.done == (3, 4) and list(summary.failed) == [2]
     with pytest.raises(EngineError, match="would overwrite its source frame"):
-        process_sequence(model, inputs, inputs, [1])
+        process_sequence(model, inputs, output_pattern=inputs, frames=[1])
 
 
 def test_operator_errors_and_menu(bpy_data, scene_settings, addon, tmp_path):
@@ -219,7 +225,7 @@ def test_nan_output_frame_is_reported_and_removed(addon, tmp_path):
     for f in (1, 2, 3):
         write_image(tmp_path / "in" / f"{f:04d}.exr", np.full((8, 8, 3), 1e36 if f == 2 else 0.5, np.float32))
     inputs, outputs = str(tmp_path / "in" / "####.exr"), str(tmp_path / "out" / "####.exr")
-    summary = process_sequence(model, inputs, outputs, [1, 2, 3])
+    summary = process_sequence(model, inputs, output_pattern=outputs, frames=[1, 2, 3])
     assert summary.done == (1, 3) and "NaN/Inf values" in summary.failed[2]
     assert listing(tmp_path / "out") == ["0001.exr", "0003.exr"]
 

@@ -117,7 +117,7 @@ def test_prepare_says_converted_then_reused_in_memory_then_cache_hit(bpy_data, t
     assert said[0].startswith("prepared fp16 on CPU (converted and cached, startup "), said
     assert said[1] == "prepared fp16 on CPU (reused in memory, no startup)", said
     # As after a render, the model is let go: the next prepare loads the file cache.
-    release_model(prepare_model(model, "fp16", SessionSettings(provider="cpu")))
+    release_model(prepare_model(model, "fp16", settings=SessionSettings(provider="cpu")))
     assert bpy.ops.onnx.prepare_model(model=model, precision="FP16", provider="CPU") == {"FINISHED"}
     assert reports(capfd, "Info")[-1].startswith("prepared fp16 on CPU (cache hit, startup ")
 

@@ -73,7 +73,8 @@ SCRIPT = textwrap.dedent(
     out["size"] = list(result_img.size)
 
     module = sys.modules[pkg]
-    prepared = module.engine.prepare_model(args["model"], "fp32", module.engine.SessionSettings(provider="cuda"))
+    cuda = module.engine.SessionSettings(provider="cuda")
+    prepared = module.engine.prepare_model(args["model"], "fp32", settings=cuda)
     out["fallback"] = prepared.fallback_reason
 
     class Layout:  # stands in for UILayout: records every label

@@ -156,6 +156,9 @@ def boundary_leaks(source: str, where: str, cli: bool = False) -> list[str]:
     public = set(engine.__all__)
     leaks = []
     for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):  # `import engine.runtime.prepare`: a module below the surface
+            leaks += [f"{where}: import {a.name}" for a in node.names if a.name.startswith("engine.")]
+            continue
         if not isinstance(node, ast.ImportFrom):
             continue
         module = node.module or ""
@@ -178,6 +181,41 @@ def test_the_blender_layer_and_the_cli_import_only_the_public_surface():
         offenders += boundary_leaks(path.read_text(), str(path.relative_to(ROOT)))
     offenders += boundary_leaks((ENGINE / "cli.py").read_text(), "engine/cli.py", cli=True)
     assert offenders == []
+
+
+SCRIPTS = ["bench", "scripts", "samples"]
+"""Code outside the extension that uses the engine as a pipeline TD's script would: through the facade only."""
+
+
+def script_leaks(root: Path) -> list[str]:
+    """Every import in `root`'s bench/, scripts/ and samples/ (module level or inside functions) of an engine module
+    below the facade, or of a name it does not export."""
+    return [
+        leak
+        for folder in SCRIPTS
+        for path in sorted((root / folder).rglob("*.py"))
+        for leak in boundary_leaks(path.read_text(), str(path.relative_to(root)))
+    ]
+
+
+def test_bench_scripts_and_samples_import_only_the_public_surface():
+    assert script_leaks(ROOT) == []
+
+
+def test_the_boundary_check_catches_a_leak_in_bench_scripts_or_samples(tmp_path):
+    """The walk reaches every folder and a lazy import inside a function; a public import passes."""
+    sources = {
+        "bench/suite.py": "def row():\n    from engine.runtime.prepare import SESSIONS\n",
+        "scripts/demo.py": "import engine.image.files\n",
+        "samples/evaluate.py": "from engine import _EXPORTS, read_image\n",
+        "samples/clean.py": "import engine\nfrom engine import prepare_model, gpu\n",
+    }
+    for name, source in sources.items():
+        (tmp_path / name).parent.mkdir(exist_ok=True)
+        (tmp_path / name).write_text(source)
+    leaks = script_leaks(tmp_path)
+    assert [leak.split(":")[0] for leak in leaks] == ["bench/suite.py", "scripts/demo.py", "samples/evaluate.py"]
+    assert "import engine.image.files" in leaks[1] and "_EXPORTS" in leaks[2]
 
 
 def test_the_boundary_check_catches_each_known_leak():

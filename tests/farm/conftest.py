@@ -61,8 +61,10 @@ def expected_output(src: Path, dst: Path) -> np.ndarray:
     """The engine run directly (in this process) on one frame, as `python -m engine run` would."""
     from engine import RunSettings, SessionSettings, prepare_model, process_frame, read_image
 
-    prepared = prepare_model(str(MODEL), "fp32", SessionSettings(provider="auto"), dst.parent / "cache")
-    process_frame(prepared, str(src), str(dst), RunSettings())
+    prepared = prepare_model(
+        str(MODEL), "fp32", settings=SessionSettings(provider="auto"), cache_dir=dst.parent / "cache"
+    )
+    process_frame(prepared, str(src), dst=str(dst), settings=RunSettings())
     return read_image(dst)
 
 

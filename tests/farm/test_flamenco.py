@@ -86,8 +86,10 @@ def worker_command(command: dict, onnx_engine: Path | None = None) -> list[str]:
 
 def expected_in_space(src: Path, dst: Path, space: WorkingSpace) -> np.ndarray:
     """The engine run directly (in this process) on one frame in a working space, as `sequence --working-space`."""
-    prepared = prepare_model(str(MODEL), "fp32", SessionSettings(provider="auto"), dst.parent / "cache")
-    process_frame(prepared, str(src), str(dst), RunSettings(working_space=space))
+    prepared = prepare_model(
+        str(MODEL), "fp32", settings=SessionSettings(provider="auto"), cache_dir=dst.parent / "cache"
+    )
+    process_frame(prepared, str(src), dst=str(dst), settings=RunSettings(working_space=space))
     return read_image(dst)
 
 

@@ -84,7 +84,7 @@ def test_layout_conversions_on_the_cpu_provider(tmp_path):
     model = conv_chain((3, 16, 16, 3))
     path = tmp_path / "m.onnx"
     path.write_bytes(serialize(model))
-    advice = advise_model(str(path), "fp32", CPU, tmp_path / "cache", (32, 32), profile=True)
+    advice = advise_model(str(path), "fp32", settings=CPU, cache_dir=tmp_path / "cache", size=(32, 32), profile=True)
     kinds = [c.op_type for c in advice.layout.conversions]
     # The CPU default level is 'all' and a CPU session keeps the model's own NCHW layout (no channels-last
     # adapter): the only layout work left is what onnxruntime's own 'all' level adds on this CPU (NCHWc's
@@ -138,7 +138,7 @@ def test_cli_advise_defaults_to_what_auto_runs_and_says_so(tmp_path):
     assert data["advice_for"].endswith("ask for fp16 to see what an NVIDIA GPU's Tensor Cores would run")
     assert f"note: {data['advice_for']}" in done.stderr.splitlines()
     # The same model asked for at fp16 has its 16->16 Conv eligible: the default, not the model, gave 0%.
-    assert advise_model(str(path), "fp16", CPU, tmp_path / "c", (32, 32)).eligible_mac_share > 0
+    assert advise_model(str(path), "fp16", settings=CPU, cache_dir=tmp_path / "c", size=(32, 32)).eligible_mac_share > 0
 
 
 def test_padding_that_changes_nothing_says_why():
@@ -162,12 +162,12 @@ def test_advice_reads_the_converted_graph_from_the_cache_instead_of_converting_a
 
     path = tmp_path / "unet.onnx"
     path.write_bytes(serialize(models.unet()))
-    first = advise_model(str(path), "fp16", CPU, tmp_path / "cache", (32, 32))
+    first = advise_model(str(path), "fp16", settings=CPU, cache_dir=tmp_path / "cache", size=(32, 32))
     SESSIONS.clear()  # a new process: only the file cache is left
 
     def no_conversion(*args, **kwargs):
         raise AssertionError("converted again")
 
     monkeypatch.setattr(convert, "convert_model", no_conversion)
-    again = advise_model(str(path), "fp16", CPU, tmp_path / "cache", (32, 32))
+    again = advise_model(str(path), "fp16", settings=CPU, cache_dir=tmp_path / "cache", size=(32, 32))
     assert [c.name for c in again.casts] == [c.name for c in first.casts] and first.casts

@@ -14,7 +14,9 @@ from engine.runtime.sessions import SessionSettings
 
 def _policy(precision: Precision, sample: np.ndarray | None) -> tuple[object, int]:
     made = []
-    reference = fp32_reference(SimpleNamespace(precision=precision), sample, lambda: made.append(1) or "the fp32 model")
+    reference = fp32_reference(
+        SimpleNamespace(precision=precision), sample, prepare_fp32=lambda: made.append(1) or "the fp32 model"
+    )
     return reference, len(made)
 
 
@@ -49,8 +51,12 @@ def test_auto_reads_a_sample_only_where_it_can_resolve_to_a_reduced_precision(tm
     # model at that size says int8 is not faster (issue 30).
     model = models.save(models.sr_x2(), tmp_path / "m.onnx")
     size = (256, 256)
-    assert needs_sample(Precision.AUTO, cpu) and needs_sample(Precision.AUTO, cpu, model, size, tmp_path / "c")
-    prepare_model(model, Precision.AUTO, cpu, tmp_path / "c", size=size, measure=lambda a, b: (0.1, 0.2))
-    assert not needs_sample(Precision.AUTO, cpu, model, size, tmp_path / "c")
+    assert needs_sample(Precision.AUTO, cpu) and needs_sample(
+        Precision.AUTO, cpu, model_path=model, size=size, cache_dir=tmp_path / "c"
+    )
+    prepare_model(
+        model, Precision.AUTO, settings=cpu, cache_dir=tmp_path / "c", size=size, measure=lambda a, b: (0.1, 0.2)
+    )
+    assert not needs_sample(Precision.AUTO, cpu, model_path=model, size=size, cache_dir=tmp_path / "c")
     # An image too small for int8 to pay needs none whatever was measured.
-    assert not needs_sample(Precision.AUTO, cpu, model, (40, 50), tmp_path / "other")
+    assert not needs_sample(Precision.AUTO, cpu, model_path=model, size=(40, 50), cache_dir=tmp_path / "other")

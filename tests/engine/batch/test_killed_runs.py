@@ -88,4 +88,6 @@ def test_external_data_outside_the_models_folder_is_refused(tmp_path):
                 entry.value = "../w.bin"
     onnx.save_model(loaded, folder / "m.onnx")
     with pytest.raises(ModelError, match="outside the model's folder"):
-        prepare_model(str(folder / "m.onnx"), "fp32", SessionSettings(provider="cpu"), tmp_path / "c")
+        prepare_model(
+            str(folder / "m.onnx"), "fp32", settings=SessionSettings(provider="cpu"), cache_dir=tmp_path / "c"
+        )

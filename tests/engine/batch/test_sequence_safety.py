@@ -33,17 +33,17 @@ def _frames(folder, frames=range(1, 4)):
 @pytest.fixture
 def prepared(tmp_path):
     path = models.save(models.sr_x2(), tmp_path / "sr_x2.onnx")
-    return prepare_model(str(path), "fp32", SessionSettings(provider="cpu"), tmp_path / "cache")
+    return prepare_model(str(path), "fp32", settings=SessionSettings(provider="cpu"), cache_dir=tmp_path / "cache")
 
 
 def test_failed_rerun_keeps_the_finished_outputs(prepared, tmp_path):
     _frames(tmp_path / "in")
     out = tmp_path / "out" / "####.exr"
-    first = process_sequence(prepared, str(tmp_path / "in" / "####.exr"), str(out), [1, 2, 3])
+    first = process_sequence(prepared, str(tmp_path / "in" / "####.exr"), output_pattern=str(out), frames=[1, 2, 3])
     assert first.done == (1, 2, 3)
     before = {f: read_image(tmp_path / "out" / f"{f:04d}.exr") for f in (1, 2, 3)}
     # A re-run with a typo in the input pattern: every frame fails, and nothing finished is lost.
-    again = process_sequence(prepared, str(tmp_path / "typo" / "####.exr"), str(out), [1, 2, 3])
+    again = process_sequence(prepared, str(tmp_path / "typo" / "####.exr"), output_pattern=str(out), frames=[1, 2, 3])
     assert sorted(again.failed) == [1, 2, 3] and not again.done
     assert sorted(os.listdir(tmp_path / "out")) == ["0001.exr", "0002.exr", "0003.exr"]
     for f, image in before.items():
@@ -64,7 +64,12 @@ def test_symlinked_output_folder_onto_the_inputs_is_refused(prepared, tmp_path):
     os.symlink(tmp_path / "in", tmp_path / "link")
     sources = {f: (tmp_path / "in" / f"{f:04d}.exr").read_bytes() for f in (1, 2, 3)}
     with pytest.raises(EngineError, match="overwrite its source"):
-        process_sequence(prepared, str(tmp_path / "in" / "####.exr"), str(tmp_path / "link" / "####.exr"), [1, 2, 3])
+        process_sequence(
+            prepared,
+            str(tmp_path / "in" / "####.exr"),
+            output_pattern=str(tmp_path / "link" / "####.exr"),
+            frames=[1, 2, 3],
+        )
     batch = FrameBatch(prepared, str(tmp_path / "link" / "####.exr"))
     result = batch.process(1, str(tmp_path / "in" / "0001.exr"))
     assert result is not None and "overwrite its source" in result.error
@@ -76,7 +81,9 @@ def test_hard_link_to_the_source_is_refused(prepared, tmp_path):
     (tmp_path / "out").mkdir()
     os.link(tmp_path / "in" / "0001.exr", tmp_path / "out" / "0001.exr")
     with pytest.raises(EngineError, match="overwrite its source"):
-        process_sequence(prepared, str(tmp_path / "in" / "####.exr"), str(tmp_path / "out" / "####.exr"), [1])
+        process_sequence(
+            prepared, str(tmp_path / "in" / "####.exr"), output_pattern=str(tmp_path / "out" / "####.exr"), frames=[1]
+        )
 
 
 FULL_DISK = """
@@ -120,11 +127,11 @@ def test_full_disk_frame_is_reported_failed_and_skip_existing_redoes_it(prepared
 
     monkeypatch.setattr(atomic, "publish", full_on_frame_2)
     pattern_in, pattern_out = str(tmp_path / "in" / "####.exr"), str(tmp_path / "out" / "####.exr")
-    summary = process_sequence(prepared, pattern_in, pattern_out, [1, 2, 3])
+    summary = process_sequence(prepared, pattern_in, output_pattern=pattern_out, frames=[1, 2, 3])
     assert summary.done == (1, 3) and "No space left" in summary.failed[2]
     assert sorted(os.listdir(tmp_path / "out")) == ["0001.exr", "0003.exr"]
     monkeypatch.setattr(atomic, "publish", real_replace)
-    resumed = process_sequence(prepared, pattern_in, pattern_out, [1, 2, 3], skip_existing=True)
+    resumed = process_sequence(prepared, pattern_in, output_pattern=pattern_out, frames=[1, 2, 3], skip_existing=True)
     assert resumed.done == (2,) and resumed.skipped == (1, 3)
 
 
@@ -145,7 +152,9 @@ def test_stale_temp_files_of_dead_processes_are_cleaned_when_a_sequence_starts(p
     unrelated = out / f".notes.{atomic.HOST}.{dead_pid}.0a1b2c3d.tmp.txt"  # not an image write_image makes
     for p in (stale, alive, unrelated):
         p.write_bytes(b"partial")
-    summary = process_sequence(prepared, str(tmp_path / "in" / "####.exr"), str(out / "####.exr"), [1])
+    summary = process_sequence(
+        prepared, str(tmp_path / "in" / "####.exr"), output_pattern=str(out / "####.exr"), frames=[1]
+    )
     assert summary.done == (1,)
     assert sorted(os.listdir(out)) == sorted(["0001.exr", alive.name, unrelated.name])
 
@@ -155,8 +164,8 @@ import sys
 from engine import atomic
 atomic.HOST = sys.argv[1]  # this process plays the worker of that name
 from engine import SessionSettings, prepare_model, process_sequence
-prepared = prepare_model(sys.argv[2], "fp32", SessionSettings(provider="cpu"), sys.argv[3])
-summary = process_sequence(prepared, sys.argv[4], sys.argv[5], [1])
+prepared = prepare_model(sys.argv[2], "fp32", settings=SessionSettings(provider="cpu"), cache_dir=sys.argv[3])
+summary = process_sequence(prepared, sys.argv[4], output_pattern=sys.argv[5], frames=[1])
 print(list(summary.done))
 """
 
@@ -200,7 +209,7 @@ folder, ext, half = sys.argv[1], sys.argv[2], sys.argv[3] == "half"
 image = np.random.default_rng(0).random((48, 64, 3), np.float32)
 exr = ExrOptions(half=half) if ext == "exr" else None
 whole = os.path.join(folder, "whole." + ext)
-write_image(whole, image, exr)
+write_image(whole, image, exr=exr)
 size = os.path.getsize(whole)
 hard = resource.getrlimit(resource.RLIMIT_FSIZE)[1]
 wrong = []
@@ -208,7 +217,7 @@ for limit in range(max(1, size - int(sys.argv[4])), size):
     target = os.path.join(folder, "cut." + ext)
     resource.setrlimit(resource.RLIMIT_FSIZE, (limit, hard))
     try:
-        write_image(target, image, exr)
+        write_image(target, image, exr=exr)
         written = True
     except Exception:
         written = False
@@ -251,7 +260,7 @@ def test_skip_existing_keeps_only_outputs_that_read_back_whole(prepared, tmp_pat
     whole at the size the model makes; the others are redone and counted."""
     _frames(tmp_path / "in", [1, 2, 3, 4])
     pattern_in, pattern_out = str(tmp_path / "in" / "####.exr"), str(tmp_path / "out" / "####.exr")
-    assert process_sequence(prepared, pattern_in, pattern_out, [1, 2, 3, 4]).done == (1, 2, 3, 4)
+    assert process_sequence(prepared, pattern_in, output_pattern=pattern_out, frames=[1, 2, 3, 4]).done == (1, 2, 3, 4)
     out = tmp_path / "out"
     kept = (out / "0001.exr").read_bytes()
     data = (out / "0002.exr").read_bytes()
@@ -260,7 +269,9 @@ def test_skip_existing_keeps_only_outputs_that_read_back_whole(prepared, tmp_pat
     from engine.image.files import write_image
 
     write_image(out / "0004.exr", np.zeros((8, 8, 3), np.float32))  # whole, but not the size the model makes
-    resumed = process_sequence(prepared, pattern_in, pattern_out, [1, 2, 3, 4], skip_existing=True)
+    resumed = process_sequence(
+        prepared, pattern_in, output_pattern=pattern_out, frames=[1, 2, 3, 4], skip_existing=True
+    )
     assert resumed.skipped == (1,) and resumed.redone == (2, 3, 4) and resumed.done == (2, 3, 4)
     assert resumed.to_json()["redone"] == [2, 3, 4]
     assert (out / "0001.exr").read_bytes() == kept
@@ -309,7 +320,7 @@ def test_each_frame_header_is_read_once(prepared, tmp_path, monkeypatch):
     monkeypatch.setattr(sequence, "frame_header", counted)
     monkeypatch.setattr(files, "frame_header", counted)
     summary = process_sequence(
-        prepared, str(tmp_path / "in" / "####.exr"), str(tmp_path / "out" / "####.exr"), [1, 2, 3]
+        prepared, str(tmp_path / "in" / "####.exr"), output_pattern=str(tmp_path / "out" / "####.exr"), frames=[1, 2, 3]
     )
     assert summary.done == (1, 2, 3)
     assert sorted(os.path.basename(p) for p in opened) == ["0001.exr", "0002.exr", "0003.exr"]

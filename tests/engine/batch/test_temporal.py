@@ -78,9 +78,11 @@ def _model(noise: float) -> onnx.ModelProto:
 def _run(tmp_path, noise: float, blend: float = 0.0, with_vector: bool = True, frames=None):
     pattern = _write_sequence(tmp_path / "in", with_vector)
     path = models.save(_model(noise), tmp_path / f"flicker{noise}.onnx")
-    prepared = prepare_model(path, "fp32", SessionSettings(provider="cpu"), tmp_path / "cache")
+    prepared = prepare_model(path, "fp32", settings=SessionSettings(provider="cpu"), cache_dir=tmp_path / "cache")
     out = str(tmp_path / f"out_{noise}_{blend}_{with_vector}" / "####.exr")
-    summary = process_sequence(prepared, pattern, out, frames or list(range(1, FRAMES + 1)), temporal_blend=blend)
+    summary = process_sequence(
+        prepared, pattern, output_pattern=out, frames=frames or list(range(1, FRAMES + 1)), temporal_blend=blend
+    )
     assert summary.ok, summary.failed
     return summary, out
 
@@ -112,8 +114,10 @@ def test_without_a_vector_pass_the_difference_method_is_used(tmp_path):
     for t in range(1, 5):  # a still camera: the same picture every frame
         write_image(still / f"{t:04d}.exr", _frame(1))
     path = models.save(_model(0.05), tmp_path / "f.onnx")
-    prepared = prepare_model(path, "fp32", SessionSettings(provider="cpu"), tmp_path / "cache")
-    summary = process_sequence(prepared, str(still / "####.exr"), str(tmp_path / "o" / "####.exr"), [1, 2, 3, 4])
+    prepared = prepare_model(path, "fp32", settings=SessionSettings(provider="cpu"), cache_dir=tmp_path / "cache")
+    summary = process_sequence(
+        prepared, str(still / "####.exr"), output_pattern=str(tmp_path / "o" / "####.exr"), frames=[1, 2, 3, 4]
+    )
     assert summary.temporal.method == FlickerMethod.DIFFERENCE and summary.temporal.ratio > 10
 
 
@@ -150,12 +154,14 @@ def test_a_chunk_gives_the_pixels_of_one_long_run(tmp_path):
     of the two frames before (raw model outputs); a chunk runs them first (not written): same pixels, x2 model."""
     pattern = _write_sequence(tmp_path / "in")
     path = models.save(models.sr_x2(), tmp_path / "sr.onnx")
-    prepared = prepare_model(path, "fp32", SessionSettings(provider="cpu"), tmp_path / "cache")
+    prepared = prepare_model(path, "fp32", settings=SessionSettings(provider="cpu"), cache_dir=tmp_path / "cache")
     whole = str(tmp_path / "whole" / "####.exr")
     chunked = str(tmp_path / "chunked" / "####.exr")
-    assert process_sequence(prepared, pattern, whole, list(range(1, FRAMES + 1)), temporal_blend=1.0).ok
+    assert process_sequence(
+        prepared, pattern, output_pattern=whole, frames=list(range(1, FRAMES + 1)), temporal_blend=1.0
+    ).ok
     for chunk in ([1, 2, 3], [4, 5, 6], [7, 8]):
-        summary = process_sequence(prepared, pattern, chunked, chunk, temporal_blend=1.0)
+        summary = process_sequence(prepared, pattern, output_pattern=chunked, frames=chunk, temporal_blend=1.0)
         assert summary.temporal.blended == tuple(f for f in chunk if f > 1)  # a chunk's first frame is blended too
     for t in range(1, FRAMES + 1):
         name = f"{t:04d}.exr"
@@ -175,9 +181,14 @@ def test_a_downscaling_model_is_measured_and_not_blended(tmp_path):
     model = helper.make_model(helper.make_graph([pool], "half", [x], [y]), opset_imports=[helper.make_opsetid("", 17)])
     model.ir_version = 10
     prepared = prepare_model(
-        models.save(model, tmp_path / "half.onnx"), "fp32", SessionSettings(provider="cpu"), tmp_path / "c"
+        models.save(model, tmp_path / "half.onnx"),
+        "fp32",
+        settings=SessionSettings(provider="cpu"),
+        cache_dir=tmp_path / "c",
     )
-    summary = process_sequence(prepared, pattern, str(tmp_path / "o" / "####.exr"), [1, 2, 3], temporal_blend=1.0)
+    summary = process_sequence(
+        prepared, pattern, output_pattern=str(tmp_path / "o" / "####.exr"), frames=[1, 2, 3], temporal_blend=1.0
+    )
     assert summary.ok and summary.done == (1, 2, 3), summary.failed
     assert summary.temporal.blended == () and len(summary.temporal.frames) == 2
 

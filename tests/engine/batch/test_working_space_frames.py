@@ -80,13 +80,18 @@ def test_sequence_png_frames_are_display_srgb_whatever_the_working_space(tmp_pat
 
 def test_a_normal_pass_reaches_the_model_as_rendered(tmp_path):
     prepared = prepare_model(
-        models.save(models.returns_normal(), tmp_path / "m.onnx"), "fp32", SessionSettings(provider="cpu"), tmp_path
+        models.save(models.returns_normal(), tmp_path / "m.onnx"),
+        "fp32",
+        settings=SessionSettings(provider="cpu"),
+        cache_dir=tmp_path,
     )
     normal = np.random.default_rng(7).uniform(-1.0, 1.0, (10, 12, 3)).astype(np.float32)
     src = tmp_path / "frame.exr"
     write_passes(src, {"Combined": ("RGBA", _picture()), "Normal": ("XYZ", normal)})
     settings = RunSettings(working_space=WorkingSpace.ACESCG)
-    process_frame(prepared, str(src), str(tmp_path / "out.exr"), settings, pass_inputs={"normal": "Normal"})
+    process_frame(
+        prepared, str(src), dst=str(tmp_path / "out.exr"), settings=settings, pass_inputs={"normal": "Normal"}
+    )
     layers = read_layers(tmp_path / "out.exr")
     result = layers["ViewLayer.Combined"]
     # The model returned the normal it got; the result, colour like Combined, went back into ACEScg.

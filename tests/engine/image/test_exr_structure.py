@@ -95,7 +95,7 @@ def test_a_written_exr_is_checked_by_structure_and_still_refuses_a_cut(tmp_path,
     decoded = []
     real = files._does_not_read_back
     monkeypatch.setattr(files, "_does_not_read_back", lambda *a, **k: decoded.append(a) or real(*a, **k))
-    write_image(tmp_path / "ok.exr", IMAGE, ExrOptions(half=True))
+    write_image(tmp_path / "ok.exr", IMAGE, exr=ExrOptions(half=True))
     assert decoded == [] and read_image(tmp_path / "ok.exr").shape == IMAGE.shape
 
     def cut_on_close(path, *_a, **_k):

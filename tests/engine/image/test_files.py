@@ -19,7 +19,7 @@ from tests.helpers import ROOT
 @pytest.mark.parametrize("ext,tol", [("exr", 0.0), ("tif", 1e-4), ("png", 1e-4)])
 def test_round_trip_formats_keep_colour_and_alpha(tmp_path, ext, tol):
     # Arrays are premultiplied (engine/image/alpha.py); PNG and TIFF store them straight and give them back.
-    image = synthetic_image(20, 30, 4)
+    image = synthetic_image(20, 30, channels=4)
     image[:, :, :3] *= image[:, :, 3:]
     write_image(tmp_path / f"a.{ext}", image)
     back = read_image(tmp_path / f"a.{ext}")
@@ -33,7 +33,7 @@ def test_exr_keeps_hdr_values(tmp_path):
 
 
 def test_truncated_exr_is_a_clear_error(tmp_path):
-    write_image(tmp_path / "a.exr", synthetic_image(64, 64, 4))
+    write_image(tmp_path / "a.exr", synthetic_image(64, 64, channels=4))
     data = (tmp_path / "a.exr").read_bytes()
     (tmp_path / "cut.exr").write_bytes(data[: len(data) // 3])
     with pytest.raises(ImageError, match="truncated or damaged"):
@@ -121,7 +121,7 @@ def test_sequence_resume_with_skip_existing_matches_an_uninterrupted_run(tmp_pat
     models.save(models.sr_x2(), tmp_path / "m.onnx")
     (tmp_path / "in").mkdir()
     for f in range(1, 7):
-        write_image(tmp_path / f"in/{f:04d}.exr", synthetic_image(24, 32, 4, seed=f))
+        write_image(tmp_path / f"in/{f:04d}.exr", synthetic_image(24, 32, channels=4, seed=f))
     assert _sequence(tmp_path).returncode == 0
     reference = {f: read_image(tmp_path / f"out/{f:04d}.exr") for f in range(1, 7)}
     for f in (4, 5, 6):  # an interrupted run got as far as frame 3
@@ -139,7 +139,7 @@ def test_sequence_reports_a_failing_frame_and_finishes_the_rest(tmp_path):
     models.save(models.sr_x2(), tmp_path / "m.onnx")
     (tmp_path / "in").mkdir()
     for f in range(1, 7):
-        image = synthetic_image(16, 16, 3, seed=f)
+        image = synthetic_image(16, 16, channels=3, seed=f)
         if f == 3:
             image[0, 0, 0] = np.inf
         write_image(tmp_path / f"in/{f:04d}.exr", image)
@@ -158,7 +158,9 @@ def test_exr_outputs_are_stored_like_their_source_frames(tmp_path):
     (tmp_path / "in").mkdir()
     for f in (1, 2):
         write_image(
-            tmp_path / f"in/{f:04d}.exr", synthetic_image(16, 16, 4, seed=f), ExrOptions(half=True, codec="piz")
+            tmp_path / f"in/{f:04d}.exr",
+            synthetic_image(16, 16, channels=4, seed=f),
+            exr=ExrOptions(half=True, codec="piz"),
         )
     assert _sequence(tmp_path, "--frames", "1-2").returncode == 0
     assert exr_options_of(tmp_path / "out/0001.exr") == ExrOptions(half=True, codec="piz")
@@ -172,7 +174,7 @@ def test_exr_options_given_override_only_their_own_field(tmp_path):
 
     models.save(models.sr_x2(), tmp_path / "m.onnx")
     (tmp_path / "in").mkdir()
-    write_image(tmp_path / "in/0001.exr", synthetic_image(16, 16, 4), ExrOptions(half=True, codec="piz"))
+    write_image(tmp_path / "in/0001.exr", synthetic_image(16, 16, channels=4), exr=ExrOptions(half=True, codec="piz"))
     assert _sequence(tmp_path, "--frames", "1", "--exr-codec", "rle").returncode == 0
     assert exr_options_of(tmp_path / "out/0001.exr") == ExrOptions(half=True, codec="rle")
 
@@ -278,14 +280,14 @@ def test_values_beyond_half_range_never_become_inf(tmp_path):
 
     bright = synthetic_image(16, 24) * 2e5  # up to 200000: beyond half's 65504
     over = int((bright > 65504).sum())
-    notes = write_image(tmp_path / "asked.exr", bright, ExrOptions(half=True))
+    notes = write_image(tmp_path / "asked.exr", bright, exr=ExrOptions(half=True))
     back = read_image(tmp_path / "asked.exr")
     assert np.isfinite(back).all() and back.max() == 65504 and exr_options_of(tmp_path / "asked.exr").half
     assert notes == [f"{over} values beyond half float's range (65504) were clamped to it: half was asked for"]
 
-    write_image(tmp_path / "source.exr", synthetic_image(16, 24), ExrOptions(half=True))  # a half render
+    write_image(tmp_path / "source.exr", synthetic_image(16, 24), exr=ExrOptions(half=True))  # a half render
     notes = _write_like(str(tmp_path / "source.exr"), str(tmp_path / "followed.exr"), bright, None)
     back = read_image(tmp_path / "followed.exr")
     assert not exr_options_of(tmp_path / "followed.exr").half and np.allclose(back, bright)
     assert notes == [f"{over} values beyond half float's range (65504): written as 32-bit float, not half"]
-    assert write_image(tmp_path / "fine.exr", bright / 1e5, ExrOptions(half=True)) == []  # in range: half, no note
+    assert write_image(tmp_path / "fine.exr", bright / 1e5, exr=ExrOptions(half=True)) == []  # in range: half, no note

@@ -72,21 +72,21 @@ def test_select_inputs_defaults_mapping_and_errors():
     first, extra = select_inputs(layers, ["x", "albedo", "normal"])
     assert first[0, 0, 0] == 1
     assert extra["albedo"][0, 0, 0] == 4 and extra["normal"][0, 0, 0] == 3  # Denoising Albedo before Diffuse Color
-    first, extra = select_inputs(layers, ["x", "Albedo"], {"albedo": "DiffCol", "X": "Normal"})
+    first, extra = select_inputs(layers, ["x", "Albedo"], mapping={"albedo": "DiffCol", "X": "Normal"})
     assert first[0, 0, 0] == 3 and extra["Albedo"][0, 0, 0] == 2  # input names ignore case, as in the pipeline
     with pytest.raises(ImageError, match=r"model input 'albedo' needs 'GlossCol'; available passes: .*Diffuse Color"):
-        select_inputs(layers, ["x", "albedo"], {"albedo": "GlossCol"})
+        select_inputs(layers, ["x", "albedo"], mapping={"albedo": "GlossCol"})
     with pytest.raises(ImageError, match="model input 'mask' needs a pass"):
         select_inputs(layers, ["x", "mask"])
     with pytest.raises(ImageError, match="model input 'x' needs 'Depth'"):
-        select_inputs(layers, ["x"], {"x": "Depth"})
+        select_inputs(layers, ["x"], mapping={"x": "Depth"})
 
 
 def test_data_inputs_are_the_ones_given_data_passes():
     """Normals, depth, positions... are data: a working-space conversion must not touch them (both spellings)."""
     layers = layers_50()
     assert data_inputs(layers, ["x", "albedo", "normal"]) == {"normal"}
-    assert data_inputs(layers, ["x", "albedo"], {"x": "Normal", "albedo": "DiffCol"}) == {"x"}
+    assert data_inputs(layers, ["x", "albedo"], mapping={"x": "Normal", "albedo": "DiffCol"}) == {"x"}
     assert data_inputs({"": np.zeros((1, 1, 4))}, ["x"]) == frozenset()  # a plain image is colour
     for name in ("ViewLayer.Depth", "Depth", "ViewLayer.IndexOB", "ViewLayer.Object Index", "ViewLayer.CryptoObject00"):
         assert is_data_pass(name), name

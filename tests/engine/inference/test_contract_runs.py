@@ -45,7 +45,7 @@ def _run(tmp_path, model, image, contract=None, **kw):
     tmp_path.mkdir(parents=True, exist_ok=True)
     path = models.save(model, tmp_path / "m.onnx")
     contract = contract if contract is not None else load_contract(path)
-    prepared = prepare_model(path, "fp32", CPU, tmp_path / "cache", contract=contract)
+    prepared = prepare_model(path, "fp32", settings=CPU, cache_dir=tmp_path / "cache", contract=contract)
     return run_image(prepared, image, settings=RunSettings(contract=contract, **kw))
 
 
@@ -126,4 +126,4 @@ def test_sidecar_contract_is_picked_up(tmp_path):
 def test_mean_with_the_wrong_channel_count_for_the_model_is_named(tmp_path):
     contract = build_contract([("flags", {"input": {"mean": [0.1, 0.2, 0.3]}})])
     with pytest.raises(ModelError, match=r"contract input\.mean has 3 values; the model's tensor has 1 channels"):
-        _run(tmp_path, models.sr_x2(channels=1), synthetic_image(8, 8, 1), contract)
+        _run(tmp_path, models.sr_x2(channels=1), synthetic_image(8, 8, channels=1), contract)

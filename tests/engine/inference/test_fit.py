@@ -20,7 +20,7 @@ CPU = SessionSettings(provider="cpu")
 @pytest.fixture
 def prepared(model_file, cache_dir):
     def make(name, *args):
-        return prepare_model(model_file(name, *args), "fp32", CPU, cache_dir)
+        return prepare_model(model_file(name, *args), "fp32", settings=CPU, cache_dir=cache_dir)
 
     return make
 
@@ -86,7 +86,7 @@ def test_a_local_fixed_size_model_is_still_tiled_under_auto(prepared):
 
 def test_resize_fit_output_size_and_alpha(prepared):
     prep = prepared("sr_x2")  # x2: the result comes back at twice the image's size
-    image = synthetic_image(90, 130, 4, seed=2)
+    image = synthetic_image(90, 130, channels=4, seed=2)
     image[:, :, 3] = np.linspace(0.0, 1.0, 130)[None, :]
     result = run_image(prep, image, settings=RunSettings(tile=64, fit=Fit.RESIZE))
     report = result.tiling

@@ -42,7 +42,7 @@ def _run(tmp_path, image, hdr: str):
     tmp_path.mkdir(parents=True, exist_ok=True)
     path = models.save(identity(), tmp_path / "id.onnx")
     contract = build_contract([("file", {"input": {"colour": "srgb", "hdr": hdr}})])
-    prepared = prepare_model(path, "fp32", CPU, tmp_path / "cache", contract=contract)
+    prepared = prepare_model(path, "fp32", settings=CPU, cache_dir=tmp_path / "cache", contract=contract)
     return run_image(prepared, image, settings=RunSettings(contract=contract))
 
 

@@ -19,7 +19,7 @@ CPU = SessionSettings(provider="cpu")
 @pytest.fixture
 def prepared(model_file, cache_dir):
     def make(name, precision="fp32"):
-        return prepare_model(model_file(name), precision, CPU, cache_dir)
+        return prepare_model(model_file(name), precision, settings=CPU, cache_dir=cache_dir)
 
     return make
 
@@ -45,7 +45,7 @@ def _spatial(feed):
 
 def test_rgba_in_rgb_model_out_with_alpha_carried_and_upscaled(prepared):
     prep = prepared("sr_x2")
-    image = synthetic_image(37, 51, 4)
+    image = synthetic_image(37, 51, channels=4)
     result = run_image(prep, image)
     assert result.image.shape == (74, 102, 4)
     np.testing.assert_allclose(result.image[:, :, :3], _reference(prep, image[:, :, :3]), atol=1e-5)
@@ -54,7 +54,7 @@ def test_rgba_in_rgb_model_out_with_alpha_carried_and_upscaled(prepared):
 
 def test_grey_is_expanded_and_too_many_channels_are_refused(prepared):
     prep = prepared("sr_x2")
-    grey = synthetic_image(20, 20, 1)
+    grey = synthetic_image(20, 20, channels=1)
     result = run_image(prep, grey)
     assert result.image.shape == (40, 40, 3) and any("grey" in n for n in result.notes)
     with pytest.raises(ImageError, match="expected an HxWxC image with 1-4 channels"):
@@ -99,17 +99,17 @@ def test_contract_normalization_is_applied_and_inverted(prepared):
 
 def test_multiple_inputs_by_name_and_by_mapping(prepared):
     prep = prepared("multi_input")
-    colour, albedo, normal = (synthetic_image(16, 16, 3, seed=s) for s in (1, 2, 3))
-    by_name = run_image(prep, colour, {"albedo": albedo, "normal": normal}).image
+    colour, albedo, normal = (synthetic_image(16, 16, channels=3, seed=s) for s in (1, 2, 3))
+    by_name = run_image(prep, colour, extra={"albedo": albedo, "normal": normal}).image
     mapped = run_image(
-        prep, colour, {"Diffuse Color": albedo, "Normal": normal}, mapping={"albedo": "Diffuse Color"}
+        prep, colour, extra={"Diffuse Color": albedo, "Normal": normal}, mapping={"albedo": "Diffuse Color"}
     ).image
     np.testing.assert_array_equal(by_name, mapped)
     feeds = {n: _feed(prep, n, a) for n, a in zip(("color", "albedo", "normal"), (colour, albedo, normal), strict=True)}
     direct = from_tensor(prep.session.run(None, feeds)[0], _out_layout(prep))
     np.testing.assert_allclose(by_name, direct, atol=1e-5)
     with pytest.raises(ImageError, match="'albedo' needs an image"):
-        run_image(prep, colour, {"normal": normal})
+        run_image(prep, colour, extra={"normal": normal})
 
 
 def test_odd_size_is_padded_to_the_models_multiple_and_cropped_back(prepared):
@@ -236,7 +236,7 @@ def test_automatic_tiles_follow_the_models_memory_and_the_budget(prepared, monke
 def test_blender_layout_is_the_same_pixels_bottom_up_rgba(prepared):
     prep = prepared("sr_x2")
     for channels in (3, 4):
-        image = synthetic_image(21, 30, channels, seed=channels)
+        image = synthetic_image(21, 30, channels=channels, seed=channels)
         plain = run_image(prep, image).image
         blender = run_image(prep, image, settings=RunSettings(blender_rgba=True)).image
         assert blender.shape == (42, 60, 4) and blender.flags.c_contiguous and blender.dtype == np.float32
@@ -251,7 +251,7 @@ def test_a_result_is_never_the_next_runs_buffer(prepared, blender_rgba):
     # must still be the caller's own, untouched by the next run on the same tile shape.
     prep = prepared("sr_x2")
     settings = RunSettings(blender_rgba=blender_rgba, use_binding=True)
-    first_image, second_image = synthetic_image(40, 50, 3, seed=1), synthetic_image(40, 50, 3, seed=2)
+    first_image, second_image = synthetic_image(40, 50, channels=3, seed=1), synthetic_image(40, 50, channels=3, seed=2)
     first = run_image(prep, first_image, settings=settings).image
     kept = first.copy()
     second = run_image(prep, second_image, settings=settings).image
@@ -309,7 +309,7 @@ def test_an_overlap_as_large_as_the_tile_is_clamped(prepared):
 
 def test_alpha_note_only_for_real_transparency(prepared):
     prep = prepared("sr_x2")
-    opaque = synthetic_image(16, 16, 4)
+    opaque = synthetic_image(16, 16, channels=4)
     opaque[:, :, 3] = 1.0
     assert not any("alpha" in n for n in run_image(prep, opaque).notes)
     soft = opaque.copy()
@@ -333,7 +333,7 @@ def test_a_channels_last_session_gives_the_same_pixels(prepared):
     session = ort.InferenceSession(serialize(adapted), providers=["CPUExecutionProvider"])
     nhwc = dataclasses.replace(prep, session=session, channels_last=True)
     assert nhwc.session_view(prep.info.image_inputs[0]).layout == "NHWC"
-    image = synthetic_image(70, 90, 4, seed=3)
+    image = synthetic_image(70, 90, channels=4, seed=3)
     for settings in (RunSettings(), RunSettings(tile=32), RunSettings(blender_rgba=True)):
         np.testing.assert_allclose(
             run_image(nhwc, image, settings=settings).image, run_image(prep, image, settings=settings).image, atol=1e-5
@@ -353,7 +353,7 @@ def test_the_plan_and_pixels_do_not_depend_on_the_memory_free_now(model_file, ca
         monkeypatch.setattr(os, "sysconf", _free_pages_say(free))
         monkeypatch.setattr(builtins, "open", _meminfo_says(free))
         SESSIONS.clear()  # a new process: nothing measured before is reused
-        prep = prepare_model(path, "fp32", SessionSettings(provider="cpu"), cache_dir)
+        prep = prepare_model(path, "fp32", settings=SessionSettings(provider="cpu"), cache_dir=cache_dir)
         results.append(run_image(prep, image))
     (busy, idle) = results
     assert busy.tiling is not None and idle.tiling is not None

@@ -146,7 +146,9 @@ def test_a_rule_that_keeps_the_size_never_returns_the_runners_buffer(tmp_path):
 
     path = models.save(models.luminance(), tmp_path / "luma.onnx")
     contract = build_contract([("file", {"resize": {"short_side_min": 32, "multiple": 32}})])
-    prepared = prepare_model(path, "fp32", SessionSettings(provider="cpu"), tmp_path / "cache", contract=contract)
+    prepared = prepare_model(
+        path, "fp32", settings=SessionSettings(provider="cpu"), cache_dir=tmp_path / "cache", contract=contract
+    )
     settings = RunSettings(contract=contract)
     first = run_image(prepared, np.full((32, 64, 3), 0.25, np.float32), settings=settings).image
     kept = first.copy()

@@ -20,7 +20,7 @@ from tests import models
 def _run(tmp_path, capsys, *extra):
     model = models.save(models.fixed_global(64), tmp_path / "fixed_global.onnx")
     source = tmp_path / "in.exr"
-    write_image(source, synthetic_image(90, 150, 4, seed=1))
+    write_image(source, synthetic_image(90, 150, channels=4, seed=1))
     out = tmp_path / f"out{len(extra)}.exr"
     args = ["run", str(model), str(source), str(out), "--provider", "cpu", "--cache-dir", str(tmp_path / "c")]
     assert main([*args, *extra]) == 0
@@ -51,14 +51,14 @@ def test_a_sequence_logs_its_tiling_first_and_keeps_it_in_the_summary(tmp_path, 
     model = models.save(models.conv_stack(3), tmp_path / "stack.onnx")
     (tmp_path / "in").mkdir()
     for f in (1, 2):
-        write_image(tmp_path / f"in/{f:04d}.exr", synthetic_image(150, 190, 3, seed=f))
-    prepared = prepare_model(model, "fp32", SessionSettings(provider="cpu"), tmp_path / "c")
+        write_image(tmp_path / f"in/{f:04d}.exr", synthetic_image(150, 190, channels=3, seed=f))
+    prepared = prepare_model(model, "fp32", settings=SessionSettings(provider="cpu"), cache_dir=tmp_path / "c")
     with caplog.at_level(logging.INFO, logger="engine"):
         summary = process_sequence(
             prepared,
             str(tmp_path / "in/####.exr"),
-            str(tmp_path / "out/####.exr"),
-            [1, 2],
+            output_pattern=str(tmp_path / "out/####.exr"),
+            frames=[1, 2],
             settings=RunSettings(tile=64),
         )
     assert summary.done == (1, 2) and summary.to_json()["tiling"] == summary.tiling

@@ -20,7 +20,7 @@ WIDE = [WorkingSpace.REC2020, WorkingSpace.ACESCG]
 
 @pytest.fixture
 def prepared(model_file, cache_dir):
-    return lambda name: prepare_model(model_file(name), "fp32", CPU, cache_dir)
+    return lambda name: prepare_model(model_file(name), "fp32", settings=CPU, cache_dir=cache_dir)
 
 
 def _picture(alpha: bool = True) -> np.ndarray:

@@ -61,7 +61,7 @@ def test_size_dynamic_runs_the_whole_picture_like_the_package(tmp_path):
     assert info.fixed_size is None and info.batch == 1
     assert "input x declared 10x3x32x32, run as 1x3xheightxwidth (contract)" in info.warnings
     image = synthetic_image(90, 130)
-    prepared = prepare_model(path, "fp32", CPU, tmp_path / "cache", contract=DYNAMIC)
+    prepared = prepare_model(path, "fp32", settings=CPU, cache_dir=tmp_path / "cache", contract=DYNAMIC)
     result = run_image(prepared, image, settings=RunSettings(contract=DYNAMIC))
     assert result.image.shape == (90, 130, 1)
     want = _raw(_as_its_package_loads_it(model), {"x": _nchw(image)})[0][0].transpose(1, 2, 0)
@@ -70,10 +70,10 @@ def test_size_dynamic_runs_the_whole_picture_like_the_package(tmp_path):
 
 def test_the_declaration_is_part_of_the_cache_key(tmp_path):
     path = models.save(models.export_fixed_fcn(), tmp_path / "face.onnx")
-    as_declared = prepare_model(path, "fp32", CPU, tmp_path / "cache")
-    redeclared = prepare_model(path, "fp32", CPU, tmp_path / "cache", contract=DYNAMIC)
+    as_declared = prepare_model(path, "fp32", settings=CPU, cache_dir=tmp_path / "cache")
+    redeclared = prepare_model(path, "fp32", settings=CPU, cache_dir=tmp_path / "cache", contract=DYNAMIC)
     assert as_declared.info.fixed_size == (32, 32) and redeclared.info.fixed_size is None
-    again = prepare_model(path, "fp32", CPU, tmp_path / "cache2", contract=DYNAMIC)
+    again = prepare_model(path, "fp32", settings=CPU, cache_dir=tmp_path / "cache2", contract=DYNAMIC)
     assert again.info.fixed_size is None  # a second cache folder: built again, the same description
 
 
@@ -82,7 +82,13 @@ def test_a_graph_that_is_really_fixed_is_refused_with_the_reason(tmp_path):
     with pytest.raises(ContractError, match=r"contract size dynamic.*does not run as 1x64x96.*fixed to the declared"):
         inspect_model(path, build_contract([("sidecar", {"size": "dynamic"})]))
     with pytest.raises(ContractError, match="does not run as"):
-        prepare_model(path, "fp32", CPU, tmp_path / "cache", contract=build_contract([("f", {"size": "dynamic"})]))
+        prepare_model(
+            path,
+            "fp32",
+            settings=CPU,
+            cache_dir=tmp_path / "cache",
+            contract=build_contract([("f", {"size": "dynamic"})]),
+        )
 
 
 @pytest.mark.parametrize(
@@ -104,7 +110,7 @@ def test_a_style_vector_input_named_in_constants_is_not_an_image(tmp_path):
     info = inspect_model(path, contract)
     assert [t.name for t in info.image_inputs] == ["x"] and [t.name for t in info.other_inputs] == ["style"]
     image = synthetic_image(20, 28)
-    prepared = prepare_model(path, "fp32", CPU, tmp_path / "cache", contract=contract)
+    prepared = prepare_model(path, "fp32", settings=CPU, cache_dir=tmp_path / "cache", contract=contract)
     out = run_image(prepared, image, settings=RunSettings(contract=contract)).image
     style = np.asarray(STYLE, np.float32).reshape(1, 1, 1, 100)
     want = _raw(model, {"x": _nchw(image), "style": style})[0][0].transpose(1, 2, 0)

@@ -55,7 +55,7 @@ def test_memory_need_is_within_one_and_a_half_times_the_measured_peak_at_1080p(n
         if name == "sample"
         else models.save(getattr(models, name)(), tmp_path / f"{name}.onnx")
     )
-    prepared = prepare_model(path, "fp32", SessionSettings(provider="cpu"), tmp_path / "cache")
+    prepared = prepare_model(path, "fp32", settings=SessionSettings(provider="cpu"), cache_dir=tmp_path / "cache")
     need = prepared.info.bytes_per_pixel * 1080 * 1920
     peak = _measured_peak(path, 1080, 1920)
     assert peak / 1.5 <= need <= peak * 1.5, f"{name}: need {need / 1e6:.0f} MB, measured {peak / 1e6:.0f} MB"

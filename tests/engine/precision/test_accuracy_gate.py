@@ -65,14 +65,14 @@ def _info():
 def test_fp16_gate_fails_on_text_it_would_get_wrong(tmp_path):
     path = models.save(models.text_detector(), tmp_path / "text.onnx")
     page = text_page()
-    fp32 = prepare_model(str(path), "fp32", CPU, tmp_path / "cache")
+    fp32 = prepare_model(str(path), "fp32", settings=CPU, cache_dir=tmp_path / "cache")
     with pytest.raises(ConversionError) as failed:
-        prepare_model(str(path), "fp16", CPU, tmp_path / "cache", sample=page)
+        prepare_model(str(path), "fp16", settings=CPU, cache_dir=tmp_path / "cache", sample=page)
     report = failed.value.report
     assert report.max_abs_error > 0.01 and "outside the tolerance" in report.reason
     # The gate's error is of the size of the error on the actual page.
     converted = prepare_model(
-        str(path), "fp16", CPU, tmp_path / "cache2", sample=np.full_like(page, 0.5)
+        str(path), "fp16", settings=CPU, cache_dir=tmp_path / "cache2", sample=np.full_like(page, 0.5)
     )  # a blank sample lets it through
     actual = compare(run_image(fp32, page).image, run_image(converted, page).image).max_abs_error
     assert actual > 0.01 and report.max_abs_error > actual / 4
@@ -83,8 +83,8 @@ def test_mixed_precision_with_a_shared_initializer_converts_and_matches_fp32(tmp
     read by a node kept fp32 and by a converted one. Repaired: each reader gets the type it needs."""
     path = models.save(models.shared_bias(), tmp_path / "shared.onnx")
     page = text_page()
-    reference = run_image(prepare_model(str(path), "fp32", CPU, tmp_path / "cache"), page).image
-    amp = prepare_model(str(path), "amp", CPU, tmp_path / "cache", sample=page)
+    reference = run_image(prepare_model(str(path), "fp32", settings=CPU, cache_dir=tmp_path / "cache"), page).image
+    amp = prepare_model(str(path), "amp", settings=CPU, cache_dir=tmp_path / "cache", sample=page)
     assert amp.report is not None and amp.report.status == "ok"
     assert any("readers of a shared weight" in r for r in amp.report.repairs), amp.report.repairs
     np.testing.assert_allclose(run_image(amp, page).image, reference, rtol=1e-2, atol=1e-2)
@@ -112,8 +112,10 @@ def test_shared_clip_bounds_are_split_by_their_schema_type_parameter():
 def _cached_on_a_blank_page(tmp_path):
     """fp16 converted and cached after validation on another (blank) image: the case the crops cannot see."""
     path = models.save(models.text_detector(), tmp_path / "text.onnx")
-    fp16 = prepare_model(str(path), "fp16", CPU, tmp_path / "cache", sample=np.full((64, 64, 3), 0.5, np.float32))
-    fp32 = prepare_model(str(path), "fp32", CPU, tmp_path / "cache")
+    fp16 = prepare_model(
+        str(path), "fp16", settings=CPU, cache_dir=tmp_path / "cache", sample=np.full((64, 64, 3), 0.5, np.float32)
+    )
+    fp32 = prepare_model(str(path), "fp32", settings=CPU, cache_dir=tmp_path / "cache")
     return fp16, fp32
 
 
@@ -126,15 +128,27 @@ def test_first_full_output_is_rechecked_against_fp32_before_writing(tmp_path):
     for frame in (1, 2):
         write_image(tmp_path / "in" / f"{frame:04d}.exr", text_page(seed=frame))
     with pytest.raises(ConversionError, match="differs from fp32 by up to"):
-        process_frame(fp16, str(tmp_path / "in" / "0001.exr"), str(tmp_path / "one.exr"), RunSettings(), reference=fp32)
+        process_frame(
+            fp16,
+            str(tmp_path / "in" / "0001.exr"),
+            dst=str(tmp_path / "one.exr"),
+            settings=RunSettings(),
+            reference=fp32,
+        )
     assert not (tmp_path / "one.exr").exists()
     with pytest.raises(ConversionError, match="nothing was written"):
         process_sequence(
-            fp16, str(tmp_path / "in" / "####.exr"), str(tmp_path / "out" / "####.exr"), [1, 2], reference=fp32
+            fp16,
+            str(tmp_path / "in" / "####.exr"),
+            output_pattern=str(tmp_path / "out" / "####.exr"),
+            frames=[1, 2],
+            reference=fp32,
         )
     assert not (tmp_path / "out").exists() or not list((tmp_path / "out").iterdir())
     # Without the check (or in fp32) the frames are written: the check is what stops them.
-    assert process_sequence(fp32, str(tmp_path / "in" / "####.exr"), str(tmp_path / "o32" / "####.exr"), [1, 2]).ok
+    assert process_sequence(
+        fp32, str(tmp_path / "in" / "####.exr"), output_pattern=str(tmp_path / "o32" / "####.exr"), frames=[1, 2]
+    ).ok
 
 
 def test_a_global_model_is_judged_on_the_whole_image_it_will_see_not_on_crops(tmp_path):
@@ -158,7 +172,13 @@ def test_a_global_model_is_judged_on_the_whole_image_it_will_see_not_on_crops(tm
     assert converted is None and whole.status == "failed" and "beyond fp16's range" in whole.reason
     assert whole.validated_on == "the whole sample image, at 512x512"
     with pytest.raises(ConversionError, match="beyond fp16's range"):
-        prepare_model(str(models.save(model, tmp_path / "g.onnx")), "fp16", CPU, tmp_path / "cache", sample=picture)
+        prepare_model(
+            str(models.save(model, tmp_path / "g.onnx")),
+            "fp16",
+            settings=CPU,
+            cache_dir=tmp_path / "cache",
+            sample=picture,
+        )
 
 
 def test_report_figures_round_trip_through_json_and_a_failed_one_has_none(tmp_path):

@@ -49,11 +49,11 @@ def test_any_float_model_converts_with_feeds_from_its_input_shapes(tmp_path):
 
 
 def test_auto_runs_fp32_on_the_cpu_and_says_why(model_file, cache_dir):
-    prepared = prepare_model(model_file("sr_x2"), "auto", SessionSettings(provider="cpu"), cache_dir)
+    prepared = prepare_model(model_file("sr_x2"), "auto", settings=SessionSettings(provider="cpu"), cache_dir=cache_dir)
     assert prepared.precision == Precision.FP32 and "CPU" in prepared.precision_note
     assert prepared.summary()["precision_note"] == prepared.precision_note
     assert prepared.report is None
-    fp32 = prepare_model(model_file("sr_x2"), "fp32", SessionSettings(provider="cpu"), cache_dir)
+    fp32 = prepare_model(model_file("sr_x2"), "fp32", settings=SessionSettings(provider="cpu"), cache_dir=cache_dir)
     assert fp32.precision_note == "" and fp32.cache_hit
     image = np.random.default_rng(0).random((1, 3, 12, 12), dtype=np.float32)  # CPU sessions keep NCHW
     np.testing.assert_array_equal(prepared.session.run(None, {"x": image})[0], fp32.session.run(None, {"x": image})[0])

@@ -153,7 +153,7 @@ def test_prepare_int8_refuses_an_hdr_frame_and_remembers_the_refusal(tmp_path, m
 
     path = models.save(models.tone_curve(), tmp_path / "tone.onnx")
     with pytest.raises(ConversionError, match="outside the tolerance") as refused:
-        prepare_model(path, "int8", CPU, tmp_path / "cache", sample=hdr())
+        prepare_model(path, "int8", settings=CPU, cache_dir=tmp_path / "cache", sample=hdr())
     assert refused.value.report.psnr_db < 40
 
     def never(*_a, **_k):
@@ -166,16 +166,18 @@ def test_prepare_int8_refuses_an_hdr_frame_and_remembers_the_refusal(tmp_path, m
     monkeypatch.setattr(onnx_io, "parse_model", no_parse)
     SESSIONS.clear()
     with pytest.raises(ConversionError, match="outside the tolerance") as again:
-        prepare_model(path, "int8", CPU, tmp_path / "cache", sample=hdr())
+        prepare_model(path, "int8", settings=CPU, cache_dir=tmp_path / "cache", sample=hdr())
     assert again.value.report.psnr_db == pytest.approx(refused.value.report.psnr_db)
 
 
 def test_prepare_int8_on_another_image_is_another_calibration(tmp_path):
     path = models.save(models.tone_curve(), tmp_path / "tone.onnx")
-    first = prepare_model(path, "int8", CPU, tmp_path / "cache", sample=sdr())
+    first = prepare_model(path, "int8", settings=CPU, cache_dir=tmp_path / "cache", sample=sdr())
     assert first.precision == Precision.INT8 and first.report is not None and first.report.status == "ok"
-    assert prepare_model(path, "int8", CPU, tmp_path / "cache", sample=sdr()) is first  # same image: reused
-    other = prepare_model(path, "int8", CPU, tmp_path / "cache", sample=sdr(128, 128))
+    assert (
+        prepare_model(path, "int8", settings=CPU, cache_dir=tmp_path / "cache", sample=sdr()) is first
+    )  # same image: reused
+    other = prepare_model(path, "int8", settings=CPU, cache_dir=tmp_path / "cache", sample=sdr(128, 128))
     assert other is not first and other.report.calibration.source_sha256 != first.report.calibration.source_sha256
 
 
@@ -221,7 +223,7 @@ def test_a_sequence_calibrates_on_its_first_frames(tmp_path):
     for frame, image in enumerate((sdr(), sdr() * 0.8, sdr() * 0.6, hdr(), sdr(96, 128)), start=1):
         write_image(folder / f"{frame:04d}.exr", image)
     pattern = str(folder / "####.exr")
-    more = next_frames_sample(pattern, [1, 2, 3, 4, 5], sdr())
+    more = next_frames_sample(pattern, [1, 2, 3, 4, 5], first=sdr())
     assert len(more) == CALIBRATION_FRAMES - 1  # frames 2 and 3
     np.testing.assert_allclose(more[1], sdr() * 0.6, atol=1e-6)
     path = models.save(model, tmp_path / "tone.onnx")

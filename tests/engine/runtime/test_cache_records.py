@@ -102,7 +102,7 @@ def test_an_entry_written_by_an_older_version_is_a_hit(model_file, cache_dir):
     """Older versions wrote the same layout without the keys added since (warnings; the description's memory need,
     receptive radius and batch) and figures as json.dumps wrote them: the entry reads, nothing is rebuilt."""
     path = model_file("sr_x2")
-    first = prepare_model(path, "fp32", CPU, cache_dir)
+    first = prepare_model(path, "fp32", settings=CPU, cache_dir=cache_dir)
     (meta_path,) = sorted(cache_dir.glob("*.json"))
     data = json.loads(meta_path.read_text())
     del data["warnings"]
@@ -111,5 +111,5 @@ def test_an_entry_written_by_an_older_version_is_a_hit(model_file, cache_dir):
     data["meta_sha256"] = _meta_digest(data)
     meta_path.write_text(json.dumps(data))
     SESSIONS.clear()
-    again = prepare_model(path, "fp32", CPU, cache_dir)
+    again = prepare_model(path, "fp32", settings=CPU, cache_dir=cache_dir)
     assert again.cache_hit and again.info.scale == first.info.scale and again.info.receptive_radius is None

@@ -27,7 +27,7 @@ def _metas(cache_dir):
 
 def test_edited_metadata_is_rebuilt_with_a_warning(model_file, cache_dir, caplog):
     path = model_file("sr_x2")
-    first = prepare_model(path, "fp32", CPU, cache_dir)
+    first = prepare_model(path, "fp32", settings=CPU, cache_dir=cache_dir)
     expected = run_image(first, IMAGE).image
     (meta_path,) = _metas(cache_dir)
     meta = json.loads(meta_path.read_text())
@@ -35,11 +35,11 @@ def test_edited_metadata_is_rebuilt_with_a_warning(model_file, cache_dir, caplog
     meta_path.write_text(json.dumps(meta))
     SESSIONS.clear()
     with caplog.at_level(logging.WARNING):
-        again = prepare_model(path, "fp32", CPU, cache_dir)
+        again = prepare_model(path, "fp32", settings=CPU, cache_dir=cache_dir)
     assert not again.cache_hit and "damaged" in caplog.text
     np.testing.assert_array_equal(run_image(again, IMAGE).image, expected)
     SESSIONS.clear()
-    assert prepare_model(path, "fp32", CPU, cache_dir).cache_hit  # rebuilt, not failing forever
+    assert prepare_model(path, "fp32", settings=CPU, cache_dir=cache_dir).cache_hit  # rebuilt, not failing forever
 
 
 @pytest.mark.parametrize(
@@ -57,7 +57,7 @@ def test_schema_invalid_metadata_is_rebuilt(model_file, cache_dir, caplog, tmp_p
     from engine.runtime.cache import _meta_digest
 
     path = model_file("sr_x2")
-    prepare_model(path, "fp32", CPU, cache_dir)
+    prepare_model(path, "fp32", settings=CPU, cache_dir=cache_dir)
     (meta_path,) = _metas(cache_dir)
     meta = json.loads(meta_path.read_text())
     meta = {"size": meta["size"], "sha256": meta["sha256"]} if bad == {} else {**meta, **bad}
@@ -65,7 +65,7 @@ def test_schema_invalid_metadata_is_rebuilt(model_file, cache_dir, caplog, tmp_p
     meta_path.write_text(json.dumps(meta))
     SESSIONS.clear()
     with caplog.at_level(logging.WARNING):
-        again = prepare_model(path, "fp32", CPU, cache_dir)
+        again = prepare_model(path, "fp32", settings=CPU, cache_dir=cache_dir)
     assert not again.cache_hit and "rebuilding" in caplog.text
     assert run_image(again, IMAGE).image.shape == (24, 20, 3)
 
@@ -80,23 +80,23 @@ def _external(folder, seed=0):
 
 def test_external_weights_are_read_beside_the_model_not_the_cwd(tmp_path, monkeypatch, cache_dir):
     path = _external(tmp_path / "model")
-    reference = prepare_model(str(path), "fp32", CPU, cache_dir)
+    reference = prepare_model(str(path), "fp32", settings=CPU, cache_dir=cache_dir)
     expected = run_image(reference, IMAGE).image
     # A same-named weights file of another model in the current directory is not used.
     decoy = _external(tmp_path / "decoy", seed=5)
     monkeypatch.chdir(decoy.parent)
     SESSIONS.clear()
-    fresh = prepare_model(str(path), "fp32", CPU, tmp_path / "cache2")
+    fresh = prepare_model(str(path), "fp32", settings=CPU, cache_dir=tmp_path / "cache2")
     np.testing.assert_array_equal(run_image(fresh, IMAGE).image, expected)
 
 
 def test_changed_external_weights_change_the_cache_key(tmp_path, cache_dir):
     path = _external(tmp_path / "model")
-    first = run_image(prepare_model(str(path), "fp32", CPU, cache_dir), IMAGE).image
+    first = run_image(prepare_model(str(path), "fp32", settings=CPU, cache_dir=cache_dir), IMAGE).image
     other = _external(tmp_path / "other", seed=5)
     os.replace(other.parent / "weights.bin", path.parent / "weights.bin")  # same graph file, new weights
     SESSIONS.clear()
-    again = prepare_model(str(path), "fp32", CPU, cache_dir)
+    again = prepare_model(str(path), "fp32", settings=CPU, cache_dir=cache_dir)
     assert not again.cache_hit
     assert np.abs(run_image(again, IMAGE).image - first).max() > 1e-3
 
@@ -105,7 +105,7 @@ def test_cache_folder_deleted_during_optimization_falls_back_uncached(model_file
     """onnxruntime writes the optimized model itself: a folder that vanished (or filled up) under it
     fails that write, which must not be reported as a broken model."""
     path = model_file("sr_x2")
-    reference = run_image(prepare_model(path, "fp32", CPU, tmp_path / "ok"), IMAGE).image
+    reference = run_image(prepare_model(path, "fp32", settings=CPU, cache_dir=tmp_path / "ok"), IMAGE).image
     SESSIONS.clear()
     gone = tmp_path / "gone"
 
@@ -113,7 +113,7 @@ def test_cache_folder_deleted_during_optimization_falls_back_uncached(model_file
         return gone / f"{key}.onnx.tmp"  # the folder was deleted after the check
 
     monkeypatch.setattr(ModelCache, "temp_model_path", vanished)
-    prepared = prepare_model(path, "fp32", CPU, cache_dir)
+    prepared = prepare_model(path, "fp32", settings=CPU, cache_dir=cache_dir)
     assert prepared.optimized_model is None and any("not cached" in w for w in prepared.warnings)
     np.testing.assert_array_equal(run_image(prepared, IMAGE).image, reference)
 
@@ -209,7 +209,7 @@ def test_a_description_edited_with_its_checksum_never_gives_a_wrong_picture(mode
     from engine.runtime import cache as cache_module
 
     path = model_file("sr_x2")
-    expected = run_image(prepare_model(path, "fp32", CPU, cache_dir), IMAGE).image
+    expected = run_image(prepare_model(path, "fp32", settings=CPU, cache_dir=cache_dir), IMAGE).image
     (meta_path,) = _metas(cache_dir)
     meta = json.loads(meta_path.read_text())
     meta["info"]["scale"] = 1.0
@@ -218,13 +218,13 @@ def test_a_description_edited_with_its_checksum_never_gives_a_wrong_picture(mode
     meta["meta_sha256"] = cache_module._meta_digest(meta)  # the checksum recomputed: the entry looks consistent
     meta_path.write_text(json.dumps(meta))
     SESSIONS.clear()
-    tampered = prepare_model(path, "fp32", CPU, cache_dir)
+    tampered = prepare_model(path, "fp32", settings=CPU, cache_dir=cache_dir)
     assert tampered.cache_hit and tampered.info.scale == 1.0
     with pytest.raises(ModelError, match="its cached description is wrong; nothing was written; its cache entry was"):
         run_image(tampered, IMAGE, settings=RunSettings(use_binding=binding))
     assert not meta_path.exists()
     SESSIONS.clear()
-    again = prepare_model(path, "fp32", CPU, cache_dir)
+    again = prepare_model(path, "fp32", settings=CPU, cache_dir=cache_dir)
     assert not again.cache_hit
     np.testing.assert_allclose(
         run_image(again, IMAGE, settings=RunSettings(use_binding=binding)).image, expected, atol=1e-6

@@ -49,38 +49,44 @@ def hdr() -> np.ndarray:
 def test_auto_chooses_fp32_when_int8_is_slower_and_reads_the_verdict_after(tmp_path):
     path = models.save(models.tone_curve(), tmp_path / "tone.onnx")
     timer = Timer(0.100, 0.120)
-    prepared = prepare_model(path, "auto", CPU, tmp_path / "cache", sample=sdr(), measure=timer)
+    prepared = prepare_model(path, "auto", settings=CPU, cache_dir=tmp_path / "cache", sample=sdr(), measure=timer)
     assert prepared.precision == Precision.FP32 and timer.calls == 1
     assert "int8 not faster on this CPU (1.20x the fp32 time" in prepared.precision_note
     assert prepared.report is None  # fp32 runs the model as it is
     # The fp32 model timed is the one served: built here (not a cache hit), held once, by auto's entry.
     assert not prepared.cache_hit and is_loaded(prepared)
-    assert prepare_model(path, "auto", CPU, tmp_path / "cache", sample=sdr(), measure=never) is prepared
+    assert (
+        prepare_model(path, "auto", settings=CPU, cache_dir=tmp_path / "cache", sample=sdr(), measure=never) is prepared
+    )
     SESSIONS.clear()
-    again = prepare_model(path, "auto", CPU, tmp_path / "cache", sample=sdr(), measure=never)
+    again = prepare_model(path, "auto", settings=CPU, cache_dir=tmp_path / "cache", sample=sdr(), measure=never)
     assert again.precision == Precision.FP32 and again.precision_note == prepared.precision_note
     # Known not faster for this size class: no image needs reading to calibrate or judge int8.
-    assert not needs_sample("auto", CPU, path, sdr().shape[:2], tmp_path / "cache")
+    assert not needs_sample("auto", CPU, model_path=path, size=sdr().shape[:2], cache_dir=tmp_path / "cache")
 
 
 def test_auto_chooses_int8_when_faster_and_within_the_rule(tmp_path):
     path = models.save(models.tone_curve(), tmp_path / "tone.onnx")
     timer = Timer(0.100, 0.050)
-    prepared = prepare_model(path, "auto", CPU, tmp_path / "cache", sample=sdr(), measure=timer)
+    prepared = prepare_model(path, "auto", settings=CPU, cache_dir=tmp_path / "cache", sample=sdr(), measure=timer)
     assert prepared.precision == Precision.INT8, prepared.precision_note
     assert prepared.precision_note.startswith("auto chose int8: int8 2.0x faster than fp32 on this CPU")
     assert prepared.precision_note.endswith("and within tolerance")
     assert prepared.report is not None and prepared.report.status == "ok" and prepared.report.calibration is not None
     assert prepared.report.psnr_db >= prepared.report.rule.min_psnr_db
-    assert needs_sample("auto", CPU, path, sdr().shape[:2], tmp_path / "cache")  # int8 is calibrated on the image
+    assert needs_sample(
+        "auto", CPU, model_path=path, size=sdr().shape[:2], cache_dir=tmp_path / "cache"
+    )  # int8 is calibrated on the image
     SESSIONS.clear()
-    again = prepare_model(path, "auto", CPU, tmp_path / "cache", sample=sdr(), measure=never)
+    again = prepare_model(path, "auto", settings=CPU, cache_dir=tmp_path / "cache", sample=sdr(), measure=never)
     assert again.precision == Precision.INT8 and again.cache_hit
 
 
 def test_auto_chooses_fp32_when_int8_is_faster_but_outside_the_rule(tmp_path):
     path = models.save(models.tone_curve(), tmp_path / "tone.onnx")
-    prepared = prepare_model(path, "auto", CPU, tmp_path / "cache", sample=hdr(), measure=Timer(0.100, 0.050))
+    prepared = prepare_model(
+        path, "auto", settings=CPU, cache_dir=tmp_path / "cache", sample=hdr(), measure=Timer(0.100, 0.050)
+    )
     assert prepared.precision == Precision.FP32
     note = prepared.precision_note
     assert note.startswith("auto chose fp32: int8 2.0x faster") and "outside the tolerance: PSNR" in note
@@ -89,10 +95,12 @@ def test_auto_chooses_fp32_when_int8_is_faster_but_outside_the_rule(tmp_path):
 def test_the_verdict_is_taken_once_per_size_class(tmp_path):
     path = models.save(models.tone_curve(), tmp_path / "tone.onnx")
     timer = Timer(0.100, 0.120)
-    prepare_model(path, "auto", CPU, tmp_path / "cache", sample=sdr(160, 224), measure=timer)
-    prepare_model(path, "auto", CPU, tmp_path / "cache", sample=sdr(150, 230), measure=never)  # same class
+    prepare_model(path, "auto", settings=CPU, cache_dir=tmp_path / "cache", sample=sdr(160, 224), measure=timer)
+    prepare_model(
+        path, "auto", settings=CPU, cache_dir=tmp_path / "cache", sample=sdr(150, 230), measure=never
+    )  # same class
     assert size_class(160, 224) == size_class(150, 230) != size_class(256, 320)
-    prepare_model(path, "auto", CPU, tmp_path / "cache", sample=sdr(256, 320), measure=timer)
+    prepare_model(path, "auto", settings=CPU, cache_dir=tmp_path / "cache", sample=sdr(256, 320), measure=timer)
     assert timer.calls == 2
     # Without an image, auto assumes a 1080p frame; beyond 512x1024 every size is one class, timed at 512x1024.
     assert size_class(1080, 1920) == size_class(2160, 3840) and timing_shape(size_class(1080, 1920)) == (512, 1024)
@@ -100,9 +108,11 @@ def test_the_verdict_is_taken_once_per_size_class(tmp_path):
 
 def test_an_image_too_small_for_int8_to_pay_runs_fp32_unmeasured_and_reads_no_sample(tmp_path):
     path = models.save(models.tone_curve(), tmp_path / "tone.onnx")
-    prepared = prepare_model(path, "auto", CPU, tmp_path / "cache", sample=sdr(100, 120), measure=never)
+    prepared = prepare_model(
+        path, "auto", settings=CPU, cache_dir=tmp_path / "cache", sample=sdr(100, 120), measure=never
+    )
     assert prepared.precision == Precision.FP32 and "a 120x100 image is too small for int8" in prepared.precision_note
-    assert not needs_sample("auto", CPU, path, (100, 120), tmp_path / "cache")
+    assert not needs_sample("auto", CPU, model_path=path, size=(100, 120), cache_dir=tmp_path / "cache")
     assert not list((tmp_path / "cache").glob("*.record.json"))  # nothing was measured
 
 
@@ -114,14 +124,14 @@ def test_the_timed_models_run_at_the_size_class_and_a_damaged_record_is_measured
         shapes.append(fp32_run()[0].shape)
         return 0.1, 0.2
 
-    prepare_model(path, "auto", CPU, tmp_path / "cache", size=(300, 400), measure=measure)
+    prepare_model(path, "auto", settings=CPU, cache_dir=tmp_path / "cache", size=(300, 400), measure=measure)
     assert shapes == [(1, 3, *timing_shape(size_class(300, 400)))]
     (record,) = (tmp_path / "cache").glob("*.record.json")
     edited = json.loads(record.read_text())
     edited["record"]["int8_ms"] = 10.0  # hand-edited: its checksum no longer matches
     record.write_text(json.dumps(edited))
     _new_process()
-    prepare_model(path, "auto", CPU, tmp_path / "cache", size=(300, 400), measure=measure)
+    prepare_model(path, "auto", settings=CPU, cache_dir=tmp_path / "cache", size=(300, 400), measure=measure)
     assert len(shapes) == 2
 
 
@@ -165,10 +175,10 @@ def test_a_model_the_quantizer_cannot_make_runs_fp32_and_is_not_tried_again(tmp_
 
     monkeypatch.setattr(convert, "quantize", fails)
     path = models.save(models.tone_curve(), tmp_path / "tone.onnx")
-    prepared = prepare_model(path, "auto", CPU, tmp_path / "cache", sample=sdr(), measure=never)
+    prepared = prepare_model(path, "auto", settings=CPU, cache_dir=tmp_path / "cache", sample=sdr(), measure=never)
     assert prepared.precision == Precision.FP32 and "int8 could not be made for this model" in prepared.precision_note
     assert "Unrecognized attribute" in prepared.precision_note
     _new_process()
-    again = prepare_model(path, "auto", CPU, tmp_path / "cache", sample=sdr(), measure=never)
+    again = prepare_model(path, "auto", settings=CPU, cache_dir=tmp_path / "cache", sample=sdr(), measure=never)
     assert again.precision_note == prepared.precision_note and len(attempts) == 1
-    assert not needs_sample("auto", CPU, path, sdr().shape[:2], tmp_path / "cache")
+    assert not needs_sample("auto", CPU, model_path=path, size=sdr().shape[:2], cache_dir=tmp_path / "cache")

@@ -21,11 +21,11 @@ def _entries(cache_dir):
 
 def test_first_prepare_optimizes_and_caches_then_loads_the_cached_model(model_file, cache_dir):
     path = model_file("sr_x2")
-    first = prepare_model(path, "fp16", CPU, cache_dir)
+    first = prepare_model(path, "fp16", settings=CPU, cache_dir=cache_dir)
     assert not first.cache_hit and first.report.status == "ok"
     assert first.optimized_model and os.path.exists(first.optimized_model)
     SESSIONS.clear()
-    second = prepare_model(path, "fp16", CPU, cache_dir)
+    second = prepare_model(path, "fp16", settings=CPU, cache_dir=cache_dir)
     assert second.cache_hit and second.optimized_model == first.optimized_model
     assert second.report.max_abs_error == pytest.approx(first.report.max_abs_error)
     assert not first.channels_last  # a CPU session keeps the model's own NCHW layout
@@ -36,9 +36,11 @@ def test_first_prepare_optimizes_and_caches_then_loads_the_cached_model(model_fi
 
 def test_cache_key_separates_precisions_and_levels(model_file, cache_dir):
     path = model_file("sr_x2")
-    assert prepare_model(path, "fp32", CPU, cache_dir).converted_model is None
-    extended = prepare_model(path, "fp16", CPU, cache_dir)
-    basic = prepare_model(path, "fp16", SessionSettings(provider="cpu", optimization_level="basic"), cache_dir)
+    assert prepare_model(path, "fp32", settings=CPU, cache_dir=cache_dir).converted_model is None
+    extended = prepare_model(path, "fp16", settings=CPU, cache_dir=cache_dir)
+    basic = prepare_model(
+        path, "fp16", settings=SessionSettings(provider="cpu", optimization_level="basic"), cache_dir=cache_dir
+    )
     # three optimized models, and one converted graph that both fp16 levels share (converted once)
     assert len([n for n in _entries(cache_dir) if n.endswith(".onnx")]) == 4
     assert extended.converted_model and extended.converted_model == basic.converted_model
@@ -47,7 +49,9 @@ def test_cache_key_separates_precisions_and_levels(model_file, cache_dir):
 
 def test_in_process_session_cache_returns_the_same_session(model_file, cache_dir):
     path = model_file("sr_x2")
-    assert prepare_model(path, "fp32", CPU, cache_dir) is prepare_model(path, "fp32", CPU, cache_dir)
+    assert prepare_model(path, "fp32", settings=CPU, cache_dir=cache_dir) is prepare_model(
+        path, "fp32", settings=CPU, cache_dir=cache_dir
+    )
 
 
 def test_prepared_from_tells_converted_cache_hit_and_reuse_in_memory_apart(model_file, cache_dir):
@@ -55,25 +59,27 @@ def test_prepared_from_tells_converted_cache_hit_and_reuse_in_memory_apart(model
     from engine.runtime.prepare import PreparedFrom, release_model
 
     path = model_file("sr_x2")
-    first = prepare_model(path, "fp16", CPU, cache_dir)
+    first = prepare_model(path, "fp16", settings=CPU, cache_dir=cache_dir)
     assert first.prepared_from == PreparedFrom.CONVERTED == "converted and cached"
-    again = prepare_model(path, "fp16", CPU, cache_dir)
+    again = prepare_model(path, "fp16", settings=CPU, cache_dir=cache_dir)
     assert again is first and again.prepared_from == PreparedFrom.MEMORY == "reused in memory"
-    assert prepare_model(path, "fp32", CPU, cache_dir).prepared_from == PreparedFrom.CONVERTED  # another key
+    assert (
+        prepare_model(path, "fp32", settings=CPU, cache_dir=cache_dir).prepared_from == PreparedFrom.CONVERTED
+    )  # another key
     release_model(first)  # as after a render: the next prepare loads the file cache, nothing converted
-    loaded = prepare_model(path, "fp16", CPU, cache_dir)
+    loaded = prepare_model(path, "fp16", settings=CPU, cache_dir=cache_dir)
     assert loaded is not first and loaded.prepared_from == PreparedFrom.CACHE_HIT
-    assert prepare_model(path, "fp16", CPU, cache_dir).prepared_from == PreparedFrom.MEMORY
+    assert prepare_model(path, "fp16", settings=CPU, cache_dir=cache_dir).prepared_from == PreparedFrom.MEMORY
 
 
 def test_corrupt_cache_entry_is_detected_and_rebuilt(model_file, cache_dir):
     path = model_file("sr_x2")
-    entry = prepare_model(path, "fp32", CPU, cache_dir).optimized_model
+    entry = prepare_model(path, "fp32", settings=CPU, cache_dir=cache_dir).optimized_model
     with open(entry, "r+b") as fh:
         fh.seek(40)
         fh.write(b"\0garbage\0")
     SESSIONS.clear()
-    rebuilt = prepare_model(path, "fp32", CPU, cache_dir)
+    rebuilt = prepare_model(path, "fp32", settings=CPU, cache_dir=cache_dir)
     assert not rebuilt.cache_hit
     meta = json.loads(open(entry.replace(".onnx", ".json")).read())
     from engine.model.digest import sha256_file
@@ -85,28 +91,28 @@ def test_corrupt_cache_entry_is_detected_and_rebuilt(model_file, cache_dir):
 def test_bad_model_files_leave_no_cache_entry(tmp_path, cache_dir, name):
     path = getattr(models, name)(tmp_path / "bad.onnx")
     with pytest.raises(ModelError):
-        prepare_model(path, "fp16", CPU, cache_dir)
+        prepare_model(path, "fp16", settings=CPU, cache_dir=cache_dir)
     assert _entries(cache_dir) == []
 
 
 def test_no_image_input_leaves_no_cache_entry(model_file, cache_dir):
     with pytest.raises(ModelError, match="no image-like input"):
-        prepare_model(model_file("no_image_input"), "fp32", CPU, cache_dir)
+        prepare_model(model_file("no_image_input"), "fp32", settings=CPU, cache_dir=cache_dir)
     assert _entries(cache_dir) == []
 
 
 def test_failed_conversion_raises_with_its_report_and_caches_nothing(model_file, cache_dir):
     with pytest.raises(ConversionError) as info:
-        prepare_model(model_file("overflow"), "fp16", CPU, cache_dir)
+        prepare_model(model_file("overflow"), "fp16", settings=CPU, cache_dir=cache_dir)
     assert info.value.report.status == "failed"
     assert _entries(cache_dir) == []
-    assert prepare_model(model_file("overflow"), "amp", CPU, cache_dir).report.status == "ok"
+    assert prepare_model(model_file("overflow"), "amp", settings=CPU, cache_dir=cache_dir).report.status == "ok"
 
 
 def test_unwritable_cache_folder_still_runs_and_says_why(model_file, tmp_path):
     blocker = tmp_path / "a_file"
     blocker.write_text("not a folder")
-    prepared = prepare_model(model_file("sr_x2"), "fp32", CPU, blocker / "cache")
+    prepared = prepare_model(model_file("sr_x2"), "fp32", settings=CPU, cache_dir=blocker / "cache")
     assert prepared.optimized_model is None and not prepared.cache_hit
     assert "cannot be created" in prepared.warnings[0]
 
@@ -116,7 +122,7 @@ def test_full_disk_while_committing_leaves_no_entry_or_temp(model_file, cache_di
         raise OSError(errno.ENOSPC, "No space left on device")
 
     monkeypatch.setattr(atomic, "publish", full)
-    prepared = prepare_model(model_file("sr_x2"), "fp32", CPU, cache_dir)
+    prepared = prepare_model(model_file("sr_x2"), "fp32", settings=CPU, cache_dir=cache_dir)
     assert prepared.optimized_model is None
     assert "No space left" in prepared.warnings[0]
     assert _entries(cache_dir) == []
@@ -128,14 +134,16 @@ def test_missing_gpu_runtime_is_a_plain_reason_and_cpu_runs(model_file, cache_di
     assert choice.name == "cpu"
     assert choice.fallback_reason.startswith("CUDA requested, but")
     assert "running on CPU" in choice.fallback_reason
-    prepared = prepare_model(model_file("sr_x2"), "fp32", SessionSettings(provider="cuda"), cache_dir)
+    prepared = prepare_model(
+        model_file("sr_x2"), "fp32", settings=SessionSettings(provider="cuda"), cache_dir=cache_dir
+    )
     assert prepared.provider == "cpu" and prepared.fallback_reason == choice.fallback_reason
     assert prepared.session.get_providers() == ["CPUExecutionProvider"]
 
 
 def test_profiling_returns_a_trace(model_file, cache_dir, tmp_path):
     settings = SessionSettings(provider="cpu", profiling=True, profile_prefix=str(tmp_path / "trace"))
-    prepared = prepare_model(model_file("sr_x2"), "fp32", settings, cache_dir)
+    prepared = prepare_model(model_file("sr_x2"), "fp32", settings=settings, cache_dir=cache_dir)
     prepared.session.run(None, {"x": np.zeros((1, 3, 8, 8), np.float32)})
     trace = prepared.session.end_profiling()
     assert os.path.exists(trace) and json.load(open(trace))
@@ -143,7 +151,7 @@ def test_profiling_returns_a_trace(model_file, cache_dir, tmp_path):
 
 def test_missing_model_file_is_named_and_caches_nothing(tmp_path, cache_dir):
     with pytest.raises(ModelError, match=r"^model file not found: .*missing\.onnx$"):
-        prepare_model(tmp_path / "missing.onnx", "fp16", CPU, cache_dir)
+        prepare_model(tmp_path / "missing.onnx", "fp16", settings=CPU, cache_dir=cache_dir)
     assert _entries(cache_dir) == []
 
 
@@ -167,7 +175,7 @@ def test_a_cache_hit_does_not_parse_the_source_model_again_and_keeps_its_notes(m
     was first loaded is kept with the entry."""
     from engine.model import onnx_io
 
-    first = prepare_model(model_file("ir14"), "fp32", CPU, cache_dir)
+    first = prepare_model(model_file("ir14"), "fp32", settings=CPU, cache_dir=cache_dir)
     assert first.warnings and not first.cache_hit
     SESSIONS.clear()
 
@@ -175,7 +183,7 @@ def test_a_cache_hit_does_not_parse_the_source_model_again_and_keeps_its_notes(m
         raise AssertionError("the source model was parsed on a cache hit")
 
     monkeypatch.setattr(onnx_io, "parse_model", no_parse)
-    again = prepare_model(model_file("ir14"), "fp32", CPU, cache_dir)
+    again = prepare_model(model_file("ir14"), "fp32", settings=CPU, cache_dir=cache_dir)
     assert again.cache_hit and again.warnings == first.warnings
 
 
