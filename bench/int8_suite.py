@@ -23,6 +23,7 @@ from engine import (  # noqa: E402
     RunSettings,
     SessionSettings,
     compare_images,
+    cpu_features,
     prepare_model,
     run_image,
     synthetic_image,
@@ -36,14 +37,6 @@ CPU = SessionSettings(provider="cpu")
 WHOLE = RunSettings(tile=0)
 ANY_FINITE = AccuracyRule(min_psnr_db=-math.inf, max_p999_error=math.inf, min_mask_iou=0.0)
 """The rule an int8 model that is only timed is made under, as auto's own timing does: any finite output passes."""
-DOT_PRODUCT = {
-    "avx512_vnni": "AVX-512 VNNI",
-    "avx_vnni": "AVX-VNNI",
-    "amx_int8": "AMX-INT8",
-    "i8mm": "Arm int8 matrix multiply",
-    "asimddp": "Arm dot product",
-}
-"""The CPU flags (/proc/cpuinfo) of the int8 dot-product instructions onnxruntime's int8 kernels are fast with."""
 
 
 def int8_models(work: Path) -> dict[str, Path]:
@@ -57,24 +50,9 @@ def int8_models(work: Path) -> dict[str, Path]:
     return found
 
 
-def vector_extensions() -> tuple[str, ...]:
-    """This CPU's SIMD extensions that matter for int8 and fp32 kernels (x86 `flags`, Arm `Features`)."""
-    wanted = ("avx", "sse4", "fma", "amx", "vnni", "asimd", "i8mm", "sve", "bf16")
-    try:
-        with open("/proc/cpuinfo") as fh:
-            for line in fh:
-                key, _, value = line.partition(":")
-                if key.strip() in ("flags", "Features"):
-                    return tuple(sorted(f for f in value.split() if f.startswith(wanted) or f in wanted))
-    except OSError:
-        pass
-    return ()
-
-
 def cpu_row() -> dict:
-    extensions = vector_extensions()
-    dot_product = ", ".join(words for flag, words in DOT_PRODUCT.items() if flag in extensions)
-    return {"extensions": " ".join(extensions), "int8_dot_product": dot_product or "none"}
+    cpu = cpu_features()
+    return {"extensions": " ".join(cpu.extensions), "int8_dot_product": cpu.int8_dot_product or "none"}
 
 
 def _judged_on_crops(model: Path, image, cache: Path) -> str:

@@ -78,6 +78,8 @@ _EXPORTS: dict[str, str] = {
     "needs_sample": ".runtime.prepare",
     "release_model": ".runtime.prepare",
     "is_loaded": ".runtime.prepare",
+    "CpuFeatures": ".runtime.int8_choice",
+    "cpu_features": ".runtime.int8_choice",
     "gpu": ".gpu",
     # image
     "read_layers": ".image.files",
@@ -195,6 +197,7 @@ if TYPE_CHECKING:
     from .precision.records import Backend, ConversionOptions, ConversionReport
     from .precision.validation_feeds import synthetic_image
     from .progress import Progress
+    from .runtime.int8_choice import CpuFeatures, cpu_features
     from .runtime.prepare import PreparedFrom, PreparedModel, is_loaded, needs_sample, prepare_model, release_model
     from .runtime.sessions import ProviderChoice, SessionSettings, resolve_provider
 

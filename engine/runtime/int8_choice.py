@@ -96,6 +96,24 @@ def cpu_identity() -> str:
     return f"{platform.machine()} {name} [{' '.join(vector_extensions())}]"
 
 
+@dataclass(frozen=True, kw_only=True)
+class CpuFeatures:
+    """What this CPU brings to int8 and fp32 kernels: what a farm's TD compares across workers (auto's int8
+    verdicts are kept per CPU identity, so workers of one model share them)."""
+
+    identity: str
+    """The model name and its vector extensions: the key auto's speed verdicts are kept under."""
+    extensions: tuple[str, ...]
+    """SIMD extensions that matter for int8 and fp32 kernels, as /proc/cpuinfo names them; empty where unknown."""
+    int8_dot_product: str
+    """The int8 dot-product instructions onnxruntime's int8 kernels are fast with, in words; '' when none."""
+
+
+def cpu_features() -> CpuFeatures:
+    extensions = vector_extensions()
+    return CpuFeatures(identity=cpu_identity(), extensions=extensions, int8_dot_product=int8_dot_product(extensions))
+
+
 def size_class(h: int, w: int) -> int:
     """The size class of an h x w input: log2 of its pixel count, rounded up, within MIN_LOG2..MAX_LOG2."""
     return min(MAX_LOG2, max(MIN_LOG2, math.ceil(math.log2(max(1, h * w)))))

@@ -182,3 +182,20 @@ def test_a_model_the_quantizer_cannot_make_runs_fp32_and_is_not_tried_again(tmp_
     again = prepare_model(path, "auto", settings=CPU, cache_dir=tmp_path / "cache", sample=sdr(), measure=never)
     assert again.precision_note == prepared.precision_note and len(attempts) == 1
     assert not needs_sample("auto", CPU, model_path=path, size=sdr().shape[:2], cache_dir=tmp_path / "cache")
+
+
+def test_cpu_features_name_the_dot_product_instructions_from_the_flags(monkeypatch):
+    """The public record a TD compares workers by: the int8 dot-product instructions follow the CPU's flags, and
+    its identity is the key auto's verdicts are kept under."""
+    from engine import cpu_features
+
+    monkeypatch.setattr(int8_choice, "vector_extensions", lambda: ("avx2", "avx512_vnni", "fma"))
+    int8_choice.cpu_identity.cache_clear()
+    try:
+        found = cpu_features()
+        assert found.extensions == ("avx2", "avx512_vnni", "fma") and found.int8_dot_product == "AVX-512 VNNI"
+        assert found.identity.endswith("[avx2 avx512_vnni fma]") and found.identity == int8_choice.cpu_identity()
+        monkeypatch.setattr(int8_choice, "vector_extensions", lambda: ("avx2", "fma"))
+        assert cpu_features().int8_dot_product == ""
+    finally:
+        int8_choice.cpu_identity.cache_clear()
