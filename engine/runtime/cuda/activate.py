@@ -74,7 +74,7 @@ def preload_active_libraries(
 
 
 def activate(
-    target: str | os.PathLike[str], load_libraries: bool = True, loader: Callable[[str], object] | None = None
+    target: str | os.PathLike[str], *, load_libraries: bool = True, loader: Callable[[str], object] | None = None
 ) -> ActivationResult:
     """Make an installed GPU runtime folder usable in this process.
 

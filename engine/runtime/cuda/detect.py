@@ -225,7 +225,7 @@ def is_under(path: str, folder: str) -> bool:
 
 
 def runtime_conflict(
-    module: ModuleType | None = None, expected_version: str = ORT_VERSION, expected_dirs: Sequence[str] = ()
+    module: ModuleType | None = None, *, expected_version: str = ORT_VERSION, expected_dirs: Sequence[str] = ()
 ) -> str:
     """Empty when the imported onnxruntime is the one this extension expects; else a sentence saying which
     one is loaded, from where, and what to do.

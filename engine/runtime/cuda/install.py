@@ -65,6 +65,7 @@ def needs_onnxruntime_gpu() -> bool:
 def install_command(
     target: str | os.PathLike[str],
     packages: Sequence[str],
+    *,
     wheel_dir: str | os.PathLike[str] | None = None,
     python: str | None = None,
 ) -> list[str]:
@@ -78,6 +79,7 @@ def install_command(
 def install_gpu_runtime(
     target: str | os.PathLike[str],
     wheel_dir: str | os.PathLike[str] | None = None,
+    *,
     runner: Callable[..., subprocess.CompletedProcess[str]] = subprocess.run,
     packages: Sequence[str] | None = None,
     python: str | None = None,
@@ -96,7 +98,7 @@ def install_gpu_runtime(
     os.makedirs(target, exist_ok=True)
     if wheel_dir is not None and not os.path.isdir(wheel_dir):
         return InstallResult(False, target, [], "", f"the wheel folder {wheel_dir} does not exist")
-    command = install_command(target, packages, wheel_dir, python)
+    command = install_command(target, packages, wheel_dir=wheel_dir, python=python)
     # No user site, no PYTHONPATH from the shell Blender was started from: pip must see only this target.
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME", "PIP_TARGET", "PIP_USER")}
     env["PYTHONNOUSERSITE"] = "1"
