@@ -208,6 +208,8 @@ def test_a_description_edited_with_its_checksum_never_gives_a_wrong_picture(mode
     from engine.inference.settings import RunSettings
     from engine.runtime import cache as cache_module
 
+    # A CPU run binds its output only when it runs several tiles (pipeline.binds_output): tiles of 8 for that path.
+    settings = RunSettings(use_binding=True, tile=8) if binding else RunSettings(use_binding=False)
     path = model_file("sr_x2")
     expected = run_image(prepare_model(path, "fp32", settings=CPU, cache_dir=cache_dir), IMAGE).image
     (meta_path,) = _metas(cache_dir)
@@ -221,11 +223,9 @@ def test_a_description_edited_with_its_checksum_never_gives_a_wrong_picture(mode
     tampered = prepare_model(path, "fp32", settings=CPU, cache_dir=cache_dir)
     assert tampered.cache_hit and tampered.info.scale == 1.0
     with pytest.raises(ModelError, match="its cached description is wrong; nothing was written; its cache entry was"):
-        run_image(tampered, IMAGE, settings=RunSettings(use_binding=binding))
+        run_image(tampered, IMAGE, settings=settings)
     assert not meta_path.exists()
     SESSIONS.clear()
     again = prepare_model(path, "fp32", settings=CPU, cache_dir=cache_dir)
     assert not again.cache_hit
-    np.testing.assert_allclose(
-        run_image(again, IMAGE, settings=RunSettings(use_binding=binding)).image, expected, atol=1e-6
-    )
+    np.testing.assert_allclose(run_image(again, IMAGE, settings=settings).image, expected, atol=1e-6)
