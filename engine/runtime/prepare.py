@@ -7,7 +7,7 @@ from __future__ import annotations
 import functools
 import logging
 import time
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -170,9 +170,19 @@ def prepare_model(
     wrong); ConversionError (with `.report`) when a conversion fails or is outside tolerance, and no model is cached
     then; ImageError when `sample` cannot be fed to the model; Cancelled when `progress` is cancelled."""
     if Precision(precision) == Precision.AUTO:
-        shape = (sample.shape[0], sample.shape[1]) if sample is not None else size
-        timing = (shape, measure or int8_choice.interleaved_medians)  # read here: tests replace the module's
-        return _auto(model_path, settings, cache_dir, (sample, calibration_frames), options, contract, progress, timing)
+        job = _AutoJob(
+            model_path=model_path,
+            settings=settings,
+            cache_dir=cache_dir,
+            sample=sample,
+            frames=calibration_frames,
+            options=options,
+            contract=contract,
+            progress=progress,
+            size=(sample.shape[0], sample.shape[1]) if sample is not None else size,
+            measure=measure or int8_choice.interleaved_medians,  # read here: tests replace the module's
+        )
+        return _auto(job)
     request = _request(model_path, precision, settings, options, contract, sample=sample, frames=calibration_frames)
     return _prepare(request, cache_dir, sample, "", progress)
 
@@ -181,38 +191,51 @@ _AUTO_CHOICES: dict[str, tuple[Precision, str]] = {}
 """(model hash, provider) -> what auto chose and why, so a failed fp16 conversion is not retried per frame."""
 
 
-def _auto(
-    model_path: str | Path,
-    settings: SessionSettings | None,
-    cache_dir: str | Path | None,
-    samples: tuple[NDArray[np.float32] | None, tuple[NDArray[np.float32], ...]],
-    options: ConversionOptions | None,
-    contract: ModelContract | None,
-    progress: Progress | None,
-    timing: tuple[tuple[int, int] | None, Measure],
-) -> PreparedModel:
+@dataclass(frozen=True, kw_only=True)
+class _AutoJob:
+    """What `auto` prepares from: prepare_model's arguments, carried through its steps."""
+
+    model_path: str | Path
+    settings: SessionSettings | None
+    cache_dir: str | Path | None
+    sample: NDArray[np.float32] | None
+    frames: tuple[NDArray[np.float32], ...]
+    """More frames int8 is calibrated on (a sequence's first ones)."""
+    options: ConversionOptions | None
+    contract: ModelContract | None
+    progress: Progress | None
+    size: tuple[int, int] | None
+    """The image's (height, width): int8's speed verdict is kept per size class."""
+    measure: Measure
+
+    def request(self, precision: Precision, note: str, calibrated: bool = False) -> Request:
+        """`precision` as auto would serve it, with `note` saying why; `calibrated`: int8 on the sample and frames."""
+        sample, frames = (self.sample, self.frames) if calibrated else (None, ())
+        return _request(self.model_path, precision, self.settings, self.options, self.contract, note, sample, frames)
+
+    def served(self, request: Request) -> PreparedModel:
+        return _prepare(request, self.cache_dir, self.sample, Precision.AUTO, self.progress)
+
+
+def _auto(job: _AutoJob) -> PreparedModel:
     """Auto: on the CPU int8 or fp32 (`_auto_cpu`: fp16 and mixed precision run slower there, docs/benchmarks.md);
     on CUDA fp16 when it passes the accuracy check, else mixed precision, else fp32. The prepared model says which
-    and why. `samples`: (the sample, more frames int8 is calibrated on)."""
-    sample, frames = samples
-    choice = resolve_provider(settings or SessionSettings())
+    and why."""
+    choice = resolve_provider(job.settings or SessionSettings())
     if choice.name != Device.CUDA:
-        return _auto_cpu(model_path, settings, cache_dir, samples, options, contract, progress, *timing)
-    if not Path(model_path).is_file():
-        raise ModelError(f"model file not found: {model_path}")
-    memo = cache_key({"model": sha256_bytes(Path(model_path).read_bytes()), "provider": choice.key})
+        return _auto_cpu(job)
+    if not Path(job.model_path).is_file():
+        raise ModelError(f"model file not found: {job.model_path}")
+    memo = cache_key({"model": sha256_bytes(Path(job.model_path).read_bytes()), "provider": choice.key})
     if memo in _AUTO_CHOICES:
-        precision, note = _AUTO_CHOICES[memo]
-        request = _request(model_path, precision, settings, options, contract, note)
-        return _prepare(request, cache_dir, sample, Precision.AUTO, progress)
+        return job.served(job.request(*_AUTO_CHOICES[memo]))
     failures: list[str] = []
     for precision in (Precision.FP16, Precision.AMP):
         note = f"auto chose {precision}: it passed the accuracy check" + (
             f" ({'; '.join(failures)})" if failures else ""
         )
         try:
-            request = _request(model_path, precision, settings, options, contract, note)
-            prepared = _prepare(request, cache_dir, sample, Precision.AUTO, progress)
+            prepared = job.served(job.request(precision, note))
         except ConversionError as exc:
             failures.append(f"{precision} failed: {exc}")
             continue
@@ -220,8 +243,7 @@ def _auto(
         return prepared
     note = f"auto chose fp32: {'; '.join(failures)}"
     _AUTO_CHOICES[memo] = (Precision.FP32, note)
-    request = _request(model_path, Precision.FP32, settings, options, contract, note)
-    return _prepare(request, cache_dir, sample, Precision.AUTO, progress)
+    return job.served(job.request(Precision.FP32, note))
 
 
 _SPEED_VERDICTS: dict[tuple[str, str], SpeedVerdict] = {}
@@ -274,32 +296,23 @@ def _too_small_for_int8(size: tuple[int, int] | None) -> bool:
     return size is not None and size[0] * size[1] < MIN_PIXELS
 
 
-def _measured_verdict(
-    model_path: str | Path,
-    settings: SessionSettings | None,
-    cache_dir: str | Path | None,
-    options: ConversionOptions | None,
-    contract: ModelContract | None,
-    key: str,
-    size: tuple[int, int] | None,
-    measure: Measure,
-) -> tuple[SpeedVerdict, PreparedModel | None]:
+def _measured_verdict(job: _AutoJob, key: str) -> tuple[SpeedVerdict, PreparedModel | None]:
     """Time int8 against fp32 once for this model, size class and CPU, and keep the verdict; returns it with the fp32
     model timed (auto serves that one when it chooses fp32). The int8 model timed is calibrated on a synthetic image
     and not judged (TIMING_RULE): it is never served, and its speed does not depend on its accuracy, so the verdict
     holds for every image of the class."""
-    timing = replace(options or ConversionOptions(), precision=Precision.INT8, rule=TIMING_RULE)
+    timing = replace(job.options or ConversionOptions(), precision=Precision.INT8, rule=TIMING_RULE)
     fp32 = None
     try:
-        int8 = _prepare(_request(model_path, Precision.INT8, settings, timing, contract), cache_dir, None)
+        int8 = _prepare(replace(job, options=timing).request(Precision.INT8, ""), job.cache_dir, None)
     except ConversionError as exc:  # the quantizer cannot make this model: kept, so it is not tried every run
         verdict = SpeedVerdict.unavailable(exc.report.reason if exc.report is not None else str(exc))
     else:
-        fp32 = _prepare(_request(model_path, Precision.FP32, settings, options, contract), cache_dir, None)
-        h, w = size or DEFAULT_SHAPE
-        verdict = measure_verdict(fp32, int8, contract or ModelContract(), size_class(h, w), measure)
+        fp32 = _prepare(job.request(Precision.FP32, ""), job.cache_dir, None)
+        h, w = job.size or DEFAULT_SHAPE
+        verdict = measure_verdict(fp32, int8, job.contract or ModelContract(), size_class(h, w), job.measure)
         release_model(int8)  # never served: its memory back now
-    cache = ModelCache(cache_dir or default_cache_dir())
+    cache = ModelCache(job.cache_dir or default_cache_dir())
     _SPEED_VERDICTS[str(cache.root), key] = verdict
     try:
         cache.write_record(key, verdict.to_json())
@@ -322,39 +335,26 @@ def _session_key(request: Request, requested: str) -> tuple[str, SessionSettings
     return (request.key, request.settings, requested)
 
 
-def _auto_cpu(
-    model_path: str | Path,
-    settings: SessionSettings | None,
-    cache_dir: str | Path | None,
-    samples: tuple[NDArray[np.float32] | None, tuple[NDArray[np.float32], ...]],
-    options: ConversionOptions | None,
-    contract: ModelContract | None,
-    progress: Progress | None,
-    size: tuple[int, int] | None,
-    measure: Measure,
-) -> PreparedModel:
+def _auto_cpu(job: _AutoJob) -> PreparedModel:
     """Auto on the CPU: int8 when this CPU runs it measurably faster than fp32 for this model at the image's size
     class (timed once, then read from the cache: int8_choice) and it passes the accuracy rule on this image; fp32
     otherwise. The prepared model's note says which and why."""
-    sample, frames = samples
-    if not Path(model_path).is_file():
-        raise ModelError(f"model file not found: {model_path}")
-    if size is not None and _too_small_for_int8(size):
-        h, w = size
+    if not Path(job.model_path).is_file():
+        raise ModelError(f"model file not found: {job.model_path}")
+    if job.size is not None and _too_small_for_int8(job.size):
+        h, w = job.size
         note = f"auto chose fp32: a {w}x{h} image is too small for int8 to pay on the CPU (under {MIN_PIXELS} pixels)"
-        request = _request(model_path, Precision.FP32, settings, options, contract, note)
-        return _prepare(request, cache_dir, None, Precision.AUTO)
-    key = _speed_key(model_path, options, size)
-    verdict, timed = _cached_verdict(ModelCache(cache_dir or default_cache_dir()), key), None
+        return _prepare(job.request(Precision.FP32, note), job.cache_dir, None, Precision.AUTO)
+    key = _speed_key(job.model_path, job.options, job.size)
+    verdict, timed = _cached_verdict(ModelCache(job.cache_dir or default_cache_dir()), key), None
     if verdict is None:
-        if progress is not None:
-            progress.update(0.0, "timing int8 against fp32 on this CPU (once per model and image size)")
-        verdict, timed = _measured_verdict(model_path, settings, cache_dir, options, contract, key, size, measure)
+        if job.progress is not None:
+            job.progress.update(0.0, "timing int8 against fp32 on this CPU (once per model and image size)")
+        verdict, timed = _measured_verdict(job, key)
     if verdict.faster:
         note = f"auto chose int8: {verdict.text()} and within tolerance"
         try:
-            request = _request(model_path, Precision.INT8, settings, options, contract, note, sample, frames)
-            int8 = _prepare(request, cache_dir, sample, Precision.AUTO, progress)
+            int8 = job.served(job.request(Precision.INT8, note, calibrated=True))
             if timed is not None:
                 release_model(timed)  # the fp32 model timed is not what runs: its memory back now
             return int8
@@ -364,10 +364,8 @@ def _auto_cpu(
             note = f"auto chose fp32: {verdict.text()}, but int8 {why}"
     else:
         note = f"auto chose fp32: {verdict.text()}"
-    request = _request(model_path, Precision.FP32, settings, options, contract, note)
-    if timed is not None:
-        return _adopted(timed, request)
-    return _prepare(request, cache_dir, sample, Precision.AUTO, progress)
+    request = job.request(Precision.FP32, note)
+    return _adopted(timed, request) if timed is not None else job.served(request)
 
 
 def _prepare(
