@@ -20,6 +20,7 @@ from ..model.declared_shape import apply_declarations
 from ..model.describe import describe_model
 from ..model.onnx_io import parse_model, serialize
 from ..model.records import ModelInfo
+from ..model.source_order import in_source_order
 from ..options import Device, Layout, Precision
 from ..precision.convert import convert_judged
 from ..precision.records import ConversionReport
@@ -124,6 +125,17 @@ def _optimized_session(
     return session, reason, temp
 
 
+def _keep_source_order(temp: Path, source: onnx.ModelProto) -> None:
+    """Rewrite the optimized graph onnxruntime wrote at `temp` in `source`'s node order (model.source_order says
+    why: later runs load this file, and run its nodes in the order it lists). A file with external weights, or one
+    the sort does not handle, is left as onnxruntime wrote it."""
+    optimized = onnx.load(str(temp), load_external_data=False)
+    if any(init.data_location == onnx.TensorProto.EXTERNAL for init in optimized.graph.initializer):
+        return
+    if in_source_order(optimized, source):
+        temp.write_bytes(optimized.SerializeToString())
+
+
 def build(
     request: Request,
     model: onnx.ModelProto,
@@ -141,6 +153,8 @@ def build(
     start = time.perf_counter()
     session, reason, temp = _optimized_session(request, model, cache, warnings)
     startup = time.perf_counter() - start
+    if temp is not None:
+        _keep_source_order(temp, model)
     provider = actual_provider(session)
     optimized = None
     if provider == Device.CPU:
