@@ -25,7 +25,8 @@ LINES_PER_CHUNK = {0: 1, 1: 1, 2: 1, 3: 16, 4: 32, 5: 16, 6: 32, 7: 32, 8: 32, 9
 """Scanlines per chunk of each compression (OpenEXR's numbering: none, rle, zips, zip, piz, pxr24, b44, b44a, dwaa,
 dwab)."""
 _HEADER_LIMIT = 1 << 20
-"""Most bytes a header is read from: far more than any header the engine writes (a few hundred bytes)."""
+"""Most bytes a header is read from: far more than most headers (a few hundred bytes); a file whose header runs past
+it (metadata of a megabyte copied from its source) is left to decoding."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -121,7 +122,8 @@ def scanline_exr_gap(path: str | os.PathLike[str], width: int, height: int, chan
         try:
             header = read_scanline_header(os.pread(fd, min(file_size, _HEADER_LIMIT), 0))
         except ValueError as exc:
-            return str(exc)
+            # A header longer than what was read (a source's large metadata copied over) is not a cut file: decoded.
+            return None if file_size > _HEADER_LIMIT else str(exc)
         if header is None:
             return None
         if (header.width, header.height, header.channels) != (width, height, channels):

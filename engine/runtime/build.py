@@ -14,6 +14,7 @@ import numpy as np
 import onnx
 from numpy.typing import NDArray
 
+from .. import atomic
 from ..model.channels_last import to_channels_last
 from ..model.contract import ModelContract
 from ..model.declared_shape import apply_declarations
@@ -125,15 +126,25 @@ def _optimized_session(
     return session, reason, temp
 
 
+REORDER_LIMIT = 512 << 20
+"""Largest optimized file rewritten in source order: it is loaded and serialized whole (twice its size in memory)."""
+
+
 def _keep_source_order(temp: Path, source: onnx.ModelProto) -> None:
     """Rewrite the optimized graph onnxruntime wrote at `temp` in `source`'s node order (model.source_order says
-    why: later runs load this file, and run its nodes in the order it lists). A file with external weights, or one
-    the sort does not handle, is left as onnxruntime wrote it."""
-    optimized = onnx.load(str(temp), load_external_data=False)
-    if any(init.data_location == onnx.TensorProto.EXTERNAL for init in optimized.graph.initializer):
-        return
-    if in_source_order(optimized, source):
-        temp.write_bytes(optimized.SerializeToString())
+    why: later runs load this file, and run its nodes in the order it lists). A file with external weights, one
+    over REORDER_LIMIT, one the sort does not handle, or any failure on the way leaves onnxruntime's file as it was
+    (replaced whole, never half-written): the order saves memory, it is never a reason for a build to fail."""
+    try:
+        if temp.stat().st_size > REORDER_LIMIT:
+            return
+        optimized = onnx.load(str(temp), load_external_data=False)
+        if any(init.data_location == onnx.TensorProto.EXTERNAL for init in optimized.graph.initializer):
+            return
+        if in_source_order(optimized, source):
+            atomic.write_bytes(temp, optimized.SerializeToString())
+    except Exception as exc:  # noqa: BLE001 - onnx's parse errors are protobuf's; a full disk is OSError
+        log.warning("the optimized model is cached in onnxruntime's node order (%s: %s)", type(exc).__name__, exc)
 
 
 def build(

@@ -107,3 +107,17 @@ def test_a_written_exr_is_checked_by_structure_and_still_refuses_a_cut(tmp_path,
     with pytest.raises(files.ImageError, match="does not read back whole"):
         write_image(tmp_path / "cut.exr", IMAGE)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["ok.exr"]
+
+
+def test_a_header_longer_than_what_is_read_is_decoded_not_refused(tmp_path):
+    """A source's large metadata copied into the output (a megabyte attribute) runs the header past what the check
+    reads: that file is decoded, and the write succeeds (it was refused as 'the header is cut')."""
+    spec = oiio.ImageSpec(64, 48, 3, oiio.HALF)
+    spec.attribute("note", "x" * (1 << 20))
+    out = oiio.ImageOutput.create(str(tmp_path / "big.exr"))
+    assert out.open(str(tmp_path / "big.exr"), spec) and out.write_image(IMAGE) and out.close()
+    assert scanline_exr_gap(tmp_path / "big.exr", 64, 48, 3) is None
+    from engine.image.files import write_layers_like
+
+    write_layers_like(tmp_path / "big.exr", tmp_path / "out.exr", IMAGE)
+    assert read_image(tmp_path / "out.exr").shape == IMAGE.shape

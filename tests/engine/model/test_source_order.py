@@ -94,3 +94,16 @@ def test_a_graph_with_subgraphs_is_left_as_it_is():
     model = helper.make_model(graph)
     listed = _ops(model)
     assert not in_source_order(model, model) and _ops(model) == listed
+
+
+def test_a_failing_reorder_never_fails_the_build_and_keeps_onnxruntime_s_file(tmp_path, monkeypatch, caplog):
+    from engine.runtime import build
+
+    def broken(*_a, **_k):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(build, "in_source_order", broken)
+    prepared = prepare_model(SAMPLE, "fp32", settings=SessionSettings(provider="cpu"), cache_dir=tmp_path / "cache")
+    assert not prepared.cache_hit and prepared.optimized_model is not None
+    ops = _ops(onnx.load(prepared.optimized_model))
+    assert ops == _ops(_optimized(SAMPLE, tmp_path / "ort.onnx")) and "node order" in caplog.text  # as written
