@@ -210,3 +210,17 @@ def test_a_cache_hit_runs_the_command_line_without_loading_onnx(tmp_path):
         assert done.returncode == 0, done.stderr
         outputs.append(done.stdout.strip().splitlines()[-1])
     assert outputs == ["onnx loaded 0", "onnx not loaded 0"]
+
+
+def test_cpu_sessions_do_not_spin_between_operators(model_file, tmp_path):
+    """Spinning threads burnt 6-24% of a CPU run's time for the same wall time (docs: engine/runtime/sessions.py);
+    a CUDA session keeps onnxruntime's default."""
+    from engine.options import Device, OptLevel
+    from engine.runtime.sessions import session_options
+
+    prepared = prepare_model(model_file("sr_x2"), "fp32", settings=CPU, cache_dir=tmp_path / "c")
+    options = prepared.session.get_session_options()
+    assert options.get_session_config_entry("session.intra_op.allow_spinning") == "0"
+    cuda = session_options(CPU, OptLevel.DISABLED, device=Device.CUDA)
+    with pytest.raises(RuntimeError, match="does not have configuration"):  # onnxruntime's default: not set
+        cuda.get_session_config_entry("session.intra_op.allow_spinning")
