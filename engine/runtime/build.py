@@ -75,15 +75,22 @@ def _convert(
 
 
 def _footprint_of_served_graph(
-    info: ModelInfo, optimized: Path | None, served: onnx.ModelProto, contract: ModelContract
+    info: ModelInfo,
+    optimized: Path | None,
+    written: onnx.ModelProto | None,
+    served: onnx.ModelProto,
+    contract: ModelContract,
 ) -> ModelInfo:
     """`info` with its memory need per pixel taken on the graph the CPU session runs (onnxruntime's optimized
-    graph, blocked channel layouts included; else the converted graph): model.footprint says why. A graph
-    that cannot be probed keeps the need measured on the source graph."""
+    graph, blocked channel layouts included, as `written` to the cache when it was read already; else the
+    converted graph): model.footprint says why. A graph that cannot be probed keeps the source graph's need."""
     from ..model.footprint import bytes_per_pixel
 
     try:
-        graph = onnx.load(str(optimized)) if optimized is not None else served
+        if written is not None:
+            graph = written
+        else:
+            graph = onnx.load(str(optimized)) if optimized is not None else served
         feeds = sample_feeds(info, None, contract)
         first = info.image_inputs[0]
         shape = feeds[first.name].shape
@@ -130,21 +137,25 @@ REORDER_LIMIT = 512 << 20
 """Largest optimized file rewritten in source order: it is loaded and serialized whole (twice its size in memory)."""
 
 
-def _keep_source_order(temp: Path, source: onnx.ModelProto) -> None:
+def _keep_source_order(temp: Path, source: onnx.ModelProto) -> onnx.ModelProto | None:
     """Rewrite the optimized graph onnxruntime wrote at `temp` in `source`'s node order (model.source_order says
-    why: later runs load this file, and run its nodes in the order it lists). A file with external weights, one
-    over REORDER_LIMIT, one the sort does not handle, or any failure on the way leaves onnxruntime's file as it was
-    (replaced whole, never half-written): the order saves memory, it is never a reason for a build to fail."""
+    why: later runs load this file, and run its nodes in the order it lists). Returns the graph as the file now holds
+    it (the footprint is taken on it without parsing the file again), None when it was not read whole. A file with
+    external weights, one over REORDER_LIMIT, one the sort does not handle, or any failure on the way leaves
+    onnxruntime's file as it was (replaced whole, never half-written): the order saves memory, it is never a reason
+    for a build to fail."""
     try:
         if temp.stat().st_size > REORDER_LIMIT:
-            return
+            return None
         optimized = onnx.load(str(temp), load_external_data=False)
         if any(init.data_location == onnx.TensorProto.EXTERNAL for init in optimized.graph.initializer):
-            return
-        if in_source_order(optimized, source):
+            return None
+        if in_source_order(optimized, source):  # False leaves the graph as it was read
             atomic.write_bytes(temp, optimized.SerializeToString())
+        return optimized
     except Exception as exc:  # noqa: BLE001 - onnx's parse errors are protobuf's; a full disk is OSError
         log.warning("the optimized model is cached in onnxruntime's node order (%s: %s)", type(exc).__name__, exc)
+        return None
 
 
 def build(
@@ -164,12 +175,11 @@ def build(
     start = time.perf_counter()
     session, reason, temp = _optimized_session(request, model, cache, warnings)
     startup = time.perf_counter() - start
-    if temp is not None:
-        _keep_source_order(temp, model)
+    written = _keep_source_order(temp, model) if temp is not None else None
     provider = actual_provider(session)
     optimized = None
     if provider == Device.CPU:
-        info = _footprint_of_served_graph(info, temp, model, request.contract)
+        info = _footprint_of_served_graph(info, temp, written, model, request.contract)
     if temp is not None:
         meta = EntryMeta(
             info=info,

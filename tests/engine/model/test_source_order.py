@@ -107,3 +107,14 @@ def test_a_failing_reorder_never_fails_the_build_and_keeps_onnxruntime_s_file(tm
     assert not prepared.cache_hit and prepared.optimized_model is not None
     ops = _ops(onnx.load(prepared.optimized_model))
     assert ops == _ops(_optimized(SAMPLE, tmp_path / "ort.onnx")) and "node order" in caplog.text  # as written
+
+
+def test_a_cache_miss_reads_the_optimized_file_once_for_the_order_and_the_footprint(tmp_path, monkeypatch):
+    from engine.runtime import build
+
+    reads: list[str] = []
+    real = build.onnx.load
+    monkeypatch.setattr(build.onnx, "load", lambda path, *a, **k: reads.append(str(path)) or real(path, *a, **k))
+    prepared = prepare_model(SAMPLE, "fp32", settings=SessionSettings(provider="cpu"), cache_dir=tmp_path / "cache")
+    assert prepared.info.bytes_per_pixel > 0
+    assert len(reads) == 1, reads  # the temporary file onnxruntime wrote, parsed once
