@@ -50,19 +50,29 @@ Measure = Callable[[Callable[[], object], Callable[[], object]], tuple[float, fl
 
 
 @functools.cache
+def _cpuinfo() -> tuple[tuple[str, str], ...]:
+    """/proc/cpuinfo's (field, value) lines, read once per process; empty where there is none (macOS, Windows)."""
+    try:
+        with open("/proc/cpuinfo") as fh:
+            return tuple(
+                (key.strip(), value.strip()) for key, sep, value in (line.partition(":") for line in fh) if sep
+            )
+    except OSError:
+        return ()
+
+
+def _first_field(*names: str) -> str | None:
+    """The value of the first /proc/cpuinfo line naming one of `names` (the first CPU's)."""
+    return next((value for key, value in _cpuinfo() if key in names), None)
+
+
+@functools.cache
 def vector_extensions() -> tuple[str, ...]:
     """This CPU's SIMD extensions that matter for int8 and fp32 kernels, as /proc/cpuinfo names them (x86 `flags`,
     Arm `Features`); empty where it cannot be read."""
     wanted = ("avx", "sse4", "fma", "amx", "vnni", "asimd", "i8mm", "sve", "bf16")
-    try:
-        with open("/proc/cpuinfo") as fh:
-            for line in fh:
-                key, _, value = line.partition(":")
-                if key.strip() in ("flags", "Features"):
-                    return tuple(sorted(f for f in value.split() if f.startswith(wanted) or f in wanted))
-    except OSError:
-        pass
-    return ()
+    flags = _first_field("flags", "Features") or ""
+    return tuple(sorted(f for f in flags.split() if f.startswith(wanted) or f in wanted))
 
 
 def int8_dot_product(extensions: tuple[str, ...]) -> str:
@@ -82,17 +92,7 @@ def cpu_identity() -> str:
     """The CPU model and its vector extensions: what a speed verdict holds for. Read once per process; the model
     name from /proc/cpuinfo first, because platform.processor() runs `uname -p` as a child process on Linux (14 ms of
     every run's start-up), and only where there is no /proc/cpuinfo (macOS, Windows) is it asked."""
-    name = ""
-    try:
-        with open("/proc/cpuinfo") as fh:
-            for line in fh:
-                key, _, value = line.partition(":")
-                if key.strip() in ("model name", "CPU part"):
-                    name = value.strip()
-                    break
-    except OSError:
-        pass
-    name = name or platform.processor() or platform.machine()
+    name = _first_field("model name", "CPU part") or platform.processor() or platform.machine()
     return f"{platform.machine()} {name} [{' '.join(vector_extensions())}]"
 
 
