@@ -85,7 +85,7 @@ def test_cli_process_rows_time_the_default_command_against_a_plain_script(tmp_pa
 
     model = models.save(models.conv_chain((3, 8, 3)), tmp_path / "chain.onnx")
     row = process_row("chain", model, (48, 64), tmp_path, 1)
-    assert row["size"] == "64x48" and row["plain_cpu_s"] > 0 and row["default_cpu_s"] > 0
+    assert row["outputs"] == "new" and row["size"] == "64x48" and row["plain_cpu_s"] > 0 and row["default_cpu_s"] > 0
     assert row["default_vs_plain"] > 0 and row["default_vs_fp32"] > 0
     assert (tmp_path / "plain.exr").exists() and (tmp_path / "d.exr").exists() and (tmp_path / "f.exr").exists()
     prepared = prepare_row("chain", model, (48, 64), tmp_path, 1)
