@@ -3,16 +3,29 @@ run on a frame (issue 29's targets: under 5% and 15%), measured through `process
 them. The same frames (Combined and a Vector pass: a camera pan) run three ways, timed interleaved in pairs:
 numbered with gaps (no frame follows another, so nothing is measured or blended), in order (each frame after the
 first measured against the one before), and in order with the blend. The differences, per frame that follows
-another, are the measure's and the blend's cost."""
+another, are the measure's and the blend's cost. `tracker_row` times them directly instead: the engine's
+TemporalTracker stepping over the model's outputs in memory, with and without the blend (nothing read or written)."""
 
 from __future__ import annotations
 
+import statistics
 import tempfile
+import time
 from pathlib import Path
 
 import numpy as np
 
-from engine import RunSettings, SessionSettings, prepare_model, process_sequence, run_image, synthetic_image
+from engine import (
+    Motion,
+    RunSettings,
+    SessionSettings,
+    TemporalFrame,
+    TemporalTracker,
+    prepare_model,
+    process_sequence,
+    run_image,
+    synthetic_image,
+)
 from tests.helpers import write_passes
 
 from .timing import median_seconds, paired
@@ -75,6 +88,51 @@ def temporal_row(name: str, model: Path, settings: SessionSettings, cache: Path,
         "model": name,
         "size": f"{h}x{w}",
         "frames": FRAMES,
+        "run_ms": round(1000 * run_s, 1),
+        "measure_ms": round(1000 * measure_s, 1),
+        "blend_ms": round(1000 * blend_s, 1),
+        "measure_share": round(measure_s / run_s, 3),
+        "blend_share": round(blend_s / run_s, 3),
+    }
+
+
+def tracker_row(name: str, model: Path, settings: SessionSettings, cache: Path, size, repeats: int) -> dict:
+    """The measure and the blend timed as a TemporalTracker step on frames in memory, against the model's run on one
+    frame: per frame with its full window (the third and later frames), medians over `repeats` passes, the measure
+    alone (strength 0) and with the blend interleaved."""
+    prepared = prepare_model(model, "fp32", settings=settings, cache_dir=cache)
+    h, w = size
+    images = _pan(h, w)
+    motion = Motion.from_vector_pass(_vector(h, w))
+    outputs = [run_image(prepared, image, settings=RunSettings()).image for image in images]
+    frames = [
+        TemporalFrame(number, image, output, motion, None)
+        for number, (image, output) in enumerate(zip(images, outputs, strict=True), start=1)
+    ]
+
+    def steps(strength: float) -> list[float]:
+        """Seconds of each step after the first two (those with the blend's whole window)."""
+        tracker, seconds = TemporalTracker(strength), []
+        for frame in frames:
+            started = time.perf_counter()
+            tracker.step(frame)
+            seconds.append(time.perf_counter() - started)
+        assert len(tracker.flicker.frames) == FRAMES - 1
+        assert len(tracker.flicker.blended) == (FRAMES - 1 if strength else 0), tracker.flicker
+        return seconds[2:]
+
+    steps(0.0), steps(BLEND)  # warm-up: onnxruntime's warp graphs are built on first use
+    measured: list[float] = []
+    blended: list[float] = []
+    for _ in range(repeats):
+        measured += steps(0.0)
+        blended += steps(BLEND)
+    run_s = median_seconds(lambda: run_image(prepared, images[1], settings=RunSettings()), repeats)
+    measure_s, blend_s = statistics.median(measured), statistics.median(blended) - statistics.median(measured)
+    return {
+        "model": name,
+        "size": f"{h}x{w}",
+        "timed": "tracker",
         "run_ms": round(1000 * run_s, 1),
         "measure_ms": round(1000 * measure_s, 1),
         "blend_ms": round(1000 * blend_s, 1),

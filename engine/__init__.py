@@ -115,6 +115,12 @@ _EXPORTS: dict[str, str] = {
     "frame_path": ".batch.frames",
     "sibling_output_pattern": ".batch.frames",
     "with_extension": ".batch.frames",
+    "TemporalTracker": ".batch.temporal",
+    "TemporalFrame": ".batch.temporal",
+    "Motion": ".batch.temporal",
+    "Flicker": ".batch.temporal",
+    "FrameFlicker": ".batch.temporal",
+    "FlickerMethod": ".batch.temporal",
     # advice
     "advise_model": ".advice.advisor",
     "CastAdvice": ".advice.records",
@@ -127,7 +133,7 @@ _EXPORTS: dict[str, str] = {
     "load_model": ".model.onnx_io",
     "save_model": ".model.onnx_io",
 }
-_RENAMED = {"parse_option": "parse", "gpu": None}
+_RENAMED = {"parse_option": "parse", "gpu": None, "TemporalTracker": "Tracker", "TemporalFrame": "FrameState"}
 
 # The one export list: the map above. The block below repeats each name for type checkers only (they cannot follow
 # __getattr__); tests/engine/test_architecture.py fails when the two disagree.
@@ -148,6 +154,9 @@ if TYPE_CHECKING:
         process_frame,
         process_sequence,
     )
+    from .batch.temporal import Flicker, FlickerMethod, FrameFlicker, Motion
+    from .batch.temporal import FrameState as TemporalFrame
+    from .batch.temporal import Tracker as TemporalTracker
     from .errors import Cancelled, ConversionError, EngineError, ImageError, ModelError, RuntimeFailure
     from .image.alpha import premultiply
     from .image.colour import from_rec709, srgb_to_linear, to_rec709

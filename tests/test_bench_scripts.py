@@ -124,3 +124,15 @@ def test_temporal_bench_row_times_the_measure_and_blend_through_a_sequence(tmp_p
     row = temporal_row("sr_x2", model, SessionSettings(provider="cpu"), tmp_path / "c", (40, 56), 1)
     assert row["size"] == "40x56" and row["frames"] == FRAMES and row["run_ms"] > 0
     assert set(row) >= {"measure_ms", "blend_ms", "measure_share", "blend_share"}
+
+
+def test_temporal_tracker_row_times_the_public_tracker(tmp_path):
+    """The direct row steps the public TemporalTracker over the model's outputs: it asserts itself that every frame
+    after the first is measured and, with the blend, blended. The timings are never asserted."""
+    from bench.temporal_cost import tracker_row
+    from engine import SessionSettings
+    from tests import models
+
+    model = models.save(models.compact_sr_x2(features=8, convs=2), tmp_path / "compact.onnx")
+    row = tracker_row("compact", model, SessionSettings(provider="cpu"), tmp_path / "c", (40, 56), 1)
+    assert row["timed"] == "tracker" and row["size"] == "40x56" and row["run_ms"] > 0 and row["measure_ms"] > 0

@@ -25,6 +25,7 @@ frame. Arrays here are top-down, so a row offset is -y.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
@@ -43,9 +44,10 @@ from ..json_values import (
     object_from_json,
     str_from_json,
 )
+from .warp_graphs import grid_sample, weighted_sum
 
 if TYPE_CHECKING:
-    import onnxruntime
+    pass
 
 CONSISTENT_PX = 0.5
 """Most a pixel's forward and backward motion may disagree, in pixels, for the warp to be trusted."""
@@ -53,9 +55,11 @@ DEPTH_TOLERANCE = 0.05
 """Most the warped previous depth may differ from the current one, relative to it."""
 STATIC_DIFFERENCE = 0.01
 """Without motion vectors, a pixel whose input changes less than this (in c units) is static."""
-MEASURE_STRIDE = 5
-"""The measure looks at every 5th pixel of every 5th row: a mean over thousands of pixels is as good as over all of
-them, at a 25th of the cost."""
+MEASURE_PIXELS = 20_000
+"""About how many pixels the measure looks at: every n-th pixel of every n-th row, n the smallest stride that keeps
+them under this many (1 up to 141x141, 11 at 1920x1080, 21 at 3840x2160). A mean over 20 thousand pixels is as good
+as over all of them (its standard error is under 1% of the pixels' spread), and the measure costs the same at every
+size instead of growing with it."""
 EPSILON = 1e-4
 """Added to both errors of a ratio: a still input and a still output give 1, not 0/0."""
 TRUST_COLOUR = 0.05
@@ -273,12 +277,12 @@ def consistent(
 ) -> NDArray[np.bool_]:
     """Pixels (of `grid`, else all) whose previous-frame point is visible there: inside the frame, the motion
     consistent both ways, and (with Depth) at the same distance."""
-    grid = grid or (slice(None), slice(None))
-    back, inside = warp(previous.to_next, motion.to_previous, grid)
-    ok: NDArray[np.bool_] = inside & (np.abs(motion.to_previous[grid] + back).max(axis=2) <= CONSISTENT_PX)
+    region = grid or (slice(None), slice(None))
+    back, inside = warp(previous.to_next, motion.to_previous, grid)  # None: the whole frame, by onnxruntime
+    ok: NDArray[np.bool_] = inside & (np.abs(motion.to_previous[region] + back).max(axis=2) <= CONSISTENT_PX)
     if depth is not None and previous_depth is not None:
         warped_depth, _ = warp(previous_depth[:, :, :1], motion.to_previous, grid)
-        here = depth[grid][:, :, 0]
+        here = depth[region][:, :, 0]
         ok &= np.abs(warped_depth[:, :, 0] - here) <= DEPTH_TOLERANCE * np.abs(here) + 1e-6
     return ok
 
@@ -319,10 +323,19 @@ def _output_at(state: FrameState, rows: NDArray[np.float32], cols: NDArray[np.fl
     return _sample(state.output, at_rows, at_cols)
 
 
+def measure_stride(height: int, width: int) -> int:
+    """The smallest n for which every n-th pixel of every n-th row is at most MEASURE_PIXELS pixels."""
+    stride = max(1, math.isqrt(height * width // MEASURE_PIXELS))
+    while -(-height // stride) * -(-width // stride) > MEASURE_PIXELS:
+        stride += 1
+    return stride
+
+
 def measure(previous: FrameState, current: FrameState) -> FrameFlicker | None:
     """The current frame's flicker against the previous one (None when no pixel can be compared)."""
     h, w = current.input.shape[:2]
-    grid = (slice(None, None, MEASURE_STRIDE), slice(None, None, MEASURE_STRIDE))
+    stride = measure_stride(h, w)
+    grid = (slice(None, None, stride), slice(None, None, stride))
     rows = np.broadcast_to(np.arange(h, dtype=np.float32)[grid[0], None], current.input[grid].shape[:2])
     cols = np.broadcast_to(np.arange(w, dtype=np.float32)[None, grid[1]], rows.shape)
     cur_in, cur_out = current.input[grid], _output_at(current, rows, cols)
@@ -352,32 +365,6 @@ def _trust(previous: FrameState, current: FrameState) -> NDArray[np.float32]:
     return np.where(ok, np.clip(1.0 - difference / TRUST_COLOUR, 0.0, 1.0), 0.0).astype(np.float32)
 
 
-_GRID_SAMPLE: list[onnxruntime.InferenceSession] = []
-"""One onnxruntime session running GridSample (bilinear, border, align_corners): whole-frame warps, multithreaded
-and reading a model's channel-planar result as it is (numpy took 150 ms where this takes 67 ms at 1080p, measured)."""
-
-
-def _grid_sample_session() -> onnxruntime.InferenceSession:
-    if not _GRID_SAMPLE:
-        import onnx
-        from onnx import TensorProto, helper
-
-        from ..model.cpu_session import cpu_session
-
-        node = helper.make_node(
-            "GridSample", ["x", "grid"], ["y"], mode="linear", padding_mode="border", align_corners=1
-        )
-        x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, "c", "h", "w"])
-        grid = helper.make_tensor_value_info("grid", TensorProto.FLOAT, [1, "H", "W", 2])
-        y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, "c", "H", "W"])
-        model = helper.make_model(
-            helper.make_graph([node], "warp", [x, grid], [y]), opset_imports=[helper.make_opsetid("", 20)]
-        )
-        model.ir_version = onnx.IR_VERSION_2024_3_25 if hasattr(onnx, "IR_VERSION_2024_3_25") else 10
-        _GRID_SAMPLE.append(cpu_session(model, log_severity=3))
-    return _GRID_SAMPLE[0]
-
-
 def _grid_sample(
     planar: NDArray[np.float32], rows: NDArray[np.float32], cols: NDArray[np.float32]
 ) -> NDArray[np.float32]:
@@ -388,14 +375,7 @@ def _grid_sample(
     np.multiply(cols, np.float32(2 / max(w - 1, 1)), out=grid[..., 0])
     np.multiply(rows, np.float32(2 / max(h - 1, 1)), out=grid[..., 1])
     grid -= 1
-    return _sampled(planar, grid)
-
-
-def _sampled(planar: NDArray[np.float32], grid: NDArray[np.float32]) -> NDArray[np.float32]:
-    """`planar` (CxHxW) sampled by GridSample at `grid` (RxSx2: x, y in -1..1): CxRxS."""
-    feeds = {"x": planar[None], "grid": grid.reshape(1, *grid.shape)}
-    sampled: NDArray[np.float32] = _grid_sample_session().run(None, feeds)[0][0]
-    return sampled
+    return grid_sample(planar, grid)
 
 
 def _output_grid(motion: Motion, factor: int) -> NDArray[np.float32]:
@@ -458,22 +438,16 @@ def blend(
         return None
     motion = current.motion if current.motion is not None and previous.motion is not None else None
     grid = _output_grid(motion, factor) if motion else None  # both earlier outputs move the same way
-    here = _sampled(_planar(previous.output), grid) if grid is not None else _planar(previous.output)
-    parts = [(here, trust)]
+    a = np.float32(strength / 3)
+    earlier = [(_planar(previous.output), trust * a)]
     if before_previous is not None and before_previous.frame == previous.frame:
-        older = _sampled(before_previous.output, grid) if grid is not None else before_previous.output
         older_trust = warp(before_previous.trust[:, :, None], motion.to_previous)[0][:, :, 0] if motion else None
-        parts.append((older, trust * (older_trust if older_trust is not None else before_previous.trust)))
-    now = _planar(current.output)  # no copy for a model's channel-planar result
-    blended = now.copy()
-    for image, weight in parts:
-        # Each input pixel's weight spread over its factor x factor block, so every pass runs along whole rows.
-        a = weight * np.float32(strength / 3)
-        if factor > 1:
-            a = np.repeat(np.repeat(a, factor, axis=0), factor, axis=1)
-        step = np.subtract(image, now)
-        step *= a
-        blended += step
+        older_weight = trust * (older_trust if older_trust is not None else before_previous.trust)
+        earlier.append((before_previous.output, older_weight * a))
+    # The weighted sums at the output's size, each input pixel's weight spread over its factor x factor block, and
+    # the warps of both earlier outputs: one onnxruntime graph (warp_graphs.py).
+    blended, warped = weighted_sum(_planar(current.output), earlier, factor, grid)
+    here = warped if warped is not None else earlier[0][0]
     out = blended.transpose(1, 2, 0)
     return out, Onto(current.frame, here, trust)
 

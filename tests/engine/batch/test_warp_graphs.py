@@ -1,0 +1,62 @@
+"""The temporal blend's onnxruntime graphs (engine/batch/warp_graphs.py) against the formula written in numpy:
+out = now + sum of a (e - now), each input pixel's weight a spread over its factor x factor block of output pixels,
+each earlier frame e warped first when a grid is given."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from engine.batch.warp_graphs import grid_sample, weighted_sum
+
+
+def _images(count: int, shape: tuple[int, int, int], seed: int = 0) -> list[np.ndarray]:
+    rng = np.random.default_rng(seed)
+    return [rng.random(shape, dtype=np.float32) for _ in range(count)]
+
+
+def _formula(now: np.ndarray, earlier: list[tuple[np.ndarray, np.ndarray]], factor: int) -> np.ndarray:
+    total = now.astype(np.float64)
+    for image, weight in earlier:
+        spread = np.kron(weight.astype(np.float64), np.ones((factor, factor)))  # block by block, on purpose not repeat
+        total = total + spread[None] * (image - now)
+    return total
+
+
+def _identity_grid(h: int, w: int) -> np.ndarray:
+    """GridSample's grid (x, y in -1..1, align_corners) at every pixel's own centre."""
+    y, x = np.meshgrid(np.linspace(-1, 1, h, dtype=np.float32), np.linspace(-1, 1, w, dtype=np.float32), indexing="ij")
+    return np.stack([x, y], axis=2)
+
+
+@pytest.mark.parametrize("factor", [1, 2, 3])
+@pytest.mark.parametrize("parts", [1, 2])
+def test_the_weighted_sum_is_the_formula(factor, parts):
+    h, w, c = 5, 7, 4
+    now, *earlier_images = _images(1 + parts, (c, h * factor, w * factor))
+    weights = _images(parts, (h, w), seed=1)
+    earlier = list(zip(earlier_images, weights, strict=True))
+    out, warped = weighted_sum(now, earlier, factor, None)
+    assert warped is None and out.shape == now.shape
+    np.testing.assert_allclose(out, _formula(now, earlier, factor), atol=1e-6)
+
+
+def test_with_an_identity_grid_the_warped_frames_are_the_frames():
+    factor, h, w = 2, 6, 8
+    now, first, second = _images(3, (3, h * factor, w * factor))
+    weights = _images(2, (h, w), seed=2)
+    earlier = [(first, weights[0]), (second, weights[1])]
+    out, warped = weighted_sum(now, earlier, factor, _identity_grid(h * factor, w * factor))
+    np.testing.assert_allclose(warped, first, atol=1e-5)
+    np.testing.assert_allclose(out, _formula(now, earlier, factor), atol=1e-5)
+
+
+def test_a_grid_half_a_pixel_over_averages_neighbours():
+    """x moved by half a pixel to the right: each sample is the mean of a pixel and the one to its right; the last
+    column clamps to the edge (border padding)."""
+    image = _images(1, (2, 4, 6))[0]
+    grid = _identity_grid(4, 6)
+    grid[..., 0] += np.float32(0.5 * 2 / 5)
+    sampled = grid_sample(image, grid)
+    np.testing.assert_allclose(sampled[:, :, :-1], (image[:, :, :-1] + image[:, :, 1:]) / 2, atol=1e-5)
+    np.testing.assert_allclose(sampled[:, :, -1], image[:, :, -1], atol=1e-5)
