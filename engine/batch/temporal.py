@@ -26,7 +26,7 @@ frame. Arrays here are top-down, so a row offset is -y.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
@@ -247,25 +247,74 @@ def _sample(image: NDArray[np.float32], rows: NDArray[np.float32], cols: NDArray
     return out
 
 
-def warp(
-    image: NDArray[np.float32], offsets: NDArray[np.float32], grid: tuple[slice, slice] | None = None
-) -> tuple[NDArray[np.float32], NDArray[np.bool_]]:
-    """`image` sampled (bilinear) at each pixel + `offsets` (HxWx2 rows, columns): the previous frame brought onto
-    the current one; with `grid` (row and column slices), only at those pixels. Returns (warped, inside), `inside`
-    marking samples within the image. A whole frame is warped by onnxruntime (`_grid_sample`), a grid's few pixels
-    here."""
-    h, w = image.shape[:2]
-    whole = grid is None
-    grid = grid or (slice(None), slice(None))
-    rows = np.arange(h, dtype=np.float32)[grid[0], None] + offsets[grid][:, :, 0]
-    cols = np.arange(w, dtype=np.float32)[None, grid[1]] + offsets[grid][:, :, 1]
+def warp_all(
+    images: Sequence[NDArray[np.float32]], offsets: NDArray[np.float32], grid: tuple[slice, slice] | None = None
+) -> tuple[list[NDArray[np.float32]], NDArray[np.bool_]]:
+    """Each of `images` (HxWxC, the same HxW) sampled (bilinear) at each pixel + `offsets` (HxWx2 rows, columns):
+    the previous frame brought onto the current one; with `grid` (row and column slices), only at those pixels.
+    Returns (warped, inside), `inside` marking samples within the image. A whole frame is warped by onnxruntime,
+    all the images in one GridSample over their channels (`_grid_sample`), a grid's few pixels here."""
+    h, w = images[0].shape[:2]
+    region = grid or (slice(None), slice(None))
+    rows = np.arange(h, dtype=np.float32)[region[0], None] + offsets[region][:, :, 0]
+    cols = np.arange(w, dtype=np.float32)[None, region[1]] + offsets[region][:, :, 1]
     inside = (rows >= 0) & (rows <= h - 1) & (cols >= 0) & (cols <= w - 1)
     np.clip(rows, 0, h - 1, out=rows)
     np.clip(cols, 0, w - 1, out=cols)
-    if whole:
-        planar = np.ascontiguousarray(image.transpose(2, 0, 1))
-        return _grid_sample(planar, rows, cols).transpose(1, 2, 0), inside
-    return _sample(image, rows, cols), inside
+    if grid is not None:
+        return [_sample(image, rows, cols) for image in images], inside
+    planar = np.concatenate([image.transpose(2, 0, 1) for image in images], axis=0)
+    sampled = _grid_sample(planar, rows, cols).transpose(1, 2, 0)
+    splits = np.cumsum([image.shape[2] for image in images])[:-1]
+    return np.split(sampled, splits, axis=2), inside
+
+
+def warp(
+    image: NDArray[np.float32], offsets: NDArray[np.float32], grid: tuple[slice, slice] | None = None
+) -> tuple[NDArray[np.float32], NDArray[np.bool_]]:
+    """One image through `warp_all`: (warped, inside)."""
+    warped, inside = warp_all([image], offsets, grid)
+    return warped[0], inside
+
+
+def _agreeing(
+    to_previous: NDArray[np.float32],
+    back: NDArray[np.float32],
+    inside: NDArray[np.bool_],
+    depth: NDArray[np.float32] | None,
+    warped_depth: NDArray[np.float32] | None,
+) -> NDArray[np.bool_]:
+    """Where a previous-frame point is visible now: inside the frame, the motion to it and its motion back within
+    CONSISTENT_PX of each other, and (with both depths, HxW) at the same distance within DEPTH_TOLERANCE."""
+    disagreement = np.maximum(
+        np.abs(to_previous[:, :, 0] + back[:, :, 0]), np.abs(to_previous[:, :, 1] + back[:, :, 1])
+    )
+    ok: NDArray[np.bool_] = inside & (disagreement <= CONSISTENT_PX)
+    if depth is not None and warped_depth is not None:
+        ok &= np.abs(warped_depth - depth) <= DEPTH_TOLERANCE * np.abs(depth) + 1e-6
+    return ok
+
+
+def brought_onto(
+    previous: FrameState, current: FrameState, grid: tuple[slice, slice] | None = None
+) -> tuple[NDArray[np.bool_], NDArray[np.float32]]:
+    """The previous frame's input brought onto the current frame by its Vector pass (both frames have one), and
+    the pixels (of `grid`, else all) where that can be trusted (`_agreeing`): its motion back to the next frame,
+    its input and its depth warped together."""
+    assert current.motion is not None and previous.motion is not None
+    depths = _depths(current.depth, previous.depth)
+    images = [previous.motion.to_next, previous.input] + ([depths[1]] if depths else [])
+    warped, inside = warp_all(images, current.motion.to_previous, grid)
+    region = grid or (slice(None), slice(None))
+    here, there = (depths[0][region], warped[2][:, :, 0]) if depths else (None, None)
+    return _agreeing(current.motion.to_previous[region], warped[0], inside, here, there), warped[1]
+
+
+def _depths(
+    depth: NDArray[np.float32] | None, previous_depth: NDArray[np.float32] | None
+) -> tuple[NDArray[np.float32], NDArray[np.float32]] | None:
+    """With both frames' Depth: the current one (HxW) and the previous one to warp (HxWx1)."""
+    return (depth[:, :, 0], previous_depth[:, :, :1]) if depth is not None and previous_depth is not None else None
 
 
 def consistent(
@@ -275,16 +324,13 @@ def consistent(
     previous_depth: NDArray[np.float32] | None = None,
     grid: tuple[slice, slice] | None = None,
 ) -> NDArray[np.bool_]:
-    """Pixels (of `grid`, else all) whose previous-frame point is visible there: inside the frame, the motion
-    consistent both ways, and (with Depth) at the same distance."""
+    """Pixels (of `grid`, else all) whose previous-frame point is visible there (`_agreeing`), from the two
+    frames' motion and depth alone."""
+    depths = _depths(depth, previous_depth)
+    warped, inside = warp_all([previous.to_next] + ([depths[1]] if depths else []), motion.to_previous, grid)
     region = grid or (slice(None), slice(None))
-    back, inside = warp(previous.to_next, motion.to_previous, grid)  # None: the whole frame, by onnxruntime
-    ok: NDArray[np.bool_] = inside & (np.abs(motion.to_previous[region] + back).max(axis=2) <= CONSISTENT_PX)
-    if depth is not None and previous_depth is not None:
-        warped_depth, _ = warp(previous_depth[:, :, :1], motion.to_previous, grid)
-        here = depth[region][:, :, 0]
-        ok &= np.abs(warped_depth[:, :, 0] - here) <= DEPTH_TOLERANCE * np.abs(here) + 1e-6
-    return ok
+    here, there = (depths[0][region], warped[1][:, :, 0]) if depths else (None, None)
+    return _agreeing(motion.to_previous[region], warped[0], inside, here, there)
 
 
 @dataclass(frozen=True)
@@ -340,8 +386,7 @@ def measure(previous: FrameState, current: FrameState) -> FrameFlicker | None:
     cols = np.broadcast_to(np.arange(w, dtype=np.float32)[None, grid[1]], rows.shape)
     cur_in, cur_out = current.input[grid], _output_at(current, rows, cols)
     if current.motion is not None and previous.motion is not None:
-        mask = consistent(current.motion, previous.motion, current.depth, previous.depth, grid)
-        prev_in, _ = warp(previous.input, current.motion.to_previous, grid)
+        mask, prev_in = brought_onto(previous, current, grid)
         offsets = current.motion.to_previous[grid]
         prev_out = _output_at(previous, rows + offsets[:, :, 0], cols + offsets[:, :, 1])
         method = FlickerMethod.VECTOR
@@ -356,8 +401,7 @@ def measure(previous: FrameState, current: FrameState) -> FrameFlicker | None:
 def _trust(previous: FrameState, current: FrameState) -> NDArray[np.float32]:
     """Per input pixel, how far the previous frame brought onto this one can stand for it (0 to 1)."""
     if current.motion is not None and previous.motion is not None:
-        ok = consistent(current.motion, previous.motion, current.depth, previous.depth)
-        prev_in, _ = warp(previous.input, current.motion.to_previous)
+        ok, prev_in = brought_onto(previous, current)
     else:
         ok = np.ones(current.input.shape[:2], bool)
         prev_in = previous.input

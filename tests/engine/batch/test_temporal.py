@@ -16,7 +16,18 @@ from onnx import TensorProto, helper
 
 from engine.batch import temporal
 from engine.batch.sequence import process_sequence
-from engine.batch.temporal import FlickerMethod, FrameState, Motion, Tracker, measure, measure_stride, warp
+from engine.batch.temporal import (
+    FlickerMethod,
+    FrameState,
+    Motion,
+    Tracker,
+    brought_onto,
+    consistent,
+    measure,
+    measure_stride,
+    warp,
+    warp_all,
+)
 from engine.image.files import read_image, write_image
 from engine.runtime.prepare import prepare_model
 from engine.runtime.sessions import SessionSettings
@@ -95,6 +106,37 @@ def test_warp_follows_blender_vectors():
         warped[:, SPEED:], _frame(3)[:, SPEED:], atol=1e-5
     )  # all but the new content (onnxruntime warps in float32)
     assert not inside[:, :SPEED].any() and inside[:, SPEED:].all()
+
+
+@pytest.mark.parametrize("grid", [None, (slice(1, None, 3), slice(None, None, 2))])
+def test_images_warped_together_are_each_warped_alone(grid):
+    """The trust warps the previous frame's motion, input and depth in one GridSample over their stacked channels:
+    the same samples as one warp each, whole frames and a measure's grid alike."""
+    rng = np.random.default_rng(5)
+    images = [rng.random((H, W, c), dtype=np.float32) for c in (2, 3, 1)]
+    offsets = (rng.random((H, W, 2), dtype=np.float32) - 0.5) * 6
+    together, inside = warp_all(images, offsets, grid)
+    for image, warped in zip(images, together, strict=True):
+        alone, alone_inside = warp(image, offsets, grid)
+        assert warped.shape == alone.shape
+        np.testing.assert_allclose(warped, alone, atol=1e-6)
+        np.testing.assert_array_equal(inside, alone_inside)
+
+
+def test_the_trusted_pixels_are_the_consistent_ones_and_depth_counts():
+    """brought_onto (the trust's and the measure's) agrees with consistent (motion and depth alone), and a depth
+    step in the previous frame (an occluder that moved away) takes the pixels it covers out."""
+    vector = _vector()
+    motion = Motion.from_vector_pass(vector)
+    depth = np.full((H, W, 1), 5.0, np.float32)
+    near = depth.copy()
+    near[:, 10:20] = 1.0
+    previous = FrameState(1, _frame(1), _frame(1), motion, near)
+    current = FrameState(2, _frame(2), _frame(2), motion, depth)
+    ok, warped = brought_onto(previous, current)
+    np.testing.assert_array_equal(ok, consistent(motion, motion, depth, near))
+    assert not ok[:, 12:22].any() and ok[:, 24:].all()  # the step, seen SPEED px to the right now
+    np.testing.assert_allclose(warped[:, SPEED:], _frame(1)[:, :-SPEED], atol=1e-5)
 
 
 def test_an_identity_model_adds_no_flicker(tmp_path):
