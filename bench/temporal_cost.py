@@ -97,31 +97,35 @@ def temporal_row(name: str, model: Path, settings: SessionSettings, cache: Path,
 
 
 def tracker_row(name: str, model: Path, settings: SessionSettings, cache: Path, size, repeats: int) -> dict:
-    """The measure and the blend timed as a TemporalTracker step on frames in memory, against the model's run on one
-    frame: per frame with its full window (the third and later frames), medians over `repeats` passes, the measure
-    alone (strength 0) and with the blend interleaved."""
+    """The measure and the blend timed as TemporalTracker steps on frames in memory, against the model's run on one
+    frame, as in a long sequence: one tracker measuring and one blending, each stepping over the four panned frames
+    again and again with the numbers going on (each pass starts with a cut back to the first frame, which is
+    measured but not blended), the third and fourth frame of each pass timed (the blend's whole window); medians
+    over `repeats` passes after a warm-up pass (the trackers' onnxruntime graphs are built on first use)."""
     prepared = prepare_model(model, "fp32", settings=settings, cache_dir=cache)
     h, w = size
     images = _pan(h, w)
     motion = Motion.from_vector_pass(_vector(h, w))
     outputs = [run_image(prepared, image, settings=RunSettings()).image for image in images]
-    frames = [
-        TemporalFrame(number, image, output, motion, None)
-        for number, (image, output) in enumerate(zip(images, outputs, strict=True), start=1)
-    ]
+    trackers = {0.0: TemporalTracker(0.0), BLEND: TemporalTracker(BLEND)}
+    numbers = {0.0: 0, BLEND: 0}
 
     def steps(strength: float) -> list[float]:
-        """Seconds of each step after the first two (those with the blend's whole window)."""
-        tracker, seconds = TemporalTracker(strength), []
-        for frame in frames:
+        """Seconds of the third and later steps of one pass over the frames."""
+        tracker, seconds, timed = trackers[strength], [], []
+        for index, (image, output) in enumerate(zip(images, outputs, strict=True)):
+            numbers[strength] += 1
             started = time.perf_counter()
-            tracker.step(frame)
-            seconds.append(time.perf_counter() - started)
-        assert len(tracker.flicker.frames) == FRAMES - 1
-        assert len(tracker.flicker.blended) == (FRAMES - 1 if strength else 0), tracker.flicker
-        return seconds[2:]
+            tracker.step(TemporalFrame(numbers[strength], image, output, motion, None))
+            if index >= 2:
+                seconds.append(time.perf_counter() - started)
+                timed.append(numbers[strength])
+        measured = {f.frame for f in tracker.flicker.frames}
+        assert set(timed) <= measured, (timed, sorted(measured))
+        assert set(timed) <= set(tracker.flicker.blended) if strength else not tracker.flicker.blended
+        return seconds
 
-    steps(0.0), steps(BLEND)  # warm-up: onnxruntime's warp graphs are built on first use
+    steps(0.0), steps(BLEND)
     measured: list[float] = []
     blended: list[float] = []
     for _ in range(repeats):

@@ -29,7 +29,7 @@ import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -44,10 +44,7 @@ from ..json_values import (
     object_from_json,
     str_from_json,
 )
-from .warp_graphs import grid_sample, weighted_sum
-
-if TYPE_CHECKING:
-    pass
+from .warp_graphs import BlendGraphs, grid_sample
 
 CONSISTENT_PX = 0.5
 """Most a pixel's forward and backward motion may disagree, in pixels, for the warp to be trusted."""
@@ -55,11 +52,12 @@ DEPTH_TOLERANCE = 0.05
 """Most the warped previous depth may differ from the current one, relative to it."""
 STATIC_DIFFERENCE = 0.01
 """Without motion vectors, a pixel whose input changes less than this (in c units) is static."""
-MEASURE_PIXELS = 20_000
-"""About how many pixels the measure looks at: every n-th pixel of every n-th row, n the smallest stride that keeps
-them under this many (1 up to 141x141, 11 at 1920x1080, 21 at 3840x2160). A mean over 20 thousand pixels is as good
-as over all of them (its standard error is under 1% of the pixels' spread), and the measure costs the same at every
-size instead of growing with it."""
+MEASURE_PIXELS = 10_000
+"""The fewest pixels the measure looks at: every n-th pixel of every n-th row, n the largest stride that keeps at
+least this many (all pixels of a frame up to 100x100; 10,764 at 1920x1080 and at 3840x2160, every 14th and 28th),
+never more than about four times as many. A mean over 10 thousand pixels is as good as over all of them (its
+standard error is at most 1% of the pixels' spread), and the measure costs about the same at every size instead of
+growing with it."""
 EPSILON = 1e-4
 """Added to both errors of a ratio: a still input and a still output give 1, not 0/0."""
 TRUST_COLOUR = 0.05
@@ -197,12 +195,24 @@ class Motion:
     to_next: NDArray[np.float32]
     """HxWx2 (rows, columns): where this pixel is in the next frame, relative to here."""
 
+    def __post_init__(self) -> None:
+        _as_float32(self, "to_previous", "to_next")
+
     @classmethod
     def from_vector_pass(cls, vector: NDArray[np.float32]) -> Motion:
         v = vector.astype(np.float32)
         to_previous = np.stack([-v[:, :, 1], v[:, :, 0]], axis=2)
         to_next = np.stack([v[:, :, 3], -v[:, :, 2]], axis=2)
         return cls(to_previous, to_next)
+
+
+def _as_float32(record: object, *fields: str) -> None:
+    """A record's pictures as float32, what the warps (onnxruntime's float graphs) take: a TD's float64 or float16
+    frames are converted once here (float32 ones are kept as they are, views included)."""
+    for field in fields:
+        value = getattr(record, field)
+        if value is not None and value.dtype != np.float32:
+            object.__setattr__(record, field, np.asarray(value, np.float32))
 
 
 _ROWS_AT_ONCE = 32
@@ -344,6 +354,9 @@ class FrameState:
     motion: Motion | None
     depth: NDArray[np.float32] | None
 
+    def __post_init__(self) -> None:
+        _as_float32(self, "input", "output", "depth")
+
 
 def _errors(
     cur_in: NDArray[np.float32],
@@ -369,11 +382,18 @@ def _output_at(state: FrameState, rows: NDArray[np.float32], cols: NDArray[np.fl
     return _sample(state.output, at_rows, at_cols)
 
 
+def _sampled_count(height: int, width: int, stride: int) -> int:
+    return -(-height // stride) * -(-width // stride)
+
+
 def measure_stride(height: int, width: int) -> int:
-    """The smallest n for which every n-th pixel of every n-th row is at most MEASURE_PIXELS pixels."""
+    """The largest n for which every n-th pixel of every n-th row is at least MEASURE_PIXELS pixels (1 for a frame
+    with fewer)."""
     stride = max(1, math.isqrt(height * width // MEASURE_PIXELS))
-    while -(-height // stride) * -(-width // stride) > MEASURE_PIXELS:
+    while _sampled_count(height, width, stride + 1) >= MEASURE_PIXELS:
         stride += 1
+    while stride > 1 and _sampled_count(height, width, stride) < MEASURE_PIXELS:
+        stride -= 1
     return stride
 
 
@@ -467,7 +487,7 @@ class Onto:
 
 
 def blend(
-    current: FrameState, previous: FrameState, before_previous: Onto | None, strength: float
+    current: FrameState, previous: FrameState, before_previous: Onto | None, strength: float, graphs: BlendGraphs
 ) -> tuple[NDArray[np.float32], Onto] | None:
     """The current raw output blended with the two frames before it, raw too, brought onto it where the warp is
     trusted (a window, not a recursion: a farm chunk that runs the two frames before it gives the same pixels as
@@ -490,7 +510,7 @@ def blend(
         earlier.append((before_previous.output, older_weight * a))
     # The weighted sums at the output's size, each input pixel's weight spread over its factor x factor block, and
     # the warps of both earlier outputs: one onnxruntime graph (warp_graphs.py).
-    blended, warped = weighted_sum(_planar(current.output), earlier, factor, grid)
+    blended, warped = graphs.weighted_sum(_planar(current.output), earlier, factor, grid)
     here = warped if warped is not None else earlier[0][0]
     out = blended.transpose(1, 2, 0)
     return out, Onto(current.frame, here, trust)
@@ -512,13 +532,16 @@ class Tracker:
         self._written: FrameState | None = None
         """The last frame as it was written (what the measure compares with)."""
         self._onto: Onto | None = None
+        self._graphs = BlendGraphs()
+        """The blend's onnxruntime sessions and their buffers: the tracker's, so they go when it does."""
 
     def step(self, current: FrameState, written: bool = True) -> NDArray[np.float32]:
         """The output to write for `current` (blended or as it is), its flicker recorded; `written=False` primes
         the tracker with a frame that is run but not written (nothing recorded)."""
         raw, output, onto = self._raw, current.output, None
         follows = raw is not None and raw.frame == current.frame - 1 and raw.input.shape == current.input.shape
-        done = blend(current, raw, self._onto, self.strength) if raw is not None and follows and self.strength else None
+        blends = raw is not None and follows and self.strength
+        done = blend(current, raw, self._onto, self.strength, self._graphs) if raw is not None and blends else None
         if done is not None:
             output, onto = done
             if written:

@@ -1,7 +1,8 @@
-"""The temporal blend's whole-frame work (batch/temporal.py) as small onnxruntime graphs, built once per process:
-onnxruntime runs each operator on all the CPU's cores and reads a model's channel-planar result as it is, where
-numpy runs one core (the blend's weighted sums at 3840x2160: 91-166 ms against 233-574 ms, equal to float
-rounding; its warps: GridSample took 67 ms where numpy's bilinear took 150 ms at 1920x1080, measured).
+"""The temporal blend's whole-frame work (batch/temporal.py) as small onnxruntime graphs: onnxruntime runs each
+operator on all the CPU's cores and reads a model's channel-planar result as it is, where numpy runs one core (the
+blend's weighted sums alone at 3840x2160: 91-166 ms against 233-574 ms; its warps: GridSample took 67 ms where
+numpy's bilinear took 150 ms at 1920x1080, measured). The blend's time is mostly GridSample and fresh memory:
+per frame it costs what the numpy blend did at 1920x1080 in and 8% less at 960x540, with a lower peak.
 
 Pictures here are channel-planar (CxHxW); grids are GridSample's (x, y in -1..1, align_corners, border padding:
 positions outside the frame clamp to its edge)."""
@@ -18,7 +19,7 @@ if TYPE_CHECKING:
     import onnxruntime
 
 _SESSIONS: dict[tuple[int, bool], onnxruntime.InferenceSession] = {}
-"""(earlier frames, warped) -> the blend's session; (0, True) is a plain GridSample."""
+"""The trust's and the measure's GridSample session, (0, True), for the process."""
 
 
 def _image(name: str, height: str = "H", width: str = "W", channels: str | int = "c") -> onnx.ValueInfoProto:
@@ -58,12 +59,13 @@ def _warp_model() -> onnx.ModelProto:
 
 
 def _blend_model(earlier: int, warped: bool) -> onnx.ModelProto:
-    """y = now + a0 (e0 - now) + a1 (e1 - now) ..., each e warped by `grid` first when `warped` (the first one is an
-    output too: the next frame's window needs it), each weight a (1x1xhxw, the input's size) spread over
-    `scales` (1, 1, f, f: a factor x factor block of output pixels per input pixel) by nearest Resize."""
+    """y = (a0 (e0 - now) + a1 (e1 - now) ...) + now, each e warped by `grid` first when `warped` (the first one is
+    an output too: the next frame's window needs it), each weight a (1x1xhxw, the input's size) spread over
+    `scales` (1, 1, f, f: a factor x factor block of output pixels per input pixel) by nearest Resize. Each step
+    takes as its first input a buffer at its last use, which onnxruntime may reuse for the result."""
     from onnx import TensorProto, helper
 
-    nodes, inputs, total = [], [_image("now")], "now"
+    nodes, inputs, total = [], [_image("now")], ""
     for k in range(earlier):
         image = f"e{k}"
         inputs += [_image(image, "eh" if warped else "H", "ew" if warped else "W"), _image(f"a{k}", "p", "q", 1)]
@@ -80,9 +82,11 @@ def _blend_model(earlier: int, warped: bool) -> onnx.ModelProto:
             ),
             helper.make_node("Sub", [image, "now"], [f"d{k}"]),
             helper.make_node("Mul", [f"d{k}", f"A{k}"], [f"m{k}"]),
-            helper.make_node("Add", [total, f"m{k}"], [total := f"s{k}"]),
         ]
-    nodes.append(helper.make_node("Identity", [total], ["y"]))
+        if total:
+            nodes.append(helper.make_node("Add", [total, f"m{k}"], [f"s{k}"]))
+        total = f"s{k}" if total else f"m{k}"
+    nodes.append(helper.make_node("Add", [total, "now"], ["y"]))
     inputs.append(helper.make_tensor_value_info("scales", TensorProto.FLOAT, [4]))
     outputs = [_image("y")] + ([_image("w0")] if warped and earlier else [])
     if warped:
@@ -90,37 +94,78 @@ def _blend_model(earlier: int, warped: bool) -> onnx.ModelProto:
     return _graph_model(helper.make_graph(nodes, "blend", inputs, outputs))
 
 
-def _session(earlier: int, warped: bool) -> onnxruntime.InferenceSession:
-    if (earlier, warped) not in _SESSIONS:
-        from ..model.cpu_session import cpu_session
+def _session(model: onnx.ModelProto, arena: bool) -> onnxruntime.InferenceSession:
+    import onnxruntime as ort
 
-        model = _warp_model() if earlier == 0 else _blend_model(earlier, warped)
-        _SESSIONS[earlier, warped] = cpu_session(model, log_severity=3)
-    return _SESSIONS[earlier, warped]
+    from ..model.onnx_io import serialize
+
+    options = ort.SessionOptions()
+    options.log_severity_level = 3
+    options.enable_cpu_mem_arena = arena
+    return ort.InferenceSession(serialize(model), options, providers=["CPUExecutionProvider"])
+
+
+def _warp_session() -> onnxruntime.InferenceSession:
+    if (0, True) not in _SESSIONS:
+        # The arena keeps the input-size buffers of the trust's warps (about 0.1 GB at 1920x1080) for the process.
+        _SESSIONS[0, True] = _session(_warp_model(), arena=True)
+    return _SESSIONS[0, True]
 
 
 def grid_sample(planar: NDArray[np.float32], grid: NDArray[np.float32]) -> NDArray[np.float32]:
     """`planar` (CxHxW) sampled at `grid` (RxSx2: x, y in -1..1): CxRxS."""
     feeds = {"x": planar[None], "grid": grid.reshape(1, *grid.shape)}
-    sampled: NDArray[np.float32] = _session(0, True).run(None, feeds)[0][0]
+    sampled: NDArray[np.float32] = _warp_session().run(None, feeds)[0][0]
     return sampled
 
 
-def weighted_sum(
-    now: NDArray[np.float32],
-    earlier: list[tuple[NDArray[np.float32], NDArray[np.float32]]],
-    factor: int,
-    grid: NDArray[np.float32] | None,
-) -> tuple[NDArray[np.float32], NDArray[np.float32] | None]:
-    """now + sum of a (e - now) over `earlier` (e: CxHxW, or the previous frames' size to be warped by `grid`
-    (HxWx2) onto now's; a: the input's size, factor times smaller than now on both axes). Returns the sum (CxHxW)
-    and, with a grid, the first earlier frame warped (the next frame's window needs it)."""
-    feeds: dict[str, NDArray[np.float32]] = {"now": np.ascontiguousarray(now)[None]}
-    for k, (image, weight) in enumerate(earlier):
-        feeds[f"e{k}"] = np.ascontiguousarray(image)[None]
-        feeds[f"a{k}"] = np.ascontiguousarray(weight, np.float32)[None, None]
-    feeds["scales"] = np.array([1, 1, factor, factor], np.float32)
-    if grid is not None:
-        feeds["grid"] = grid.reshape(1, *grid.shape)
-    results = _session(len(earlier), grid is not None).run(None, feeds)
-    return results[0][0], (results[1][0] if grid is not None else None)
+BAND_ROWS = 128
+"""Output rows the blend computes at a time, so onnxruntime's buffers for its steps are a band's (2 MB a plane at
+3840 wide) and its arena stays small. Whole-frame steps either kept 0.9 GB of buffers in the arena for the whole
+sequence, on top of the model's run on the next frame (the process peaked at 4.55 GB against the numpy blend's
+3.65, 1920x1080 in, x2), or took fresh memory every frame without an arena (3.84 GB, 36% slower than with it); in
+bands it peaks at 3.42 GB at the speed without an arena (measured, docs/benchmarks.md)."""
+
+
+class BlendGraphs:
+    """The blend's sessions, one per (earlier frames, warped), owned by a sequence's tracker: what onnxruntime keeps
+    between frames (its arena: a band's buffers) goes back to the system with the tracker when the sequence ends."""
+
+    def __init__(self) -> None:
+        self._sessions: dict[tuple[int, bool], onnxruntime.InferenceSession] = {}
+
+    def weighted_sum(
+        self,
+        now: NDArray[np.float32],
+        earlier: list[tuple[NDArray[np.float32], NDArray[np.float32]]],
+        factor: int,
+        grid: NDArray[np.float32] | None,
+    ) -> tuple[NDArray[np.float32], NDArray[np.float32] | None]:
+        """now + sum of a (e - now) over `earlier` (e: CxHxW, or the previous frames' size to be warped by `grid`
+        (HxWx2) onto now's; a: the input's size, factor times smaller than now on both axes). Returns the sum
+        (CxHxW) and, with a grid, the first earlier frame warped (the next frame's window needs it). Computed in
+        bands of BAND_ROWS output rows (a whole number of blocks)."""
+        key = (len(earlier), grid is not None)
+        if key not in self._sessions:
+            self._sessions[key] = _session(_blend_model(*key), arena=True)
+        session = self._sessions[key]
+        height = now.shape[1]
+        total = np.empty(now.shape, np.float32)
+        warped = np.empty(now.shape, np.float32) if grid is not None else None
+        band = max(factor, BAND_ROWS // factor * factor)
+        scales = np.array([1, 1, factor, factor], np.float32)
+        for top in range(0, height, band):
+            rows = slice(top, min(height, top + band))
+            blocks = slice(rows.start // factor, rows.stop // factor)
+            feeds = {"now": np.ascontiguousarray(now[:, rows])[None], "scales": scales}
+            for k, (image, weight) in enumerate(earlier):
+                # Warped: GridSample reads the whole earlier frame at the band's positions; else the band itself.
+                feeds[f"e{k}"] = np.ascontiguousarray(image if grid is not None else image[:, rows])[None]
+                feeds[f"a{k}"] = np.ascontiguousarray(weight[blocks], np.float32)[None, None]
+            if grid is not None:
+                feeds["grid"] = np.ascontiguousarray(grid[rows])[None]
+            results = session.run(None, feeds)
+            total[:, rows] = results[0][0]
+            if warped is not None:
+                warped[:, rows] = results[1][0]
+        return total, warped

@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from engine.batch.warp_graphs import grid_sample, weighted_sum
+from engine.batch.warp_graphs import BlendGraphs, grid_sample
 
 
 def _images(count: int, shape: tuple[int, int, int], seed: int = 0) -> list[np.ndarray]:
@@ -36,7 +36,7 @@ def test_the_weighted_sum_is_the_formula(factor, parts):
     now, *earlier_images = _images(1 + parts, (c, h * factor, w * factor))
     weights = _images(parts, (h, w), seed=1)
     earlier = list(zip(earlier_images, weights, strict=True))
-    out, warped = weighted_sum(now, earlier, factor, None)
+    out, warped = BlendGraphs().weighted_sum(now, earlier, factor, None)
     assert warped is None and out.shape == now.shape
     np.testing.assert_allclose(out, _formula(now, earlier, factor), atol=1e-6)
 
@@ -46,7 +46,7 @@ def test_with_an_identity_grid_the_warped_frames_are_the_frames():
     now, first, second = _images(3, (3, h * factor, w * factor))
     weights = _images(2, (h, w), seed=2)
     earlier = [(first, weights[0]), (second, weights[1])]
-    out, warped = weighted_sum(now, earlier, factor, _identity_grid(h * factor, w * factor))
+    out, warped = BlendGraphs().weighted_sum(now, earlier, factor, _identity_grid(h * factor, w * factor))
     np.testing.assert_allclose(warped, first, atol=1e-5)
     np.testing.assert_allclose(out, _formula(now, earlier, factor), atol=1e-5)
 
@@ -60,3 +60,23 @@ def test_a_grid_half_a_pixel_over_averages_neighbours():
     sampled = grid_sample(image, grid)
     np.testing.assert_allclose(sampled[:, :, :-1], (image[:, :, :-1] + image[:, :, 1:]) / 2, atol=1e-5)
     np.testing.assert_allclose(sampled[:, :, -1], image[:, :, -1], atol=1e-5)
+
+
+@pytest.mark.parametrize("band_rows", [1, 4, 7, 1000])
+@pytest.mark.parametrize("factor", [1, 2, 3])
+@pytest.mark.parametrize("warped", [False, True])
+def test_bands_of_rows_give_the_whole_frame(monkeypatch, band_rows, factor, warped):
+    """The blend runs in bands of whole blocks of output rows (BAND_ROWS, rounded to the factor, at least one
+    block): whatever the band, the result is the formula on the whole frame, the warped earlier frame included."""
+    from engine.batch import warp_graphs
+
+    monkeypatch.setattr(warp_graphs, "BAND_ROWS", band_rows)
+    h, w = 7, 5
+    now, first, second = _images(3, (2, h * factor, w * factor), seed=factor)
+    weights = _images(2, (h, w), seed=3)
+    earlier = [(first, weights[0]), (second, weights[1])]
+    grid = _identity_grid(h * factor, w * factor) if warped else None
+    out, warped_first = BlendGraphs().weighted_sum(now, earlier, factor, grid)
+    np.testing.assert_allclose(out, _formula(now, earlier, factor), atol=1e-5)
+    if warped:
+        np.testing.assert_allclose(warped_first, first, atol=1e-5)
