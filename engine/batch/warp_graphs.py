@@ -154,14 +154,17 @@ class BlendGraphs:
         warped = np.empty(now.shape, np.float32) if grid is not None else None
         band = max(factor, BAND_ROWS // factor * factor)
         scales = np.array([1, 1, factor, factor], np.float32)
+        # Made contiguous once (onnxruntime reads them in place), not once per band.
+        images = [np.ascontiguousarray(image, np.float32) for image, _ in earlier]
+        weights = [np.ascontiguousarray(weight, np.float32) for _, weight in earlier]
         for top in range(0, height, band):
             rows = slice(top, min(height, top + band))
             blocks = slice(rows.start // factor, rows.stop // factor)
             feeds = {"now": np.ascontiguousarray(now[:, rows])[None], "scales": scales}
-            for k, (image, weight) in enumerate(earlier):
+            for k, (image, weight) in enumerate(zip(images, weights, strict=True)):
                 # Warped: GridSample reads the whole earlier frame at the band's positions; else the band itself.
-                feeds[f"e{k}"] = np.ascontiguousarray(image if grid is not None else image[:, rows])[None]
-                feeds[f"a{k}"] = np.ascontiguousarray(weight[blocks], np.float32)[None, None]
+                feeds[f"e{k}"] = (image if grid is not None else np.ascontiguousarray(image[:, rows]))[None]
+                feeds[f"a{k}"] = weight[blocks][None, None]
             if grid is not None:
                 feeds["grid"] = np.ascontiguousarray(grid[rows])[None]
             results = session.run(None, feeds)

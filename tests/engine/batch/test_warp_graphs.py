@@ -80,3 +80,20 @@ def test_bands_of_rows_give_the_whole_frame(monkeypatch, band_rows, factor, warp
     np.testing.assert_allclose(out, _formula(now, earlier, factor), atol=1e-5)
     if warped:
         np.testing.assert_allclose(warped_first, first, atol=1e-5)
+
+
+@pytest.mark.parametrize("warped", [False, True])
+def test_earlier_frames_that_are_views_give_the_same_sum(monkeypatch, warped):
+    """An earlier frame may be a strided view (an interleaved result seen channel-planar): the same sum, in any
+    band (each frame made contiguous once, not per band)."""
+    from engine.batch import warp_graphs
+
+    monkeypatch.setattr(warp_graphs, "BAND_ROWS", 2)
+    factor, h, w = 2, 5, 4
+    now, first = _images(2, (3, h * factor, w * factor), seed=7)
+    view = np.ascontiguousarray(first.transpose(1, 2, 0)).transpose(2, 0, 1)
+    assert not view.flags.c_contiguous
+    weight = _images(1, (h, w), seed=8)[0]
+    grid = _identity_grid(h * factor, w * factor) if warped else None
+    out, _ = BlendGraphs().weighted_sum(now, [(view, weight)], factor, grid)
+    np.testing.assert_allclose(out, _formula(now, [(first, weight)], factor), atol=1e-5)
