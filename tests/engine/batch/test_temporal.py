@@ -315,3 +315,22 @@ def test_the_command_line_reports_and_blends(tmp_path):
         capture_output=True, text=True, cwd=ROOT,
     )  # fmt: skip
     assert bad.returncode != 0 and "the strength is a number from 0 to 1" in bad.stderr
+
+
+def test_the_public_tracker_loop_the_readme_shows(tmp_path):
+    """README's script loop, through the engine's public surface: every frame after the first measured, blended
+    with the blend on, and the summary line as the README shows it."""
+    from engine import Motion as PublicMotion
+    from engine import TemporalFrame, TemporalTracker, run_image
+
+    prepared = prepare_model(
+        models.save(_model(0.1), tmp_path / "noisy.onnx"), "fp32", settings=SessionSettings(provider="cpu")
+    )
+    frames = [(_frame(t), _vector()) for t in range(1, FRAMES + 1)]
+    tracker = TemporalTracker(0.5)
+    for number, (image, vector) in enumerate(frames, start=1):
+        output = run_image(prepared, image).image
+        written = tracker.step(TemporalFrame(number, image, output, PublicMotion.from_vector_pass(vector), None))
+        assert written.shape == output.shape and written.dtype == np.float32
+    assert len(tracker.flicker.frames) == FRAMES - 1 and tracker.flicker.blended == tuple(range(2, FRAMES + 1))
+    assert tracker.flicker.text().startswith("flicker x") and "(vector, 7 frames)" in tracker.flicker.text()
