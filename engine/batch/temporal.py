@@ -305,19 +305,35 @@ def _agreeing(
     return ok
 
 
+def _visible(
+    motion: Motion,
+    previous: Motion,
+    depth: NDArray[np.float32] | None,
+    previous_depth: NDArray[np.float32] | None,
+    grid: tuple[slice, slice] | None,
+    along: Sequence[NDArray[np.float32]] = (),
+) -> tuple[NDArray[np.bool_], list[NDArray[np.float32]]]:
+    """Pixels (of `grid`, else all) whose previous-frame point is visible there (`_agreeing`), and the previous
+    frame's `along` images brought onto them: its motion back to the next frame, those images and its depth warped
+    in one go."""
+    depths = _depths(depth, previous_depth)
+    images = [previous.to_next, *along] + ([depths[1]] if depths else [])
+    warped, inside = warp_all(images, motion.to_previous, grid)
+    region = grid or (slice(None), slice(None))
+    here, there = (depths[0][region], warped[-1][:, :, 0]) if depths else (None, None)
+    return _agreeing(motion.to_previous[region], warped[0], inside, here, there), warped[1 : 1 + len(along)]
+
+
 def brought_onto(
     previous: FrameState, current: FrameState, grid: tuple[slice, slice] | None = None
 ) -> tuple[NDArray[np.bool_], NDArray[np.float32]]:
     """The previous frame's input brought onto the current frame by its Vector pass (both frames have one), and
-    the pixels (of `grid`, else all) where that can be trusted (`_agreeing`): its motion back to the next frame,
-    its input and its depth warped together."""
+    the pixels (of `grid`, else all) where that can be trusted (`_visible`)."""
     assert current.motion is not None and previous.motion is not None
-    depths = _depths(current.depth, previous.depth)
-    images = [previous.motion.to_next, previous.input] + ([depths[1]] if depths else [])
-    warped, inside = warp_all(images, current.motion.to_previous, grid)
-    region = grid or (slice(None), slice(None))
-    here, there = (depths[0][region], warped[2][:, :, 0]) if depths else (None, None)
-    return _agreeing(current.motion.to_previous[region], warped[0], inside, here, there), warped[1]
+    ok, (warped,) = _visible(
+        current.motion, previous.motion, current.depth, previous.depth, grid, along=[previous.input]
+    )
+    return ok, warped
 
 
 def _depths(
@@ -334,13 +350,9 @@ def consistent(
     previous_depth: NDArray[np.float32] | None = None,
     grid: tuple[slice, slice] | None = None,
 ) -> NDArray[np.bool_]:
-    """Pixels (of `grid`, else all) whose previous-frame point is visible there (`_agreeing`), from the two
-    frames' motion and depth alone."""
-    depths = _depths(depth, previous_depth)
-    warped, inside = warp_all([previous.to_next] + ([depths[1]] if depths else []), motion.to_previous, grid)
-    region = grid or (slice(None), slice(None))
-    here, there = (depths[0][region], warped[1][:, :, 0]) if depths else (None, None)
-    return _agreeing(motion.to_previous[region], warped[0], inside, here, there)
+    """Pixels (of `grid`, else all) whose previous-frame point is visible there, from the two frames' motion and
+    depth alone (`_visible`)."""
+    return _visible(motion, previous, depth, previous_depth, grid)[0]
 
 
 @dataclass(frozen=True)
@@ -540,8 +552,11 @@ class Tracker:
         the tracker with a frame that is run but not written (nothing recorded)."""
         raw, output, onto = self._raw, current.output, None
         follows = raw is not None and raw.frame == current.frame - 1 and raw.input.shape == current.input.shape
-        blends = raw is not None and follows and self.strength
-        done = blend(current, raw, self._onto, self.strength, self._graphs) if raw is not None and blends else None
+        done = (
+            blend(current, raw, self._onto, self.strength, self._graphs)
+            if raw is not None and follows and self.strength
+            else None
+        )
         if done is not None:
             output, onto = done
             if written:

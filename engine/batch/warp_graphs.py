@@ -9,6 +9,7 @@ positions outside the frame clamp to its edge)."""
 
 from __future__ import annotations
 
+import functools
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -18,9 +19,6 @@ if TYPE_CHECKING:
     import onnx
     import onnxruntime
 
-_SESSIONS: dict[tuple[int, bool], onnxruntime.InferenceSession] = {}
-"""The trust's and the measure's GridSample session, (0, True), for the process."""
-
 
 def _image(name: str, height: str = "H", width: str = "W", channels: str | int = "c") -> onnx.ValueInfoProto:
     from onnx import TensorProto, helper
@@ -29,11 +27,10 @@ def _image(name: str, height: str = "H", width: str = "W", channels: str | int =
 
 
 def _graph_model(graph: onnx.GraphProto) -> onnx.ModelProto:
-    import onnx
+    """At opset 20; its IR version is lowered to what onnxruntime accepts when the session is made (cpu_session)."""
     from onnx import helper
 
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 20)])
-    model.ir_version = onnx.IR_VERSION_2024_3_25 if hasattr(onnx, "IR_VERSION_2024_3_25") else 10
+    model: onnx.ModelProto = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 20)])
     return model
 
 
@@ -94,22 +91,13 @@ def _blend_model(earlier: int, warped: bool) -> onnx.ModelProto:
     return _graph_model(helper.make_graph(nodes, "blend", inputs, outputs))
 
 
-def _session(model: onnx.ModelProto, arena: bool) -> onnxruntime.InferenceSession:
-    import onnxruntime as ort
-
-    from ..model.onnx_io import serialize
-
-    options = ort.SessionOptions()
-    options.log_severity_level = 3
-    options.enable_cpu_mem_arena = arena
-    return ort.InferenceSession(serialize(model), options, providers=["CPUExecutionProvider"])
-
-
+@functools.cache
 def _warp_session() -> onnxruntime.InferenceSession:
-    if (0, True) not in _SESSIONS:
-        # The arena keeps the input-size buffers of the trust's warps (about 0.1 GB at 1920x1080) for the process.
-        _SESSIONS[0, True] = _session(_warp_model(), arena=True)
-    return _SESSIONS[0, True]
+    """The trust's and the measure's GridSample, for the process (its arena keeps their input-size buffers: about
+    0.1 GB at 1920x1080)."""
+    from ..model.cpu_session import cpu_session
+
+    return cpu_session(_warp_model(), log_severity=3)
 
 
 def grid_sample(planar: NDArray[np.float32], grid: NDArray[np.float32]) -> NDArray[np.float32]:
@@ -147,7 +135,9 @@ class BlendGraphs:
         bands of BAND_ROWS output rows (a whole number of blocks)."""
         key = (len(earlier), grid is not None)
         if key not in self._sessions:
-            self._sessions[key] = _session(_blend_model(*key), arena=True)
+            from ..model.cpu_session import cpu_session
+
+            self._sessions[key] = cpu_session(_blend_model(*key), log_severity=3)
         session = self._sessions[key]
         height = now.shape[1]
         total = np.empty(now.shape, np.float32)
