@@ -25,6 +25,7 @@ frame. Arrays here are top-down, so a row offset is -y.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -430,15 +431,21 @@ def measure(previous: FrameState, current: FrameState) -> FrameFlicker | None:
     return FrameFlicker(frame=current.frame, input=e_in, output=e_out, pixels=count, method=method) if count else None
 
 
-def _trust(previous: FrameState, current: FrameState) -> NDArray[np.float32]:
-    """Per input pixel, how far the previous frame brought onto this one can stand for it (0 to 1)."""
+def _trust(
+    previous: FrameState, current: FrameState, older: NDArray[np.float32] | None = None
+) -> tuple[NDArray[np.float32], NDArray[np.float32] | None]:
+    """Per input pixel, how far the previous frame brought onto this one can stand for it (0 to 1); and `older`
+    (HxW, per pixel of the previous frame) brought onto this one with it, in the same warp (as it is without
+    motion: nothing moved)."""
     if current.motion is not None and previous.motion is not None:
-        ok, prev_in = brought_onto(previous, current)
+        along = [previous.input] + ([older[:, :, None]] if older is not None else [])
+        ok, warped = _visible(current.motion, previous.motion, current.depth, previous.depth, None, along)
+        prev_in, older = warped[0], (warped[1][:, :, 0] if older is not None else None)
     else:
         ok = np.ones(current.input.shape[:2], bool)
         prev_in = previous.input
     difference = np.abs(compress(current.input) - compress(prev_in)).mean(axis=2)
-    return np.where(ok, np.clip(1.0 - difference / TRUST_COLOUR, 0.0, 1.0), 0.0).astype(np.float32)
+    return np.where(ok, np.clip(1.0 - difference / TRUST_COLOUR, 0.0, 1.0), 0.0).astype(np.float32), older
 
 
 def _grid_sample(
@@ -454,25 +461,28 @@ def _grid_sample(
     return grid_sample(planar, grid)
 
 
-def _output_grid(motion: Motion, factor: int) -> NDArray[np.float32]:
-    """GridSample's grid (x, y in -1..1) that brings an image at the output's size from the previous frame onto the
-    current one: output pixel (r f + i, c f + j) of input pixel (r, c) follows that pixel's motion, `factor` times
-    larger. Built at the input's size and spread over each factor x factor block in passes along whole rows (the
-    5-D broadcast it replaces ran numpy's inner loops over 2 values); positions outside the frame are left to
-    GridSample's border padding, which clamps them as a clip would."""
+def _output_grid(motion: Motion, factor: int, rows: slice) -> NDArray[np.float32]:
+    """Rows `rows` (whole blocks) of GridSample's grid (x, y in -1..1) that brings an image at the output's size from
+    the previous frame onto the current one: output pixel (r f + i, c f + j) of input pixel (r, c) follows that
+    pixel's motion, `factor` times larger. Built at the input's size and spread over each factor x factor block in
+    passes along whole rows (the 5-D broadcast it replaces ran numpy's inner loops over 2 values); positions
+    outside the frame are left to GridSample's border padding, which clamps them as a clip would. Built a band at
+    a time as the blend runs (warp_graphs.py), so the whole frame's grid (66 MB at 3840x2160) is never made."""
     h, w = motion.to_previous.shape[:2]
     big_h, big_w = h * factor, w * factor
+    blocks = slice(rows.start // factor, rows.stop // factor)
+    to_previous = motion.to_previous[blocks]
     sx, sy = np.float32(2 / max(big_w - 1, 1)), np.float32(2 / max(big_h - 1, 1))
     within = np.arange(factor, dtype=np.float32)
     f = np.float32(factor)
-    x = (np.arange(w, dtype=np.float32)[None, :] + motion.to_previous[:, :, 1]) * (f * sx) - 1  # h x w, at j = 0
-    y = (np.arange(h, dtype=np.float32)[:, None] + motion.to_previous[:, :, 0]) * (f * sy) - 1  # h x w, at i = 0
-    grid = np.empty((h, factor, big_w, 2), np.float32)
+    x = (np.arange(w, dtype=np.float32)[None, :] + to_previous[:, :, 1]) * (f * sx) - 1  # h x w, at j = 0
+    y = (np.arange(h, dtype=np.float32)[blocks, None] + to_previous[:, :, 0]) * (f * sy) - 1  # h x w, at i = 0
+    grid = np.empty((len(to_previous), factor, big_w, 2), np.float32)
     across = np.repeat(x, factor, axis=1) + np.tile(within * sx, w)[None, :]  # h x W: x depends on r, c and j
     grid[:, :, :, 0] = across[:, None, :]
     down = y[:, None, :] + (within * sy)[None, :, None]  # h x f x w: y depends on r, i and c
     grid[:, :, :, 1] = np.repeat(down, factor, axis=2)
-    return grid.reshape(big_h, big_w, 2)
+    return grid.reshape(-1, big_w, 2)
 
 
 def _planar(image: NDArray[np.float32]) -> NDArray[np.float32]:
@@ -509,19 +519,19 @@ def blend(
     output (HxWxC view of planar data) and `previous` brought onto the current frame, for the next frame; None for
     a cut (too little trusted)."""
     factor = whole_factor(current)
-    trust = _trust(previous, current)
+    # The frame before `previous`, if it was brought onto it, makes the window's third frame.
+    older = before_previous if before_previous is not None and before_previous.frame == previous.frame else None
+    trust, older_trust = _trust(previous, current, older.trust if older is not None else None)
     if factor is None or float((trust > 0.5).mean()) < CUT_TRUST:
         return None
     motion = current.motion if current.motion is not None and previous.motion is not None else None
-    grid = _output_grid(motion, factor) if motion else None  # both earlier outputs move the same way
     a = np.float32(strength / 3)
     earlier = [(_planar(previous.output), trust * a)]
-    if before_previous is not None and before_previous.frame == previous.frame:
-        older_trust = warp(before_previous.trust[:, :, None], motion.to_previous)[0][:, :, 0] if motion else None
-        older_weight = trust * (older_trust if older_trust is not None else before_previous.trust)
-        earlier.append((before_previous.output, older_weight * a))
+    if older is not None and older_trust is not None:
+        earlier.append((older.output, trust * older_trust * a))
     # The weighted sums at the output's size, each input pixel's weight spread over its factor x factor block, and
     # the warps of both earlier outputs: one onnxruntime graph (warp_graphs.py).
+    grid = functools.partial(_output_grid, motion, factor) if motion else None  # both earlier outputs move alike
     blended, warped = graphs.weighted_sum(_planar(current.output), earlier, factor, grid)
     here = warped if warped is not None else earlier[0][0]
     out = blended.transpose(1, 2, 0)

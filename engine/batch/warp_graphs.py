@@ -10,6 +10,7 @@ positions outside the frame clamp to its edge)."""
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -127,12 +128,13 @@ class BlendGraphs:
         now: NDArray[np.float32],
         earlier: list[tuple[NDArray[np.float32], NDArray[np.float32]]],
         factor: int,
-        grid: NDArray[np.float32] | None,
+        grid: Callable[[slice], NDArray[np.float32]] | None,
     ) -> tuple[NDArray[np.float32], NDArray[np.float32] | None]:
-        """now + sum of a (e - now) over `earlier` (e: CxHxW, or the previous frames' size to be warped by `grid`
-        (HxWx2) onto now's; a: the input's size, factor times smaller than now on both axes). Returns the sum
-        (CxHxW) and, with a grid, the first earlier frame warped (the next frame's window needs it). Computed in
-        bands of BAND_ROWS output rows (a whole number of blocks)."""
+        """now + sum of a (e - now) over `earlier` (e: CxHxW, or the previous frames' size to be warped onto now's
+        by `grid`, which gives the GridSample grid's rows for a slice of now's rows (rows x W x 2); a: the input's
+        size, factor times smaller than now on both axes). Returns the sum (CxHxW) and, with a grid, the first
+        earlier frame warped (the next frame's window needs it). Computed in bands of BAND_ROWS output rows (a
+        whole number of blocks)."""
         key = (len(earlier), grid is not None)
         if key not in self._sessions:
             from ..model.cpu_session import cpu_session
@@ -156,7 +158,7 @@ class BlendGraphs:
                 feeds[f"e{k}"] = (image if grid is not None else np.ascontiguousarray(image[:, rows]))[None]
                 feeds[f"a{k}"] = weight[blocks][None, None]
             if grid is not None:
-                feeds["grid"] = np.ascontiguousarray(grid[rows])[None]
+                feeds["grid"] = np.ascontiguousarray(grid(rows))[None]
             results = session.run(None, feeds)
             total[:, rows] = results[0][0]
             if warped is not None:

@@ -123,6 +123,29 @@ def test_images_warped_together_are_each_warped_alone(grid):
         np.testing.assert_array_equal(inside, alone_inside)
 
 
+@pytest.mark.parametrize("factor", [1, 2, 3])
+def test_the_output_grid_built_in_bands_is_the_whole_frames_grid(factor):
+    """The blend builds GridSample's output-size grid a band of rows at a time: any bands give the whole frame's grid,
+    and that grid puts output pixel (r f + i, c f + j) at its input pixel's motion, f times larger."""
+    rng = np.random.default_rng(11)
+    h, w = 7, 5
+    motion = Motion.from_vector_pass((rng.random((h, w, 4), dtype=np.float32) - 0.5) * 6)
+    whole = temporal._output_grid(motion, factor, slice(0, h * factor))
+    for band in (1, 2, 3):
+        rows = band * factor
+        parts = [
+            temporal._output_grid(motion, factor, slice(top, min(h * factor, top + rows)))
+            for top in range(0, h * factor, rows)
+        ]
+        np.testing.assert_array_equal(np.concatenate(parts), whole)
+    big_h, big_w = h * factor, w * factor
+    r, c = np.meshgrid(np.arange(big_h), np.arange(big_w), indexing="ij")
+    offsets = np.repeat(np.repeat(motion.to_previous, factor, axis=0), factor, axis=1) * factor
+    expected_x = (c + offsets[:, :, 1]) * 2 / (big_w - 1) - 1
+    expected_y = (r + offsets[:, :, 0]) * 2 / (big_h - 1) - 1
+    np.testing.assert_allclose(whole, np.stack([expected_x, expected_y], axis=2), atol=1e-5)
+
+
 def test_the_trusted_pixels_are_the_consistent_ones_and_depth_counts():
     """brought_onto (the trust's and the measure's) agrees with consistent (motion and depth alone), and a depth
     step in the previous frame (an occluder that moved away) takes the pixels it covers out."""
