@@ -126,6 +126,7 @@ def main(argv=None) -> int:
         temporal_row(sample_name, sample, settings, cache, (540, 960), max(5, args.repeats)),
         tracker_row(sample_name, sample, settings, cache, (540, 960), max(5, args.repeats)),
         tracker_row(sample_name, sample, settings, cache, (1080, 1920), max(3, args.repeats)),
+        tracker_row(sample_name, sample, settings, cache, (1080, 1920), max(3, args.repeats), pan=0),
         tracker_row("compact_sr_x2 64x16 (generated)", compact, settings, cache, (540, 960), 3),
     ]
     keep("temporal")

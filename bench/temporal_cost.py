@@ -36,16 +36,18 @@ PAN = 2
 BLEND = 0.5
 
 
-def _pan(h: int, w: int) -> list[np.ndarray]:
-    """FRAMES crops of one wider picture, each PAN px further left, so the content moves right by PAN a frame."""
-    wide = synthetic_image(h, w + PAN * FRAMES, channels=4)
-    return [np.ascontiguousarray(wide[:, PAN * (FRAMES - t) :][:, :w]) for t in range(1, FRAMES + 1)]
+def _pan(h: int, w: int, pan: int = PAN) -> list[np.ndarray]:
+    """FRAMES crops of one wider picture, each `pan` px further left, so the content moves right by `pan` a frame
+    (0: a locked-off shot, the same picture every frame)."""
+    wide = synthetic_image(h, w + pan * FRAMES, channels=4)
+    return [np.ascontiguousarray(wide[:, pan * (FRAMES - t) :][:, :w]) for t in range(1, FRAMES + 1)]
 
 
-def _vector(h: int, w: int) -> np.ndarray:
-    """The pan as Blender's Vector pass (X, Y: position in the previous frame - now; Z, W: now - in the next)."""
+def _vector(h: int, w: int, pan: int = PAN) -> np.ndarray:
+    """The pan as Blender's Vector pass (X, Y: position in the previous frame - now; Z, W: now - in the next);
+    exact zeros for a locked-off shot, as Blender writes them for what does not move."""
     vector = np.zeros((h, w, 4), np.float32)
-    vector[:, :, 0] = vector[:, :, 2] = -PAN
+    vector[:, :, 0] = vector[:, :, 2] = -pan
     return vector
 
 
@@ -96,16 +98,19 @@ def temporal_row(name: str, model: Path, settings: SessionSettings, cache: Path,
     }
 
 
-def tracker_row(name: str, model: Path, settings: SessionSettings, cache: Path, size, repeats: int) -> dict:
+def tracker_row(
+    name: str, model: Path, settings: SessionSettings, cache: Path, size, repeats: int, pan: int = PAN
+) -> dict:
     """The measure and the blend timed as TemporalTracker steps on frames in memory, against the model's run on one
     frame, as in a long sequence: one tracker measuring and one blending, each stepping over the four panned frames
-    again and again with the numbers going on (each pass starts with a cut back to the first frame, which is
-    measured but not blended), the third and fourth frame of each pass timed (the blend's whole window); medians
-    over `repeats` passes after a warm-up pass (the trackers' onnxruntime graphs are built on first use)."""
+    again and again with the numbers going on (each pass of a pan starts with a cut back to the first frame, which
+    is measured but not blended), the third and fourth frame of each pass timed (the blend's whole window); medians
+    over `repeats` passes after a warm-up pass (the trackers' onnxruntime graphs are built on first use). `pan` 0
+    is a locked-off shot: nothing moves, so nothing is warped."""
     prepared = prepare_model(model, "fp32", settings=settings, cache_dir=cache)
     h, w = size
-    images = _pan(h, w)
-    motion = Motion.from_vector_pass(_vector(h, w))
+    images = _pan(h, w, pan)
+    motion = Motion.from_vector_pass(_vector(h, w, pan))
     outputs = [run_image(prepared, image, settings=RunSettings()).image for image in images]
     trackers = {0.0: TemporalTracker(0.0), BLEND: TemporalTracker(BLEND)}
     numbers = {0.0: 0, BLEND: 0}
@@ -137,6 +142,7 @@ def tracker_row(name: str, model: Path, settings: SessionSettings, cache: Path, 
         "model": name,
         "size": f"{h}x{w}",
         "timed": "tracker",
+        "motion": f"pan {pan} px" if pan else "still",
         "run_ms": round(1000 * run_s, 1),
         "measure_ms": round(1000 * measure_s, 1),
         "blend_ms": round(1000 * blend_s, 1),

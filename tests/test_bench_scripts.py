@@ -126,13 +126,16 @@ def test_temporal_bench_row_times_the_measure_and_blend_through_a_sequence(tmp_p
     assert set(row) >= {"measure_ms", "blend_ms", "measure_share", "blend_share"}
 
 
-def test_temporal_tracker_row_times_the_public_tracker(tmp_path):
+@pytest.mark.parametrize("pan", [2, 0])
+def test_temporal_tracker_row_times_the_public_tracker(tmp_path, pan):
     """The direct row steps the public TemporalTracker over the model's outputs: it asserts itself that every frame
-    after the first is measured and, with the blend, blended. The timings are never asserted."""
+    after the first is measured and, with the blend, blended, a pan and a locked-off shot alike. The timings are
+    never asserted."""
     from bench.temporal_cost import tracker_row
     from engine import SessionSettings
     from tests import models
 
     model = models.save(models.compact_sr_x2(features=8, convs=2), tmp_path / "compact.onnx")
-    row = tracker_row("compact", model, SessionSettings(provider="cpu"), tmp_path / "c", (40, 56), 1)
+    row = tracker_row("compact", model, SessionSettings(provider="cpu"), tmp_path / "c", (40, 56), 1, pan=pan)
     assert row["timed"] == "tracker" and row["size"] == "40x56" and row["run_ms"] > 0 and row["measure_ms"] > 0
+    assert row["motion"] == ("still" if pan == 0 else f"pan {pan} px")

@@ -264,8 +264,12 @@ def warp_all(
     """Each of `images` (HxWxC, the same HxW) sampled (bilinear) at each pixel + `offsets` (HxWx2 rows, columns):
     the previous frame brought onto the current one; with `grid` (row and column slices), only at those pixels.
     Returns (warped, inside), `inside` marking samples within the image. A whole frame is warped by onnxruntime,
-    all the images in one GridSample over their channels (`_grid_sample`), a grid's few pixels here."""
+    all the images in one GridSample over their channels (`_grid_sample`), or is the images themselves where no
+    offset is other than 0; a grid's few pixels are sampled here."""
     h, w = images[0].shape[:2]
+    if grid is None and not offsets.any():
+        # Nothing moved (a still shot: Blender writes exact zeros): each pixel is its own sample, exactly.
+        return list(images), np.ones((h, w), bool)
     region = grid or (slice(None), slice(None))
     rows = np.arange(h, dtype=np.float32)[region[0], None] + offsets[region][:, :, 0]
     cols = np.arange(w, dtype=np.float32)[None, region[1]] + offsets[region][:, :, 1]
@@ -485,6 +489,13 @@ def _output_grid(motion: Motion, factor: int, rows: slice) -> NDArray[np.float32
     return grid.reshape(-1, big_w, 2)
 
 
+def _band_grid(motion: Motion, factor: int, rows: slice) -> NDArray[np.float32] | None:
+    """`_output_grid`'s rows `rows`, or None where nothing in them moved (Blender writes exact zeros there: the
+    background of a locked-off shot), for the blend to take the earlier outputs' rows as they are."""
+    moved = motion.to_previous[rows.start // factor : rows.stop // factor].any()
+    return _output_grid(motion, factor, rows) if moved else None
+
+
 def _planar(image: NDArray[np.float32]) -> NDArray[np.float32]:
     return np.ascontiguousarray(image.transpose(2, 0, 1))  # no copy for a model's channel-planar result
 
@@ -531,7 +542,7 @@ def blend(
         earlier.append((older.output, trust * older_trust * a))
     # The weighted sums at the output's size, each input pixel's weight spread over its factor x factor block, and
     # the warps of both earlier outputs: one onnxruntime graph (warp_graphs.py).
-    grid = functools.partial(_output_grid, motion, factor) if motion else None  # both earlier outputs move alike
+    grid = functools.partial(_band_grid, motion, factor) if motion else None  # both earlier outputs move alike
     blended, warped = graphs.weighted_sum(_planar(current.output), earlier, factor, grid)
     here = warped if warped is not None else earlier[0][0]
     out = blended.transpose(1, 2, 0)

@@ -123,24 +123,26 @@ class BlendGraphs:
     def __init__(self) -> None:
         self._sessions: dict[tuple[int, bool], onnxruntime.InferenceSession] = {}
 
+    def _session(self, earlier: int, warped: bool) -> onnxruntime.InferenceSession:
+        key = (earlier, warped)
+        if key not in self._sessions:
+            from ..model.cpu_session import cpu_session
+
+            self._sessions[key] = cpu_session(_blend_model(*key), log_severity=3)
+        return self._sessions[key]
+
     def weighted_sum(
         self,
         now: NDArray[np.float32],
         earlier: list[tuple[NDArray[np.float32], NDArray[np.float32]]],
         factor: int,
-        grid: Callable[[slice], NDArray[np.float32]] | None,
+        grid: Callable[[slice], NDArray[np.float32] | None] | None,
     ) -> tuple[NDArray[np.float32], NDArray[np.float32] | None]:
         """now + sum of a (e - now) over `earlier` (e: CxHxW, or the previous frames' size to be warped onto now's
-        by `grid`, which gives the GridSample grid's rows for a slice of now's rows (rows x W x 2); a: the input's
-        size, factor times smaller than now on both axes). Returns the sum (CxHxW) and, with a grid, the first
-        earlier frame warped (the next frame's window needs it). Computed in bands of BAND_ROWS output rows (a
-        whole number of blocks)."""
-        key = (len(earlier), grid is not None)
-        if key not in self._sessions:
-            from ..model.cpu_session import cpu_session
-
-            self._sessions[key] = cpu_session(_blend_model(*key), log_severity=3)
-        session = self._sessions[key]
+        by `grid`, which gives the GridSample grid's rows for a slice of now's rows (rows x W x 2), or None for
+        rows where nothing moved; a: the input's size, factor times smaller than now on both axes). Returns the sum
+        (CxHxW) and, with a grid, the first earlier frame warped (the next frame's window needs it). Computed in
+        bands of BAND_ROWS output rows (a whole number of blocks)."""
         height = now.shape[1]
         total = np.empty(now.shape, np.float32)
         warped = np.empty(now.shape, np.float32) if grid is not None else None
@@ -152,15 +154,18 @@ class BlendGraphs:
         for top in range(0, height, band):
             rows = slice(top, min(height, top + band))
             blocks = slice(rows.start // factor, rows.stop // factor)
+            # A band where nothing moved (a locked-off camera's background) takes the earlier frames' own rows,
+            # exactly, without GridSample (most of the blend's time where things move).
+            band_grid = grid(rows) if grid is not None else None
             feeds = {"now": np.ascontiguousarray(now[:, rows])[None], "scales": scales}
             for k, (image, weight) in enumerate(zip(images, weights, strict=True)):
                 # Warped: GridSample reads the whole earlier frame at the band's positions; else the band itself.
-                feeds[f"e{k}"] = (image if grid is not None else np.ascontiguousarray(image[:, rows]))[None]
+                feeds[f"e{k}"] = (image if band_grid is not None else np.ascontiguousarray(image[:, rows]))[None]
                 feeds[f"a{k}"] = weight[blocks][None, None]
-            if grid is not None:
-                feeds["grid"] = np.ascontiguousarray(grid(rows))[None]
-            results = session.run(None, feeds)
+            if band_grid is not None:
+                feeds["grid"] = np.ascontiguousarray(band_grid)[None]
+            results = self._session(len(earlier), band_grid is not None).run(None, feeds)
             total[:, rows] = results[0][0]
             if warped is not None:
-                warped[:, rows] = results[1][0]
+                warped[:, rows] = results[1][0] if band_grid is not None else images[0][:, rows]
         return total, warped

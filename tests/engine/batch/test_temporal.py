@@ -264,6 +264,53 @@ def test_the_public_tracker_takes_float64_and_float16_frames(with_motion):
             np.testing.assert_allclose(got, want, atol=2e-3 if dtype == np.float16 else 1e-6)
 
 
+def _locked_off(t: int) -> tuple[np.ndarray, Motion]:
+    """Frame t of a locked-off shot: a still background and a bright square moving right SPEED px a frame over
+    input rows 8-15; the Vector pass is exact zeros on the background, as Blender writes it (the real render in
+    tests/blender/test_temporal.py), and the square's motion on the square."""
+    frame = _texture(W).copy()
+    left = 4 + SPEED * t
+    frame[8:16, left : left + 8] = 0.9
+    vector = np.zeros((H, W, 4), np.float32)
+    vector[8:16, left : left + 8, 0] = vector[8:16, left : left + 8, 2] = -SPEED
+    return frame, Motion.from_vector_pass(vector)
+
+
+@pytest.mark.parametrize("moving", [True, False])
+def test_still_rows_are_blended_as_the_warp_would_blend_them(monkeypatch, moving):
+    """Where nothing moved (exact zeros in the Vector pass) the blend takes the earlier outputs' rows as they are
+    instead of warping them by nothing (and the trust takes a still frame's pixels as they are): the pixels of
+    the warp everywhere, within float rounding, in a locked-off shot with a moving square (its 2 of the 8 bands of
+    8 output rows warped) and in a still one (nothing warped)."""
+    from engine.batch import warp_graphs
+
+    monkeypatch.setattr(warp_graphs, "BAND_ROWS", 8)
+    rng = np.random.default_rng(4)
+    noise = [rng.normal(0, 0.05, (2 * H, 2 * W, 3)).astype(np.float32) for _ in range(5)]
+
+    def run() -> tuple[list[np.ndarray], tuple[int, ...]]:
+        tracker, outputs = Tracker(1.0), []
+        for t in range(1, 6):
+            frame, motion = _locked_off(t) if moving else (_texture(W), Motion.from_vector_pass(np.zeros((H, W, 4))))
+            upscaled = np.repeat(np.repeat(frame, 2, axis=0), 2, axis=1) + noise[t - 1]
+            outputs.append(tracker.step(FrameState(t, frame, upscaled, motion, None)))
+        return outputs, tracker.flicker.blended
+
+    fast, fast_blended = run()
+    # The same sequence with every band warped by GridSample and a still frame's trust warped too.
+    monkeypatch.setattr(temporal, "_band_grid", temporal._output_grid)
+    still_offsets = temporal.warp_all
+    monkeypatch.setattr(
+        temporal,
+        "warp_all",
+        lambda images, offsets, grid=None: still_offsets(images, offsets + 1e-30 if grid is None else offsets, grid),
+    )
+    warped, warped_blended = run()
+    assert fast_blended == warped_blended == (2, 3, 4, 5)
+    for got, want in zip(fast, warped, strict=True):
+        np.testing.assert_allclose(got, want, atol=1e-5)
+
+
 def test_a_cut_is_not_blended():
     tracker = Tracker(0.8)
     first = FrameState(1, _frame(1), _frame(1), None, None)

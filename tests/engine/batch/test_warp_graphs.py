@@ -102,3 +102,41 @@ def test_earlier_frames_that_are_views_give_the_same_sum(monkeypatch, warped):
     grid = _identity_grid(h * factor, w * factor) if warped else None
     out, _ = BlendGraphs().weighted_sum(now, [(view, weight)], factor, _banded(grid))
     np.testing.assert_allclose(out, _formula(now, [(first, weight)], factor), atol=1e-5)
+
+
+def test_bands_where_nothing_moved_take_the_earlier_frames_as_they_are(monkeypatch):
+    """The grid gives None for a band where nothing moved: that band takes the earlier frames' own rows (no
+    GridSample), the others are warped; the sum and the warped first frame are the formula's in both kinds of band,
+    and the still bands' warped rows are the first frame's, exactly."""
+    from engine.batch import warp_graphs
+
+    monkeypatch.setattr(warp_graphs, "BAND_ROWS", 2)
+    factor, h, w = 2, 6, 5
+    now, first, second = _images(3, (3, h * factor, w * factor), seed=9)
+    weights = _images(2, (h, w), seed=10)
+    earlier = [(first, weights[0]), (second, weights[1])]
+    # Half a pixel right in the first and third band (output rows 0-1 and 4-5), nothing moved in the others.
+    shifted = _identity_grid(h * factor, w * factor)
+    shifted[..., 0] += np.float32(0.5 * 2 / (w * factor - 1))
+    moving = {0, 4}
+    asked: list[int] = []
+
+    def grid(rows: slice) -> np.ndarray | None:
+        asked.append(rows.start)
+        return shifted[rows] if rows.start in moving else None
+
+    out, warped = BlendGraphs().weighted_sum(now, earlier, factor, grid)
+    assert asked == list(range(0, h * factor, 2))
+
+    def half_right(image: np.ndarray) -> np.ndarray:
+        return np.concatenate([(image[:, :, :-1] + image[:, :, 1:]) / 2, image[:, :, -1:]], axis=2)
+
+    expected = [image.copy() for image in (first, second)]
+    for image, moved in zip(expected, (half_right(first), half_right(second)), strict=True):
+        for top in moving:
+            image[:, top : top + 2] = moved[:, top : top + 2]
+    np.testing.assert_allclose(warped, expected[0], atol=1e-5)
+    still = [row for row in range(h * factor) if row - row % 2 not in moving]
+    np.testing.assert_array_equal(warped[:, still], first[:, still])
+    formula = _formula(now, [(expected[0], weights[0]), (expected[1], weights[1])], factor)
+    np.testing.assert_allclose(out, formula, atol=1e-5)
