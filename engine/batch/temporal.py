@@ -258,17 +258,28 @@ def _sample(image: NDArray[np.float32], rows: NDArray[np.float32], cols: NDArray
     return out
 
 
+STILL_BAND_ROWS = 64
+"""Input rows the trust's warp looks at a time for motion: a band where nothing moved is taken as it is."""
+
+
+def _still(offsets: NDArray[np.float32]) -> bool:
+    """Nothing in these pixels moved: Blender writes exact zeros in the Vector pass for what stands still (a
+    locked-off shot's background), so each such pixel is its own sample and a warp of it is skipped."""
+    return not offsets.any()
+
+
 def warp_all(
     images: Sequence[NDArray[np.float32]], offsets: NDArray[np.float32], grid: tuple[slice, slice] | None = None
 ) -> tuple[list[NDArray[np.float32]], NDArray[np.bool_]]:
     """Each of `images` (HxWxC, the same HxW) sampled (bilinear) at each pixel + `offsets` (HxWx2 rows, columns):
     the previous frame brought onto the current one; with `grid` (row and column slices), only at those pixels.
     Returns (warped, inside), `inside` marking samples within the image. A whole frame is warped by onnxruntime,
-    all the images in one GridSample over their channels (`_grid_sample`), or is the images themselves where no
-    offset is other than 0; a grid's few pixels are sampled here."""
+    all the images in one GridSample over their channels (`_grid_sample`), except bands of rows that are `_still`
+    (a still frame is the images themselves); a grid's few pixels are sampled here."""
     h, w = images[0].shape[:2]
-    if grid is None and not offsets.any():
-        # Nothing moved (a still shot: Blender writes exact zeros): each pixel is its own sample, exactly.
+    bands = [slice(top, top + STILL_BAND_ROWS) for top in range(0, h, STILL_BAND_ROWS)]
+    moving = [not _still(offsets[band]) for band in bands] if grid is None else []
+    if grid is None and not any(moving):
         return list(images), np.ones((h, w), bool)
     region = grid or (slice(None), slice(None))
     rows = np.arange(h, dtype=np.float32)[region[0], None] + offsets[region][:, :, 0]
@@ -278,10 +289,18 @@ def warp_all(
     np.clip(cols, 0, w - 1, out=cols)
     if grid is not None:
         return [_sample(image, rows, cols) for image in images], inside
-    planar = np.concatenate([image.transpose(2, 0, 1) for image in images], axis=0)
-    sampled = _grid_sample(planar, rows, cols).transpose(1, 2, 0)
+    # Channel-planar and C-contiguous, made once: onnxruntime copies an input that is not contiguous on every run
+    # (numpy's concatenate of transposed views keeps their layout), once per band here.
+    planar = np.empty((sum(image.shape[2] for image in images), h, w), np.float32)
+    np.concatenate([image.transpose(2, 0, 1) for image in images], axis=0, out=planar)
+    if all(moving):
+        sampled = _grid_sample(planar, rows, cols)
+    else:  # the moving bands warped, the still ones as they are (a locked-off shot with something moving in it)
+        sampled = np.empty_like(planar)
+        for band, moved in zip(bands, moving, strict=True):
+            sampled[:, band] = _grid_sample(planar, rows[band], cols[band]) if moved else planar[:, band]
     splits = np.cumsum([image.shape[2] for image in images])[:-1]
-    return np.split(sampled, splits, axis=2), inside
+    return np.split(sampled.transpose(1, 2, 0), splits, axis=2), inside
 
 
 def warp(
@@ -490,10 +509,10 @@ def _output_grid(motion: Motion, factor: int, rows: slice) -> NDArray[np.float32
 
 
 def _band_grid(motion: Motion, factor: int, rows: slice) -> NDArray[np.float32] | None:
-    """`_output_grid`'s rows `rows`, or None where nothing in them moved (Blender writes exact zeros there: the
-    background of a locked-off shot), for the blend to take the earlier outputs' rows as they are."""
-    moved = motion.to_previous[rows.start // factor : rows.stop // factor].any()
-    return _output_grid(motion, factor, rows) if moved else None
+    """`_output_grid`'s rows `rows`, or None where they are `_still`, for the blend to take the earlier outputs'
+    rows as they are."""
+    still = _still(motion.to_previous[rows.start // factor : rows.stop // factor])
+    return None if still else _output_grid(motion, factor, rows)
 
 
 def _planar(image: NDArray[np.float32]) -> NDArray[np.float32]:

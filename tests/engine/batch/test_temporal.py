@@ -146,6 +146,26 @@ def test_the_output_grid_built_in_bands_is_the_whole_frames_grid(factor):
     np.testing.assert_allclose(whole, np.stack([expected_x, expected_y], axis=2), atol=1e-5)
 
 
+def test_still_bands_of_a_whole_frame_are_their_own_samples(monkeypatch):
+    """The trust's whole-frame warp skips bands of rows where every offset is exactly 0: those rows are the
+    images' own, exactly; the moving bands are GridSample's, as when every band is warped; `inside` is the same."""
+    monkeypatch.setattr(temporal, "STILL_BAND_ROWS", 4)
+    rng = np.random.default_rng(6)
+    images = [rng.random((H, W, c), dtype=np.float32) for c in (2, 3)]
+    offsets = np.zeros((H, W, 2), np.float32)
+    offsets[9:14, 5:20] = (rng.random((5, 15, 2), dtype=np.float32) - 0.5) * 6  # rows 8-15: 2 bands of 4 move
+    banded, inside = warp_all(images, offsets)
+    everywhere, inside_everywhere = warp_all(images, offsets + np.float32(1e-30))  # no band still: all warped
+    np.testing.assert_array_equal(inside, inside_everywhere)
+    for image, got, want in zip(images, banded, everywhere, strict=True):
+        np.testing.assert_array_equal(got[8:16], want[8:16])
+        np.testing.assert_array_equal(got[:8], image[:8])
+        np.testing.assert_array_equal(got[16:], image[16:])
+        np.testing.assert_allclose(got, want, atol=1e-5)
+    still, still_inside = warp_all(images, np.zeros((H, W, 2), np.float32))
+    assert still_inside.all() and all(got is image for got, image in zip(still, images, strict=True))
+
+
 def test_the_trusted_pixels_are_the_consistent_ones_and_depth_counts():
     """brought_onto (the trust's and the measure's) agrees with consistent (motion and depth alone), and a depth
     step in the previous frame (an occluder that moved away) takes the pixels it covers out."""
@@ -285,6 +305,7 @@ def test_still_rows_are_blended_as_the_warp_would_blend_them(monkeypatch, moving
     from engine.batch import warp_graphs
 
     monkeypatch.setattr(warp_graphs, "BAND_ROWS", 8)
+    monkeypatch.setattr(temporal, "STILL_BAND_ROWS", 4)  # the trust's warp: the square's 2 bands of 8 warped
     rng = np.random.default_rng(4)
     noise = [rng.normal(0, 0.05, (2 * H, 2 * W, 3)).astype(np.float32) for _ in range(5)]
 
