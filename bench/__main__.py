@@ -117,18 +117,9 @@ def main(argv=None) -> int:
         for codec in (None, "piz", "dwaa", "none")
     ]
     keep("sequence")
-    from .temporal_cost import temporal_row, tracker_row
+    from .temporal_cost import section_rows
 
-    # Through process_sequence (what a sequence pays, frames read and written around it) and timed directly on the
-    # tracker, on the sample and on an upscaler of the weight artists run (SRVGGNetCompact-shaped).
-    compact = models.save(models.compact_sr_x2(), work / "compact_sr_x2.onnx")
-    results["temporal"] = [
-        temporal_row(sample_name, sample, settings, cache, (540, 960), max(5, args.repeats)),
-        tracker_row(sample_name, sample, settings, cache, (540, 960), max(5, args.repeats)),
-        tracker_row(sample_name, sample, settings, cache, (1080, 1920), max(3, args.repeats)),
-        tracker_row(sample_name, sample, settings, cache, (1080, 1920), max(3, args.repeats), pan=0),
-        tracker_row("compact_sr_x2 64x16 (generated)", compact, settings, cache, (540, 960), 3),
-    ]
+    results["temporal"] = section_rows(sample_name, sample, settings, work, args.repeats)
     keep("temporal")
     chain = models.save(models.conv_chain((3, 16, 16, 3)), work / "conv_chain.onnx")
     results["memory"] = [

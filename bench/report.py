@@ -187,10 +187,10 @@ def markdown(results: dict) -> str:
     if "temporal" in results:
         lines += ["### Temporal measure and blend, per frame, against the model's run on it", ""]
         lines += _table(
-            ["model", "size", "timed", "run ms", "measure ms", "blend ms", "measure / run", "blend / run"],
+            ["model", "size", "timed", "motion", "run ms", "measure ms", "blend ms", "measure / run", "blend / run"],
             [
-                [r["model"], r["size"], r.get("timed", "sequence"), r["run_ms"], r["measure_ms"], r["blend_ms"],
-                 r["measure_share"], r["blend_share"]]
+                [r["model"], r["size"], r.get("timed", "sequence"), r.get("motion", "pan 2 px"), r["run_ms"],
+                 r["measure_ms"], r["blend_ms"], r["measure_share"], r["blend_share"]]
                 for r in results["temporal"]
             ],
         )  # fmt: skip

@@ -8,7 +8,10 @@ TemporalTracker stepping over the model's outputs in memory, with and without th
 
 from __future__ import annotations
 
+import argparse
+import json
 import statistics
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -26,6 +29,7 @@ from engine import (
     run_image,
     synthetic_image,
 )
+from tests import models
 from tests.helpers import write_passes
 
 from .timing import median_seconds, paired
@@ -89,6 +93,7 @@ def temporal_row(name: str, model: Path, settings: SessionSettings, cache: Path,
     return {
         "model": name,
         "size": f"{h}x{w}",
+        "motion": f"pan {PAN} px",
         "frames": FRAMES,
         "run_ms": round(1000 * run_s, 1),
         "measure_ms": round(1000 * measure_s, 1),
@@ -149,3 +154,41 @@ def tracker_row(
         "measure_share": round(measure_s / run_s, 3),
         "blend_share": round(blend_s / run_s, 3),
     }
+
+
+def section_rows(sample_name: str, sample: Path, settings: SessionSettings, work: Path, repeats: int) -> list[dict]:
+    """`make bench`'s temporal section: through process_sequence (what a sequence pays, frames read and written
+    around it) and timed directly on the tracker, on the sample (a pan, and a locked-off shot at 1920x1080) and on
+    an upscaler of the weight artists run (SRVGGNetCompact-shaped)."""
+    cache = work / "cache"
+    compact = models.save(models.compact_sr_x2(), work / "compact_sr_x2.onnx")
+    compact_name = "compact_sr_x2 64x16 (generated)"
+    return [
+        temporal_row(sample_name, sample, settings, cache, (540, 960), max(5, repeats)),
+        tracker_row(sample_name, sample, settings, cache, (540, 960), max(5, repeats)),
+        tracker_row(sample_name, sample, settings, cache, (1080, 1920), max(3, repeats)),
+        tracker_row(sample_name, sample, settings, cache, (1080, 1920), max(3, repeats), pan=0),
+        tracker_row(compact_name, compact, settings, cache, (540, 960), 3),
+        tracker_row(compact_name, compact, settings, cache, (1080, 1920), 3),
+    ]
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m bench.temporal_cost`: the temporal section of `make bench` alone, one JSON row a line."""
+    parser = argparse.ArgumentParser(prog="python -m bench.temporal_cost")
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args(argv)
+    root = Path(__file__).resolve().parents[1]
+    started = time.perf_counter()
+    settings = SessionSettings(provider="cpu")
+    rows = section_rows(
+        "upscaler_x2 (sample)", root / "samples" / "upscaler_x2.onnx", settings, Path(tempfile.mkdtemp()), args.repeats
+    )
+    for row in rows:
+        print(json.dumps(row), flush=True)
+    print(json.dumps({"seconds": round(time.perf_counter() - started, 1)}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
