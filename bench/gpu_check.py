@@ -1,6 +1,7 @@
 """The CUDA path on a lent GPU, as one prepared run (bench/gpu.sh): CUDA results against the CPU
 provider, then fp32 / fp16 / mixed precision with and without IO binding at 1080p and 4K, start-up
-online vs cached, cudnn_conv_algo_search variants, prefer_nhwc, and channel padding for Tensor Cores.
+online vs cached, cudnn_conv_algo_search variants, prefer_nhwc, channel padding for Tensor Cores, and the
+temporal blend's cost against a model of real weight run on the device. The results are written after each step.
 
 `--allow-cpu` runs every step on the CPU provider instead, so the script is tested where no GPU is.
 """
@@ -34,6 +35,7 @@ from engine import (  # noqa: E402
 from tests import models  # noqa: E402
 
 from .engine_suite import startup_row  # noqa: E402
+from .temporal_cost import tracker_row  # noqa: E402
 from .timing import paired  # noqa: E402
 
 SIZES = {"1080p": (1080, 1920), "4k": (2160, 3840)}
@@ -132,13 +134,21 @@ def main(argv=None) -> int:
     results = {"provider": provider, "cuda_reason": reason}
     import onnxruntime as ort
 
+    def keep() -> None:
+        # Written after every step: a run stopped by its time limit still brings back what it measured.
+        results["seconds"] = time.perf_counter() - started
+        (out / "gpu_results.json").write_text(json.dumps(results, indent=2))
+
     results["onnxruntime"] = ort.__version__
     results["correctness"] = correctness(found, provider, cache)
+    keep()
     results["timings"] = timings(found[main_name], main_name, provider, cache, ("1080p", "4k"), repeats)
+    keep()
     results["startup"] = [
         startup_row(main_name, found[main_name], p, SessionSettings(provider=provider), cache, repeats)
         for p in ("fp32", "fp16")
     ]
+    keep()
     if provider == "cuda":
         variants = [{"cudnn_conv_algo_search": s} for s in ("HEURISTIC", "DEFAULT")] + [{"prefer_nhwc": True}]
         for variant in variants:
@@ -156,8 +166,14 @@ def main(argv=None) -> int:
     results["padding"] = {"padded_nodes": names}
     for path, label in ((narrow, "narrow"), (work / "narrow_pad8.onnx", "narrow+pad8")):
         results["timings"] += timings(path, label, provider, cache, ("1080p",), repeats)
-    results["seconds"] = time.perf_counter() - started
-    (out / "gpu_results.json").write_text(json.dumps(results, indent=2))
+    keep()
+    # The temporal blend (issue 29) runs on the CPU whatever the model's device: its cost per frame against an
+    # upscaler of real weight run on this device, the figure that says whether the blend must move to the GPU.
+    compact = models.save(models.compact_sr_x2(), work / "compact_sr_x2.onnx")
+    settings = SessionSettings(provider=provider)
+    results["temporal"] = [tracker_row("compact_sr_x2 64x16", compact, settings, cache, SIZES["1080p"], 3)]
+    log(f"temporal: {results['temporal']}")
+    keep()
     log(f"done in {results['seconds']:.0f} s")
     return 0 if all(r["ok"] for r in results["correctness"]) else 5
 

@@ -23,6 +23,9 @@ def test_gpu_check_self_test(tmp_path):
     assert {r["precision"] for r in data["startup"]} == {"fp32", "fp16"}
     assert data["padding"]["padded_nodes"] == ["conv0", "conv1", "conv2"]
     assert {r["model"] for r in data["timings"]} >= {"narrow", "narrow+pad8"}
+    assert [(r["model"], r["size"], r["motion"]) for r in data["temporal"]] == [
+        ("compact_sr_x2 64x16", "96x128", "pan 2 px")
+    ]
 
 
 @pytest.mark.skipif(not NO_CUDA, reason="this machine has a working CUDA runtime: nothing to refuse")
