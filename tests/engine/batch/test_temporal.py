@@ -146,21 +146,39 @@ def test_the_output_grid_built_in_bands_is_the_whole_frames_grid(factor):
     np.testing.assert_allclose(whole, np.stack([expected_x, expected_y], axis=2), atol=1e-5)
 
 
-def test_still_bands_of_a_whole_frame_are_their_own_samples(monkeypatch):
+def _warp_everything(monkeypatch) -> None:
+    """No band is still: every warp is GridSample's (what the engine did before it skipped still bands)."""
+    monkeypatch.setattr(temporal, "_still", lambda offsets: False)
+
+
+@pytest.mark.parametrize(
+    "moving",
+    [
+        (slice(9, 14), slice(5, 20), slice(None)),  # rows 8-15: 2 bands of 4, both axes
+        (slice(8, 9), slice(5, 20), slice(0, 1)),  # a band's first row, only down
+        (slice(11, 12), slice(5, 20), slice(0, 1)),  # a band's last row, only down
+    ],
+)
+def test_still_bands_of_a_whole_frame_are_their_own_samples(monkeypatch, moving):
     """The trust's whole-frame warp skips bands of rows where every offset is exactly 0: those rows are the
-    images' own, exactly; the moving bands are GridSample's, as when every band is warped; `inside` is the same."""
+    images' own, exactly; a band with any offset (one row, one axis) is GridSample's, as when every band is
+    warped; `inside` is the same."""
     monkeypatch.setattr(temporal, "STILL_BAND_ROWS", 4)
     rng = np.random.default_rng(6)
     images = [rng.random((H, W, c), dtype=np.float32) for c in (2, 3)]
     offsets = np.zeros((H, W, 2), np.float32)
-    offsets[9:14, 5:20] = (rng.random((5, 15, 2), dtype=np.float32) - 0.5) * 6  # rows 8-15: 2 bands of 4 move
+    offsets[moving] = (rng.random(offsets[moving].shape, dtype=np.float32) - 0.5) * 6
+    band = slice(8, 16) if moving[0].stop - moving[0].start > 1 else slice(8, 12)
     banded, inside = warp_all(images, offsets)
-    everywhere, inside_everywhere = warp_all(images, offsets + np.float32(1e-30))  # no band still: all warped
+    with monkeypatch.context() as forced:
+        _warp_everything(forced)
+        everywhere, inside_everywhere = warp_all(images, offsets)
     np.testing.assert_array_equal(inside, inside_everywhere)
     for image, got, want in zip(images, banded, everywhere, strict=True):
-        np.testing.assert_array_equal(got[8:16], want[8:16])
-        np.testing.assert_array_equal(got[:8], image[:8])
-        np.testing.assert_array_equal(got[16:], image[16:])
+        assert not np.array_equal(want[band], image[band])  # the warp moved those rows
+        np.testing.assert_array_equal(got[band], want[band])
+        np.testing.assert_array_equal(got[: band.start], image[: band.start])
+        np.testing.assert_array_equal(got[band.stop :], image[band.stop :])
         np.testing.assert_allclose(got, want, atol=1e-5)
     still, still_inside = warp_all(images, np.zeros((H, W, 2), np.float32))
     assert still_inside.all() and all(got is image for got, image in zip(still, images, strict=True))
@@ -284,52 +302,88 @@ def test_the_public_tracker_takes_float64_and_float16_frames(with_motion):
             np.testing.assert_allclose(got, want, atol=2e-3 if dtype == np.float16 else 1e-6)
 
 
-def _locked_off(t: int) -> tuple[np.ndarray, Motion]:
-    """Frame t of a locked-off shot: a still background and a bright square moving right SPEED px a frame over
-    input rows 8-15; the Vector pass is exact zeros on the background, as Blender writes it (the real render in
-    tests/blender/test_temporal.py), and the square's motion on the square."""
+def _locked_off(t: int, scene: str) -> tuple[np.ndarray, Motion]:
+    """Frame t of a locked-off shot: a still background, the Vector pass exact zeros on it as Blender writes it
+    (the real render in tests/blender/test_temporal.py). "square": a bright square moving right SPEED px a frame
+    over input rows 8-15, its motion on it; "edge row": input row 7 alone (the last of its band) moving a third of
+    a pixel down a frame, and only down; "still": nothing moves."""
     frame = _texture(W).copy()
-    left = 4 + SPEED * t
-    frame[8:16, left : left + 8] = 0.9
     vector = np.zeros((H, W, 4), np.float32)
-    vector[8:16, left : left + 8, 0] = vector[8:16, left : left + 8, 2] = -SPEED
+    if scene == "square":
+        left = 4 + SPEED * t
+        frame[8:16, left : left + 8] = 0.9
+        vector[8:16, left : left + 8, 0] = vector[8:16, left : left + 8, 2] = -SPEED
+    elif scene == "edge row":
+        vector[7, :, 1] = vector[7, :, 3] = 1 / 3  # y up: the previous frame had it higher, the next has it lower
     return frame, Motion.from_vector_pass(vector)
 
 
-@pytest.mark.parametrize("moving", [True, False])
-def test_still_rows_are_blended_as_the_warp_would_blend_them(monkeypatch, moving):
+@pytest.mark.parametrize("scene", ["square", "edge row", "still"])
+def test_still_rows_are_blended_as_the_warp_would_blend_them(monkeypatch, scene):
     """Where nothing moved (exact zeros in the Vector pass) the blend takes the earlier outputs' rows as they are
-    instead of warping them by nothing (and the trust takes a still frame's pixels as they are): the pixels of
-    the warp everywhere, within float rounding, in a locked-off shot with a moving square (its 2 of the 8 bands of
-    8 output rows warped) and in a still one (nothing warped)."""
+    instead of warping them by nothing (and the trust takes still rows' pixels as they are): the pixels of the
+    warp everywhere, within float rounding, in a locked-off shot with a moving square (its 2 of the 8 bands of 8
+    output rows warped), with one row moving down at the edge of its band, and with nothing moving."""
     from engine.batch import warp_graphs
 
     monkeypatch.setattr(warp_graphs, "BAND_ROWS", 8)
-    monkeypatch.setattr(temporal, "STILL_BAND_ROWS", 4)  # the trust's warp: the square's 2 bands of 8 warped
+    monkeypatch.setattr(temporal, "STILL_BAND_ROWS", 4)  # the trust's warp: bands of 4 input rows
     rng = np.random.default_rng(4)
     noise = [rng.normal(0, 0.05, (2 * H, 2 * W, 3)).astype(np.float32) for _ in range(5)]
 
     def run() -> tuple[list[np.ndarray], tuple[int, ...]]:
         tracker, outputs = Tracker(1.0), []
         for t in range(1, 6):
-            frame, motion = _locked_off(t) if moving else (_texture(W), Motion.from_vector_pass(np.zeros((H, W, 4))))
+            frame, motion = _locked_off(t, scene)
             upscaled = np.repeat(np.repeat(frame, 2, axis=0), 2, axis=1) + noise[t - 1]
             outputs.append(tracker.step(FrameState(t, frame, upscaled, motion, None)))
         return outputs, tracker.flicker.blended
 
     fast, fast_blended = run()
-    # The same sequence with every band warped by GridSample and a still frame's trust warped too.
-    monkeypatch.setattr(temporal, "_band_grid", temporal._output_grid)
-    still_offsets = temporal.warp_all
-    monkeypatch.setattr(
-        temporal,
-        "warp_all",
-        lambda images, offsets, grid=None: still_offsets(images, offsets + 1e-30 if grid is None else offsets, grid),
-    )
+    _warp_everything(monkeypatch)
     warped, warped_blended = run()
     assert fast_blended == warped_blended == (2, 3, 4, 5)
     for got, want in zip(fast, warped, strict=True):
         np.testing.assert_allclose(got, want, atol=1e-5)
+    if scene != "still":  # and the warp of what moves counts: taken as still, its rows would differ
+        monkeypatch.setattr(temporal, "_still", lambda offsets: True)
+        unwarped, _ = run()
+        rows = slice(14, 16) if scene == "edge row" else slice(16, 32)
+        assert max(np.abs(u[rows] - w[rows]).max() for u, w in zip(unwarped[1:], warped[1:], strict=True)) > 1e-3
+
+
+def test_the_older_frames_trust_is_brought_onto_the_current_frame_with_its_weight():
+    """The frame two back weighs trust x (the older trust brought onto this frame by this frame's motion) x
+    strength / 3: the older trust rides in the trust's own warp, the same samples as a warp of its own."""
+    rng = np.random.default_rng(12)
+    vector = _vector()
+    vector[:, :, 1] = vector[:, :, 3] = (rng.random((H, W)) - 0.5).astype(np.float32)  # and some vertical motion
+    motion = Motion.from_vector_pass(vector)
+    previous = FrameState(2, _frame(2), np.repeat(np.repeat(_frame(2), 2, 0), 2, 1), motion, None)
+    current = FrameState(3, _frame(3), np.repeat(np.repeat(_frame(3), 2, 0), 2, 1), motion, None)
+    older = rng.random((H, W), dtype=np.float32)
+    trust, carried = temporal._trust(previous, current, older)
+    np.testing.assert_array_equal(trust, temporal._trust(previous, current)[0])
+    alone = warp(older[:, :, None], motion.to_previous)[0][:, :, 0]
+    assert not np.allclose(alone, older)
+    np.testing.assert_allclose(carried, alone, atol=1e-6)
+    # Without motion nothing moved: the older trust is as it was.
+    still = [FrameState(f.frame, f.input, f.output, None, None) for f in (previous, current)]
+    assert temporal._trust(*still, older)[1] is older
+
+    seen = []
+
+    class Spy(temporal.BlendGraphs):
+        def weighted_sum(self, now, earlier, factor, grid):
+            seen.append(earlier)
+            return super().weighted_sum(now, earlier, factor, grid)
+
+    before = temporal.Onto(2, temporal._planar(previous.output), older)
+    assert temporal.blend(current, previous, before, 0.9, Spy()) is not None
+    (first, a1), (second, a2) = seen[0]
+    np.testing.assert_allclose(a1, trust * np.float32(0.3), rtol=1e-6)
+    np.testing.assert_allclose(a2, trust * alone * np.float32(0.3), rtol=1e-5, atol=1e-7)
+    assert second is before.output
 
 
 def test_a_cut_is_not_blended():
