@@ -122,6 +122,20 @@ class BlendGraphs:
 
     def __init__(self) -> None:
         self._sessions: dict[tuple[int, bool], onnxruntime.InferenceSession] = {}
+        self._warped: list[NDArray[np.float32]] = []
+        """The last two warped earlier frames' arrays: the next frame reads the newer one, the one after may write
+        over the older (fresh output-size memory each frame cost 30-250 ms on this project's machine)."""
+
+    def _warped_array(self, shape: tuple[int, ...], inputs: list[NDArray[np.float32]]) -> NDArray[np.float32]:
+        """An array for this frame's warped earlier frame: one of the last two, of this shape, that no input of
+        this frame lies in (the window's frame two back is the last one), else a new one."""
+        for index, array in enumerate(self._warped):
+            if array.shape == shape and not any(np.may_share_memory(array, image) for image in inputs):
+                self._warped.append(self._warped.pop(index))  # the newest now
+                return array
+        array = np.empty(shape, np.float32)
+        self._warped = [*self._warped[-1:], array]
+        return array
 
     def _session(self, earlier: int, warped: bool) -> onnxruntime.InferenceSession:
         key = (earlier, warped)
@@ -141,16 +155,17 @@ class BlendGraphs:
         """now + sum of a (e - now) over `earlier` (e: CxHxW, or the previous frames' size to be warped onto now's
         by `grid`, which gives the GridSample grid's rows for a slice of now's rows (rows x W x 2), or None for
         rows where nothing moved; a: the input's size, factor times smaller than now on both axes). Returns the sum
-        (CxHxW) and, with a grid, the first earlier frame warped (the next frame's window needs it). Computed in
-        bands of BAND_ROWS output rows (a whole number of blocks)."""
+        (CxHxW) and, with a grid, the first earlier frame warped (the next frame's window needs it; its array is
+        written over two calls later, unless an input of that call lies in it). Computed in bands of BAND_ROWS
+        output rows (a whole number of blocks)."""
         height = now.shape[1]
         total = np.empty(now.shape, np.float32)
-        warped = np.empty(now.shape, np.float32) if grid is not None else None
         band = max(factor, BAND_ROWS // factor * factor)
         scales = np.array([1, 1, factor, factor], np.float32)
         # Made contiguous once (onnxruntime reads them in place), not once per band.
         images = [np.ascontiguousarray(image, np.float32) for image, _ in earlier]
         weights = [np.ascontiguousarray(weight, np.float32) for _, weight in earlier]
+        warped = self._warped_array(now.shape, [now, *images]) if grid is not None else None
         for top in range(0, height, band):
             rows = slice(top, min(height, top + band))
             blocks = slice(rows.start // factor, rows.stop // factor)

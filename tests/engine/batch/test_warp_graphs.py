@@ -140,3 +140,28 @@ def test_bands_where_nothing_moved_take_the_earlier_frames_as_they_are(monkeypat
     np.testing.assert_array_equal(warped[:, still], first[:, still])
     formula = _formula(now, [(expected[0], weights[0]), (expected[1], weights[1])], factor)
     np.testing.assert_allclose(out, formula, atol=1e-5)
+
+
+def test_the_warped_frames_array_is_reused_two_frames_on_and_never_while_it_is_read():
+    """As a tracker calls it: each frame's warped earlier frame is the next frame's frame two back. The array of
+    frame t is written over at frame t + 2 (fresh output-size memory each frame is slow), never at t + 1, where it
+    is an input; every sum is the formula's."""
+    factor, h, w = 2, 4, 5
+    frames = _images(5, (3, h * factor, w * factor), seed=13)
+    weights = _images(2, (h, w), seed=14)
+    grid = _banded(_identity_grid(h * factor, w * factor))
+    graphs, older, arrays = BlendGraphs(), frames[0], []
+    for t in range(2, 5):
+        previous, now = frames[t - 1], frames[t]
+        expected = _formula(now, [(previous, weights[0]), (older, weights[1])], factor)
+        out, warped = graphs.weighted_sum(now, [(previous, weights[0]), (older, weights[1])], factor, grid)
+        np.testing.assert_allclose(out, expected, atol=1e-5)
+        np.testing.assert_allclose(warped, previous, atol=1e-5)
+        assert warped is not older
+        arrays.append(warped)
+        older = warped
+    assert arrays[2] is arrays[0] and arrays[1] is not arrays[0]
+    # An input that lies in the older array (a caller keeping its own view of it) is never written over.
+    view = arrays[1][:, : h * factor]
+    _, warped = graphs.weighted_sum(frames[4], [(frames[3], weights[0]), (view, weights[1])], factor, grid)
+    assert not np.may_share_memory(warped, view)
