@@ -1,4 +1,4 @@
-"""What the temporal measure and blend (engine/batch/temporal.py) add to a sequence per frame, against the model's own
+"""What the temporal measure and blend (engine/batch/temporal/) add to a sequence per frame, against the model's own
 run on a frame (issue 29's targets: under 5% and 15%), measured through `process_sequence` as a pipeline pays for
 them. The same frames (Combined and a Vector pass: a camera pan) run three ways, timed interleaved in pairs:
 numbered with gaps (no frame follows another, so nothing is measured or blended), in order (each frame after the

@@ -424,7 +424,7 @@ class SequenceJob:
     keep_passes: bool = True
     """A multilayer EXR frame gives a multilayer EXR output with its other passes (engine ExrOptions)."""
     temporal_blend: float = 0.0
-    """The temporal blend's strength (engine batch/temporal.py); flicker is measured either way."""
+    """The temporal blend's strength (engine batch/temporal/); flicker is measured either way."""
 
     def work(self, progress: Progress) -> SequenceResult:
         from ..engine import ExrOptions, fp32_reference, process_sequence

@@ -82,7 +82,7 @@ class SequenceSummary:
     """Frames whose earlier output existed but did not read back whole (cut, empty, wrong size): processed again
     under --skip-existing, and counted in `done` once written."""
     temporal: Flicker = field(default_factory=Flicker)
-    """How much the output flickers against the input, frame to frame (batch/temporal.py)."""
+    """How much the output flickers against the input, frame to frame (batch/temporal/)."""
 
     def __post_init__(self) -> None:
         for name in ("done", "skipped", "notes", "redone"):
@@ -375,7 +375,8 @@ def _run_and_write(
 
 
 PRIMING_FRAMES = 2
-"""The blend's window reaches two frames back (batch/temporal.py): a chunk runs (not writes) those two first."""
+"""The blend's window reaches two frames back (batch/temporal/blending.py): a chunk runs (not writes) those two
+first."""
 
 
 def _prime(
@@ -616,7 +617,7 @@ def process_sequence(
     recorded in `summary.failed` with the reason and writes nothing; the others go on unless `stop_on_error`. Cancelling
     through `progress` stops before the next frame or tile (`summary.cancelled`) and keeps only complete files; an
     output an earlier run finished is never removed. Progress: 'frame 7 processed (3/10)' (or failed). EXR outputs
-    are stored like their sources unless `exr` says. Flicker: `summary.temporal`; blend: batch/temporal.py.
+    are stored like their sources unless `exr` says. Flicker: `summary.temporal`; blend: batch/temporal/.
 
     Raises: ConversionError when the first frame, checked against `reference` (the fp32 model) before it is written, is
     outside tolerance (no frame is written); EngineError when an output would overwrite its source."""

@@ -23,10 +23,14 @@ from engine.batch.temporal import (
     Tracker,
     brought_onto,
     consistent,
+    graphs,
     measure,
     measure_stride,
+    measuring,
+    trust,
     warp,
     warp_all,
+    warping,
 )
 from engine.image.files import read_image, write_image
 from engine.runtime.prepare import prepare_model
@@ -130,11 +134,11 @@ def test_the_output_grid_built_in_bands_is_the_whole_frames_grid(factor):
     rng = np.random.default_rng(11)
     h, w = 7, 5
     motion = Motion.from_vector_pass((rng.random((h, w, 4), dtype=np.float32) - 0.5) * 6)
-    whole = temporal._output_grid(motion, factor, slice(0, h * factor))
+    whole = warping._output_grid(motion, factor, slice(0, h * factor))
     for band in (1, 2, 3):
         rows = band * factor
         parts = [
-            temporal._output_grid(motion, factor, slice(top, min(h * factor, top + rows)))
+            warping._output_grid(motion, factor, slice(top, min(h * factor, top + rows)))
             for top in range(0, h * factor, rows)
         ]
         np.testing.assert_array_equal(np.concatenate(parts), whole)
@@ -148,7 +152,7 @@ def test_the_output_grid_built_in_bands_is_the_whole_frames_grid(factor):
 
 def _warp_everything(monkeypatch) -> None:
     """No band is still: every warp is GridSample's (what the engine did before it skipped still bands)."""
-    monkeypatch.setattr(temporal, "_still", lambda offsets: False)
+    monkeypatch.setattr(warping, "_still", lambda offsets: False)
 
 
 @pytest.mark.parametrize(
@@ -163,7 +167,7 @@ def test_still_bands_of_a_whole_frame_are_their_own_samples(monkeypatch, moving)
     """The trust's whole-frame warp skips bands of rows where every offset is exactly 0: those rows are the
     images' own, exactly; a band with any offset (one row, one axis) is GridSample's, as when every band is
     warped; `inside` is the same."""
-    monkeypatch.setattr(temporal, "STILL_BAND_ROWS", 4)
+    monkeypatch.setattr(warping, "STILL_BAND_ROWS", 4)
     rng = np.random.default_rng(6)
     images = [rng.random((H, W, c), dtype=np.float32) for c in (2, 3)]
     offsets = np.zeros((H, W, 2), np.float32)
@@ -242,7 +246,7 @@ def test_the_sampled_measure_agrees_with_every_pixel(monkeypatch):
             for t, f in enumerate(frames)
         ]
         sampled = measure(*states)
-        monkeypatch.setattr(temporal, "MEASURE_PIXELS", h * w)
+        monkeypatch.setattr(measuring, "MEASURE_PIXELS", h * w)
         full = measure(*states)
         monkeypatch.undo()
         assert sampled is not None and full is not None
@@ -324,10 +328,8 @@ def test_still_rows_are_blended_as_the_warp_would_blend_them(monkeypatch, scene)
     instead of warping them by nothing (and the trust takes still rows' pixels as they are): the pixels of the
     warp everywhere, within float rounding, in a locked-off shot with a moving square (its 2 of the 8 bands of 8
     output rows warped), with one row moving down at the edge of its band, and with nothing moving."""
-    from engine.batch import warp_graphs
-
-    monkeypatch.setattr(warp_graphs, "BAND_ROWS", 8)
-    monkeypatch.setattr(temporal, "STILL_BAND_ROWS", 4)  # the trust's warp: bands of 4 input rows
+    monkeypatch.setattr(graphs, "BAND_ROWS", 8)
+    monkeypatch.setattr(warping, "STILL_BAND_ROWS", 4)  # the trust's warp: bands of 4 input rows
     rng = np.random.default_rng(4)
     noise = [rng.normal(0, 0.05, (2 * H, 2 * W, 3)).astype(np.float32) for _ in range(5)]
 
@@ -346,7 +348,7 @@ def test_still_rows_are_blended_as_the_warp_would_blend_them(monkeypatch, scene)
     for got, want in zip(fast, warped, strict=True):
         np.testing.assert_allclose(got, want, atol=1e-5)
     if scene != "still":  # and the warp of what moves counts: taken as still, its rows would differ
-        monkeypatch.setattr(temporal, "_still", lambda offsets: True)
+        monkeypatch.setattr(warping, "_still", lambda offsets: True)
         unwarped, _ = run()
         rows = slice(14, 16) if scene == "edge row" else slice(16, 32)
         assert max(np.abs(u[rows] - w[rows]).max() for u, w in zip(unwarped[1:], warped[1:], strict=True)) > 1e-3
@@ -362,14 +364,14 @@ def test_the_older_frames_trust_is_brought_onto_the_current_frame_with_its_weigh
     previous = FrameState(2, _frame(2), np.repeat(np.repeat(_frame(2), 2, 0), 2, 1), motion, None)
     current = FrameState(3, _frame(3), np.repeat(np.repeat(_frame(3), 2, 0), 2, 1), motion, None)
     older = rng.random((H, W), dtype=np.float32)
-    trust, carried = temporal._trust(previous, current, older)
-    np.testing.assert_array_equal(trust, temporal._trust(previous, current)[0])
+    weight, carried = trust.trust_weights(previous, current, older)
+    np.testing.assert_array_equal(weight, trust.trust_weights(previous, current)[0])
     alone = warp(older[:, :, None], motion.to_previous)[0][:, :, 0]
     assert not np.allclose(alone, older)
     np.testing.assert_allclose(carried, alone, atol=1e-6)
     # Without motion nothing moved: the older trust is as it was.
     still = [FrameState(f.frame, f.input, f.output, None, None) for f in (previous, current)]
-    assert temporal._trust(*still, older)[1] is older
+    assert trust.trust_weights(*still, older)[1] is older
 
     seen = []
 
@@ -378,11 +380,11 @@ def test_the_older_frames_trust_is_brought_onto_the_current_frame_with_its_weigh
             seen.append(earlier)
             return super().weighted_sum(now, earlier, factor, grid)
 
-    before = temporal.Onto(2, temporal._planar(previous.output), older)
+    before = temporal.Onto(2, warping.planar(previous.output), older)
     assert temporal.blend(current, previous, before, 0.9, Spy()) is not None
     (first, a1), (second, a2) = seen[0]
-    np.testing.assert_allclose(a1, trust * np.float32(0.3), rtol=1e-6)
-    np.testing.assert_allclose(a2, trust * alone * np.float32(0.3), rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(a1, weight * np.float32(0.3), rtol=1e-6)
+    np.testing.assert_allclose(a2, weight * alone * np.float32(0.3), rtol=1e-5, atol=1e-7)
     assert second is before.output
 
 

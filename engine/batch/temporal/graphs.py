@@ -1,4 +1,4 @@
-"""The temporal blend's whole-frame work (batch/temporal.py) as small onnxruntime graphs: onnxruntime runs each
+"""The temporal blend's whole-frame work (batch/temporal/blending.py) as small onnxruntime graphs: onnxruntime runs each
 operator on all the CPU's cores and reads a model's channel-planar result as it is, where numpy runs one core (the
 blend's weighted sums alone at 3840x2160: 91-166 ms against 233-574 ms; its warps: GridSample took 67 ms where
 numpy's bilinear took 150 ms at 1920x1080, measured). The blend's time is mostly GridSample and fresh memory:
@@ -96,7 +96,7 @@ def _blend_model(earlier: int, warped: bool) -> onnx.ModelProto:
 def _warp_session() -> onnxruntime.InferenceSession:
     """The trust's and the measure's GridSample, for the process (its arena keeps their input-size buffers: about
     0.1 GB at 1920x1080)."""
-    from ..model.cpu_session import cpu_session
+    from ...model.cpu_session import cpu_session
 
     return cpu_session(_warp_model(), log_severity=3)
 
@@ -140,7 +140,7 @@ class BlendGraphs:
     def _session(self, earlier: int, warped: bool) -> onnxruntime.InferenceSession:
         key = (earlier, warped)
         if key not in self._sessions:
-            from ..model.cpu_session import cpu_session
+            from ...model.cpu_session import cpu_session
 
             self._sessions[key] = cpu_session(_blend_model(*key), log_severity=3)
         return self._sessions[key]

@@ -1,4 +1,4 @@
-"""The temporal blend's onnxruntime graphs (engine/batch/warp_graphs.py) against the formula written in numpy:
+"""The temporal blend's onnxruntime graphs (engine/batch/temporal/graphs.py) against the formula written in numpy:
 out = now + sum of a (e - now), each input pixel's weight a spread over its factor x factor block of output pixels,
 each earlier frame e warped first when a grid is given."""
 
@@ -7,7 +7,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from engine.batch.warp_graphs import BlendGraphs, grid_sample
+from engine.batch.temporal import graphs
+from engine.batch.temporal.graphs import BlendGraphs, grid_sample
 
 
 def _images(count: int, shape: tuple[int, int, int], seed: int = 0) -> list[np.ndarray]:
@@ -73,9 +74,7 @@ def test_a_grid_half_a_pixel_over_averages_neighbours():
 def test_bands_of_rows_give_the_whole_frame(monkeypatch, band_rows, factor, warped):
     """The blend runs in bands of whole blocks of output rows (BAND_ROWS, rounded to the factor, at least one
     block): whatever the band, the result is the formula on the whole frame, the warped earlier frame included."""
-    from engine.batch import warp_graphs
-
-    monkeypatch.setattr(warp_graphs, "BAND_ROWS", band_rows)
+    monkeypatch.setattr(graphs, "BAND_ROWS", band_rows)
     h, w = 7, 5
     now, first, second = _images(3, (2, h * factor, w * factor), seed=factor)
     weights = _images(2, (h, w), seed=3)
@@ -91,9 +90,7 @@ def test_bands_of_rows_give_the_whole_frame(monkeypatch, band_rows, factor, warp
 def test_earlier_frames_that_are_views_give_the_same_sum(monkeypatch, warped):
     """An earlier frame may be a strided view (an interleaved result seen channel-planar): the same sum, in any
     band (each frame made contiguous once, not per band)."""
-    from engine.batch import warp_graphs
-
-    monkeypatch.setattr(warp_graphs, "BAND_ROWS", 2)
+    monkeypatch.setattr(graphs, "BAND_ROWS", 2)
     factor, h, w = 2, 5, 4
     now, first = _images(2, (3, h * factor, w * factor), seed=7)
     view = np.ascontiguousarray(first.transpose(1, 2, 0)).transpose(2, 0, 1)
@@ -108,9 +105,7 @@ def test_bands_where_nothing_moved_take_the_earlier_frames_as_they_are(monkeypat
     """The grid gives None for a band where nothing moved: that band takes the earlier frames' own rows (no
     GridSample), the others are warped; the sum and the warped first frame are the formula's in both kinds of band,
     and the still bands' warped rows are the first frame's, exactly."""
-    from engine.batch import warp_graphs
-
-    monkeypatch.setattr(warp_graphs, "BAND_ROWS", 2)
+    monkeypatch.setattr(graphs, "BAND_ROWS", 2)
     factor, h, w = 2, 6, 5
     now, first, second = _images(3, (3, h * factor, w * factor), seed=9)
     weights = _images(2, (h, w), seed=10)
