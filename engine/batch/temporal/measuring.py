@@ -9,7 +9,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from .records import FlickerMethod, FrameFlicker, FrameState
-from .trust import brought_onto, compress
+from .trust import brought_onto, colour_difference
 from .warping import sample_at
 
 STATIC_DIFFERENCE = 0.01
@@ -34,8 +34,8 @@ def _errors(
     count = int(mask.sum())
     if count == 0:
         return 0.0, 0.0, 0
-    e_in = np.abs(compress(cur_in) - compress(prev_in)).mean(axis=2)[mask].mean()
-    e_out = np.abs(compress(cur_out) - compress(prev_out)).mean(axis=2)[mask].mean()
+    e_in = colour_difference(cur_in, prev_in)[mask].mean()
+    e_out = colour_difference(cur_out, prev_out)[mask].mean()
     return float(e_in), float(e_out), count
 
 
@@ -78,7 +78,7 @@ def measure(previous: FrameState, current: FrameState) -> FrameFlicker | None:
         method = FlickerMethod.VECTOR
     else:
         prev_in, prev_out = previous.input[grid], _output_at(previous, rows, cols)
-        mask = np.abs(compress(cur_in) - compress(prev_in)).mean(axis=2) < STATIC_DIFFERENCE
+        mask = colour_difference(cur_in, prev_in) < STATIC_DIFFERENCE
         method = FlickerMethod.DIFFERENCE
     e_in, e_out, count = _errors(cur_in, prev_in, cur_out, prev_out, mask)
     return FrameFlicker(frame=current.frame, input=e_in, output=e_out, pixels=count, method=method) if count else None

@@ -31,6 +31,18 @@ def compress(image: NDArray[np.float32]) -> NDArray[np.float32]:
     return x / (1.0 + x)
 
 
+def colour_difference(a: NDArray[np.float32], b: NDArray[np.float32]) -> NDArray[np.float32]:
+    """Per pixel (HxW), the mean over the colour channels of |c(a) - c(b)| (c: `compress`): how different two
+    pictures look, for the measure's errors and still pixels and for the trust. Summed plane by plane: numpy's mean
+    over a last axis of 3 took 34 ms at 1920x1080 where this takes 11.5, with the same float32 sums."""
+    difference = np.abs(compress(a) - compress(b))
+    total: NDArray[np.float32] = difference[:, :, 0].copy()
+    for channel in range(1, difference.shape[2]):
+        total += difference[:, :, channel]
+    total /= np.float32(difference.shape[2])
+    return total
+
+
 def _agreeing(
     to_previous: NDArray[np.float32],
     back: NDArray[np.float32],
@@ -112,5 +124,5 @@ def trust_weights(
     else:
         ok = np.ones(current.input.shape[:2], bool)
         prev_in = previous.input
-    difference = np.abs(compress(current.input) - compress(prev_in)).mean(axis=2)
+    difference = colour_difference(current.input, prev_in)
     return np.where(ok, np.clip(1.0 - difference / TRUST_COLOUR, 0.0, 1.0), 0.0).astype(np.float32), older

@@ -22,6 +22,7 @@ from engine.batch.temporal import (
     Motion,
     Tracker,
     brought_onto,
+    compress,
     consistent,
     graphs,
     measure,
@@ -186,6 +187,20 @@ def test_still_bands_of_a_whole_frame_are_their_own_samples(monkeypatch, moving)
         np.testing.assert_allclose(got, want, atol=1e-5)
     still, still_inside = warp_all(images, np.zeros((H, W, 2), np.float32))
     assert still_inside.all() and all(got is image for got, image in zip(still, images, strict=True))
+
+
+@pytest.mark.parametrize("channels", [1, 3, 4])
+def test_the_colour_difference_is_the_mean_over_colour_channels_of_the_compressed_difference(channels):
+    """One function says how different two pictures look (the measure's errors and still pixels, the trust):
+    the mean over the colour channels (the first 3, or the grey one; alpha left out) of |c(a) - c(b)|, numpy's
+    mean's own float32 sums, HDR values and negatives included."""
+    rng = np.random.default_rng(15)
+    a, b = ((rng.random((9, 11, channels), dtype=np.float32) - 0.2) * 40 for _ in range(2))
+    assert compress(a).shape[2] == (3 if channels >= 3 else 1)
+    expected = np.abs(compress(a) - compress(b)).mean(axis=2)
+    got = trust.colour_difference(a, b)
+    assert got.dtype == np.float32 and got.shape == (9, 11)
+    np.testing.assert_array_equal(got, expected)
 
 
 def test_the_trusted_pixels_are_the_consistent_ones_and_depth_counts():
