@@ -88,14 +88,14 @@ def warp_all(
         return [sample_at(image, rows, cols) for image in images], inside
     # Channel-planar and C-contiguous, made once: onnxruntime copies an input that is not contiguous on every run
     # (numpy's concatenate of transposed views keeps their layout), once per band here.
-    planar = np.empty((sum(image.shape[2] for image in images), h, w), np.float32)
-    np.concatenate([image.transpose(2, 0, 1) for image in images], axis=0, out=planar)
+    stack = np.empty((sum(image.shape[2] for image in images), h, w), np.float32)
+    np.concatenate([image.transpose(2, 0, 1) for image in images], axis=0, out=stack)
     if all(moving):
-        sampled = _grid_sample(planar, rows, cols)
+        sampled = _grid_sample(stack, rows, cols)
     else:  # the moving bands warped, the still ones as they are (a locked-off shot with something moving in it)
-        sampled = np.empty_like(planar)
+        sampled = np.empty_like(stack)
         for band, moved in zip(bands, moving, strict=True):
-            sampled[:, band] = _grid_sample(planar, rows[band], cols[band]) if moved else planar[:, band]
+            sampled[:, band] = _grid_sample(stack, rows[band], cols[band]) if moved else stack[:, band]
     splits = np.cumsum([image.shape[2] for image in images])[:-1]
     return np.split(sampled.transpose(1, 2, 0), splits, axis=2), inside
 
