@@ -36,10 +36,12 @@ def blend(
     output (HxWxC view of planar data) and `previous` brought onto the current frame, for the next frame; None for
     a cut (too little trusted)."""
     factor = whole_factor(current)
+    if factor is None:  # known before the trust's whole-frame warp is paid for
+        return None
     # The frame before `previous`, if it was brought onto it, makes the window's third frame.
     older = before_previous if before_previous is not None and before_previous.frame == previous.frame else None
     trust, older_trust = trust_weights(previous, current, older.trust if older is not None else None)
-    if factor is None or float((trust > 0.5).mean()) < CUT_TRUST:
+    if float((trust > 0.5).mean()) < CUT_TRUST:
         return None
     motion = current.motion if current.motion is not None and previous.motion is not None else None
     a = np.float32(strength / 3)

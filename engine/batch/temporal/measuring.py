@@ -25,16 +25,16 @@ growing with it."""
 
 
 def _errors(
-    cur_in: NDArray[np.float32],
-    prev_in: NDArray[np.float32],
+    input_difference: NDArray[np.float32],
     cur_out: NDArray[np.float32],
     prev_out: NDArray[np.float32],
     mask: NDArray[np.bool_],
 ) -> tuple[float, float, int]:
+    """The input's error (its `colour_difference`, already at hand) and the output's, over the `mask` pixels."""
     count = int(mask.sum())
     if count == 0:
         return 0.0, 0.0, 0
-    e_in = colour_difference(cur_in, prev_in)[mask].mean()
+    e_in = input_difference[mask].mean()
     e_out = colour_difference(cur_out, prev_out)[mask].mean()
     return float(e_in), float(e_out), count
 
@@ -78,7 +78,9 @@ def measure(previous: FrameState, current: FrameState) -> FrameFlicker | None:
         method = FlickerMethod.VECTOR
     else:
         prev_in, prev_out = previous.input[grid], _output_at(previous, rows, cols)
-        mask = colour_difference(cur_in, prev_in) < STATIC_DIFFERENCE
         method = FlickerMethod.DIFFERENCE
-    e_in, e_out, count = _errors(cur_in, prev_in, cur_out, prev_out, mask)
+    input_difference = colour_difference(cur_in, prev_in)
+    if method == FlickerMethod.DIFFERENCE:  # without motion: the pixels whose input barely changes
+        mask = input_difference < STATIC_DIFFERENCE
+    e_in, e_out, count = _errors(input_difference, cur_out, prev_out, mask)
     return FrameFlicker(frame=current.frame, input=e_in, output=e_out, pixels=count, method=method) if count else None
